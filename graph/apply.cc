@@ -1,0 +1,137 @@
+// Apply(): runs an op row and records it in the graph.
+
+#include "absl/container/inlined_vector.h"
+#include "graph/grad_mode.h"
+#include "graph/graph.h"
+#include "ops/op_def.h"
+
+namespace actgrad {
+
+namespace {
+
+// A value kept for backward. Outputs of recorded ops are kept as aliases cut
+// from the graph, so that a node never keeps its own graph alive; leaves and
+// constants are kept as they are.
+internal::SavedValue Save(const Tensor& t) {
+  internal::TensorImpl* impl = t.impl();
+  if (impl->graph == nullptr) {
+    impl->Ref();
+    return {impl, internal::kNoNode};
+  }
+  impl->storage->Ref();
+  return {internal::TensorImpl::Make(impl->storage, impl->shape, impl->dtype), impl->node};
+}
+
+bool IsDifferentiable(const OpDef& op, size_t i) {
+  return i >= 32 || ((op.non_differentiable >> i) & 1u) == 0;
+}
+
+}  // namespace
+
+void ForwardContext::SaveExtra(Tensor value) {
+  ACTGRAD_REQUIRE(num_extras_ < static_cast<int>(extras_.size()), location_, op_.name,
+                  ": an op can save at most ", extras_.size(), " extra values");
+  extras_[num_extras_++] = std::move(value);
+}
+
+Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs,
+             std::source_location location) {
+  const int n = static_cast<int>(inputs.size());
+  ACTGRAD_REQUIRE(n >= op.min_inputs && (op.max_inputs == OpDef::kVariadic || n <= op.max_inputs),
+                  location, op.name, ": takes ",
+                  op.min_inputs == op.max_inputs
+                      ? absl::StrCat(op.min_inputs)
+                      : absl::StrCat(op.min_inputs, " or more"),
+                  " inputs, got ", n);
+  bool record = false;
+  for (int i = 0; i < n; ++i) {
+    ACTGRAD_REQUIRE(inputs[i].defined(), location, op.name, ": input ", i, " is undefined");
+    record |= inputs[i].requires_grad() && IsDifferentiable(op, i);
+  }
+  record &= IsGradEnabled();
+
+  ForwardContext ctx(op, inputs, attrs, location);
+  Tensor y;
+  {
+    GradModeGuard values_only(false);
+    y = op.forward(ctx);
+  }
+  if (!record) return y;
+
+  internal::Graph* graph = internal::Graph::ForRecording(inputs, location);
+  // Leaf accumulators are created before the node so that creation order
+  // stays a topological order.
+  absl::InlinedVector<uint32_t, 4> input_nodes(n, internal::kNoNode);
+  for (int i = 0; i < n; ++i) {
+    internal::TensorImpl* impl = inputs[i].impl();
+    if (!impl->requires_grad || !IsDifferentiable(op, i)) continue;
+    input_nodes[i] = impl->graph != nullptr ? impl->node : graph->LeafNode(impl);
+  }
+  const uint32_t id = graph->AddNode(op, attrs, y.shape(), y.dtype(), location);
+  for (uint32_t input : input_nodes) graph->AddEdge(id, input);
+
+  internal::Node& node = graph->node(id);
+  node.num_inputs = static_cast<uint16_t>(n);
+  int slot = 0;
+  for (int i = 0; i < 3 && i < n; ++i) {
+    if (op.saves & (kSaveInput0 << i)) {
+      node.saved_input_slot[i] = static_cast<int8_t>(slot);
+      node.saved[slot++] = Save(inputs[i]);
+    }
+  }
+  if (op.saves & kSaveOutput) {
+    node.saved_output_slot = static_cast<int8_t>(slot);
+    y.impl()->storage->Ref();
+    node.saved[slot++] = {
+        internal::TensorImpl::Make(y.impl()->storage, y.shape(), y.dtype()), id};
+  }
+  if (!ctx.extras().empty()) node.first_extra_slot = static_cast<int8_t>(slot);
+  for (Tensor& extra : ctx.extras()) {
+    ACTGRAD_REQUIRE(slot < kMaxSaved, location, op.name, ": saves more than ", kMaxSaved,
+                    " values");
+    node.saved[slot++] = Save(extra);
+  }
+  node.num_saved = static_cast<uint8_t>(slot);
+
+  internal::TensorImpl* out = y.impl();
+  out->graph = graph;
+  out->node = id;
+  out->requires_grad = true;
+  graph->Ref();
+  return y;
+}
+
+}  // namespace actgrad
+
+namespace actgrad {
+
+namespace {
+
+[[noreturn]] void ThrowNotSaved(const OpDef& op, const std::string& what,
+                                const std::source_location& location) {
+  ACTGRAD_THROW(location, op.name, ": backward asked for ", what,
+                ", which the op's row does not save");
+}
+
+}  // namespace
+
+const Tensor& BackwardContext::saved_input(int i) const {
+  if (i < 0 || i >= 3 || saved_input_slot_[i] < 0) {
+    ThrowNotSaved(*op_, absl::StrCat("input ", i), *location_);
+  }
+  return saved_[saved_input_slot_[i]];
+}
+
+const Tensor& BackwardContext::saved_output() const {
+  if (saved_output_slot_ < 0) ThrowNotSaved(*op_, "the output", *location_);
+  return saved_[saved_output_slot_];
+}
+
+const Tensor& BackwardContext::extra(int k) const {
+  if (first_extra_slot_ < 0 || first_extra_slot_ + k >= num_saved_) {
+    ThrowNotSaved(*op_, absl::StrCat("extra value ", k), *location_);
+  }
+  return saved_[first_extra_slot_ + k];
+}
+
+}  // namespace actgrad

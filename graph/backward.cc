@@ -1,0 +1,219 @@
+#include "graph/backward.h"
+
+#include <boost/graph/depth_first_search.hpp>
+#include <vector>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/container/inlined_vector.h"
+#include "graph/grad_mode.h"
+#include "graph/graph.h"
+#include "graph/graph_traits.h"
+#include "ops/kernels.h"
+
+namespace actgrad {
+namespace internal {
+
+// Fills a BackwardContext from a node; the context's fields are private to
+// keep op rows from depending on how nodes are stored.
+struct BackwardAccess {
+  static void Fill(BackwardContext& ctx, const Node& node, const Attrs& attrs,
+                   const std::source_location& location, const Tensor& dy, std::span<Tensor> dx, std::span<const bool> needs_grad,
+                   std::span<const Shape* const> input_shapes,
+                   std::span<const DType> input_dtypes) {
+    ctx.op_ = node.op;
+    ctx.dy_ = &dy;
+    ctx.attrs_ = &attrs;
+    ctx.location_ = &location;
+    for (int i = 0; i < node.num_saved; ++i) {
+      node.saved[i].value->Ref();
+      ctx.saved_[i] = Tensor(node.saved[i].value);
+    }
+    for (int i = 0; i < 3; ++i) ctx.saved_input_slot_[i] = node.saved_input_slot[i];
+    ctx.saved_output_slot_ = node.saved_output_slot;
+    ctx.first_extra_slot_ = node.first_extra_slot;
+    ctx.num_saved_ = node.num_saved;
+    ctx.dx_ = dx;
+    ctx.needs_grad_ = needs_grad;
+    ctx.input_shapes_ = input_shapes;
+    ctx.input_dtypes_ = input_dtypes;
+  }
+};
+
+namespace {
+
+// Per-thread scratch, reused by every sweep so that the sweep itself does not
+// allocate per node.
+struct SweepScratch {
+  std::vector<boost::default_color_type> color;
+  std::vector<Tensor> dx;
+  std::vector<bool> needs_grad_bits;
+  std::vector<const Shape*> input_shapes;
+  std::vector<DType> input_dtypes;
+};
+
+SweepScratch& Scratch() {
+  thread_local SweepScratch scratch;
+  return scratch;
+}
+
+bool OwnedOnlyHere(const Tensor& t) {
+  return t.impl()->refs.load(std::memory_order_relaxed) == 1 &&
+         t.impl()->storage->use_count() == 1 && t.impl()->graph == nullptr;
+}
+
+// Adds `dx` into a gradient slot, in place when nothing else can see the
+// slot's buffer.
+void Accumulate(Tensor& slot, Tensor dx) {
+  if (!slot.defined()) {
+    slot = std::move(dx);
+  } else if (OwnedOnlyHere(slot)) {
+    AddInPlace(slot, dx);
+  } else {
+    Tensor sum = slot.Clone();
+    AddInPlace(sum, dx);
+    slot = std::move(sum);
+  }
+}
+
+Tensor RunHooks(const std::vector<GradHook>& hooks, Tensor grad, const char* what,
+                const std::source_location& location) {
+  for (const GradHook& hook : hooks) {
+    Tensor replaced = hook(grad);
+    if (!replaced.defined()) continue;
+    ACTGRAD_REQUIRE(replaced.shape() == grad.shape() && replaced.dtype() == grad.dtype(),
+                    location, "gradient hook on ", what, ": returned ",
+                    replaced.shape().ToString(), " ", DTypeName(replaced.dtype()),
+                    " for a gradient of ", grad.shape().ToString(), " ",
+                    DTypeName(grad.dtype()));
+    grad = std::move(replaced);
+  }
+  return grad;
+}
+
+void AccumulateIntoLeaf(TensorImpl* leaf, Tensor grad, const std::source_location& location) {
+  if (leaf->hooks != nullptr) grad = RunHooks(*leaf->hooks, std::move(grad), "a leaf", location);
+  if (leaf->grad == nullptr) {
+    Tensor owned = OwnedOnlyHere(grad) ? std::move(grad) : grad.Clone();
+    leaf->grad = owned.impl();
+    leaf->grad->Ref();
+    return;
+  }
+  leaf->grad->Ref();  // Taken over by the handle below.
+  AddInPlace(Tensor(leaf->grad), grad);
+}
+
+}  // namespace
+
+void RunBackward(const Tensor& root, const Tensor& seed_in, const BackwardOptions& options,
+                 const std::source_location& location) {
+  ACTGRAD_REQUIRE(root.defined(), location, "backward: the tensor is undefined");
+  ACTGRAD_REQUIRE(root.requires_grad(), location,
+                  "backward: the tensor of shape ", root.shape().ToString(),
+                  " does not require a gradient (no input of the ops that made it requires "
+                  "one, or it was computed under NoGradGuard)");
+  TensorImpl* impl = root.impl();
+  Graph* graph = impl->graph;
+  const char* producer = graph != nullptr ? graph->node(impl->node).op->name.data() : "a leaf";
+  Tensor seed;
+  if (!seed_in.defined()) {
+    ACTGRAD_REQUIRE(root.numel() == 1, location,
+                    "backward: a seed gradient is needed for the non-scalar output of ",
+                    producer, " with shape ", root.shape().ToString(),
+                    "; reduce it first (Sum, Mean) or pass a seed of that shape");
+    seed = Empty(root.shape(), root.dtype());
+    DispatchFloating(root.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      *seed.data<T>() = T{1};
+    });
+  } else {
+    ACTGRAD_REQUIRE(seed_in.shape() == root.shape() && seed_in.dtype() == root.dtype(),
+                    location, "backward: the seed gradient is ", seed_in.shape().ToString(),
+                    " ", DTypeName(seed_in.dtype()), " but the output of ", producer, " is ",
+                    root.shape().ToString(), " ", DTypeName(root.dtype()));
+    seed = seed_in;
+  }
+
+  GradModeGuard values_only(false);
+  if (graph == nullptr) {
+    AccumulateIntoLeaf(impl, std::move(seed), location);
+    return;
+  }
+
+  const uint32_t root_id = impl->node;
+  SweepScratch& scratch = Scratch();
+  scratch.color.assign(root_id + 1, boost::white_color);
+  boost::depth_first_visit(
+      *graph, root_id, boost::dfs_visitor<>(),
+      boost::make_iterator_property_map(scratch.color.begin(),
+                                        get(boost::vertex_index, *graph)));
+
+  std::vector<Tensor>& grads = graph->grad_slots();
+  if (grads.size() < root_id + 1) grads.resize(root_id + 1);
+  absl::Cleanup clear_slots = [&grads, root_id] {
+    for (uint32_t v = 0; v <= root_id; ++v) grads[v] = Tensor();
+  };
+  grads[root_id] = std::move(seed);
+
+  for (uint32_t v = root_id + 1; v-- > 0;) {
+    if (scratch.color[v] != boost::black_color || !grads[v].defined()) continue;
+    Tensor dy = std::move(grads[v]);
+    const Node& node = graph->node(v);
+    if (node.has_hooks) {
+      dy = RunHooks(*graph->hooks(v), std::move(dy),
+                    node.op != nullptr ? node.op->name.data() : "a leaf", location);
+    }
+    if (node.leaf != nullptr) {
+      AccumulateIntoLeaf(node.leaf, std::move(dy), location);
+      continue;
+    }
+    ACTGRAD_REQUIRE(!node.freed, location, "backward: the saved values of ", node.op->name,
+                    " (created at ", FormatLocation(node.location),
+                    ") were already freed by an earlier Backward(); pass "
+                    "BackwardOptions{.retain_graph = true} to the earlier call to go "
+                    "through the graph twice");
+
+    const int n = node.num_inputs;
+    const std::span<const Edge> in = graph->inputs_of(v);
+    scratch.dx.resize(std::max<size_t>(scratch.dx.size(), n));
+    scratch.input_shapes.resize(std::max<size_t>(scratch.input_shapes.size(), n));
+    scratch.input_dtypes.resize(std::max<size_t>(scratch.input_dtypes.size(), n));
+    absl::InlinedVector<bool, 8> needs_grad(n);
+    for (int i = 0; i < n; ++i) {
+      needs_grad[i] = in[i].input != kNoNode;
+      if (needs_grad[i]) {
+        const Node& input = graph->node(in[i].input);
+        scratch.input_shapes[i] = &input.shape;
+        scratch.input_dtypes[i] = input.dtype;
+      }
+    }
+    {
+      // Copies: a backward that records (a user op) may grow the node store.
+      const Attrs attrs = node.attrs;
+      const std::source_location created_at = node.location;
+      BackwardContext ctx;
+      BackwardAccess::Fill(ctx, node, attrs, created_at, dy, {scratch.dx.data(), size_t(n)},
+                           {needs_grad.data(), size_t(n)},
+                           {scratch.input_shapes.data(), size_t(n)},
+                           {scratch.input_dtypes.data(), size_t(n)});
+      node.op->backward(ctx);
+    }
+    // Re-read: a backward that records (a user op) may have grown the store.
+    const Node& done = graph->node(v);
+    const std::span<const Edge> inputs = graph->inputs_of(v);
+    for (int i = 0; i < n; ++i) {
+      Tensor dx = std::move(scratch.dx[i]);
+      if (!needs_grad[i] || !dx.defined()) continue;
+      const Node& input = graph->node(inputs[i].input);
+      ACTGRAD_REQUIRE(dx.shape() == input.shape && dx.dtype() == input.dtype, location,
+                      "backward of ", done.op->name, " (created at ",
+                      FormatLocation(done.location), ") produced a gradient of ",
+                      dx.shape().ToString(), " ", DTypeName(dx.dtype()), " for input ", i,
+                      " of ", input.shape.ToString(), " ", DTypeName(input.dtype));
+      Accumulate(grads[inputs[i].input], std::move(dx));
+    }
+    if (!options.retain_graph) graph->FreeNode(v);
+  }
+}
+
+}  // namespace internal
+}  // namespace actgrad

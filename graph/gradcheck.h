@@ -1,0 +1,104 @@
+// -----------------------------------------------------------------------------
+// File: gradcheck.h
+// -----------------------------------------------------------------------------
+//
+// `GradCheck` compares the gradient that Backward() computes for a function
+// of tensors with finite differences, in float64. It is a library feature:
+// use it on your own ops and composite functions, not only in tests.
+//
+// How it decides:
+//   * The function's output is reduced with a fixed random weighting w
+//     (L = sum(w * f(x))), so one backward pass gives the whole vector-
+//     Jacobian product J^T w, compared element by element.
+//   * Each numeric derivative is a central difference with a step scaled to
+//     the element, max(1, |x|) * step, refined by Richardson extrapolation
+//     (error O(step^4)).
+//   * An element whose stencil would straddle a declared kink is skipped and
+//     counted, never compared.
+//   * An element passes when |analytic - numeric| <= atol + rtol * max(|a|,|n|).
+//   * A check in which both gradients are zero everywhere fails: it would
+//     pass for any derivative, so it proves nothing.
+//   * A step-free second opinion: along a random direction v, the Taylor
+//     remainder |L(x + h v) - L(x) - h g.v| must shrink like h^2; a wrong
+//     gradient leaves a remainder of order h. Its fitted order is reported.
+//
+// Example:
+//
+//   actgrad::Tensor x = actgrad::FromValues({0.3, -1.2, 2.0}, actgrad::DType::kFloat64);
+//   actgrad::GradCheckReport report = actgrad::GradCheck(
+//       [](std::span<const actgrad::Tensor> in) { return actgrad::Tanh(in[0]); }, {x});
+//   if (!report.passed) std::cerr << report.ToString();
+
+#ifndef ACTGRAD_GRAPH_GRADCHECK_H_
+#define ACTGRAD_GRAPH_GRADCHECK_H_
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "graph/tensor.h"
+
+namespace actgrad {
+
+struct GradCheckOptions {
+  double atol = 1e-7;
+  double rtol = 1e-5;
+  // Relative step of the central differences (scaled by max(1, |x|)).
+  double step = 1e-3;
+  // Input values where the function is not differentiable.
+  std::vector<double> kinks;
+  // How many of the worst elements the report lists.
+  int max_reported = 5;
+  // Seeds the output weighting and the Taylor direction.
+  uint64_t seed = 0x5eed;
+};
+
+// One compared element.
+struct ElementCheck {
+  int input = 0;           // which input tensor
+  int64_t flat_index = 0;  // row-major position in it
+  std::string index;       // "[1,2]"
+  double x = 0;            // its value
+  double analytic = 0;
+  double numeric = 0;
+  double abs_error = 0;
+  double rel_error = 0;    // abs_error / max(|analytic|, |numeric|)
+  bool passed = true;
+};
+
+struct GradCheckReport {
+  bool passed = false;
+  // "ok", or why it failed: "mismatch", "all gradients are zero", "non-finite
+  // values", "no input requires a gradient", "every element sits on a kink".
+  std::string verdict;
+  double max_abs_error = 0;
+  double max_rel_error = 0;
+  int64_t checked = 0;  // elements compared
+  int64_t skipped = 0;  // elements too close to a kink
+  int64_t failed = 0;   // elements outside tolerance
+  // Fitted exponent of the Taylor remainder (2 for a right gradient); NaN
+  // when the remainder is at rounding level throughout.
+  double taylor_order = 0;
+  std::vector<ElementCheck> worst;  // worst first
+
+  // A multi-line, human-readable account naming the worst elements.
+  std::string ToString() const;
+};
+
+using TensorFunction = std::function<Tensor(std::span<const Tensor> inputs)>;
+
+// Checks d f / d inputs. Floating inputs are copied to float64 and
+// differentiated; int64 inputs (labels) are passed through unchanged.
+GradCheckReport GradCheck(const TensorFunction& f, std::span<const Tensor> inputs,
+                          const GradCheckOptions& options = {});
+inline GradCheckReport GradCheck(const TensorFunction& f, std::initializer_list<Tensor> inputs,
+                                 const GradCheckOptions& options = {}) {
+  return GradCheck(f, std::span<const Tensor>(inputs.begin(), inputs.size()), options);
+}
+
+}  // namespace actgrad
+
+#endif  // ACTGRAD_GRAPH_GRADCHECK_H_

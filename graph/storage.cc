@@ -1,0 +1,145 @@
+#include "graph/storage.h"
+
+#include <bit>
+#include <cstdlib>
+#include <new>
+
+namespace actgrad {
+namespace internal {
+
+namespace {
+
+constexpr int kNumBuckets = 48;
+constexpr size_t kMinBucketBytes = 64;
+constexpr size_t kAlignment = 64;
+// Above this a thread's pool stops caching and frees buffers at once, so a
+// one-off huge computation does not pin its memory for the thread's life.
+constexpr size_t kMaxCachedBytes = size_t{4} << 30;
+
+int BucketFor(size_t bytes) {
+  const size_t rounded = std::bit_ceil(bytes < kMinBucketBytes ? kMinBucketBytes : bytes);
+  return std::countr_zero(rounded) - std::countr_zero(kMinBucketBytes);
+}
+
+size_t BucketBytes(int bucket) { return kMinBucketBytes << bucket; }
+
+}  // namespace
+
+// Per-thread free lists of buffers (each still owned by its Storage header)
+// and of bare headers. A buffer freed on another thread simply joins that
+// thread's lists.
+class StoragePool {
+ public:
+  ~StoragePool() {
+    Clear();
+    alive_ = false;
+  }
+
+  static StoragePool* ForThisThread() {
+    thread_local StoragePool pool;
+    return alive_ ? &pool : nullptr;
+  }
+
+  Storage* Take(size_t bytes) {
+    const int bucket = BucketFor(bytes);
+    if (bucket >= kNumBuckets) throw std::bad_alloc();
+    Storage* s = free_[bucket];
+    if (s != nullptr) {
+      free_[bucket] = s->next_free_;
+      cached_bytes_ -= BucketBytes(bucket);
+    } else {
+      s = new Storage();
+      s->bucket_ = bucket;
+      s->data_ = std::aligned_alloc(kAlignment, BucketBytes(bucket));
+      if (s->data_ == nullptr) {
+        delete s;
+        throw std::bad_alloc();
+      }
+      system_bytes_ += BucketBytes(bucket);
+      ++system_allocations_;
+    }
+    s->bytes_ = bytes;
+    s->refs_.store(1, std::memory_order_relaxed);
+    return s;
+  }
+
+  void Give(Storage* s) {
+    const size_t size = BucketBytes(s->bucket_);
+    if (cached_bytes_ + size > kMaxCachedBytes) {
+      Destroy(s);
+      return;
+    }
+    s->next_free_ = free_[s->bucket_];
+    free_[s->bucket_] = s;
+    cached_bytes_ += size;
+  }
+
+  void Clear() {
+    for (Storage*& head : free_) {
+      while (head != nullptr) {
+        Storage* next = head->next_free_;
+        Destroy(head);
+        head = next;
+      }
+    }
+    cached_bytes_ = 0;
+  }
+
+  PoolStats Stats() const {
+    return {cached_bytes_, system_bytes_, system_allocations_};
+  }
+
+  static void Destroy(Storage* s) {
+    std::free(s->data_);
+    delete s;
+  }
+
+ private:
+  Storage* free_[kNumBuckets] = {};
+  size_t cached_bytes_ = 0;
+  size_t system_bytes_ = 0;
+  int64_t system_allocations_ = 0;
+  // Trivially destructible, so it stays readable after the pool itself is
+  // destroyed at thread exit (tensors in thread_locals die after it).
+  static thread_local bool alive_;
+};
+
+thread_local bool StoragePool::alive_ = true;
+
+Storage* Storage::Allocate(size_t bytes) {
+  if (StoragePool* pool = StoragePool::ForThisThread()) return pool->Take(bytes);
+  Storage* s = new Storage();
+  s->bucket_ = BucketFor(bytes);
+  s->data_ = std::aligned_alloc(kAlignment, BucketBytes(s->bucket_));
+  if (s->data_ == nullptr) {
+    delete s;
+    throw std::bad_alloc();
+  }
+  s->bytes_ = bytes;
+  return s;
+}
+
+void Storage::Release() {
+  if (StoragePool* pool = StoragePool::ForThisThread()) {
+    pool->Give(this);
+  } else {
+    StoragePool::Destroy(this);
+  }
+}
+
+}  // namespace internal
+
+void ReleaseCachedMemory() {
+  if (internal::StoragePool* pool = internal::StoragePool::ForThisThread()) {
+    pool->Clear();
+  }
+}
+
+PoolStats GetPoolStats() {
+  if (internal::StoragePool* pool = internal::StoragePool::ForThisThread()) {
+    return pool->Stats();
+  }
+  return {};
+}
+
+}  // namespace actgrad

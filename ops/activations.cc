@@ -1,0 +1,355 @@
+// The article's activations (claims C1-C5) and softmax / log_softmax.
+
+#include <cmath>
+#include <numbers>
+
+#include "ops/builtin_ops.h"
+#include "ops/check_cases.h"
+#include "ops/kernels.h"
+
+namespace actgrad {
+namespace ops {
+
+namespace {
+
+using internal::AsArray;
+using internal::EmptyLike;
+
+// Runs `fn(x_array, y_array)` for a one-input elementwise forward.
+template <typename Fn>
+Tensor MapForward(ForwardContext& ctx, Fn fn) {
+  internal::RequireSameFloatingDType(ctx);
+  const Tensor& x = ctx.input(0);
+  Tensor y = EmptyLike(x);
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    fn(AsArray<T>(x), AsArray<T>(y), T{});
+  });
+  return y;
+}
+
+// dx from dy and one saved tensor `s` (the input or the output).
+template <typename Fn>
+Tensor MapBackward(const BackwardContext& ctx, const Tensor& s, Fn fn) {
+  Tensor dx = EmptyLike(ctx.dy());
+  DispatchFloating(dx.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    fn(AsArray<T>(ctx.dy()), AsArray<T>(s), AsArray<T>(dx), T{});
+  });
+  return dx;
+}
+
+std::vector<GradCheckCase> ActivationCases(Generator& gen) {
+  std::vector<GradCheckCase> cases = internal::UnaryCases(gen, -3.0, 3.0);
+  cases.push_back({{FromValues({-20.0, -5.0, -1.0, -0.5, 0.25, 0.5, 1.0, 5.0, 20.0},
+                               DType::kFloat64)},
+                   {},
+                   "grid",
+                   {}});
+  return cases;
+}
+
+constexpr double kKinkAtZero[] = {0.0};
+
+// ---------------------------------------------------------------- identity
+// y = x;  dy/dx = 1   (claim C5)
+constexpr ActivationFormulas kIdentityFormulas{
+    .forward = [](double x, const Attrs&) { return x; },
+    .derivative = [](double, double, const Attrs&) { return 1.0; },
+};
+
+Tensor IdentityForward(ForwardContext& ctx) {
+  return MapForward(ctx, [](const auto& x, auto y, auto) { y = x; });
+}
+void IdentityBackward(BackwardContext& ctx) { ctx.set_dx(0, ctx.dy()); }
+
+// ----------------------------------------------------------------- sigmoid
+// y = 1 / (1 + exp(-x));  dy/dx = y (1 - y)   (claim C1)
+constexpr ActivationFormulas kSigmoidFormulas{
+    .forward =
+        [](double x, const Attrs&) {
+          // Written per sign so that exp never overflows (sigmoid(-800) = 0).
+          if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
+          const double e = std::exp(x);
+          return e / (1.0 + e);
+        },
+    .derivative = [](double, double y, const Attrs&) { return y * (1.0 - y); },
+};
+
+Tensor SigmoidForward(ForwardContext& ctx) {
+  return MapForward(ctx, [](const auto& x, auto y, auto) { y = x.logistic(); });
+}
+void SigmoidBackward(BackwardContext& ctx) {
+  ctx.set_dx(0, MapBackward(ctx, ctx.saved_output(), [](const auto& dy, const auto& y,
+                                                        auto dx, auto t) {
+               using T = decltype(t);
+               dx = dy * y * (T{1} - y);
+             }));
+}
+
+// -------------------------------------------------------------------- tanh
+// y = tanh(x);  dy/dx = 1 - y^2   (claim C2)
+constexpr ActivationFormulas kTanhFormulas{
+    .forward = [](double x, const Attrs&) { return std::tanh(x); },
+    .derivative = [](double, double y, const Attrs&) { return 1.0 - y * y; },
+};
+
+Tensor TanhForward(ForwardContext& ctx) {
+  return MapForward(ctx, [](const auto& x, auto y, auto) { y = x.tanh(); });
+}
+void TanhBackward(BackwardContext& ctx) {
+  ctx.set_dx(0, MapBackward(ctx, ctx.saved_output(), [](const auto& dy, const auto& y,
+                                                        auto dx, auto t) {
+               using T = decltype(t);
+               dx = dy * (T{1} - y.square());
+             }));
+}
+
+// -------------------------------------------------------------------- relu
+// y = max(0, x);  dy/dx = 1 (x > 0), 0 (x < 0), grad_at_zero (x = 0)   (claim C3)
+constexpr ActivationFormulas kReluFormulas{
+    .forward = [](double x, const Attrs&) { return x > 0.0 ? x : 0.0; },
+    .derivative =
+        [](double x, double, const Attrs& a) {
+          return x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : a.grad_at_zero);
+        },
+};
+
+Tensor ReluForward(ForwardContext& ctx) {
+  return MapForward(ctx, [](const auto& x, auto y, auto t) {
+    using T = decltype(t);
+    y = x.max(T{0});
+  });
+}
+void ReluBackward(BackwardContext& ctx) {
+  const double at_zero = ctx.attrs().grad_at_zero;
+  // The input is saved rather than the output: x = 0 and x < 0 both give
+  // y = 0, and the derivative at exactly 0 is the caller's choice.
+  ctx.set_dx(0, MapBackward(ctx, ctx.saved_input(0), [at_zero](const auto& dy, const auto& x,
+                                                               auto dx, auto t) {
+               using T = decltype(t);
+               if (at_zero == 0.0) {
+                 dx = (x > T{0}).select(dy, T{0});
+               } else {
+                 dx = (x > T{0}).select(dy, (x == T{0}).select(dy * T(at_zero), T{0}));
+               }
+             }));
+}
+
+constexpr AttrSpec kReluAttrs[] = {
+    {"grad_at_zero", "derivative reported at exactly x = 0 (0 or 1)", &Attrs::grad_at_zero},
+};
+
+// -------------------------------------------------------------- leaky_relu
+// y = x (x > 0), alpha x (x <= 0);  dy/dx = 1 (x > 0), alpha (x <= 0)   (claim C4)
+constexpr ActivationFormulas kLeakyReluFormulas{
+    .forward = [](double x, const Attrs& a) { return x > 0.0 ? x : a.alpha * x; },
+    .derivative = [](double x, double, const Attrs& a) { return x > 0.0 ? 1.0 : a.alpha; },
+};
+
+Tensor LeakyReluForward(ForwardContext& ctx) {
+  const double alpha = ctx.attrs().alpha;
+  return MapForward(ctx, [alpha](const auto& x, auto y, auto t) {
+    using T = decltype(t);
+    y = (x > T{0}).select(x, x * T(alpha));
+  });
+}
+void LeakyReluBackward(BackwardContext& ctx) {
+  const double alpha = ctx.attrs().alpha;
+  ctx.set_dx(0, MapBackward(ctx, ctx.saved_input(0), [alpha](const auto& dy, const auto& x,
+                                                             auto dx, auto t) {
+               using T = decltype(t);
+               dx = (x > T{0}).select(dy, dy * T(alpha));
+             }));
+}
+
+constexpr AttrSpec kLeakyReluAttrs[] = {
+    {"alpha", "slope for x <= 0", &Attrs::alpha},
+};
+
+// ------------------------------------------------------------------ gains
+// Initializer gains as PyTorch's torch.nn.init.calculate_gain gives them.
+double TanhGain(const Attrs&) { return 5.0 / 3.0; }
+double ReluGain(const Attrs&) { return std::numbers::sqrt2; }
+double LeakyReluGain(const Attrs& a) { return std::sqrt(2.0 / (1.0 + a.alpha * a.alpha)); }
+
+// ------------------------------------------------------ softmax, log_softmax
+// Both are computed along `axis` after subtracting the maximum, so logits in
+// the thousands stay finite.
+template <typename T, bool kLog>
+void SoftmaxKernel(const T* x, T* y, const internal::AxisSplit& s) {
+  for (int64_t o = 0; o < s.outer; ++o) {
+    for (int64_t i = 0; i < s.inner; ++i) {
+      const T* xr = x + o * s.extent * s.inner + i;
+      T* yr = y + o * s.extent * s.inner + i;
+      T m = xr[0];
+      for (int64_t k = 1; k < s.extent; ++k) m = std::max(m, xr[k * s.inner]);
+      T sum = 0;
+      for (int64_t k = 0; k < s.extent; ++k) {
+        const T e = std::exp(xr[k * s.inner] - m);
+        if constexpr (!kLog) yr[k * s.inner] = e;
+        sum += e;
+      }
+      if constexpr (kLog) {
+        const T log_sum = m + std::log(sum);
+        for (int64_t k = 0; k < s.extent; ++k) yr[k * s.inner] = xr[k * s.inner] - log_sum;
+      } else {
+        const T inv = T{1} / sum;
+        for (int64_t k = 0; k < s.extent; ++k) yr[k * s.inner] *= inv;
+      }
+    }
+  }
+}
+
+template <bool kLog>
+Tensor SoftmaxForward(ForwardContext& ctx) {
+  internal::RequireSameFloatingDType(ctx);
+  const Tensor& x = ctx.input(0);
+  ACTGRAD_REQUIRE(x.rank() >= 1, ctx.location(), ctx.op().name,
+                  ": needs at least one dimension, got a scalar");
+  const internal::AxisSplit split = internal::SplitAt(x.shape(), internal::AxisOrThrow(ctx, x.rank()));
+  Tensor y = EmptyLike(x);
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    SoftmaxKernel<T, kLog>(static_cast<const T*>(x.raw_data()), static_cast<T*>(y.raw_data()),
+                           split);
+  });
+  return y;
+}
+
+// softmax: dx = y (dy - sum(dy y));  log_softmax: dx = dy - exp(y) sum(dy)
+template <bool kLog>
+void SoftmaxBackward(BackwardContext& ctx) {
+  const Tensor& y = ctx.saved_output();
+  const Tensor& dy = ctx.dy();
+  const int axis = *NormalizeAxis(ctx.attrs().axis, y.rank());
+  const internal::AxisSplit s = internal::SplitAt(y.shape(), axis);
+  Tensor dx = EmptyLike(dy);
+  DispatchFloating(dy.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* py = static_cast<const T*>(y.raw_data());
+    const T* pdy = static_cast<const T*>(dy.raw_data());
+    T* pdx = static_cast<T*>(dx.raw_data());
+    for (int64_t o = 0; o < s.outer; ++o) {
+      for (int64_t i = 0; i < s.inner; ++i) {
+        const int64_t base = o * s.extent * s.inner + i;
+        T dot = 0;
+        for (int64_t k = 0; k < s.extent; ++k) {
+          const int64_t at = base + k * s.inner;
+          dot += kLog ? pdy[at] : pdy[at] * py[at];
+        }
+        for (int64_t k = 0; k < s.extent; ++k) {
+          const int64_t at = base + k * s.inner;
+          pdx[at] = kLog ? pdy[at] - std::exp(py[at]) * dot : py[at] * (pdy[at] - dot);
+        }
+      }
+    }
+  });
+  ctx.set_dx(0, std::move(dx));
+}
+
+constexpr AttrSpec kAxisAttrs[] = {
+    {"axis", "the axis to normalize over (default -1)", nullptr, &Attrs::axis},
+};
+
+std::vector<GradCheckCase> SoftmaxCases(Generator& gen) {
+  std::vector<GradCheckCase> cases;
+  Attrs last;
+  cases.push_back({{internal::RandomDouble({3, 5}, -3, 3, gen)}, last, "[3,5] axis -1", {}});
+  Attrs first;
+  first.axis = 0;
+  cases.push_back({{internal::RandomDouble({4, 3}, -3, 3, gen)}, first, "[4,3] axis 0", {}});
+  Attrs middle;
+  middle.axis = 1;
+  cases.push_back(
+      {{internal::RandomDouble({2, 3, 2}, -3, 3, gen)}, middle, "[2,3,2] axis 1", {}});
+  return cases;
+}
+
+}  // namespace
+
+const OpDef kIdentity{
+    .name = "identity",
+    .formula = "y = x;  dy/dx = 1",
+    .kind = OpKind::kActivation,
+    .forward = &IdentityForward,
+    .backward = &IdentityBackward,
+    .formulas = &kIdentityFormulas,
+    .check_cases = &ActivationCases,
+};
+
+const OpDef kSigmoid{
+    .name = "sigmoid",
+    .formula = "y = 1 / (1 + exp(-x));  dy/dx = y (1 - y)",
+    .kind = OpKind::kActivation,
+    .saves = kSaveOutput,
+    .forward = &SigmoidForward,
+    .backward = &SigmoidBackward,
+    .formulas = &kSigmoidFormulas,
+    .check_cases = &ActivationCases,
+};
+
+const OpDef kTanh{
+    .name = "tanh",
+    .formula = "y = tanh(x);  dy/dx = 1 - y^2",
+    .kind = OpKind::kActivation,
+    .saves = kSaveOutput,
+    .forward = &TanhForward,
+    .backward = &TanhBackward,
+    .gain = &TanhGain,
+    .formulas = &kTanhFormulas,
+    .check_cases = &ActivationCases,
+};
+
+const OpDef kRelu{
+    .name = "relu",
+    .formula = "y = max(0, x);  dy/dx = 1 (x > 0), 0 (x < 0), grad_at_zero (x = 0)",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0,
+    .forward = &ReluForward,
+    .backward = &ReluBackward,
+    .attrs = kReluAttrs,
+    .kinks = kKinkAtZero,
+    .gain = &ReluGain,
+    .formulas = &kReluFormulas,
+    .check_cases = &ActivationCases,
+};
+
+const OpDef kLeakyRelu{
+    .name = "leaky_relu",
+    .formula = "y = x (x > 0), alpha x (x <= 0);  dy/dx = 1 (x > 0), alpha (x <= 0)",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0,
+    .forward = &LeakyReluForward,
+    .backward = &LeakyReluBackward,
+    .attrs = kLeakyReluAttrs,
+    .kinks = kKinkAtZero,
+    .gain = &LeakyReluGain,
+    .formulas = &kLeakyReluFormulas,
+    .check_cases = &ActivationCases,
+};
+
+const OpDef kSoftmax{
+    .name = "softmax",
+    .formula = "y_i = exp(x_i) / sum_j exp(x_j) along axis;  dx = y (dy - sum(dy y))",
+    .kind = OpKind::kNormalize,
+    .saves = kSaveOutput,
+    .forward = &SoftmaxForward<false>,
+    .backward = &SoftmaxBackward<false>,
+    .attrs = kAxisAttrs,
+    .check_cases = &SoftmaxCases,
+};
+
+const OpDef kLogSoftmax{
+    .name = "log_softmax",
+    .formula = "y_i = x_i - log sum_j exp(x_j) along axis;  dx = dy - exp(y) sum(dy)",
+    .kind = OpKind::kNormalize,
+    .saves = kSaveOutput,
+    .forward = &SoftmaxForward<true>,
+    .backward = &SoftmaxBackward<true>,
+    .attrs = kAxisAttrs,
+    .check_cases = &SoftmaxCases,
+};
+
+}  // namespace ops
+}  // namespace actgrad

@@ -1,0 +1,65 @@
+// -----------------------------------------------------------------------------
+// File: builtin_ops.h
+// -----------------------------------------------------------------------------
+//
+// The built-in op rows. Each is defined next to its kernels in ops/*.cc; the
+// registry (ops/registry.h) lists them, and the functions of ops/functional.h
+// apply them. Code that wants "every op" asks the registry, not this file.
+//
+// Example:
+//
+//   actgrad::Tensor y = actgrad::Apply(actgrad::ops::kTanh, {x});
+
+#ifndef ACTGRAD_OPS_BUILTIN_OPS_H_
+#define ACTGRAD_OPS_BUILTIN_OPS_H_
+
+#include "ops/op_def.h"
+
+namespace actgrad {
+namespace ops {
+
+// Activations (claims C1-C5) and normalizations.
+extern const OpDef kIdentity;
+extern const OpDef kSigmoid;
+extern const OpDef kTanh;
+extern const OpDef kRelu;
+extern const OpDef kLeakyRelu;
+extern const OpDef kSoftmax;
+extern const OpDef kLogSoftmax;
+
+// Elementwise arithmetic.
+extern const OpDef kAdd;
+extern const OpDef kSub;
+extern const OpDef kMul;
+extern const OpDef kDiv;
+extern const OpDef kNeg;
+extern const OpDef kExp;
+extern const OpDef kLog;
+extern const OpDef kSqrt;
+extern const OpDef kSquare;
+extern const OpDef kPow;
+extern const OpDef kAbs;
+extern const OpDef kClamp;
+
+// Linear algebra and shapes.
+extern const OpDef kMatmul;
+extern const OpDef kTranspose;
+extern const OpDef kReshape;
+extern const OpDef kConcatenate;
+extern const OpDef kSlice;
+
+// Reductions.
+extern const OpDef kSum;
+extern const OpDef kMean;
+extern const OpDef kMax;
+
+// Losses.
+extern const OpDef kMseLoss;
+extern const OpDef kBinaryCrossEntropy;
+extern const OpDef kBinaryCrossEntropyWithLogits;
+extern const OpDef kCrossEntropy;
+
+}  // namespace ops
+}  // namespace actgrad
+
+#endif  // ACTGRAD_OPS_BUILTIN_OPS_H_

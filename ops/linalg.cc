@@ -1,0 +1,203 @@
+// Matrix products (2-D and batched) and transpose; products go to BLAS.
+
+#include <cblas.h>
+
+#include "ops/builtin_ops.h"
+#include "ops/check_cases.h"
+#include "ops/kernels.h"
+
+namespace actgrad {
+namespace ops {
+
+namespace {
+
+// C[m,n] (+)= op(A) op(B) for row-major buffers; lda/ldb are the row lengths
+// of A and B as stored.
+template <typename T>
+void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a,
+          const T* b, T* c, bool accumulate) {
+  const int64_t lda = trans_a ? m : k;
+  const int64_t ldb = trans_b ? k : n;
+  const T beta = accumulate ? T(1) : T(0);
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+  } else {
+    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb, beta, c, n);
+  }
+}
+
+// The geometry of a (possibly batched) product: A is [batch?, m, k], B is
+// [batch?, k, n]; a rank-2 side is shared by every batch.
+struct MatmulPlan {
+  int64_t batch = 1, m = 0, k = 0, n = 0;
+  bool a_batched = false, b_batched = false;
+  Shape out_shape;
+};
+
+MatmulPlan PlanMatmul(const Shape& a, const Shape& b) {
+  MatmulPlan p;
+  p.a_batched = a.rank() == 3;
+  p.b_batched = b.rank() == 3;
+  p.m = a[a.rank() - 2];
+  p.k = a[a.rank() - 1];
+  p.n = b[b.rank() - 1];
+  if (p.a_batched) p.batch = a[0];
+  if (p.b_batched) p.batch = b[0];
+  if (p.a_batched || p.b_batched) p.out_shape.PushBack(p.batch);
+  p.out_shape.PushBack(p.m);
+  p.out_shape.PushBack(p.n);
+  return p;
+}
+
+Tensor MatmulForward(ForwardContext& ctx) {
+  internal::RequireSameFloatingDType(ctx);
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  ACTGRAD_REQUIRE((a.rank() == 2 || a.rank() == 3) && (b.rank() == 2 || b.rank() == 3),
+                  ctx.location(), "matmul: needs 2-D or batched 3-D operands, got ",
+                  internal::DescribeShapes(ctx.inputs()));
+  ACTGRAD_REQUIRE(a.dim(a.rank() - 1) == b.dim(b.rank() - 2), ctx.location(),
+                  "matmul: inner dimensions differ: ", a.shape().ToString(), " x ",
+                  b.shape().ToString());
+  ACTGRAD_REQUIRE(a.rank() == 2 || b.rank() == 2 || a.dim(0) == b.dim(0), ctx.location(),
+                  "matmul: batch sizes differ: ", a.shape().ToString(), " x ",
+                  b.shape().ToString());
+  const MatmulPlan p = PlanMatmul(a.shape(), b.shape());
+  Tensor y = internal::Empty(p.out_shape, a.dtype());
+  DispatchFloating(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = static_cast<const T*>(a.raw_data());
+    const T* pb = static_cast<const T*>(b.raw_data());
+    T* py = static_cast<T*>(y.raw_data());
+    if (!p.b_batched) {
+      // A shared B: all batches of A form one [batch*m, k] matrix.
+      Gemm<T>(false, false, p.batch * p.m, p.n, p.k, pa, pb, py, false);
+      return;
+    }
+    for (int64_t i = 0; i < p.batch; ++i) {
+      Gemm<T>(false, false, p.m, p.n, p.k, pa + (p.a_batched ? i * p.m * p.k : 0),
+              pb + i * p.k * p.n, py + i * p.m * p.n, false);
+    }
+  });
+  return y;
+}
+
+// dA = dY B^T;  dB = A^T dY (summed over batches for a shared operand).
+void MatmulBackward(BackwardContext& ctx) {
+  const Tensor& a = ctx.saved_input(0);
+  const Tensor& b = ctx.saved_input(1);
+  const Tensor& dy = ctx.dy();
+  const MatmulPlan p = PlanMatmul(a.shape(), b.shape());
+  DispatchFloating(dy.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = static_cast<const T*>(a.raw_data());
+    const T* pb = static_cast<const T*>(b.raw_data());
+    const T* pdy = static_cast<const T*>(dy.raw_data());
+    if (ctx.needs_grad(0)) {
+      Tensor da = internal::Empty(a.shape(), a.dtype());
+      T* pda = static_cast<T*>(da.raw_data());
+      if (!p.b_batched) {
+        Gemm<T>(false, true, p.batch * p.m, p.k, p.n, pdy, pb, pda, false);
+      } else {
+        for (int64_t i = 0; i < p.batch; ++i) {
+          // A shared A accumulates over batches.
+          const bool accumulate = !p.a_batched && i > 0;
+          Gemm<T>(false, true, p.m, p.k, p.n, pdy + i * p.m * p.n, pb + i * p.k * p.n,
+                  pda + (p.a_batched ? i * p.m * p.k : 0), accumulate);
+        }
+      }
+      ctx.set_dx(0, std::move(da));
+    }
+    if (ctx.needs_grad(1)) {
+      Tensor db = internal::Empty(b.shape(), b.dtype());
+      T* pdb = static_cast<T*>(db.raw_data());
+      if (!p.b_batched) {
+        Gemm<T>(true, false, p.k, p.n, p.batch * p.m, pa, pdy, pdb, false);
+      } else {
+        for (int64_t i = 0; i < p.batch; ++i) {
+          Gemm<T>(true, false, p.k, p.n, p.m, pa + (p.a_batched ? i * p.m * p.k : 0),
+                  pdy + i * p.m * p.n, pdb + i * p.k * p.n, false);
+        }
+      }
+      ctx.set_dx(1, std::move(db));
+    }
+  });
+}
+
+std::vector<GradCheckCase> MatmulCases(Generator& gen) {
+  auto r = [&](const Shape& s) { return internal::RandomDouble(s, -1, 1, gen); };
+  return {
+      {{r({3, 4}), r({4, 2})}, {}, "[3,4] x [4,2]", {}},
+      {{r({2, 3, 4}), r({2, 4, 5})}, {}, "[2,3,4] x [2,4,5] (batched)", {}},
+      {{r({2, 3, 4}), r({4, 2})}, {}, "[2,3,4] x [4,2] (shared right)", {}},
+      {{r({3, 4}), r({2, 4, 2})}, {}, "[3,4] x [2,4,2] (shared left)", {}},
+  };
+}
+
+// ------------------------------------------------------------- transpose
+// Swaps the last two dimensions (a copy, since tensors are contiguous).
+Tensor TransposeLastTwo(const Tensor& x) {
+  const int r = x.rank();
+  Shape out_shape = x.shape();
+  out_shape[r - 2] = x.dim(r - 1);
+  out_shape[r - 1] = x.dim(r - 2);
+  Tensor y = internal::Empty(out_shape, x.dtype());
+  const int64_t rows = x.dim(r - 2), cols = x.dim(r - 1);
+  const int64_t batches = x.numel() / std::max<int64_t>(1, rows * cols);
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    for (int64_t i = 0; i < batches; ++i) {
+      Eigen::Map<const Matrix> in(static_cast<const T*>(x.raw_data()) + i * rows * cols, rows,
+                                  cols);
+      Eigen::Map<Matrix> out(static_cast<T*>(y.raw_data()) + i * rows * cols, cols, rows);
+      out = in.transpose();
+    }
+  });
+  return y;
+}
+
+Tensor TransposeForward(ForwardContext& ctx) {
+  internal::RequireSameFloatingDType(ctx);
+  ACTGRAD_REQUIRE(ctx.input(0).rank() >= 2, ctx.location(),
+                  "transpose: needs at least two dimensions, got ",
+                  ctx.input(0).shape().ToString());
+  return TransposeLastTwo(ctx.input(0));
+}
+
+void TransposeBackward(BackwardContext& ctx) { ctx.set_dx(0, TransposeLastTwo(ctx.dy())); }
+
+std::vector<GradCheckCase> TransposeCases(Generator& gen) {
+  return {
+      {{internal::RandomDouble({3, 4}, -1, 1, gen)}, {}, "[3,4]", {}},
+      {{internal::RandomDouble({2, 3, 4}, -1, 1, gen)}, {}, "[2,3,4]", {}},
+  };
+}
+
+}  // namespace
+
+const OpDef kMatmul{
+    .name = "matmul",
+    .formula = "Y = A B (2-D or batched);  dA = dY B^T, dB = A^T dY",
+    .kind = OpKind::kLinalg,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .saves = kSaveInput0 | kSaveInput1,
+    .forward = &MatmulForward,
+    .backward = &MatmulBackward,
+    .check_cases = &MatmulCases,
+};
+
+const OpDef kTranspose{
+    .name = "transpose",
+    .formula = "Y = X^T (last two dimensions);  dX = dY^T",
+    .kind = OpKind::kShape,
+    .forward = &TransposeForward,
+    .backward = &TransposeBackward,
+    .check_cases = &TransposeCases,
+};
+
+}  // namespace ops
+}  // namespace actgrad

@@ -1,0 +1,309 @@
+// Losses, each the mean over its elements (or over the batch for
+// cross_entropy): mse_loss, binary_cross_entropy (on probabilities),
+// binary_cross_entropy_with_logits and cross_entropy (softmax on logits with
+// int64 class labels).
+
+#include <cmath>
+
+#include "ops/builtin_ops.h"
+#include "ops/check_cases.h"
+#include "ops/kernels.h"
+
+namespace actgrad {
+namespace ops {
+
+namespace {
+
+using internal::AsArray;
+
+// log(p) is clamped below at -100, as PyTorch does, so probabilities of
+// exactly 0 or 1 give a large finite loss instead of Inf.
+constexpr double kLogFloor = -100.0;
+// The denominator p (1 - p) of the BCE gradient is kept above this.
+constexpr double kBceGradEps = 1e-12;
+
+Tensor ScalarOut(DType dtype, double value) {
+  Tensor y = internal::Empty(Shape(), dtype);
+  DispatchFloating(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    *static_cast<T*>(y.raw_data()) = static_cast<T>(value);
+  });
+  return y;
+}
+
+// dy of a scalar loss, as double.
+double UpstreamScalar(const BackwardContext& ctx) { return ctx.dy().item(); }
+
+void RequireNonEmpty(const ForwardContext& ctx) {
+  ACTGRAD_REQUIRE(ctx.input(0).numel() > 0, ctx.location(), ctx.op().name,
+                  ": the input is empty");
+}
+
+// ------------------------------------------------------------------- mse
+// y = mean((p - t)^2);  dp = 2 (p - t) dy / n, dt = -dp
+Tensor MseForward(ForwardContext& ctx) {
+  internal::RequireSameFloatingDType(ctx);
+  internal::RequireSameShape(ctx);
+  RequireNonEmpty(ctx);
+  const Tensor& p = ctx.input(0);
+  double loss = 0;
+  DispatchFloating(p.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    loss = static_cast<double>((AsArray<T>(p) - AsArray<T>(ctx.input(1))).square().sum()) /
+           static_cast<double>(p.numel());
+  });
+  return ScalarOut(p.dtype(), loss);
+}
+
+void MseBackward(BackwardContext& ctx) {
+  const Tensor& p = ctx.saved_input(0);
+  const Tensor& t = ctx.saved_input(1);
+  Tensor dp = internal::EmptyLike(p);
+  const double scale = 2.0 * UpstreamScalar(ctx) / static_cast<double>(p.numel());
+  DispatchFloating(p.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    AsArray<T>(dp) = (AsArray<T>(p) - AsArray<T>(t)) * T(scale);
+  });
+  if (ctx.needs_grad(1)) {
+    Tensor dt = internal::EmptyLike(dp);
+    DispatchFloating(p.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      AsArray<T>(dt) = -AsArray<T>(dp);
+    });
+    ctx.set_dx(1, std::move(dt));
+  }
+  if (ctx.needs_grad(0)) ctx.set_dx(0, std::move(dp));
+}
+
+std::vector<GradCheckCase> MseCases(Generator& gen) {
+  auto r = [&](const Shape& s) { return internal::RandomDouble(s, -2, 2, gen); };
+  return {{{r({4, 3}), r({4, 3})}, {}, "[4,3]", {}}, {{r({5}), r({5})}, {}, "[5]", {}}};
+}
+
+// ------------------------------------------------- binary_cross_entropy
+// y = -mean(t log p + (1 - t) log(1 - p))
+// dp = (p - t) / max(p (1 - p), eps) dy / n;  dt = (log(1 - p) - log p) dy / n
+Tensor BceForward(ForwardContext& ctx) {
+  internal::RequireSameFloatingDType(ctx);
+  internal::RequireSameShape(ctx);
+  RequireNonEmpty(ctx);
+  const Tensor& p = ctx.input(0);
+  double loss = 0;
+  DispatchFloating(p.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const auto pa = AsArray<T>(p);
+    const auto ta = AsArray<T>(ctx.input(1));
+    const auto log_p = pa.log().max(T(kLogFloor));
+    const auto log_1mp = (T(1) - pa).log().max(T(kLogFloor));
+    loss = -static_cast<double>((ta * log_p + (T(1) - ta) * log_1mp).sum()) /
+           static_cast<double>(p.numel());
+  });
+  return ScalarOut(p.dtype(), loss);
+}
+
+void BceBackward(BackwardContext& ctx) {
+  const Tensor& p = ctx.saved_input(0);
+  const Tensor& t = ctx.saved_input(1);
+  const double scale = UpstreamScalar(ctx) / static_cast<double>(p.numel());
+  DispatchFloating(p.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const auto pa = AsArray<T>(p);
+    const auto ta = AsArray<T>(t);
+    if (ctx.needs_grad(0)) {
+      Tensor dp = internal::EmptyLike(p);
+      AsArray<T>(dp) = (pa - ta) / (pa * (T(1) - pa)).max(T(kBceGradEps)) * T(scale);
+      ctx.set_dx(0, std::move(dp));
+    }
+    if (ctx.needs_grad(1)) {
+      Tensor dt = internal::EmptyLike(t);
+      AsArray<T>(dt) = ((T(1) - pa).log().max(T(kLogFloor)) - pa.log().max(T(kLogFloor))) *
+                       T(scale);
+      ctx.set_dx(1, std::move(dt));
+    }
+  });
+}
+
+std::vector<GradCheckCase> BceCases(Generator& gen) {
+  auto prob = [&](const Shape& s) { return internal::RandomDouble(s, 0.05, 0.95, gen); };
+  return {{{prob({4, 3}), prob({4, 3})}, {}, "[4,3]", {}}, {{prob({6}), prob({6})}, {}, "[6]", {}}};
+}
+
+// ------------------------------------- binary_cross_entropy_with_logits
+// y = mean(max(z, 0) - z t + log(1 + exp(-|z|)))   (stable for |z| ~ 100)
+// dz = (sigmoid(z) - t) dy / n;  dt = -z dy / n
+Tensor BceLogitsForward(ForwardContext& ctx) {
+  internal::RequireSameFloatingDType(ctx);
+  internal::RequireSameShape(ctx);
+  RequireNonEmpty(ctx);
+  const Tensor& z = ctx.input(0);
+  double loss = 0;
+  DispatchFloating(z.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const auto za = AsArray<T>(z);
+    const auto ta = AsArray<T>(ctx.input(1));
+    loss = static_cast<double>((za.max(T(0)) - za * ta + (-za.abs()).exp().log1p()).sum()) /
+           static_cast<double>(z.numel());
+  });
+  return ScalarOut(z.dtype(), loss);
+}
+
+void BceLogitsBackward(BackwardContext& ctx) {
+  const Tensor& z = ctx.saved_input(0);
+  const Tensor& t = ctx.saved_input(1);
+  const double scale = UpstreamScalar(ctx) / static_cast<double>(z.numel());
+  DispatchFloating(z.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if (ctx.needs_grad(0)) {
+      Tensor dz = internal::EmptyLike(z);
+      AsArray<T>(dz) = (AsArray<T>(z).logistic() - AsArray<T>(t)) * T(scale);
+      ctx.set_dx(0, std::move(dz));
+    }
+    if (ctx.needs_grad(1)) {
+      Tensor dt = internal::EmptyLike(t);
+      AsArray<T>(dt) = -AsArray<T>(z) * T(scale);
+      ctx.set_dx(1, std::move(dt));
+    }
+  });
+}
+
+std::vector<GradCheckCase> BceLogitsCases(Generator& gen) {
+  return {{{internal::RandomDouble({4, 3}, -4, 4, gen), internal::RandomDouble({4, 3}, 0, 1, gen)},
+           {},
+           "[4,3]",
+           {}},
+          {{FromValues({-100.0, -20.0, 0.5, 20.0, 100.0}, DType::kFloat64),
+            FromValues({1.0, 0.0, 0.5, 1.0, 0.0}, DType::kFloat64)},
+           {},
+           "saturated logits",
+           {}}};
+}
+
+// --------------------------------------------------------- cross_entropy
+// y = mean_i(logsumexp(z_i) - z_i[label_i]);  dz = (softmax(z) - onehot) dy / N
+Tensor CrossEntropyForward(ForwardContext& ctx) {
+  const Tensor& z = ctx.input(0);
+  const Tensor& labels = ctx.input(1);
+  ACTGRAD_REQUIRE(IsFloating(z.dtype()), ctx.location(),
+                  "cross_entropy: logits must be float32 or float64, got ",
+                  DTypeName(z.dtype()));
+  ACTGRAD_REQUIRE(labels.dtype() == DType::kInt64, ctx.location(),
+                  "cross_entropy: labels must be int64 class indices, got ",
+                  DTypeName(labels.dtype()), " (make them with Labels())");
+  ACTGRAD_REQUIRE(z.rank() == 2 && labels.rank() == 1 && labels.dim(0) == z.dim(0),
+                  ctx.location(),
+                  "cross_entropy: needs logits [batch, classes] and labels [batch], got ",
+                  internal::DescribeShapes(ctx.inputs()));
+  const int64_t batch = z.dim(0), classes = z.dim(1);
+  ACTGRAD_REQUIRE(batch > 0 && classes > 0, ctx.location(), "cross_entropy: empty logits ",
+                  z.shape().ToString());
+  const int64_t* pl = labels.data<int64_t>();
+  for (int64_t i = 0; i < batch; ++i) {
+    ACTGRAD_REQUIRE(pl[i] >= 0 && pl[i] < classes, ctx.location(), "cross_entropy: label ",
+                    pl[i], " at row ", i, " is outside [0, ", classes, ")");
+  }
+  // The softmax is kept for backward (the fused gradient needs nothing else).
+  Tensor probabilities = internal::EmptyLike(z);
+  double loss = 0;
+  DispatchFloating(z.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* pz = static_cast<const T*>(z.raw_data());
+    T* pp = static_cast<T*>(probabilities.raw_data());
+    for (int64_t i = 0; i < batch; ++i) {
+      const T* row = pz + i * classes;
+      T* prob = pp + i * classes;
+      T m = row[0];
+      for (int64_t c = 1; c < classes; ++c) m = std::max(m, row[c]);
+      T sum = 0;
+      for (int64_t c = 0; c < classes; ++c) {
+        prob[c] = std::exp(row[c] - m);
+        sum += prob[c];
+      }
+      const T inv = T(1) / sum;
+      for (int64_t c = 0; c < classes; ++c) prob[c] *= inv;
+      loss += static_cast<double>(m + std::log(sum) - row[pl[i]]);
+    }
+  });
+  ctx.SaveExtra(std::move(probabilities));
+  return ScalarOut(z.dtype(), loss / static_cast<double>(batch));
+}
+
+void CrossEntropyBackward(BackwardContext& ctx) {
+  const Tensor& probabilities = ctx.extra(0);
+  const Tensor& labels = ctx.saved_input(1);
+  const int64_t batch = probabilities.dim(0), classes = probabilities.dim(1);
+  const double scale = UpstreamScalar(ctx) / static_cast<double>(batch);
+  Tensor dz = internal::EmptyLike(probabilities);
+  DispatchFloating(dz.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    AsArray<T>(dz) = AsArray<T>(probabilities) * T(scale);
+    T* pdz = static_cast<T*>(dz.raw_data());
+    const int64_t* pl = labels.data<int64_t>();
+    for (int64_t i = 0; i < batch; ++i) pdz[i * classes + pl[i]] -= T(scale);
+  });
+  ctx.set_dx(0, std::move(dz));
+}
+
+std::vector<GradCheckCase> CrossEntropyCases(Generator& gen) {
+  return {{{internal::RandomDouble({4, 5}, -3, 3, gen), Labels({0, 4, 2, 2})}, {}, "[4,5]", {}},
+          {{FromValues({1000.0, -1000.0, 0.0, 999.0, 1001.0, 998.0}, Shape{2, 3},
+                       DType::kFloat64),
+            Labels({1, 2})},
+           {},
+           "logits in the thousands",
+           {}}};
+}
+
+}  // namespace
+
+const OpDef kMseLoss{
+    .name = "mse_loss",
+    .formula = "y = mean((p - t)^2);  dp = 2 (p - t) dy / n, dt = -dp",
+    .kind = OpKind::kLoss,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .saves = kSaveInput0 | kSaveInput1,
+    .forward = &MseForward,
+    .backward = &MseBackward,
+    .check_cases = &MseCases,
+};
+
+const OpDef kBinaryCrossEntropy{
+    .name = "binary_cross_entropy",
+    .formula = "y = -mean(t log p + (1 - t) log(1 - p)), log clamped at -100;  "
+               "dp = (p - t) / max(p (1 - p), 1e-12) dy / n",
+    .kind = OpKind::kLoss,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .saves = kSaveInput0 | kSaveInput1,
+    .forward = &BceForward,
+    .backward = &BceBackward,
+    .check_cases = &BceCases,
+};
+
+const OpDef kBinaryCrossEntropyWithLogits{
+    .name = "binary_cross_entropy_with_logits",
+    .formula = "y = mean(max(z, 0) - z t + log(1 + exp(-|z|)));  dz = (sigmoid(z) - t) dy / n",
+    .kind = OpKind::kLoss,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .saves = kSaveInput0 | kSaveInput1,
+    .forward = &BceLogitsForward,
+    .backward = &BceLogitsBackward,
+    .check_cases = &BceLogitsCases,
+};
+
+const OpDef kCrossEntropy{
+    .name = "cross_entropy",
+    .formula = "y = mean_i(logsumexp(z_i) - z_i[label_i]);  dz = (softmax(z) - onehot) dy / N",
+    .kind = OpKind::kLoss,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .saves = kSaveInput1,
+    .non_differentiable = 1u << 1,
+    .forward = &CrossEntropyForward,
+    .backward = &CrossEntropyBackward,
+    .check_cases = &CrossEntropyCases,
+};
+
+}  // namespace ops
+}  // namespace actgrad

@@ -1,0 +1,227 @@
+// -----------------------------------------------------------------------------
+// File: op_def.h
+// -----------------------------------------------------------------------------
+//
+// The schema of one row of the op table. Everything about an op sits in its
+// row: name, formula, forward, backward (a vector-Jacobian product), which
+// values it saves for backward, attributes, kinks, and for activations the
+// scalar formulas and the initializer gain. Tests, benchmarks, the gradient
+// checker and the CLI iterate over the registry (ops/registry.h) and read
+// these rows; none of them lists ops itself.
+//
+// Gradient vocabulary: `x` is an input, `y` the output, `dy` the gradient
+// arriving at the output, `dx` the gradient produced for an input.
+//
+// Example (the shape of a row; built-in rows live in ops/*.cc):
+//
+//   const OpDef kSoftsign{
+//       .name = "softsign",
+//       .formula = "y = x / (1 + |x|);  dy/dx = 1 / (1 + |x|)^2",
+//       .kind = OpKind::kActivation,
+//       .saves = kSaveInput0,
+//       .forward = &SoftsignForward,
+//       .backward = &SoftsignBackward,
+//   };
+//   actgrad::Tensor y = actgrad::Apply(kSoftsign, {x});
+
+#ifndef ACTGRAD_OPS_OP_DEF_H_
+#define ACTGRAD_OPS_OP_DEF_H_
+
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <source_location>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "graph/generator.h"
+#include "graph/tensor.h"
+
+namespace actgrad {
+
+namespace internal {
+struct BackwardAccess;
+}  // namespace internal
+
+// Per-call attributes. One struct for every op keeps nodes uniform; an op
+// reads only the fields its row declares in `OpDef::attrs`.
+struct Attrs {
+  static constexpr int64_t kAllAxes = std::numeric_limits<int64_t>::min();
+
+  double alpha = 0.01;        // leaky_relu: slope for x < 0 (claim C4).
+  double grad_at_zero = 0.0;  // relu, leaky_relu, abs: dy/dx at exactly x == 0 (claim C3).
+  double exponent = 2.0;      // pow.
+  double min = -std::numeric_limits<double>::infinity();  // clamp.
+  double max = std::numeric_limits<double>::infinity();   // clamp.
+  int64_t axis = -1;          // softmax, log_softmax, concatenate, slice; kAllAxes reduces all.
+  bool keepdim = false;       // sum, mean, max over an axis.
+  int64_t start = 0;          // slice: [start, stop) along `axis`.
+  int64_t stop = 0;
+  Shape shape;                // reshape: the target shape.
+};
+
+// A named attribute, so the CLI and reports can print and set it. Exactly one
+// of `real` and `integer` points at the field of Attrs that holds it.
+struct AttrSpec {
+  absl::string_view name;
+  absl::string_view meaning;
+  double Attrs::*real = nullptr;
+  int64_t Attrs::*integer = nullptr;
+};
+
+enum class OpKind : uint8_t {
+  kActivation,   // elementwise, one input, usable as a layer's nonlinearity
+  kElementwise,  // elementwise arithmetic, broadcasting where binary
+  kNormalize,    // softmax and log_softmax along an axis
+  kReduction,
+  kLinalg,
+  kShape,        // reshape, transpose, concatenate, slice
+  kLoss,
+};
+
+// Which values Apply() keeps for backward, as a bit mask.
+enum SaveFlags : uint8_t {
+  kSaveNothing = 0,
+  kSaveInput0 = 1 << 0,
+  kSaveInput1 = 1 << 1,
+  kSaveInput2 = 1 << 2,
+  kSaveOutput = 1 << 3,
+};
+
+// The scalar, double-precision formulas of an elementwise activation: the
+// reference that known-value tests, plots and user ops are built from.
+struct ActivationFormulas {
+  double (*forward)(double x, const Attrs& attrs);
+  // dy/dx, given the input and the output (closed forms reuse y).
+  double (*derivative)(double x, double y, const Attrs& attrs);
+};
+
+class ForwardContext;
+class BackwardContext;
+
+// Inputs on which the registry-wide gradient check runs an op.
+struct GradCheckCase {
+  std::vector<Tensor> inputs;  // float64; int64 inputs are held fixed.
+  Attrs attrs;
+  std::string description;     // e.g. "[3,4] + [4] (broadcast)"
+  std::vector<double> kinks;   // input values where the op is not differentiable
+};
+
+struct OpDef {
+  absl::string_view name;    // snake_case, as PyTorch spells it
+  absl::string_view formula;  // one line, for reports and --help
+  OpKind kind = OpKind::kElementwise;
+  int min_inputs = 1;
+  int max_inputs = 1;        // kVariadic: any number >= min_inputs
+  uint8_t saves = kSaveNothing;
+  // Inputs that never receive a gradient (bit i: input i), such as labels.
+  uint32_t non_differentiable = 0;
+
+  // Computes the output from ctx.inputs(); validates shapes and dtypes and
+  // throws `Error` naming the op on misuse. Runs with recording off.
+  Tensor (*forward)(ForwardContext& ctx) = nullptr;
+  // Sets ctx.dx(i) for every input with ctx.needs_grad(i).
+  void (*backward)(BackwardContext& ctx) = nullptr;
+
+  std::span<const AttrSpec> attrs = {};
+  // Input values where the derivative is undefined; finite differences must
+  // not straddle them.
+  std::span<const double> kinks = {};
+  // Activations: the recommended initializer gain (nullptr means 1).
+  double (*gain)(const Attrs& attrs) = nullptr;
+  // Activations: the scalar reference formulas.
+  const ActivationFormulas* formulas = nullptr;
+  // Sample inputs for the registry-wide gradient check.
+  std::vector<GradCheckCase> (*check_cases)(Generator& gen) = nullptr;
+
+  static constexpr int kVariadic = -1;
+};
+
+inline constexpr int kMaxSaved = 4;
+
+// What an op's forward sees.
+class ForwardContext {
+ public:
+  ForwardContext(const OpDef& op, std::span<const Tensor> inputs,
+                 const Attrs& attrs, const std::source_location& location)
+      : op_(op), inputs_(inputs), attrs_(attrs), location_(location) {}
+
+  const OpDef& op() const { return op_; }
+  std::span<const Tensor> inputs() const { return inputs_; }
+  const Tensor& input(int i) const { return inputs_[i]; }
+  const Attrs& attrs() const { return attrs_; }
+  const std::source_location& location() const { return location_; }
+
+  // Keeps `value` for backward, after the values named by OpDef::saves.
+  // Only kept when the call is recorded.
+  void SaveExtra(Tensor value);
+  std::span<Tensor> extras() { return {extras_.data(), size_t(num_extras_)}; }
+
+ private:
+  const OpDef& op_;
+  std::span<const Tensor> inputs_;
+  const Attrs& attrs_;
+  const std::source_location& location_;
+  std::array<Tensor, 2> extras_;
+  int num_extras_ = 0;
+};
+
+// What an op's backward sees. Saved values come back as tensors; with
+// recording off (the default for Backward()) every op used in here runs
+// without building graph.
+class BackwardContext {
+ public:
+  const Tensor& dy() const { return *dy_; }
+  const Attrs& attrs() const { return *attrs_; }
+  // Saved values, as OpDef::saves and ForwardContext::SaveExtra() chose them.
+  // Throws when the row did not save the value asked for.
+  const Tensor& saved_input(int i) const;
+  const Tensor& saved_output() const;
+  const Tensor& extra(int k) const;
+
+  int num_inputs() const { return static_cast<int>(dx_.size()); }
+  bool needs_grad(int i) const { return needs_grad_[i]; }
+  const Shape& input_shape(int i) const { return *input_shapes_[i]; }
+  DType input_dtype(int i) const { return input_dtypes_[i]; }
+  const OpDef& op() const { return *op_; }
+  const std::source_location& location() const { return *location_; }
+
+  // Sets the gradient for input i; must match that input's shape and dtype.
+  void set_dx(int i, Tensor dx) { dx_[i] = std::move(dx); }
+  Tensor& dx(int i) { return dx_[i]; }
+
+ private:
+  friend struct internal::BackwardAccess;
+
+  const OpDef* op_ = nullptr;
+  const Tensor* dy_ = nullptr;
+  const Attrs* attrs_ = nullptr;
+  const std::source_location* location_ = nullptr;
+  std::array<Tensor, kMaxSaved> saved_;
+  int saved_input_slot_[3] = {-1, -1, -1};
+  int saved_output_slot_ = -1;
+  int first_extra_slot_ = -1;
+  int num_saved_ = 0;
+  std::span<Tensor> dx_;
+  std::span<const bool> needs_grad_;
+  std::span<const Shape* const> input_shapes_;
+  std::span<const DType> input_dtypes_;
+};
+
+// Runs `op` on `inputs`, recording a graph node when gradients are enabled
+// and an input requires one. The entry point of every op, built-in or not.
+Tensor Apply(const OpDef& op, std::span<const Tensor> inputs,
+             const Attrs& attrs = {},
+             std::source_location location = std::source_location::current());
+inline Tensor Apply(const OpDef& op, std::initializer_list<Tensor> inputs,
+                    const Attrs& attrs = {},
+                    std::source_location location = std::source_location::current()) {
+  return Apply(op, std::span<const Tensor>(inputs.begin(), inputs.size()), attrs,
+               location);
+}
+
+}  // namespace actgrad
+
+#endif  // ACTGRAD_OPS_OP_DEF_H_
