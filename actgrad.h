@@ -26,6 +26,7 @@
 #include "graph/tensor.h"
 #include "ops/builtin_ops.h"
 #include "ops/functional.h"
+#include "ops/op_check.h"
 #include "ops/op_def.h"
 #include "ops/registry.h"
 

@@ -10,9 +10,11 @@
 //   * The function's output is reduced with a fixed random weighting w
 //     (L = sum(w * f(x))), so one backward pass gives the whole vector-
 //     Jacobian product J^T w, compared element by element.
-//   * Each numeric derivative is a central difference with a step scaled to
-//     the element, max(1, |x|) * step, refined by Richardson extrapolation
-//     (error O(step^4)).
+//   * Each numeric derivative comes from central differences at a ladder of
+//     steps starting at max(1, |x|) * step and halving, refined by Richardson
+//     extrapolation (error O(h^4)); the step where neighbouring estimates
+//     agree best is taken, so both smooth and sharply curved functions are
+//     measured near their best step.
 //   * An element whose stencil would straddle a declared kink is skipped and
 //     counted, never compared.
 //   * An element passes when |analytic - numeric| <= atol + rtol * max(|a|,|n|).

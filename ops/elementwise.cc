@@ -237,7 +237,13 @@ std::vector<GradCheckCase> ClampCases(Generator& gen) {
   Attrs attrs;
   attrs.min = -1.0;
   attrs.max = 1.5;
-  std::vector<GradCheckCase> cases = internal::UnaryCases(gen, -3.0, 3.0, attrs);
+  // Mostly inside the bounds (where the gradient is not zero), plus a grid
+  // on both sides of each.
+  std::vector<GradCheckCase> cases = internal::UnaryCases(gen, -1.5, 2.0, attrs);
+  cases.push_back({{FromValues({-2.5, -1.2, -0.5, 0.3, 1.2, 1.7, 3.0}, DType::kFloat64)},
+                   attrs,
+                   "grid around the bounds",
+                   {}});
   for (GradCheckCase& c : cases) c.kinks = {attrs.min, attrs.max};
   return cases;
 }

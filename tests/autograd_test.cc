@@ -1,0 +1,216 @@
+// The dynamic graph: accumulation, hooks, grad modes, retain_graph, detach,
+// pruning, deep chains, and the memory a steady loop asks of the system.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "actgrad.h"
+#include "tests/test_util.h"
+
+namespace actgrad {
+namespace {
+
+using ::testing::ElementsAre;
+using testing::ElementsAreNear;
+
+TEST(AutogradTest, GradientsAccumulateOverFanOut) {
+  // y = x * x + x: x feeds three uses; dy/dx = 2x + 1.
+  Tensor x = FromValues({3.0, -2.0}, DType::kFloat64).set_requires_grad(true);
+  Sum(x * x + x).Backward();
+  EXPECT_THAT(x.grad().ToVector(), ElementsAre(7.0, -3.0));
+}
+
+TEST(AutogradTest, SharedSubexpressionIsSweptOnce) {
+  // micrograd's case: c = a + b; d = c * c + c; gradient through c twice.
+  Tensor a = FromValues({2.0}, DType::kFloat64).set_requires_grad(true);
+  Tensor b = FromValues({-4.0}, DType::kFloat64).set_requires_grad(true);
+  const Tensor c = a + b;
+  Tensor d = c * c + c;  // (a+b)^2 + (a+b)
+  int visits = 0;
+  Tensor(c).RegisterHook([&visits](const Tensor&) {
+    ++visits;
+    return Tensor();
+  });
+  Sum(d).Backward();
+  EXPECT_EQ(visits, 1);
+  EXPECT_DOUBLE_EQ(a.grad().item(), 2 * (2.0 - 4.0) + 1);
+  EXPECT_DOUBLE_EQ(b.grad().item(), 2 * (2.0 - 4.0) + 1);
+}
+
+TEST(AutogradTest, RepeatedBackwardAccumulatesIntoLeaves) {
+  Tensor x = FromValues({1.5}).set_requires_grad(true);
+  Sum(x * 2.0).Backward();
+  Sum(x * 3.0).Backward();
+  EXPECT_FLOAT_EQ(x.grad().item(), 5.0f);
+  x.ZeroGrad();
+  EXPECT_FLOAT_EQ(x.grad().item(), 0.0f);
+  x.ClearGrad();
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(AutogradTest, BroadcastGradientsSumBackToTheInputShape) {
+  Tensor m = Ones({3, 4}, DType::kFloat64).set_requires_grad(true);
+  Tensor row = FromValues({1, 2, 3, 4}, DType::kFloat64).set_requires_grad(true);
+  Sum(m * row).Backward();
+  EXPECT_EQ(row.grad().shape(), Shape({4}));
+  EXPECT_THAT(row.grad().ToVector(), ElementsAre(3, 3, 3, 3));
+  EXPECT_THAT(m.grad().ToVector(), ElementsAre(1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4));
+}
+
+TEST(AutogradTest, NonScalarBackwardTakesASeed) {
+  Tensor x = FromValues({1.0, 2.0, 3.0}, DType::kFloat64).set_requires_grad(true);
+  const Tensor y = x * x;
+  y.Backward(FromValues({1.0, 0.5, -1.0}, DType::kFloat64));
+  EXPECT_THAT(x.grad().ToVector(), ElementsAre(2.0, 2.0, -6.0));
+}
+
+TEST(AutogradTest, NoGradGuardRecordsNothing) {
+  Tensor w = FromValues({0.5}).set_requires_grad(true);
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    EXPECT_FALSE(IsGradEnabled());
+    y = Tanh(w * 2.0);
+  }
+  EXPECT_TRUE(IsGradEnabled());
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_TRUE(y.is_leaf());
+  EXPECT_THAT(testing::ErrorMessageOf([&] { y.Backward(); }),
+              ::testing::HasSubstr("does not require a gradient"));
+}
+
+TEST(AutogradTest, RetainGraphAllowsASecondPass) {
+  Tensor x = FromValues({0.3}, DType::kFloat64).set_requires_grad(true);
+  const Tensor y = Sum(Sigmoid(x));
+  y.Backward(BackwardOptions{.retain_graph = true});
+  const double first = x.grad().item();
+  y.Backward();
+  EXPECT_DOUBLE_EQ(x.grad().item(), 2 * first);
+  EXPECT_THAT(testing::ErrorMessageOf([&] { y.Backward(); }),
+              ::testing::AllOf(::testing::HasSubstr("already freed"),
+                               ::testing::HasSubstr("retain_graph")));
+}
+
+TEST(AutogradTest, DetachCutsTheGraph) {
+  Tensor x = FromValues({2.0}, DType::kFloat64).set_requires_grad(true);
+  const Tensor y = x * x;
+  const Tensor frozen = y.Detach();
+  EXPECT_FALSE(frozen.requires_grad());
+  EXPECT_DOUBLE_EQ(frozen.item(), 4.0);
+  Sum(x * frozen).Backward();  // d/dx (x * c) = c
+  EXPECT_DOUBLE_EQ(x.grad().item(), 4.0);
+}
+
+TEST(AutogradTest, HookReadsTheGradientAsItArrives) {
+  Tensor x = FromValues({1.0, 2.0}, DType::kFloat64).set_requires_grad(true);
+  Tensor h = x * 3.0;
+  std::vector<double> seen;
+  h.RegisterHook([&seen](const Tensor& grad) {
+    seen = grad.ToVector();
+    return Tensor();
+  });
+  Sum(h * h).Backward();
+  EXPECT_THAT(seen, ElementsAre(6.0, 12.0));
+  EXPECT_THAT(x.grad().ToVector(), ElementsAre(18.0, 36.0));
+}
+
+TEST(AutogradTest, HookCanReplaceTheGradient) {
+  Tensor x = FromValues({1.0, -1.0}, DType::kFloat64).set_requires_grad(true);
+  x.RegisterHook([](const Tensor& grad) { return Clamp(grad, -0.5, 0.5); });
+  Sum(x * 4.0).Backward();
+  EXPECT_THAT(x.grad().ToVector(), ElementsAre(0.5, 0.5));
+
+  Tensor z = FromValues({2.0}, DType::kFloat64).set_requires_grad(true);
+  Tensor mid = z * z;
+  mid.RegisterHook([](const Tensor& grad) { return grad * 10.0; });
+  Sum(mid).Backward();
+  EXPECT_DOUBLE_EQ(z.grad().item(), 40.0);
+}
+
+TEST(AutogradTest, HookMustKeepTheShape) {
+  Tensor x = FromValues({1.0, 2.0}).set_requires_grad(true);
+  x.RegisterHook([](const Tensor&) { return Ones({3}); });
+  EXPECT_THAT(testing::ErrorMessageOf([&] { Sum(x).Backward(); }),
+              ::testing::HasSubstr("gradient hook"));
+}
+
+TEST(AutogradTest, SweepIsPrunedToNodesThatReachTheLoss) {
+  Tensor x = FromValues({1.0}).set_requires_grad(true);
+  Tensor unrelated = Tanh(x);
+  bool reached = false;
+  unrelated.RegisterHook([&reached](const Tensor&) {
+    reached = true;
+    return Tensor();
+  });
+  const Tensor loss = Sum(Sigmoid(x));
+  loss.Backward();
+  EXPECT_FALSE(reached);
+  // The unrelated branch is still intact and can be swept on its own.
+  Sum(unrelated).Backward();
+  EXPECT_TRUE(reached);
+}
+
+TEST(AutogradTest, OnlyLeavesCanBeMarked) {
+  Tensor x = FromValues({1.0}).set_requires_grad(true);
+  Tensor y = x * 2.0;
+  EXPECT_THAT(testing::ErrorMessageOf([&] { y.set_requires_grad(false); }),
+              ::testing::HasSubstr("only leaves"));
+  EXPECT_THAT(testing::ErrorMessageOf([] { Labels({1, 2}).set_requires_grad(true); }),
+              ::testing::HasSubstr("int64"));
+}
+
+TEST(AutogradTest, IntegerLabelsNeedNoGradient) {
+  Tensor logits = FromValues({1.0, 2.0, 0.5, -1.0}, Shape{2, 2}).set_requires_grad(true);
+  CrossEntropy(logits, Labels({1, 0})).Backward();
+  EXPECT_EQ(logits.grad().shape(), Shape({2, 2}));
+}
+
+TEST(AutogradTest, MillionNodeChainNeedsNoRecursion) {
+  Tensor x = FromValues({0.5}).set_requires_grad(true);
+  Tensor y = x;
+  constexpr int kChain = 1'000'000;
+  for (int i = 0; i < kChain; ++i) y = Identity(y);
+  Sum(y).Backward();
+  EXPECT_FLOAT_EQ(x.grad().item(), 1.0f);
+  y = Tensor();  // releasing the chain must not recurse either
+}
+
+TEST(AutogradTest, SteadyLoopAllocatesNothingFromTheSystem) {
+  Generator gen(3);
+  Tensor w = Normal({16, 8}, 0, 0.3, gen).set_requires_grad(true);
+  const Tensor x = Normal({32, 16}, 0, 1, gen);
+  const Tensor labels = Labels(std::vector<int64_t>(32, 3));
+  auto step = [&] {
+    w.ZeroGrad();
+    CrossEntropy(Tanh(Matmul(x, w)), labels).Backward();
+  };
+  for (int i = 0; i < 3; ++i) step();
+  const PoolStats before = GetPoolStats();
+  for (int i = 0; i < 20; ++i) step();
+  const PoolStats after = GetPoolStats();
+  EXPECT_EQ(after.system_allocations, before.system_allocations);
+}
+
+TEST(AutogradTest, GraphClearsWhenItsLastTensorGoes) {
+  Tensor x = FromValues({1.0}).set_requires_grad(true);
+  std::string first_epoch_dot, second_epoch_dot;
+  {
+    const Tensor y = Tanh(x);
+    std::ostringstream dot;
+    WriteDot(y, dot);
+    first_epoch_dot = dot.str();
+  }
+  {
+    const Tensor y = Tanh(x);
+    std::ostringstream dot;
+    WriteDot(y, dot);
+    second_epoch_dot = dot.str();
+  }
+  // Same graph both times: the first was cleared, node ids start over.
+  EXPECT_EQ(first_epoch_dot, second_epoch_dot);
+}
+
+}  // namespace
+}  // namespace actgrad
