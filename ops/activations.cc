@@ -354,6 +354,8 @@ const OpDef kTanh{
     .backward = &TanhBackward,
     .gain = &TanhGain,
     .formulas = &kTanhFormulas,
+    .recommended_init = InitFamily::kXavier,
+    .recommended_input_range = InputRange::kSymmetric,  // claim C19
     .check_cases = &ActivationCases,
 };
 
@@ -368,6 +370,7 @@ const OpDef kRelu{
     .kinks = kKinkAtZero,
     .gain = &ReluGain,
     .formulas = &kReluFormulas,
+    .recommended_init = InitFamily::kHe,  // claim C20
     .check_cases = &ReluCases,
 };
 
@@ -382,6 +385,7 @@ const OpDef kLeakyRelu{
     .kinks = kKinkAtZero,
     .gain = &LeakyReluGain,
     .formulas = &kLeakyReluFormulas,
+    .recommended_init = InitFamily::kHe,
     .check_cases = &LeakyReluCases,
 };
 

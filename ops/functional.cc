@@ -84,6 +84,10 @@ Tensor Clamp(const Tensor& x, double min, double max, Location location) {
 Tensor Matmul(const Tensor& a, const Tensor& b, Location location) {
   return Apply(ops::kMatmul, {a, b}, {}, location);
 }
+Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Location location) {
+  if (!bias.defined()) return Apply(ops::kLinear, {x, weight}, {}, location);
+  return Apply(ops::kLinear, {x, weight, bias}, {}, location);
+}
 Tensor Transpose(const Tensor& x, Location location) {
   return Apply(ops::kTranspose, {x}, {}, location);
 }

@@ -66,6 +66,10 @@ Tensor Clamp(const Tensor& x, double min, double max, Location location = Locati
 // --- Linear algebra and shapes -----------------------------------------------
 // [m,k] x [k,n]; batched [b,m,k] x [b,k,n]; a 2-D side is shared by all batches.
 Tensor Matmul(const Tensor& a, const Tensor& b, Location location = Location::current());
+// y = x W^T + b with the weight stored [out, in] (PyTorch's layout); `bias`
+// may be undefined.
+Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              Location location = Location::current());
 // Swaps the last two dimensions.
 Tensor Transpose(const Tensor& x, Location location = Location::current());
 // One extent may be -1, inferred from the others.

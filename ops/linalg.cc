@@ -2,6 +2,8 @@
 
 #include <cblas.h>
 
+#include <algorithm>
+
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/kernels.h"
@@ -136,6 +138,82 @@ std::vector<GradCheckCase> MatmulCases(Generator& gen) {
   };
 }
 
+// ---------------------------------------------------------------- linear
+// Y = X W^T + b, with W stored [out, in] as PyTorch does: one GEMM with the
+// bias folded in, and no transposed copy of W in either direction.
+Tensor LinearForward(ForwardContext& ctx) {
+  internal::RequireSameFloatingDType(ctx);
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  ACTGRAD_REQUIRE(w.rank() == 2 && x.rank() >= 1 && x.dim(x.rank() - 1) == w.dim(1),
+                  ctx.location(), "linear: input ", x.shape().ToString(),
+                  " does not match weight ", w.shape().ToString(),
+                  " (the weight is [out, in]; the input's last dimension must be in)");
+  const bool has_bias = ctx.inputs().size() == 3;
+  if (has_bias) {
+    const Tensor& b = ctx.input(2);
+    ACTGRAD_REQUIRE(b.rank() == 1 && b.dim(0) == w.dim(0), ctx.location(), "linear: bias ",
+                    b.shape().ToString(), " does not match weight ", w.shape().ToString());
+  }
+  const int64_t in = w.dim(1), out = w.dim(0), rows = x.numel() / std::max<int64_t>(in, 1);
+  Shape out_shape = x.shape();
+  out_shape[x.rank() - 1] = out;
+  Tensor y = internal::Empty(out_shape, x.dtype());
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* py = static_cast<T*>(y.raw_data());
+    if (has_bias) {
+      const T* pb = static_cast<const T*>(ctx.input(2).raw_data());
+      for (int64_t r = 0; r < rows; ++r) std::copy(pb, pb + out, py + r * out);
+    }
+    Gemm<T>(false, true, rows, out, in, static_cast<const T*>(x.raw_data()),
+            static_cast<const T*>(w.raw_data()), py, has_bias);
+  });
+  return y;
+}
+
+// dX = dY W;  dW = dY^T X;  db = column sums of dY
+void LinearBackward(BackwardContext& ctx) {
+  const Tensor& x = ctx.saved_input(0);
+  const Tensor& w = ctx.saved_input(1);
+  const Tensor& dy = ctx.dy();
+  const int64_t in = w.dim(1), out = w.dim(0), rows = x.numel() / std::max<int64_t>(in, 1);
+  DispatchFloating(dy.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* pdy = static_cast<const T*>(dy.raw_data());
+    if (ctx.needs_grad(0)) {
+      Tensor dx = internal::Empty(x.shape(), x.dtype());
+      Gemm<T>(false, false, rows, in, out, pdy, static_cast<const T*>(w.raw_data()),
+              static_cast<T*>(dx.raw_data()), false);
+      ctx.set_dx(0, std::move(dx));
+    }
+    if (ctx.needs_grad(1)) {
+      Tensor dw = internal::Empty(w.shape(), w.dtype());
+      Gemm<T>(true, false, out, in, rows, pdy, static_cast<const T*>(x.raw_data()),
+              static_cast<T*>(dw.raw_data()), false);
+      ctx.set_dx(1, std::move(dw));
+    }
+    if (ctx.num_inputs() == 3 && ctx.needs_grad(2)) {
+      Tensor db = internal::ZerosOf(Shape{out}, dy.dtype());
+      T* pdb = static_cast<T*>(db.raw_data());
+      for (int64_t r = 0; r < rows; ++r) {
+        const T* row = pdy + r * out;
+        for (int64_t j = 0; j < out; ++j) pdb[j] += row[j];
+      }
+      ctx.set_dx(2, std::move(db));
+    }
+  });
+}
+
+std::vector<GradCheckCase> LinearCases(Generator& gen) {
+  auto r = [&](const Shape& s) { return internal::RandomDouble(s, -1, 1, gen); };
+  return {
+      {{r({4, 3}), r({2, 3}), r({2})}, {}, "[4,3] by [2,3] + [2]", {}},
+      {{r({5, 3}), r({4, 3})}, {}, "[5,3] by [4,3], no bias", {}},
+      {{r({2, 3, 3}), r({2, 3}), r({2})}, {}, "[2,3,3] by [2,3] + [2] (leading dims)", {}},
+  };
+}
+
 // ------------------------------------------------------------- transpose
 // Swaps the last two dimensions (a copy, since tensors are contiguous).
 Tensor TransposeLastTwo(const Tensor& x) {
@@ -188,6 +266,18 @@ const OpDef kMatmul{
     .forward = &MatmulForward,
     .backward = &MatmulBackward,
     .check_cases = &MatmulCases,
+};
+
+const OpDef kLinear{
+    .name = "linear",
+    .formula = "Y = X W^T + b (W is [out, in]);  dX = dY W, dW = dY^T X, db = sum_rows(dY)",
+    .kind = OpKind::kLinalg,
+    .min_inputs = 2,
+    .max_inputs = 3,
+    .saves = kSaveInput0 | kSaveInput1,
+    .forward = &LinearForward,
+    .backward = &LinearBackward,
+    .check_cases = &LinearCases,
 };
 
 const OpDef kTranspose{

@@ -98,6 +98,11 @@ struct ActivationFormulas {
   double (*derivative)(double x, double y, const Attrs& attrs);
 };
 
+// The article's advice for a layer that feeds an activation (claims C18-C20):
+// which initializer family suits it, and which range to scale inputs to.
+enum class InitFamily : uint8_t { kXavier, kHe };
+enum class InputRange : uint8_t { kUnit, kSymmetric };  // [0, 1] or [-1, 1]
+
 class ForwardContext;
 class BackwardContext;
 
@@ -133,6 +138,10 @@ struct OpDef {
   double (*gain)(const Attrs& attrs) = nullptr;
   // Activations: the scalar reference formulas.
   const ActivationFormulas* formulas = nullptr;
+  // Activations: the initializer family and input range the article
+  // recommends in front of this nonlinearity.
+  InitFamily recommended_init = InitFamily::kXavier;
+  InputRange recommended_input_range = InputRange::kUnit;
   // Sample inputs for the registry-wide gradient check.
   std::vector<GradCheckCase> (*check_cases)(Generator& gen) = nullptr;
 

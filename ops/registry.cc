@@ -39,7 +39,7 @@ OpRegistry::OpRegistry() {
       &ops::kSoftmax, &ops::kLogSoftmax,
       &ops::kAdd, &ops::kSub, &ops::kMul, &ops::kDiv, &ops::kNeg, &ops::kExp, &ops::kLog,
       &ops::kSqrt, &ops::kSquare, &ops::kPow, &ops::kAbs, &ops::kClamp,
-      &ops::kMatmul, &ops::kTranspose, &ops::kReshape, &ops::kConcatenate, &ops::kSlice,
+      &ops::kMatmul, &ops::kLinear, &ops::kTranspose, &ops::kReshape, &ops::kConcatenate, &ops::kSlice,
       &ops::kSum, &ops::kMean, &ops::kMax,
       &ops::kMseLoss, &ops::kBinaryCrossEntropy, &ops::kBinaryCrossEntropyWithLogits,
       &ops::kCrossEntropy,

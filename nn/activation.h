@@ -1,0 +1,48 @@
+// -----------------------------------------------------------------------------
+// File: activation.h
+// -----------------------------------------------------------------------------
+//
+// A layer that applies any registered activation — built-in or registered at
+// run time by a user or a plugin — with its attributes. There is no class
+// per activation: the op row is the activation.
+//
+// Example:
+//
+//   actgrad::nn::Activation act(actgrad::ops::kLeakyRelu, {.alpha = 0.2});
+//   auto by_name = actgrad::nn::Activation::Named("tanh");  // StatusOr
+//   actgrad::Tensor y = act(x);
+
+#ifndef ACTGRAD_NN_ACTIVATION_H_
+#define ACTGRAD_NN_ACTIVATION_H_
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "nn/module.h"
+#include "ops/op_def.h"
+
+namespace actgrad::nn {
+
+// Activations and the softmax family (as an output layer) qualify.
+bool IsActivationLike(const OpDef& op);
+
+class Activation : public Module {
+ public:
+  explicit Activation(const OpDef& op, const Attrs& attrs = {}) : op_(&op), attrs_(attrs) {}
+  // The registered op `name`; kNotFound (suggesting close names) otherwise,
+  // kInvalidArgument when the op is not an activation.
+  static absl::StatusOr<Activation> Named(absl::string_view name, const Attrs& attrs = {});
+
+  Tensor Forward(const Tensor& x) override;
+  std::string ToString() const override;
+
+  const OpDef& op() const { return *op_; }
+  const Attrs& attrs() const { return attrs_; }
+
+ private:
+  const OpDef* op_;
+  Attrs attrs_;
+};
+
+}  // namespace actgrad::nn
+
+#endif  // ACTGRAD_NN_ACTIVATION_H_

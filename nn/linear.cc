@@ -1,0 +1,38 @@
+#include "nn/linear.h"
+
+#include "absl/strings/str_cat.h"
+#include "graph/factories.h"
+#include "ops/functional.h"
+
+namespace actgrad::nn {
+
+Linear::Linear(const LinearOptions& options, Generator& gen, std::source_location location)
+    : options_(options) {
+  ACTGRAD_REQUIRE(options.in > 0 && options.out > 0, location, "Linear: sizes must be positive, got ",
+                  options.in, " -> ", options.out);
+  weight_ = Zeros({options.out, options.in}, options.dtype);
+  options.weight_init.Fill(weight_, gen);
+  weight_.set_requires_grad(true);
+  if (options.bias) {
+    bias_ = Zeros({options.out}, options.dtype);
+    options.bias_init.Fill(bias_, gen);
+    bias_.set_requires_grad(true);
+  }
+}
+
+Tensor Linear::Forward(const Tensor& x) { return actgrad::Linear(x, weight_, bias_); }
+
+void Linear::CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) {
+  out->push_back({prefix + "weight", &weight_});
+  if (bias_.defined()) out->push_back({prefix + "bias", &bias_});
+}
+
+std::string Linear::ToString() const {
+  return absl::StrCat("Linear(", options_.in, " -> ", options_.out,
+                      ", weight=", options_.weight_init.ToString(),
+                      options_.bias ? absl::StrCat(", bias=", options_.bias_init.ToString())
+                                    : ", no bias",
+                      ")");
+}
+
+}  // namespace actgrad::nn

@@ -1,0 +1,67 @@
+#include "nn/lstm.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "graph/factories.h"
+#include "nn/init.h"
+#include "ops/functional.h"
+
+namespace actgrad::nn {
+
+LstmCell::LstmCell(const LstmCellOptions& options, Generator& gen, std::source_location location)
+    : options_(options) {
+  ACTGRAD_REQUIRE(options.input > 0 && options.hidden > 0, location,
+                  "LstmCell: sizes must be positive, got input ", options.input, ", hidden ",
+                  options.hidden);
+  const double bound = 1.0 / std::sqrt(double(options.hidden));
+  const Initializer init = Initializer::Uniform(-bound, bound);
+  auto make = [&](const Shape& shape) {
+    Tensor t = Zeros(shape, options.dtype);
+    init.Fill(t, gen);
+    t.set_requires_grad(true);
+    return t;
+  };
+  const int64_t gates = 4 * options.hidden;
+  weight_ih_ = make({gates, options.input});
+  weight_hh_ = make({gates, options.hidden});
+  if (options.bias) {
+    bias_ih_ = make({gates});
+    bias_hh_ = make({gates});
+  }
+}
+
+LstmState LstmCell::InitialState(int64_t batch) const {
+  return {Zeros({batch, options_.hidden}, options_.dtype),
+          Zeros({batch, options_.hidden}, options_.dtype)};
+}
+
+LstmState LstmCell::Step(const Tensor& x, const LstmState& state) {
+  const int64_t h = options_.hidden;
+  const Tensor gates = Linear(x, weight_ih_, bias_ih_) + Linear(state.h, weight_hh_, bias_hh_);
+  const Tensor input_gate = Sigmoid(Slice(gates, 1, 0, h));
+  const Tensor forget_gate = Sigmoid(Slice(gates, 1, h, 2 * h));
+  const Tensor candidate = Tanh(Slice(gates, 1, 2 * h, 3 * h));
+  const Tensor output_gate = Sigmoid(Slice(gates, 1, 3 * h, 4 * h));
+  const Tensor c = forget_gate * state.c + input_gate * candidate;
+  return {output_gate * Tanh(c), c};
+}
+
+Tensor LstmCell::Forward(const Tensor& x) { return Step(x, InitialState(x.dim(0))).h; }
+
+void LstmCell::CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) {
+  out->push_back({prefix + "weight_ih", &weight_ih_});
+  out->push_back({prefix + "weight_hh", &weight_hh_});
+  if (bias_ih_.defined()) {
+    out->push_back({prefix + "bias_ih", &bias_ih_});
+    out->push_back({prefix + "bias_hh", &bias_hh_});
+  }
+}
+
+std::string LstmCell::ToString() const {
+  return absl::StrCat("LstmCell(", options_.input, " -> ", options_.hidden,
+                      ", gates sigmoid/tanh, init uniform(+-1/sqrt(", options_.hidden, "))",
+                      options_.bias ? "" : ", no bias", ")");
+}
+
+}  // namespace actgrad::nn

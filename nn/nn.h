@@ -1,0 +1,25 @@
+// -----------------------------------------------------------------------------
+// File: nn.h
+// -----------------------------------------------------------------------------
+//
+// The layers, initializers, scalers and task helpers in one include.
+//
+// Example:
+//
+//   #include "nn/nn.h"
+//   auto model = actgrad::nn::Mlp({.inputs = 64, .hidden = {64, 32}, .outputs = 10,
+//                                  .output_activation = &actgrad::ops::kSoftmax}, gen);
+
+#ifndef ACTGRAD_NN_NN_H_
+#define ACTGRAD_NN_NN_H_
+
+#include "nn/activation.h"
+#include "nn/init.h"
+#include "nn/linear.h"
+#include "nn/lstm.h"
+#include "nn/module.h"
+#include "nn/scaler.h"
+#include "nn/sequential.h"
+#include "nn/task.h"
+
+#endif  // ACTGRAD_NN_NN_H_

@@ -1,0 +1,73 @@
+#include "nn/sequential.h"
+
+#include "absl/strings/str_cat.h"
+#include "nn/linear.h"
+
+namespace actgrad::nn {
+
+Tensor Sequential::Forward(const Tensor& x) { return ForwardThrough(x, layers_.size()); }
+
+Tensor Sequential::ForwardThrough(const Tensor& x, size_t count) {
+  Tensor h = x;
+  for (size_t i = 0; i < count && i < layers_.size(); ++i) h = layers_[i]->Forward(h);
+  return h;
+}
+
+const Activation* Sequential::OutputActivation() const {
+  if (layers_.empty()) return nullptr;
+  return dynamic_cast<const Activation*>(layers_.back().get());
+}
+
+Tensor Sequential::Logits(const Tensor& x) {
+  return ForwardThrough(x, layers_.size() - (OutputActivation() != nullptr ? 1 : 0));
+}
+
+void Sequential::CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->CollectParameters(absl::StrCat(prefix, i, "."), out);
+  }
+}
+
+std::string Sequential::ToString() const {
+  std::string out = "Sequential(\n";
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    absl::StrAppend(&out, "  (", i, "): ", layers_[i]->ToString(), "\n");
+  }
+  return out + ")";
+}
+
+std::unique_ptr<Sequential> Mlp(const MlpOptions& options, Generator& gen,
+                                std::source_location location) {
+  ACTGRAD_REQUIRE(options.inputs > 0 && options.outputs > 0, location,
+                  "Mlp: inputs and outputs must be positive, got ", options.inputs, " and ",
+                  options.outputs);
+  for (const OpDef* act : {options.hidden_activation, options.output_activation}) {
+    ACTGRAD_REQUIRE(act != nullptr && IsActivationLike(*act), location, "Mlp: ",
+                    act != nullptr ? act->name : "null", " is not an activation");
+  }
+  auto model = std::make_unique<Sequential>();
+  int64_t width = options.inputs;
+  for (int64_t size : options.hidden) {
+    ACTGRAD_REQUIRE(size > 0, location, "Mlp: hidden sizes must be positive, got ", size);
+    model->Add(std::make_unique<Linear>(
+        LinearOptions{.in = width,
+                      .out = size,
+                      .weight_init = options.hidden_init.value_or(RecommendedInitializer(
+                          *options.hidden_activation, options.hidden_attrs)),
+                      .dtype = options.dtype},
+        gen, location));
+    model->Add(std::make_unique<Activation>(*options.hidden_activation, options.hidden_attrs));
+    width = size;
+  }
+  model->Add(std::make_unique<Linear>(
+      LinearOptions{.in = width,
+                    .out = options.outputs,
+                    .weight_init = options.output_init.value_or(
+                        RecommendedInitializer(*options.output_activation)),
+                    .dtype = options.dtype},
+      gen, location));
+  model->Add(std::make_unique<Activation>(*options.output_activation));
+  return model;
+}
+
+}  // namespace actgrad::nn

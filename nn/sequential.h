@@ -1,0 +1,83 @@
+// -----------------------------------------------------------------------------
+// File: sequential.h
+// -----------------------------------------------------------------------------
+//
+// `Sequential` chains modules; its children are named "0", "1", ... so that
+// parameters are "0.weight", "2.bias" as in a PyTorch nn.Sequential. `Mlp`
+// builds the usual multilayer perceptron from hidden sizes, a hidden
+// activation and an output activation (different layers may use different
+// activations, claim C7), choosing each Linear layer's initializer from the
+// activation that follows it unless told otherwise (claims C18-C20).
+//
+// Example:
+//
+//   actgrad::Generator gen(0);
+//   auto mlp = actgrad::nn::Mlp({.inputs = 30, .hidden = {64, 32}, .outputs = 1,
+//                                .hidden_activation = &actgrad::ops::kRelu,
+//                                .output_activation = &actgrad::ops::kSigmoid},
+//                               gen);
+//   std::cout << mlp->ToString();
+//   actgrad::Tensor logits = mlp->Logits(x);  // without the output activation
+//   actgrad::Tensor p = mlp->Forward(x);      // sigmoid(logits)
+
+#ifndef ACTGRAD_NN_SEQUENTIAL_H_
+#define ACTGRAD_NN_SEQUENTIAL_H_
+
+#include <memory>
+#include <optional>
+#include <source_location>
+#include <vector>
+
+#include "graph/generator.h"
+#include "nn/activation.h"
+#include "nn/init.h"
+#include "nn/module.h"
+#include "ops/builtin_ops.h"
+
+namespace actgrad::nn {
+
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  void Add(std::unique_ptr<Module> layer) { layers_.push_back(std::move(layer)); }
+
+  Tensor Forward(const Tensor& x) override;
+  // The output of the first `count` layers.
+  Tensor ForwardThrough(const Tensor& x, size_t count);
+  // Everything except a trailing Activation layer: the logits a matched loss
+  // (binary cross-entropy with logits, softmax cross-entropy) wants.
+  Tensor Logits(const Tensor& x);
+  // The trailing Activation layer, if the last layer is one.
+  const Activation* OutputActivation() const;
+
+  void CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) override;
+  std::string ToString() const override;
+
+  size_t size() const { return layers_.size(); }
+  Module& layer(size_t i) { return *layers_[i]; }
+
+ private:
+  std::vector<std::unique_ptr<Module>> layers_;
+};
+
+struct MlpOptions {
+  int64_t inputs = 0;
+  std::vector<int64_t> hidden;
+  int64_t outputs = 1;
+  const OpDef* hidden_activation = &ops::kRelu;
+  Attrs hidden_attrs;
+  const OpDef* output_activation = &ops::kIdentity;
+  // Overrides of the recommended initializers.
+  std::optional<Initializer> hidden_init;
+  std::optional<Initializer> output_init;
+  DType dtype = DType::kFloat32;
+};
+
+// Linear, activation, ..., Linear, output activation. Throws `Error` for
+// non-positive sizes or an op that is not an activation.
+std::unique_ptr<Sequential> Mlp(const MlpOptions& options, Generator& gen,
+                                std::source_location location = std::source_location::current());
+
+}  // namespace actgrad::nn
+
+#endif  // ACTGRAD_NN_SEQUENTIAL_H_

@@ -1,0 +1,81 @@
+#include "optim/sgd.h"
+
+#include <Eigen/Core>
+
+#include "graph/grad_mode.h"
+
+namespace actgrad::optim {
+
+namespace {
+
+template <typename T>
+using Vector = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
+
+template <typename T>
+Vector<T> View(const Tensor& t) {
+  return Vector<T>(static_cast<T*>(t.raw_data()), t.numel());
+}
+
+}  // namespace
+
+Sgd::Sgd(std::vector<Tensor> parameters, const SgdOptions& options,
+         std::source_location location)
+    : parameters_(std::move(parameters)),
+      momentum_buffers_(parameters_.size()),
+      options_(options) {
+  ACTGRAD_REQUIRE(options.learning_rate >= 0, location, "Sgd: negative learning rate ",
+                  options.learning_rate);
+  ACTGRAD_REQUIRE(options.momentum >= 0, location, "Sgd: negative momentum ", options.momentum);
+  ACTGRAD_REQUIRE(options.weight_decay >= 0, location, "Sgd: negative weight decay ",
+                  options.weight_decay);
+  ACTGRAD_REQUIRE(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
+                  location, "Sgd: Nesterov momentum needs momentum > 0 and zero dampening");
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const Tensor& p = parameters_[i];
+    ACTGRAD_REQUIRE(p.defined() && p.is_leaf() && p.requires_grad(), location,
+                    "Sgd: parameter ", i, " must be a leaf that requires a gradient");
+  }
+}
+
+void Sgd::Step() {
+  NoGradGuard no_grad;
+  const SgdOptions& o = options_;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const Tensor& p = parameters_[i];
+    const Tensor& grad = p.grad();
+    if (!grad.defined()) continue;
+    Tensor& buffer = momentum_buffers_[i];
+    DispatchFloating(p.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      auto param = View<T>(p);
+      auto g = View<T>(grad);
+      const T lr = T(o.learning_rate), wd = T(o.weight_decay), mu = T(o.momentum);
+      if (o.momentum == 0) {
+        if (o.weight_decay == 0) {
+          param -= lr * g;
+        } else {
+          param -= lr * (g + wd * param);
+        }
+        return;
+      }
+      if (!buffer.defined()) {
+        buffer = Tensor(internal::NewUninitialized(p.shape(), p.dtype()));
+        View<T>(buffer) = g + wd * param;
+      } else {
+        View<T>(buffer) = mu * View<T>(buffer) + T(1 - o.dampening) * (g + wd * param);
+      }
+      auto b = View<T>(buffer);
+      if (o.nesterov) {
+        param -= lr * ((g + wd * param) + mu * b);
+      } else {
+        param -= lr * b;
+      }
+    });
+  }
+}
+
+void Sgd::ZeroGrad() {
+  for (Tensor& p : parameters_) p.ZeroGrad();
+}
+
+}  // namespace actgrad::optim

@@ -1,0 +1,73 @@
+// -----------------------------------------------------------------------------
+// File: sgd.h
+// -----------------------------------------------------------------------------
+//
+// Stochastic gradient descent with momentum, dampening, Nesterov momentum and
+// weight decay, with exactly the update rule of PyTorch's torch.optim.SGD:
+//
+//   g = grad + weight_decay * p
+//   b = g                                  (first step with momentum)
+//   b = momentum * b + (1 - dampening) * g (later steps)
+//   g = nesterov ? g + momentum * b : b    (when momentum != 0)
+//   p = p - lr * g
+//
+// Parameters without a gradient are skipped, as in PyTorch.
+//
+// Example:
+//
+//   actgrad::optim::Sgd sgd(model.Parameters(), {.learning_rate = 0.05, .momentum = 0.9});
+//   for (...) {
+//     sgd.ZeroGrad();
+//     loss(model, batch).Backward();
+//     sgd.Step();
+//   }
+
+#ifndef ACTGRAD_OPTIM_SGD_H_
+#define ACTGRAD_OPTIM_SGD_H_
+
+#include <source_location>
+#include <vector>
+
+#include "graph/tensor.h"
+
+namespace actgrad::optim {
+
+struct SgdOptions {
+  double learning_rate = 0.01;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+};
+
+class Sgd {
+ public:
+  // Throws `Error` for a negative learning rate, momentum or weight decay,
+  // for Nesterov without momentum or with dampening (PyTorch's rules), and
+  // for parameters that are not leaves requiring a gradient.
+  Sgd(std::vector<Tensor> parameters, const SgdOptions& options,
+      std::source_location location = std::source_location::current());
+
+  // One update of every parameter that has a gradient. Runs without
+  // recording.
+  void Step();
+  // Zeroes every parameter's gradient in place (keeping the buffers, as
+  // LibTorch 1.13's zero_grad does).
+  void ZeroGrad();
+
+  double learning_rate() const { return options_.learning_rate; }
+  void set_learning_rate(double learning_rate) { options_.learning_rate = learning_rate; }
+  const SgdOptions& options() const { return options_; }
+  const std::vector<Tensor>& parameters() const { return parameters_; }
+  // The momentum buffer of parameter i (undefined before its first step).
+  const Tensor& momentum_buffer(size_t i) const { return momentum_buffers_[i]; }
+
+ private:
+  std::vector<Tensor> parameters_;
+  std::vector<Tensor> momentum_buffers_;
+  SgdOptions options_;
+};
+
+}  // namespace actgrad::optim
+
+#endif  // ACTGRAD_OPTIM_SGD_H_

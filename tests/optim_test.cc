@@ -1,0 +1,111 @@
+// SGD pinned against hand-computed steps (PyTorch's update rule), gradient
+// clipping, and learning-rate schedules.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "actgrad.h"
+#include "optim/clip.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
+#include "tests/test_util.h"
+
+namespace actgrad {
+namespace {
+
+// Three steps on loss = 0.5 p (gradient 0.5 whatever p is), from p = 1.
+std::vector<double> ThreeSteps(const optim::SgdOptions& options) {
+  Tensor p = FromValues({1.0}, DType::kFloat64).set_requires_grad(true);
+  optim::Sgd sgd({p}, options);
+  std::vector<double> trajectory;
+  for (int step = 0; step < 3; ++step) {
+    sgd.ZeroGrad();
+    Sum(p * 0.5).Backward();
+    sgd.Step();
+    trajectory.push_back(p.item());
+  }
+  return trajectory;
+}
+
+TEST(SgdTest, PlainSteps) {
+  EXPECT_THAT(ThreeSteps({.learning_rate = 0.1}),
+              testing::ElementsAreNear({0.95, 0.90, 0.85}, 1e-12));
+}
+
+TEST(SgdTest, Momentum) {
+  // b1 = 0.5; b2 = 0.9 * 0.5 + 0.5 = 0.95; b3 = 0.9 * 0.95 + 0.5 = 1.355.
+  EXPECT_THAT(ThreeSteps({.learning_rate = 0.1, .momentum = 0.9}),
+              testing::ElementsAreNear({0.95, 0.855, 0.7195}, 1e-12));
+}
+
+TEST(SgdTest, MomentumWithDampening) {
+  // The first step takes the gradient undamped: b1 = 0.5; then
+  // b2 = 0.9 * 0.5 + 0.5 * 0.5 = 0.7; b3 = 0.9 * 0.7 + 0.25 = 0.88.
+  EXPECT_THAT(ThreeSteps({.learning_rate = 0.1, .momentum = 0.9, .dampening = 0.5}),
+              testing::ElementsAreNear({0.95, 0.88, 0.792}, 1e-12));
+}
+
+TEST(SgdTest, NesterovWithWeightDecay) {
+  // g = 0.5 + 0.1 p; b = 0.9 b + g; step = g + 0.9 b.
+  // 1: g 0.6, b 0.6, step 1.14 -> 0.886
+  // 2: g 0.5886, b 1.1286, step 1.60434 -> 0.725566
+  // 3: g 0.5725566, b 1.5882966, step 2.00202354 -> 0.525363646
+  EXPECT_THAT(ThreeSteps({.learning_rate = 0.1, .momentum = 0.9, .nesterov = true,
+                          .weight_decay = 0.1}),
+              testing::ElementsAreNear({0.886, 0.725566, 0.525363646}, 1e-12));
+}
+
+TEST(SgdTest, WeightDecayWithoutMomentum) {
+  // p -= 0.1 (0.5 + 0.2 p): 1 -> 0.93 -> 0.8614 -> 0.794172
+  EXPECT_THAT(ThreeSteps({.learning_rate = 0.1, .weight_decay = 0.2}),
+              testing::ElementsAreNear({0.93, 0.8614, 0.794172}, 1e-12));
+}
+
+TEST(SgdTest, SkipsParametersWithoutGradientAndRejectsBadOptions) {
+  Tensor used = FromValues({1.0}).set_requires_grad(true);
+  Tensor unused = FromValues({2.0}).set_requires_grad(true);
+  optim::Sgd sgd({used, unused}, {.learning_rate = 1.0});
+  Sum(used * 3.0).Backward();
+  sgd.Step();
+  EXPECT_FLOAT_EQ(used.item(), -2.0f);
+  EXPECT_FLOAT_EQ(unused.item(), 2.0f);
+  EXPECT_THAT(testing::ErrorMessageOf([&] { optim::Sgd({used}, {.learning_rate = -1}); }),
+              ::testing::HasSubstr("negative learning rate"));
+  EXPECT_THAT(testing::ErrorMessageOf([&] { optim::Sgd({used}, {.nesterov = true}); }),
+              ::testing::HasSubstr("Nesterov"));
+  EXPECT_THAT(testing::ErrorMessageOf([&] { optim::Sgd({Ones({1})}, {}); }),
+              ::testing::HasSubstr("requires a gradient"));
+}
+
+TEST(ClipGradNormTest, ScalesToTheGlobalNorm) {
+  Tensor a = FromValues({1.0, 1.0}, DType::kFloat64).set_requires_grad(true);
+  Tensor b = FromValues({1.0}, DType::kFloat64).set_requires_grad(true);
+  (Sum(a * FromValues({3.0, 0.0}, DType::kFloat64)) + Sum(b * 4.0)).Backward();  // 3, 0, 4
+  const std::vector<Tensor> params = {a, b};
+  EXPECT_DOUBLE_EQ(optim::ClipGradNorm(params, 10.0), 5.0);  // under the limit: untouched
+  EXPECT_DOUBLE_EQ(a.grad().ToVector()[0], 3.0);
+  EXPECT_DOUBLE_EQ(optim::ClipGradNorm(params, 1.0), 5.0);
+  const double scale = 1.0 / (5.0 + 1e-6);
+  EXPECT_NEAR(a.grad().ToVector()[0], 3 * scale, 1e-15);
+  EXPECT_NEAR(b.grad().item(), 4 * scale, 1e-15);
+}
+
+TEST(ScheduleTest, StepAndCosine) {
+  const optim::Schedule step = optim::Schedule::StepDecay(0.1, 10, 0.5);
+  EXPECT_DOUBLE_EQ(step.LearningRateAt(0), 0.1);
+  EXPECT_DOUBLE_EQ(step.LearningRateAt(9), 0.1);
+  EXPECT_DOUBLE_EQ(step.LearningRateAt(10), 0.05);
+  EXPECT_DOUBLE_EQ(step.LearningRateAt(25), 0.025);
+  const optim::Schedule cosine = optim::Schedule::Cosine(0.1, 100, 0.01);
+  EXPECT_DOUBLE_EQ(cosine.LearningRateAt(0), 0.1);
+  EXPECT_NEAR(cosine.LearningRateAt(50), 0.055, 1e-15);
+  EXPECT_NEAR(cosine.LearningRateAt(100), 0.01, 1e-15);
+  EXPECT_EQ((*optim::Schedule::Parse("step:30:0.1", 0.05, 90)).LearningRateAt(60), 0.05 * 0.1 * 0.1);
+  EXPECT_TRUE(optim::Schedule::Parse("cosine", 0.05, 90).ok());
+  EXPECT_FALSE(optim::Schedule::Parse("step:0:2", 0.05, 90).ok());
+  EXPECT_FALSE(optim::Schedule::Parse("linear", 0.05, 90).ok());
+}
+
+}  // namespace
+}  // namespace actgrad
