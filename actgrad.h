@@ -29,5 +29,6 @@
 #include "ops/op_check.h"
 #include "ops/op_def.h"
 #include "ops/registry.h"
+#include "ops/threads.h"
 
 #endif  // ACTGRAD_ACTGRAD_H_

@@ -1,7 +1,10 @@
 #include "nn/activation.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "ops/registry.h"
 
 namespace actgrad::nn {
@@ -14,6 +17,46 @@ absl::StatusOr<Activation> Activation::Named(absl::string_view name, const Attrs
         "\"", name, "\" is an op but not an activation (nor softmax / log_softmax)"));
   }
   return Activation(**op, attrs);
+}
+
+std::string FormatAttrs(const OpDef& op, const Attrs& attrs) {
+  std::vector<std::string> parts;
+  for (const AttrSpec& spec : op.attrs) {
+    if (spec.real != nullptr) {
+      parts.push_back(absl::StrFormat("%s=%.17g", spec.name, attrs.*spec.real));
+    }
+  }
+  return absl::StrJoin(parts, ",");
+}
+
+absl::Status ParseAttrs(const OpDef& op, absl::string_view text, Attrs* attrs) {
+  if (text.empty()) return absl::OkStatus();
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    const std::vector<absl::string_view> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
+    bool found = false;
+    for (const AttrSpec& spec : op.attrs) {
+      if (kv.size() == 2 && spec.name == kv[0] && spec.real != nullptr) {
+        found = absl::SimpleAtod(kv[1], &(attrs->*spec.real));
+      }
+    }
+    if (!found) {
+      std::vector<std::string> names;
+      for (const AttrSpec& spec : op.attrs) names.emplace_back(spec.name);
+      return absl::InvalidArgumentError(absl::StrCat(
+          "attribute \"", part, "\" does not fit ", op.name, " (its attributes: ",
+          names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Activation> Activation::Parse(absl::string_view spec) {
+  const std::vector<absl::string_view> parts = absl::StrSplit(spec, absl::MaxSplits(':', 1));
+  absl::StatusOr<Activation> activation = Named(parts[0]);
+  if (!activation.ok() || parts.size() == 1) return activation;
+  Attrs attrs;
+  if (absl::Status s = ParseAttrs(activation->op(), parts[1], &attrs); !s.ok()) return s;
+  return Activation(activation->op(), attrs);
 }
 
 bool IsActivationLike(const OpDef& op) {

@@ -15,6 +15,7 @@
 #ifndef ACTGRAD_NN_ACTIVATION_H_
 #define ACTGRAD_NN_ACTIVATION_H_
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "nn/module.h"
@@ -25,12 +26,21 @@ namespace actgrad::nn {
 // Activations and the softmax family (as an output layer) qualify.
 bool IsActivationLike(const OpDef& op);
 
+// "alpha=0.2,grad_at_zero=1" for the real-valued attributes `op` declares;
+// exact to the last bit.
+std::string FormatAttrs(const OpDef& op, const Attrs& attrs);
+// Sets the attributes named in such text; kInvalidArgument names an
+// attribute the op does not declare or a value that is not a number.
+absl::Status ParseAttrs(const OpDef& op, absl::string_view text, Attrs* attrs);
+
 class Activation : public Module {
  public:
   explicit Activation(const OpDef& op, const Attrs& attrs = {}) : op_(&op), attrs_(attrs) {}
   // The registered op `name`; kNotFound (suggesting close names) otherwise,
   // kInvalidArgument when the op is not an activation.
   static absl::StatusOr<Activation> Named(absl::string_view name, const Attrs& attrs = {});
+  // "NAME" or "NAME:key=value,...", e.g. "leaky_relu:alpha=0.2".
+  static absl::StatusOr<Activation> Parse(absl::string_view spec);
 
   Tensor Forward(const Tensor& x) override;
   std::string ToString() const override;

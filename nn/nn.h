@@ -14,6 +14,7 @@
 #define ACTGRAD_NN_NN_H_
 
 #include "nn/activation.h"
+#include "nn/checkpoint.h"
 #include "nn/init.h"
 #include "nn/linear.h"
 #include "nn/lstm.h"
@@ -21,5 +22,6 @@
 #include "nn/scaler.h"
 #include "nn/sequential.h"
 #include "nn/task.h"
+#include "nn/trainer.h"
 
 #endif  // ACTGRAD_NN_NN_H_

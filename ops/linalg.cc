@@ -7,6 +7,7 @@
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/kernels.h"
+#include "ops/threads.h"
 
 namespace actgrad {
 namespace ops {
@@ -21,6 +22,7 @@ void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* 
   const int64_t lda = trans_a ? m : k;
   const int64_t ldb = trans_b ? k : n;
   const T beta = accumulate ? T(1) : T(0);
+  internal::EnsureBlasThreads();
   if constexpr (std::is_same_v<T, float>) {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);

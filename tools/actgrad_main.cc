@@ -7,12 +7,15 @@
 
 #include "graph/error.h"
 #include "tools/gradcheck_command.h"
+#include "tools/train_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app("actgrad: automatic differentiation with checked gradients", "actgrad");
   app.require_subcommand(1);
   app.set_version_flag("--version", "actgrad 0.1.0");
   int exit_code = 0;
+  actgrad::tools::AddTrainCommand(app, &exit_code);
+  actgrad::tools::AddPredictCommand(app, &exit_code);
   actgrad::tools::AddGradcheckCommand(app, &exit_code);
   try {
     app.parse(argc, argv);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "ops/op_check.h"
 #include "ops/registry.h"
+#include "tools/json_writer.h"
 
 namespace actgrad::tools {
 
@@ -21,35 +22,6 @@ struct GradcheckFlags {
   double atol = GradCheckOptions().atol;
   double rtol = GradCheckOptions().rtol;
 };
-
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-// JSON has no literal for NaN or infinity; they are written as null.
-std::string JsonNumber(double v) {
-  return std::isfinite(v) ? absl::StrFormat("%.6g", v) : "null";
-}
 
 int Run(const GradcheckFlags& flags) {
   const OpRegistry& registry = OpRegistry::Global();

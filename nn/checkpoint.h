@@ -1,0 +1,58 @@
+// -----------------------------------------------------------------------------
+// File: checkpoint.h
+// -----------------------------------------------------------------------------
+//
+// A trained MLP saved as safetensors: the weights under PyTorch's names and
+// shapes ("0.weight" is [out, in]), so that a PyTorch user loads them into
+// the same nn.Sequential with `model.load_state_dict(load_file(path))`; the
+// architecture, activations, initializers, task, feature names and the
+// fitted scaler in the file's __metadata__, so that the file alone can be
+// applied to raw data. Files are written to a temporary name and renamed.
+//
+// Example:
+//
+//   actgrad::nn::MlpModel model = ...;  // trained
+//   absl::Status saved = actgrad::nn::SaveMlpModel("model.safetensors", model);
+//   absl::StatusOr<actgrad::nn::MlpModel> loaded =
+//       actgrad::nn::LoadMlpModel("model.safetensors");
+//   actgrad::Tensor p = loaded->Predict(raw_features);
+
+#ifndef ACTGRAD_NN_CHECKPOINT_H_
+#define ACTGRAD_NN_CHECKPOINT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "nn/scaler.h"
+#include "nn/sequential.h"
+#include "nn/task.h"
+
+namespace actgrad::nn {
+
+struct MlpModel {
+  MlpOptions options;
+  Task task = Task::kBinary;
+  Scaler scaler;
+  std::vector<std::string> feature_names;
+  std::string target_name;
+  std::unique_ptr<Sequential> network;
+
+  // Scales raw features and applies the network (output activation
+  // included), without recording.
+  Tensor Predict(const Tensor& raw_features) const;
+};
+
+absl::Status SaveMlpModel(const std::string& path, const MlpModel& model);
+
+// Refuses (never half-loads) a file that is not an actgrad MLP, names an
+// activation that is not registered, lacks a tensor the architecture needs,
+// holds one it does not, has a shape that differs, or holds a weight that is
+// not finite.
+absl::StatusOr<MlpModel> LoadMlpModel(const std::string& path);
+
+}  // namespace actgrad::nn
+
+#endif  // ACTGRAD_NN_CHECKPOINT_H_

@@ -1,0 +1,102 @@
+#include "nn/trainer.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "graph/grad_mode.h"
+#include "io/csv.h"
+#include "optim/clip.h"
+
+namespace actgrad::nn {
+
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::vector<double> Pick(std::span<const double> values, std::span<const int64_t> rows) {
+  std::vector<double> out;
+  out.reserve(rows.size());
+  for (int64_t r : rows) out.push_back(values[r]);
+  return out;
+}
+
+}  // namespace
+
+Tensor GatherRows(const Tensor& x, std::span<const int64_t> rows) {
+  const int64_t width = x.numel() / std::max<int64_t>(x.dim(0), 1);
+  Shape shape = x.shape();
+  shape[0] = static_cast<int64_t>(rows.size());
+  Tensor out(internal::NewUninitialized(shape, x.dtype()));
+  const size_t row_bytes = width * DTypeSize(x.dtype());
+  const char* src = static_cast<const char*>(x.raw_data());
+  char* dst = static_cast<char*>(out.raw_data());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::memcpy(dst + i * row_bytes, src + rows[i] * row_bytes, row_bytes);
+  }
+  return out;
+}
+
+Evaluation Evaluate(Task task, Sequential& model, const Tensor& x, std::span<const double> y) {
+  if (y.empty()) return {};
+  NoGradGuard no_grad;
+  const Tensor targets = TargetTensor(task, y, x.dtype());
+  Evaluation e;
+  e.loss = TaskLoss(task, model, x, targets).item();
+  const Tensor outputs = model.Forward(x);
+  e.metric = task == Task::kRegression ? Rmse(outputs, y) : Accuracy(task, outputs, y);
+  return e;
+}
+
+TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
+                  std::span<const double> y_train, const Tensor& x_test,
+                  std::span<const double> y_test, const TrainOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  optim::Sgd sgd(model.Parameters(), options.sgd);
+  const std::vector<Tensor> parameters = model.Parameters();
+  Generator gen(options.seed);
+  std::vector<int64_t> all_rows(y_train.size());
+  for (size_t i = 0; i < all_rows.size(); ++i) all_rows[i] = static_cast<int64_t>(i);
+
+  TrainResult result;
+  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    const auto epoch_start = std::chrono::steady_clock::now();
+    if (options.schedule.has_value()) {
+      sgd.set_learning_rate(options.schedule->LearningRateAt(epoch));
+    }
+    const std::vector<std::vector<int64_t>> batches =
+        io::ShuffledBatches(all_rows, options.batch, gen);
+    double loss_sum = 0;
+    int64_t samples = 0;
+    for (size_t b = 0; b < batches.size(); ++b) {
+      const std::vector<int64_t>& rows = batches[b];
+      const Tensor x = GatherRows(x_train, rows);
+      const Tensor y = TargetTensor(task, Pick(y_train, rows), x_train.dtype());
+      sgd.ZeroGrad();
+      const Tensor loss = TaskLoss(task, model, x, y);
+      loss.Backward();
+      if (options.clip_norm > 0) optim::ClipGradNorm(parameters, options.clip_norm);
+      sgd.Step();
+      loss_sum += loss.item();
+      samples += static_cast<int64_t>(rows.size());
+      if (options.on_batch) {
+        options.on_batch(epoch, static_cast<int>(b + 1), static_cast<int>(batches.size()),
+                         samples, loss_sum / double(b + 1));
+      }
+    }
+    const Evaluation test = Evaluate(task, model, x_test, y_test);
+    EpochReport report{.epoch = epoch,
+                       .train_loss = loss_sum / std::max<size_t>(batches.size(), 1),
+                       .test_loss = test.loss,
+                       .test_metric = test.metric,
+                       .learning_rate = sgd.learning_rate(),
+                       .seconds = SecondsSince(epoch_start)};
+    result.history.push_back(report);
+    if (options.on_epoch) options.on_epoch(report);
+  }
+  result.seconds = SecondsSince(start);
+  return result;
+}
+
+}  // namespace actgrad::nn

@@ -1,0 +1,78 @@
+// -----------------------------------------------------------------------------
+// File: trainer.h
+// -----------------------------------------------------------------------------
+//
+// The training loop: shuffled mini-batches, SGD (with an optional learning-
+// rate schedule and gradient clipping), and after every epoch the mean
+// training loss and the loss and metric on held-out data. Callbacks report
+// progress; the loop itself prints nothing.
+//
+// Example:
+//
+//   actgrad::nn::TrainOptions options;
+//   options.epochs = 200;
+//   options.sgd = {.learning_rate = 0.05, .momentum = 0.9};
+//   actgrad::nn::TrainResult result = actgrad::nn::Train(
+//       actgrad::nn::Task::kBinary, *model, train_x, train_y, test_x, test_y, options);
+//   std::cout << result.history.back().test_metric;
+
+#ifndef ACTGRAD_NN_TRAINER_H_
+#define ACTGRAD_NN_TRAINER_H_
+
+#include <functional>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "nn/sequential.h"
+#include "nn/task.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
+
+namespace actgrad::nn {
+
+struct EpochReport {
+  int epoch = 0;
+  double train_loss = 0;   // mean over the epoch's batches
+  double test_loss = 0;    // on the held-out rows (0 when there are none)
+  double test_metric = 0;  // accuracy, or RMSE for regression
+  double learning_rate = 0;
+  double seconds = 0;      // wall time of the epoch
+};
+
+struct TrainOptions {
+  int epochs = 200;
+  int64_t batch = 32;
+  optim::SgdOptions sgd = {.learning_rate = 0.05, .momentum = 0.9};
+  std::optional<optim::Schedule> schedule;  // overrides sgd.learning_rate per epoch
+  double clip_norm = 0;                     // 0: no clipping
+  uint64_t seed = 0;                        // batch order
+  // Called after each batch: epoch, batch done, batches, samples seen, running loss.
+  std::function<void(int, int, int, int64_t, double)> on_batch;
+  std::function<void(const EpochReport&)> on_epoch;
+};
+
+struct TrainResult {
+  std::vector<EpochReport> history;
+  double seconds = 0;
+};
+
+// Trains `model` on rows of x_train ([rows, features], float) with targets
+// y_train, and evaluates on x_test / y_test after each epoch.
+TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
+                  std::span<const double> y_train, const Tensor& x_test,
+                  std::span<const double> y_test, const TrainOptions& options);
+
+// Loss and metric of `model` on (x, y), computed without recording.
+struct Evaluation {
+  double loss = 0;
+  double metric = 0;
+};
+Evaluation Evaluate(Task task, Sequential& model, const Tensor& x, std::span<const double> y);
+
+// The rows of `x` ([rows, features]) listed in `rows`, as a new tensor.
+Tensor GatherRows(const Tensor& x, std::span<const int64_t> rows);
+
+}  // namespace actgrad::nn
+
+#endif  // ACTGRAD_NN_TRAINER_H_

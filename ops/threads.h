@@ -1,0 +1,36 @@
+// -----------------------------------------------------------------------------
+// File: threads.h
+// -----------------------------------------------------------------------------
+//
+// How many threads matrix products may use. Most products in the networks
+// this library trains are small (batch 32, widths of tens), where a second
+// BLAS thread costs more than it saves (measured up to 5x slower), so the
+// default is one thread unless OPENBLAS_NUM_THREADS says otherwise; large
+// products gain from more, set here or with `--threads`.
+//
+// Example:
+//
+//   actgrad::SetNumThreads(2);
+//   std::cout << actgrad::NumThreads() << " " << actgrad::BlasCoreName();
+
+#ifndef ACTGRAD_OPS_THREADS_H_
+#define ACTGRAD_OPS_THREADS_H_
+
+#include <string>
+
+namespace actgrad {
+
+// Throws `Error` for n < 1.
+void SetNumThreads(int n);
+int NumThreads();
+// The OpenBLAS kernel family in use (e.g. "Haswell"), for reports.
+std::string BlasCoreName();
+
+namespace internal {
+// Applies the default thread count once, before the first product.
+void EnsureBlasThreads();
+}  // namespace internal
+
+}  // namespace actgrad
+
+#endif  // ACTGRAD_OPS_THREADS_H_

@@ -1,0 +1,51 @@
+# `actgrad train` on the bundled data, saved and applied with `predict`.
+set(model ${WORK_DIR}/model.safetensors)
+file(MAKE_DIRECTORY ${WORK_DIR})
+execute_process(COMMAND ${ACTGRAD} train --epochs 30 --json --no-progress --save ${model}
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "train failed (${rc}):\n${out}\n${err}")
+endif()
+foreach(key task epochs train_loss test_loss test_accuracy seconds)
+  string(JSON value ERROR_VARIABLE missing GET "${out}" ${key})
+  if(missing)
+    message(FATAL_ERROR "train --json lacks ${key}:\n${out}")
+  endif()
+endforeach()
+string(JSON task GET "${out}" task)
+string(JSON accuracy GET "${out}" test_accuracy)
+if(NOT task STREQUAL "binary" OR accuracy LESS 0.9)
+  message(FATAL_ERROR "unexpected result:\n${out}")
+endif()
+# What train decided is printed before training (on stderr under --json).
+foreach(decision "task       binary" "output sigmoid" "He in front of relu" "[0, 1]")
+  string(FIND "${err}" "${decision}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "train did not report \"${decision}\":\n${err}")
+  endif()
+endforeach()
+
+execute_process(COMMAND ${ACTGRAD} predict --model ${model} --data ${DATA} --json
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "predict failed (${rc}):\n${out}\n${err}")
+endif()
+string(JSON rows GET "${out}" rows)
+string(JSON accuracy GET "${out}" accuracy)
+if(NOT rows EQUAL 569 OR accuracy LESS 0.9)
+  message(FATAL_ERROR "unexpected predictions:\n${out}")
+endif()
+
+# Bad input is an error with a message, not a crash.
+execute_process(COMMAND ${ACTGRAD} train --activation tahn --epochs 1
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(FIND "${err}" "tanh" suggestion)
+if(rc EQUAL 0 OR suggestion EQUAL -1)
+  message(FATAL_ERROR "unknown activation: rc ${rc}, stderr:\n${err}")
+endif()
+execute_process(COMMAND ${ACTGRAD} train --hidden 64,abc --epochs 1
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(FIND "${err}" "abc" named)
+if(rc EQUAL 0 OR named EQUAL -1)
+  message(FATAL_ERROR "bad --hidden: rc ${rc}, stderr:\n${err}")
+endif()
