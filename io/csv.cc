@@ -267,7 +267,9 @@ absl::StatusOr<Dataset> ParseCsv(absl::string_view text, absl::string_view sourc
   size_t target = columns - 1;
   if (!options.target_column.empty()) {
     auto it = index_of.find(options.target_column);
-    if (it == index_of.end()) {
+    if (it == index_of.end() && options.target_optional) {
+      target = columns;  // no target: every column is a feature
+    } else if (it == index_of.end()) {
       std::string hint;
       for (const Cell& cell : header) {
         if (absl::EqualsIgnoreCase(cell.text, options.target_column)) {
@@ -277,14 +279,16 @@ absl::StatusOr<Dataset> ParseCsv(absl::string_view text, absl::string_view sourc
       return absl::InvalidArgumentError(absl::StrCat(
           source, ":1: no target column named ", QuoteForMessage(options.target_column), hint,
           "; the columns are ", ListColumns(header, columns)));
+    } else {
+      target = it->second;
     }
-    target = it->second;
   }
+  const bool has_target = target < columns;
 
   Dataset data;
   data.source = std::string(source);
-  data.features = static_cast<int64_t>(columns - 1);
-  data.target_name = header[target].text;
+  data.features = static_cast<int64_t>(columns - (has_target ? 1 : 0));
+  if (has_target) data.target_name = header[target].text;
   for (size_t j = 0; j < columns; ++j) {
     if (j != target) data.feature_names.push_back(header[j].text);
   }
@@ -334,7 +338,7 @@ absl::StatusOr<Dataset> ParseCsv(absl::string_view text, absl::string_view sourc
       }
     }
   }
-  data.rows = static_cast<int64_t>(data.y.size());
+  data.rows = static_cast<int64_t>(data.x.size()) / std::max<int64_t>(data.features, 1);
   if (data.rows == 0) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": no data rows after the header"));
   }

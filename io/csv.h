@@ -54,6 +54,9 @@ struct CsvOptions {
   // The column that holds the target (label or regression value); every
   // other column is a feature. Empty means the last column.
   std::string target_column;
+  // With a target_column that the file lacks: read every column as a
+  // feature and leave `y` empty (data to predict on) instead of failing.
+  bool target_optional = false;
 };
 
 // A table of numbers: `rows` samples of `features` features each, and one

@@ -313,8 +313,8 @@ int RunPredict(const PredictFlags& flags) {
     std::cerr << "actgrad predict: " << model.status().message() << "\n";
     return 1;
   }
-  absl::StatusOr<io::Dataset> data =
-      io::ReadCsv(flags.data, {.target_column = model->target_name});
+  absl::StatusOr<io::Dataset> data = io::ReadCsv(
+      flags.data, {.target_column = model->target_name, .target_optional = true});
   if (!data.ok()) {
     std::cerr << "actgrad predict: " << data.status().message() << "\n";
     return 1;
@@ -344,8 +344,10 @@ int RunPredict(const PredictFlags& flags) {
     }
   }
   const bool classification = model->task != nn::Task::kRegression;
-  const double metric = classification ? nn::Accuracy(model->task, outputs, data->y)
-                                       : nn::Rmse(outputs, data->y);
+  const bool labelled = !data->y.empty();
+  const double metric = !labelled        ? std::nan("")
+                        : classification ? nn::Accuracy(model->task, outputs, data->y)
+                                         : nn::Rmse(outputs, data->y);
   if (flags.json) {
     std::cout << "{\"task\": " << JsonString(nn::TaskName(model->task)) << ", \"rows\": "
               << data->rows << ", \"" << (classification ? "accuracy" : "rmse")
@@ -361,8 +363,10 @@ int RunPredict(const PredictFlags& flags) {
     if (model->task == nn::Task::kBinary) std::cout << absl::StrFormat("  p=%.4f", out[r]);
     std::cout << "\n";
   }
-  std::cerr << absl::StrFormat("%d rows; %s against column \"%s\": %.4f\n", data->rows,
-                               classification ? "accuracy" : "RMSE", model->target_name, metric);
+  if (labelled) {
+    std::cerr << absl::StrFormat("%d rows; %s against column \"%s\": %.4f\n", data->rows,
+                                 classification ? "accuracy" : "RMSE", model->target_name, metric);
+  }
   return 0;
 }
 
@@ -423,7 +427,8 @@ void AddPredictCommand(CLI::App& app, int* exit_code) {
   auto f = std::make_shared<PredictFlags>();
   CLI::App* sub = app.add_subcommand("predict", "Apply a model saved by train to a CSV file");
   sub->add_option("--model", f->model, "A model file written by train --save")->required();
-  sub->add_option("--data", f->data, "CSV file with the model's feature columns and its target")
+  sub->add_option("--data", f->data,
+                  "CSV file with the model's feature columns (and its target column, if known)")
       ->required();
   sub->add_flag("--json", f->json, "Print one JSON object on stdout");
   sub->callback([f, exit_code] { *exit_code = RunPredict(*f); });
