@@ -128,8 +128,8 @@ absl::StatusOr<Plan> MakePlan(const TrainFlags& flags) {
   if (flags.output_activation == "auto") {
     mlp.output_activation = &nn::DefaultOutputActivation(plan.task);
     plan.output_reason = absl::StrCat("auto for a ", nn::TaskName(plan.task), " task",
-                                      plan.task == nn::Task::kBinary       ? " (claim C8)"
-                                      : plan.task == nn::Task::kRegression ? " (claim C11)"
+                                      plan.task == nn::Task::kBinary       ? ", claim C8"
+                                      : plan.task == nn::Task::kRegression ? ", claim C11"
                                                                            : "");
   } else {
     absl::StatusOr<nn::Activation> out = nn::Activation::Parse(flags.output_activation);
@@ -145,7 +145,7 @@ absl::StatusOr<Plan> MakePlan(const TrainFlags& flags) {
     plan.init_reason = absl::StrCat(
         "auto: ",
         mlp.hidden_activation->recommended_init == InitFamily::kHe ? "He" : "Xavier/Glorot",
-        " in front of ", mlp.hidden_activation->name, " (claims C18-C20)");
+        " in front of ", mlp.hidden_activation->name, ", claims C18-C20");
   } else {
     absl::StatusOr<nn::Initializer> init =
         nn::Initializer::Parse(flags.init, nn::GainOf(*mlp.hidden_activation, mlp.hidden_attrs));
@@ -157,7 +157,7 @@ absl::StatusOr<Plan> MakePlan(const TrainFlags& flags) {
   if (flags.scale == "auto") {
     plan.scaling = nn::RecommendedScaling(*mlp.hidden_activation);
     plan.scaling_reason = absl::StrCat("auto for ", mlp.hidden_activation->name,
-                                       " hidden layers (claims C18-C20)");
+                                       " hidden layers, claims C18-C20");
   } else {
     absl::StatusOr<nn::Scaling> scaling = nn::ParseScaling(flags.scale);
     if (!scaling.ok()) return scaling.status();
