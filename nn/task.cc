@@ -76,16 +76,38 @@ Tensor TargetTensor(Task task, std::span<const double> targets, DType dtype) {
   return FromValues(targets, Shape{static_cast<int64_t>(targets.size()), 1}, dtype);
 }
 
-Tensor TaskLoss(Task task, Sequential& model, const Tensor& x, const Tensor& targets) {
+Tensor TaskLossFromLogits(Task task, const OpDef& output_activation, const Tensor& logits,
+                          const Tensor& targets) {
   switch (task) {
     case Task::kBinary:
-      return BinaryCrossEntropyWithLogits(model.Logits(x), targets);
+      return BinaryCrossEntropyWithLogits(logits, targets);
     case Task::kMulticlass:
-      return CrossEntropy(model.Logits(x), targets);
+      return CrossEntropy(logits, targets);
     case Task::kRegression:
-      return MseLoss(model.Forward(x), targets);
+      return MseLoss(Apply(output_activation, {logits}), targets);
   }
   return Tensor();
+}
+
+Tensor TaskLoss(Task task, Sequential& model, const Tensor& x, const Tensor& targets) {
+  const Activation* output = model.OutputActivation();
+  return TaskLossFromLogits(task, output != nullptr ? output->op() : ops::kIdentity,
+                            model.Logits(x), targets);
+}
+
+int64_t CountCorrect(Task task, const Tensor& logits, std::span<const double> targets) {
+  if (task == Task::kRegression || targets.empty()) return 0;
+  const std::vector<double> z = logits.ToVector();
+  const size_t width = z.size() / targets.size();
+  int64_t correct = 0;
+  for (size_t r = 0; r < targets.size(); ++r) {
+    const auto row = z.begin() + r * width;
+    const double predicted = task == Task::kBinary
+                                 ? (row[0] >= 0 ? 1.0 : 0.0)
+                                 : double(std::max_element(row, row + width) - row);
+    correct += predicted == targets[r];
+  }
+  return correct;
 }
 
 double Accuracy(Task task, const Tensor& outputs, std::span<const double> targets) {

@@ -53,6 +53,11 @@ Tensor TargetTensor(Task task, std::span<const double> targets, DType dtype);
 
 // The mean loss of `model` on (x, targets).
 Tensor TaskLoss(Task task, Sequential& model, const Tensor& x, const Tensor& targets);
+// The same from the logits (the output before `output_activation`).
+Tensor TaskLossFromLogits(Task task, const OpDef& output_activation, const Tensor& logits,
+                          const Tensor& targets);
+// Rows whose class the logits predict right (binary: logit >= 0 means 1).
+int64_t CountCorrect(Task task, const Tensor& logits, std::span<const double> targets);
 
 // Accuracy for classification tasks.
 double Accuracy(Task task, const Tensor& outputs, std::span<const double> targets);

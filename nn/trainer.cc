@@ -69,20 +69,30 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
         io::ShuffledBatches(all_rows, options.batch, gen);
     double loss_sum = 0;
     int64_t samples = 0;
+    int64_t correct = 0;
+    const Activation* output = model.OutputActivation();
+    const OpDef& output_op = output != nullptr ? output->op() : ops::kIdentity;
     for (size_t b = 0; b < batches.size(); ++b) {
       const std::vector<int64_t>& rows = batches[b];
       const Tensor x = GatherRows(x_train, rows);
-      const Tensor y = TargetTensor(task, Pick(y_train, rows), x_train.dtype());
+      const std::vector<double> targets = Pick(y_train, rows);
+      const Tensor y = TargetTensor(task, targets, x_train.dtype());
       sgd.ZeroGrad();
-      const Tensor loss = TaskLoss(task, model, x, y);
+      const Tensor logits = model.Logits(x);
+      const Tensor loss = TaskLossFromLogits(task, output_op, logits, y);
       loss.Backward();
+      correct += CountCorrect(task, logits, targets);
       if (options.clip_norm > 0) optim::ClipGradNorm(parameters, options.clip_norm);
       sgd.Step();
       loss_sum += loss.item();
       samples += static_cast<int64_t>(rows.size());
       if (options.on_batch) {
-        options.on_batch(epoch, static_cast<int>(b + 1), static_cast<int>(batches.size()),
-                         samples, loss_sum / double(b + 1));
+        options.on_batch({.epoch = epoch,
+                          .batch = static_cast<int>(b + 1),
+                          .batches = static_cast<int>(batches.size()),
+                          .samples = samples,
+                          .loss = loss_sum / double(b + 1),
+                          .accuracy = double(correct) / double(samples)});
       }
     }
     const Evaluation test = Evaluate(task, model, x_test, y_test);

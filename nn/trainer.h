@@ -40,6 +40,15 @@ struct EpochReport {
   double seconds = 0;      // wall time of the epoch
 };
 
+struct BatchProgress {
+  int epoch = 0;
+  int batch = 0;  // batches done in this epoch
+  int batches = 0;
+  int64_t samples = 0;
+  double loss = 0;      // running mean over the epoch's batches
+  double accuracy = 0;  // running, on the training batches (classification)
+};
+
 struct TrainOptions {
   int epochs = 200;
   int64_t batch = 32;
@@ -47,8 +56,8 @@ struct TrainOptions {
   std::optional<optim::Schedule> schedule;  // overrides sgd.learning_rate per epoch
   double clip_norm = 0;                     // 0: no clipping
   uint64_t seed = 0;                        // batch order
-  // Called after each batch: epoch, batch done, batches, samples seen, running loss.
-  std::function<void(int, int, int, int64_t, double)> on_batch;
+  // Called after each batch with the epoch's running figures.
+  std::function<void(const BatchProgress&)> on_batch;
   std::function<void(const EpochReport&)> on_epoch;
 };
 

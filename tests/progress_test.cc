@@ -37,7 +37,7 @@ TEST(ProgressBarTest, RedrawsAtMostTenTimesASecondOnATerminal) {
   ProgressBar bar(out, /*interactive=*/true, 1, clock.Get());
   for (int b = 1; b <= 100; ++b) {
     clock.now += std::chrono::milliseconds(10);  // 100 batches in one second
-    bar.Update(0, b, 100, b * 32, 0.25);
+    bar.Update(0, b, 100, b * 32, 0.25, 0.875);
   }
   const std::string text = out.str();
   const size_t redraws = std::count(text.begin(), text.end(), '\r');
@@ -45,6 +45,7 @@ TEST(ProgressBarTest, RedrawsAtMostTenTimesASecondOnATerminal) {
   EXPECT_LE(redraws, 11u);  // ten by the clock, plus the final batch
   EXPECT_NE(text.find("100/100"), std::string::npos);
   EXPECT_NE(text.find("3200 samples/s"), std::string::npos);
+  EXPECT_NE(text.find("acc 0.875"), std::string::npos);
   bar.EndEpoch(0, "done");
   EXPECT_EQ(out.str().back(), '\n');
 }

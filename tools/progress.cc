@@ -36,7 +36,8 @@ bool ProgressBar::StderrIsInteractive() {
   return isatty(fileno(stderr)) && (term == nullptr || std::strcmp(term, "dumb") != 0);
 }
 
-void ProgressBar::Update(int epoch, int batch, int batches, int64_t samples, double loss) {
+void ProgressBar::Update(int epoch, int batch, int batches, int64_t samples, double loss,
+                         double accuracy) {
   const auto now = clock_();
   if (!interactive_ || (now - last_draw_ < kRedrawInterval && batch < batches)) return;
   last_draw_ = now;
@@ -45,10 +46,12 @@ void ProgressBar::Update(int epoch, int batch, int batches, int64_t samples, dou
   const double done = (epoch + double(batch) / batches) / epochs_;
   const double eta = done > 0 ? total_elapsed * (1 - done) / done : 0;
   const int filled = static_cast<int>(kBarWidth * double(batch) / batches);
+  const std::string accuracy_text =
+      accuracy >= 0 ? absl::StrFormat("  acc %.3f", accuracy) : std::string();
   std::string line = absl::StrFormat(
-      "epoch %d/%d [%s%s] %d/%d  loss %.4f  %.0f samples/s  ETA %s", epoch + 1, epochs_,
+      "epoch %d/%d [%s%s] %d/%d  loss %.4f%s  %.0f samples/s  ETA %s", epoch + 1, epochs_,
       std::string(filled, '='), std::string(kBarWidth - filled, ' '), batch, batches, loss,
-      elapsed > 0 ? samples / elapsed : 0.0, MinutesSeconds(eta));
+      accuracy_text, elapsed > 0 ? samples / elapsed : 0.0, MinutesSeconds(eta));
   const size_t width = line.size();
   if (width < drawn_width_) line.append(drawn_width_ - width, ' ');
   drawn_width_ = width;

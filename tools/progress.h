@@ -13,7 +13,7 @@
 //
 //   ProgressBar bar(std::cerr, ProgressBar::StderrIsInteractive(), epochs);
 //   for (int epoch = 0; epoch < epochs; ++epoch) {
-//     for (int b = 0; b < batches; ++b) bar.Update(epoch, b + 1, batches, rows_so_far, loss);
+//     for (int b = 0; b < batches; ++b) bar.Update(epoch, b + 1, batches, rows_so_far, loss, acc);
 //     bar.EndEpoch(epoch, "loss 0.123  test_acc 0.961");
 //   }
 
@@ -38,8 +38,10 @@ class ProgressBar {
   static bool StderrIsInteractive();
 
   // Within an epoch: `batch` of `batches` done, `samples` seen this epoch,
-  // running mean loss. Draws only when interactive and 0.1 s have passed.
-  void Update(int epoch, int batch, int batches, int64_t samples, double loss);
+  // running mean loss and accuracy (negative: not shown). Draws only when
+  // interactive and 0.1 s have passed.
+  void Update(int epoch, int batch, int batches, int64_t samples, double loss,
+              double accuracy = -1);
   // Leaves one permanent line for the epoch, with `summary` appended.
   void EndEpoch(int epoch, const std::string& summary);
 

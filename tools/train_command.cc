@@ -253,8 +253,9 @@ int RunTrain(const TrainFlags& flags) {
   options.clip_norm = flags.clip_norm;
   options.seed = flags.seed;
   if (interactive) {
-    options.on_batch = [&bar](int epoch, int batch, int batches, int64_t samples, double loss) {
-      bar.Update(epoch, batch, batches, samples, loss);
+    options.on_batch = [&bar, classification](const nn::BatchProgress& p) {
+      bar.Update(p.epoch, p.batch, p.batches, p.samples, p.loss,
+                 classification ? p.accuracy : -1.0);
     };
   }
   if (!flags.no_progress) {
