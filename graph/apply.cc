@@ -1,5 +1,7 @@
 // Apply(): runs an op row and records it in the graph.
 
+#include <cmath>
+
 #include "absl/container/inlined_vector.h"
 #include "graph/grad_mode.h"
 #include "graph/graph.h"
@@ -27,6 +29,16 @@ bool IsDifferentiable(const OpDef& op, size_t i) {
 }
 
 }  // namespace
+
+Attrs WithDefaults(const OpDef& op, const Attrs& attrs) {
+  Attrs resolved = attrs;
+  for (const AttrSpec& spec : op.attrs) {
+    if (spec.param >= 0 && std::isnan(resolved.params[spec.param])) {
+      resolved.params[spec.param] = spec.default_value;
+    }
+  }
+  return resolved;
+}
 
 void ForwardContext::SaveExtra(Tensor value) {
   ACTGRAD_REQUIRE(num_extras_ < static_cast<int>(extras_.size()), location_, op_.name,

@@ -21,9 +21,10 @@ absl::StatusOr<Activation> Activation::Named(absl::string_view name, const Attrs
 
 std::string FormatAttrs(const OpDef& op, const Attrs& attrs) {
   std::vector<std::string> parts;
+  Attrs resolved = WithDefaults(op, attrs);
   for (const AttrSpec& spec : op.attrs) {
-    if (spec.real != nullptr) {
-      parts.push_back(absl::StrFormat("%s=%.17g", spec.name, attrs.*spec.real));
+    if (const double* slot = RealSlot(spec, resolved)) {
+      parts.push_back(absl::StrFormat("%s=%.17g", spec.name, *slot));
     }
   }
   return absl::StrJoin(parts, ",");
@@ -35,8 +36,9 @@ absl::Status ParseAttrs(const OpDef& op, absl::string_view text, Attrs* attrs) {
     const std::vector<absl::string_view> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
     bool found = false;
     for (const AttrSpec& spec : op.attrs) {
-      if (kv.size() == 2 && spec.name == kv[0] && spec.real != nullptr) {
-        found = absl::SimpleAtod(kv[1], &(attrs->*spec.real));
+      double* slot = RealSlot(spec, *attrs);
+      if (kv.size() == 2 && spec.name == kv[0] && slot != nullptr) {
+        found = absl::SimpleAtod(kv[1], slot);
       }
     }
     if (!found) {
@@ -67,10 +69,10 @@ Tensor Activation::Forward(const Tensor& x) { return Apply(*op_, {x}, attrs_); }
 
 std::string Activation::ToString() const {
   std::string settings;
+  Attrs resolved = WithDefaults(*op_, attrs_);
   for (const AttrSpec& spec : op_->attrs) {
-    if (spec.real != nullptr) {
-      absl::StrAppendFormat(&settings, "%s%s=%g", settings.empty() ? ", " : ", ", spec.name,
-                            attrs_.*spec.real);
+    if (const double* slot = RealSlot(spec, resolved)) {
+      absl::StrAppendFormat(&settings, ", %s=%g", spec.name, *slot);
     }
   }
   return absl::StrCat("Activation(", op_->name, settings, ")");

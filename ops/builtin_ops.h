@@ -24,6 +24,18 @@ extern const OpDef kSigmoid;
 extern const OpDef kTanh;
 extern const OpDef kRelu;
 extern const OpDef kLeakyRelu;
+extern const OpDef kElu;
+extern const OpDef kSelu;
+extern const OpDef kGelu;
+extern const OpDef kGeluTanh;
+extern const OpDef kSoftplus;
+extern const OpDef kSilu;
+extern const OpDef kSwish;
+extern const OpDef kMish;
+extern const OpDef kHardtanh;
+extern const OpDef kHardsigmoid;
+extern const OpDef kSoftsign;
+extern const OpDef kPrelu;  // the slope is a learnable second input
 extern const OpDef kSoftmax;
 extern const OpDef kLogSoftmax;
 

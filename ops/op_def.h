@@ -60,16 +60,32 @@ struct Attrs {
   int64_t start = 0;          // slice: [start, stop) along `axis`.
   int64_t stop = 0;
   Shape shape;                // reshape: the target shape.
+
+  // Parameters of activations defined from formulas (ops/scalar_activation.h)
+  // by index, as their rows name them; NaN means the row's default.
+  static constexpr int kMaxParams = 4;
+  std::array<double, kMaxParams> params = {
+      std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(),
+      std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
 };
 
-// A named attribute, so the CLI and reports can print and set it. Exactly one
-// of `real` and `integer` points at the field of Attrs that holds it.
+// A named attribute, so the CLI and reports can print and set it. It lives in
+// the field `real` or `integer` points at, or in Attrs::params[param].
 struct AttrSpec {
   absl::string_view name;
   absl::string_view meaning;
   double Attrs::*real = nullptr;
   int64_t Attrs::*integer = nullptr;
+  int param = -1;
+  double default_value = 0.0;  // for a param left unset (NaN)
 };
+
+// The real-valued slot `spec` names in `attrs`; nullptr for an integer one.
+inline double* RealSlot(const AttrSpec& spec, Attrs& attrs) {
+  if (spec.real != nullptr) return &(attrs.*spec.real);
+  if (spec.param >= 0) return &attrs.params[spec.param];
+  return nullptr;
+}
 
 enum class OpKind : uint8_t {
   kActivation,   // elementwise, one input, usable as a layer's nonlinearity
@@ -96,6 +112,8 @@ struct ActivationFormulas {
   double (*forward)(double x, const Attrs& attrs);
   // dy/dx, given the input and the output (closed forms reuse y).
   double (*derivative)(double x, double y, const Attrs& attrs);
+  // d2y/dx2, when the row knows it.
+  double (*second_derivative)(double x, double y, const Attrs& attrs) = nullptr;
 };
 
 // The article's advice for a layer that feeds an activation (claims C18-C20):
@@ -149,6 +167,9 @@ struct OpDef {
 };
 
 inline constexpr int kMaxSaved = 4;
+
+// `attrs` with every unset (NaN) param of `op` replaced by its default.
+Attrs WithDefaults(const OpDef& op, const Attrs& attrs);
 
 // What an op's forward sees.
 class ForwardContext {

@@ -36,7 +36,9 @@ OpRegistry& OpRegistry::Global() {
 OpRegistry::OpRegistry() {
   const OpDef* builtins[] = {
       &ops::kIdentity, &ops::kSigmoid, &ops::kTanh, &ops::kRelu, &ops::kLeakyRelu,
-      &ops::kSoftmax, &ops::kLogSoftmax,
+      &ops::kElu, &ops::kSelu, &ops::kGelu, &ops::kGeluTanh, &ops::kSoftplus, &ops::kSilu,
+      &ops::kSwish, &ops::kMish, &ops::kHardtanh, &ops::kHardsigmoid, &ops::kSoftsign,
+      &ops::kPrelu, &ops::kSoftmax, &ops::kLogSoftmax,
       &ops::kAdd, &ops::kSub, &ops::kMul, &ops::kDiv, &ops::kNeg, &ops::kExp, &ops::kLog,
       &ops::kSqrt, &ops::kSquare, &ops::kPow, &ops::kAbs, &ops::kClamp,
       &ops::kMatmul, &ops::kLinear, &ops::kTranspose, &ops::kReshape, &ops::kConcatenate, &ops::kSlice,

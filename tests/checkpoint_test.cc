@@ -95,9 +95,9 @@ TEST(CheckpointTest, RefusesFilesThatDoNotFit) {
                           }).message()),
               HasSubstr("nan"));
   EXPECT_THAT(std::string(write_variant("activation.safetensors", [](auto& f) {
-                            f.metadata["hidden_activation"] = "swish";
+                            f.metadata["hidden_activation"] = "swoosh";
                           }).message()),
-              HasSubstr("no op named \"swish\""));
+              HasSubstr("no op named \"swoosh\""));
   EXPECT_THAT(std::string(write_variant("format.safetensors", [](auto& f) {
                             f.metadata.erase("format");
                           }).message()),

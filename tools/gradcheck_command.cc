@@ -9,12 +9,14 @@
 #include "ops/op_check.h"
 #include "ops/registry.h"
 #include "tools/json_writer.h"
+#include "tools/plugins.h"
 
 namespace actgrad::tools {
 
 namespace {
 
 struct GradcheckFlags {
+  std::vector<std::string> plugins;
   std::vector<std::string> ops;
   bool json = false;
   bool verbose = false;
@@ -24,6 +26,7 @@ struct GradcheckFlags {
 };
 
 int Run(const GradcheckFlags& flags) {
+  if (!LoadPlugins(flags.plugins, "actgrad gradcheck")) return 1;
   const OpRegistry& registry = OpRegistry::Global();
   std::vector<const OpDef*> ops;
   if (flags.ops.empty()) {
@@ -84,6 +87,7 @@ void AddGradcheckCommand(CLI::App& app, int* exit_code) {
   CLI::App* sub = app.add_subcommand(
       "gradcheck", "Check every registered op's gradient against float64 finite differences");
   sub->add_option("--op", flags->ops, "Check only this op (repeatable)");
+  AddPluginOption(sub, &flags->plugins);
   sub->add_flag("--json", flags->json, "Print one JSON object instead of the table");
   sub->add_flag("--verbose", flags->verbose, "Report every case, not only failing ones");
   sub->add_option("--seed", flags->seed, "Seed of the sample inputs")->capture_default_str();

@@ -16,6 +16,7 @@
 #include "ops/registry.h"
 #include "ops/threads.h"
 #include "tools/json_writer.h"
+#include "tools/plugins.h"
 #include "tools/progress.h"
 
 namespace actgrad::tools {
@@ -23,6 +24,7 @@ namespace actgrad::tools {
 namespace {
 
 struct TrainFlags {
+  std::vector<std::string> plugins;
   std::string data = ACTGRAD_DEFAULT_DATA;
   std::string target;
   std::string task = "auto";
@@ -212,6 +214,7 @@ void PrintPlan(std::ostream& out, const TrainFlags& flags, const Plan& plan,
 }
 
 int RunTrain(const TrainFlags& flags) {
+  if (!LoadPlugins(flags.plugins, "actgrad train")) return 1;
   SetNumThreads(flags.threads);
   absl::StatusOr<Plan> planned = MakePlan(flags);
   if (!planned.ok()) {
@@ -303,12 +306,14 @@ int RunTrain(const TrainFlags& flags) {
 }
 
 struct PredictFlags {
+  std::vector<std::string> plugins;
   std::string model;
   std::string data;
   bool json = false;
 };
 
 int RunPredict(const PredictFlags& flags) {
+  if (!LoadPlugins(flags.plugins, "actgrad predict")) return 1;
   absl::StatusOr<nn::MlpModel> model = nn::LoadMlpModel(flags.model);
   if (!model.ok()) {
     std::cerr << "actgrad predict: " << model.status().message() << "\n";
@@ -378,6 +383,7 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   CLI::App* sub = app.add_subcommand(
       "train", "Train an MLP on a CSV data set (by default the bundled breast-cancer data)");
   sub->add_option("--data", f->data, "CSV file: a header row, numbers only")->capture_default_str();
+  AddPluginOption(sub, &f->plugins);
   sub->add_option("--target", f->target, "Target column (default: the last one)");
   sub->add_option("--task", f->task, "auto, binary, multiclass or regression")
       ->capture_default_str();
@@ -432,6 +438,7 @@ void AddPredictCommand(CLI::App& app, int* exit_code) {
                   "CSV file with the model's feature columns (and its target column, if known)")
       ->required();
   sub->add_flag("--json", f->json, "Print one JSON object on stdout");
+  AddPluginOption(sub, &f->plugins);
   sub->callback([f, exit_code] { *exit_code = RunPredict(*f); });
 }
 

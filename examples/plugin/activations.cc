@@ -1,0 +1,46 @@
+// A plugin with two activations of its own, each defined in one place:
+//
+//   sin_plus    y = x + sin(x)^2            a periodic ripple on the identity
+//   squareplus  y = (x + sqrt(x^2 + b)) / 2 a smooth ReLU with no exp()
+//
+//   actgrad gradcheck --plugin build/release/examples/libexample_activations.so
+//   actgrad train --plugin build/release/examples/libexample_activations.so --activation squareplus
+
+#include <cmath>
+
+#include "ops/plugin.h"
+
+namespace {
+
+using actgrad::Attrs;
+
+void Register(actgrad::PluginRegistrar& registrar) {
+  registrar.Add({
+      .name = "sin_plus",
+      .formula = "y = x + sin(x)^2;  dy/dx = 1 + sin(2x);  d2y/dx2 = 2 cos(2x)",
+      .forward = [](double x, const Attrs&) { return x + std::sin(x) * std::sin(x); },
+      .derivative = [](double x, double, const Attrs&) { return 1 + std::sin(2 * x); },
+      .second_derivative = [](double x, double, const Attrs&) { return 2 * std::cos(2 * x); },
+  });
+  registrar.Add({
+      .name = "squareplus",
+      .formula = "y = (x + sqrt(x^2 + b)) / 2;  dy/dx = (1 + x / sqrt(x^2 + b)) / 2",
+      .forward =
+          [](double x, const Attrs& a) { return (x + std::sqrt(x * x + a.params[0])) / 2; },
+      .derivative =
+          [](double x, double, const Attrs& a) {
+            return (1 + x / std::sqrt(x * x + a.params[0])) / 2;
+          },
+      .second_derivative =
+          [](double x, double, const Attrs& a) {
+            const double r = std::sqrt(x * x + a.params[0]);
+            return a.params[0] / (2 * r * r * r);
+          },
+      .params = {{.name = "b", .default_value = 4.0, .meaning = "smoothness at 0"}},
+      .recommended_init = actgrad::InitFamily::kHe,
+  });
+}
+
+}  // namespace
+
+ACTGRAD_PLUGIN(Register)

@@ -1,0 +1,433 @@
+// Activations beyond the article's five, each defined by its scalar formulas
+// (the same mechanism users and plugins use, ops/scalar_activation.h), with
+// direct calls in the kernels: elu, selu, gelu (erf and tanh forms),
+// softplus, silu, swish, mish, hardtanh, hardsigmoid, softsign; and prelu,
+// whose slope is a learnable input.
+
+#include <cmath>
+#include <numbers>
+
+#include "ops/builtin_ops.h"
+#include "ops/check_cases.h"
+#include "ops/kernels.h"
+#include "ops/scalar_activation.h"
+
+namespace actgrad {
+namespace ops {
+
+namespace {
+
+double Logistic(double x) {
+  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
+  const double e = std::exp(x);
+  return e / (1.0 + e);
+}
+
+// log(1 + exp(x)) without overflow.
+double Softplus1(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+
+// Row kernels with the formulas called directly (F is a struct of static
+// functions).
+template <typename F>
+Tensor Forward(ForwardContext& ctx) {
+  return internal::MapScalar(ctx, [](double x, const Attrs& a) { return F::Forward(x, a); });
+}
+template <typename F>
+void Backward(BackwardContext& ctx) {
+  internal::MapScalarDerivative(
+      ctx, [](double x, double y, const Attrs& a) { return F::Derivative(x, y, a); });
+}
+template <typename F>
+constexpr ActivationFormulas kFormulas{&F::Forward, &F::Derivative, &F::Second};
+
+// y = x (x > 0), alpha (e^x - 1) (x <= 0)
+struct Elu {
+  static double Forward(double x, const Attrs& a) {
+    return x > 0 ? x : a.params[0] * std::expm1(x);
+  }
+  static double Derivative(double x, double, const Attrs& a) {
+    return x > 0 ? 1.0 : a.params[0] * std::exp(x);
+  }
+  static double Second(double x, double, const Attrs& a) {
+    return x > 0 ? 0.0 : a.params[0] * std::exp(x);
+  }
+};
+
+// y = scale * elu(x) with the self-normalizing constants.
+struct Selu {
+  static constexpr double kAlpha = 1.6732632423543772848170429916717;
+  static constexpr double kScale = 1.0507009873554804934193349852946;
+  static double Forward(double x, const Attrs&) {
+    return kScale * (x > 0 ? x : kAlpha * std::expm1(x));
+  }
+  static double Derivative(double x, double, const Attrs&) {
+    return kScale * (x > 0 ? 1.0 : kAlpha * std::exp(x));
+  }
+  static double Second(double x, double, const Attrs&) {
+    return x > 0 ? 0.0 : kScale * kAlpha * std::exp(x);
+  }
+};
+
+// y = x Phi(x), Phi the standard normal CDF.
+struct Gelu {
+  static double Pdf(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2 * std::numbers::pi); }
+  static double Forward(double x, const Attrs&) {
+    return 0.5 * x * std::erfc(-x / std::numbers::sqrt2);
+  }
+  static double Derivative(double x, double, const Attrs&) {
+    return 0.5 * std::erfc(-x / std::numbers::sqrt2) + x * Pdf(x);
+  }
+  static double Second(double x, double, const Attrs&) { return Pdf(x) * (2 - x * x); }
+};
+
+// y = x (1 + tanh(c (x + k x^3))) / 2, c = sqrt(2 / pi), k = 0.044715.
+struct GeluTanh {
+  static constexpr double kK = 0.044715;
+  static double C() { return std::sqrt(2.0 / std::numbers::pi); }
+  static double Forward(double x, const Attrs&) {
+    return 0.5 * x * (1 + std::tanh(C() * (x + kK * x * x * x)));
+  }
+  static double Derivative(double x, double, const Attrs&) {
+    const double t = std::tanh(C() * (x + kK * x * x * x));
+    const double du = C() * (1 + 3 * kK * x * x);
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du;
+  }
+  static double Second(double x, double, const Attrs&) {
+    const double t = std::tanh(C() * (x + kK * x * x * x));
+    const double du = C() * (1 + 3 * kK * x * x);
+    const double d2u = C() * 6 * kK * x;
+    const double dt = (1 - t * t) * du;
+    const double d2t = -2 * t * dt * du + (1 - t * t) * d2u;
+    return dt + 0.5 * x * d2t;
+  }
+};
+
+// y = log(1 + exp(beta x)) / beta
+struct Softplus {
+  static double Forward(double x, const Attrs& a) {
+    const double beta = a.params[0];
+    return Softplus1(beta * x) / beta;
+  }
+  static double Derivative(double x, double, const Attrs& a) { return Logistic(a.params[0] * x); }
+  static double Second(double x, double, const Attrs& a) {
+    const double s = Logistic(a.params[0] * x);
+    return a.params[0] * s * (1 - s);
+  }
+};
+
+// y = x sigmoid(beta x); silu is beta = 1.
+struct Swish {
+  static double Beta(const Attrs& a) { return std::isnan(a.params[0]) ? 1.0 : a.params[0]; }
+  static double Forward(double x, const Attrs& a) { return x * Logistic(Beta(a) * x); }
+  static double Derivative(double x, double, const Attrs& a) {
+    const double b = Beta(a), s = Logistic(b * x);
+    return s + b * x * s * (1 - s);
+  }
+  static double Second(double x, double, const Attrs& a) {
+    const double b = Beta(a), s = Logistic(b * x);
+    return b * s * (1 - s) * (2 + b * x * (1 - 2 * s));
+  }
+};
+
+// y = x tanh(softplus(x))
+struct Mish {
+  static double Forward(double x, const Attrs&) { return x * std::tanh(Softplus1(x)); }
+  static double Derivative(double x, double, const Attrs&) {
+    const double t = std::tanh(Softplus1(x));
+    return t + x * (1 - t * t) * Logistic(x);
+  }
+  static double Second(double x, double, const Attrs&) {
+    const double t = std::tanh(Softplus1(x)), s = Logistic(x);
+    return (1 - t * t) * s * (2 + x * (1 - s - 2 * t * s));
+  }
+};
+
+// y = min(max(x, min_val), max_val)
+struct Hardtanh {
+  static double Forward(double x, const Attrs& a) {
+    return std::min(std::max(x, a.params[0]), a.params[1]);
+  }
+  static double Derivative(double x, double, const Attrs& a) {
+    return x > a.params[0] && x < a.params[1] ? 1.0 : 0.0;
+  }
+  static double Second(double, double, const Attrs&) { return 0.0; }
+};
+
+// y = min(max(x / 6 + 1/2, 0), 1)
+struct Hardsigmoid {
+  static double Forward(double x, const Attrs&) {
+    return std::min(std::max(x / 6 + 0.5, 0.0), 1.0);
+  }
+  static double Derivative(double x, double, const Attrs&) {
+    return x > -3 && x < 3 ? 1.0 / 6 : 0.0;
+  }
+  static double Second(double, double, const Attrs&) { return 0.0; }
+};
+
+// y = x / (1 + |x|)
+struct Softsign {
+  static double Forward(double x, const Attrs&) { return x / (1 + std::abs(x)); }
+  static double Derivative(double x, double, const Attrs&) {
+    const double d = 1 + std::abs(x);
+    return 1 / (d * d);
+  }
+  static double Second(double x, double, const Attrs&) {
+    const double d = 1 + std::abs(x);
+    return -2 * (x > 0 ? 1 : x < 0 ? -1 : 0) / (d * d * d);
+  }
+};
+
+// Mostly inside the linear part, where the derivative is not zero.
+std::vector<GradCheckCase> HardtanhCases(Generator& gen) {
+  std::vector<GradCheckCase> cases = internal::UnaryCases(gen, -1.5, 1.5);
+  cases.push_back({{FromValues({-3.0, -0.9, -0.5, 0.0, 0.5, 0.9, 3.0}, DType::kFloat64)},
+                   {},
+                   "grid",
+                   {}});
+  return cases;
+}
+
+constexpr double kKinkAtZero[] = {0.0};
+constexpr double kHardtanhKinks[] = {-1.0, 1.0};
+constexpr double kHardsigmoidKinks[] = {-3.0, 3.0};
+
+constexpr AttrSpec kEluAttrs[] = {
+    {.name = "alpha", .meaning = "value approached for x -> -inf, negated", .param = 0,
+     .default_value = 1.0}};
+constexpr AttrSpec kSoftplusAttrs[] = {
+    {.name = "beta", .meaning = "sharpness", .param = 0, .default_value = 1.0}};
+constexpr AttrSpec kSwishAttrs[] = {
+    {.name = "beta", .meaning = "sharpness of the gate", .param = 0, .default_value = 1.0}};
+constexpr AttrSpec kHardtanhAttrs[] = {
+    {.name = "min_val", .meaning = "lower bound", .param = 0, .default_value = -1.0},
+    {.name = "max_val", .meaning = "upper bound", .param = 1, .default_value = 1.0}};
+
+// He in front of the ReLU-like family, as for relu itself.
+double EluGain(const Attrs&) { return std::numbers::sqrt2; }
+double SeluGain(const Attrs&) { return 0.75; }  // PyTorch's calculate_gain("selu")
+
+// ------------------------------------------------------------------ prelu
+// y = x (x > 0), a x (x <= 0), with the slope a an input: one value, or one
+// per channel (dimension 1), as torch.nn.PReLU.
+Tensor PreluForward(ForwardContext& ctx) {
+  internal::RequireSameFloatingDType(ctx);
+  const Tensor& x = ctx.input(0);
+  const Tensor& a = ctx.input(1);
+  const int64_t channels = a.numel();
+  ACTGRAD_REQUIRE(a.rank() == 1 && (channels == 1 || (x.rank() >= 2 && x.dim(1) == channels)),
+                  ctx.location(), "prelu: the slope ", a.shape().ToString(),
+                  " must hold one value or one per channel (dimension 1) of ",
+                  x.shape().ToString());
+  const internal::AxisSplit s =
+      channels == 1 ? internal::AxisSplit{1, 1, x.numel()} : internal::SplitAt(x.shape(), 1);
+  Tensor y = internal::EmptyLike(x);
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = static_cast<const T*>(x.raw_data());
+    const T* pa = static_cast<const T*>(a.raw_data());
+    T* py = static_cast<T*>(y.raw_data());
+    for (int64_t o = 0; o < s.outer; ++o) {
+      for (int64_t c = 0; c < s.extent; ++c) {
+        const int64_t base = (o * s.extent + c) * s.inner;
+        for (int64_t i = 0; i < s.inner; ++i) {
+          const T v = px[base + i];
+          py[base + i] = v > T(0) ? v : pa[c] * v;
+        }
+      }
+    }
+  });
+  return y;
+}
+
+// dx = dy (x > 0), a dy (x <= 0);  da = sum of x dy where x <= 0
+void PreluBackward(BackwardContext& ctx) {
+  const Tensor& x = ctx.saved_input(0);
+  const Tensor& a = ctx.saved_input(1);
+  const Tensor& dy = ctx.dy();
+  const int64_t channels = a.numel();
+  const internal::AxisSplit s =
+      channels == 1 ? internal::AxisSplit{1, 1, x.numel()} : internal::SplitAt(x.shape(), 1);
+  Tensor dx = internal::EmptyLike(x);
+  Tensor da = internal::ZerosOf(a.shape(), a.dtype());
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = static_cast<const T*>(x.raw_data());
+    const T* pa = static_cast<const T*>(a.raw_data());
+    const T* pdy = static_cast<const T*>(dy.raw_data());
+    T* pdx = static_cast<T*>(dx.raw_data());
+    T* pda = static_cast<T*>(da.raw_data());
+    for (int64_t o = 0; o < s.outer; ++o) {
+      for (int64_t c = 0; c < s.extent; ++c) {
+        const int64_t base = (o * s.extent + c) * s.inner;
+        for (int64_t i = 0; i < s.inner; ++i) {
+          const T v = px[base + i], g = pdy[base + i];
+          pdx[base + i] = v > T(0) ? g : pa[c] * g;
+          if (v <= T(0)) pda[c] += v * g;
+        }
+      }
+    }
+  });
+  if (ctx.needs_grad(0)) ctx.set_dx(0, std::move(dx));
+  if (ctx.needs_grad(1)) ctx.set_dx(1, std::move(da));
+}
+
+std::vector<GradCheckCase> PreluCases(Generator& gen) {
+  auto r = [&](const Shape& shape, double lo, double hi) {
+    return internal::RandomDouble(shape, lo, hi, gen);
+  };
+  return {
+      {{r({6}, -3, 3), r({1}, 0.05, 0.5)}, {}, "[6] with one slope", {0.0}},
+      {{r({4, 3}, -3, 3), r({3}, 0.05, 0.5)}, {}, "[4,3] with a slope per channel", {0.0}},
+      {{r({2, 3, 2}, -3, 3), r({3}, 0.05, 0.5)}, {}, "[2,3,2] with a slope per channel", {0.0}},
+  };
+}
+
+}  // namespace
+
+#define ACTGRAD_FORMULA_ROW(F) \
+  .forward = &Forward<F>, .backward = &Backward<F>
+
+const OpDef kElu{
+    .name = "elu",
+    .formula = "y = x (x > 0), alpha (e^x - 1) (x <= 0);  dy/dx = 1 (x > 0), alpha e^x",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0 | kSaveOutput,
+    ACTGRAD_FORMULA_ROW(Elu),
+    .attrs = kEluAttrs,
+    .kinks = kKinkAtZero,
+    .gain = &EluGain,
+    .formulas = &kFormulas<Elu>,
+    .recommended_init = InitFamily::kHe,
+    .check_cases = &internal::ScalarActivationCases,
+};
+
+const OpDef kSelu{
+    .name = "selu",
+    .formula = "y = 1.0507 (x (x > 0), 1.6733 (e^x - 1) (x <= 0))",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0 | kSaveOutput,
+    ACTGRAD_FORMULA_ROW(Selu),
+    .kinks = kKinkAtZero,
+    .gain = &SeluGain,
+    .formulas = &kFormulas<Selu>,
+    .check_cases = &internal::ScalarActivationCases,
+};
+
+const OpDef kGelu{
+    .name = "gelu",
+    .formula = "y = x Phi(x) (erf form);  dy/dx = Phi(x) + x phi(x)",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0 | kSaveOutput,
+    ACTGRAD_FORMULA_ROW(Gelu),
+    .formulas = &kFormulas<Gelu>,
+    .recommended_init = InitFamily::kHe,
+    .check_cases = &internal::ScalarActivationCases,
+};
+
+const OpDef kGeluTanh{
+    .name = "gelu_tanh",
+    .formula = "y = x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0 | kSaveOutput,
+    ACTGRAD_FORMULA_ROW(GeluTanh),
+    .formulas = &kFormulas<GeluTanh>,
+    .recommended_init = InitFamily::kHe,
+    .check_cases = &internal::ScalarActivationCases,
+};
+
+const OpDef kSoftplus{
+    .name = "softplus",
+    .formula = "y = log(1 + exp(beta x)) / beta;  dy/dx = sigmoid(beta x)",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0 | kSaveOutput,
+    ACTGRAD_FORMULA_ROW(Softplus),
+    .attrs = kSoftplusAttrs,
+    .formulas = &kFormulas<Softplus>,
+    .check_cases = &internal::ScalarActivationCases,
+};
+
+const OpDef kSilu{
+    .name = "silu",
+    .formula = "y = x sigmoid(x);  dy/dx = s (1 + x (1 - s)), s = sigmoid(x)",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0 | kSaveOutput,
+    ACTGRAD_FORMULA_ROW(Swish),
+    .formulas = &kFormulas<Swish>,
+    .recommended_init = InitFamily::kHe,
+    .check_cases = &internal::ScalarActivationCases,
+};
+
+const OpDef kSwish{
+    .name = "swish",
+    .formula = "y = x sigmoid(beta x);  dy/dx = s + beta x s (1 - s), s = sigmoid(beta x)",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0 | kSaveOutput,
+    ACTGRAD_FORMULA_ROW(Swish),
+    .attrs = kSwishAttrs,
+    .formulas = &kFormulas<Swish>,
+    .recommended_init = InitFamily::kHe,
+    .check_cases = &internal::ScalarActivationCases,
+};
+
+const OpDef kMish{
+    .name = "mish",
+    .formula = "y = x tanh(softplus(x))",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0 | kSaveOutput,
+    ACTGRAD_FORMULA_ROW(Mish),
+    .formulas = &kFormulas<Mish>,
+    .recommended_init = InitFamily::kHe,
+    .check_cases = &internal::ScalarActivationCases,
+};
+
+const OpDef kHardtanh{
+    .name = "hardtanh",
+    .formula = "y = min(max(x, min_val), max_val);  dy/dx = 1 inside, 0 outside",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0 | kSaveOutput,
+    ACTGRAD_FORMULA_ROW(Hardtanh),
+    .attrs = kHardtanhAttrs,
+    .kinks = kHardtanhKinks,
+    .formulas = &kFormulas<Hardtanh>,
+    .recommended_input_range = InputRange::kSymmetric,
+    .check_cases = &HardtanhCases,
+};
+
+const OpDef kHardsigmoid{
+    .name = "hardsigmoid",
+    .formula = "y = min(max(x / 6 + 1/2, 0), 1);  dy/dx = 1/6 for |x| < 3, else 0",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0 | kSaveOutput,
+    ACTGRAD_FORMULA_ROW(Hardsigmoid),
+    .kinks = kHardsigmoidKinks,
+    .formulas = &kFormulas<Hardsigmoid>,
+    .check_cases = &internal::ScalarActivationCases,
+};
+
+const OpDef kSoftsign{
+    .name = "softsign",
+    .formula = "y = x / (1 + |x|);  dy/dx = 1 / (1 + |x|)^2",
+    .kind = OpKind::kActivation,
+    .saves = kSaveInput0 | kSaveOutput,
+    ACTGRAD_FORMULA_ROW(Softsign),
+    .formulas = &kFormulas<Softsign>,
+    .recommended_input_range = InputRange::kSymmetric,
+    .check_cases = &internal::ScalarActivationCases,
+};
+
+#undef ACTGRAD_FORMULA_ROW
+
+const OpDef kPrelu{
+    .name = "prelu",
+    .formula = "y = x (x > 0), a x (x <= 0), slope a learned;  dx = dy or a dy, da = sum x dy (x <= 0)",
+    .kind = OpKind::kElementwise,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .saves = kSaveInput0 | kSaveInput1,
+    .forward = &PreluForward,
+    .backward = &PreluBackward,
+    .check_cases = &PreluCases,
+};
+
+}  // namespace ops
+}  // namespace actgrad

@@ -1,0 +1,118 @@
+#include "ops/scalar_activation.h"
+
+#include <cmath>
+#include <deque>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "ops/check_cases.h"
+#include "ops/kernels.h"
+#include "ops/registry.h"
+
+namespace actgrad {
+
+namespace {
+
+// A definition and the row made from it, kept together so that the row's
+// string views and spans stay valid.
+struct OwnedActivation {
+  ActivationDefinition definition;
+  std::vector<AttrSpec> attr_specs;
+  ActivationFormulas formulas;
+  OpDef row;
+};
+
+std::deque<OwnedActivation>& OwnedRows() {
+  static auto* rows = new std::deque<OwnedActivation>();
+  return *rows;
+}
+
+std::mutex& OwnedRowsMutex() {
+  static auto* mutex = new std::mutex();
+  return *mutex;
+}
+
+}  // namespace
+
+namespace internal {
+
+Tensor ScalarActivationForward(ForwardContext& ctx) {
+  return MapScalar(ctx, ctx.op().formulas->forward);
+}
+
+void ScalarActivationBackward(BackwardContext& ctx) {
+  MapScalarDerivative(ctx, ctx.op().formulas->derivative);
+}
+
+std::vector<GradCheckCase> ScalarActivationCases(Generator& gen) {
+  std::vector<GradCheckCase> cases = UnaryCases(gen, -3.0, 3.0);
+  cases.push_back({{FromValues({-20.0, -5.0, -2.0, -1.0, -0.5, 0.25, 0.5, 1.0, 2.0, 5.0, 20.0},
+                               DType::kFloat64)},
+                   {},
+                   "grid",
+                   {}});
+  return cases;
+}
+
+}  // namespace internal
+
+const OpDef& MakeActivation(ActivationDefinition definition, std::source_location location) {
+  ACTGRAD_REQUIRE(!definition.name.empty() && definition.forward != nullptr &&
+                      definition.derivative != nullptr,
+                  location, "MakeActivation: \"", definition.name,
+                  "\" needs a name, a forward formula and a derivative");
+  ACTGRAD_REQUIRE(definition.params.size() <= static_cast<size_t>(Attrs::kMaxParams), location,
+                  "MakeActivation: ", definition.name, " has ", definition.params.size(),
+                  " parameters; at most ", Attrs::kMaxParams, " are supported");
+  std::lock_guard<std::mutex> lock(OwnedRowsMutex());
+  OwnedActivation& owned = OwnedRows().emplace_back();
+  owned.definition = std::move(definition);
+  const ActivationDefinition& d = owned.definition;
+  for (size_t i = 0; i < d.params.size(); ++i) {
+    owned.attr_specs.push_back({.name = d.params[i].name,
+                                .meaning = d.params[i].meaning,
+                                .param = static_cast<int>(i),
+                                .default_value = d.params[i].default_value});
+  }
+  owned.formulas = {d.forward, d.derivative, d.second_derivative};
+  owned.row = OpDef{
+      .name = d.name,
+      .formula = d.formula,
+      .kind = OpKind::kActivation,
+      // Both values are kept: the derivative may read either.
+      .saves = kSaveInput0 | kSaveOutput,
+      .forward = &internal::ScalarActivationForward,
+      .backward = &internal::ScalarActivationBackward,
+      .attrs = owned.attr_specs,
+      .kinks = d.kinks,
+      .gain = d.gain,
+      .formulas = &owned.formulas,
+      .recommended_init = d.recommended_init,
+      .recommended_input_range = d.recommended_input_range,
+      .check_cases = &internal::ScalarActivationCases,
+  };
+  return owned.row;
+}
+
+absl::StatusOr<const OpDef*> DefineActivation(ActivationDefinition definition) {
+  if (definition.name.empty() || definition.forward == nullptr ||
+      definition.derivative == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "activation \"", definition.name, "\" needs a name, a forward formula and a derivative"));
+  }
+  if (definition.params.size() > static_cast<size_t>(Attrs::kMaxParams)) {
+    return absl::InvalidArgumentError(absl::StrCat("activation \"", definition.name, "\" has ",
+                                                   definition.params.size(),
+                                                   " parameters; at most ", Attrs::kMaxParams,
+                                                   " are supported"));
+  }
+  if (OpRegistry::Global().Find(definition.name).ok()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("an op named \"", definition.name, "\" is already registered"));
+  }
+  const OpDef& row = MakeActivation(std::move(definition));
+  if (absl::Status s = OpRegistry::Global().Register(row); !s.ok()) return s;
+  return &row;
+}
+
+}  // namespace actgrad

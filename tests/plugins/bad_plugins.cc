@@ -1,0 +1,28 @@
+// Plugins that must be refused, one per compile definition:
+//   WRONG_ABI       claims an ABI version this library does not speak
+//   THROWS          its registration throws
+//   CLASHING_NAME   defines an op named like a built-in one
+
+#include <stdexcept>
+
+#include "ops/plugin.h"
+
+#if defined(WRONG_ABI)
+extern "C" __attribute__((visibility("default"))) int actgrad_plugin_abi_version() {
+  return actgrad::kPluginAbiVersion + 100;
+}
+extern "C" __attribute__((visibility("default"))) void actgrad_plugin_register(
+    actgrad::PluginRegistrar*) {}
+#elif defined(THROWS)
+void Register(actgrad::PluginRegistrar&) { throw std::runtime_error("out of coffee"); }
+ACTGRAD_PLUGIN(Register)
+#elif defined(CLASHING_NAME)
+void Register(actgrad::PluginRegistrar& registrar) {
+  registrar.Add({
+      .name = "tanh",
+      .forward = [](double x, const actgrad::Attrs&) { return x; },
+      .derivative = [](double, double, const actgrad::Attrs&) { return 1.0; },
+  });
+}
+ACTGRAD_PLUGIN(Register)
+#endif
