@@ -5,6 +5,7 @@
 #include "absl/container/inlined_vector.h"
 #include "graph/grad_mode.h"
 #include "graph/graph.h"
+#include "graph/profile_hooks.h"
 #include "ops/op_def.h"
 
 namespace actgrad {
@@ -62,13 +63,22 @@ Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs
   }
   record &= IsGradEnabled();
 
+  internal::ProfileSession* profile = internal::ActiveSession();
+  const int64_t started = profile != nullptr ? profile->Now() : 0;
   ForwardContext ctx(op, inputs, attrs, location);
   Tensor y;
   {
     GradModeGuard values_only(false);
     y = op.forward(ctx);
   }
-  if (!record) return y;
+  const int64_t computed = profile != nullptr ? profile->Now() : 0;
+  if (!record) {
+    if (profile != nullptr) [[unlikely]] {
+      internal::RecordForward(*profile, op, inputs, y, attrs, nullptr, internal::kNoNode,
+                              started, started, computed, profile->Now());
+    }
+    return y;
+  }
 
   internal::Graph* graph = internal::Graph::ForRecording(inputs, location);
   // Leaf accumulators are created before the node so that creation order
@@ -110,6 +120,10 @@ Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs
   out->node = id;
   out->requires_grad = true;
   graph->Ref();
+  if (profile != nullptr) [[unlikely]] {
+    internal::RecordForward(*profile, op, inputs, y, attrs, graph, id, started, started, computed,
+                            profile->Now());
+  }
   return y;
 }
 

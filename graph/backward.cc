@@ -8,6 +8,7 @@
 #include "graph/grad_mode.h"
 #include "graph/graph.h"
 #include "graph/graph_traits.h"
+#include "graph/profile_hooks.h"
 #include "ops/kernels.h"
 
 namespace actgrad {
@@ -154,8 +155,10 @@ void RunBackward(const Tensor& root, const Tensor& seed_in, const BackwardOption
   };
   grads[root_id] = std::move(seed);
 
+  internal::ProfileSession* profile = internal::ActiveSession();
   for (uint32_t v = root_id + 1; v-- > 0;) {
     if (scratch.color[v] != boost::black_color || !grads[v].defined()) continue;
+    const int64_t started = profile != nullptr ? profile->Now() : 0;
     Tensor dy = std::move(grads[v]);
     const Node& node = graph->node(v);
     if (node.has_hooks) {
@@ -164,6 +167,10 @@ void RunBackward(const Tensor& root, const Tensor& seed_in, const BackwardOption
     }
     if (node.leaf != nullptr) {
       AccumulateIntoLeaf(node.leaf, std::move(dy), location);
+      if (profile != nullptr) [[unlikely]] {
+        const int64_t done = profile->Now();
+        RecordBackward(*profile, *graph, v, started, started, started, done);
+      }
       continue;
     }
     ACTGRAD_REQUIRE(!node.freed, location, "backward: the saved values of ", node.op->name,
@@ -174,6 +181,7 @@ void RunBackward(const Tensor& root, const Tensor& seed_in, const BackwardOption
 
     const int n = node.num_inputs;
     const std::span<const Edge> in = graph->inputs_of(v);
+    int64_t kernel_start = 0, kernel_end = 0;
     scratch.dx.resize(std::max<size_t>(scratch.dx.size(), n));
     scratch.input_shapes.resize(std::max<size_t>(scratch.input_shapes.size(), n));
     scratch.input_dtypes.resize(std::max<size_t>(scratch.input_dtypes.size(), n));
@@ -195,7 +203,9 @@ void RunBackward(const Tensor& root, const Tensor& seed_in, const BackwardOption
                            {needs_grad.data(), size_t(n)},
                            {scratch.input_shapes.data(), size_t(n)},
                            {scratch.input_dtypes.data(), size_t(n)});
+      kernel_start = profile != nullptr ? profile->Now() : 0;
       node.op->backward(ctx);
+      kernel_end = profile != nullptr ? profile->Now() : 0;
     }
     // Re-read: a backward that records (a user op) may have grown the store.
     const Node& done = graph->node(v);
@@ -212,6 +222,9 @@ void RunBackward(const Tensor& root, const Tensor& seed_in, const BackwardOption
       Accumulate(grads[inputs[i].input], std::move(dx));
     }
     if (!options.retain_graph) graph->FreeNode(v);
+    if (profile != nullptr) [[unlikely]] {
+      RecordBackward(*profile, *graph, v, started, kernel_start, kernel_end, profile->Now());
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 #include <boost/graph/depth_first_search.hpp>
 #include <boost/graph/filtered_graph.hpp>
 #include <boost/graph/graphviz.hpp>
+#include <functional>
 #include <ostream>
 #include <vector>
 
@@ -26,7 +27,11 @@ struct Reaches {
 
 }  // namespace
 
-void WriteDot(const Tensor& output, std::ostream& out, std::source_location location) {
+namespace internal {
+
+void WriteStyledDot(const Tensor& output, std::ostream& out,
+                    const std::function<std::string(uint64_t, uint32_t)>& style,
+                    const std::source_location& location) {
   ACTGRAD_REQUIRE(output.defined() && output.impl()->graph != nullptr, location,
                   "WriteDot: the tensor was not produced by a recorded op (it is a leaf, or "
                   "was computed under NoGradGuard)");
@@ -50,7 +55,8 @@ void WriteDot(const Tensor& output, std::ostream& out, std::source_location loca
     } else {
       os << "[shape=ellipse, label="
          << boost::escape_dot_string(absl::StrCat(n.op->name, "\\n", shape_and_type))
-         << (v == root ? ", style=bold" : "") << "]";
+         << (v == root ? ", style=bold" : "") << (style ? style(graph.epoch(), v) : "")
+         << "]";
     }
   };
   auto edge_label = [](std::ostream& os, const internal::Edge&) { os << "[dir=back]"; };
@@ -58,6 +64,12 @@ void WriteDot(const Tensor& output, std::ostream& out, std::source_location loca
     os << "rankdir=BT;\nnode [fontname=\"Helvetica\"];\n";
   };
   boost::write_graphviz(out, reachable, vertex_label, edge_label, graph_attributes);
+}
+
+}  // namespace internal
+
+void WriteDot(const Tensor& output, std::ostream& out, std::source_location location) {
+  internal::WriteStyledDot(output, out, nullptr, location);
 }
 
 }  // namespace actgrad

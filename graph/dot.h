@@ -17,7 +17,10 @@
 #ifndef ACTGRAD_GRAPH_DOT_H_
 #define ACTGRAD_GRAPH_DOT_H_
 
+#include <cstdint>
+#include <functional>
 #include <iosfwd>
+#include <string>
 #include <source_location>
 
 #include "graph/tensor.h"
@@ -27,6 +30,14 @@ namespace actgrad {
 // Throws when `output` was not produced by a recorded op.
 void WriteDot(const Tensor& output, std::ostream& out,
               std::source_location location = std::source_location::current());
+
+namespace internal {
+// WriteDot with extra attributes per op node, e.g. ", fillcolor=...": the
+// profiler colours nodes by cost with it.
+void WriteStyledDot(const Tensor& output, std::ostream& out,
+                    const std::function<std::string(uint64_t epoch, uint32_t node)>& style,
+                    const std::source_location& location);
+}  // namespace internal
 
 }  // namespace actgrad
 

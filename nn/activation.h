@@ -44,6 +44,7 @@ class Activation : public Module {
 
   Tensor Forward(const Tensor& x) override;
   std::string ToString() const override;
+  std::string Kind() const override { return std::string(op_->name); }
 
   const OpDef& op() const { return *op_; }
   const Attrs& attrs() const { return attrs_; }

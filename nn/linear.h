@@ -45,6 +45,7 @@ class Linear : public Module {
   Tensor Forward(const Tensor& x) override;
   void CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) override;
   std::string ToString() const override;
+  std::string Kind() const override { return "linear"; }
 
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }

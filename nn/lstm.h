@@ -52,6 +52,7 @@ class LstmCell : public Module {
 
   void CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) override;
   std::string ToString() const override;
+  std::string Kind() const override { return "lstm_cell"; }
 
  private:
   LstmCellOptions options_;

@@ -17,6 +17,7 @@
 //       inner_->CollectParameters(prefix + "inner.", out);
 //     }
 //     std::string ToString() const override { return "Residual(" + inner_->ToString() + ")"; }
+//     std::string Kind() const override { return "residual"; }
 //    private:
 //     std::unique_ptr<Module> inner_;
 //   };
@@ -49,6 +50,8 @@ class Module {
 
   // A description of the module and its settings, one line per layer.
   virtual std::string ToString() const = 0;
+  // A short lowercase kind, used to name the layer in profiles ("linear").
+  virtual std::string Kind() const { return "module"; }
 
   std::vector<NamedParameter> NamedParameters();
   std::vector<Tensor> Parameters();

@@ -1,6 +1,7 @@
 #include "nn/sequential.h"
 
 #include "absl/strings/str_cat.h"
+#include "graph/profiler.h"
 #include "nn/linear.h"
 
 namespace actgrad::nn {
@@ -9,7 +10,14 @@ Tensor Sequential::Forward(const Tensor& x) { return ForwardThrough(x, layers_.s
 
 Tensor Sequential::ForwardThrough(const Tensor& x, size_t count) {
   Tensor h = x;
-  for (size_t i = 0; i < count && i < layers_.size(); ++i) h = layers_[i]->Forward(h);
+  for (size_t i = 0; i < count && i < layers_.size(); ++i) {
+    if (IsProfiling()) [[unlikely]] {
+      LayerScope scope(i, layers_[i]->Kind());
+      h = layers_[i]->Forward(h);
+    } else {
+      h = layers_[i]->Forward(h);
+    }
+  }
   return h;
 }
 

@@ -52,6 +52,7 @@ class Sequential : public Module {
 
   void CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) override;
   std::string ToString() const override;
+  std::string Kind() const override { return "sequential"; }
 
   size_t size() const { return layers_.size(); }
   Module& layer(size_t i) { return *layers_[i]; }

@@ -130,6 +130,12 @@ void MatmulBackward(BackwardContext& ctx) {
   });
 }
 
+// 2 m n k per product: each output element is a k-long dot product.
+double MatmulFlops(std::span<const Tensor> inputs, const Tensor& output) {
+  const Tensor& a = inputs[0];
+  return 2.0 * double(output.numel()) * double(a.dim(a.rank() - 1));
+}
+
 std::vector<GradCheckCase> MatmulCases(Generator& gen) {
   auto r = [&](const Shape& s) { return internal::RandomDouble(s, -1, 1, gen); };
   return {
@@ -268,6 +274,7 @@ const OpDef kMatmul{
     .forward = &MatmulForward,
     .backward = &MatmulBackward,
     .check_cases = &MatmulCases,
+    .forward_flops = &MatmulFlops,
 };
 
 const OpDef kLinear{
@@ -280,6 +287,7 @@ const OpDef kLinear{
     .forward = &LinearForward,
     .backward = &LinearBackward,
     .check_cases = &LinearCases,
+    .forward_flops = &MatmulFlops,
 };
 
 const OpDef kTranspose{

@@ -162,6 +162,10 @@ struct OpDef {
   InputRange recommended_input_range = InputRange::kUnit;
   // Sample inputs for the registry-wide gradient check.
   std::vector<GradCheckCase> (*check_cases)(Generator& gen) = nullptr;
+  // The forward pass's floating-point operations, for the profiler; nullptr
+  // counts one per output element. Backward is estimated at forward's count
+  // for each matrix input that needs a gradient.
+  double (*forward_flops)(std::span<const Tensor> inputs, const Tensor& output) = nullptr;
 
   static constexpr int kVariadic = -1;
 };

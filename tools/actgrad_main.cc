@@ -7,6 +7,7 @@
 
 #include "graph/error.h"
 #include "tools/gradcheck_command.h"
+#include "tools/profile_command.h"
 #include "tools/train_command.h"
 
 int main(int argc, char** argv) {
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   actgrad::tools::AddTrainCommand(app, &exit_code);
   actgrad::tools::AddPredictCommand(app, &exit_code);
   actgrad::tools::AddGradcheckCommand(app, &exit_code);
+  actgrad::tools::AddProfileCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -16,6 +16,7 @@
 #include "ops/registry.h"
 #include "ops/threads.h"
 #include "tools/json_writer.h"
+#include "tools/model_options.h"
 #include "tools/plugins.h"
 #include "tools/progress.h"
 
@@ -23,205 +24,15 @@ namespace actgrad::tools {
 
 namespace {
 
-struct TrainFlags {
-  std::vector<std::string> plugins;
-  std::string data = ACTGRAD_DEFAULT_DATA;
-  std::string target;
-  std::string task = "auto";
-  std::string hidden = "64,32";
-  std::string activation = "relu";
-  std::string output_activation = "auto";
-  std::string init = "auto";
-  std::string scale = "auto";
-  int epochs = 200;
-  int64_t batch = 32;
-  double lr = 0.05;
-  double momentum = 0.9;
-  double dampening = 0.0;
-  bool nesterov = false;
-  double weight_decay = 0.0;
-  std::string schedule = "constant";
-  double clip_norm = 0.0;
-  double test_fraction = 0.2;
-  uint64_t split_seed = 0;
-  uint64_t seed = 0;
-  int threads = 1;
-  std::string save;
-  bool json = false;
-  bool no_progress = false;
-};
-
-// Everything `train` decided before training, with the reason for each.
-struct Plan {
-  io::Dataset data;
-  nn::Task task;
-  std::string task_reason;
-  io::Split split;
-  nn::MlpOptions mlp;
-  std::string output_reason;
-  std::string init_reason;
-  nn::Scaling scaling;
-  std::string scaling_reason;
-  std::optional<optim::Schedule> schedule;
-};
-
-absl::StatusOr<std::vector<int64_t>> ParseSizes(absl::string_view text) {
-  std::vector<int64_t> sizes;
-  if (text.empty() || text == "none") return sizes;
-  for (absl::string_view part : absl::StrSplit(text, ',')) {
-    int64_t size = 0;
-    if (!absl::SimpleAtoi(part, &size) || size <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--hidden ", text, ": \"", part, "\" is not a positive layer width (e.g. --hidden 64,32)"));
-    }
-    sizes.push_back(size);
-  }
-  return sizes;
-}
-
-absl::StatusOr<Plan> MakePlan(const TrainFlags& flags) {
-  Plan plan;
-  absl::StatusOr<io::Dataset> data = io::ReadCsv(flags.data, {.target_column = flags.target});
-  if (!data.ok()) return data.status();
-  plan.data = *std::move(data);
-
-  if (flags.task == "auto") {
-    plan.task = nn::DetectTask(plan.data.y);
-    plan.task_reason = plan.task == nn::Task::kRegression
-                           ? "auto: the targets are not class labels"
-                           : absl::StrCat("auto: integer labels with ",
-                                          nn::OutputWidth(plan.task, plan.data.y) == 1
-                                              ? 2
-                                              : nn::OutputWidth(plan.task, plan.data.y),
-                                          " values");
-  } else {
-    absl::StatusOr<nn::Task> task = nn::ParseTask(flags.task);
-    if (!task.ok()) return task.status();
-    plan.task = *task;
-    plan.task_reason = "--task";
-    if (plan.task != nn::Task::kRegression && nn::DetectTask(plan.data.y) == nn::Task::kRegression) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--task ", flags.task, ": the target column \"", plan.data.target_name,
-          "\" does not hold integer class labels"));
-    }
-  }
-  if (!(flags.test_fraction >= 0 && flags.test_fraction < 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--test-fraction ", flags.test_fraction, " is outside [0, 1)"));
-  }
-  plan.split = plan.task == nn::Task::kRegression
-                   ? io::RandomSplit(plan.data.rows, flags.test_fraction, flags.split_seed)
-                   : io::StratifiedSplit(plan.data.y, flags.test_fraction, flags.split_seed);
-  if (plan.split.train.empty()) {
-    return absl::InvalidArgumentError("the training split is empty; lower --test-fraction");
-  }
-
-  absl::StatusOr<nn::Activation> hidden = nn::Activation::Parse(flags.activation);
-  if (!hidden.ok()) return hidden.status();
-  nn::MlpOptions& mlp = plan.mlp;
-  mlp.hidden_activation = &hidden->op();
-  mlp.hidden_attrs = hidden->attrs();
-  absl::StatusOr<std::vector<int64_t>> sizes = ParseSizes(flags.hidden);
-  if (!sizes.ok()) return sizes.status();
-  mlp.hidden = *sizes;
-  mlp.inputs = plan.data.features;
-  mlp.outputs = nn::OutputWidth(plan.task, plan.data.y);
-
-  if (flags.output_activation == "auto") {
-    mlp.output_activation = &nn::DefaultOutputActivation(plan.task);
-    plan.output_reason = absl::StrCat("auto for a ", nn::TaskName(plan.task), " task",
-                                      plan.task == nn::Task::kBinary       ? ", claim C8"
-                                      : plan.task == nn::Task::kRegression ? ", claim C11"
-                                                                           : "");
-  } else {
-    absl::StatusOr<nn::Activation> out = nn::Activation::Parse(flags.output_activation);
-    if (!out.ok()) return out.status();
-    mlp.output_activation = &out->op();
-    plan.output_reason = "--output-activation";
-  }
-  if (absl::Status s = nn::CheckOutputActivation(plan.task, *mlp.output_activation); !s.ok()) {
-    return s;
-  }
-
-  if (flags.init == "auto") {
-    plan.init_reason = absl::StrCat(
-        "auto: ",
-        mlp.hidden_activation->recommended_init == InitFamily::kHe ? "He" : "Xavier/Glorot",
-        " in front of ", mlp.hidden_activation->name, ", claims C18-C20");
-  } else {
-    absl::StatusOr<nn::Initializer> init =
-        nn::Initializer::Parse(flags.init, nn::GainOf(*mlp.hidden_activation, mlp.hidden_attrs));
-    if (!init.ok()) return init.status();
-    mlp.hidden_init = *init;
-    plan.init_reason = "--init";
-  }
-
-  if (flags.scale == "auto") {
-    plan.scaling = nn::RecommendedScaling(*mlp.hidden_activation);
-    plan.scaling_reason = absl::StrCat("auto for ", mlp.hidden_activation->name,
-                                       " hidden layers, claims C18-C20");
-  } else {
-    absl::StatusOr<nn::Scaling> scaling = nn::ParseScaling(flags.scale);
-    if (!scaling.ok()) return scaling.status();
-    plan.scaling = *scaling;
-    plan.scaling_reason = "--scale";
-  }
-  absl::StatusOr<optim::Schedule> schedule =
-      optim::Schedule::Parse(flags.schedule, flags.lr, flags.epochs);
-  if (!schedule.ok()) return schedule.status();
-  plan.schedule = *schedule;
-  return plan;
-}
-
-std::string ScalingText(nn::Scaling s) {
-  switch (s) {
-    case nn::Scaling::kUnit:
-      return "min-max to [0, 1]";
-    case nn::Scaling::kSymmetric:
-      return "min-max to [-1, 1]";
-    case nn::Scaling::kStandard:
-      return "standardized (zero mean, unit variance)";
-    case nn::Scaling::kNone:
-      return "none";
-  }
-  return "";
-}
-
-void PrintPlan(std::ostream& out, const TrainFlags& flags, const Plan& plan,
-               const std::string& model_text) {
-  const nn::MlpOptions& m = plan.mlp;
-  std::vector<int64_t> widths = {m.inputs};
-  widths.insert(widths.end(), m.hidden.begin(), m.hidden.end());
-  widths.push_back(m.outputs);
-  out << absl::StrFormat("data       %s: %d rows, %d features, target \"%s\"\n", flags.data,
-                         plan.data.rows, plan.data.features, plan.data.target_name);
-  out << absl::StrFormat("task       %s (%s)\n", nn::TaskName(plan.task), plan.task_reason);
-  out << absl::StrFormat("split      %s, test fraction %g, seed %d: %d train / %d test rows\n",
-                         plan.task == nn::Task::kRegression ? "random" : "stratified",
-                         flags.test_fraction, flags.split_seed, plan.split.train.size(),
-                         plan.split.test.size());
-  out << absl::StrFormat("network    %s, hidden %s, output %s (%s)\n",
-                         absl::StrJoin(widths, " -> "), nn::Activation(*m.hidden_activation, m.hidden_attrs).ToString(),
-                         m.output_activation->name, plan.output_reason);
-  out << absl::StrFormat("init       %s\n", plan.init_reason);
-  out << absl::StrFormat("scaling    %s (%s), fitted on the training rows only\n",
-                         ScalingText(plan.scaling), plan.scaling_reason);
-  out << absl::StrFormat(
-      "optimizer  SGD lr %g, momentum %g%s, weight decay %g, schedule %s, batch %d, %d epochs\n",
-      flags.lr, flags.momentum, flags.nesterov ? " (Nesterov)" : "", flags.weight_decay,
-      plan.schedule->ToString(), flags.batch, flags.epochs);
-  out << model_text << "\n";
-}
-
-int RunTrain(const TrainFlags& flags) {
+int RunTrain(const ModelFlags& flags) {
   if (!LoadPlugins(flags.plugins, "actgrad train")) return 1;
   SetNumThreads(flags.threads);
-  absl::StatusOr<Plan> planned = MakePlan(flags);
+  absl::StatusOr<ModelPlan> planned = MakePlan(flags);
   if (!planned.ok()) {
     std::cerr << "actgrad train: " << planned.status().message() << "\n";
     return 1;
   }
-  Plan& plan = *planned;
+  ModelPlan& plan = *planned;
   const io::Dataset train = plan.data.Subset(plan.split.train);
   const io::Dataset test = plan.data.Subset(plan.split.test);
 
@@ -379,51 +190,10 @@ int RunPredict(const PredictFlags& flags) {
 }  // namespace
 
 void AddTrainCommand(CLI::App& app, int* exit_code) {
-  auto f = std::make_shared<TrainFlags>();
+  auto f = std::make_shared<ModelFlags>();
   CLI::App* sub = app.add_subcommand(
       "train", "Train an MLP on a CSV data set (by default the bundled breast-cancer data)");
-  sub->add_option("--data", f->data, "CSV file: a header row, numbers only")->capture_default_str();
-  AddPluginOption(sub, &f->plugins);
-  sub->add_option("--target", f->target, "Target column (default: the last one)");
-  sub->add_option("--task", f->task, "auto, binary, multiclass or regression")
-      ->capture_default_str();
-  sub->add_option("--hidden", f->hidden, "Hidden layer widths, e.g. 64,32 (\"none\" for none)")
-      ->capture_default_str();
-  sub->add_option("--activation", f->activation,
-                  "Hidden activation: any registered one, with attributes as NAME:key=value")
-      ->capture_default_str();
-  sub->add_option("--output-activation", f->output_activation, "auto or an activation name")
-      ->capture_default_str();
-  sub->add_option("--init", f->init,
-                  "auto, or zeros, constant:V, uniform:LOW:HIGH, normal:MEAN:STD, xavier_uniform, "
-                  "xavier_normal, he_uniform, he_normal, lecun_normal")
-      ->capture_default_str();
-  sub->add_option("--scale", f->scale, "auto, none, unit, symmetric or standard")
-      ->capture_default_str();
-  sub->add_option("--epochs", f->epochs)->check(CLI::Range(1, 1000000))->capture_default_str();
-  sub->add_option("--batch", f->batch)->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
-      ->capture_default_str();
-  sub->add_option("--lr", f->lr, "Learning rate")->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  sub->add_option("--momentum", f->momentum)->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  sub->add_option("--dampening", f->dampening)->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  sub->add_flag("--nesterov", f->nesterov, "Nesterov momentum");
-  sub->add_option("--weight-decay", f->weight_decay)->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  sub->add_option("--schedule", f->schedule, "constant, step:STEP:GAMMA or cosine[:MIN]")
-      ->capture_default_str();
-  sub->add_option("--clip-norm", f->clip_norm, "Clip gradients to this global norm (0: off)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  sub->add_option("--test-fraction", f->test_fraction)->capture_default_str();
-  sub->add_option("--split-seed", f->split_seed, "Seed of the train/test split")
-      ->capture_default_str();
-  sub->add_option("--seed", f->seed, "Seed of the initial weights and the batch order")
-      ->capture_default_str();
-  sub->add_option("--threads", f->threads, "Threads for matrix products")
-      ->check(CLI::Range(1, 256))
-      ->capture_default_str();
+  AddModelOptions(sub, f.get());
   sub->add_option("--save", f->save, "Write the trained model (safetensors) here");
   sub->add_flag("--json", f->json, "Print one JSON object with the results on stdout");
   sub->add_flag("--no-progress", f->no_progress, "No per-epoch output on stderr");

@@ -1,0 +1,155 @@
+// The profiler: what it records per op and layer, its aggregates, and the
+// Chrome trace it writes.
+
+#include "graph/profiler.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "actgrad.h"
+#include "nn/nn.h"
+#include "tests/test_util.h"
+
+namespace actgrad {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Step {
+  Profile profile;
+  Tensor loss;
+};
+
+// One training step of a 4-8-3 MLP on a batch of 16.
+void ProfiledStep(Step& step) {
+  Generator gen(0);
+  auto model = nn::Mlp({.inputs = 4, .hidden = {8}, .outputs = 3,
+                        .hidden_activation = &ops::kTanh,
+                        .output_activation = &ops::kSoftmax},
+                       gen);
+  const Tensor x = Normal({16, 4}, 0, 1, gen);
+  const Tensor labels = Labels(std::vector<int64_t>(16, 2));
+  Profiler profiler(&step.profile);
+  step.loss = CrossEntropy(model->Logits(x), labels);
+  step.loss.Backward(BackwardOptions{.retain_graph = true});
+}
+
+TEST(ProfilerTest, RecordsOpsWithLayersShapesAndCosts) {
+  Step step;
+  ProfiledStep(step);
+  std::map<std::string, const OpRecord*> by_name;
+  for (const OpRecord& r : step.profile.records()) {
+    by_name[r.layer.empty() ? r.op : r.layer + ":" + r.op] = &r;
+    EXPECT_GE(r.forward_ns, r.forward_kernel_ns);
+    EXPECT_GE(r.backward_ns, r.backward_kernel_ns);
+  }
+  ASSERT_TRUE(by_name.count("0.linear:linear")) << "layers name their ops";
+  ASSERT_TRUE(by_name.count("1.tanh:tanh"));
+  ASSERT_TRUE(by_name.count("2.linear:linear"));
+  ASSERT_TRUE(by_name.count("cross_entropy"));
+  const OpRecord& first = *by_name["0.linear:linear"];
+  EXPECT_EQ(first.shapes, "[16,4] x [8,4] x [8] -> [16,8]");
+  EXPECT_DOUBLE_EQ(first.forward_flops, 2.0 * 16 * 8 * 4);
+  EXPECT_DOUBLE_EQ(first.backward_flops, 2.0 * 16 * 8 * 4);  // the data needs no gradient
+  EXPECT_DOUBLE_EQ(by_name["2.linear:linear"]->backward_flops, 2 * 2.0 * 16 * 3 * 8);
+  EXPECT_GT(first.backward_ns, 0);
+  EXPECT_EQ(by_name["1.tanh:tanh"]->saved_bytes, 16 * 8 * 4);  // the output, float32
+  EXPECT_EQ(by_name["1.tanh:tanh"]->output_bytes, 16 * 8 * 4);
+  // Leaves receive their gradients in accumulate_grad records.
+  int accumulations = 0;
+  for (const OpRecord& r : step.profile.records()) accumulations += r.op == "accumulate_grad";
+  EXPECT_EQ(accumulations, 4);  // two weights, two biases
+}
+
+TEST(ProfilerTest, GroupsByOpAndByLayer) {
+  Step step;
+  ProfiledStep(step);
+  const std::vector<ProfileGroup> ops = step.profile.ByOp();
+  int64_t total = 0;
+  for (const ProfileGroup& g : ops) {
+    total += g.forward_ns + g.backward_ns;
+    if (g.name == "linear") {
+      EXPECT_EQ(g.count, 2);
+    }
+  }
+  EXPECT_EQ(total, step.profile.TotalNs());
+  const std::string table = FormatGroupTable(ops, step.profile, "op", 100.0);
+  EXPECT_THAT(table, HasSubstr("bwd/fwd"));
+  EXPECT_THAT(table, HasSubstr("linear"));
+  const std::string layers = FormatGroupTable(step.profile.ByLayer(), step.profile, "layer");
+  EXPECT_THAT(layers, HasSubstr("0.linear"));
+  EXPECT_THAT(layers, HasSubstr("1.tanh"));
+}
+
+TEST(ProfilerTest, RecordsNothingWhenOffAndRefusesNesting) {
+  Profile profile;
+  {
+    Profiler profiler(&profile);
+    EXPECT_TRUE(IsProfiling());
+    Profile inner;
+    EXPECT_THAT(testing::ErrorMessageOf([&] { Profiler nested(&inner); }),
+                HasSubstr("already recording"));
+  }
+  EXPECT_FALSE(IsProfiling());
+  Tanh(Ones({3}));
+  EXPECT_TRUE(profile.records().empty());
+}
+
+TEST(ProfilerTest, ChromeTraceHasTracksNestedSlicesAndFlowArrows) {
+  Step step;
+  ProfiledStep(step);
+  const std::string json = ChromeTraceJson(step.profile);
+  EXPECT_EQ(json.front(), '{');
+  EXPECT_THAT(json, HasSubstr("\"traceEvents\""));
+  EXPECT_THAT(json, HasSubstr("\"name\": \"forward\""));
+  EXPECT_THAT(json, HasSubstr("\"name\": \"backward\""));
+  // Slices on one track never overlap (they follow one another).
+  const std::regex slice(
+      "\"ph\": \"X\", \"ts\": ([0-9.]+), \"dur\": ([0-9.]+), \"pid\": 1, \"tid\": ([12])");
+  std::map<int, std::vector<std::pair<double, double>>> tracks;
+  for (auto it = std::sregex_iterator(json.begin(), json.end(), slice);
+       it != std::sregex_iterator(); ++it) {
+    tracks[std::stoi((*it)[3])].push_back({std::stod((*it)[1]), std::stod((*it)[2])});
+  }
+  ASSERT_EQ(tracks.size(), 2u);
+  for (auto& [tid, slices] : tracks) {
+    std::sort(slices.begin(), slices.end());
+    for (size_t i = 1; i < slices.size(); ++i) {
+      EXPECT_LE(slices[i - 1].first + slices[i - 1].second, slices[i].first + 1e-9)
+          << "track " << tid;
+    }
+  }
+  // One flow start and one finish per op that ran both ways.
+  const auto count = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = json.find(what); at != std::string::npos; at = json.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_GT(count("\"ph\": \"s\""), 3u);
+  EXPECT_EQ(count("\"ph\": \"s\""), count("\"ph\": \"f\""));
+  const std::string path = ::testing::TempDir() + "/trace.json";
+  ASSERT_TRUE(WriteChromeTrace(step.profile, path).ok());
+  std::ifstream file(path);
+  std::stringstream written;
+  written << file.rdbuf();
+  EXPECT_EQ(written.str(), json);
+}
+
+TEST(ProfilerTest, DotIsColouredByBackwardCost) {
+  Step step;
+  ProfiledStep(step);
+  const std::string path = ::testing::TempDir() + "/profile.dot";
+  ASSERT_TRUE(WriteProfileDot(step.profile, step.loss, path).ok());
+  std::ifstream file(path);
+  std::stringstream dot;
+  dot << file.rdbuf();
+  EXPECT_THAT(dot.str(), HasSubstr("fillcolor=\"#ff"));
+  EXPECT_THAT(dot.str(), HasSubstr("bwd "));
+}
+
+}  // namespace
+}  // namespace actgrad

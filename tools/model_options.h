@@ -1,0 +1,91 @@
+// -----------------------------------------------------------------------------
+// File: model_options.h
+// -----------------------------------------------------------------------------
+//
+// The data, model and optimizer options that `train` and `profile` share,
+// and the plan made from them: what the task is, how the data is split and
+// scaled, which activations and initializers the network gets, each with
+// the reason (the article's defaults, claims C8-C20, or the flag that chose
+// it).
+//
+// Example:
+//
+//   auto flags = std::make_shared<ModelFlags>();
+//   AddModelOptions(sub, flags.get());
+//   ...
+//   absl::StatusOr<ModelPlan> plan = MakePlan(*flags);
+//   PrintPlan(std::cout, *flags, *plan, model.ToString());
+
+#ifndef ACTGRAD_TOOLS_MODEL_OPTIONS_H_
+#define ACTGRAD_TOOLS_MODEL_OPTIONS_H_
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "io/csv.h"
+#include "nn/nn.h"
+#include "optim/schedule.h"
+
+namespace actgrad::tools {
+
+struct ModelFlags {
+  std::vector<std::string> plugins;
+  std::string data = ACTGRAD_DEFAULT_DATA;
+  std::string target;
+  std::string task = "auto";
+  std::string hidden = "64,32";
+  std::string activation = "relu";
+  std::string output_activation = "auto";
+  std::string init = "auto";
+  std::string scale = "auto";
+  int epochs = 200;
+  int64_t batch = 32;
+  double lr = 0.05;
+  double momentum = 0.9;
+  double dampening = 0.0;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+  std::string schedule = "constant";
+  double clip_norm = 0.0;
+  double test_fraction = 0.2;
+  uint64_t split_seed = 0;
+  uint64_t seed = 0;
+  int threads = 1;
+  std::string save;
+  bool json = false;
+  bool no_progress = false;
+};
+
+// Everything `train` decided before training, with the reason for each.
+// Everything decided before training, with the reason for each.
+struct ModelPlan {
+  io::Dataset data;
+  nn::Task task;
+  std::string task_reason;
+  io::Split split;
+  nn::MlpOptions mlp;
+  std::string output_reason;
+  std::string init_reason;
+  nn::Scaling scaling;
+  std::string scaling_reason;
+  std::optional<optim::Schedule> schedule;
+};
+
+// Adds --data, --target, ..., --threads and --plugin to `command`.
+void AddModelOptions(CLI::App* command, ModelFlags* flags);
+
+// Reads the data and decides the rest; outside-input errors come back as a
+// Status.
+absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags);
+
+// The decisions, one line each, then the model.
+void PrintPlan(std::ostream& out, const ModelFlags& flags, const ModelPlan& plan,
+               const std::string& model_text);
+
+}  // namespace actgrad::tools
+
+#endif  // ACTGRAD_TOOLS_MODEL_OPTIONS_H_

@@ -1,0 +1,191 @@
+#include "tools/profile_command.h"
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <memory>
+
+#include "absl/strings/str_format.h"
+#include "graph/factories.h"
+#include "graph/profiler.h"
+#include "nn/nn.h"
+#include "ops/functional.h"
+#include "ops/threads.h"
+#include "optim/sgd.h"
+#include "tools/json_writer.h"
+#include "tools/model_options.h"
+#include "tools/plugins.h"
+
+namespace actgrad::tools {
+
+namespace {
+
+struct ProfileFlags {
+  ModelFlags model;
+  int steps = 20;
+  int warmup = 5;
+  std::string trace;
+  std::string dot;
+  double peak_gflops = 0;
+  bool json = false;
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : (n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
+}
+
+// The single-thread float32 GEMM rate of this machine, 512^3, best of five.
+double MeasureGemmGflops() {
+  Generator gen(0);
+  const Tensor a = Normal({512, 512}, 0, 1, gen);
+  const Tensor b = Normal({512, 512}, 0, 1, gen);
+  double best = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const Tensor c = Matmul(a, b);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, 2.0 * 512 * 512 * 512 / seconds / 1e9);
+  }
+  return best;
+}
+
+std::string GroupsJson(const std::vector<ProfileGroup>& groups, const Profile& profile) {
+  std::string out = "[";
+  const double total = std::max<double>(1.0, double(profile.TotalNs()));
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const ProfileGroup& g = groups[i];
+    const int64_t time = g.forward_ns + g.backward_ns;
+    absl::StrAppendFormat(
+        &out,
+        "%s{\"name\": %s, \"count\": %d, \"forward_ms\": %s, \"backward_ms\": %s, "
+        "\"backward_forward_ratio\": %s, \"share\": %s, \"gflops\": %s, \"overhead_share\": %s}",
+        i ? ", " : "", JsonString(g.name), g.count, JsonNumber(g.forward_ns / 1e6),
+        JsonNumber(g.backward_ns / 1e6), JsonNumber(g.BackwardForwardRatio()),
+        JsonNumber(time / total), JsonNumber(time > 0 ? g.flops / time : 0.0),
+        JsonNumber(time > 0 ? double(g.overhead_ns) / time : 0.0));
+  }
+  return out + "]";
+}
+
+int RunProfile(const ProfileFlags& flags) {
+  if (!LoadPlugins(flags.model.plugins, "actgrad profile")) return 1;
+  SetNumThreads(flags.model.threads);
+  absl::StatusOr<ModelPlan> planned = MakePlan(flags.model);
+  if (!planned.ok()) {
+    std::cerr << "actgrad profile: " << planned.status().message() << "\n";
+    return 1;
+  }
+  ModelPlan& plan = *planned;
+  const io::Dataset train = plan.data.Subset(plan.split.train);
+  const nn::Scaler scaler = nn::Scaler::Fit(plan.scaling, train.Features());
+  Generator gen(flags.model.seed);
+  std::unique_ptr<nn::Sequential> model = nn::Mlp(plan.mlp, gen);
+
+  // The same batch every step, as the reference workloads do.
+  std::vector<int64_t> rows;
+  for (int64_t r = 0; r < std::min<int64_t>(flags.model.batch, train.rows); ++r) rows.push_back(r);
+  const io::Dataset batch = train.Subset(rows);
+  const Tensor x = scaler.Transform(batch.Features());
+  const Tensor y = nn::TargetTensor(plan.task, batch.y, DType::kFloat32);
+  optim::Sgd sgd(model->Parameters(), {.learning_rate = flags.model.lr,
+                                       .momentum = flags.model.momentum,
+                                       .nesterov = flags.model.nesterov,
+                                       .weight_decay = flags.model.weight_decay});
+  Tensor last_loss;
+  auto step = [&]() {
+    const auto start = std::chrono::steady_clock::now();
+    sgd.ZeroGrad();
+    last_loss = nn::TaskLoss(plan.task, *model, x, y);
+    last_loss.Backward();
+    sgd.Step();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+  };
+  for (int i = 0; i < flags.warmup; ++i) step();
+  std::vector<double> plain, profiled;
+  std::vector<Profile> profiles(flags.steps);
+  for (int i = 0; i < flags.steps; ++i) {
+    plain.push_back(step());
+    Profiler profiler(&profiles[i]);
+    profiled.push_back(step());
+  }
+  // The profile of the median profiled step.
+  std::vector<size_t> order(flags.steps);
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return profiled[a] < profiled[b]; });
+  const Profile& median = profiles[order[order.size() / 2]];
+  const double peak = flags.peak_gflops > 0 ? flags.peak_gflops : MeasureGemmGflops();
+  const double off_ms = Median(plain), on_ms = Median(profiled);
+
+  if (!flags.trace.empty()) {
+    if (absl::Status s = WriteChromeTrace(median, flags.trace); !s.ok()) {
+      std::cerr << "actgrad profile: " << s.message() << "\n";
+      return 1;
+    }
+  }
+  if (!flags.dot.empty()) {
+    Profile dot_profile;
+    {
+      Profiler profiler(&dot_profile);
+      step();
+    }
+    if (absl::Status s = WriteProfileDot(dot_profile, last_loss, flags.dot); !s.ok()) {
+      std::cerr << "actgrad profile: " << s.message() << "\n";
+      return 1;
+    }
+  }
+  if (flags.json) {
+    std::cout << "{\"steps\": " << flags.steps << ", \"warmup\": " << flags.warmup
+              << ", \"batch\": " << rows.size() << ", \"step_ms\": " << JsonNumber(off_ms)
+              << ", \"step_ms_profiled\": " << JsonNumber(on_ms)
+              << ", \"gemm_peak_gflops\": " << JsonNumber(peak)
+              << ", \"blas_core\": " << JsonString(BlasCoreName())
+              << ", \"ops\": " << GroupsJson(median.ByOp(), median)
+              << ", \"layers\": " << GroupsJson(median.ByLayer(), median) << "}\n";
+    return 0;
+  }
+  std::cout << absl::StrFormat(
+      "profile    %s, batch %d, %d steps after %d warm-up; median step %.3f ms without the "
+      "profiler, %.3f ms with it (%+.1f%%); GEMM peak %.1f GFLOP/s (%s, %d thread%s)\n\n",
+      flags.model.data, rows.size(), flags.steps, flags.warmup, off_ms, on_ms,
+      100 * (on_ms / off_ms - 1), peak, BlasCoreName(), NumThreads(),
+      NumThreads() == 1 ? "" : "s");
+  std::cout << FormatGroupTable(median.ByOp(), median, "op", peak) << "\n";
+  std::cout << FormatGroupTable(median.ByLayer(), median, "layer", peak);
+  std::cout << "\nforward and backward times are totals over the median step (microseconds); "
+               "overhead is the time outside\nthe ops' kernels (recording, dispatch, allocation, "
+               "accumulation); GFLOP/s in parentheses is the share of the GEMM peak.\n";
+  if (!flags.trace.empty()) {
+    std::cout << "trace      " << flags.trace
+              << " (open in https://ui.perfetto.dev or chrome://tracing)\n";
+  }
+  if (!flags.dot.empty()) std::cout << "graph      " << flags.dot << " (dot -Tsvg)\n";
+  return 0;
+}
+
+}  // namespace
+
+void AddProfileCommand(CLI::App& app, int* exit_code) {
+  auto f = std::make_shared<ProfileFlags>();
+  CLI::App* sub = app.add_subcommand(
+      "profile", "Measure forward and backward cost per op and per layer of training steps");
+  AddModelOptions(sub, &f->model);
+  sub->add_option("--steps", f->steps, "Profiled steps (the median one is reported)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  sub->add_option("--warmup", f->warmup, "Unprofiled steps first")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  sub->add_option("--trace", f->trace, "Write a Chrome trace-event JSON file here");
+  sub->add_option("--dot", f->dot, "Write the step's graph, coloured by backward cost, here");
+  sub->add_option("--peak-gflops", f->peak_gflops,
+                  "GEMM rate to compare against (default: measured at start)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_flag("--json", f->json, "Print one JSON object on stdout");
+  sub->callback([f, exit_code] { *exit_code = RunProfile(*f); });
+}
+
+}  // namespace actgrad::tools
