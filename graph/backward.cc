@@ -9,6 +9,7 @@
 #include "graph/graph.h"
 #include "graph/graph_traits.h"
 #include "graph/profile_hooks.h"
+#include "ops/builtin_ops.h"
 #include "ops/kernels.h"
 
 namespace actgrad {
@@ -17,17 +18,31 @@ namespace internal {
 // Fills a BackwardContext from a node; the context's fields are private to
 // keep op rows from depending on how nodes are stored.
 struct BackwardAccess {
-  static void Fill(BackwardContext& ctx, const Node& node, const Attrs& attrs,
+  static void Fill(BackwardContext& ctx, Graph* recording, const Node& node, const Attrs& attrs,
                    const std::source_location& location, const Tensor& dy, std::span<Tensor> dx, std::span<const bool> needs_grad,
-                   std::span<const Shape* const> input_shapes,
+                   std::span<const Shape> input_shapes,
                    std::span<const DType> input_dtypes) {
     ctx.op_ = node.op;
     ctx.dy_ = &dy;
     ctx.attrs_ = &attrs;
     ctx.location_ = &location;
     for (int i = 0; i < node.num_saved; ++i) {
-      node.saved[i].value->Ref();
-      ctx.saved_[i] = Tensor(node.saved[i].value);
+      const SavedValue& saved = node.saved[i];
+      if (recording != nullptr && saved.node != kNoNode) {
+        // Back in the graph, at the node that produced it, so that what the
+        // backward computes from it is differentiable.
+        TensorImpl* v = saved.value;
+        v->storage->Ref();
+        TensorImpl* linked = TensorImpl::Make(v->storage, v->shape, v->dtype);
+        linked->graph = recording;
+        linked->node = saved.node;
+        linked->requires_grad = true;
+        recording->Ref();
+        ctx.saved_[i] = Tensor(linked);
+      } else {
+        saved.value->Ref();
+        ctx.saved_[i] = Tensor(saved.value);
+      }
     }
     for (int i = 0; i < 3; ++i) ctx.saved_input_slot_[i] = node.saved_input_slot[i];
     ctx.saved_output_slot_ = node.saved_output_slot;
@@ -48,7 +63,8 @@ struct SweepScratch {
   std::vector<boost::default_color_type> color;
   std::vector<Tensor> dx;
   std::vector<bool> needs_grad_bits;
-  std::vector<const Shape*> input_shapes;
+  // Copies, not pointers into the node store: a recorded backward grows it.
+  std::vector<Shape> input_shapes;
   std::vector<DType> input_dtypes;
 };
 
@@ -63,10 +79,12 @@ bool OwnedOnlyHere(const Tensor& t) {
 }
 
 // Adds `dx` into a gradient slot, in place when nothing else can see the
-// slot's buffer.
-void Accumulate(Tensor& slot, Tensor dx) {
+// slot's buffer; as a recorded add when the backward is being recorded.
+void Accumulate(Tensor& slot, Tensor dx, bool recording) {
   if (!slot.defined()) {
     slot = std::move(dx);
+  } else if (recording) {
+    slot = Apply(ops::kAdd, {slot, dx});
   } else if (OwnedOnlyHere(slot)) {
     AddInPlace(slot, dx);
   } else {
@@ -91,8 +109,22 @@ Tensor RunHooks(const std::vector<GradHook>& hooks, Tensor grad, const char* wha
   return grad;
 }
 
-void AccumulateIntoLeaf(TensorImpl* leaf, Tensor grad, const std::source_location& location) {
+void AccumulateIntoLeaf(TensorImpl* leaf, Tensor grad, bool recording,
+                        const std::source_location& location) {
   if (leaf->hooks != nullptr) grad = RunHooks(*leaf->hooks, std::move(grad), "a leaf", location);
+  if (recording) {
+    // A recorded gradient stays in the graph; the sum is recorded too.
+    Tensor sum = std::move(grad);
+    if (leaf->grad != nullptr) {
+      leaf->grad->Ref();
+      const Tensor previous(leaf->grad);
+      sum = Apply(ops::kAdd, {previous, sum});
+      leaf->grad->Unref();  // the leaf's own reference, replaced below
+    }
+    leaf->grad = sum.impl();
+    leaf->grad->Ref();
+    return;
+  }
   if (leaf->grad == nullptr) {
     Tensor owned = OwnedOnlyHere(grad) ? std::move(grad) : grad.Clone();
     leaf->grad = owned.impl();
@@ -105,8 +137,10 @@ void AccumulateIntoLeaf(TensorImpl* leaf, Tensor grad, const std::source_locatio
 
 }  // namespace
 
-void RunBackward(const Tensor& root, const Tensor& seed_in, const BackwardOptions& options,
-                 const std::source_location& location) {
+std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
+                                const BackwardOptions& options,
+                                const std::source_location& location,
+                                std::span<const Tensor> captured) {
   ACTGRAD_REQUIRE(root.defined(), location, "backward: the tensor is undefined");
   ACTGRAD_REQUIRE(root.requires_grad(), location,
                   "backward: the tensor of shape ", root.shape().ToString(),
@@ -134,10 +168,29 @@ void RunBackward(const Tensor& root, const Tensor& seed_in, const BackwardOption
     seed = seed_in;
   }
 
-  GradModeGuard values_only(false);
+  const bool recording = options.create_graph;
+  GradModeGuard mode(recording);
+  std::vector<Tensor> results(captured.size());
   if (graph == nullptr) {
-    AccumulateIntoLeaf(impl, std::move(seed), location);
-    return;
+    bool taken = false;
+    for (size_t k = 0; k < captured.size(); ++k) {
+      if (captured[k].impl() == impl) results[k] = seed, taken = true;
+    }
+    if (!taken && captured.empty()) AccumulateIntoLeaf(impl, std::move(seed), recording, location);
+    return results;
+  }
+  // The node standing for each captured tensor in this graph, if any.
+  absl::InlinedVector<uint32_t, 4> capture_nodes;
+  for (const Tensor& t : captured) {
+    ACTGRAD_REQUIRE(t.defined(), location, "grad: an input tensor is undefined");
+    const TensorImpl* c = t.impl();
+    uint32_t node = kNoNode;
+    if (c->graph == graph) {
+      node = c->node;
+    } else if (c->graph == nullptr && c->leaf_epoch == graph->epoch()) {
+      node = c->leaf_node;
+    }
+    capture_nodes.push_back(node);
   }
 
   const uint32_t root_id = impl->node;
@@ -165,14 +218,23 @@ void RunBackward(const Tensor& root, const Tensor& seed_in, const BackwardOption
       dy = RunHooks(*graph->hooks(v), std::move(dy),
                     node.op != nullptr ? node.op->name.data() : "a leaf", location);
     }
+    for (size_t k = 0; k < capture_nodes.size(); ++k) {
+      if (capture_nodes[k] == v) results[k] = dy;
+    }
+    // Capturing leaves every leaf's grad() alone.
+    if (node.leaf != nullptr && !captured.empty()) continue;
     if (node.leaf != nullptr) {
-      AccumulateIntoLeaf(node.leaf, std::move(dy), location);
+      AccumulateIntoLeaf(node.leaf, std::move(dy), recording, location);
       if (profile != nullptr) [[unlikely]] {
         const int64_t done = profile->Now();
         RecordBackward(*profile, *graph, v, started, started, started, done);
       }
       continue;
     }
+    ACTGRAD_REQUIRE(!recording || node.op->backward_graph != nullptr, location, "backward: ",
+                    node.op->name, " (created at ", FormatLocation(node.location),
+                    ") has no recordable backward, so create_graph cannot differentiate "
+                    "through it twice");
     ACTGRAD_REQUIRE(!node.freed, location, "backward: the saved values of ", node.op->name,
                     " (created at ", FormatLocation(node.location),
                     ") were already freed by an earlier Backward(); pass "
@@ -190,7 +252,7 @@ void RunBackward(const Tensor& root, const Tensor& seed_in, const BackwardOption
       needs_grad[i] = in[i].input != kNoNode;
       if (needs_grad[i]) {
         const Node& input = graph->node(in[i].input);
-        scratch.input_shapes[i] = &input.shape;
+        scratch.input_shapes[i] = input.shape;
         scratch.input_dtypes[i] = input.dtype;
       }
     }
@@ -199,12 +261,12 @@ void RunBackward(const Tensor& root, const Tensor& seed_in, const BackwardOption
       const Attrs attrs = node.attrs;
       const std::source_location created_at = node.location;
       BackwardContext ctx;
-      BackwardAccess::Fill(ctx, node, attrs, created_at, dy, {scratch.dx.data(), size_t(n)},
+      BackwardAccess::Fill(ctx, recording ? graph : nullptr, node, attrs, created_at, dy, {scratch.dx.data(), size_t(n)},
                            {needs_grad.data(), size_t(n)},
                            {scratch.input_shapes.data(), size_t(n)},
                            {scratch.input_dtypes.data(), size_t(n)});
       kernel_start = profile != nullptr ? profile->Now() : 0;
-      node.op->backward(ctx);
+      (recording ? node.op->backward_graph : node.op->backward)(ctx);
       kernel_end = profile != nullptr ? profile->Now() : 0;
     }
     // Re-read: a backward that records (a user op) may have grown the store.
@@ -219,13 +281,14 @@ void RunBackward(const Tensor& root, const Tensor& seed_in, const BackwardOption
                       FormatLocation(done.location), ") produced a gradient of ",
                       dx.shape().ToString(), " ", DTypeName(dx.dtype()), " for input ", i,
                       " of ", input.shape.ToString(), " ", DTypeName(input.dtype));
-      Accumulate(grads[inputs[i].input], std::move(dx));
+      Accumulate(grads[inputs[i].input], std::move(dx), recording);
     }
-    if (!options.retain_graph) graph->FreeNode(v);
+    if (!options.retain_graph && !recording) graph->FreeNode(v);
     if (profile != nullptr) [[unlikely]] {
       RecordBackward(*profile, *graph, v, started, kernel_start, kernel_end, profile->Now());
     }
   }
+  return results;
 }
 
 }  // namespace internal

@@ -16,15 +16,21 @@
 #define ACTGRAD_GRAPH_BACKWARD_H_
 
 #include <source_location>
+#include <span>
+#include <vector>
 
 #include "graph/tensor.h"
 
 namespace actgrad {
 namespace internal {
 
-// `seed` may be undefined for a one-element root (the seed is then 1).
-void RunBackward(const Tensor& root, const Tensor& seed, const BackwardOptions& options,
-                 const std::source_location& location);
+// `seed` may be undefined for a one-element root (the seed is then 1). With
+// `captured`, the gradients reaching those tensors are returned instead of
+// being accumulated into leaves (undefined where none arrives).
+std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed,
+                                const BackwardOptions& options,
+                                const std::source_location& location,
+                                std::span<const Tensor> captured = {});
 
 }  // namespace internal
 }  // namespace actgrad

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "graph/factories.h"
 #include "graph/grad_mode.h"
+#include "ops/functional.h"
 
 namespace actgrad {
 
@@ -242,6 +243,39 @@ GradCheckReport GradCheck(const TensorFunction& f, std::span<const Tensor> input
     report.passed = true;
   }
   return report;
+}
+
+GradCheckReport GradCheckSecondOrder(const TensorFunction& f, std::span<const Tensor> inputs,
+                                     const GradCheckOptions& options) {
+  // The weighting of f's output, fixed across evaluations.
+  Tensor weights;
+  {
+    NoGradGuard values_only;
+    std::vector<Tensor> wide;
+    for (const Tensor& input : inputs) {
+      wide.push_back(input.defined() && IsFloating(input.dtype()) ? ToDType(input, DType::kFloat64)
+                                                                  : input);
+    }
+    Generator gen(options.seed + 1);
+    weights = Normal(f(wide).shape(), 0.0, 1.0, gen, DType::kFloat64);
+  }
+  auto first_derivative = [&](std::span<const Tensor> in) {
+    // Recorded only when the checker itself differentiates this function;
+    // its finite differences need plain values.
+    const bool differentiate = IsGradEnabled();
+    GradModeGuard recording(true);
+    std::vector<Tensor> wrt;
+    for (const Tensor& t : in) {
+      if (t.requires_grad()) wrt.push_back(t);
+    }
+    const Tensor y = f(in);
+    std::vector<Tensor> parts;
+    for (const Tensor& g : Grad(y, wrt, weights, {.create_graph = differentiate})) {
+      parts.push_back(Reshape(g, {-1}));
+    }
+    return parts.size() == 1 ? parts[0] : Concatenate(parts, 0);
+  };
+  return GradCheck(first_derivative, inputs, options);
 }
 
 }  // namespace actgrad

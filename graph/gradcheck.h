@@ -101,6 +101,20 @@ inline GradCheckReport GradCheck(const TensorFunction& f, std::initializer_list<
   return GradCheck(f, std::span<const Tensor>(inputs.begin(), inputs.size()), options);
 }
 
+// Checks second derivatives: the first derivative of f (the vector-Jacobian
+// product with a fixed random weighting, as Grad() computes it) is itself
+// gradient-checked, so double backward (BackwardOptions::create_graph) is
+// compared with finite differences of the first derivative. A function whose
+// second derivative is zero everywhere (piecewise-linear ops) gets the
+// verdict "all gradients are zero".
+GradCheckReport GradCheckSecondOrder(const TensorFunction& f, std::span<const Tensor> inputs,
+                                     const GradCheckOptions& options = {});
+inline GradCheckReport GradCheckSecondOrder(const TensorFunction& f,
+                                            std::initializer_list<Tensor> inputs,
+                                            const GradCheckOptions& options = {}) {
+  return GradCheckSecondOrder(f, std::span<const Tensor>(inputs.begin(), inputs.size()), options);
+}
+
 }  // namespace actgrad
 
 #endif  // ACTGRAD_GRAPH_GRADCHECK_H_

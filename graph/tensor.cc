@@ -180,6 +180,24 @@ void Tensor::Backward(const Tensor& seed, BackwardOptions options,
   internal::RunBackward(*this, seed, options, location);
 }
 
+std::vector<Tensor> Grad(const Tensor& output, std::span<const Tensor> inputs,
+                         const Tensor& seed, BackwardOptions options,
+                         std::source_location location) {
+  for (const Tensor& input : inputs) {
+    ACTGRAD_REQUIRE(input.requires_grad(), location,
+                    "grad: an input of shape ", input.defined() ? input.shape().ToString() : "?",
+                    " does not require a gradient");
+  }
+  std::vector<Tensor> grads = internal::RunBackward(output, seed, options, location, inputs);
+  for (size_t k = 0; k < grads.size(); ++k) {
+    if (!grads[k].defined()) {
+      grads[k] = Tensor(internal::NewUninitialized(inputs[k].shape(), inputs[k].dtype()));
+      std::memset(grads[k].raw_data(), 0, grads[k].numel() * DTypeSize(grads[k].dtype()));
+    }
+  }
+  return grads;
+}
+
 Tensor Tensor::Detach() const {
   const internal::TensorImpl& impl = Defined(impl_, "Detach");
   impl.storage->Ref();

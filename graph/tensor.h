@@ -51,6 +51,10 @@ struct BackwardOptions {
   // Keep the saved values of the graph so that Backward() can run through it
   // again; without it, a second pass through the same nodes throws.
   bool retain_graph = false;
+  // Record the backward pass itself, so that the gradients it produces can
+  // be differentiated again (double backward, Hessian-vector products).
+  // Leaves' grad() then holds recorded tensors. Implies retain_graph.
+  bool create_graph = false;
 };
 
 // A gradient hook sees the gradient of a tensor as it arrives during
@@ -147,6 +151,26 @@ class Tensor {
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& tensor);
+
+// The gradients of `output` with respect to each of `inputs` (tensors that
+// require a gradient: leaves or intermediate results), as
+// torch.autograd.grad computes them: no leaf's grad() is touched. The seed
+// follows Backward()'s rules; an input the output does not depend on gets
+// zeros. With `options.create_graph` the results are recorded, so they can
+// be differentiated again:
+//
+//   Tensor g = Grad(Sum(Tanh(x) * x), {x}, Tensor(), {.create_graph = true})[0];
+//   Tensor hessian_vector = Grad(Sum(g * v), {x})[0];
+std::vector<Tensor> Grad(const Tensor& output, std::span<const Tensor> inputs,
+                         const Tensor& seed = Tensor(), BackwardOptions options = {},
+                         std::source_location location = std::source_location::current());
+inline std::vector<Tensor> Grad(
+    const Tensor& output, std::initializer_list<Tensor> inputs, const Tensor& seed = Tensor(),
+    BackwardOptions options = {},
+    std::source_location location = std::source_location::current()) {
+  return Grad(output, std::span<const Tensor>(inputs.begin(), inputs.size()), seed, options,
+              location);
+}
 
 }  // namespace actgrad
 

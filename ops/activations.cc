@@ -6,6 +6,7 @@
 
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/functional.h"
 #include "ops/kernels.h"
 
 namespace actgrad {
@@ -223,6 +224,30 @@ constexpr AttrSpec kLeakyReluAttrs[] = {
     {"alpha", "slope for x <= 0", &Attrs::alpha},
 };
 
+// ------------------------------------------------------ recorded backwards
+// Written with ops, for BackwardOptions::create_graph; y is back in the
+// graph there, so these differentiate again.
+void SigmoidBackwardGraph(BackwardContext& ctx) {
+  const Tensor& y = ctx.saved_output();
+  ctx.set_dx(0, ctx.dy() * (y * (1.0 - y)));
+}
+void TanhBackwardGraph(BackwardContext& ctx) {
+  ctx.set_dx(0, ctx.dy() * (1.0 - Square(ctx.saved_output())));
+}
+// Piecewise-linear: dy times a constant factor.
+void ReluBackwardGraph(BackwardContext& ctx) {
+  const double at_zero = ctx.attrs().grad_at_zero;
+  const Tensor& s = at_zero == 0.0 ? ctx.saved_output() : ctx.extra(0);
+  ctx.set_dx(0, ctx.dy() * internal::MapValues(s, [at_zero](double v) {
+                  return v > 0 ? 1.0 : (v == 0 ? at_zero : 0.0);
+                }));
+}
+void LeakyReluBackwardGraph(BackwardContext& ctx) {
+  const double alpha = ctx.attrs().alpha;
+  const Tensor& s = alpha > 0.0 ? ctx.saved_output() : ctx.extra(0);
+  ctx.set_dx(0, ctx.dy() * internal::MapValues(s, [alpha](double v) { return v > 0 ? 1.0 : alpha; }));
+}
+
 // ------------------------------------------------------------------ gains
 // Initializer gains as PyTorch's torch.nn.init.calculate_gain gives them.
 double TanhGain(const Attrs&) { return 5.0 / 3.0; }
@@ -271,6 +296,18 @@ Tensor SoftmaxForward(ForwardContext& ctx) {
                            split);
   });
   return y;
+}
+
+template <bool kLog>
+void SoftmaxBackwardGraph(BackwardContext& ctx) {
+  const Tensor& y = ctx.saved_output();
+  const Tensor& dy = ctx.dy();
+  const int64_t axis = ctx.attrs().axis;
+  if (kLog) {
+    ctx.set_dx(0, dy - Exp(y) * Sum(dy, axis, /*keepdim=*/true));
+  } else {
+    ctx.set_dx(0, y * (dy - Sum(dy * y, axis, /*keepdim=*/true)));
+  }
 }
 
 // softmax: dx = y (dy - sum(dy y));  log_softmax: dx = dy - exp(y) sum(dy)
@@ -330,6 +367,7 @@ const OpDef kIdentity{
     .kind = OpKind::kActivation,
     .forward = &IdentityForward,
     .backward = &IdentityBackward,
+    .backward_graph = &IdentityBackward,
     .formulas = &kIdentityFormulas,
     .check_cases = &ActivationCases,
 };
@@ -341,6 +379,7 @@ const OpDef kSigmoid{
     .saves = kSaveOutput,
     .forward = &SigmoidForward,
     .backward = &SigmoidBackward,
+    .backward_graph = &SigmoidBackwardGraph,
     .formulas = &kSigmoidFormulas,
     .check_cases = &ActivationCases,
 };
@@ -352,6 +391,7 @@ const OpDef kTanh{
     .saves = kSaveOutput,
     .forward = &TanhForward,
     .backward = &TanhBackward,
+    .backward_graph = &TanhBackwardGraph,
     .gain = &TanhGain,
     .formulas = &kTanhFormulas,
     .recommended_init = InitFamily::kXavier,
@@ -366,6 +406,7 @@ const OpDef kRelu{
     .saves = kSaveOutput,
     .forward = &ReluForward,
     .backward = &ReluBackward,
+    .backward_graph = &ReluBackwardGraph,
     .attrs = kReluAttrs,
     .kinks = kKinkAtZero,
     .gain = &ReluGain,
@@ -381,6 +422,7 @@ const OpDef kLeakyRelu{
     .saves = kSaveOutput,
     .forward = &LeakyReluForward,
     .backward = &LeakyReluBackward,
+    .backward_graph = &LeakyReluBackwardGraph,
     .attrs = kLeakyReluAttrs,
     .kinks = kKinkAtZero,
     .gain = &LeakyReluGain,
@@ -396,6 +438,7 @@ const OpDef kSoftmax{
     .saves = kSaveOutput,
     .forward = &SoftmaxForward<false>,
     .backward = &SoftmaxBackward<false>,
+    .backward_graph = &SoftmaxBackwardGraph<false>,
     .attrs = kAxisAttrs,
     .check_cases = &SoftmaxCases,
 };
@@ -407,6 +450,7 @@ const OpDef kLogSoftmax{
     .saves = kSaveOutput,
     .forward = &SoftmaxForward<true>,
     .backward = &SoftmaxBackward<true>,
+    .backward_graph = &SoftmaxBackwardGraph<true>,
     .attrs = kAxisAttrs,
     .check_cases = &SoftmaxCases,
 };

@@ -65,6 +65,12 @@ extern const OpDef kSlice;
 extern const OpDef kSum;
 extern const OpDef kMean;
 extern const OpDef kMax;
+extern const OpDef kSumTo;        // undoes a broadcast
+extern const OpDef kBroadcastTo;  // repeats along broadcast dimensions
+
+// Internal: the elementwise derivative of a formula-defined activation
+// (Attrs::target names it), so that recorded backwards differentiate again.
+extern const OpDef kActivationDerivative;
 
 // Losses.
 extern const OpDef kMseLoss;

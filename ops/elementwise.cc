@@ -5,6 +5,7 @@
 
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/functional.h"
 #include "ops/kernels.h"
 
 namespace actgrad {
@@ -121,6 +122,28 @@ void DivBackward(BackwardContext& ctx) {
   }
 }
 
+// ------------------------------------------------ recorded backwards
+void AddBackwardGraph(BackwardContext& ctx) {
+  for (int i = 0; i < 2; ++i) {
+    if (ctx.needs_grad(i)) ctx.set_dx(i, SumTo(ctx.dy(), ctx.input_shape(i)));
+  }
+}
+void SubBackwardGraph(BackwardContext& ctx) {
+  if (ctx.needs_grad(0)) ctx.set_dx(0, SumTo(ctx.dy(), ctx.input_shape(0)));
+  if (ctx.needs_grad(1)) ctx.set_dx(1, SumTo(-ctx.dy(), ctx.input_shape(1)));
+}
+void MulBackwardGraph(BackwardContext& ctx) {
+  if (ctx.needs_grad(0)) ctx.set_dx(0, SumTo(ctx.dy() * ctx.saved_input(1), ctx.input_shape(0)));
+  if (ctx.needs_grad(1)) ctx.set_dx(1, SumTo(ctx.dy() * ctx.saved_input(0), ctx.input_shape(1)));
+}
+void DivBackwardGraph(BackwardContext& ctx) {
+  const Tensor dy_over_b = ctx.dy() / ctx.saved_input(1);
+  if (ctx.needs_grad(0)) ctx.set_dx(0, SumTo(dy_over_b, ctx.input_shape(0)));
+  if (ctx.needs_grad(1)) {
+    ctx.set_dx(1, SumTo(-(dy_over_b * ctx.saved_output()), ctx.input_shape(1)));
+  }
+}
+
 std::vector<GradCheckCase> AnyBinaryCases(Generator& gen) {
   return internal::BinaryBroadcastCases(gen, -2.0, 2.0, -2.0, 2.0);
 }
@@ -215,6 +238,34 @@ void ClampBackward(BackwardContext& ctx) {
   });
 }
 
+void NegBackwardGraph(BackwardContext& ctx) { ctx.set_dx(0, -ctx.dy()); }
+void ExpBackwardGraph(BackwardContext& ctx) { ctx.set_dx(0, ctx.dy() * ctx.saved_output()); }
+void LogBackwardGraph(BackwardContext& ctx) { ctx.set_dx(0, ctx.dy() / ctx.saved_input(0)); }
+void SqrtBackwardGraph(BackwardContext& ctx) {
+  ctx.set_dx(0, ctx.dy() / (2.0 * ctx.saved_output()));
+}
+void SquareBackwardGraph(BackwardContext& ctx) {
+  ctx.set_dx(0, ctx.dy() * (2.0 * ctx.saved_input(0)));
+}
+void PowBackwardGraph(BackwardContext& ctx) {
+  const double p = ctx.attrs().exponent;
+  ctx.set_dx(0, ctx.dy() * (p * Pow(ctx.saved_input(0), p - 1)));
+}
+// Piecewise-linear ops: dy times a constant factor (the second derivative
+// is zero away from the kinks).
+void AbsBackwardGraph(BackwardContext& ctx) {
+  const double at_zero = ctx.attrs().grad_at_zero;
+  ctx.set_dx(0, ctx.dy() * internal::MapValues(ctx.saved_input(0), [at_zero](double x) {
+                  return x > 0 ? 1.0 : (x < 0 ? -1.0 : at_zero);
+                }));
+}
+void ClampBackwardGraph(BackwardContext& ctx) {
+  const Attrs& a = ctx.attrs();
+  ctx.set_dx(0, ctx.dy() * internal::MapValues(ctx.saved_input(0), [&a](double x) {
+                  return x >= a.min && x <= a.max ? 1.0 : 0.0;
+                }));
+}
+
 std::vector<GradCheckCase> AnyUnaryCases(Generator& gen) {
   return internal::UnaryCases(gen, -3.0, 3.0);
 }
@@ -270,6 +321,7 @@ const OpDef kAdd{
     .max_inputs = 2,
     .forward = &BinaryForward<AddFn>,
     .backward = &AddBackward,
+    .backward_graph = &AddBackwardGraph,
     .check_cases = &AnyBinaryCases,
 };
 
@@ -280,6 +332,7 @@ const OpDef kSub{
     .max_inputs = 2,
     .forward = &BinaryForward<SubFn>,
     .backward = &SubBackward,
+    .backward_graph = &SubBackwardGraph,
     .check_cases = &AnyBinaryCases,
 };
 
@@ -291,6 +344,7 @@ const OpDef kMul{
     .saves = kSaveInput0 | kSaveInput1,
     .forward = &BinaryForward<MulFn>,
     .backward = &MulBackward,
+    .backward_graph = &MulBackwardGraph,
     .check_cases = &AnyBinaryCases,
 };
 
@@ -302,6 +356,7 @@ const OpDef kDiv{
     .saves = kSaveInput1 | kSaveOutput,
     .forward = &BinaryForward<DivFn>,
     .backward = &DivBackward,
+    .backward_graph = &DivBackwardGraph,
     .check_cases = &DivCases,
 };
 
@@ -310,6 +365,7 @@ const OpDef kNeg{
     .formula = "y = -x;  dx = -dy",
     .forward = &NegForward,
     .backward = &NegBackward,
+    .backward_graph = &NegBackwardGraph,
     .check_cases = &AnyUnaryCases,
 };
 
@@ -319,6 +375,7 @@ const OpDef kExp{
     .saves = kSaveOutput,
     .forward = &ExpForward,
     .backward = &ExpBackward,
+    .backward_graph = &ExpBackwardGraph,
     .check_cases = &AnyUnaryCases,
 };
 
@@ -328,6 +385,7 @@ const OpDef kLog{
     .saves = kSaveInput0,
     .forward = &LogForward,
     .backward = &LogBackward,
+    .backward_graph = &LogBackwardGraph,
     .check_cases = &PositiveCases,
 };
 
@@ -337,6 +395,7 @@ const OpDef kSqrt{
     .saves = kSaveOutput,
     .forward = &SqrtForward,
     .backward = &SqrtBackward,
+    .backward_graph = &SqrtBackwardGraph,
     .check_cases = &PositiveCases,
 };
 
@@ -346,6 +405,7 @@ const OpDef kSquare{
     .saves = kSaveInput0,
     .forward = &SquareForward,
     .backward = &SquareBackward,
+    .backward_graph = &SquareBackwardGraph,
     .check_cases = &AnyUnaryCases,
 };
 
@@ -355,6 +415,7 @@ const OpDef kPow{
     .saves = kSaveInput0,
     .forward = &PowForward,
     .backward = &PowBackward,
+    .backward_graph = &PowBackwardGraph,
     .attrs = kPowAttrs,
     .check_cases = &PowCases,
 };
@@ -365,6 +426,7 @@ const OpDef kAbs{
     .saves = kSaveInput0,
     .forward = &AbsForward,
     .backward = &AbsBackward,
+    .backward_graph = &AbsBackwardGraph,
     .attrs = kAbsAttrs,
     .kinks = kKinkAtZero,
     .check_cases = &AnyUnaryCases,
@@ -376,6 +438,7 @@ const OpDef kClamp{
     .saves = kSaveInput0,
     .forward = &ClampForward,
     .backward = &ClampBackward,
+    .backward_graph = &ClampBackwardGraph,
     .attrs = kClampAttrs,
     .check_cases = &ClampCases,
 };

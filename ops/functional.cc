@@ -128,6 +128,19 @@ Tensor Slice(const Tensor& x, int64_t axis, int64_t start, int64_t stop, Locatio
   return Apply(ops::kSlice, {x}, a, location);
 }
 
+Tensor SumTo(const Tensor& x, const Shape& shape, Location location) {
+  if (x.defined() && x.shape() == shape) return x;
+  Attrs a;
+  a.shape = shape;
+  return Apply(ops::kSumTo, {x}, a, location);
+}
+Tensor BroadcastTo(const Tensor& x, const Shape& shape, Location location) {
+  if (x.defined() && x.shape() == shape) return x;
+  Attrs a;
+  a.shape = shape;
+  return Apply(ops::kBroadcastTo, {x}, a, location);
+}
+
 Tensor Sum(const Tensor& x, Location location) {
   return Apply(ops::kSum, {x}, WithAxis(Attrs::kAllAxes), location);
 }

@@ -83,6 +83,11 @@ Tensor Concatenate(std::initializer_list<Tensor> parts, int64_t axis = 0,
 Tensor Slice(const Tensor& x, int64_t axis, int64_t start, int64_t stop,
              Location location = Location::current());
 
+// Sums `x` down to `shape` (undoing a broadcast) / repeats it up to `shape`.
+// Each returns `x` itself when the shapes already agree.
+Tensor SumTo(const Tensor& x, const Shape& shape, Location location = Location::current());
+Tensor BroadcastTo(const Tensor& x, const Shape& shape, Location location = Location::current());
+
 // --- Reductions --------------------------------------------------------------
 Tensor Sum(const Tensor& x, Location location = Location::current());
 Tensor Sum(const Tensor& x, int64_t axis, bool keepdim = false,

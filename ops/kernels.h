@@ -73,6 +73,21 @@ Tensor BroadcastToShape(const Tensor& x, const Shape& shape);
 // acc += x for tensors of one shape and dtype.
 void AddInPlace(const Tensor& acc, const Tensor& x);
 
+// A new tensor cut from the graph, holding f(v) (computed in double) for
+// every value v of `x`: masks and factors that recorded backwards multiply
+// by as constants.
+template <typename Fn>
+Tensor MapValues(const Tensor& x, Fn f) {
+  Tensor out = EmptyLike(x);
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = static_cast<const T*>(x.raw_data());
+    T* po = static_cast<T*>(out.raw_data());
+    for (int64_t i = 0; i < x.numel(); ++i) po[i] = static_cast<T>(f(double(px[i])));
+  });
+  return out;
+}
+
 // Splits an axis into (outer, extent, inner) for row-major loops.
 struct AxisSplit {
   int64_t outer = 1;

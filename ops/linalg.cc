@@ -6,6 +6,7 @@
 
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/functional.h"
 #include "ops/kernels.h"
 #include "ops/threads.h"
 
@@ -146,6 +147,26 @@ std::vector<GradCheckCase> MatmulCases(Generator& gen) {
   };
 }
 
+// The recorded form: the same products written with ops.
+void MatmulBackwardGraph(BackwardContext& ctx) {
+  const Tensor& a = ctx.saved_input(0);
+  const Tensor& b = ctx.saved_input(1);
+  const Tensor& dy = ctx.dy();
+  const bool a3 = a.rank() == 3, b3 = b.rank() == 3;
+  if (ctx.needs_grad(0)) {
+    const Tensor da = Matmul(dy, Transpose(b));  // [B?,m,k]
+    ctx.set_dx(0, (!a3 && b3) ? Sum(da, 0) : da);
+  }
+  if (ctx.needs_grad(1)) {
+    if (a3 && !b3) {
+      const int64_t k = a.dim(2), n = dy.dim(2);
+      ctx.set_dx(1, Matmul(Transpose(Reshape(a, {-1, k})), Reshape(dy, {-1, n})));
+    } else {
+      ctx.set_dx(1, Matmul(Transpose(a), dy));
+    }
+  }
+}
+
 // ---------------------------------------------------------------- linear
 // Y = X W^T + b, with W stored [out, in] as PyTorch does: one GEMM with the
 // bias folded in, and no transposed copy of W in either direction.
@@ -213,6 +234,19 @@ void LinearBackward(BackwardContext& ctx) {
   });
 }
 
+void LinearBackwardGraph(BackwardContext& ctx) {
+  const Tensor& x = ctx.saved_input(0);
+  const Tensor& w = ctx.saved_input(1);
+  const int64_t in = w.dim(1), out = w.dim(0);
+  const Tensor dy = Reshape(ctx.dy(), {-1, out});
+  if (ctx.needs_grad(0)) {
+    const Tensor dx = Matmul(dy, w);
+    ctx.set_dx(0, Reshape(dx, std::vector<int64_t>(x.shape().dims().begin(), x.shape().dims().end())));
+  }
+  if (ctx.needs_grad(1)) ctx.set_dx(1, Matmul(Transpose(dy), Reshape(x, {-1, in})));
+  if (ctx.num_inputs() == 3 && ctx.needs_grad(2)) ctx.set_dx(2, Sum(dy, 0));
+}
+
 std::vector<GradCheckCase> LinearCases(Generator& gen) {
   auto r = [&](const Shape& s) { return internal::RandomDouble(s, -1, 1, gen); };
   return {
@@ -254,6 +288,7 @@ Tensor TransposeForward(ForwardContext& ctx) {
 }
 
 void TransposeBackward(BackwardContext& ctx) { ctx.set_dx(0, TransposeLastTwo(ctx.dy())); }
+void TransposeBackwardGraph(BackwardContext& ctx) { ctx.set_dx(0, Transpose(ctx.dy())); }
 
 std::vector<GradCheckCase> TransposeCases(Generator& gen) {
   return {
@@ -273,6 +308,7 @@ const OpDef kMatmul{
     .saves = kSaveInput0 | kSaveInput1,
     .forward = &MatmulForward,
     .backward = &MatmulBackward,
+    .backward_graph = &MatmulBackwardGraph,
     .check_cases = &MatmulCases,
     .forward_flops = &MatmulFlops,
 };
@@ -286,6 +322,7 @@ const OpDef kLinear{
     .saves = kSaveInput0 | kSaveInput1,
     .forward = &LinearForward,
     .backward = &LinearBackward,
+    .backward_graph = &LinearBackwardGraph,
     .check_cases = &LinearCases,
     .forward_flops = &MatmulFlops,
 };
@@ -296,6 +333,7 @@ const OpDef kTranspose{
     .kind = OpKind::kShape,
     .forward = &TransposeForward,
     .backward = &TransposeBackward,
+    .backward_graph = &TransposeBackwardGraph,
     .check_cases = &TransposeCases,
 };
 

@@ -7,6 +7,7 @@
 
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/functional.h"
 #include "ops/kernels.h"
 
 namespace actgrad {
@@ -75,6 +76,15 @@ void MseBackward(BackwardContext& ctx) {
   if (ctx.needs_grad(0)) ctx.set_dx(0, std::move(dp));
 }
 
+// The recorded forms of the four losses' gradients, with dy the (recorded)
+// scalar upstream gradient.
+void MseBackwardGraph(BackwardContext& ctx) {
+  const Tensor& p = ctx.saved_input(0);
+  const Tensor dp = ctx.dy() * ((p - ctx.saved_input(1)) * (2.0 / double(p.numel())));
+  if (ctx.needs_grad(0)) ctx.set_dx(0, dp);
+  if (ctx.needs_grad(1)) ctx.set_dx(1, -dp);
+}
+
 std::vector<GradCheckCase> MseCases(Generator& gen) {
   auto r = [&](const Shape& s) { return internal::RandomDouble(s, -2, 2, gen); };
   return {{{r({4, 3}), r({4, 3})}, {}, "[4,3]", {}}, {{r({5}), r({5})}, {}, "[5]", {}}};
@@ -123,6 +133,21 @@ void BceBackward(BackwardContext& ctx) {
   });
 }
 
+void BceBackwardGraph(BackwardContext& ctx) {
+  const Tensor& p = ctx.saved_input(0);
+  const Tensor& t = ctx.saved_input(1);
+  const double n = double(p.numel());
+  if (ctx.needs_grad(0)) {
+    const Tensor denominator = Clamp(p * (1.0 - p), kBceGradEps, HUGE_VAL);
+    ctx.set_dx(0, ctx.dy() * ((p - t) / denominator * (1.0 / n)));
+  }
+  if (ctx.needs_grad(1)) {
+    const Tensor log_1mp = Clamp(Log(1.0 - p), kLogFloor, HUGE_VAL);
+    const Tensor log_p = Clamp(Log(p), kLogFloor, HUGE_VAL);
+    ctx.set_dx(1, ctx.dy() * ((log_1mp - log_p) * (1.0 / n)));
+  }
+}
+
 std::vector<GradCheckCase> BceCases(Generator& gen) {
   auto prob = [&](const Shape& s) { return internal::RandomDouble(s, 0.05, 0.95, gen); };
   return {{{prob({4, 3}), prob({4, 3})}, {}, "[4,3]", {}}, {{prob({6}), prob({6})}, {}, "[6]", {}}};
@@ -164,6 +189,14 @@ void BceLogitsBackward(BackwardContext& ctx) {
       ctx.set_dx(1, std::move(dt));
     }
   });
+}
+
+void BceLogitsBackwardGraph(BackwardContext& ctx) {
+  const Tensor& z = ctx.saved_input(0);
+  const Tensor& t = ctx.saved_input(1);
+  const double n = double(z.numel());
+  if (ctx.needs_grad(0)) ctx.set_dx(0, ctx.dy() * ((Sigmoid(z) - t) * (1.0 / n)));
+  if (ctx.needs_grad(1)) ctx.set_dx(1, ctx.dy() * (z * (-1.0 / n)));
 }
 
 std::vector<GradCheckCase> BceLogitsCases(Generator& gen) {
@@ -243,6 +276,22 @@ void CrossEntropyBackward(BackwardContext& ctx) {
   ctx.set_dx(0, std::move(dz));
 }
 
+// dz = (softmax(z) - onehot) dy / N, with softmax recomputed as an op on
+// the saved logits so that it differentiates again.
+void CrossEntropyBackwardGraph(BackwardContext& ctx) {
+  const Tensor& z = ctx.saved_input(0);
+  const Tensor& labels = ctx.saved_input(1);
+  const int64_t batch = z.dim(0), classes = z.dim(1);
+  Tensor onehot = internal::ZerosOf(z.shape(), z.dtype());
+  DispatchFloating(z.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* po = static_cast<T*>(onehot.raw_data());
+    const int64_t* pl = labels.data<int64_t>();
+    for (int64_t i = 0; i < batch; ++i) po[i * classes + pl[i]] = T(1);
+  });
+  ctx.set_dx(0, ctx.dy() * ((Softmax(z, -1) - onehot) * (1.0 / double(batch))));
+}
+
 std::vector<GradCheckCase> CrossEntropyCases(Generator& gen) {
   return {{{internal::RandomDouble({4, 5}, -3, 3, gen), Labels({0, 4, 2, 2})}, {}, "[4,5]", {}},
           {{FromValues({1000.0, -1000.0, 0.0, 999.0, 1001.0, 998.0}, Shape{2, 3},
@@ -264,6 +313,7 @@ const OpDef kMseLoss{
     .saves = kSaveInput0 | kSaveInput1,
     .forward = &MseForward,
     .backward = &MseBackward,
+    .backward_graph = &MseBackwardGraph,
     .check_cases = &MseCases,
 };
 
@@ -277,6 +327,7 @@ const OpDef kBinaryCrossEntropy{
     .saves = kSaveInput0 | kSaveInput1,
     .forward = &BceForward,
     .backward = &BceBackward,
+    .backward_graph = &BceBackwardGraph,
     .check_cases = &BceCases,
 };
 
@@ -289,6 +340,7 @@ const OpDef kBinaryCrossEntropyWithLogits{
     .saves = kSaveInput0 | kSaveInput1,
     .forward = &BceLogitsForward,
     .backward = &BceLogitsBackward,
+    .backward_graph = &BceLogitsBackwardGraph,
     .check_cases = &BceLogitsCases,
 };
 
@@ -298,10 +350,12 @@ const OpDef kCrossEntropy{
     .kind = OpKind::kLoss,
     .min_inputs = 2,
     .max_inputs = 2,
-    .saves = kSaveInput1,
+    // The logits too: the recorded backward recomputes softmax from them.
+    .saves = kSaveInput0 | kSaveInput1,
     .non_differentiable = 1u << 1,
     .forward = &CrossEntropyForward,
     .backward = &CrossEntropyBackward,
+    .backward_graph = &CrossEntropyBackwardGraph,
     .check_cases = &CrossEntropyCases,
 };
 

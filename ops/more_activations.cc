@@ -9,6 +9,7 @@
 
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/functional.h"
 #include "ops/kernels.h"
 #include "ops/scalar_activation.h"
 
@@ -271,6 +272,25 @@ void PreluBackward(BackwardContext& ctx) {
   if (ctx.needs_grad(1)) ctx.set_dx(1, std::move(da));
 }
 
+// dx = dy (a where x <= 0, else 1);  da = sum over non-channel axes of
+// dy x where x <= 0. The slope enters as an op so that it differentiates.
+void PreluBackwardGraph(BackwardContext& ctx) {
+  const Tensor& x = ctx.saved_input(0);
+  const Tensor& a = ctx.saved_input(1);
+  const Tensor& dy = ctx.dy();
+  const int64_t channels = a.numel();
+  const Tensor negative = internal::MapValues(x, [](double v) { return v > 0 ? 0.0 : 1.0; });
+  // The slope shaped to broadcast along dimension 1: [1, C, 1, ...].
+  std::vector<int64_t> slope_dims(x.rank(), 1);
+  if (channels > 1) slope_dims[1] = channels;
+  const Shape slope_shape{std::span<const int64_t>(slope_dims)};
+  const Tensor slope = Reshape(a, slope_dims);
+  if (ctx.needs_grad(0)) ctx.set_dx(0, dy * ((1.0 - negative) + negative * slope));
+  if (ctx.needs_grad(1)) {
+    ctx.set_dx(1, Reshape(SumTo(dy * x * negative, slope_shape), {channels}));
+  }
+}
+
 std::vector<GradCheckCase> PreluCases(Generator& gen) {
   auto r = [&](const Shape& shape, double lo, double hi) {
     return internal::RandomDouble(shape, lo, hi, gen);
@@ -285,7 +305,8 @@ std::vector<GradCheckCase> PreluCases(Generator& gen) {
 }  // namespace
 
 #define ACTGRAD_FORMULA_ROW(F) \
-  .forward = &Forward<F>, .backward = &Backward<F>
+  .forward = &Forward<F>, .backward = &Backward<F>,       \
+  .backward_graph = &internal::ScalarActivationBackwardGraph
 
 const OpDef kElu{
     .name = "elu",
@@ -426,6 +447,7 @@ const OpDef kPrelu{
     .saves = kSaveInput0 | kSaveInput1,
     .forward = &PreluForward,
     .backward = &PreluBackward,
+    .backward_graph = &PreluBackwardGraph,
     .check_cases = &PreluCases,
 };
 

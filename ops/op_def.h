@@ -45,6 +45,8 @@ namespace internal {
 struct BackwardAccess;
 }  // namespace internal
 
+struct OpDef;
+
 // Per-call attributes. One struct for every op keeps nodes uniform; an op
 // reads only the fields its row declares in `OpDef::attrs`.
 struct Attrs {
@@ -59,7 +61,8 @@ struct Attrs {
   bool keepdim = false;       // sum, mean, max over an axis.
   int64_t start = 0;          // slice: [start, stop) along `axis`.
   int64_t stop = 0;
-  Shape shape;                // reshape: the target shape.
+  Shape shape;                // reshape, sum_to, broadcast_to: the target shape.
+  const OpDef* target = nullptr;  // activation_derivative: whose derivative
 
   // Parameters of activations defined from formulas (ops/scalar_activation.h)
   // by index, as their rows name them; NaN means the row's default.
@@ -147,6 +150,10 @@ struct OpDef {
   Tensor (*forward)(ForwardContext& ctx) = nullptr;
   // Sets ctx.dx(i) for every input with ctx.needs_grad(i).
   void (*backward)(BackwardContext& ctx) = nullptr;
+  // The same written with ops, so that it is recorded under
+  // BackwardOptions::create_graph (ctx.dy() and the saved values are then in
+  // the graph). Rows without it cannot be differentiated twice.
+  void (*backward_graph)(BackwardContext& ctx) = nullptr;
 
   std::span<const AttrSpec> attrs = {};
   // Input values where the derivative is undefined; finite differences must
@@ -217,7 +224,7 @@ class BackwardContext {
 
   int num_inputs() const { return static_cast<int>(dx_.size()); }
   bool needs_grad(int i) const { return needs_grad_[i]; }
-  const Shape& input_shape(int i) const { return *input_shapes_[i]; }
+  const Shape& input_shape(int i) const { return input_shapes_[i]; }
   DType input_dtype(int i) const { return input_dtypes_[i]; }
   const OpDef& op() const { return *op_; }
   const std::source_location& location() const { return *location_; }
@@ -240,7 +247,7 @@ class BackwardContext {
   int num_saved_ = 0;
   std::span<Tensor> dx_;
   std::span<const bool> needs_grad_;
-  std::span<const Shape* const> input_shapes_;
+  std::span<const Shape> input_shapes_;
   std::span<const DType> input_dtypes_;
 };
 

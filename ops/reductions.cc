@@ -4,6 +4,7 @@
 
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/functional.h"
 #include "ops/kernels.h"
 
 namespace actgrad {
@@ -163,6 +164,89 @@ void MaxBackward(BackwardContext& ctx) {
   ctx.set_dx(0, std::move(dx));
 }
 
+std::vector<int64_t> Dims(const Shape& shape) {
+  return std::vector<int64_t>(shape.dims().begin(), shape.dims().end());
+}
+
+// The recorded forms: dy repeated along the reduced axis (scaled for mean;
+// routed to the maximum for max).
+template <bool kMean>
+void SumBackwardGraph(BackwardContext& ctx) {
+  const Shape& in = ctx.input_shape(0);
+  const ReductionPlan plan = PlanReduction(in, ctx.attrs());
+  Tensor dx = BroadcastTo(Reshape(ctx.dy(), Dims(plan.kept_shape)), in);
+  if (kMean) dx = dx * (1.0 / double(plan.split.extent));
+  ctx.set_dx(0, dx);
+}
+
+void MaxBackwardGraph(BackwardContext& ctx) {
+  const Shape& in = ctx.input_shape(0);
+  const ReductionPlan plan = PlanReduction(in, ctx.attrs());
+  const internal::AxisSplit& s = plan.split;
+  Tensor mask = internal::ZerosOf(in, ctx.dy().dtype());
+  const int64_t* pa = ctx.extra(0).data<int64_t>();
+  DispatchFloating(mask.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* pm = static_cast<T*>(mask.raw_data());
+    for (int64_t o = 0; o < s.outer; ++o) {
+      for (int64_t i = 0; i < s.inner; ++i) {
+        pm[o * s.extent * s.inner + pa[o * s.inner + i] * s.inner + i] = T(1);
+      }
+    }
+  });
+  ctx.set_dx(0, BroadcastTo(Reshape(ctx.dy(), Dims(plan.kept_shape)), in) * mask);
+}
+
+// ------------------------------------------------------ sum_to, broadcast_to
+Shape CheckedTarget(const ForwardContext& ctx, bool to_smaller) {
+  const Shape& from = ctx.input(0).shape();
+  const Shape& to = ctx.attrs().shape;
+  const std::optional<Shape> joint = BroadcastShapes(from, to);
+  ACTGRAD_REQUIRE(joint.has_value() && *joint == (to_smaller ? from : to), ctx.location(),
+                  ctx.op().name, ": ", from.ToString(), " cannot be ",
+                  to_smaller ? "summed down to " : "broadcast to ", to.ToString());
+  return to;
+}
+
+Tensor SumToForward(ForwardContext& ctx) {
+  internal::RequireSameFloatingDType(ctx);
+  Tensor y = internal::SumToShape(ctx.input(0), CheckedTarget(ctx, true));
+  return y.impl() == ctx.input(0).impl() ? y.Clone() : y;
+}
+void SumToBackward(BackwardContext& ctx) {
+  ctx.set_dx(0, internal::BroadcastToShape(ctx.dy(), ctx.input_shape(0)));
+}
+void SumToBackwardGraph(BackwardContext& ctx) { ctx.set_dx(0, BroadcastTo(ctx.dy(), ctx.input_shape(0))); }
+
+Tensor BroadcastToForward(ForwardContext& ctx) {
+  internal::RequireSameFloatingDType(ctx);
+  Tensor y = internal::BroadcastToShape(ctx.input(0), CheckedTarget(ctx, false));
+  return y.impl() == ctx.input(0).impl() ? y.Clone() : y;
+}
+void BroadcastToBackward(BackwardContext& ctx) {
+  ctx.set_dx(0, internal::SumToShape(ctx.dy(), ctx.input_shape(0)));
+}
+void BroadcastToBackwardGraph(BackwardContext& ctx) { ctx.set_dx(0, SumTo(ctx.dy(), ctx.input_shape(0))); }
+
+std::vector<GradCheckCase> SumToCases(Generator& gen) {
+  Attrs to_row, to_column, to_scalar;
+  to_row.shape = Shape{4};
+  to_column.shape = Shape{3, 1};
+  to_scalar.shape = Shape{};
+  return {{{internal::RandomDouble({3, 4}, -1, 1, gen)}, to_row, "[3,4] -> [4]", {}},
+          {{internal::RandomDouble({3, 4}, -1, 1, gen)}, to_column, "[3,4] -> [3,1]", {}},
+          {{internal::RandomDouble({2, 3}, -1, 1, gen)}, to_scalar, "[2,3] -> []", {}}};
+}
+
+std::vector<GradCheckCase> BroadcastToCases(Generator& gen) {
+  Attrs grid;
+  grid.shape = Shape{3, 4};
+  Attrs cube;
+  cube.shape = Shape{2, 3, 4};
+  return {{{internal::RandomDouble({4}, -1, 1, gen)}, grid, "[4] -> [3,4]", {}},
+          {{internal::RandomDouble({3, 1}, -1, 1, gen)}, cube, "[3,1] -> [2,3,4]", {}}};
+}
+
 std::vector<GradCheckCase> ReductionCases(Generator& gen) {
   std::vector<GradCheckCase> cases;
   Attrs all;
@@ -194,6 +278,7 @@ const OpDef kSum{
     .kind = OpKind::kReduction,
     .forward = &SumForward<false>,
     .backward = &SumBackward<false>,
+    .backward_graph = &SumBackwardGraph<false>,
     .attrs = kReductionAttrs,
     .check_cases = &ReductionCases,
 };
@@ -204,6 +289,7 @@ const OpDef kMean{
     .kind = OpKind::kReduction,
     .forward = &SumForward<true>,
     .backward = &SumBackward<true>,
+    .backward_graph = &SumBackwardGraph<true>,
     .attrs = kReductionAttrs,
     .check_cases = &ReductionCases,
 };
@@ -214,8 +300,29 @@ const OpDef kMax{
     .kind = OpKind::kReduction,
     .forward = &MaxForward,
     .backward = &MaxBackward,
+    .backward_graph = &MaxBackwardGraph,
     .attrs = kReductionAttrs,
     .check_cases = &ReductionCases,
+};
+
+const OpDef kSumTo{
+    .name = "sum_to",
+    .formula = "y = x summed down to a shape it broadcasts to;  dx = dy broadcast back",
+    .kind = OpKind::kReduction,
+    .forward = &SumToForward,
+    .backward = &SumToBackward,
+    .backward_graph = &SumToBackwardGraph,
+    .check_cases = &SumToCases,
+};
+
+const OpDef kBroadcastTo{
+    .name = "broadcast_to",
+    .formula = "y = x repeated up to a broadcast shape;  dx = dy summed back",
+    .kind = OpKind::kShape,
+    .forward = &BroadcastToForward,
+    .backward = &BroadcastToBackward,
+    .backward_graph = &BroadcastToBackwardGraph,
+    .check_cases = &BroadcastToCases,
 };
 
 }  // namespace ops

@@ -42,7 +42,7 @@ OpRegistry::OpRegistry() {
       &ops::kAdd, &ops::kSub, &ops::kMul, &ops::kDiv, &ops::kNeg, &ops::kExp, &ops::kLog,
       &ops::kSqrt, &ops::kSquare, &ops::kPow, &ops::kAbs, &ops::kClamp,
       &ops::kMatmul, &ops::kLinear, &ops::kTranspose, &ops::kReshape, &ops::kConcatenate, &ops::kSlice,
-      &ops::kSum, &ops::kMean, &ops::kMax,
+      &ops::kSum, &ops::kMean, &ops::kMax, &ops::kSumTo, &ops::kBroadcastTo,
       &ops::kMseLoss, &ops::kBinaryCrossEntropy, &ops::kBinaryCrossEntropyWithLogits,
       &ops::kCrossEntropy,
   };

@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "ops/check_cases.h"
+#include "ops/builtin_ops.h"
+#include "ops/functional.h"
 #include "ops/kernels.h"
 #include "ops/registry.h"
 
@@ -44,6 +46,12 @@ void ScalarActivationBackward(BackwardContext& ctx) {
   MapScalarDerivative(ctx, ctx.op().formulas->derivative);
 }
 
+void ScalarActivationBackwardGraph(BackwardContext& ctx) {
+  Attrs attrs = ctx.attrs();
+  attrs.target = &ctx.op();
+  ctx.set_dx(0, Apply(ops::kActivationDerivative, {ctx.saved_input(0)}, attrs) * ctx.dy());
+}
+
 std::vector<GradCheckCase> ScalarActivationCases(Generator& gen) {
   std::vector<GradCheckCase> cases = UnaryCases(gen, -3.0, 3.0);
   cases.push_back({{FromValues({-20.0, -5.0, -2.0, -1.0, -0.5, 0.25, 0.5, 1.0, 2.0, 5.0, 20.0},
@@ -55,6 +63,55 @@ std::vector<GradCheckCase> ScalarActivationCases(Generator& gen) {
 }
 
 }  // namespace internal
+
+namespace {
+
+const ActivationFormulas& TargetFormulas(const Attrs& attrs, const std::source_location& location) {
+  ACTGRAD_REQUIRE(attrs.target != nullptr && attrs.target->formulas != nullptr, location,
+                  "activation_derivative: needs the activation whose derivative it is");
+  return *attrs.target->formulas;
+}
+
+// y = f'(x), from the target activation's formulas.
+Tensor DerivativeForward(ForwardContext& ctx) {
+  const OpDef& target = *ctx.attrs().target;
+  const ActivationFormulas& f = TargetFormulas(ctx.attrs(), ctx.location());
+  const Attrs attrs = WithDefaults(target, ctx.attrs());
+  return internal::MapValues(ctx.input(0), [&](double x) {
+    return f.derivative(x, f.forward(x, attrs), attrs);
+  });
+}
+
+// dx = dy f''(x): the second derivative from the row. It enters as a
+// constant, so derivatives beyond the second are not available.
+void DerivativeBackward(BackwardContext& ctx) {
+  const OpDef& target = *ctx.attrs().target;
+  const ActivationFormulas& f = TargetFormulas(ctx.attrs(), ctx.location());
+  ACTGRAD_REQUIRE(f.second_derivative != nullptr, ctx.location(), "activation ", target.name,
+                  " has no second-derivative formula, so it cannot be differentiated twice; "
+                  "add .second_derivative to its definition");
+  const Attrs attrs = WithDefaults(target, ctx.attrs());
+  const Tensor second = internal::MapValues(ctx.saved_input(0), [&](double x) {
+    return f.second_derivative(x, f.forward(x, attrs), attrs);
+  });
+  ctx.set_dx(0, ctx.dy() * second);
+}
+
+}  // namespace
+
+namespace ops {
+
+const OpDef kActivationDerivative{
+    .name = "activation_derivative",
+    .formula = "y = f'(x) for the activation f named by its attributes;  dx = dy f''(x)",
+    .kind = OpKind::kElementwise,
+    .saves = kSaveInput0,
+    .forward = &DerivativeForward,
+    .backward = &DerivativeBackward,
+    .backward_graph = &DerivativeBackward,
+};
+
+}  // namespace ops
 
 const OpDef& MakeActivation(ActivationDefinition definition, std::source_location location) {
   ACTGRAD_REQUIRE(!definition.name.empty() && definition.forward != nullptr &&
@@ -83,6 +140,7 @@ const OpDef& MakeActivation(ActivationDefinition definition, std::source_locatio
       .saves = kSaveInput0 | kSaveOutput,
       .forward = &internal::ScalarActivationForward,
       .backward = &internal::ScalarActivationBackward,
+      .backward_graph = &internal::ScalarActivationBackwardGraph,
       .attrs = owned.attr_specs,
       .kinks = d.kinks,
       .gain = d.gain,

@@ -84,6 +84,9 @@ void MapScalarDerivative(BackwardContext& ctx, Fn d);
 // itself (ctx.op().formulas), so one pair serves every such activation.
 Tensor ScalarActivationForward(ForwardContext& ctx);
 void ScalarActivationBackward(BackwardContext& ctx);
+// dy times the derivative as an op (activation_derivative), whose own
+// backward uses the row's second derivative: double backward works.
+void ScalarActivationBackwardGraph(BackwardContext& ctx);
 // Sample inputs for the gradient check: random points and a fixed grid.
 std::vector<GradCheckCase> ScalarActivationCases(Generator& gen);
 

@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/functional.h"
 #include "ops/kernels.h"
 
 namespace actgrad {
@@ -31,6 +32,14 @@ Tensor ReshapeForward(ForwardContext& ctx) {
 
 void ReshapeBackward(BackwardContext& ctx) {
   ctx.set_dx(0, ViewAs(ctx.dy(), ctx.input_shape(0)));
+}
+
+std::vector<int64_t> Dims(const Shape& shape) {
+  return std::vector<int64_t>(shape.dims().begin(), shape.dims().end());
+}
+
+void ReshapeBackwardGraph(BackwardContext& ctx) {
+  ctx.set_dx(0, Reshape(ctx.dy(), Dims(ctx.input_shape(0))));
 }
 
 std::vector<GradCheckCase> ReshapeCases(Generator& gen) {
@@ -114,6 +123,16 @@ void ConcatenateBackward(BackwardContext& ctx) {
   }
 }
 
+void ConcatenateBackwardGraph(BackwardContext& ctx) {
+  const int64_t axis = ctx.attrs().axis;
+  const int64_t* extents = ctx.extra(0).data<int64_t>();
+  int64_t offset = 0;
+  for (int i = 0; i < ctx.num_inputs(); ++i) {
+    if (ctx.needs_grad(i)) ctx.set_dx(i, Slice(ctx.dy(), axis, offset, offset + extents[i]));
+    offset += extents[i];
+  }
+}
+
 std::vector<GradCheckCase> ConcatenateCases(Generator& gen) {
   auto r = [&](const Shape& s) { return internal::RandomDouble(s, -1, 1, gen); };
   Attrs rows;
@@ -166,6 +185,26 @@ void SliceBackward(BackwardContext& ctx) {
   ctx.set_dx(0, std::move(dx));
 }
 
+// dy between zero blocks (constants) along the axis.
+void SliceBackwardGraph(BackwardContext& ctx) {
+  const Shape& in = ctx.input_shape(0);
+  const Tensor& dy = ctx.dy();
+  const int axis = *NormalizeAxis(ctx.attrs().axis, in.rank());
+  std::vector<Tensor> parts;
+  const int64_t before = ctx.attrs().start, after = in[axis] - ctx.attrs().stop;
+  Shape pad = in;
+  if (before > 0) {
+    pad[axis] = before;
+    parts.push_back(internal::ZerosOf(pad, dy.dtype()));
+  }
+  parts.push_back(dy);
+  if (after > 0) {
+    pad[axis] = after;
+    parts.push_back(internal::ZerosOf(pad, dy.dtype()));
+  }
+  ctx.set_dx(0, parts.size() == 1 ? dy : Concatenate(parts, axis));
+}
+
 std::vector<GradCheckCase> SliceCases(Generator& gen) {
   Attrs rows;
   rows.axis = 0;
@@ -198,6 +237,7 @@ const OpDef kReshape{
     .kind = OpKind::kShape,
     .forward = &ReshapeForward,
     .backward = &ReshapeBackward,
+    .backward_graph = &ReshapeBackwardGraph,
     .check_cases = &ReshapeCases,
 };
 
@@ -209,6 +249,7 @@ const OpDef kConcatenate{
     .max_inputs = OpDef::kVariadic,
     .forward = &ConcatenateForward,
     .backward = &ConcatenateBackward,
+    .backward_graph = &ConcatenateBackwardGraph,
     .attrs = kAxisAttrs,
     .check_cases = &ConcatenateCases,
 };
@@ -219,6 +260,7 @@ const OpDef kSlice{
     .kind = OpKind::kShape,
     .forward = &SliceForward,
     .backward = &SliceBackward,
+    .backward_graph = &SliceBackwardGraph,
     .attrs = kSliceAttrs,
     .check_cases = &SliceCases,
 };
