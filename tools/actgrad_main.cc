@@ -6,8 +6,10 @@
 #include <iostream>
 
 #include "graph/error.h"
+#include "tools/experiment_command.h"
 #include "tools/gradcheck_command.h"
 #include "tools/profile_command.h"
+#include "tools/plot_command.h"
 #include "tools/train_command.h"
 
 int main(int argc, char** argv) {
@@ -19,6 +21,8 @@ int main(int argc, char** argv) {
   actgrad::tools::AddPredictCommand(app, &exit_code);
   actgrad::tools::AddGradcheckCommand(app, &exit_code);
   actgrad::tools::AddProfileCommand(app, &exit_code);
+  actgrad::tools::AddPlotCommand(app, &exit_code);
+  actgrad::tools::AddExperimentCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,75 @@
+# `actgrad plot` and `actgrad experiment` run as a user runs them: files
+# appear where asked, output is deterministic, bad input is a message and an
+# exit code, never a crash.
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+
+function(run expected_rc)
+  execute_process(COMMAND ${ACTGRAD} ${ARGN} OUTPUT_VARIABLE out ERROR_VARIABLE err
+                  RESULT_VARIABLE rc)
+  if(NOT rc EQUAL expected_rc)
+    message(FATAL_ERROR "actgrad ${ARGN}: exit ${rc}, expected ${expected_rc}\n${out}\n${err}")
+  endif()
+  set(out "${out}" PARENT_SCOPE)
+  set(err "${err}" PARENT_SCOPE)
+endfunction()
+
+function(require_substring text what where)
+  string(FIND "${text}" "${what}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "${where} lacks \"${what}\":\n${text}")
+  endif()
+endfunction()
+
+# plot: all activations, twice, byte for byte the same.
+run(0 plot --out ${WORK_DIR}/all.svg)
+run(0 plot --out ${WORK_DIR}/all_again.svg)
+file(READ ${WORK_DIR}/all.svg first)
+file(READ ${WORK_DIR}/all_again.svg second)
+if(NOT first STREQUAL second)
+  message(FATAL_ERROR "actgrad plot is not deterministic")
+endif()
+require_substring("${first}" "</svg>" all.svg)
+run(0 plot --op sigmoid --op tanh --op relu --op leaky_relu:alpha=0.1 --op identity
+      --range=-4,4 --out ${WORK_DIR}/five.svg)
+file(READ ${WORK_DIR}/five.svg five)
+foreach(piece "stroke-dasharray" ">leaky_relu (alpha=0.1)<" ">derivative<")
+  require_substring("${five}" "${piece}" five.svg)
+endforeach()
+run(2 plot --op tahn --out ${WORK_DIR}/bad.svg)
+require_substring("${err}" "tanh" "plot --op tahn")
+run(2 plot --range=3,1 --out ${WORK_DIR}/bad.svg)
+run(1 plot --out ${WORK_DIR}/no/such/dir/x.svg)
+if(EXISTS ${WORK_DIR}/bad.svg)
+  message(FATAL_ERROR "a failed plot left a file behind")
+endif()
+
+# experiment: a reduced run as JSON, with its figures.
+run(0 experiment linear-collapse --reduced --json --figures ${WORK_DIR}/figures)
+string(JSON verdict GET "${out}" experiments 0 verdict)
+if(NOT verdict MATCHES "^(agrees|partly agrees|disagrees)$")
+  message(FATAL_ERROR "unexpected verdict \"${verdict}\":\n${out}")
+endif()
+string(JSON figure GET "${out}" experiments 0 figures 0)
+if(NOT EXISTS ${figure})
+  message(FATAL_ERROR "the figure ${figure} was not written")
+endif()
+
+# A report: HTML with figures inline and no scripts, Markdown with figure files.
+run(0 experiment relu-derivative-at-zero --reduced --report ${WORK_DIR}/report)
+file(READ ${WORK_DIR}/report/results.html html)
+require_substring("${html}" "<svg xmlns" results.html)
+string(FIND "${html}" "<script" script)
+if(NOT script EQUAL -1)
+  message(FATAL_ERROR "results.html contains a script")
+endif()
+file(READ ${WORK_DIR}/report/results.md markdown)
+require_substring("${markdown}" "](figures/relu-derivative-at-zero-loss.svg)" results.md)
+foreach(f activations.svg relu-derivative-at-zero-loss.svg)
+  if(NOT EXISTS ${WORK_DIR}/report/figures/${f})
+    message(FATAL_ERROR "the report's figure ${f} is missing")
+  endif()
+endforeach()
+
+run(2 experiment linear-colapse)
+require_substring("${err}" "linear-collapse" "experiment linear-colapse")

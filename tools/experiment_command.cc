@@ -1,0 +1,259 @@
+#include "tools/experiment_command.h"
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "experiments/experiment.h"
+#include "experiments/report.h"
+#include "io/file.h"
+#include "ops/threads.h"
+#include "tools/json_writer.h"
+
+namespace actgrad::tools {
+
+namespace {
+
+struct ExperimentFlags {
+  std::string name;
+  bool list = false;
+  std::string report;
+  std::string figures = "experiment-figures";
+  bool json = false;
+  uint64_t seed = 0;
+  int repeats = 0;
+  bool reduced = false;
+  std::string data_dir;
+};
+
+absl::Status MakeDirectory(const std::string& path) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(path, ": cannot create the directory: ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteText(const std::string& path, absl::string_view text) {
+  const absl::string_view pieces[] = {text};
+  return io::WriteFileAtomically(path, pieces);
+}
+
+// Width on a terminal: one column per UTF-8 code point ("±" is one).
+size_t Columns(absl::string_view text) {
+  size_t n = 0;
+  for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+std::string Pad(const std::string& text, size_t width) {
+  return text + std::string(width > Columns(text) ? width - Columns(text) : 0, ' ');
+}
+
+void PrintTable(std::ostream& out, const experiments::Table& table) {
+  out << table.caption << "\n";
+  std::vector<size_t> widths(table.header.size(), 0);
+  auto measure = [&](const std::vector<std::string>& row) {
+    for (size_t c = 0; c < row.size() && c < widths.size(); ++c) {
+      widths[c] = std::max(widths[c], Columns(row[c]));
+    }
+  };
+  measure(table.header);
+  for (const auto& row : table.rows) measure(row);
+  auto print = [&](const std::vector<std::string>& row) {
+    std::string line = "  ";
+    for (size_t c = 0; c < row.size() && c < widths.size(); ++c) {
+      line += c + 1 == row.size() ? row[c] : Pad(row[c], widths[c] + 2);
+    }
+    out << line << "\n";
+  };
+  print(table.header);
+  for (const auto& row : table.rows) print(row);
+}
+
+void PrintResult(std::ostream& out, const experiments::Result& r,
+                 const std::vector<std::string>& figure_paths) {
+  out << "setup\n";
+  for (const std::string& line : r.setup) out << "  " << line << "\n";
+  for (const experiments::Table& t : r.tables) {
+    out << "\n";
+    PrintTable(out, t);
+  }
+  out << "\nchecks\n";
+  int held = 0;
+  for (const experiments::Check& c : r.checks) {
+    held += c.supported ? 1 : 0;
+    out << absl::StrFormat("  %-15s %-4s %s\n  %15s      %s\n",
+                           c.supported ? "[holds]" : "[does not hold]", c.claim, c.statement, "",
+                           c.evidence);
+  }
+  if (!r.discussion.empty()) out << "\n" << r.discussion << "\n";
+  out << "\nfigures: " << absl::StrJoin(figure_paths, ", ") << "\n";
+  out << absl::StrFormat("verdict: %s (%d of %d checks hold; %s), %.1f s\n",
+                         experiments::VerdictName(r.verdict), held, r.checks.size(), r.claims,
+                         r.seconds);
+}
+
+std::string ResultJson(const experiments::Result& r, const std::vector<std::string>& figures) {
+  auto strings = [](const std::vector<std::string>& list) {
+    std::vector<std::string> quoted;
+    for (const std::string& s : list) quoted.push_back(JsonString(s));
+    return absl::StrCat("[", absl::StrJoin(quoted, ", "), "]");
+  };
+  std::string out =
+      absl::StrCat("{\"name\": ", JsonString(r.name), ", \"claims\": ", JsonString(r.claims),
+                   ", \"title\": ", JsonString(r.title),
+                   ", \"verdict\": ", JsonString(experiments::VerdictName(r.verdict)),
+                   ", \"seconds\": ", JsonNumber(r.seconds), ", \"setup\": ", strings(r.setup),
+                   ", \"checks\": [");
+  for (size_t i = 0; i < r.checks.size(); ++i) {
+    const experiments::Check& c = r.checks[i];
+    absl::StrAppend(&out, i ? ", " : "", "{\"claim\": ", JsonString(c.claim),
+                    ", \"statement\": ", JsonString(c.statement),
+                    ", \"supported\": ", c.supported ? "true" : "false",
+                    ", \"evidence\": ", JsonString(c.evidence), "}");
+  }
+  out += "], \"metrics\": {";
+  for (size_t i = 0; i < r.metrics.size(); ++i) {
+    absl::StrAppend(&out, i ? ", " : "", JsonString(r.metrics[i].name), ": ",
+                    JsonNumber(r.metrics[i].value));
+  }
+  out += "}, \"tables\": [";
+  for (size_t i = 0; i < r.tables.size(); ++i) {
+    const experiments::Table& t = r.tables[i];
+    absl::StrAppend(&out, i ? ", " : "", "{\"caption\": ", JsonString(t.caption),
+                    ", \"header\": ", strings(t.header), ", \"rows\": [");
+    for (size_t k = 0; k < t.rows.size(); ++k) {
+      absl::StrAppend(&out, k ? ", " : "", strings(t.rows[k]));
+    }
+    out += "]}";
+  }
+  absl::StrAppend(&out, "], \"figures\": ", strings(figures), "}");
+  return out;
+}
+
+int Run(const ExperimentFlags& flags) {
+  if (flags.list || flags.name.empty()) {
+    for (const experiments::Experiment& e : experiments::AllExperiments()) {
+      std::cout << absl::StrFormat("%-24s %-14s %s\n", e.name, e.claims, e.measures);
+    }
+    if (flags.name.empty() && !flags.list) {
+      std::cerr << "actgrad experiment: name an experiment above, or all\n";
+      return 2;
+    }
+    return 0;
+  }
+  std::vector<const experiments::Experiment*> chosen;
+  if (flags.name == "all") {
+    for (const experiments::Experiment& e : experiments::AllExperiments()) chosen.push_back(&e);
+  } else {
+    absl::StatusOr<const experiments::Experiment*> e = experiments::FindExperiment(flags.name);
+    if (!e.ok()) {
+      std::cerr << "actgrad experiment: " << e.status().message() << "\n";
+      return 2;
+    }
+    chosen.push_back(*e);
+  }
+
+  // "One core": the timings in the report are single-threaded.
+  SetNumThreads(1);
+  const std::string figure_dir =
+      flags.report.empty() ? flags.figures : absl::StrCat(flags.report, "/figures");
+  if (absl::Status s = MakeDirectory(figure_dir); !s.ok()) {
+    std::cerr << "actgrad experiment: " << s.message() << "\n";
+    return 1;
+  }
+  const experiments::Options options{.seed = flags.seed,
+                                     .repeats = flags.repeats,
+                                     .reduced = flags.reduced,
+                                     .data_dir = flags.data_dir};
+  std::ostream& log = flags.json ? std::cerr : std::cout;
+  std::vector<experiments::Result> results;
+  std::vector<std::string> json;
+  for (const experiments::Experiment* e : chosen) {
+    log << "== " << e->name << " (" << e->claims << "): " << e->measures << "\n" << std::flush;
+    absl::StatusOr<experiments::Result> r = experiments::RunExperiment(*e, options);
+    if (!r.ok()) {
+      std::cerr << "actgrad experiment " << e->name << ": " << r.status().message() << "\n";
+      return 1;
+    }
+    std::vector<std::string> paths;
+    for (const experiments::Figure& f : r->figures) {
+      paths.push_back(absl::StrCat(figure_dir, "/", f.name, ".svg"));
+      if (absl::Status s = WriteText(paths.back(), f.svg); !s.ok()) {
+        std::cerr << "actgrad experiment: " << s.message() << "\n";
+        return 1;
+      }
+    }
+    if (flags.json) {
+      json.push_back(ResultJson(*r, paths));
+    } else {
+      PrintResult(std::cout, *r, paths);
+      std::cout << "\n" << std::flush;
+    }
+    results.push_back(*std::move(r));
+  }
+
+  if (!flags.report.empty()) {
+    std::string command =
+        absl::StrCat("actgrad experiment ", flags.name, " --report ", flags.report);
+    if (flags.seed != 0) absl::StrAppend(&command, " --seed ", flags.seed);
+    if (flags.repeats != 0) absl::StrAppend(&command, " --repeats ", flags.repeats);
+    if (flags.reduced) command += " --reduced";
+    const viz::Report report = experiments::BuildReport(
+        results, {.command = command,
+                  .machine = absl::StrCat("OpenBLAS (", BlasCoreName(), " kernels), ", NumThreads(),
+                                          " thread")});
+    for (const viz::Report::Figure& f : report.figures()) {
+      if (absl::Status s = WriteText(absl::StrCat(figure_dir, "/", f.file_name), f.svg); !s.ok()) {
+        std::cerr << "actgrad experiment: " << s.message() << "\n";
+        return 1;
+      }
+    }
+    const std::string html = absl::StrCat(flags.report, "/results.html");
+    const std::string markdown = absl::StrCat(flags.report, "/results.md");
+    for (const auto& [path, text] :
+         {std::pair{html, report.ToHtml()}, std::pair{markdown, report.ToMarkdown("figures")}}) {
+      if (absl::Status s = WriteText(path, text); !s.ok()) {
+        std::cerr << "actgrad experiment: " << s.message() << "\n";
+        return 1;
+      }
+    }
+    log << "report: " << html << ", " << markdown << " (figures in " << figure_dir << ")\n";
+  }
+  if (flags.json) std::cout << "{\"experiments\": [" << absl::StrJoin(json, ",\n") << "]}\n";
+  return 0;
+}
+
+}  // namespace
+
+void AddExperimentCommand(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<ExperimentFlags>();
+  CLI::App* sub = app.add_subcommand(
+      "experiment", "Test the article's claims: run an experiment (or all), print its verdict");
+  sub->add_option("name", flags->name, "An experiment (see --list), or all");
+  sub->add_flag("--list", flags->list, "List the experiments and the claims they test");
+  sub->add_option("--report", flags->report,
+                  "Write DIR/results.html, DIR/results.md and DIR/figures/*.svg");
+  sub->add_option("--figures", flags->figures, "Where figures go without --report")
+      ->capture_default_str();
+  sub->add_flag("--json", flags->json, "Print the results as one JSON object on stdout");
+  sub->add_option("--seed", flags->seed, "Base seed; repeat i uses seed + i")
+      ->capture_default_str();
+  sub->add_option("--repeats", flags->repeats, "Seeds per configuration (default: per experiment)")
+      ->check(CLI::Range(1, 100));
+  sub->add_flag("--reduced", flags->reduced, "Smaller data and fewer epochs (seconds)");
+  sub->add_option("--data-dir", flags->data_dir,
+                  "Where breast_cancer.csv and digits.csv are (default: the bundled data/)");
+  sub->callback([flags, exit_code] { *exit_code = Run(*flags); });
+}
+
+}  // namespace actgrad::tools
