@@ -17,12 +17,14 @@
 #ifndef ACTGRAD_ACTGRAD_H_
 #define ACTGRAD_ACTGRAD_H_
 
+#include "graph/anomaly.h"
 #include "graph/dot.h"
 #include "graph/error.h"
 #include "graph/factories.h"
 #include "graph/generator.h"
 #include "graph/grad_mode.h"
 #include "graph/gradcheck.h"
+#include "graph/profiler.h"
 #include "graph/tensor.h"
 #include "ops/builtin_ops.h"
 #include "ops/functional.h"

@@ -4,8 +4,10 @@
 
 #include "absl/container/inlined_vector.h"
 #include "graph/grad_mode.h"
+#include "graph/anomaly.h"
 #include "graph/graph.h"
 #include "graph/profile_hooks.h"
+#include "ops/kernels.h"
 #include "ops/op_def.h"
 
 namespace actgrad {
@@ -23,6 +25,26 @@ internal::SavedValue Save(const Tensor& t) {
   }
   impl->storage->Ref();
   return {internal::TensorImpl::Make(impl->storage, impl->shape, impl->dtype), impl->node};
+}
+
+// Under anomaly detection: the first op whose output is not finite stops the
+// run, unless an input already was (then the trouble started earlier).
+void CheckForAnomaly(const OpDef& op, std::span<const Tensor> inputs, const Tensor& y,
+                     const std::source_location& location) {
+  const std::string output = internal::DescribeNonFinite(y);
+  if (output.empty()) return;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string input = internal::DescribeNonFinite(inputs[i]);
+    if (!input.empty()) {
+      ACTGRAD_THROW(location, "anomaly: input ", i, " of ", op.name,
+                    internal::layer_path.empty() ? "" : " in layer ", internal::layer_path,
+                    " is already not finite: ", input,
+                    "; it came from outside the recorded ops (data or parameters)");
+    }
+  }
+  ACTGRAD_THROW(location, "anomaly: ", op.name,
+                internal::layer_path.empty() ? "" : " in layer ", internal::layer_path,
+                " produced ", output, " from finite inputs ", internal::DescribeShapes(inputs));
 }
 
 bool IsDifferentiable(const OpDef& op, size_t i) {
@@ -72,6 +94,7 @@ Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs
     y = op.forward(ctx);
   }
   const int64_t computed = profile != nullptr ? profile->Now() : 0;
+  if (internal::detect_anomaly) [[unlikely]] CheckForAnomaly(op, inputs, y, location);
   if (!record) {
     if (profile != nullptr) [[unlikely]] {
       internal::RecordForward(*profile, op, inputs, y, attrs, nullptr, internal::kNoNode,
@@ -115,6 +138,7 @@ Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs
   }
   node.num_saved = static_cast<uint8_t>(slot);
 
+  if (internal::detect_anomaly) [[unlikely]] graph->SetLayer(id, internal::layer_path);
   internal::TensorImpl* out = y.impl();
   out->graph = graph;
   out->node = id;

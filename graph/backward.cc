@@ -6,6 +6,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/inlined_vector.h"
 #include "graph/grad_mode.h"
+#include "graph/anomaly.h"
 #include "graph/graph.h"
 #include "graph/graph_traits.h"
 #include "graph/profile_hooks.h"
@@ -276,6 +277,15 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
       Tensor dx = std::move(scratch.dx[i]);
       if (!needs_grad[i] || !dx.defined()) continue;
       const Node& input = graph->node(inputs[i].input);
+      if (detect_anomaly) [[unlikely]] {
+        const std::string bad = DescribeNonFinite(dx);
+        const std::string layer = graph->LayerOf(v);
+        ACTGRAD_REQUIRE(bad.empty(), location, "anomaly: the backward of ", done.op->name,
+                        layer.empty() ? "" : " in layer ", layer, " (created at ",
+                        FormatLocation(done.location), ") produced ", bad,
+                        " in the gradient for input ", i, "; the gradient arriving was ",
+                        DescribeNonFinite(dy).empty() ? "finite" : DescribeNonFinite(dy));
+      }
       ACTGRAD_REQUIRE(dx.shape() == input.shape && dx.dtype() == input.dtype, location,
                       "backward of ", done.op->name, " (created at ",
                       FormatLocation(done.location), ") produced a gradient of ",

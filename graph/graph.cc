@@ -121,6 +121,7 @@ void Graph::Reset() {
   nodes_.clear();
   edges_.clear();
   hooks_.clear();
+  layers_.clear();
   epoch_ = NextEpoch();
 }
 

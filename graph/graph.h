@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <source_location>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -101,6 +102,13 @@ class Graph {
   // The accumulator node standing for `leaf` in this incarnation.
   uint32_t LeafNode(TensorImpl* leaf);
 
+  // The layer a node was made in, kept only under anomaly detection.
+  void SetLayer(uint32_t id, const std::string& layer) { layers_[id] = layer; }
+  std::string LayerOf(uint32_t id) const {
+    auto it = layers_.find(id);
+    return it == layers_.end() ? std::string() : it->second;
+  }
+
   // Hooks of non-leaf tensors, by node.
   std::vector<GradHook>* hooks(uint32_t id);
   void AddHook(uint32_t id, GradHook hook);
@@ -123,6 +131,7 @@ class Graph {
   std::vector<Node> nodes_;
   std::vector<Edge> edges_;
   absl::flat_hash_map<uint32_t, std::vector<GradHook>> hooks_;
+  absl::flat_hash_map<uint32_t, std::string> layers_;
   std::vector<Tensor> grad_slots_;
   uint64_t epoch_;
   int64_t refs_ = 0;

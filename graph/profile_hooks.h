@@ -29,7 +29,6 @@ class Graph;
 struct ProfileSession {
   Profile* profile = nullptr;
   std::chrono::steady_clock::time_point start;
-  std::string layer;  // the current LayerScope path
   // Which record a graph node's forward went to: (graph epoch, node) -> index.
   absl::flat_hash_map<std::pair<uint64_t, uint32_t>, size_t> record_of_node;
 

@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "graph/anomaly.h"
 #include "graph/graph.h"
 #include "graph/profile_hooks.h"
 #include "ops/op_def.h"
@@ -19,6 +20,8 @@ namespace internal {
 
 namespace {
 
+using ::actgrad::internal::layer_path;
+
 int64_t Bytes(const Tensor& t) { return t.numel() * static_cast<int64_t>(DTypeSize(t.dtype())); }
 
 }  // namespace
@@ -28,7 +31,7 @@ void RecordForward(ProfileSession& session, const OpDef& op, std::span<const Ten
                    int64_t start, int64_t kernel_start, int64_t kernel_end, int64_t end) {
   OpRecord r;
   r.op = std::string(op.name);
-  r.layer = session.layer;
+  r.layer = layer_path;
   r.shapes = absl::StrCat(absl::StrJoin(inputs, " x ",
                                         [](std::string* out, const Tensor& t) {
                                           out->append(t.shape().ToString());
@@ -103,30 +106,27 @@ Profiler::~Profiler() {
   internal::active_session = nullptr;
 }
 
+// Layer paths are kept while a profiler or anomaly detection wants them.
 LayerScope::LayerScope(const std::string& name) {
-  internal::ProfileSession* session = internal::ActiveSession();
-  if (session == nullptr) [[likely]] return;
+  if (!IsProfiling() && !IsAnomalyDetectionEnabled()) [[likely]] return;
   active_ = true;
-  restore_ = session->layer.size();
-  if (!session->layer.empty()) session->layer += ".";
-  session->layer += name;
+  std::string& path = internal::layer_path;
+  restore_ = path.size();
+  absl::StrAppend(&path, path.empty() ? "" : ".", name);
 }
 
 LayerScope::LayerScope(size_t index, const std::string& kind) {
-  internal::ProfileSession* session = internal::ActiveSession();
-  if (session == nullptr) [[likely]] return;
+  if (!IsProfiling() && !IsAnomalyDetectionEnabled()) [[likely]] return;
   active_ = true;
-  restore_ = session->layer.size();
-  absl::StrAppend(&session->layer, session->layer.empty() ? "" : ".", index, ".", kind);
+  std::string& path = internal::layer_path;
+  restore_ = path.size();
+  absl::StrAppend(&path, path.empty() ? "" : ".", index, ".", kind);
 }
 
 bool IsProfiling() { return internal::ActiveSession() != nullptr; }
 
 LayerScope::~LayerScope() {
-  if (!active_) return;
-  if (internal::ProfileSession* session = internal::ActiveSession()) {
-    session->layer.resize(restore_);
-  }
+  if (active_) internal::layer_path.resize(restore_);
 }
 
 int64_t Profile::TotalNs() const {

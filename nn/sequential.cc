@@ -1,6 +1,7 @@
 #include "nn/sequential.h"
 
 #include "absl/strings/str_cat.h"
+#include "graph/anomaly.h"
 #include "graph/profiler.h"
 #include "nn/linear.h"
 
@@ -11,7 +12,7 @@ Tensor Sequential::Forward(const Tensor& x) { return ForwardThrough(x, layers_.s
 Tensor Sequential::ForwardThrough(const Tensor& x, size_t count) {
   Tensor h = x;
   for (size_t i = 0; i < count && i < layers_.size(); ++i) {
-    if (IsProfiling()) [[unlikely]] {
+    if (IsProfiling() || IsAnomalyDetectionEnabled()) [[unlikely]] {
       LayerScope scope(i, layers_[i]->Kind());
       h = layers_[i]->Forward(h);
     } else {

@@ -1,8 +1,10 @@
 #include "nn/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
+#include "absl/strings/str_format.h"
 #include "graph/grad_mode.h"
 #include "io/csv.h"
 #include "optim/clip.h"
@@ -60,7 +62,8 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
   for (size_t i = 0; i < all_rows.size(); ++i) all_rows[i] = static_cast<int64_t>(i);
 
   TrainResult result;
-  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+  double first_loss = -1;
+  for (int epoch = 0; epoch < options.epochs && result.stopped_early.empty(); ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     if (options.schedule.has_value()) {
       sgd.set_learning_rate(options.schedule->LearningRateAt(epoch));
@@ -84,7 +87,17 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
       correct += CountCorrect(task, logits, targets);
       if (options.clip_norm > 0) optim::ClipGradNorm(parameters, options.clip_norm);
       sgd.Step();
-      loss_sum += loss.item();
+      const double value = loss.item();
+      if (first_loss < 0) first_loss = value;
+      if (!std::isfinite(value) || (value > 100 * first_loss && value > first_loss + 10)) {
+        result.stopped_early = absl::StrFormat(
+            "training diverged at epoch %d, batch %d: the loss is %g (it started at %g). "
+            "Likely fixes: a smaller learning rate (now %g), inputs scaled to the activation's "
+            "range, the activation's recommended initializer, or gradient clipping",
+            epoch + 1, b + 1, value, first_loss, sgd.learning_rate());
+        break;
+      }
+      loss_sum += value;
       samples += static_cast<int64_t>(rows.size());
       if (options.on_batch) {
         options.on_batch({.epoch = epoch,
@@ -95,6 +108,7 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
                           .accuracy = double(correct) / double(samples)});
       }
     }
+    if (!result.stopped_early.empty()) break;
     const Evaluation test = Evaluate(task, model, x_test, y_test);
     EpochReport report{.epoch = epoch,
                        .train_loss = loss_sum / std::max<size_t>(batches.size(), 1),

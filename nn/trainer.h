@@ -22,6 +22,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "nn/sequential.h"
@@ -64,10 +65,15 @@ struct TrainOptions {
 struct TrainResult {
   std::vector<EpochReport> history;
   double seconds = 0;
+  // Empty, or why training stopped early: the loss became NaN or infinite,
+  // or grew far beyond where it started (diverged), with the likely fixes.
+  std::string stopped_early;
 };
 
 // Trains `model` on rows of x_train ([rows, features], float) with targets
-// y_train, and evaluates on x_test / y_test after each epoch.
+// y_train, and evaluates on x_test / y_test after each epoch. Stops early,
+// saying why in TrainResult::stopped_early, when the training loss becomes
+// NaN or infinite or exceeds 100 times (and 10 above) the first batch's.
 TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
                   std::span<const double> y_train, const Tensor& x_test,
                   std::span<const double> y_test, const TrainOptions& options);

@@ -45,6 +45,8 @@ std::string ScalingText(nn::Scaling s) {
 void AddModelOptions(CLI::App* sub, ModelFlags* flags) {
   sub->add_option("--data", flags->data, "CSV file: a header row, numbers only")->capture_default_str();
   AddPluginOption(sub, &flags->plugins);
+  sub->add_flag("--detect-anomaly", flags->detect_anomaly,
+                "Stop at the first op or gradient that is NaN or infinite, naming it");
   sub->add_option("--target", flags->target, "Target column (default: the last one)");
   sub->add_option("--task", flags->task, "auto, binary, multiclass or regression")
       ->capture_default_str();

@@ -58,6 +58,7 @@ struct ModelFlags {
   std::string save;
   bool json = false;
   bool no_progress = false;
+  bool detect_anomaly = false;
 };
 
 // Everything `train` decided before training, with the reason for each.

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "absl/strings/str_format.h"
+#include "graph/anomaly.h"
 #include "graph/factories.h"
 #include "graph/profiler.h"
 #include "nn/nn.h"
@@ -104,6 +105,8 @@ int RunProfile(const ProfileFlags& flags) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
         .count();
   };
+  std::optional<DetectAnomalyGuard> detect;
+  if (flags.model.detect_anomaly) detect.emplace();
   for (int i = 0; i < flags.warmup; ++i) step();
   std::vector<double> plain, profiled;
   std::vector<Profile> profiles(flags.steps);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "graph/anomaly.h"
 #include "io/csv.h"
 #include "nn/nn.h"
 #include "ops/registry.h"
@@ -80,8 +81,14 @@ int RunTrain(const ModelFlags& flags) {
                                             r.learning_rate));
     };
   }
+  std::optional<DetectAnomalyGuard> detect;
+  if (flags.detect_anomaly) detect.emplace();
   const nn::TrainResult result =
       nn::Train(plan.task, *model.network, x_train, train.y, x_test, test.y, options);
+  if (!result.stopped_early.empty()) {
+    std::cerr << "actgrad train: " << result.stopped_early << "\n";
+    return 1;
+  }
 
   const nn::EpochReport last = result.history.empty() ? nn::EpochReport{} : result.history.back();
   const double samples_per_second =
