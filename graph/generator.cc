@@ -1,7 +1,9 @@
 #include "graph/generator.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <numbers>
+#include <sstream>
 
 namespace actgrad {
 
@@ -18,6 +20,28 @@ double Generator::NextNormal() {
   spare_normal_ = radius * std::sin(angle);
   has_spare_normal_ = true;
   return radius * std::cos(angle);
+}
+
+std::string Generator::SaveState() const {
+  std::ostringstream out;
+  out.precision(17);
+  out << engine_ << ' ' << has_spare_normal_ << ' ' << std::hexfloat << spare_normal_;
+  return out.str();
+}
+
+bool Generator::RestoreState(const std::string& text) {
+  std::istringstream in(text);
+  std::mt19937_64 engine;
+  bool has_spare = false;
+  double spare = 0;
+  std::string spare_text;
+  if (!(in >> engine >> has_spare >> spare_text)) return false;
+  // Hexadecimal floats do not read back through operator>> in libstdc++.
+  spare = std::strtod(spare_text.c_str(), nullptr);
+  engine_ = engine;
+  has_spare_normal_ = has_spare;
+  spare_normal_ = spare;
+  return true;
 }
 
 uint64_t Generator::NextBelow(uint64_t n) {

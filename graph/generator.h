@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 
 namespace actgrad {
 
@@ -35,6 +36,12 @@ class Generator {
   uint64_t NextBelow(uint64_t n);
 
   std::mt19937_64& engine() { return engine_; }
+
+  // The complete state as text, and back: a checkpoint resumes the same
+  // sequence. Restore returns false (leaving the state as it was) for text
+  // that is not a state.
+  std::string SaveState() const;
+  bool RestoreState(const std::string& text);
 
  private:
   std::mt19937_64 engine_;

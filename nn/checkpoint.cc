@@ -3,6 +3,7 @@
 #include <cmath>
 #include <map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -26,7 +27,14 @@ Tensor MlpModel::Predict(const Tensor& raw_features) const {
   return network->Forward(scaler.Transform(raw_features));
 }
 
-absl::Status SaveMlpModel(const std::string& path, const MlpModel& model) {
+namespace {
+
+struct ModelFile {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  std::map<std::string, std::string> metadata;
+};
+
+ModelFile MakeModelFile(const MlpModel& model) {
   std::vector<std::pair<std::string, Tensor>> tensors;
   std::vector<std::string> initializers;
   for (size_t i = 0; i < model.network->size(); ++i) {
@@ -53,12 +61,12 @@ absl::Status SaveMlpModel(const std::string& path, const MlpModel& model) {
       {"features", absl::StrJoin(model.feature_names, "\n")},
       {"target", model.target_name},
   };
-  return io::SaveSafetensors(path, tensors, metadata);
+  return {std::move(tensors), metadata};
 }
 
-absl::StatusOr<MlpModel> LoadMlpModel(const std::string& path) {
-  absl::StatusOr<io::SafetensorsFile> file = io::LoadSafetensors(path);
-  if (!file.ok()) return file.status();
+constexpr char kMomentumPrefix[] = "momentum.";
+
+absl::StatusOr<MlpModel> ModelFromFile(const std::string& path, io::SafetensorsFile* file) {
   const std::map<std::string, std::string>& meta = file->metadata;
   auto refuse = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a usable actgrad model: ", why));
@@ -142,6 +150,70 @@ absl::StatusOr<MlpModel> LoadMlpModel(const std::string& path) {
     }
   }
   return model;
+}
+
+}  // namespace
+
+absl::Status SaveMlpModel(const std::string& path, const MlpModel& model) {
+  const ModelFile file = MakeModelFile(model);
+  return io::SaveSafetensors(path, file.tensors, file.metadata);
+}
+
+absl::StatusOr<MlpModel> LoadMlpModel(const std::string& path) {
+  absl::StatusOr<io::SafetensorsFile> file = io::LoadSafetensors(path);
+  if (!file.ok()) return file.status();
+  return ModelFromFile(path, &*file);
+}
+
+absl::Status SaveCheckpoint(const std::string& path, const MlpModel& model,
+                            const TrainState& state) {
+  ModelFile file = MakeModelFile(model);
+  const std::vector<NamedParameter> params = model.network->NamedParameters();
+  for (size_t i = 0; i < params.size() && i < state.momentum.size(); ++i) {
+    if (state.momentum[i].defined()) {
+      file.tensors.emplace_back(kMomentumPrefix + params[i].name, state.momentum[i].Detach());
+    }
+  }
+  file.metadata["epochs_done"] = absl::StrCat(state.epochs_done);
+  file.metadata["batch_order"] = state.batch_order;
+  return io::SaveSafetensors(path, file.tensors, file.metadata);
+}
+
+absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path) {
+  absl::StatusOr<io::SafetensorsFile> file = io::LoadSafetensors(path);
+  if (!file.ok()) return file.status();
+  Checkpoint checkpoint;
+  auto epochs = file->metadata.find("epochs_done");
+  auto order = file->metadata.find("batch_order");
+  if (epochs == file->metadata.end() || order == file->metadata.end() ||
+      !absl::SimpleAtoi(epochs->second, &checkpoint.state.epochs_done) ||
+      checkpoint.state.epochs_done < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a checkpoint (written by train --checkpoint)"));
+  }
+  checkpoint.state.batch_order = order->second;
+  std::map<std::string, Tensor> momentum;
+  std::vector<std::pair<std::string, Tensor>> weights;
+  for (auto& [name, t] : file->tensors) {
+    if (absl::StartsWith(name, kMomentumPrefix)) {
+      momentum[name.substr(sizeof(kMomentumPrefix) - 1)] = t;
+    } else {
+      weights.emplace_back(name, t);
+    }
+  }
+  file->tensors = std::move(weights);
+  absl::StatusOr<MlpModel> model = ModelFromFile(path, &*file);
+  if (!model.ok()) return model.status();
+  for (const NamedParameter& p : model->network->NamedParameters()) {
+    auto it = momentum.find(p.name);
+    if (it != momentum.end() && it->second.shape() != p.tensor->shape()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": the momentum of \"", p.name, "\" does not match its shape"));
+    }
+    checkpoint.state.momentum.push_back(it != momentum.end() ? it->second : Tensor());
+  }
+  checkpoint.model = *std::move(model);
+  return checkpoint;
 }
 
 }  // namespace actgrad::nn

@@ -29,6 +29,7 @@
 #include "nn/scaler.h"
 #include "nn/sequential.h"
 #include "nn/task.h"
+#include "nn/trainer.h"
 
 namespace actgrad::nn {
 
@@ -52,6 +53,19 @@ absl::Status SaveMlpModel(const std::string& path, const MlpModel& model);
 // holds one it does not, has a shape that differs, or holds a weight that is
 // not finite.
 absl::StatusOr<MlpModel> LoadMlpModel(const std::string& path);
+
+// A training checkpoint: the model file plus, under "momentum.<name>" and in
+// the metadata, what TrainOptions::resume_from needs to continue bitwise as
+// if never stopped. Written to a temporary name and renamed, so a crash
+// leaves the previous checkpoint intact.
+absl::Status SaveCheckpoint(const std::string& path, const MlpModel& model,
+                            const TrainState& state);
+
+struct Checkpoint {
+  MlpModel model;
+  TrainState state;
+};
+absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path);
 
 }  // namespace actgrad::nn
 

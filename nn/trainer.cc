@@ -61,9 +61,27 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
   std::vector<int64_t> all_rows(y_train.size());
   for (size_t i = 0; i < all_rows.size(); ++i) all_rows[i] = static_cast<int64_t>(i);
 
+  int first_epoch = 0;
+  if (options.resume_from != nullptr) {
+    const TrainState& state = *options.resume_from;
+    first_epoch = state.epochs_done;
+    ACTGRAD_REQUIRE(gen.RestoreState(state.batch_order), std::source_location::current(),
+                    "Train: the saved batch order is not a generator state");
+    for (size_t i = 0; i < state.momentum.size() && i < parameters.size(); ++i) {
+      sgd.set_momentum_buffer(i, state.momentum[i]);
+    }
+  }
+  auto checkpoint = [&](int epochs_done) {
+    TrainState state;
+    state.epochs_done = epochs_done;
+    state.batch_order = gen.SaveState();
+    for (size_t i = 0; i < parameters.size(); ++i) state.momentum.push_back(sgd.momentum_buffer(i));
+    options.on_checkpoint(state);
+  };
+
   TrainResult result;
   double first_loss = -1;
-  for (int epoch = 0; epoch < options.epochs && result.stopped_early.empty(); ++epoch) {
+  for (int epoch = first_epoch; epoch < options.epochs && result.stopped_early.empty(); ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     if (options.schedule.has_value()) {
       sgd.set_learning_rate(options.schedule->LearningRateAt(epoch));
@@ -118,6 +136,10 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
                        .seconds = SecondsSince(epoch_start)};
     result.history.push_back(report);
     if (options.on_epoch) options.on_epoch(report);
+    if (options.checkpoint_every > 0 && options.on_checkpoint &&
+        (epoch + 1) % options.checkpoint_every == 0) {
+      checkpoint(epoch + 1);
+    }
   }
   result.seconds = SecondsSince(start);
   return result;

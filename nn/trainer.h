@@ -50,6 +50,14 @@ struct BatchProgress {
   double accuracy = 0;  // running, on the training batches (classification)
 };
 
+// What resuming needs besides the weights: how far training got, the state
+// of the batch-order generator, and the optimizer's momentum per parameter.
+struct TrainState {
+  int epochs_done = 0;
+  std::string batch_order;
+  std::vector<Tensor> momentum;  // undefined entries: no momentum yet
+};
+
 struct TrainOptions {
   int epochs = 200;
   int64_t batch = 32;
@@ -60,6 +68,13 @@ struct TrainOptions {
   // Called after each batch with the epoch's running figures.
   std::function<void(const BatchProgress&)> on_batch;
   std::function<void(const EpochReport&)> on_epoch;
+  // Called after every `checkpoint_every` epochs (0: never) with the state
+  // to save beside the weights.
+  int checkpoint_every = 0;
+  std::function<void(const TrainState&)> on_checkpoint;
+  // Continue from a saved state (the weights already loaded into the model):
+  // with one thread, the result is bitwise what an uninterrupted run gives.
+  const TrainState* resume_from = nullptr;
 };
 
 struct TrainResult {

@@ -59,8 +59,10 @@ class Sgd {
   void set_learning_rate(double learning_rate) { options_.learning_rate = learning_rate; }
   const SgdOptions& options() const { return options_; }
   const std::vector<Tensor>& parameters() const { return parameters_; }
-  // The momentum buffer of parameter i (undefined before its first step).
+  // The momentum buffer of parameter i (undefined before its first step);
+  // setting it resumes from a checkpoint.
   const Tensor& momentum_buffer(size_t i) const { return momentum_buffers_[i]; }
+  void set_momentum_buffer(size_t i, Tensor buffer) { momentum_buffers_[i] = std::move(buffer); }
 
  private:
   std::vector<Tensor> parameters_;

@@ -59,6 +59,9 @@ struct ModelFlags {
   bool json = false;
   bool no_progress = false;
   bool detect_anomaly = false;
+  std::string checkpoint = "actgrad.checkpoint.safetensors";
+  int checkpoint_every = 0;
+  bool resume = false;
 };
 
 // Everything `train` decided before training, with the reason for each.

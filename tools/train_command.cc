@@ -48,6 +48,23 @@ int RunTrain(const ModelFlags& flags) {
   const Tensor x_test = model.scaler.Transform(test.Features());
   Generator gen(flags.seed);
   model.network = nn::Mlp(plan.mlp, gen);
+  nn::TrainState resumed;
+  if (flags.resume) {
+    absl::StatusOr<nn::Checkpoint> checkpoint = nn::LoadCheckpoint(flags.checkpoint);
+    if (!checkpoint.ok()) {
+      std::cerr << "actgrad train: --resume: " << checkpoint.status().message() << "\n";
+      return 1;
+    }
+    if (checkpoint->model.options.inputs != plan.mlp.inputs ||
+        checkpoint->model.options.hidden != plan.mlp.hidden ||
+        checkpoint->model.options.hidden_activation != plan.mlp.hidden_activation) {
+      std::cerr << "actgrad train: --resume: " << flags.checkpoint
+                << " holds another architecture than these options describe\n";
+      return 1;
+    }
+    model = std::move(checkpoint->model);
+    resumed = std::move(checkpoint->state);
+  }
 
   std::ostream& log = flags.json ? std::cerr : std::cout;
   PrintPlan(log, flags, plan, model.network->ToString());
@@ -81,12 +98,26 @@ int RunTrain(const ModelFlags& flags) {
                                             r.learning_rate));
     };
   }
+  absl::Status checkpoint_status;
+  if (flags.resume) options.resume_from = &resumed;
+  if (flags.checkpoint_every > 0) {
+    options.checkpoint_every = flags.checkpoint_every;
+    options.on_checkpoint = [&](const nn::TrainState& state) {
+      if (checkpoint_status.ok()) {
+        checkpoint_status = nn::SaveCheckpoint(flags.checkpoint, model, state);
+      }
+    };
+  }
   std::optional<DetectAnomalyGuard> detect;
   if (flags.detect_anomaly) detect.emplace();
   const nn::TrainResult result =
       nn::Train(plan.task, *model.network, x_train, train.y, x_test, test.y, options);
   if (!result.stopped_early.empty()) {
     std::cerr << "actgrad train: " << result.stopped_early << "\n";
+    return 1;
+  }
+  if (!checkpoint_status.ok()) {
+    std::cerr << "actgrad train: checkpoint: " << checkpoint_status.message() << "\n";
     return 1;
   }
 
@@ -201,6 +232,14 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   CLI::App* sub = app.add_subcommand(
       "train", "Train an MLP on a CSV data set (by default the bundled breast-cancer data)");
   AddModelOptions(sub, f.get());
+  sub->add_option("--checkpoint", f->checkpoint, "Checkpoint file for --checkpoint-every and --resume")
+      ->capture_default_str();
+  sub->add_option("--checkpoint-every", f->checkpoint_every,
+                  "Save a checkpoint after every N epochs (0: never)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_flag("--resume", f->resume,
+                "Continue from --checkpoint (same options; one thread gives bitwise the weights "
+                "of an uninterrupted run)");
   sub->add_option("--save", f->save, "Write the trained model (safetensors) here");
   sub->add_flag("--json", f->json, "Print one JSON object with the results on stdout");
   sub->add_flag("--no-progress", f->no_progress, "No per-epoch output on stderr");

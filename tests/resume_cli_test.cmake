@@ -1,0 +1,28 @@
+# A run stopped after a checkpoint and resumed ends with the same weights,
+# bit for bit, as one that was never stopped (one thread, same seed).
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+function(train)
+  execute_process(COMMAND ${ACTGRAD} train --no-progress --json ${ARGN}
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "train ${ARGN} failed (${rc}):\n${out}\n${err}")
+  endif()
+endfunction()
+train(--epochs 12 --save ${WORK_DIR}/straight.safetensors)
+train(--epochs 7 --checkpoint ${WORK_DIR}/ck.safetensors --checkpoint-every 7)
+train(--epochs 12 --checkpoint ${WORK_DIR}/ck.safetensors --resume
+      --save ${WORK_DIR}/resumed.safetensors)
+file(SHA256 ${WORK_DIR}/straight.safetensors straight)
+file(SHA256 ${WORK_DIR}/resumed.safetensors resumed)
+if(NOT straight STREQUAL resumed)
+  message(FATAL_ERROR "the resumed run's model differs from the uninterrupted one")
+endif()
+# A checkpoint of another architecture is refused.
+execute_process(COMMAND ${ACTGRAD} train --no-progress --epochs 12 --hidden 8
+                        --checkpoint ${WORK_DIR}/ck.safetensors --resume
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(FIND "${err}" "another architecture" refused)
+if(rc EQUAL 0 OR refused EQUAL -1)
+  message(FATAL_ERROR "a mismatched checkpoint was not refused:\n${err}")
+endif()
