@@ -135,20 +135,24 @@ GradCheckReport GradCheck(const TensorFunction& f, std::span<const Tensor> input
       };
       // Richardson estimates on a halving ladder of steps; the pair of
       // neighbours that agree best marks where truncation error has died
-      // down and rounding has not yet taken over.
+      // down and rounding has not yet taken over. The error of a central
+      // difference is of order h^2, but of order h where f'' jumps (a C^1
+      // function such as softsign at 0): both extrapolations are tried.
       double differences[kLadder];
       for (int k = 0; k < kLadder; ++k) differences[k] = central(h / double(1 << k));
-      double extrapolated[kLadder - 1];
-      for (int k = 0; k + 1 < kLadder; ++k) {
-        extrapolated[k] = (4 * differences[k + 1] - differences[k]) / 3;
-      }
-      double numeric = extrapolated[kLadder - 2];
+      double numeric = (4 * differences[kLadder - 1] - differences[kLadder - 2]) / 3;
       double best_gap = std::numeric_limits<double>::infinity();
-      for (int k = 0; k + 2 < kLadder; ++k) {
-        const double gap = std::abs(extrapolated[k + 1] - extrapolated[k]);
-        if (gap < best_gap) {
-          best_gap = gap;
-          numeric = extrapolated[k + 1];
+      for (const double factor : {4.0, 2.0}) {
+        double extrapolated[kLadder - 1];
+        for (int k = 0; k + 1 < kLadder; ++k) {
+          extrapolated[k] = (factor * differences[k + 1] - differences[k]) / (factor - 1);
+        }
+        for (int k = 0; k + 2 < kLadder; ++k) {
+          const double gap = std::abs(extrapolated[k + 1] - extrapolated[k]);
+          if (gap < best_gap) {
+            best_gap = gap;
+            numeric = extrapolated[k + 1];
+          }
         }
       }
       ElementCheck e;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "graph/factories.h"
+#include "ops/conformance.h"
 
 namespace actgrad::nn {
 
@@ -218,6 +219,7 @@ std::string Initializer::ToString() const {
 }
 
 double GainOf(const OpDef& activation, const Attrs& attrs) {
+  if (UsesEstimatedGain(activation)) return EstimatedGain(activation, attrs);
   return activation.gain != nullptr ? activation.gain(attrs) : 1.0;
 }
 

@@ -91,7 +91,9 @@ class Initializer {
   FanMode mode_ = FanMode::kFanIn;
 };
 
-// The gain an activation's row recommends (1 when it names none).
+// The gain an activation's row recommends: 1 for a built-in row that names
+// none, the Monte Carlo estimate of ops/conformance.h (EstimatedGain) for an
+// activation defined from formulas at run time (user code, plugins).
 double GainOf(const OpDef& activation, const Attrs& attrs = {});
 
 // The weight initializer for a layer followed by `activation`: Xavier uniform

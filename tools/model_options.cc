@@ -157,7 +157,9 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
     plan.init_reason = absl::StrCat(
         "auto: ",
         mlp.hidden_activation->recommended_init == InitFamily::kHe ? "He" : "Xavier/Glorot",
-        " in front of ", mlp.hidden_activation->name, ", claims C18-C20");
+        " in front of ", mlp.hidden_activation->name,
+        absl::StrFormat(" with gain %.4g", nn::GainOf(*mlp.hidden_activation, mlp.hidden_attrs)),
+        ", claims C18-C20");
   } else {
     absl::StatusOr<nn::Initializer> init =
         nn::Initializer::Parse(flags.init, nn::GainOf(*mlp.hidden_activation, mlp.hidden_attrs));
