@@ -36,7 +36,9 @@ int main() {
 
   // Layers and initializers: the MLP builder picks He in front of ReLU,
   // Xavier in front of sigmoid and tanh; any choice can be overridden.
-  auto model = nn::Mlp({.inputs = 2, .hidden = {8}, .outputs = 1,
+  auto model = nn::Mlp({.inputs = 2,
+                        .hidden = {8},
+                        .outputs = 1,
                         .hidden_activation = &ops::kRelu,
                         .output_activation = &ops::kSigmoid},
                        gen);
@@ -56,9 +58,9 @@ int main() {
   std::cout << "XOR predictions: " << model->Forward(x) << "\n";
 
   // The gradient checker works on any function of tensors, in float64.
-  GradCheckReport report = GradCheck(
-      [](std::span<const Tensor> in) { return Sigmoid(in[0]) * in[0]; },
-      {FromValues({-1.5, 0.2, 3.0}, DType::kFloat64)});
+  GradCheckReport report =
+      GradCheck([](std::span<const Tensor> in) { return Sigmoid(in[0]) * in[0]; },
+                {FromValues({-1.5, 0.2, 3.0}, DType::kFloat64)});
   std::cout << report.ToString();
   return report.passed ? 0 : 1;
 }

@@ -21,9 +21,8 @@ int main() {
   loss.Backward();
   std::cout << loss << "\n" << b.grad() << "\n";
 
-  GradCheckReport report = GradCheck(
-      [](std::span<const Tensor> in) { return Tanh(in[0]) * in[1]; },
-      {FromValues({0.3, -1.2}), FromValues({2.0, 0.5})});
+  GradCheckReport report = GradCheck([](std::span<const Tensor> in) { return Tanh(in[0]) * in[1]; },
+                                     {FromValues({0.3, -1.2}), FromValues({2.0, 0.5})});
   std::cout << report.ToString();
   return report.passed ? 0 : 1;
 }

@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "absl/container/inlined_vector.h"
-#include "graph/grad_mode.h"
 #include "graph/anomaly.h"
+#include "graph/grad_mode.h"
 #include "graph/graph.h"
 #include "graph/profile_hooks.h"
 #include "ops/kernels.h"
@@ -42,9 +42,9 @@ void CheckForAnomaly(const OpDef& op, std::span<const Tensor> inputs, const Tens
                     "; it came from outside the recorded ops (data or parameters)");
     }
   }
-  ACTGRAD_THROW(location, "anomaly: ", op.name,
-                internal::layer_path.empty() ? "" : " in layer ", internal::layer_path,
-                " produced ", output, " from finite inputs ", internal::DescribeShapes(inputs));
+  ACTGRAD_THROW(location, "anomaly: ", op.name, internal::layer_path.empty() ? "" : " in layer ",
+                internal::layer_path, " produced ", output, " from finite inputs ",
+                internal::DescribeShapes(inputs));
 }
 
 bool IsDifferentiable(const OpDef& op, size_t i) {
@@ -74,9 +74,8 @@ Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs
   const int n = static_cast<int>(inputs.size());
   ACTGRAD_REQUIRE(n >= op.min_inputs && (op.max_inputs == OpDef::kVariadic || n <= op.max_inputs),
                   location, op.name, ": takes ",
-                  op.min_inputs == op.max_inputs
-                      ? absl::StrCat(op.min_inputs)
-                      : absl::StrCat(op.min_inputs, " or more"),
+                  op.min_inputs == op.max_inputs ? absl::StrCat(op.min_inputs)
+                                                 : absl::StrCat(op.min_inputs, " or more"),
                   " inputs, got ", n);
   bool record = false;
   for (int i = 0; i < n; ++i) {
@@ -94,11 +93,12 @@ Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs
     y = op.forward(ctx);
   }
   const int64_t computed = profile != nullptr ? profile->Now() : 0;
-  if (internal::detect_anomaly) [[unlikely]] CheckForAnomaly(op, inputs, y, location);
+  if (internal::detect_anomaly) [[unlikely]]
+    CheckForAnomaly(op, inputs, y, location);
   if (!record) {
     if (profile != nullptr) [[unlikely]] {
-      internal::RecordForward(*profile, op, inputs, y, attrs, nullptr, internal::kNoNode,
-                              started, started, computed, profile->Now());
+      internal::RecordForward(*profile, op, inputs, y, attrs, nullptr, internal::kNoNode, started,
+                              started, computed, profile->Now());
     }
     return y;
   }
@@ -127,8 +127,7 @@ Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs
   if (op.saves & kSaveOutput) {
     node.saved_output_slot = static_cast<int8_t>(slot);
     y.impl()->storage->Ref();
-    node.saved[slot++] = {
-        internal::TensorImpl::Make(y.impl()->storage, y.shape(), y.dtype()), id};
+    node.saved[slot++] = {internal::TensorImpl::Make(y.impl()->storage, y.shape(), y.dtype()), id};
   }
   if (!ctx.extras().empty()) node.first_extra_slot = static_cast<int8_t>(slot);
   for (Tensor& extra : ctx.extras()) {
@@ -138,7 +137,8 @@ Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs
   }
   node.num_saved = static_cast<uint8_t>(slot);
 
-  if (internal::detect_anomaly) [[unlikely]] graph->SetLayer(id, internal::layer_path);
+  if (internal::detect_anomaly) [[unlikely]]
+    graph->SetLayer(id, internal::layer_path);
   internal::TensorImpl* out = y.impl();
   out->graph = graph;
   out->node = id;

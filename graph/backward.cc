@@ -5,8 +5,8 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/inlined_vector.h"
-#include "graph/grad_mode.h"
 #include "graph/anomaly.h"
+#include "graph/grad_mode.h"
 #include "graph/graph.h"
 #include "graph/graph_traits.h"
 #include "graph/profile_hooks.h"
@@ -20,8 +20,8 @@ namespace internal {
 // keep op rows from depending on how nodes are stored.
 struct BackwardAccess {
   static void Fill(BackwardContext& ctx, Graph* recording, const Node& node, const Attrs& attrs,
-                   const std::source_location& location, const Tensor& dy, std::span<Tensor> dx, std::span<const bool> needs_grad,
-                   std::span<const Shape> input_shapes,
+                   const std::source_location& location, const Tensor& dy, std::span<Tensor> dx,
+                   std::span<const bool> needs_grad, std::span<const Shape> input_shapes,
                    std::span<const DType> input_dtypes) {
     ctx.op_ = node.op;
     ctx.dy_ = &dy;
@@ -100,11 +100,10 @@ Tensor RunHooks(const std::vector<GradHook>& hooks, Tensor grad, const char* wha
   for (const GradHook& hook : hooks) {
     Tensor replaced = hook(grad);
     if (!replaced.defined()) continue;
-    ACTGRAD_REQUIRE(replaced.shape() == grad.shape() && replaced.dtype() == grad.dtype(),
-                    location, "gradient hook on ", what, ": returned ",
-                    replaced.shape().ToString(), " ", DTypeName(replaced.dtype()),
-                    " for a gradient of ", grad.shape().ToString(), " ",
-                    DTypeName(grad.dtype()));
+    ACTGRAD_REQUIRE(replaced.shape() == grad.shape() && replaced.dtype() == grad.dtype(), location,
+                    "gradient hook on ", what, ": returned ", replaced.shape().ToString(), " ",
+                    DTypeName(replaced.dtype()), " for a gradient of ", grad.shape().ToString(),
+                    " ", DTypeName(grad.dtype()));
     grad = std::move(replaced);
   }
   return grad;
@@ -143,8 +142,8 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
                                 const std::source_location& location,
                                 std::span<const Tensor> captured) {
   ACTGRAD_REQUIRE(root.defined(), location, "backward: the tensor is undefined");
-  ACTGRAD_REQUIRE(root.requires_grad(), location,
-                  "backward: the tensor of shape ", root.shape().ToString(),
+  ACTGRAD_REQUIRE(root.requires_grad(), location, "backward: the tensor of shape ",
+                  root.shape().ToString(),
                   " does not require a gradient (no input of the ops that made it requires "
                   "one, or it was computed under NoGradGuard)");
   TensorImpl* impl = root.impl();
@@ -153,8 +152,8 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
   Tensor seed;
   if (!seed_in.defined()) {
     ACTGRAD_REQUIRE(root.numel() == 1, location,
-                    "backward: a seed gradient is needed for the non-scalar output of ",
-                    producer, " with shape ", root.shape().ToString(),
+                    "backward: a seed gradient is needed for the non-scalar output of ", producer,
+                    " with shape ", root.shape().ToString(),
                     "; reduce it first (Sum, Mean) or pass a seed of that shape");
     seed = Empty(root.shape(), root.dtype());
     DispatchFloating(root.dtype(), [&](auto tag) {
@@ -162,9 +161,9 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
       *seed.data<T>() = T{1};
     });
   } else {
-    ACTGRAD_REQUIRE(seed_in.shape() == root.shape() && seed_in.dtype() == root.dtype(),
-                    location, "backward: the seed gradient is ", seed_in.shape().ToString(),
-                    " ", DTypeName(seed_in.dtype()), " but the output of ", producer, " is ",
+    ACTGRAD_REQUIRE(seed_in.shape() == root.shape() && seed_in.dtype() == root.dtype(), location,
+                    "backward: the seed gradient is ", seed_in.shape().ToString(), " ",
+                    DTypeName(seed_in.dtype()), " but the output of ", producer, " is ",
                     root.shape().ToString(), " ", DTypeName(root.dtype()));
     seed = seed_in;
   }
@@ -199,8 +198,7 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
   scratch.color.assign(root_id + 1, boost::white_color);
   boost::depth_first_visit(
       *graph, root_id, boost::dfs_visitor<>(),
-      boost::make_iterator_property_map(scratch.color.begin(),
-                                        get(boost::vertex_index, *graph)));
+      boost::make_iterator_property_map(scratch.color.begin(), get(boost::vertex_index, *graph)));
 
   std::vector<Tensor>& grads = graph->grad_slots();
   if (grads.size() < root_id + 1) grads.resize(root_id + 1);
@@ -232,8 +230,8 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
       }
       continue;
     }
-    ACTGRAD_REQUIRE(!recording || node.op->backward_graph != nullptr, location, "backward: ",
-                    node.op->name, " (created at ", FormatLocation(node.location),
+    ACTGRAD_REQUIRE(!recording || node.op->backward_graph != nullptr, location,
+                    "backward: ", node.op->name, " (created at ", FormatLocation(node.location),
                     ") has no recordable backward, so create_graph cannot differentiate "
                     "through it twice");
     ACTGRAD_REQUIRE(!node.freed, location, "backward: the saved values of ", node.op->name,
@@ -262,8 +260,8 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
       const Attrs attrs = node.attrs;
       const std::source_location created_at = node.location;
       BackwardContext ctx;
-      BackwardAccess::Fill(ctx, recording ? graph : nullptr, node, attrs, created_at, dy, {scratch.dx.data(), size_t(n)},
-                           {needs_grad.data(), size_t(n)},
+      BackwardAccess::Fill(ctx, recording ? graph : nullptr, node, attrs, created_at, dy,
+                           {scratch.dx.data(), size_t(n)}, {needs_grad.data(), size_t(n)},
                            {scratch.input_shapes.data(), size_t(n)},
                            {scratch.input_dtypes.data(), size_t(n)});
       kernel_start = profile != nullptr ? profile->Now() : 0;
@@ -287,10 +285,10 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
                         DescribeNonFinite(dy).empty() ? "finite" : DescribeNonFinite(dy));
       }
       ACTGRAD_REQUIRE(dx.shape() == input.shape && dx.dtype() == input.dtype, location,
-                      "backward of ", done.op->name, " (created at ",
-                      FormatLocation(done.location), ") produced a gradient of ",
-                      dx.shape().ToString(), " ", DTypeName(dx.dtype()), " for input ", i,
-                      " of ", input.shape.ToString(), " ", DTypeName(input.dtype));
+                      "backward of ", done.op->name, " (created at ", FormatLocation(done.location),
+                      ") produced a gradient of ", dx.shape().ToString(), " ",
+                      DTypeName(dx.dtype()), " for input ", i, " of ", input.shape.ToString(), " ",
+                      DTypeName(input.dtype));
       Accumulate(grads[inputs[i].input], std::move(dx), recording);
     }
     if (!options.retain_graph && !recording) graph->FreeNode(v);

@@ -38,25 +38,23 @@ void WriteStyledDot(const Tensor& output, std::ostream& out,
   const Graph& graph = *output.impl()->graph;
   const uint32_t root = output.impl()->node;
   std::vector<boost::default_color_type> color(graph.num_nodes(), boost::white_color);
-  boost::depth_first_visit(graph, root, boost::dfs_visitor<>(),
-                           boost::make_iterator_property_map(
-                               color.begin(), get(boost::vertex_index, graph)));
-  const boost::filtered_graph<Graph, boost::keep_all, Reaches> reachable(
-      graph, boost::keep_all(), Reaches{&color});
+  boost::depth_first_visit(
+      graph, root, boost::dfs_visitor<>(),
+      boost::make_iterator_property_map(color.begin(), get(boost::vertex_index, graph)));
+  const boost::filtered_graph<Graph, boost::keep_all, Reaches> reachable(graph, boost::keep_all(),
+                                                                         Reaches{&color});
 
   auto vertex_label = [&](std::ostream& os, uint32_t v) {
     const Node& n = graph.node(v);
     const std::string shape_and_type = absl::StrCat(n.shape.ToString(), " ", DTypeName(n.dtype));
     if (n.leaf != nullptr) {
       os << "[shape=box, style=filled, fillcolor=\"#dbe9f6\", label="
-         << boost::escape_dot_string(absl::StrCat("leaf\\n", shape_and_type,
-                                                  "\\nrequires_grad"))
+         << boost::escape_dot_string(absl::StrCat("leaf\\n", shape_and_type, "\\nrequires_grad"))
          << "]";
     } else {
       os << "[shape=ellipse, label="
          << boost::escape_dot_string(absl::StrCat(n.op->name, "\\n", shape_and_type))
-         << (v == root ? ", style=bold" : "") << (style ? style(graph.epoch(), v) : "")
-         << "]";
+         << (v == root ? ", style=bold" : "") << (style ? style(graph.epoch(), v) : "") << "]";
     }
   };
   auto edge_label = [](std::ostream& os, const internal::Edge&) { os << "[dir=back]"; };

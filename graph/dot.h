@@ -20,8 +20,8 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
-#include <string>
 #include <source_location>
+#include <string>
 
 #include "graph/tensor.h"
 

@@ -17,14 +17,11 @@
 #include <cstddef>
 #include <cstdint>
 
-
 namespace actgrad {
 
 enum class DType : uint8_t { kFloat32, kFloat64, kInt64 };
 
-constexpr size_t DTypeSize(DType dtype) {
-  return dtype == DType::kFloat32 ? 4 : 8;
-}
+constexpr size_t DTypeSize(DType dtype) { return dtype == DType::kFloat32 ? 4 : 8; }
 
 constexpr const char* DTypeName(DType dtype) {
   switch (dtype) {
@@ -43,11 +40,17 @@ constexpr bool IsFloating(DType dtype) { return dtype != DType::kInt64; }
 template <typename T>
 constexpr DType DTypeOf();
 template <>
-constexpr DType DTypeOf<float>() { return DType::kFloat32; }
+constexpr DType DTypeOf<float>() {
+  return DType::kFloat32;
+}
 template <>
-constexpr DType DTypeOf<double>() { return DType::kFloat64; }
+constexpr DType DTypeOf<double>() {
+  return DType::kFloat64;
+}
 template <>
-constexpr DType DTypeOf<int64_t>() { return DType::kInt64; }
+constexpr DType DTypeOf<int64_t>() {
+  return DType::kInt64;
+}
 
 // Calls `fn(T{})` with T = float or double according to `dtype`; the caller
 // guarantees that `dtype` is floating. One switch per op call, never per

@@ -50,8 +50,7 @@ namespace internal {
 
 // Throws `Error(StrCat(op, ": ", pieces...), location)`. Out of line so that
 // the checks at every call site stay one compare and one cold call.
-[[noreturn]] void ThrowError(const std::string& message,
-                             const std::source_location& location);
+[[noreturn]] void ThrowError(const std::string& message, const std::source_location& location);
 
 }  // namespace internal
 
@@ -60,11 +59,11 @@ namespace internal {
   ::actgrad::internal::ThrowError(absl::StrCat(__VA_ARGS__), (location))
 
 // Throws unless `condition` holds; the message is built only on failure.
-#define ACTGRAD_REQUIRE(condition, location, ...)       \
-  do {                                                  \
-    if (!(condition)) [[unlikely]] {                    \
-      ACTGRAD_THROW((location), __VA_ARGS__);           \
-    }                                                   \
+#define ACTGRAD_REQUIRE(condition, location, ...) \
+  do {                                            \
+    if (!(condition)) [[unlikely]] {              \
+      ACTGRAD_THROW((location), __VA_ARGS__);     \
+    }                                             \
   } while (false)
 
 }  // namespace actgrad

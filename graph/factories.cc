@@ -55,8 +55,8 @@ Tensor Scalar(double value, DType dtype) { return Full(Shape(), value, dtype); }
 Tensor FromValues(std::span<const double> values, const Shape& shape, DType dtype,
                   std::source_location location) {
   ACTGRAD_REQUIRE(static_cast<int64_t>(values.size()) == shape.NumElements(), location,
-                  "FromValues: ", values.size(), " values do not fill shape ",
-                  shape.ToString(), " (", shape.NumElements(), " elements)");
+                  "FromValues: ", values.size(), " values do not fill shape ", shape.ToString(),
+                  " (", shape.NumElements(), " elements)");
   Tensor t = NewTensor(shape, dtype);
   FillWith(t, [&](int64_t i) { return values[i]; });
   return t;
@@ -64,8 +64,7 @@ Tensor FromValues(std::span<const double> values, const Shape& shape, DType dtyp
 
 Tensor FromValues(std::initializer_list<double> values, const Shape& shape, DType dtype,
                   std::source_location location) {
-  return FromValues(std::span<const double>(values.begin(), values.size()), shape, dtype,
-                    location);
+  return FromValues(std::span<const double>(values.begin(), values.size()), shape, dtype, location);
 }
 
 Tensor FromValues(std::initializer_list<double> values, DType dtype) {
@@ -76,8 +75,7 @@ Tensor FromValues(std::initializer_list<double> values, DType dtype) {
 Tensor FromValues(std::span<const float> values, const Shape& shape,
                   std::source_location location) {
   ACTGRAD_REQUIRE(static_cast<int64_t>(values.size()) == shape.NumElements(), location,
-                  "FromValues: ", values.size(), " values do not fill shape ",
-                  shape.ToString());
+                  "FromValues: ", values.size(), " values do not fill shape ", shape.ToString());
   Tensor t = NewTensor(shape, DType::kFloat32);
   std::copy(values.begin(), values.end(), t.data<float>());
   return t;

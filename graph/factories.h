@@ -35,8 +35,7 @@ Tensor Scalar(double value, DType dtype = DType::kFloat32);
 
 // Copies `values` (row-major) into a tensor of `shape`; throws when the counts
 // differ. With no shape, the result is one-dimensional.
-Tensor FromValues(std::span<const double> values, const Shape& shape,
-                  DType dtype = DType::kFloat32,
+Tensor FromValues(std::span<const double> values, const Shape& shape, DType dtype = DType::kFloat32,
                   std::source_location location = std::source_location::current());
 Tensor FromValues(std::initializer_list<double> values, const Shape& shape,
                   DType dtype = DType::kFloat32,

@@ -27,9 +27,7 @@ class Generator {
   explicit Generator(uint64_t seed) : engine_(seed) {}
 
   // Uniform in [0, 1), 53 random bits.
-  double NextUniform() {
-    return static_cast<double>(engine_() >> 11) * 0x1.0p-53;
-  }
+  double NextUniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
   // Standard normal (Box-Muller; the second value of each pair is kept).
   double NextNormal();
   // Uniform integer in [0, n).

@@ -62,14 +62,14 @@ std::string GradCheckReport::ToString() const {
   std::string out = absl::StrFormat(
       "gradcheck: %s (%s): %d elements checked, %d skipped near kinks, %d outside "
       "tolerance; max abs error %.3g, max rel error %.3g; taylor order %.2f\n",
-      passed ? "passed" : "FAILED", verdict, checked, skipped, failed, max_abs_error,
-      max_rel_error, taylor_order);
+      passed ? "passed" : "FAILED", verdict, checked, skipped, failed, max_abs_error, max_rel_error,
+      taylor_order);
   for (const ElementCheck& e : worst) {
     absl::StrAppendFormat(&out,
                           "  %s input %d %s  x=%.6g  analytic=%.10g  numeric=%.10g  "
                           "abs=%.3g  rel=%.3g\n",
-                          e.passed ? "ok  " : "FAIL", e.input, e.index, e.x, e.analytic,
-                          e.numeric, e.abs_error, e.rel_error);
+                          e.passed ? "ok  " : "FAIL", e.input, e.index, e.x, e.analytic, e.numeric,
+                          e.abs_error, e.rel_error);
   }
   return out;
 }
@@ -93,8 +93,7 @@ GradCheckReport GradCheck(const TensorFunction& f, std::span<const Tensor> input
   }
 
   const Tensor y = f(x);
-  ACTGRAD_REQUIRE(y.defined() && y.dtype() == DType::kFloat64,
-                  std::source_location::current(),
+  ACTGRAD_REQUIRE(y.defined() && y.dtype() == DType::kFloat64, std::source_location::current(),
                   "GradCheck: the function must return a float64 tensor for float64 inputs");
   Generator gen(options.seed);
   const Tensor weights = Normal(y.shape(), 0.0, 1.0, gen, DType::kFloat64);

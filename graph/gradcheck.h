@@ -67,7 +67,7 @@ struct ElementCheck {
   double analytic = 0;
   double numeric = 0;
   double abs_error = 0;
-  double rel_error = 0;    // abs_error / max(|analytic|, |numeric|)
+  double rel_error = 0;  // abs_error / max(|analytic|, |numeric|)
   bool passed = true;
 };
 

@@ -39,8 +39,7 @@ Graph* Graph::ForThisThread() {
   return holder.graph();
 }
 
-Graph* Graph::ForRecording(std::span<const Tensor> inputs,
-                           const std::source_location& location) {
+Graph* Graph::ForRecording(std::span<const Tensor> inputs, const std::source_location& location) {
   Graph* chosen = nullptr;
   for (const Tensor& input : inputs) {
     Graph* g = input.defined() ? input.impl()->graph : nullptr;
@@ -53,8 +52,8 @@ Graph* Graph::ForRecording(std::span<const Tensor> inputs,
   return chosen != nullptr ? chosen : ForThisThread();
 }
 
-uint32_t Graph::AddNode(const OpDef& op, const Attrs& attrs, const Shape& shape,
-                        DType dtype, const std::source_location& location) {
+uint32_t Graph::AddNode(const OpDef& op, const Attrs& attrs, const Shape& shape, DType dtype,
+                        const std::source_location& location) {
   const uint32_t id = static_cast<uint32_t>(nodes_.size());
   Node& n = nodes_.emplace_back();
   n.op = &op;

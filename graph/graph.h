@@ -50,15 +50,15 @@ struct Edge {
 };
 
 struct Node {
-  const OpDef* op = nullptr;     // nullptr for the accumulator of a leaf
-  TensorImpl* leaf = nullptr;    // accumulator nodes: the leaf (owns one reference)
+  const OpDef* op = nullptr;   // nullptr for the accumulator of a leaf
+  TensorImpl* leaf = nullptr;  // accumulator nodes: the leaf (owns one reference)
   uint32_t first_edge = 0;
   uint16_t num_inputs = 0;
   uint8_t num_saved = 0;
-  bool freed = false;            // saved values released by a Backward()
+  bool freed = false;  // saved values released by a Backward()
   bool has_hooks = false;
   DType dtype = DType::kFloat32;
-  Shape shape;                   // of the output (or of the leaf)
+  Shape shape;  // of the output (or of the leaf)
   Attrs attrs;
   SavedValue saved[kMaxSaved];
   int8_t saved_input_slot[3] = {-1, -1, -1};
@@ -71,8 +71,7 @@ class Graph {
  public:
   // The graph that an op with these inputs records into: the graph of its
   // recorded inputs (they must agree), else this thread's graph.
-  static Graph* ForRecording(std::span<const Tensor> inputs,
-                             const std::source_location& location);
+  static Graph* ForRecording(std::span<const Tensor> inputs, const std::source_location& location);
   // This thread's graph.
   static Graph* ForThisThread();
 
@@ -94,11 +93,9 @@ class Graph {
   }
 
   // Appends a node for `op`; edges are added with AddEdge() right after.
-  uint32_t AddNode(const OpDef& op, const Attrs& attrs, const Shape& shape,
-                   DType dtype, const std::source_location& location);
-  void AddEdge(uint32_t consumer, uint32_t input) {
-    edges_.push_back({consumer, input});
-  }
+  uint32_t AddNode(const OpDef& op, const Attrs& attrs, const Shape& shape, DType dtype,
+                   const std::source_location& location);
+  void AddEdge(uint32_t consumer, uint32_t input) { edges_.push_back({consumer, input}); }
   // The accumulator node standing for `leaf` in this incarnation.
   uint32_t LeafNode(TensorImpl* leaf);
 

@@ -18,13 +18,12 @@
 #ifndef ACTGRAD_GRAPH_GRAPH_TRAITS_H_
 #define ACTGRAD_GRAPH_GRAPH_TRAITS_H_
 
-#include <utility>
-
 #include <boost/graph/graph_traits.hpp>
 #include <boost/graph/properties.hpp>
 #include <boost/iterator/counting_iterator.hpp>
 #include <boost/iterator/filter_iterator.hpp>
 #include <boost/property_map/property_map.hpp>
+#include <utility>
 
 #include "graph/graph.h"
 
@@ -83,8 +82,7 @@ namespace internal {
 inline uint32_t source(const Edge& e, const Graph&) { return e.consumer; }
 inline uint32_t target(const Edge& e, const Graph&) { return e.input; }
 
-inline std::pair<GraphEdgeIterator, GraphEdgeIterator> out_edges(uint32_t v,
-                                                                 const Graph& g) {
+inline std::pair<GraphEdgeIterator, GraphEdgeIterator> out_edges(uint32_t v, const Graph& g) {
   const std::span<const Edge> in = g.inputs_of(v);
   const Edge* end = in.data() + in.size();
   return {GraphEdgeIterator(LeadsToGradient(), in.data(), end),
@@ -96,10 +94,9 @@ inline uint32_t out_degree(uint32_t v, const Graph& g) {
   return static_cast<uint32_t>(std::distance(first, last));
 }
 
-inline std::pair<boost::counting_iterator<uint32_t>, boost::counting_iterator<uint32_t>>
-vertices(const Graph& g) {
-  return {boost::counting_iterator<uint32_t>(0),
-          boost::counting_iterator<uint32_t>(g.num_nodes())};
+inline std::pair<boost::counting_iterator<uint32_t>, boost::counting_iterator<uint32_t>> vertices(
+    const Graph& g) {
+  return {boost::counting_iterator<uint32_t>(0), boost::counting_iterator<uint32_t>(g.num_nodes())};
 }
 
 inline uint32_t num_vertices(const Graph& g) { return g.num_nodes(); }
@@ -116,8 +113,7 @@ inline size_t num_edges(const Graph& g) {
   return static_cast<size_t>(std::distance(first, last));
 }
 
-inline boost::typed_identity_property_map<uint32_t> get(boost::vertex_index_t,
-                                                        const Graph&) {
+inline boost::typed_identity_property_map<uint32_t> get(boost::vertex_index_t, const Graph&) {
   return {};
 }
 

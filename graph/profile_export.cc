@@ -1,12 +1,11 @@
 // Tables and Chrome trace-event JSON from a Profile.
 
 #include <algorithm>
-
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include <sstream>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "graph/dot.h"
 #include "graph/profiler.h"
 #include "io/file.h"
@@ -35,14 +34,15 @@ std::string Escaped(const std::string& s) {
 std::string FormatGroupTable(const std::vector<ProfileGroup>& groups, const Profile& profile,
                              const std::string& title, double peak_gflops) {
   const double total = std::max<double>(1.0, double(profile.TotalNs()));
-  std::string out = absl::StrFormat(
-      "%-34s %6s %11s %11s %8s %7s %15s %9s\n", title, "calls", "forward us", "backward us",
-      "bwd/fwd", "share", "GFLOP/s", "overhead");
+  std::string out =
+      absl::StrFormat("%-34s %6s %11s %11s %8s %7s %15s %9s\n", title, "calls", "forward us",
+                      "backward us", "bwd/fwd", "share", "GFLOP/s", "overhead");
   for (const ProfileGroup& g : groups) {
     const int64_t time = g.forward_ns + g.backward_ns;
     const double gflops = time > 0 ? g.flops / double(time) : 0.0;
     std::string rate = absl::StrFormat("%.2f", gflops);
-    if (peak_gflops > 0) rate = absl::StrFormat("%.2f (%.0f%%)", gflops, 100 * gflops / peak_gflops);
+    if (peak_gflops > 0)
+      rate = absl::StrFormat("%.2f (%.0f%%)", gflops, 100 * gflops / peak_gflops);
     absl::StrAppendFormat(&out, "%-34s %6d %11.1f %11.1f %8.2f %6.1f%% %15s %8.1f%%\n",
                           g.name.substr(0, 34), g.count, Us(g.forward_ns), Us(g.backward_ns),
                           g.BackwardForwardRatio(), 100.0 * double(time) / total, rate,
@@ -71,10 +71,11 @@ std::string ChromeTraceJson(const Profile& profile) {
         Escaped(r.layer), Escaped(r.shapes), r.saved_bytes, r.output_bytes);
     const std::string name = Escaped(r.layer.empty() ? r.op : absl::StrCat(r.layer, ":", r.op));
     if (r.forward_ns > 0) {
-      absl::StrAppendFormat(&out,
-                            ",\n{\"name\": \"%s\", \"cat\": \"forward\", \"ph\": \"X\", \"ts\": %s, "
-                            "\"dur\": %s, \"pid\": 1, \"tid\": 1, \"args\": %s}",
-                            name, Micros(r.forward_start_ns), Micros(r.forward_ns), args);
+      absl::StrAppendFormat(
+          &out,
+          ",\n{\"name\": \"%s\", \"cat\": \"forward\", \"ph\": \"X\", \"ts\": %s, "
+          "\"dur\": %s, \"pid\": 1, \"tid\": 1, \"args\": %s}",
+          name, Micros(r.forward_start_ns), Micros(r.forward_ns), args);
     }
     if (r.backward_start_ns < 0) continue;
     absl::StrAppendFormat(&out,
@@ -83,12 +84,13 @@ std::string ChromeTraceJson(const Profile& profile) {
                           name, Micros(r.backward_start_ns), Micros(r.backward_ns), args);
     if (r.forward_ns > 0) {
       ++flow;
-      absl::StrAppendFormat(&out,
-                            ",\n{\"name\": \"fwdbwd\", \"cat\": \"fwdbwd\", \"ph\": \"s\", \"id\": %d, "
-                            "\"ts\": %s, \"pid\": 1, \"tid\": 1}"
-                            ",\n{\"name\": \"fwdbwd\", \"cat\": \"fwdbwd\", \"ph\": \"f\", \"bp\": \"e\", "
-                            "\"id\": %d, \"ts\": %s, \"pid\": 1, \"tid\": 2}",
-                            flow, Micros(r.forward_start_ns), flow, Micros(r.backward_start_ns));
+      absl::StrAppendFormat(
+          &out,
+          ",\n{\"name\": \"fwdbwd\", \"cat\": \"fwdbwd\", \"ph\": \"s\", \"id\": %d, "
+          "\"ts\": %s, \"pid\": 1, \"tid\": 1}"
+          ",\n{\"name\": \"fwdbwd\", \"cat\": \"fwdbwd\", \"ph\": \"f\", \"bp\": \"e\", "
+          "\"id\": %d, \"ts\": %s, \"pid\": 1, \"tid\": 2}",
+          flow, Micros(r.forward_start_ns), flow, Micros(r.backward_start_ns));
     }
   }
   out += "\n]}\n";
@@ -113,8 +115,9 @@ absl::Status WriteProfileDot(const Profile& profile, const Tensor& output,
         const OpRecord& r = *it->second;
         // White through red with the backward time.
         const int shade = 255 - static_cast<int>(200.0 * double(r.backward_ns) / double(slowest));
-        return absl::StrFormat(", style=filled, fillcolor=\"#ff%02x%02x\", xlabel=\"fwd %.1f us, bwd %.1f us\"",
-                               shade, shade, double(r.forward_ns) / 1e3, double(r.backward_ns) / 1e3);
+        return absl::StrFormat(
+            ", style=filled, fillcolor=\"#ff%02x%02x\", xlabel=\"fwd %.1f us, bwd %.1f us\"", shade,
+            shade, double(r.forward_ns) / 1e3, double(r.backward_ns) / 1e3);
       },
       std::source_location::current());
   const std::string text = dot.str();

@@ -33,8 +33,8 @@ struct ProfileSession {
   absl::flat_hash_map<std::pair<uint64_t, uint32_t>, size_t> record_of_node;
 
   int64_t Now() const {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now() - start)
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                                start)
         .count();
   }
 };

@@ -32,11 +32,10 @@ void RecordForward(ProfileSession& session, const OpDef& op, std::span<const Ten
   OpRecord r;
   r.op = std::string(op.name);
   r.layer = layer_path;
-  r.shapes = absl::StrCat(absl::StrJoin(inputs, " x ",
-                                        [](std::string* out, const Tensor& t) {
-                                          out->append(t.shape().ToString());
-                                        }),
-                          " -> ", output.shape().ToString());
+  r.shapes = absl::StrCat(
+      absl::StrJoin(inputs, " x ",
+                    [](std::string* out, const Tensor& t) { out->append(t.shape().ToString()); }),
+      " -> ", output.shape().ToString());
   r.forward_start_ns = start;
   r.forward_ns = end - start;
   r.forward_kernel_ns = kernel_end - kernel_start;
@@ -55,7 +54,8 @@ void RecordForward(ProfileSession& session, const OpDef& op, std::span<const Ten
       const TensorImpl* v = n.saved[i].value;
       r.saved_bytes += v->shape.NumElements() * static_cast<int64_t>(DTypeSize(v->dtype));
     }
-    session.record_of_node[{graph->epoch(), node}] = ProfileAccess::Records(*session.profile).size();
+    session.record_of_node[{graph->epoch(), node}] =
+        ProfileAccess::Records(*session.profile).size();
     r.graph_epoch = graph->epoch();
     r.node = node;
   } else {
@@ -108,7 +108,8 @@ Profiler::~Profiler() {
 
 // Layer paths are kept while a profiler or anomaly detection wants them.
 LayerScope::LayerScope(const std::string& name) {
-  if (!IsProfiling() && !IsAnomalyDetectionEnabled()) [[likely]] return;
+  if (!IsProfiling() && !IsAnomalyDetectionEnabled()) [[likely]]
+    return;
   active_ = true;
   std::string& path = internal::layer_path;
   restore_ = path.size();
@@ -116,7 +117,8 @@ LayerScope::LayerScope(const std::string& name) {
 }
 
 LayerScope::LayerScope(size_t index, const std::string& kind) {
-  if (!IsProfiling() && !IsAnomalyDetectionEnabled()) [[likely]] return;
+  if (!IsProfiling() && !IsAnomalyDetectionEnabled()) [[likely]]
+    return;
   active_ = true;
   std::string& path = internal::layer_path;
   restore_ = path.size();

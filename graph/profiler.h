@@ -44,12 +44,12 @@ struct OpDef;
 
 // One op run: its forward and, once Backward() reached it, its backward.
 struct OpRecord {
-  std::string op;           // the row's name, or "accumulate_grad" for leaves
-  std::string layer;        // e.g. "2.linear"; empty outside layers
-  std::string shapes;       // "[32,30] x [64,30] -> [32,64]"
-  int64_t forward_start_ns = 0;  // since the profile started
-  int64_t forward_ns = 0;        // the whole op, recording included
-  int64_t forward_kernel_ns = 0; // inside the row's forward
+  std::string op;                 // the row's name, or "accumulate_grad" for leaves
+  std::string layer;              // e.g. "2.linear"; empty outside layers
+  std::string shapes;             // "[32,30] x [64,30] -> [32,64]"
+  int64_t forward_start_ns = 0;   // since the profile started
+  int64_t forward_ns = 0;         // the whole op, recording included
+  int64_t forward_kernel_ns = 0;  // inside the row's forward
   int64_t backward_start_ns = -1;
   int64_t backward_ns = 0;
   int64_t backward_kernel_ns = 0;  // inside the row's backward
@@ -57,7 +57,7 @@ struct OpRecord {
   int64_t output_bytes = 0;
   double forward_flops = 0;
   double backward_flops = 0;
-  bool recorded = false;  // a graph node was made (gradients were needed)
+  bool recorded = false;     // a graph node was made (gradients were needed)
   uint64_t graph_epoch = 0;  // which graph node, when recorded
   uint32_t node = 0;
 };
@@ -133,8 +133,7 @@ bool IsProfiling();
 // The graph behind `output` as DOT, each node coloured by its share of the
 // backward time in `profile` and labelled with its forward and backward
 // times; written to a temporary name and renamed.
-absl::Status WriteProfileDot(const Profile& profile, const Tensor& output,
-                             const std::string& path);
+absl::Status WriteProfileDot(const Profile& profile, const Tensor& output, const std::string& path);
 
 // Chrome trace-event JSON, object form; written to a temporary name and
 // renamed.

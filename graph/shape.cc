@@ -11,8 +11,8 @@ Shape::Shape(std::initializer_list<int64_t> dims, std::source_location location)
     : Shape(std::span<const int64_t>(dims.begin(), dims.size()), location) {}
 
 Shape::Shape(std::span<const int64_t> dims, std::source_location location) {
-  ACTGRAD_REQUIRE(dims.size() <= kMaxRank, location, "shape: rank ",
-                  dims.size(), " exceeds the maximum of ", kMaxRank);
+  ACTGRAD_REQUIRE(dims.size() <= kMaxRank, location, "shape: rank ", dims.size(),
+                  " exceeds the maximum of ", kMaxRank);
   for (int64_t d : dims) {
     ACTGRAD_REQUIRE(d >= 0, location, "shape: negative extent ", d, " in [",
                     absl::StrJoin(dims, ","), "]");
@@ -42,9 +42,7 @@ void Shape::PushBack(int64_t extent) {
   dims_[rank_++] = extent;
 }
 
-std::string Shape::ToString() const {
-  return absl::StrCat("[", absl::StrJoin(dims(), ","), "]");
-}
+std::string Shape::ToString() const { return absl::StrCat("[", absl::StrJoin(dims(), ","), "]"); }
 
 std::optional<Shape> BroadcastShapes(const Shape& a, const Shape& b) {
   const int rank = std::max(a.rank(), b.rank());

@@ -85,9 +85,7 @@ class StoragePool {
     cached_bytes_ = 0;
   }
 
-  PoolStats Stats() const {
-    return {cached_bytes_, system_bytes_, system_allocations_};
-  }
+  PoolStats Stats() const { return {cached_bytes_, system_bytes_, system_allocations_}; }
 
   static void Destroy(Storage* s) {
     std::free(s->data_);

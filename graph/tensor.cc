@@ -82,21 +82,19 @@ TensorImpl* NewUninitialized(const Shape& shape, DType dtype) {
   return TensorImpl::Make(Storage::Allocate(bytes), shape, dtype);
 }
 
-void CheckAccess(const TensorImpl* impl, DType dtype,
-                 const std::source_location& location) {
+void CheckAccess(const TensorImpl* impl, DType dtype, const std::source_location& location) {
   ACTGRAD_REQUIRE(impl != nullptr, location, "data: the tensor is undefined");
-  ACTGRAD_REQUIRE(impl->dtype == dtype, location, "data: the tensor holds ",
-                  DTypeName(impl->dtype), ", not ", DTypeName(dtype));
+  ACTGRAD_REQUIRE(impl->dtype == dtype, location, "data: the tensor holds ", DTypeName(impl->dtype),
+                  ", not ", DTypeName(dtype));
 }
 
 }  // namespace internal
 
 namespace {
 
-const internal::TensorImpl& Defined(const internal::TensorImpl* impl,
-                                    const char* what,
-                                    const std::source_location& location =
-                                        std::source_location::current()) {
+const internal::TensorImpl& Defined(
+    const internal::TensorImpl* impl, const char* what,
+    const std::source_location& location = std::source_location::current()) {
   ACTGRAD_REQUIRE(impl != nullptr, location, what, ": the tensor is undefined");
   return *impl;
 }
@@ -180,12 +178,11 @@ void Tensor::Backward(const Tensor& seed, BackwardOptions options,
   internal::RunBackward(*this, seed, options, location);
 }
 
-std::vector<Tensor> Grad(const Tensor& output, std::span<const Tensor> inputs,
-                         const Tensor& seed, BackwardOptions options,
-                         std::source_location location) {
+std::vector<Tensor> Grad(const Tensor& output, std::span<const Tensor> inputs, const Tensor& seed,
+                         BackwardOptions options, std::source_location location) {
   for (const Tensor& input : inputs) {
-    ACTGRAD_REQUIRE(input.requires_grad(), location,
-                    "grad: an input of shape ", input.defined() ? input.shape().ToString() : "?",
+    ACTGRAD_REQUIRE(input.requires_grad(), location, "grad: an input of shape ",
+                    input.defined() ? input.shape().ToString() : "?",
                     " does not require a gradient");
   }
   std::vector<Tensor> grads = internal::RunBackward(output, seed, options, location, inputs);
@@ -225,7 +222,7 @@ void Tensor::RegisterHook(GradHook hook, std::source_location location) {
 
 namespace {
 
-constexpr int64_t kEdgeItems = 3;     // shown at each end of a long dimension
+constexpr int64_t kEdgeItems = 3;  // shown at each end of a long dimension
 constexpr int64_t kSummarizeAbove = 64;
 
 void AppendValue(std::string* out, double v, DType dtype) {
@@ -236,8 +233,8 @@ void AppendValue(std::string* out, double v, DType dtype) {
   }
 }
 
-void AppendDims(std::string* out, const internal::TensorImpl& impl, int axis,
-                int64_t offset, bool summarize, const std::array<int64_t, Shape::kMaxRank>& strides) {
+void AppendDims(std::string* out, const internal::TensorImpl& impl, int axis, int64_t offset,
+                bool summarize, const std::array<int64_t, Shape::kMaxRank>& strides) {
   const int64_t n = impl.shape[axis];
   out->push_back('[');
   for (int64_t i = 0; i < n; ++i) {
@@ -265,8 +262,7 @@ std::string Tensor::ToString() const {
   if (impl.shape.rank() == 0) {
     AppendValue(&out, ValueAt(impl, 0), impl.dtype);
   } else {
-    AppendDims(&out, impl, 0, 0, impl.shape.NumElements() > kSummarizeAbove,
-               impl.shape.Strides());
+    AppendDims(&out, impl, 0, 0, impl.shape.NumElements() > kSummarizeAbove, impl.shape.Strides());
   }
   absl::StrAppend(&out, ", shape=", impl.shape.ToString(), ", dtype=", DTypeName(impl.dtype));
   if (impl.requires_grad) out += ", requires_grad=true";
@@ -277,8 +273,6 @@ std::string Tensor::ToString() const {
   return out;
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& tensor) {
-  return os << tensor.ToString();
-}
+std::ostream& operator<<(std::ostream& os, const Tensor& tensor) { return os << tensor.ToString(); }
 
 }  // namespace actgrad

@@ -86,8 +86,7 @@ class Tensor {
   template <typename T>
   const T* data(std::source_location location = std::source_location::current()) const;
   template <typename T>
-  std::span<const T> values(
-      std::source_location location = std::source_location::current()) const {
+  std::span<const T> values(std::source_location location = std::source_location::current()) const {
     return {data<T>(location), static_cast<size_t>(numel())};
   }
   // Untyped access for kernels that dispatch on dtype themselves.
@@ -107,9 +106,8 @@ class Tensor {
   // Marks a leaf as a variable whose gradient Backward() accumulates. Throws
   // for non-leaves (their requirement follows from their inputs) and for
   // int64 tensors.
-  Tensor& set_requires_grad(
-      bool requires_grad,
-      std::source_location location = std::source_location::current());
+  Tensor& set_requires_grad(bool requires_grad,
+                            std::source_location location = std::source_location::current());
 
   // The accumulated gradient of a leaf; undefined until a Backward() reaches it.
   const Tensor& grad() const;
@@ -135,8 +133,7 @@ class Tensor {
   // Backward() pass delivers one (for a leaf, before it is accumulated).
   // Hooks run in registration order. Throws for tensors that do not require
   // a gradient.
-  void RegisterHook(GradHook hook,
-                    std::source_location location = std::source_location::current());
+  void RegisterHook(GradHook hook, std::source_location location = std::source_location::current());
 
   // "tensor([[1, 2], [3, 4]], shape=[2,2], dtype=float32, requires_grad=true)";
   // long tensors are abbreviated with "...".
@@ -164,10 +161,9 @@ std::ostream& operator<<(std::ostream& os, const Tensor& tensor);
 std::vector<Tensor> Grad(const Tensor& output, std::span<const Tensor> inputs,
                          const Tensor& seed = Tensor(), BackwardOptions options = {},
                          std::source_location location = std::source_location::current());
-inline std::vector<Tensor> Grad(
-    const Tensor& output, std::initializer_list<Tensor> inputs, const Tensor& seed = Tensor(),
-    BackwardOptions options = {},
-    std::source_location location = std::source_location::current()) {
+inline std::vector<Tensor> Grad(const Tensor& output, std::initializer_list<Tensor> inputs,
+                                const Tensor& seed = Tensor(), BackwardOptions options = {},
+                                std::source_location location = std::source_location::current()) {
   return Grad(output, std::span<const Tensor>(inputs.begin(), inputs.size()), seed, options,
               location);
 }

@@ -61,8 +61,7 @@ struct TensorImpl {
 TensorImpl* NewUninitialized(const Shape& shape, DType dtype);
 
 // Throws unless `impl` is defined and holds elements of `dtype`.
-void CheckAccess(const TensorImpl* impl, DType dtype,
-                 const std::source_location& location);
+void CheckAccess(const TensorImpl* impl, DType dtype, const std::source_location& location);
 
 }  // namespace internal
 }  // namespace actgrad

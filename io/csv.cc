@@ -292,8 +292,13 @@ absl::StatusOr<Dataset> ParseCsv(absl::string_view text, absl::string_view sourc
   for (size_t j = 0; j < columns; ++j) {
     if (j != target) data.feature_names.push_back(header[j].text);
   }
-  // One record per line is the rule, so the line count bounds the rows well.
-  const int64_t lines_left = std::count(text.begin() + tokenizer.pos(), text.end(), '\n') + 1;
+  // One record per line is the rule, so the line count bounds the rows well;
+  // so do the bytes left, since a record of n fields takes at least n of them
+  // (n - 1 commas and a line end): blank lines under a wide header must not
+  // reserve gigabytes.
+  const int64_t lines_left = std::min<int64_t>(
+      std::count(text.begin() + tokenizer.pos(), text.end(), '\n') + 1,
+      static_cast<int64_t>(text.size() - tokenizer.pos()) / static_cast<int64_t>(columns) + 1);
   data.y.reserve(lines_left);
   data.x.reserve(lines_left * data.features);
 

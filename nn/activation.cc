@@ -1,7 +1,7 @@
 #include "nn/activation.h"
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -13,8 +13,8 @@ absl::StatusOr<Activation> Activation::Named(absl::string_view name, const Attrs
   absl::StatusOr<const OpDef*> op = OpRegistry::Global().Find(name);
   if (!op.ok()) return op.status();
   if (!IsActivationLike(**op)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "\"", name, "\" is an op but not an activation (nor softmax / log_softmax)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", name, "\" is an op but not an activation (nor softmax / log_softmax)"));
   }
   return Activation(**op, attrs);
 }
@@ -45,8 +45,8 @@ absl::Status ParseAttrs(const OpDef& op, absl::string_view text, Attrs* attrs) {
       std::vector<std::string> names;
       for (const AttrSpec& spec : op.attrs) names.emplace_back(spec.name);
       return absl::InvalidArgumentError(absl::StrCat(
-          "attribute \"", part, "\" does not fit ", op.name, " (its attributes: ",
-          names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
+          "attribute \"", part, "\" does not fit ", op.name,
+          " (its attributes: ", names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
     }
   }
   return absl::OkStatus();

@@ -39,8 +39,7 @@ ModelFile MakeModelFile(const MlpModel& model) {
   std::vector<std::string> initializers;
   for (size_t i = 0; i < model.network->size(); ++i) {
     if (auto* linear = dynamic_cast<Linear*>(&model.network->layer(i))) {
-      initializers.push_back(
-          absl::StrCat(i, ".weight=", linear->options().weight_init.ToString()));
+      initializers.push_back(absl::StrCat(i, ".weight=", linear->options().weight_init.ToString()));
     }
   }
   for (const NamedParameter& p : model.network->NamedParameters()) {
@@ -131,8 +130,7 @@ absl::StatusOr<MlpModel> ModelFromFile(const std::string& path, io::SafetensorsF
     if (t.shape() != p.tensor->shape() || t.dtype() != p.tensor->dtype()) {
       return refuse(absl::StrCat("tensor \"", p.name, "\" is ", t.shape().ToString(), " ",
                                  DTypeName(t.dtype()), ", the architecture needs ",
-                                 p.tensor->shape().ToString(), " ",
-                                 DTypeName(p.tensor->dtype())));
+                                 p.tensor->shape().ToString(), " ", DTypeName(p.tensor->dtype())));
     }
     for (double v : t.ToVector()) {
       if (!std::isfinite(v)) return refuse(absl::StrCat("tensor \"", p.name, "\" holds ", v));
@@ -140,8 +138,8 @@ absl::StatusOr<MlpModel> ModelFromFile(const std::string& path, io::SafetensorsF
     stored.erase(it);
   }
   if (!stored.empty()) {
-    return refuse(absl::StrCat("tensor \"", stored.begin()->first,
-                               "\" is not part of the architecture"));
+    return refuse(
+        absl::StrCat("tensor \"", stored.begin()->first, "\" is not part of the architecture"));
   }
   // Only now, with everything validated, are the weights put in place.
   for (const NamedParameter& p : model.network->NamedParameters()) {

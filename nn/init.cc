@@ -226,7 +226,7 @@ double GainOf(const OpDef& activation, const Attrs& attrs) {
 Initializer RecommendedInitializer(const OpDef& activation, const Attrs& attrs) {
   const double gain = GainOf(activation, attrs);
   return activation.recommended_init == InitFamily::kHe ? Initializer::HeNormal(gain)
-                                                       : Initializer::XavierUniform(gain);
+                                                        : Initializer::XavierUniform(gain);
 }
 
 }  // namespace actgrad::nn

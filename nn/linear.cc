@@ -8,8 +8,8 @@ namespace actgrad::nn {
 
 Linear::Linear(const LinearOptions& options, Generator& gen, std::source_location location)
     : options_(options) {
-  ACTGRAD_REQUIRE(options.in > 0 && options.out > 0, location, "Linear: sizes must be positive, got ",
-                  options.in, " -> ", options.out);
+  ACTGRAD_REQUIRE(options.in > 0 && options.out > 0, location,
+                  "Linear: sizes must be positive, got ", options.in, " -> ", options.out);
   weight_ = Zeros({options.out, options.in}, options.dtype);
   options.weight_init.Fill(weight_, gen);
   weight_.set_requires_grad(true);
@@ -28,11 +28,9 @@ void Linear::CollectParameters(const std::string& prefix, std::vector<NamedParam
 }
 
 std::string Linear::ToString() const {
-  return absl::StrCat("Linear(", options_.in, " -> ", options_.out,
-                      ", weight=", options_.weight_init.ToString(),
-                      options_.bias ? absl::StrCat(", bias=", options_.bias_init.ToString())
-                                    : ", no bias",
-                      ")");
+  return absl::StrCat(
+      "Linear(", options_.in, " -> ", options_.out, ", weight=", options_.weight_init.ToString(),
+      options_.bias ? absl::StrCat(", bias=", options_.bias_init.ToString()) : ", no bias", ")");
 }
 
 }  // namespace actgrad::nn

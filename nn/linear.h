@@ -14,7 +14,8 @@
 //                           .weight_init = actgrad::nn::Initializer::HeNormal(std::sqrt(2.0))},
 //                          gen);
 //   actgrad::Tensor h = fc(x);  // [batch, 64]
-//   std::cout << fc.ToString(); // Linear(30 -> 64, weight=he_normal(gain=1.414, fan_in), bias=zeros)
+//   std::cout << fc.ToString(); // Linear(30 -> 64, weight=he_normal(gain=1.414, fan_in),
+//   bias=zeros)
 
 #ifndef ACTGRAD_NN_LINEAR_H_
 #define ACTGRAD_NN_LINEAR_H_

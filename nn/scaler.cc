@@ -30,8 +30,8 @@ absl::StatusOr<Scaling> ParseScaling(absl::string_view name) {
   for (Scaling s : {Scaling::kNone, Scaling::kUnit, Scaling::kSymmetric, Scaling::kStandard}) {
     if (name == ScalingName(s)) return s;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown scaling \"", name, "\"; choose none, unit, symmetric or standard"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown scaling \"", name, "\"; choose none, unit, symmetric or standard"));
 }
 
 Scaling RecommendedScaling(const OpDef& hidden_activation) {

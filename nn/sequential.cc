@@ -51,8 +51,8 @@ std::unique_ptr<Sequential> Mlp(const MlpOptions& options, Generator& gen,
                   "Mlp: inputs and outputs must be positive, got ", options.inputs, " and ",
                   options.outputs);
   for (const OpDef* act : {options.hidden_activation, options.output_activation}) {
-    ACTGRAD_REQUIRE(act != nullptr && IsActivationLike(*act), location, "Mlp: ",
-                    act != nullptr ? act->name : "null", " is not an activation");
+    ACTGRAD_REQUIRE(act != nullptr && IsActivationLike(*act), location,
+                    "Mlp: ", act != nullptr ? act->name : "null", " is not an activation");
   }
   auto model = std::make_unique<Sequential>();
   int64_t width = options.inputs;
@@ -61,8 +61,8 @@ std::unique_ptr<Sequential> Mlp(const MlpOptions& options, Generator& gen,
     model->Add(std::make_unique<Linear>(
         LinearOptions{.in = width,
                       .out = size,
-                      .weight_init = options.hidden_init.value_or(RecommendedInitializer(
-                          *options.hidden_activation, options.hidden_attrs)),
+                      .weight_init = options.hidden_init.value_or(
+                          RecommendedInitializer(*options.hidden_activation, options.hidden_attrs)),
                       .dtype = options.dtype},
         gen, location));
     model->Add(std::make_unique<Activation>(*options.hidden_activation, options.hidden_attrs));

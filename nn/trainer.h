@@ -38,7 +38,7 @@ struct EpochReport {
   double test_loss = 0;    // on the held-out rows (0 when there are none)
   double test_metric = 0;  // accuracy, or RMSE for regression
   double learning_rate = 0;
-  double seconds = 0;      // wall time of the epoch
+  double seconds = 0;  // wall time of the epoch
 };
 
 struct BatchProgress {

@@ -44,11 +44,11 @@ Tensor MapBackward(const BackwardContext& ctx, const Tensor& s, Fn fn) {
 
 std::vector<GradCheckCase> ActivationCases(Generator& gen) {
   std::vector<GradCheckCase> cases = internal::UnaryCases(gen, -3.0, 3.0);
-  cases.push_back({{FromValues({-20.0, -5.0, -1.0, -0.5, 0.25, 0.5, 1.0, 5.0, 20.0},
-                               DType::kFloat64)},
-                   {},
-                   "grid",
-                   {}});
+  cases.push_back(
+      {{FromValues({-20.0, -5.0, -1.0, -0.5, 0.25, 0.5, 1.0, 5.0, 20.0}, DType::kFloat64)},
+       {},
+       "grid",
+       {}});
   return cases;
 }
 
@@ -116,11 +116,11 @@ Tensor SigmoidForward(ForwardContext& ctx) {
   return MapForward(ctx, [](const auto& x, auto y, auto) { y = x.logistic(); });
 }
 void SigmoidBackward(BackwardContext& ctx) {
-  ctx.set_dx(0, MapBackward(ctx, ctx.saved_output(), [](const auto& dy, const auto& y,
-                                                        auto dx, auto t) {
-               using T = decltype(t);
-               dx = dy * y * (T{1} - y);
-             }));
+  ctx.set_dx(
+      0, MapBackward(ctx, ctx.saved_output(), [](const auto& dy, const auto& y, auto dx, auto t) {
+        using T = decltype(t);
+        dx = dy * y * (T{1} - y);
+      }));
 }
 
 // -------------------------------------------------------------------- tanh
@@ -134,21 +134,19 @@ Tensor TanhForward(ForwardContext& ctx) {
   return MapForward(ctx, [](const auto& x, auto y, auto) { y = x.tanh(); });
 }
 void TanhBackward(BackwardContext& ctx) {
-  ctx.set_dx(0, MapBackward(ctx, ctx.saved_output(), [](const auto& dy, const auto& y,
-                                                        auto dx, auto t) {
-               using T = decltype(t);
-               dx = dy * (T{1} - y.square());
-             }));
+  ctx.set_dx(
+      0, MapBackward(ctx, ctx.saved_output(), [](const auto& dy, const auto& y, auto dx, auto t) {
+        using T = decltype(t);
+        dx = dy * (T{1} - y.square());
+      }));
 }
 
 // -------------------------------------------------------------------- relu
 // y = max(0, x);  dy/dx = 1 (x > 0), 0 (x < 0), grad_at_zero (x = 0)   (claim C3)
 constexpr ActivationFormulas kReluFormulas{
     .forward = [](double x, const Attrs&) { return x < 0.0 ? 0.0 : x; },
-    .derivative =
-        [](double x, double, const Attrs& a) {
-          return x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : a.grad_at_zero);
-        },
+    .derivative = [](double x, double,
+                     const Attrs& a) { return x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : a.grad_at_zero); },
 };
 
 // The piecewise kernels below are plain unrolled loops that GCC vectorizes
@@ -186,7 +184,8 @@ void ReluBackward(BackwardContext& ctx) {
                T* pdx = dx.data();
                const T kink = T(at_zero);
                if (at_zero == 0.0) {
-                 ForEach(s.size(), [&](int64_t i) { pdx[i] = pdy[i] * (ps[i] > T{0} ? T{1} : T{0}); });
+                 ForEach(s.size(),
+                         [&](int64_t i) { pdx[i] = pdy[i] * (ps[i] > T{0} ? T{1} : T{0}); });
                } else {
                  ForEach(s.size(), [&](int64_t i) {
                    pdx[i] = pdy[i] * (ps[i] > T{0} ? T{1} : (ps[i] == T{0} ? kink : T{0}));
@@ -228,7 +227,8 @@ void LeakyReluBackward(BackwardContext& ctx) {
                const T* ps = s.data();
                T* pdx = dx.data();
                const T slope = T(alpha);
-               ForEach(s.size(), [&](int64_t i) { pdx[i] = pdy[i] * (ps[i] > T{0} ? T{1} : slope); });
+               ForEach(s.size(),
+                       [&](int64_t i) { pdx[i] = pdy[i] * (ps[i] > T{0} ? T{1} : slope); });
              }));
 }
 
@@ -257,7 +257,8 @@ void ReluBackwardGraph(BackwardContext& ctx) {
 void LeakyReluBackwardGraph(BackwardContext& ctx) {
   const double alpha = ctx.attrs().alpha;
   const Tensor& s = alpha > 0.0 ? ctx.saved_output() : ctx.extra(0);
-  ctx.set_dx(0, ctx.dy() * internal::MapValues(s, [alpha](double v) { return v > 0 ? 1.0 : alpha; }));
+  ctx.set_dx(0,
+             ctx.dy() * internal::MapValues(s, [alpha](double v) { return v > 0 ? 1.0 : alpha; }));
 }
 
 // ------------------------------------------------------------------ gains
@@ -300,7 +301,8 @@ Tensor SoftmaxForward(ForwardContext& ctx) {
   const Tensor& x = ctx.input(0);
   ACTGRAD_REQUIRE(x.rank() >= 1, ctx.location(), ctx.op().name,
                   ": needs at least one dimension, got a scalar");
-  const internal::AxisSplit split = internal::SplitAt(x.shape(), internal::AxisOrThrow(ctx, x.rank()));
+  const internal::AxisSplit split =
+      internal::SplitAt(x.shape(), internal::AxisOrThrow(ctx, x.rank()));
   Tensor y = EmptyLike(x);
   DispatchFloating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -366,8 +368,7 @@ std::vector<GradCheckCase> SoftmaxCases(Generator& gen) {
   cases.push_back({{internal::RandomDouble({4, 3}, -3, 3, gen)}, first, "[4,3] axis 0", {}});
   Attrs middle;
   middle.axis = 1;
-  cases.push_back(
-      {{internal::RandomDouble({2, 3, 2}, -3, 3, gen)}, middle, "[2,3,2] axis 1", {}});
+  cases.push_back({{internal::RandomDouble({2, 3, 2}, -3, 3, gen)}, middle, "[2,3,2] axis 1", {}});
   return cases;
 }
 

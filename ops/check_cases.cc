@@ -7,8 +7,7 @@ Tensor RandomDouble(const Shape& shape, double low, double high, Generator& gen)
   return Uniform(shape, low, high, gen, DType::kFloat64);
 }
 
-std::vector<GradCheckCase> UnaryCases(Generator& gen, double low, double high,
-                                      const Attrs& attrs) {
+std::vector<GradCheckCase> UnaryCases(Generator& gen, double low, double high, const Attrs& attrs) {
   std::vector<GradCheckCase> cases;
   for (const Shape& shape : {Shape{6}, Shape{3, 4}, Shape{2, 3, 2}}) {
     cases.push_back({{RandomDouble(shape, low, high, gen)}, attrs, shape.ToString(), {}});
@@ -30,11 +29,11 @@ std::vector<GradCheckCase> BinaryBroadcastCases(Generator& gen, double low, doub
   };
   std::vector<GradCheckCase> cases;
   for (const Pair& p : pairs) {
-    cases.push_back({{RandomDouble(p.a, low, high, gen),
-                      RandomDouble(p.b, second_low, second_high, gen)},
-                     {},
-                     p.what,
-                     {}});
+    cases.push_back(
+        {{RandomDouble(p.a, low, high, gen), RandomDouble(p.b, second_low, second_high, gen)},
+         {},
+         p.what,
+         {}});
   }
   return cases;
 }

@@ -36,16 +36,20 @@ Tensor BinaryForward(ForwardContext& ctx) {
   return BroadcastMap<Fn>(ctx.input(0), ctx.input(1), internal::BroadcastOrThrow(ctx));
 }
 
-#define ACTGRAD_BINARY_FN(Name, expr)                                        \
-  struct Name {                                                             \
-    template <typename A, typename B>                                       \
-    static auto Array(const A& a, const B& b) { return expr; }              \
-    template <typename T>                                                   \
-    static T Scalar(T a, T b) { return expr; }                              \
+#define ACTGRAD_BINARY_FN(Name, expr)           \
+  struct Name {                                 \
+    template <typename A, typename B>           \
+    static auto Array(const A& a, const B& b) { \
+      return expr;                              \
+    }                                           \
+    template <typename T>                       \
+    static T Scalar(T a, T b) {                 \
+      return expr;                              \
+    }                                           \
   }
 ACTGRAD_BINARY_FN(AddFn, a + b);
 ACTGRAD_BINARY_FN(SubFn, a - b);
-ACTGRAD_BINARY_FN(MulFn, a * b);
+ACTGRAD_BINARY_FN(MulFn, a* b);
 ACTGRAD_BINARY_FN(DivFn, a / b);
 #undef ACTGRAD_BINARY_FN
 
@@ -98,12 +102,12 @@ void SubBackward(BackwardContext& ctx) {
 void MulBackward(BackwardContext& ctx) {
   const Tensor& dy = ctx.dy();
   if (ctx.needs_grad(0)) {
-    ctx.set_dx(0, SumToShape(BroadcastMap<MulFn>(dy, ctx.saved_input(1), dy.shape()),
-                             ctx.input_shape(0)));
+    ctx.set_dx(
+        0, SumToShape(BroadcastMap<MulFn>(dy, ctx.saved_input(1), dy.shape()), ctx.input_shape(0)));
   }
   if (ctx.needs_grad(1)) {
-    ctx.set_dx(1, SumToShape(BroadcastMap<MulFn>(dy, ctx.saved_input(0), dy.shape()),
-                             ctx.input_shape(1)));
+    ctx.set_dx(
+        1, SumToShape(BroadcastMap<MulFn>(dy, ctx.saved_input(0), dy.shape()), ctx.input_shape(1)));
   }
 }
 
@@ -161,18 +165,16 @@ Tensor ExpForward(ForwardContext& ctx) {
   return UnaryForward(ctx, [](const auto& x, auto) { return x.exp(); });
 }
 void ExpBackward(BackwardContext& ctx) {
-  UnaryBackward(ctx, ctx.saved_output(), [](const auto& dy, const auto& y, auto) {
-    return dy * y;
-  });
+  UnaryBackward(ctx, ctx.saved_output(),
+                [](const auto& dy, const auto& y, auto) { return dy * y; });
 }
 
 Tensor LogForward(ForwardContext& ctx) {
   return UnaryForward(ctx, [](const auto& x, auto) { return x.log(); });
 }
 void LogBackward(BackwardContext& ctx) {
-  UnaryBackward(ctx, ctx.saved_input(0), [](const auto& dy, const auto& x, auto) {
-    return dy / x;
-  });
+  UnaryBackward(ctx, ctx.saved_input(0),
+                [](const auto& dy, const auto& x, auto) { return dy / x; });
 }
 
 Tensor SqrtForward(ForwardContext& ctx) {

@@ -65,9 +65,7 @@ Tensor Neg(const Tensor& x, Location location) { return Apply(ops::kNeg, {x}, {}
 Tensor Exp(const Tensor& x, Location location) { return Apply(ops::kExp, {x}, {}, location); }
 Tensor Log(const Tensor& x, Location location) { return Apply(ops::kLog, {x}, {}, location); }
 Tensor Sqrt(const Tensor& x, Location location) { return Apply(ops::kSqrt, {x}, {}, location); }
-Tensor Square(const Tensor& x, Location location) {
-  return Apply(ops::kSquare, {x}, {}, location);
-}
+Tensor Square(const Tensor& x, Location location) { return Apply(ops::kSquare, {x}, {}, location); }
 Tensor Pow(const Tensor& x, double exponent, Location location) {
   Attrs a;
   a.exponent = exponent;
@@ -163,8 +161,7 @@ Tensor MseLoss(const Tensor& prediction, const Tensor& target, Location location
 Tensor BinaryCrossEntropy(const Tensor& probability, const Tensor& target, Location location) {
   return Apply(ops::kBinaryCrossEntropy, {probability, target}, {}, location);
 }
-Tensor BinaryCrossEntropyWithLogits(const Tensor& logits, const Tensor& target,
-                                    Location location) {
+Tensor BinaryCrossEntropyWithLogits(const Tensor& logits, const Tensor& target, Location location) {
   return Apply(ops::kBinaryCrossEntropyWithLogits, {logits, target}, {}, location);
 }
 Tensor CrossEntropy(const Tensor& logits, const Tensor& labels, Location location) {

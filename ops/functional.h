@@ -35,19 +35,16 @@ using Location = std::source_location;
 Tensor Sigmoid(const Tensor& x, Location location = Location::current());
 Tensor Tanh(const Tensor& x, Location location = Location::current());
 // `grad_at_zero` is the derivative used at exactly x = 0 (claim C3).
-Tensor Relu(const Tensor& x, double grad_at_zero = 0.0,
-            Location location = Location::current());
-Tensor LeakyRelu(const Tensor& x, double alpha = 0.01,
-                 Location location = Location::current());
+Tensor Relu(const Tensor& x, double grad_at_zero = 0.0, Location location = Location::current());
+Tensor LeakyRelu(const Tensor& x, double alpha = 0.01, Location location = Location::current());
 Tensor Identity(const Tensor& x, Location location = Location::current());
 Tensor Softmax(const Tensor& x, int64_t axis = -1, Location location = Location::current());
-Tensor LogSoftmax(const Tensor& x, int64_t axis = -1,
-                  Location location = Location::current());
+Tensor LogSoftmax(const Tensor& x, int64_t axis = -1, Location location = Location::current());
 
 // Applies the registered op named `name` (an activation from a plugin, say).
 // Throws when no such op is registered.
-Tensor ApplyByName(absl::string_view name, std::span<const Tensor> inputs,
-                   const Attrs& attrs = {}, Location location = Location::current());
+Tensor ApplyByName(absl::string_view name, std::span<const Tensor> inputs, const Attrs& attrs = {},
+                   Location location = Location::current());
 
 // --- Arithmetic (binary ops broadcast like NumPy) ----------------------------
 Tensor Add(const Tensor& a, const Tensor& b, Location location = Location::current());
@@ -73,8 +70,7 @@ Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // Swaps the last two dimensions.
 Tensor Transpose(const Tensor& x, Location location = Location::current());
 // One extent may be -1, inferred from the others.
-Tensor Reshape(const Tensor& x, std::vector<int64_t> dims,
-               Location location = Location::current());
+Tensor Reshape(const Tensor& x, std::vector<int64_t> dims, Location location = Location::current());
 Tensor Concatenate(std::span<const Tensor> parts, int64_t axis = 0,
                    Location location = Location::current());
 Tensor Concatenate(std::initializer_list<Tensor> parts, int64_t axis = 0,

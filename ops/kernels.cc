@@ -23,12 +23,11 @@ void RequireSameFloatingDType(const ForwardContext& ctx) {
   const DType first = ctx.input(0).dtype();
   for (size_t i = 0; i < ctx.inputs().size(); ++i) {
     const DType d = ctx.input(static_cast<int>(i)).dtype();
-    ACTGRAD_REQUIRE(IsFloating(d), ctx.location(), ctx.op().name, ": input ", i,
-                    " is ", DTypeName(d), "; this op takes float32 or float64");
+    ACTGRAD_REQUIRE(IsFloating(d), ctx.location(), ctx.op().name, ": input ", i, " is ",
+                    DTypeName(d), "; this op takes float32 or float64");
     ACTGRAD_REQUIRE(d == first, ctx.location(), ctx.op().name,
-                    ": dtypes differ: ", DTypeName(first), " and ", DTypeName(d),
-                    " (shapes ", DescribeShapes(ctx.inputs()),
-                    "); convert one side explicitly");
+                    ": dtypes differ: ", DTypeName(first), " and ", DTypeName(d), " (shapes ",
+                    DescribeShapes(ctx.inputs()), "); convert one side explicitly");
   }
 }
 
@@ -40,19 +39,16 @@ void RequireSameShape(const ForwardContext& ctx) {
 }
 
 Shape BroadcastOrThrow(const ForwardContext& ctx) {
-  std::optional<Shape> shape =
-      BroadcastShapes(ctx.input(0).shape(), ctx.input(1).shape());
+  std::optional<Shape> shape = BroadcastShapes(ctx.input(0).shape(), ctx.input(1).shape());
   ACTGRAD_REQUIRE(shape.has_value(), ctx.location(), ctx.op().name,
-                  ": shapes cannot be broadcast together: ",
-                  DescribeShapes(ctx.inputs()));
+                  ": shapes cannot be broadcast together: ", DescribeShapes(ctx.inputs()));
   return *shape;
 }
 
 int AxisOrThrow(const ForwardContext& ctx, int rank) {
   std::optional<int> axis = NormalizeAxis(ctx.attrs().axis, rank);
-  ACTGRAD_REQUIRE(axis.has_value(), ctx.location(), ctx.op().name, ": axis ",
-                  ctx.attrs().axis, " is out of range for shape ",
-                  ctx.input(0).shape().ToString());
+  ACTGRAD_REQUIRE(axis.has_value(), ctx.location(), ctx.op().name, ": axis ", ctx.attrs().axis,
+                  " is out of range for shape ", ctx.input(0).shape().ToString());
   return *axis;
 }
 

@@ -61,8 +61,8 @@ int AxisOrThrow(const ForwardContext& ctx, int rank);
 // shape. `f` is called on Eigen arrays for the same-shape and scalar cases
 // and on scalars otherwise.
 template <typename T, typename ArrayFn, typename ScalarFn>
-void BroadcastBinary(const Tensor& a, const Tensor& b, const Tensor& out,
-                     ArrayFn array_fn, ScalarFn scalar_fn);
+void BroadcastBinary(const Tensor& a, const Tensor& b, const Tensor& out, ArrayFn array_fn,
+                     ScalarFn scalar_fn);
 
 // Sums `x` down to `shape`, the inverse of broadcasting it (the gradient of a
 // broadcast input). Returns `x` itself when the shapes already agree.
@@ -109,8 +109,8 @@ struct BroadcastWalk {
 };
 
 template <typename T, typename ArrayFn, typename ScalarFn>
-void BroadcastBinary(const Tensor& a, const Tensor& b, const Tensor& out,
-                     ArrayFn array_fn, ScalarFn scalar_fn) {
+void BroadcastBinary(const Tensor& a, const Tensor& b, const Tensor& out, ArrayFn array_fn,
+                     ScalarFn scalar_fn) {
   const T* pa = static_cast<const T*>(a.raw_data());
   const T* pb = static_cast<const T*>(b.raw_data());
   T* po = static_cast<T*>(out.raw_data());

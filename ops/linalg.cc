@@ -18,8 +18,8 @@ namespace {
 // C[m,n] (+)= op(A) op(B) for row-major buffers; lda/ldb are the row lengths
 // of A and B as stored.
 template <typename T>
-void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a,
-          const T* b, T* c, bool accumulate) {
+void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
+          bool accumulate) {
   const int64_t lda = trans_a ? m : k;
   const int64_t ldb = trans_b ? k : n;
   const T beta = accumulate ? T(1) : T(0);
@@ -174,9 +174,9 @@ Tensor LinearForward(ForwardContext& ctx) {
   internal::RequireSameFloatingDType(ctx);
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
-  ACTGRAD_REQUIRE(w.rank() == 2 && x.rank() >= 1 && x.dim(x.rank() - 1) == w.dim(1),
-                  ctx.location(), "linear: input ", x.shape().ToString(),
-                  " does not match weight ", w.shape().ToString(),
+  ACTGRAD_REQUIRE(w.rank() == 2 && x.rank() >= 1 && x.dim(x.rank() - 1) == w.dim(1), ctx.location(),
+                  "linear: input ", x.shape().ToString(), " does not match weight ",
+                  w.shape().ToString(),
                   " (the weight is [out, in]; the input's last dimension must be in)");
   const bool has_bias = ctx.inputs().size() == 3;
   if (has_bias) {
@@ -241,7 +241,8 @@ void LinearBackwardGraph(BackwardContext& ctx) {
   const Tensor dy = Reshape(ctx.dy(), {-1, out});
   if (ctx.needs_grad(0)) {
     const Tensor dx = Matmul(dy, w);
-    ctx.set_dx(0, Reshape(dx, std::vector<int64_t>(x.shape().dims().begin(), x.shape().dims().end())));
+    ctx.set_dx(0,
+               Reshape(dx, std::vector<int64_t>(x.shape().dims().begin(), x.shape().dims().end())));
   }
   if (ctx.needs_grad(1)) ctx.set_dx(1, Matmul(Transpose(dy), Reshape(x, {-1, in})));
   if (ctx.num_inputs() == 3 && ctx.needs_grad(2)) ctx.set_dx(2, Sum(dy, 0));

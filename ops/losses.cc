@@ -36,8 +36,7 @@ Tensor ScalarOut(DType dtype, double value) {
 double UpstreamScalar(const BackwardContext& ctx) { return ctx.dy().item(); }
 
 void RequireNonEmpty(const ForwardContext& ctx) {
-  ACTGRAD_REQUIRE(ctx.input(0).numel() > 0, ctx.location(), ctx.op().name,
-                  ": the input is empty");
+  ACTGRAD_REQUIRE(ctx.input(0).numel() > 0, ctx.location(), ctx.op().name, ": the input is empty");
 }
 
 // ------------------------------------------------------------------- mse
@@ -126,8 +125,8 @@ void BceBackward(BackwardContext& ctx) {
     }
     if (ctx.needs_grad(1)) {
       Tensor dt = internal::EmptyLike(t);
-      AsArray<T>(dt) = ((T(1) - pa).log().max(T(kLogFloor)) - pa.log().max(T(kLogFloor))) *
-                       T(scale);
+      AsArray<T>(dt) =
+          ((T(1) - pa).log().max(T(kLogFloor)) - pa.log().max(T(kLogFloor))) * T(scale);
       ctx.set_dx(1, std::move(dt));
     }
   });
@@ -217,13 +216,11 @@ Tensor CrossEntropyForward(ForwardContext& ctx) {
   const Tensor& z = ctx.input(0);
   const Tensor& labels = ctx.input(1);
   ACTGRAD_REQUIRE(IsFloating(z.dtype()), ctx.location(),
-                  "cross_entropy: logits must be float32 or float64, got ",
-                  DTypeName(z.dtype()));
+                  "cross_entropy: logits must be float32 or float64, got ", DTypeName(z.dtype()));
   ACTGRAD_REQUIRE(labels.dtype() == DType::kInt64, ctx.location(),
                   "cross_entropy: labels must be int64 class indices, got ",
                   DTypeName(labels.dtype()), " (make them with Labels())");
-  ACTGRAD_REQUIRE(z.rank() == 2 && labels.rank() == 1 && labels.dim(0) == z.dim(0),
-                  ctx.location(),
+  ACTGRAD_REQUIRE(z.rank() == 2 && labels.rank() == 1 && labels.dim(0) == z.dim(0), ctx.location(),
                   "cross_entropy: needs logits [batch, classes] and labels [batch], got ",
                   internal::DescribeShapes(ctx.inputs()));
   const int64_t batch = z.dim(0), classes = z.dim(1);
@@ -231,8 +228,8 @@ Tensor CrossEntropyForward(ForwardContext& ctx) {
                   z.shape().ToString());
   const int64_t* pl = labels.data<int64_t>();
   for (int64_t i = 0; i < batch; ++i) {
-    ACTGRAD_REQUIRE(pl[i] >= 0 && pl[i] < classes, ctx.location(), "cross_entropy: label ",
-                    pl[i], " at row ", i, " is outside [0, ", classes, ")");
+    ACTGRAD_REQUIRE(pl[i] >= 0 && pl[i] < classes, ctx.location(), "cross_entropy: label ", pl[i],
+                    " at row ", i, " is outside [0, ", classes, ")");
   }
   // The softmax is kept for backward (the fused gradient needs nothing else).
   Tensor probabilities = internal::EmptyLike(z);
@@ -294,8 +291,7 @@ void CrossEntropyBackwardGraph(BackwardContext& ctx) {
 
 std::vector<GradCheckCase> CrossEntropyCases(Generator& gen) {
   return {{{internal::RandomDouble({4, 5}, -3, 3, gen), Labels({0, 4, 2, 2})}, {}, "[4,5]", {}},
-          {{FromValues({1000.0, -1000.0, 0.0, 999.0, 1001.0, 998.0}, Shape{2, 3},
-                       DType::kFloat64),
+          {{FromValues({1000.0, -1000.0, 0.0, 999.0, 1001.0, 998.0}, Shape{2, 3}, DType::kFloat64),
             Labels({1, 2})},
            {},
            "logits in the thousands",
@@ -319,8 +315,9 @@ const OpDef kMseLoss{
 
 const OpDef kBinaryCrossEntropy{
     .name = "binary_cross_entropy",
-    .formula = "y = -mean(t log p + (1 - t) log(1 - p)), log clamped at -100;  "
-               "dp = (p - t) / max(p (1 - p), 1e-12) dy / n",
+    .formula =
+        "y = -mean(t log p + (1 - t) log(1 - p)), log clamped at -100;  "
+        "dp = (p - t) / max(p (1 - p), 1e-12) dy / n",
     .kind = OpKind::kLoss,
     .min_inputs = 2,
     .max_inputs = 2,

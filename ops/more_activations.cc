@@ -25,7 +25,9 @@ double Logistic(double x) {
 }
 
 // log(1 + exp(x)) without overflow.
-double Softplus1(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+double Softplus1(double x) {
+  return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+}
 
 // Row kernels with the formulas called directly (F is a struct of static
 // functions).
@@ -181,10 +183,8 @@ struct Softsign {
 // Mostly inside the linear part, where the derivative is not zero.
 std::vector<GradCheckCase> HardtanhCases(Generator& gen) {
   std::vector<GradCheckCase> cases = internal::UnaryCases(gen, -1.5, 1.5);
-  cases.push_back({{FromValues({-3.0, -0.9, -0.5, 0.0, 0.5, 0.9, 3.0}, DType::kFloat64)},
-                   {},
-                   "grid",
-                   {}});
+  cases.push_back(
+      {{FromValues({-3.0, -0.9, -0.5, 0.0, 0.5, 0.9, 3.0}, DType::kFloat64)}, {}, "grid", {}});
   return cases;
 }
 
@@ -192,9 +192,10 @@ constexpr double kKinkAtZero[] = {0.0};
 constexpr double kHardtanhKinks[] = {-1.0, 1.0};
 constexpr double kHardsigmoidKinks[] = {-3.0, 3.0};
 
-constexpr AttrSpec kEluAttrs[] = {
-    {.name = "alpha", .meaning = "value approached for x -> -inf, negated", .param = 0,
-     .default_value = 1.0}};
+constexpr AttrSpec kEluAttrs[] = {{.name = "alpha",
+                                   .meaning = "value approached for x -> -inf, negated",
+                                   .param = 0,
+                                   .default_value = 1.0}};
 constexpr AttrSpec kSoftplusAttrs[] = {
     {.name = "beta", .meaning = "sharpness", .param = 0, .default_value = 1.0}};
 constexpr AttrSpec kSwishAttrs[] = {
@@ -304,8 +305,8 @@ std::vector<GradCheckCase> PreluCases(Generator& gen) {
 
 }  // namespace
 
-#define ACTGRAD_FORMULA_ROW(F) \
-  .forward = &Forward<F>, .backward = &Backward<F>,       \
+#define ACTGRAD_FORMULA_ROW(F)                      \
+  .forward = &Forward<F>, .backward = &Backward<F>, \
   .backward_graph = &internal::ScalarActivationBackwardGraph
 
 const OpDef kElu{
@@ -440,7 +441,8 @@ const OpDef kSoftsign{
 
 const OpDef kPrelu{
     .name = "prelu",
-    .formula = "y = x (x > 0), a x (x <= 0), slope a learned;  dx = dy or a dy, da = sum x dy (x <= 0)",
+    .formula =
+        "y = x (x > 0), a x (x <= 0), slope a learned;  dx = dy or a dy, da = sum x dy (x <= 0)",
     .kind = OpKind::kElementwise,
     .min_inputs = 2,
     .max_inputs = 2,

@@ -9,8 +9,8 @@ GradCheckReport CheckOpCase(const OpDef& op, const GradCheckCase& c, GradCheckOp
   options.kinks.insert(options.kinks.end(), c.kinks.begin(), c.kinks.end());
   const Attrs attrs = c.attrs;
   return GradCheck(
-      [&op, attrs](std::span<const Tensor> inputs) { return Apply(op, inputs, attrs); },
-      c.inputs, options);
+      [&op, attrs](std::span<const Tensor> inputs) { return Apply(op, inputs, attrs); }, c.inputs,
+      options);
 }
 
 OpCheckResult CheckOp(const OpDef& op, uint64_t seed, const GradCheckOptions& options) {

@@ -39,8 +39,7 @@ struct OpCheckResult {
 
 // Checks `op` on `c`; `options.kinks` is extended with the row's and the
 // case's kinks.
-GradCheckReport CheckOpCase(const OpDef& op, const GradCheckCase& c,
-                            GradCheckOptions options = {});
+GradCheckReport CheckOpCase(const OpDef& op, const GradCheckCase& c, GradCheckOptions options = {});
 
 // Checks `op` on every case its row provides (generated from `seed`). An op
 // without check cases fails: an unchecked gradient is not a passing one.

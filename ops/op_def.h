@@ -57,11 +57,11 @@ struct Attrs {
   double exponent = 2.0;      // pow.
   double min = -std::numeric_limits<double>::infinity();  // clamp.
   double max = std::numeric_limits<double>::infinity();   // clamp.
-  int64_t axis = -1;          // softmax, log_softmax, concatenate, slice; kAllAxes reduces all.
-  bool keepdim = false;       // sum, mean, max over an axis.
-  int64_t start = 0;          // slice: [start, stop) along `axis`.
+  int64_t axis = -1;     // softmax, log_softmax, concatenate, slice; kAllAxes reduces all.
+  bool keepdim = false;  // sum, mean, max over an axis.
+  int64_t start = 0;     // slice: [start, stop) along `axis`.
   int64_t stop = 0;
-  Shape shape;                // reshape, sum_to, broadcast_to: the target shape.
+  Shape shape;                    // reshape, sum_to, broadcast_to: the target shape.
   const OpDef* target = nullptr;  // activation_derivative: whose derivative
 
   // Parameters of activations defined from formulas (ops/scalar_activation.h)
@@ -96,7 +96,7 @@ enum class OpKind : uint8_t {
   kNormalize,    // softmax and log_softmax along an axis
   kReduction,
   kLinalg,
-  kShape,        // reshape, transpose, concatenate, slice
+  kShape,  // reshape, transpose, concatenate, slice
   kLoss,
 };
 
@@ -131,16 +131,16 @@ class BackwardContext;
 struct GradCheckCase {
   std::vector<Tensor> inputs;  // float64; int64 inputs are held fixed.
   Attrs attrs;
-  std::string description;     // e.g. "[3,4] + [4] (broadcast)"
-  std::vector<double> kinks;   // input values where the op is not differentiable
+  std::string description;    // e.g. "[3,4] + [4] (broadcast)"
+  std::vector<double> kinks;  // input values where the op is not differentiable
 };
 
 struct OpDef {
-  absl::string_view name;    // snake_case, as PyTorch spells it
+  absl::string_view name;     // snake_case, as PyTorch spells it
   absl::string_view formula;  // one line, for reports and --help
   OpKind kind = OpKind::kElementwise;
   int min_inputs = 1;
-  int max_inputs = 1;        // kVariadic: any number >= min_inputs
+  int max_inputs = 1;  // kVariadic: any number >= min_inputs
   uint8_t saves = kSaveNothing;
   // Inputs that never receive a gradient (bit i: input i), such as labels.
   uint32_t non_differentiable = 0;
@@ -185,8 +185,8 @@ Attrs WithDefaults(const OpDef& op, const Attrs& attrs);
 // What an op's forward sees.
 class ForwardContext {
  public:
-  ForwardContext(const OpDef& op, std::span<const Tensor> inputs,
-                 const Attrs& attrs, const std::source_location& location)
+  ForwardContext(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs,
+                 const std::source_location& location)
       : op_(op), inputs_(inputs), attrs_(attrs), location_(location) {}
 
   const OpDef& op() const { return op_; }
@@ -253,14 +253,11 @@ class BackwardContext {
 
 // Runs `op` on `inputs`, recording a graph node when gradients are enabled
 // and an input requires one. The entry point of every op, built-in or not.
-Tensor Apply(const OpDef& op, std::span<const Tensor> inputs,
-             const Attrs& attrs = {},
+Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs = {},
              std::source_location location = std::source_location::current());
-inline Tensor Apply(const OpDef& op, std::initializer_list<Tensor> inputs,
-                    const Attrs& attrs = {},
+inline Tensor Apply(const OpDef& op, std::initializer_list<Tensor> inputs, const Attrs& attrs = {},
                     std::source_location location = std::source_location::current()) {
-  return Apply(op, std::span<const Tensor>(inputs.begin(), inputs.size()), attrs,
-               location);
+  return Apply(op, std::span<const Tensor>(inputs.begin(), inputs.size()), attrs, location);
 }
 
 }  // namespace actgrad

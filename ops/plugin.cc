@@ -24,7 +24,8 @@ absl::StatusOr<std::vector<const OpDef*>> LoadPlugin(const std::string& path) {
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* why = dlerror();
-    return absl::InvalidArgumentError(absl::StrCat("plugin ", path, ": cannot be loaded as a shared library (",
+    return absl::InvalidArgumentError(absl::StrCat("plugin ", path,
+                                                   ": cannot be loaded as a shared library (",
                                                    why != nullptr ? why : "unknown reason", ")"));
   }
   using AbiVersionFn = int (*)();
@@ -57,13 +58,13 @@ absl::StatusOr<std::vector<const OpDef*>> LoadPlugin(const std::string& path) {
   std::set<std::string> names;
   for (const ActivationDefinition& d : registrar.definitions()) {
     if (d.name.empty() || d.forward == nullptr || d.derivative == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "plugin ", path, ": activation \"", d.name,
-          "\" needs a name, a forward formula and a derivative"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("plugin ", path, ": activation \"", d.name,
+                       "\" needs a name, a forward formula and a derivative"));
     }
     if (OpRegistry::Global().Find(d.name).ok() || !names.insert(d.name).second) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "plugin ", path, ": op name \"", d.name, "\" clashes with an op already registered"));
+      return absl::AlreadyExistsError(absl::StrCat("plugin ", path, ": op name \"", d.name,
+                                                   "\" clashes with an op already registered"));
     }
   }
   std::vector<const OpDef*> ops;

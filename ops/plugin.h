@@ -20,7 +20,8 @@
 //         .name = "sin_plus",
 //         .formula = "y = x + sin(x)^2;  dy/dx = 1 + sin(2x)",
 //         .forward = [](double x, const actgrad::Attrs&) { return x + std::sin(x) * std::sin(x); },
-//         .derivative = [](double x, double, const actgrad::Attrs&) { return 1 + std::sin(2 * x); },
+//         .derivative = [](double x, double, const actgrad::Attrs&) { return 1 + std::sin(2 * x);
+//         },
 //     });
 //   }
 //   ACTGRAD_PLUGIN(Register)
@@ -68,7 +69,7 @@ absl::StatusOr<std::vector<const OpDef*>> LoadPlugin(const std::string& path);
   extern "C" __attribute__((visibility("default"))) int actgrad_plugin_abi_version() { \
     return ::actgrad::kPluginAbiVersion;                                               \
   }                                                                                    \
-  extern "C" __attribute__((visibility("default"))) void actgrad_plugin_register(     \
+  extern "C" __attribute__((visibility("default"))) void actgrad_plugin_register(      \
       ::actgrad::PluginRegistrar* registrar) {                                         \
     register_function(*registrar);                                                     \
   }

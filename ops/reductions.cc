@@ -80,8 +80,8 @@ Tensor SumForward(ForwardContext& ctx) {
     if (plan.split.outer == 1 && plan.split.inner == 1) {
       *static_cast<T*>(y.raw_data()) = AsArray<T>(x).sum() * scale;
     } else {
-      SumAlong<T>(static_cast<const T*>(x.raw_data()), static_cast<T*>(y.raw_data()),
-                  plan.split, scale);
+      SumAlong<T>(static_cast<const T*>(x.raw_data()), static_cast<T*>(y.raw_data()), plan.split,
+                  scale);
     }
   });
   return y;
@@ -216,7 +216,9 @@ Tensor SumToForward(ForwardContext& ctx) {
 void SumToBackward(BackwardContext& ctx) {
   ctx.set_dx(0, internal::BroadcastToShape(ctx.dy(), ctx.input_shape(0)));
 }
-void SumToBackwardGraph(BackwardContext& ctx) { ctx.set_dx(0, BroadcastTo(ctx.dy(), ctx.input_shape(0))); }
+void SumToBackwardGraph(BackwardContext& ctx) {
+  ctx.set_dx(0, BroadcastTo(ctx.dy(), ctx.input_shape(0)));
+}
 
 Tensor BroadcastToForward(ForwardContext& ctx) {
   internal::RequireSameFloatingDType(ctx);
@@ -226,7 +228,9 @@ Tensor BroadcastToForward(ForwardContext& ctx) {
 void BroadcastToBackward(BackwardContext& ctx) {
   ctx.set_dx(0, internal::SumToShape(ctx.dy(), ctx.input_shape(0)));
 }
-void BroadcastToBackwardGraph(BackwardContext& ctx) { ctx.set_dx(0, SumTo(ctx.dy(), ctx.input_shape(0))); }
+void BroadcastToBackwardGraph(BackwardContext& ctx) {
+  ctx.set_dx(0, SumTo(ctx.dy(), ctx.input_shape(0)));
+}
 
 std::vector<GradCheckCase> SumToCases(Generator& gen) {
   Attrs to_row, to_column, to_scalar;

@@ -35,15 +35,51 @@ OpRegistry& OpRegistry::Global() {
 
 OpRegistry::OpRegistry() {
   const OpDef* builtins[] = {
-      &ops::kIdentity, &ops::kSigmoid, &ops::kTanh, &ops::kRelu, &ops::kLeakyRelu,
-      &ops::kElu, &ops::kSelu, &ops::kGelu, &ops::kGeluTanh, &ops::kSoftplus, &ops::kSilu,
-      &ops::kSwish, &ops::kMish, &ops::kHardtanh, &ops::kHardsigmoid, &ops::kSoftsign,
-      &ops::kPrelu, &ops::kSoftmax, &ops::kLogSoftmax,
-      &ops::kAdd, &ops::kSub, &ops::kMul, &ops::kDiv, &ops::kNeg, &ops::kExp, &ops::kLog,
-      &ops::kSqrt, &ops::kSquare, &ops::kPow, &ops::kAbs, &ops::kClamp,
-      &ops::kMatmul, &ops::kLinear, &ops::kTranspose, &ops::kReshape, &ops::kConcatenate, &ops::kSlice,
-      &ops::kSum, &ops::kMean, &ops::kMax, &ops::kSumTo, &ops::kBroadcastTo,
-      &ops::kMseLoss, &ops::kBinaryCrossEntropy, &ops::kBinaryCrossEntropyWithLogits,
+      &ops::kIdentity,
+      &ops::kSigmoid,
+      &ops::kTanh,
+      &ops::kRelu,
+      &ops::kLeakyRelu,
+      &ops::kElu,
+      &ops::kSelu,
+      &ops::kGelu,
+      &ops::kGeluTanh,
+      &ops::kSoftplus,
+      &ops::kSilu,
+      &ops::kSwish,
+      &ops::kMish,
+      &ops::kHardtanh,
+      &ops::kHardsigmoid,
+      &ops::kSoftsign,
+      &ops::kPrelu,
+      &ops::kSoftmax,
+      &ops::kLogSoftmax,
+      &ops::kAdd,
+      &ops::kSub,
+      &ops::kMul,
+      &ops::kDiv,
+      &ops::kNeg,
+      &ops::kExp,
+      &ops::kLog,
+      &ops::kSqrt,
+      &ops::kSquare,
+      &ops::kPow,
+      &ops::kAbs,
+      &ops::kClamp,
+      &ops::kMatmul,
+      &ops::kLinear,
+      &ops::kTranspose,
+      &ops::kReshape,
+      &ops::kConcatenate,
+      &ops::kSlice,
+      &ops::kSum,
+      &ops::kMean,
+      &ops::kMax,
+      &ops::kSumTo,
+      &ops::kBroadcastTo,
+      &ops::kMseLoss,
+      &ops::kBinaryCrossEntropy,
+      &ops::kBinaryCrossEntropyWithLogits,
       &ops::kCrossEntropy,
   };
   for (const OpDef* op : builtins) {
@@ -54,8 +90,8 @@ OpRegistry::OpRegistry() {
 
 absl::Status OpRegistry::Register(const OpDef& op) {
   if (op.name.empty() || op.forward == nullptr || op.backward == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "op row \"", op.name, "\" needs a name, a forward and a backward function"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("op row \"", op.name, "\" needs a name, a forward and a backward function"));
   }
   std::lock_guard<std::mutex> lock(mutex_);
   if (by_name_.contains(std::string(op.name))) {
@@ -75,9 +111,8 @@ absl::StatusOr<const OpDef*> OpRegistry::Find(absl::string_view name) const {
   std::sort(ranked.begin(), ranked.end());
   std::vector<absl::string_view> closest;
   for (size_t i = 0; i < ranked.size() && i < 3; ++i) closest.push_back(ranked[i].second);
-  return absl::NotFoundError(absl::StrCat("no op named \"", name,
-                                          "\"; closest registered names: ",
-                                          absl::StrJoin(closest, ", ")));
+  return absl::NotFoundError(absl::StrCat(
+      "no op named \"", name, "\"; closest registered names: ", absl::StrJoin(closest, ", ")));
 }
 
 std::vector<const OpDef*> OpRegistry::All() const {

@@ -5,8 +5,8 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "ops/check_cases.h"
 #include "ops/builtin_ops.h"
+#include "ops/check_cases.h"
 #include "ops/functional.h"
 #include "ops/kernels.h"
 #include "ops/registry.h"
@@ -77,9 +77,8 @@ Tensor DerivativeForward(ForwardContext& ctx) {
   const OpDef& target = *ctx.attrs().target;
   const ActivationFormulas& f = TargetFormulas(ctx.attrs(), ctx.location());
   const Attrs attrs = WithDefaults(target, ctx.attrs());
-  return internal::MapValues(ctx.input(0), [&](double x) {
-    return f.derivative(x, f.forward(x, attrs), attrs);
-  });
+  return internal::MapValues(ctx.input(0),
+                             [&](double x) { return f.derivative(x, f.forward(x, attrs), attrs); });
 }
 
 // dx = dy f''(x): the second derivative from the row. It enters as a
@@ -114,10 +113,10 @@ const OpDef kActivationDerivative{
 }  // namespace ops
 
 const OpDef& MakeActivation(ActivationDefinition definition, std::source_location location) {
-  ACTGRAD_REQUIRE(!definition.name.empty() && definition.forward != nullptr &&
-                      definition.derivative != nullptr,
-                  location, "MakeActivation: \"", definition.name,
-                  "\" needs a name, a forward formula and a derivative");
+  ACTGRAD_REQUIRE(
+      !definition.name.empty() && definition.forward != nullptr && definition.derivative != nullptr,
+      location, "MakeActivation: \"", definition.name,
+      "\" needs a name, a forward formula and a derivative");
   ACTGRAD_REQUIRE(definition.params.size() <= static_cast<size_t>(Attrs::kMaxParams), location,
                   "MakeActivation: ", definition.name, " has ", definition.params.size(),
                   " parameters; at most ", Attrs::kMaxParams, " are supported");
@@ -159,10 +158,9 @@ absl::StatusOr<const OpDef*> DefineActivation(ActivationDefinition definition) {
         "activation \"", definition.name, "\" needs a name, a forward formula and a derivative"));
   }
   if (definition.params.size() > static_cast<size_t>(Attrs::kMaxParams)) {
-    return absl::InvalidArgumentError(absl::StrCat("activation \"", definition.name, "\" has ",
-                                                   definition.params.size(),
-                                                   " parameters; at most ", Attrs::kMaxParams,
-                                                   " are supported"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("activation \"", definition.name, "\" has ", definition.params.size(),
+                     " parameters; at most ", Attrs::kMaxParams, " are supported"));
   }
   if (OpRegistry::Global().Find(definition.name).ok()) {
     return absl::AlreadyExistsError(

@@ -25,14 +25,12 @@ Tensor ReshapeForward(ForwardContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Shape& to = ctx.attrs().shape;
   ACTGRAD_REQUIRE(to.NumElements() == x.numel(), ctx.location(), "reshape: cannot view ",
-                  x.shape().ToString(), " (", x.numel(), " elements) as ", to.ToString(),
-                  " (", to.NumElements(), " elements)");
+                  x.shape().ToString(), " (", x.numel(), " elements) as ", to.ToString(), " (",
+                  to.NumElements(), " elements)");
   return ViewAs(x, to);
 }
 
-void ReshapeBackward(BackwardContext& ctx) {
-  ctx.set_dx(0, ViewAs(ctx.dy(), ctx.input_shape(0)));
-}
+void ReshapeBackward(BackwardContext& ctx) { ctx.set_dx(0, ViewAs(ctx.dy(), ctx.input_shape(0))); }
 
 std::vector<int64_t> Dims(const Shape& shape) {
   return std::vector<int64_t>(shape.dims().begin(), shape.dims().end());
@@ -151,9 +149,9 @@ Tensor SliceForward(ForwardContext& ctx) {
   ACTGRAD_REQUIRE(x.rank() >= 1, ctx.location(), "slice: needs a dimension");
   const int axis = internal::AxisOrThrow(ctx, x.rank());
   const int64_t start = ctx.attrs().start, stop = ctx.attrs().stop;
-  ACTGRAD_REQUIRE(0 <= start && start <= stop && stop <= x.dim(axis), ctx.location(),
-                  "slice: [", start, ", ", stop, ") is not inside [0, ", x.dim(axis),
-                  ") along axis ", axis, " of ", x.shape().ToString());
+  ACTGRAD_REQUIRE(0 <= start && start <= stop && stop <= x.dim(axis), ctx.location(), "slice: [",
+                  start, ", ", stop, ") is not inside [0, ", x.dim(axis), ") along axis ", axis,
+                  " of ", x.shape().ToString());
   Shape out_shape = x.shape();
   out_shape[axis] = stop - start;
   Tensor y = internal::Empty(out_shape, x.dtype());

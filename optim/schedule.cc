@@ -53,8 +53,7 @@ absl::StatusOr<Schedule> Schedule::Parse(absl::string_view spec, double base, in
   }
   if (parts[0] == "cosine") {
     double min = 0;
-    if (parts.size() > 2 || (parts.size() == 2 && !absl::SimpleAtod(parts[1], &min)) ||
-        min < 0) {
+    if (parts.size() > 2 || (parts.size() == 2 && !absl::SimpleAtod(parts[1], &min)) || min < 0) {
       return bad("cosine takes an optional non-negative minimum");
     }
     return Cosine(base, epochs, min);
@@ -69,8 +68,7 @@ double Schedule::LearningRateAt(int epoch) const {
     case Kind::kStep:
       return base_ * std::pow(factor_, epoch / period_);
     case Kind::kCosine:
-      return factor_ + (base_ - factor_) *
-                           (1 + std::cos(std::numbers::pi * epoch / period_)) / 2;
+      return factor_ + (base_ - factor_) * (1 + std::cos(std::numbers::pi * epoch / period_)) / 2;
   }
   return base_;
 }

@@ -18,22 +18,19 @@ Vector<T> View(const Tensor& t) {
 
 }  // namespace
 
-Sgd::Sgd(std::vector<Tensor> parameters, const SgdOptions& options,
-         std::source_location location)
-    : parameters_(std::move(parameters)),
-      momentum_buffers_(parameters_.size()),
-      options_(options) {
+Sgd::Sgd(std::vector<Tensor> parameters, const SgdOptions& options, std::source_location location)
+    : parameters_(std::move(parameters)), momentum_buffers_(parameters_.size()), options_(options) {
   ACTGRAD_REQUIRE(options.learning_rate >= 0, location, "Sgd: negative learning rate ",
                   options.learning_rate);
   ACTGRAD_REQUIRE(options.momentum >= 0, location, "Sgd: negative momentum ", options.momentum);
   ACTGRAD_REQUIRE(options.weight_decay >= 0, location, "Sgd: negative weight decay ",
                   options.weight_decay);
-  ACTGRAD_REQUIRE(!options.nesterov || (options.momentum > 0 && options.dampening == 0),
-                  location, "Sgd: Nesterov momentum needs momentum > 0 and zero dampening");
+  ACTGRAD_REQUIRE(!options.nesterov || (options.momentum > 0 && options.dampening == 0), location,
+                  "Sgd: Nesterov momentum needs momentum > 0 and zero dampening");
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
-    ACTGRAD_REQUIRE(p.defined() && p.is_leaf() && p.requires_grad(), location,
-                    "Sgd: parameter ", i, " must be a leaf that requires a gradient");
+    ACTGRAD_REQUIRE(p.defined() && p.is_leaf() && p.requires_grad(), location, "Sgd: parameter ", i,
+                    " must be a leaf that requires a gradient");
   }
 }
 

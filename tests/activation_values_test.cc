@@ -76,9 +76,9 @@ TEST_P(KnownValueTest, ForwardAndDerivativeInBothDtypes) {
 
 INSTANTIATE_TEST_SUITE_P(Activations, KnownValueTest, ::testing::ValuesIn(kKnownValues),
                          [](const ::testing::TestParamInfo<KnownValue>& info) {
-                           std::string name = absl::StrCat(info.param.op, "_at_",
-                                                           info.param.x < 0 ? "minus_" : "",
-                                                           std::abs(info.param.x));
+                           std::string name =
+                               absl::StrCat(info.param.op, "_at_", info.param.x < 0 ? "minus_" : "",
+                                            std::abs(info.param.x));
                            std::replace(name.begin(), name.end(), '.', '_');
                            return name;
                          });

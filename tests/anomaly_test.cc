@@ -18,8 +18,8 @@ namespace actgrad {
 namespace {
 
 using ::testing::AllOf;
-using ::testing::HasSubstr;
 using testing::ErrorMessageOf;
+using ::testing::HasSubstr;
 
 TEST(AnomalyTest, ForwardStopsAtTheOpThatMadeNaNAndNamesItsLayer) {
   const OpDef& root = MakeActivation({
@@ -29,8 +29,7 @@ TEST(AnomalyTest, ForwardStopsAtTheOpThatMadeNaNAndNamesItsLayer) {
       .gain = [](const Attrs&) { return 1.0; },
   });
   Generator gen(1);
-  auto model = nn::Mlp({.inputs = 2, .hidden = {3}, .outputs = 1, .hidden_activation = &root},
-                       gen);
+  auto model = nn::Mlp({.inputs = 2, .hidden = {3}, .outputs = 1, .hidden_activation = &root}, gen);
   const Tensor x = FromValues({1, -1, -1, 1}, Shape{2, 2});
   DetectAnomalyGuard detect;
   EXPECT_THAT(ErrorMessageOf([&] { model->Forward(x); }),
@@ -65,9 +64,8 @@ TEST(AnomalyTest, OffByDefault) {
 
 TEST(DivergenceTest, TrainingStopsWithTheLikelyFixes) {
   Generator gen(2);
-  auto model = nn::Mlp({.inputs = 2, .hidden = {8}, .outputs = 1,
-                        .output_activation = &ops::kSigmoid},
-                       gen);
+  auto model =
+      nn::Mlp({.inputs = 2, .hidden = {8}, .outputs = 1, .output_activation = &ops::kSigmoid}, gen);
   const Tensor x = Normal({64, 2}, 0, 3, gen);
   std::vector<double> y(64);
   for (size_t i = 0; i < y.size(); ++i) y[i] = i % 2;

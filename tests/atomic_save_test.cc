@@ -2,11 +2,10 @@
 // previous file complete, because files are written to a temporary name and
 // renamed over the old one.
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
@@ -21,8 +20,8 @@ namespace {
 TEST(AtomicSaveTest, KillingASaveLeavesTheOldFileValid) {
   Generator gen(0);
   nn::MlpModel model;
-  model.options = {.inputs = 64, .hidden = {512, 512}, .outputs = 10,
-                   .output_activation = &ops::kSoftmax};
+  model.options = {
+      .inputs = 64, .hidden = {512, 512}, .outputs = 10, .output_activation = &ops::kSoftmax};
   model.task = nn::Task::kMulticlass;
   model.feature_names.assign(64, "f");
   model.target_name = "label";

@@ -157,7 +157,9 @@ TEST(AutogradTest, OnlyLeavesCanBeMarked) {
   Tensor y = x * 2.0;
   EXPECT_THAT(testing::ErrorMessageOf([&] { y.set_requires_grad(false); }),
               ::testing::HasSubstr("only leaves"));
-  EXPECT_THAT(testing::ErrorMessageOf([] { Labels({1, 2}).set_requires_grad(true); }),
+  EXPECT_THAT(testing::ErrorMessageOf([] {
+                Labels({1, 2}).set_requires_grad(true);
+              }),
               ::testing::HasSubstr("int64"));
 }
 

@@ -18,8 +18,12 @@ using ::testing::HasSubstr;
 nn::MlpModel SmallModel(const OpDef& hidden, const Attrs& attrs = {}) {
   Generator gen(4);
   nn::MlpModel model;
-  model.options = {.inputs = 3, .hidden = {5, 4}, .outputs = 3, .hidden_activation = &hidden,
-                   .hidden_attrs = attrs, .output_activation = &ops::kSoftmax};
+  model.options = {.inputs = 3,
+                   .hidden = {5, 4},
+                   .outputs = 3,
+                   .hidden_activation = &hidden,
+                   .hidden_attrs = attrs,
+                   .output_activation = &ops::kSoftmax};
   model.task = nn::Task::kMulticlass;
   model.feature_names = {"a", "b", "c"};
   model.target_name = "label";
@@ -43,8 +47,7 @@ TEST(CheckpointTest, SavedModelPredictsTheSame) {
   EXPECT_EQ(loaded->Predict(x).ToVector(), model.Predict(x).ToVector());
   EXPECT_EQ(loaded->options.hidden_attrs.alpha, 0.2);
   EXPECT_EQ(loaded->feature_names, model.feature_names);
-  EXPECT_EQ(loaded->network->ToString().find("leaky_relu, alpha=0.2") != std::string::npos,
-            true);
+  EXPECT_EQ(loaded->network->ToString().find("leaky_relu, alpha=0.2") != std::string::npos, true);
 }
 
 TEST(CheckpointTest, UsesPyTorchNamesAndRecordsTheArchitecture) {
@@ -55,8 +58,8 @@ TEST(CheckpointTest, UsesPyTorchNamesAndRecordsTheArchitecture) {
   ASSERT_TRUE(file.ok());
   std::vector<std::string> names;
   for (const auto& [name, t] : file->tensors) names.push_back(name);
-  EXPECT_THAT(names, ::testing::ElementsAre("0.bias", "0.weight", "2.bias", "2.weight",
-                                            "4.bias", "4.weight"));
+  EXPECT_THAT(names, ::testing::ElementsAre("0.bias", "0.weight", "2.bias", "2.weight", "4.bias",
+                                            "4.weight"));
   EXPECT_EQ(file->tensors[1].second.shape(), Shape({5, 3}));  // [out, in]
   EXPECT_EQ(file->metadata.at("hidden_activation"), "tanh");
   EXPECT_EQ(file->metadata.at("hidden"), "5,4");
@@ -78,30 +81,34 @@ TEST(CheckpointTest, RefusesFilesThatDoNotFit) {
     EXPECT_TRUE(io::SaveSafetensors(path, copy.tensors, copy.metadata).ok());
     return nn::LoadMlpModel(path).status();
   };
-  EXPECT_THAT(std::string(write_variant("missing.safetensors", [](auto& f) {
-                            f.tensors.erase(f.tensors.begin());
-                          }).message()),
+  EXPECT_THAT(std::string(write_variant("missing.safetensors",
+                                        [](auto& f) { f.tensors.erase(f.tensors.begin()); })
+                              .message()),
               HasSubstr("\"0.bias\" is missing"));
-  EXPECT_THAT(std::string(write_variant("extra.safetensors", [](auto& f) {
-                            f.tensors.emplace_back("9.weight", Ones({1}));
-                          }).message()),
-              HasSubstr("\"9.weight\" is not part of the architecture"));
-  EXPECT_THAT(std::string(write_variant("shape.safetensors", [](auto& f) {
-                            f.tensors[1].second = Ones({3, 5});
-                          }).message()),
+  EXPECT_THAT(
+      std::string(write_variant("extra.safetensors",
+                                [](auto& f) { f.tensors.emplace_back("9.weight", Ones({1})); })
+                      .message()),
+      HasSubstr("\"9.weight\" is not part of the architecture"));
+  EXPECT_THAT(std::string(write_variant("shape.safetensors",
+                                        [](auto& f) {
+                                          f.tensors[1].second = Ones({3, 5});
+                                        })
+                              .message()),
               HasSubstr("[3,5]"));
-  EXPECT_THAT(std::string(write_variant("nan.safetensors", [](auto& f) {
-                            f.tensors[0].second = Full({5}, std::nan(""));
-                          }).message()),
-              HasSubstr("nan"));
-  EXPECT_THAT(std::string(write_variant("activation.safetensors", [](auto& f) {
-                            f.metadata["hidden_activation"] = "swoosh";
-                          }).message()),
+  EXPECT_THAT(
+      std::string(write_variant("nan.safetensors",
+                                [](auto& f) { f.tensors[0].second = Full({5}, std::nan("")); })
+                      .message()),
+      HasSubstr("nan"));
+  EXPECT_THAT(std::string(write_variant("activation.safetensors",
+                                        [](auto& f) { f.metadata["hidden_activation"] = "swoosh"; })
+                              .message()),
               HasSubstr("no op named \"swoosh\""));
-  EXPECT_THAT(std::string(write_variant("format.safetensors", [](auto& f) {
-                            f.metadata.erase("format");
-                          }).message()),
-              HasSubstr("format"));
+  EXPECT_THAT(
+      std::string(write_variant("format.safetensors", [](auto& f) { f.metadata.erase("format"); })
+                      .message()),
+      HasSubstr("format"));
 }
 
 }  // namespace

@@ -10,8 +10,8 @@ namespace actgrad {
 namespace {
 
 using ::testing::AllOf;
-using ::testing::HasSubstr;
 using testing::ErrorMessageOf;
+using ::testing::HasSubstr;
 
 TEST(ErrorsTest, MatmulNamesBothShapesAndTheCallersLine) {
   const Tensor a = Ones({3, 4});
@@ -36,8 +36,7 @@ TEST(ErrorsTest, ErrorCarriesTheLocation) {
     Sum(Ones({2}) * Ones({2}, DType::kFloat64));
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_THAT(e.message(), AllOf(HasSubstr("mul"), HasSubstr("float32"),
-                                   HasSubstr("float64")));
+    EXPECT_THAT(e.message(), AllOf(HasSubstr("mul"), HasSubstr("float32"), HasSubstr("float64")));
     EXPECT_THAT(e.location().file_name(), HasSubstr("errors_test.cc"));
   }
 }
@@ -46,9 +45,11 @@ TEST(ErrorsTest, BackwardOfANonScalarNeedsASeed) {
   Tensor x = Ones({2, 3}).set_requires_grad(true);
   const Tensor y = Tanh(x);
   EXPECT_THAT(ErrorMessageOf([&] { y.Backward(); }),
-              AllOf(HasSubstr("seed gradient is needed"), HasSubstr("tanh"),
-                    HasSubstr("[2,3]"), HasSubstr("errors_test.cc")));
-  EXPECT_THAT(ErrorMessageOf([&] { y.Backward(Ones({3, 2})); }),
+              AllOf(HasSubstr("seed gradient is needed"), HasSubstr("tanh"), HasSubstr("[2,3]"),
+                    HasSubstr("errors_test.cc")));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                y.Backward(Ones({3, 2}));
+              }),
               AllOf(HasSubstr("seed gradient is [3,2]"), HasSubstr("[2,3]")));
 }
 
@@ -59,34 +60,43 @@ TEST(ErrorsTest, GraphFreedByBackwardNamesTheNodeAndWhereItWasMade) {
   const Tensor loss = Sum(h);
   loss.Backward();
   const std::string message = ErrorMessageOf([&] { Sum(h * 2.0).Backward(); });
-  EXPECT_THAT(message, AllOf(HasSubstr("already freed"), HasSubstr("sigmoid"),
-                             HasSubstr(absl::StrCat("errors_test.cc:", line)),
-                             HasSubstr("retain_graph")));
+  EXPECT_THAT(message,
+              AllOf(HasSubstr("already freed"), HasSubstr("sigmoid"),
+                    HasSubstr(absl::StrCat("errors_test.cc:", line)), HasSubstr("retain_graph")));
 }
 
 TEST(ErrorsTest, MixingFloat32AndFloat64) {
   EXPECT_THAT(ErrorMessageOf([] { Ones({2}) + Ones({2}, DType::kFloat64); }),
-              AllOf(HasSubstr("add: dtypes differ"), HasSubstr("float32"),
-                    HasSubstr("float64")));
+              AllOf(HasSubstr("add: dtypes differ"), HasSubstr("float32"), HasSubstr("float64")));
 }
 
 TEST(ErrorsTest, ShapeAndArgumentChecksOfOtherOps) {
-  EXPECT_THAT(ErrorMessageOf([] { Reshape(Ones({2, 3}), {4, 2}); }),
+  EXPECT_THAT(ErrorMessageOf([] {
+                Reshape(Ones({2, 3}), {4, 2});
+              }),
               AllOf(HasSubstr("reshape"), HasSubstr("[2,3]"), HasSubstr("[4,2]")));
-  EXPECT_THAT(ErrorMessageOf([] { Sum(Ones({2, 3}), 2); }),
+  EXPECT_THAT(ErrorMessageOf([] {
+                Sum(Ones({2, 3}), 2);
+              }),
               AllOf(HasSubstr("sum: axis 2 is out of range"), HasSubstr("[2,3]")));
   EXPECT_THAT(ErrorMessageOf([] { Slice(Ones({4}), 0, 2, 9); }), HasSubstr("slice"));
   EXPECT_THAT(ErrorMessageOf([] { MseLoss(Ones({3}), Ones({4})); }),
               AllOf(HasSubstr("mse_loss"), HasSubstr("[3] and [4]")));
-  EXPECT_THAT(ErrorMessageOf([] { CrossEntropy(Ones({2, 3}), Labels({0, 3})); }),
+  EXPECT_THAT(ErrorMessageOf([] {
+                CrossEntropy(Ones({2, 3}), Labels({0, 3}));
+              }),
               HasSubstr("label 3 at row 1 is outside [0, 3)"));
-  EXPECT_THAT(ErrorMessageOf([] { CrossEntropy(Ones({2, 3}), Ones({2})); }),
+  EXPECT_THAT(ErrorMessageOf([] {
+                CrossEntropy(Ones({2, 3}), Ones({2}));
+              }),
               HasSubstr("labels must be int64"));
   EXPECT_THAT(ErrorMessageOf([] { Tanh(Labels({1})); }), HasSubstr("int64"));
   EXPECT_THAT(ErrorMessageOf([] { Tanh(Tensor()); }), HasSubstr("tanh: input 0 is undefined"));
   EXPECT_THAT(ErrorMessageOf([] { Apply(ops::kAdd, {Ones({1})}); }),
               HasSubstr("add: takes 2 inputs, got 1"));
-  EXPECT_THAT(ErrorMessageOf([] { FromValues({1, 2, 3}, Shape{2, 2}); }),
+  EXPECT_THAT(ErrorMessageOf([] {
+                FromValues({1, 2, 3}, Shape{2, 2});
+              }),
               HasSubstr("3 values do not fill shape [2,2]"));
   EXPECT_THAT(ErrorMessageOf([] { ApplyByName("sigmod", std::vector<Tensor>{Ones({1})}); }),
               AllOf(HasSubstr("no op named \"sigmod\""), HasSubstr("sigmoid")));

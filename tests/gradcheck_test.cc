@@ -68,9 +68,7 @@ GradCheckReport CheckRow(const OpDef& op, const Tensor& x, GradCheckOptions opti
   return GradCheck([&op](std::span<const Tensor> in) { return Apply(op, in); }, {x}, options);
 }
 
-Tensor MixedSignInputs() {
-  return FromValues({-2.0, -0.7, -0.3, 0.4, 0.9, 1.6}, DType::kFloat64);
-}
+Tensor MixedSignInputs() { return FromValues({-2.0, -0.7, -0.3, 0.4, 0.9, 1.6}, DType::kFloat64); }
 
 TEST(GradCheckTest, PassesRightGradients) {
   const GradCheckReport report = CheckRow(ops::kTanh, MixedSignInputs());
@@ -148,17 +146,16 @@ TEST(GradCheckTest, KeepsAwayFromKinks) {
 
 TEST(GradCheckTest, ChecksSeveralInputsAndHoldsLabelsFixed) {
   const Tensor logits = FromValues({0.2, -1.0, 0.7, 1.1, 0.0, -0.4}, Shape{2, 3});
-  const GradCheckReport report = GradCheck(
-      [](std::span<const Tensor> in) { return CrossEntropy(Tanh(in[0]) * in[1], in[2]); },
-      {logits, FromValues({1.5, 0.5, 2.0}), Labels({2, 0})});
+  const GradCheckReport report =
+      GradCheck([](std::span<const Tensor> in) { return CrossEntropy(Tanh(in[0]) * in[1], in[2]); },
+                {logits, FromValues({1.5, 0.5, 2.0}), Labels({2, 0})});
   EXPECT_TRUE(report.passed) << report.ToString();
   EXPECT_EQ(report.checked, 9);
 }
 
 TEST(GradCheckTest, NoDifferentiableInputIsNotAPass) {
-  const GradCheckReport report =
-      GradCheck([](std::span<const Tensor> in) { return ToDType(in[0], DType::kFloat64); },
-                {Labels({1, 2})});
+  const GradCheckReport report = GradCheck(
+      [](std::span<const Tensor> in) { return ToDType(in[0], DType::kFloat64); }, {Labels({1, 2})});
   EXPECT_FALSE(report.passed);
   EXPECT_EQ(report.verdict, "no input requires a gradient");
 }

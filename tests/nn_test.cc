@@ -2,12 +2,13 @@
 // float64 (weights, bias, input), initializers follow their formulas, the
 // article's defaults are applied and visible, and small problems are learned.
 
+#include "nn/nn.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "actgrad.h"
-#include "nn/nn.h"
 #include "optim/sgd.h"
 #include "tests/test_util.h"
 
@@ -37,9 +38,9 @@ GradCheckReport CheckModule(nn::Module& module, const Tensor& x) {
 
 TEST(LinearTest, GradientChecksForWeightBiasAndInput) {
   Generator gen(1);
-  nn::Linear fc({.in = 3, .out = 4, .bias_init = nn::Initializer::Normal(0, 0.1),
-                 .dtype = DType::kFloat64},
-                gen);
+  nn::Linear fc(
+      {.in = 3, .out = 4, .bias_init = nn::Initializer::Normal(0, 0.1), .dtype = DType::kFloat64},
+      gen);
   const GradCheckReport report = CheckModule(fc, Normal({5, 3}, 0, 1, gen, DType::kFloat64));
   EXPECT_TRUE(report.passed) << report.ToString();
   EXPECT_EQ(report.checked, 5 * 3 + 4 * 3 + 4);
@@ -59,24 +60,30 @@ TEST(LinearTest, StoresWeightsOutByInAndNamesThemLikePyTorch) {
 TEST(MlpTest, GradientChecksEveryLayerForEachActivation) {
   for (const OpDef* act : {&ops::kTanh, &ops::kSigmoid, &ops::kRelu, &ops::kLeakyRelu}) {
     Generator gen(2);
-    auto mlp = nn::Mlp({.inputs = 3, .hidden = {4, 3}, .outputs = 2, .hidden_activation = act,
-                        .output_activation = &ops::kSoftmax, .dtype = DType::kFloat64},
+    auto mlp = nn::Mlp({.inputs = 3,
+                        .hidden = {4, 3},
+                        .outputs = 2,
+                        .hidden_activation = act,
+                        .output_activation = &ops::kSoftmax,
+                        .dtype = DType::kFloat64},
                        gen);
-    const GradCheckReport report =
-        CheckModule(*mlp, Uniform({4, 3}, -1, 1, gen, DType::kFloat64));
+    const GradCheckReport report = CheckModule(*mlp, Uniform({4, 3}, -1, 1, gen, DType::kFloat64));
     EXPECT_TRUE(report.passed) << act->name << "\n" << report.ToString();
   }
 }
 
 TEST(MlpTest, NamesParametersAndShowsInitializers) {
   Generator gen(3);
-  auto mlp = nn::Mlp({.inputs = 30, .hidden = {64, 32}, .outputs = 1,
-                      .hidden_activation = &ops::kRelu, .output_activation = &ops::kSigmoid},
+  auto mlp = nn::Mlp({.inputs = 30,
+                      .hidden = {64, 32},
+                      .outputs = 1,
+                      .hidden_activation = &ops::kRelu,
+                      .output_activation = &ops::kSigmoid},
                      gen);
   std::vector<std::string> names;
   for (const nn::NamedParameter& p : mlp->NamedParameters()) names.push_back(p.name);
-  EXPECT_THAT(names, ::testing::ElementsAre("0.weight", "0.bias", "2.weight", "2.bias",
-                                            "4.weight", "4.bias"));
+  EXPECT_THAT(names, ::testing::ElementsAre("0.weight", "0.bias", "2.weight", "2.bias", "4.weight",
+                                            "4.bias"));
   const std::string text = mlp->ToString();
   EXPECT_THAT(text, HasSubstr("(0): Linear(30 -> 64, weight=he_normal(gain=1.414, fan_in)"));
   EXPECT_THAT(text, HasSubstr("(1): Activation(relu"));
@@ -87,7 +94,9 @@ TEST(MlpTest, NamesParametersAndShowsInitializers) {
 
 TEST(MlpTest, InitializersCanBeOverridden) {
   Generator gen(3);
-  auto mlp = nn::Mlp({.inputs = 2, .hidden = {3}, .outputs = 1,
+  auto mlp = nn::Mlp({.inputs = 2,
+                      .hidden = {3},
+                      .outputs = 1,
                       .hidden_activation = &ops::kTanh,
                       .hidden_init = nn::Initializer::LeCunNormal()},
                      gen);
@@ -96,9 +105,8 @@ TEST(MlpTest, InitializersCanBeOverridden) {
 
 TEST(MlpTest, LogitsSkipTheOutputActivation) {
   Generator gen(4);
-  auto mlp = nn::Mlp({.inputs = 2, .hidden = {3}, .outputs = 1,
-                      .output_activation = &ops::kSigmoid},
-                     gen);
+  auto mlp =
+      nn::Mlp({.inputs = 2, .hidden = {3}, .outputs = 1, .output_activation = &ops::kSigmoid}, gen);
   const Tensor x = Ones({2, 2});
   EXPECT_EQ(Sigmoid(mlp->Logits(x)).ToVector(), mlp->Forward(x).ToVector());
 }
@@ -155,8 +163,7 @@ TEST(InitializerTest, SampleMeanAndDeviationMatchTheFormulas) {
     for (double x : v) mean += x / v.size();
     for (double x : v) var += (x - mean) * (x - mean) / v.size();
     EXPECT_NEAR(c.init.StdDev(w.shape()), c.expected_std, 1e-12) << c.init.ToString();
-    EXPECT_NEAR(std::sqrt(var), c.expected_std, 0.02 * c.expected_std + 1e-12)
-        << c.init.ToString();
+    EXPECT_NEAR(std::sqrt(var), c.expected_std, 0.02 * c.expected_std + 1e-12) << c.init.ToString();
     EXPECT_NEAR(mean, c.expected_mean, 0.01 * c.expected_std + 1e-12) << c.init.ToString();
   }
 }
@@ -222,7 +229,10 @@ TEST(TrainingTest, LearnsXor) {
   const std::vector<double> targets = {0, 1, 1, 0};
   for (const OpDef* act : {&ops::kTanh, &ops::kRelu}) {
     Generator gen(7);
-    auto model = nn::Mlp({.inputs = 2, .hidden = {8}, .outputs = 1, .hidden_activation = act,
+    auto model = nn::Mlp({.inputs = 2,
+                          .hidden = {8},
+                          .outputs = 1,
+                          .hidden_activation = act,
                           .output_activation = &ops::kSigmoid},
                          gen);
     const Tensor x = FromValues({0, 0, 0, 1, 1, 0, 1, 1}, Shape{4, 2});

@@ -69,8 +69,8 @@ INSTANTIATE_TEST_SUITE_P(AllRegisteredOps, OpGradientTest,
 TEST(OpRegistryTest, HoldsTheArticlesActivations) {
   std::vector<std::string> names;
   for (const OpDef* op : OpRegistry::Global().Activations()) names.emplace_back(op->name);
-  EXPECT_THAT(names, ::testing::IsSupersetOf(
-                         {"sigmoid", "tanh", "relu", "leaky_relu", "identity"}));
+  EXPECT_THAT(names,
+              ::testing::IsSupersetOf({"sigmoid", "tanh", "relu", "leaky_relu", "identity"}));
 }
 
 TEST(OpRegistryTest, UnknownNameSuggestsTheClosest) {

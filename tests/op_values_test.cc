@@ -116,9 +116,8 @@ TEST(LossTest, CrossEntropyMatchesLogSoftmaxAndHasTheFusedGradient) {
   loss.Backward();
   const std::vector<double> p = Softmax(z.Detach()).ToVector();
   EXPECT_THAT(z.grad().ToVector(),
-              ElementsAreNear({(p[0] - 1) / 2, p[1] / 2, p[2] / 2, p[3] / 2, p[4] / 2,
-                               (p[5] - 1) / 2},
-                              1e-12));
+              ElementsAreNear(
+                  {(p[0] - 1) / 2, p[1] / 2, p[2] / 2, p[3] / 2, p[4] / 2, (p[5] - 1) / 2}, 1e-12));
 }
 
 }  // namespace

@@ -51,9 +51,9 @@ TEST(SgdTest, NesterovWithWeightDecay) {
   // 1: g 0.6, b 0.6, step 1.14 -> 0.886
   // 2: g 0.5886, b 1.1286, step 1.60434 -> 0.725566
   // 3: g 0.5725566, b 1.5882966, step 2.00202354 -> 0.525363646
-  EXPECT_THAT(ThreeSteps({.learning_rate = 0.1, .momentum = 0.9, .nesterov = true,
-                          .weight_decay = 0.1}),
-              testing::ElementsAreNear({0.886, 0.725566, 0.525363646}, 1e-12));
+  EXPECT_THAT(
+      ThreeSteps({.learning_rate = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 0.1}),
+      testing::ElementsAreNear({0.886, 0.725566, 0.525363646}, 1e-12));
 }
 
 TEST(SgdTest, WeightDecayWithoutMomentum) {
@@ -101,7 +101,8 @@ TEST(ScheduleTest, StepAndCosine) {
   EXPECT_DOUBLE_EQ(cosine.LearningRateAt(0), 0.1);
   EXPECT_NEAR(cosine.LearningRateAt(50), 0.055, 1e-15);
   EXPECT_NEAR(cosine.LearningRateAt(100), 0.01, 1e-15);
-  EXPECT_EQ((*optim::Schedule::Parse("step:30:0.1", 0.05, 90)).LearningRateAt(60), 0.05 * 0.1 * 0.1);
+  EXPECT_EQ((*optim::Schedule::Parse("step:30:0.1", 0.05, 90)).LearningRateAt(60),
+            0.05 * 0.1 * 0.1);
   EXPECT_TRUE(optim::Schedule::Parse("cosine", 0.05, 90).ok());
   EXPECT_FALSE(optim::Schedule::Parse("step:0:2", 0.05, 90).ok());
   EXPECT_FALSE(optim::Schedule::Parse("linear", 0.05, 90).ok());

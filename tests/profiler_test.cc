@@ -27,7 +27,9 @@ struct Step {
 // One training step of a 4-8-3 MLP on a batch of 16.
 void ProfiledStep(Step& step) {
   Generator gen(0);
-  auto model = nn::Mlp({.inputs = 4, .hidden = {8}, .outputs = 3,
+  auto model = nn::Mlp({.inputs = 4,
+                        .hidden = {8},
+                        .outputs = 3,
                         .hidden_activation = &ops::kTanh,
                         .output_activation = &ops::kSoftmax},
                        gen);

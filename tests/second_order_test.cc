@@ -88,16 +88,16 @@ double Cube(double x, const Attrs&) { return x * x * x; }
 double CubeDerivative(double x, double, const Attrs&) { return 3 * x * x; }
 
 TEST(SecondOrderCheckerTest, CatchesAWrongSecondDerivative) {
-  const OpDef& right = MakeActivation({.name = "cube", .forward = &Cube,
-                                       .derivative = &CubeDerivative,
-                                       .second_derivative = [](double x, double, const Attrs&) {
-                                         return 6 * x;
-                                       }});
-  const OpDef& wrong = MakeActivation({.name = "cube_wrong_second", .forward = &Cube,
-                                       .derivative = &CubeDerivative,
-                                       .second_derivative = [](double x, double, const Attrs&) {
-                                         return 3 * x;
-                                       }});
+  const OpDef& right =
+      MakeActivation({.name = "cube",
+                      .forward = &Cube,
+                      .derivative = &CubeDerivative,
+                      .second_derivative = [](double x, double, const Attrs&) { return 6 * x; }});
+  const OpDef& wrong =
+      MakeActivation({.name = "cube_wrong_second",
+                      .forward = &Cube,
+                      .derivative = &CubeDerivative,
+                      .second_derivative = [](double x, double, const Attrs&) { return 3 * x; }});
   const Tensor x = FromValues({-1.5, 0.5, 2.0}, DType::kFloat64);
   auto check = [&](const OpDef& op) {
     return GradCheckSecondOrder([&op](std::span<const Tensor> in) { return Apply(op, in); }, {x});
@@ -110,8 +110,8 @@ TEST(SecondOrderCheckerTest, CatchesAWrongSecondDerivative) {
 }
 
 TEST(SecondOrderCheckerTest, AnActivationWithoutSecondDerivativeSaysSo) {
-  const OpDef& op = MakeActivation({.name = "cube_first_only", .forward = &Cube,
-                                    .derivative = &CubeDerivative});
+  const OpDef& op =
+      MakeActivation({.name = "cube_first_only", .forward = &Cube, .derivative = &CubeDerivative});
   Tensor x = FromValues({0.5}, DType::kFloat64).set_requires_grad(true);
   const Tensor g = Grad(Sum(Apply(op, {x})), {x}, Tensor(), {.create_graph = true})[0];
   EXPECT_THAT(testing::ErrorMessageOf([&] { Grad(Sum(g), {x}); }),

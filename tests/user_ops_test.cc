@@ -48,8 +48,8 @@ TEST(DefineActivationTest, BecomesAFirstClassOp) {
   auto mlp = nn::Mlp({.inputs = 2, .hidden = {3}, .outputs = 1, .hidden_activation = *op}, gen);
   EXPECT_THAT(mlp->ToString(), HasSubstr("Activation(user_softsign)"));
   // The same name again is refused.
-  EXPECT_EQ(DefineActivation({.name = "user_softsign", .forward = &Softsign,
-                              .derivative = &SoftsignDerivative})
+  EXPECT_EQ(DefineActivation(
+                {.name = "user_softsign", .forward = &Softsign, .derivative = &SoftsignDerivative})
                 .status()
                 .code(),
             absl::StatusCode::kAlreadyExists);
@@ -89,35 +89,44 @@ double Tanh(double x, const Attrs&) { return std::tanh(x); }
 // Each a mistake users make when they write a derivative by hand.
 const WrongCase kWrongCases[] = {
     {"sign_flipped",
-     [](double, double y, const Attrs&) { return -(1 - y * y); }, &Tanh,
-     {-1.5, -0.5, 0.1, 0.4, 1.2}, kAnywhere},
+     [](double, double y, const Attrs&) { return -(1 - y * y); },
+     &Tanh,
+     {-1.5, -0.5, 0.1, 0.4, 1.2},
+     kAnywhere},
     {"off_by_a_factor",
-     [](double, double y, const Attrs&) { return 1.5 * (1 - y * y); }, &Tanh,
-     {-1.5, -0.5, 0.1, 0.4, 1.2}, kAnywhere},
+     [](double, double y, const Attrs&) { return 1.5 * (1 - y * y); },
+     &Tanh,
+     {-1.5, -0.5, 0.1, 0.4, 1.2},
+     kAnywhere},
     {"wrong_for_negatives",
-     [](double x, double y, const Attrs&) { return x < 0 ? 1.0 : 1 - y * y; }, &Tanh,
-     {-1.5, -0.5, 0.1, 0.4, 1.2}, -1.5},
+     [](double x, double y, const Attrs&) { return x < 0 ? 1.0 : 1 - y * y; },
+     &Tanh,
+     {-1.5, -0.5, 0.1, 0.4, 1.2},
+     -1.5},
     {"wrong_at_large_inputs",
-     [](double x, double y, const Attrs&) { return std::abs(x) > 3 ? 0.5 : 1 - y * y; }, &Tanh,
-     {-0.5, 0.2, 1.0, 4.0}, 4.0},
+     [](double x, double y, const Attrs&) { return std::abs(x) > 3 ? 0.5 : 1 - y * y; },
+     &Tanh,
+     {-0.5, 0.2, 1.0, 4.0},
+     4.0},
     // y = x tanh(x) has dy/dx = tanh(x) + x (1 - tanh^2): written from the
     // saved output alone, it forgets the chain rule through tanh.
     {"forgets_the_chain_rule",
      [](double x, double y, const Attrs&) { return std::tanh(x) + x * (1 - y * y); },
      [](double x, const Attrs&) { return x * std::tanh(x); },
-     {-1.5, -0.5, 0.1, 0.4, 1.2}, -1.5},
+     {-1.5, -0.5, 0.1, 0.4, 1.2},
+     -1.5},
 };
 
 class WrongDerivativeTest : public ::testing::TestWithParam<WrongCase> {};
 
 TEST_P(WrongDerivativeTest, IsCaughtAndTheWorstElementNamed) {
   const WrongCase& c = GetParam();
-  const OpDef& op = MakeActivation({.name = c.name, .forward = c.forward,
-                                    .derivative = c.derivative});
+  const OpDef& op =
+      MakeActivation({.name = c.name, .forward = c.forward, .derivative = c.derivative});
   const std::vector<double>& v = c.inputs;
-  const GradCheckReport report = GradCheck(
-      [&op](std::span<const Tensor> in) { return Apply(op, in); },
-      {FromValues(v, Shape{static_cast<int64_t>(v.size())}, DType::kFloat64)});
+  const GradCheckReport report =
+      GradCheck([&op](std::span<const Tensor> in) { return Apply(op, in); },
+                {FromValues(v, Shape{static_cast<int64_t>(v.size())}, DType::kFloat64)});
   EXPECT_FALSE(report.passed) << c.name;
   EXPECT_EQ(report.verdict, "mismatch") << c.name;
   ASSERT_FALSE(report.worst.empty());
@@ -140,8 +149,7 @@ TEST(PluginTest, LoadsTheExamplePluginsActivations) {
     const OpCheckResult result = CheckOp(*op);
     EXPECT_TRUE(result.passed) << op->name;
   }
-  EXPECT_NEAR(ApplyByName("squareplus", std::vector<Tensor>{FromValues({0.0})}).item(), 1.0,
-              1e-7);
+  EXPECT_NEAR(ApplyByName("squareplus", std::vector<Tensor>{FromValues({0.0})}).item(), 1.0, 1e-7);
   // Loading it twice would register the same names twice.
   const absl::Status again = LoadPlugin(ACTGRAD_EXAMPLE_PLUGIN).status();
   EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);

@@ -8,8 +8,8 @@
 #include "graph/error.h"
 #include "tools/experiment_command.h"
 #include "tools/gradcheck_command.h"
-#include "tools/profile_command.h"
 #include "tools/plot_command.h"
+#include "tools/profile_command.h"
 #include "tools/train_command.h"
 
 int main(int argc, char** argv) {

@@ -18,8 +18,9 @@ absl::StatusOr<std::vector<int64_t>> ParseSizes(absl::string_view text) {
   for (absl::string_view part : absl::StrSplit(text, ',')) {
     int64_t size = 0;
     if (!absl::SimpleAtoi(part, &size) || size <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--hidden ", text, ": \"", part, "\" is not a positive layer width (e.g. --hidden 64,32)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--hidden ", text, ": \"", part,
+                       "\" is not a positive layer width (e.g. --hidden 64,32)"));
     }
     sizes.push_back(size);
   }
@@ -43,7 +44,8 @@ std::string ScalingText(nn::Scaling s) {
 }  // namespace
 
 void AddModelOptions(CLI::App* sub, ModelFlags* flags) {
-  sub->add_option("--data", flags->data, "CSV file: a header row, numbers only")->capture_default_str();
+  sub->add_option("--data", flags->data, "CSV file: a header row, numbers only")
+      ->capture_default_str();
   AddPluginOption(sub, &flags->plugins);
   sub->add_flag("--detect-anomaly", flags->detect_anomaly,
                 "Stop at the first op or gradient that is NaN or infinite, naming it");
@@ -64,15 +66,21 @@ void AddModelOptions(CLI::App* sub, ModelFlags* flags) {
   sub->add_option("--scale", flags->scale, "auto, none, unit, symmetric or standard")
       ->capture_default_str();
   sub->add_option("--epochs", flags->epochs)->check(CLI::Range(1, 1000000))->capture_default_str();
-  sub->add_option("--batch", flags->batch)->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+  sub->add_option("--batch", flags->batch)
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
-  sub->add_option("--lr", flags->lr, "Learning rate")->check(CLI::NonNegativeNumber)
+  sub->add_option("--lr", flags->lr, "Learning rate")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  sub->add_option("--momentum", flags->momentum)->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  sub->add_option("--dampening", flags->dampening)->check(CLI::Range(0.0, 1.0))
+  sub->add_option("--momentum", flags->momentum)
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sub->add_option("--dampening", flags->dampening)
+      ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   sub->add_flag("--nesterov", flags->nesterov, "Nesterov momentum");
-  sub->add_option("--weight-decay", flags->weight_decay)->check(CLI::NonNegativeNumber)
+  sub->add_option("--weight-decay", flags->weight_decay)
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub->add_option("--schedule", flags->schedule, "constant, step:STEP:GAMMA or cosine[:MIN]")
       ->capture_default_str();
@@ -109,10 +117,11 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
     if (!task.ok()) return task.status();
     plan.task = *task;
     plan.task_reason = "--task";
-    if (plan.task != nn::Task::kRegression && nn::DetectTask(plan.data.y) == nn::Task::kRegression) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--task ", flags.task, ": the target column \"", plan.data.target_name,
-          "\" does not hold integer class labels"));
+    if (plan.task != nn::Task::kRegression &&
+        nn::DetectTask(plan.data.y) == nn::Task::kRegression) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--task ", flags.task, ": the target column \"", plan.data.target_name,
+                       "\" does not hold integer class labels"));
     }
   }
   if (!(flags.test_fraction >= 0 && flags.test_fraction < 1)) {
@@ -170,8 +179,8 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
 
   if (flags.scale == "auto") {
     plan.scaling = nn::RecommendedScaling(*mlp.hidden_activation);
-    plan.scaling_reason = absl::StrCat("auto for ", mlp.hidden_activation->name,
-                                       " hidden layers, claims C18-C20");
+    plan.scaling_reason =
+        absl::StrCat("auto for ", mlp.hidden_activation->name, " hidden layers, claims C18-C20");
   } else {
     absl::StatusOr<nn::Scaling> scaling = nn::ParseScaling(flags.scale);
     if (!scaling.ok()) return scaling.status();
@@ -199,7 +208,8 @@ void PrintPlan(std::ostream& out, const ModelFlags& flags, const ModelPlan& plan
                          flags.test_fraction, flags.split_seed, plan.split.train.size(),
                          plan.split.test.size());
   out << absl::StrFormat("network    %s, hidden %s, output %s (%s)\n",
-                         absl::StrJoin(widths, " -> "), nn::Activation(*m.hidden_activation, m.hidden_attrs).ToString(),
+                         absl::StrJoin(widths, " -> "),
+                         nn::Activation(*m.hidden_activation, m.hidden_attrs).ToString(),
                          m.output_activation->name, plan.output_reason);
   out << absl::StrFormat("init       %s\n", plan.init_reason);
   out << absl::StrFormat("scaling    %s (%s), fitted on the training rows only\n",

@@ -118,7 +118,8 @@ int RunProfile(const ProfileFlags& flags) {
   // The profile of the median profiled step.
   std::vector<size_t> order(flags.steps);
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return profiled[a] < profiled[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return profiled[a] < profiled[b]; });
   const Profile& median = profiles[order[order.size() / 2]];
   const double peak = flags.peak_gflops > 0 ? flags.peak_gflops : MeasureGemmGflops();
   const double off_ms = Median(plain), on_ms = Median(profiled);
@@ -154,8 +155,7 @@ int RunProfile(const ProfileFlags& flags) {
       "profile    %s, batch %d, %d steps after %d warm-up; median step %.3f ms without the "
       "profiler, %.3f ms with it (%+.1f%%); GEMM peak %.1f GFLOP/s (%s, %d thread%s)\n\n",
       flags.model.data, rows.size(), flags.steps, flags.warmup, off_ms, on_ms,
-      100 * (on_ms / off_ms - 1), peak, BlasCoreName(), NumThreads(),
-      NumThreads() == 1 ? "" : "s");
+      100 * (on_ms / off_ms - 1), peak, BlasCoreName(), NumThreads(), NumThreads() == 1 ? "" : "s");
   std::cout << FormatGroupTable(median.ByOp(), median, "op", peak) << "\n";
   std::cout << FormatGroupTable(median.ByLayer(), median, "layer", peak);
   std::cout << "\nforward and backward times are totals over the median step (microseconds); "

@@ -92,10 +92,10 @@ int RunTrain(const ModelFlags& flags) {
   }
   if (!flags.no_progress) {
     options.on_epoch = [&](const nn::EpochReport& r) {
-      bar.EndEpoch(r.epoch, absl::StrFormat("loss %.4f  test_loss %.4f  test_%s %.4f  lr %.3g",
-                                            r.train_loss, r.test_loss,
-                                            classification ? "acc" : "rmse", r.test_metric,
-                                            r.learning_rate));
+      bar.EndEpoch(r.epoch,
+                   absl::StrFormat("loss %.4f  test_loss %.4f  test_%s %.4f  lr %.3g", r.train_loss,
+                                   r.test_loss, classification ? "acc" : "rmse", r.test_metric,
+                                   r.learning_rate));
     };
   }
   absl::Status checkpoint_status;
@@ -141,8 +141,7 @@ int RunTrain(const ModelFlags& flags) {
               << ", \"seconds\": " << JsonNumber(result.seconds)
               << ", \"samples_per_second\": " << JsonNumber(samples_per_second)
               << ", \"activation\": " << JsonString(flags.activation)
-              << ", \"saved\": " << (flags.save.empty() ? "null" : JsonString(flags.save))
-              << "}\n";
+              << ", \"saved\": " << (flags.save.empty() ? "null" : JsonString(flags.save)) << "}\n";
     return 0;
   }
   std::cout << absl::StrFormat(
@@ -168,8 +167,8 @@ int RunPredict(const PredictFlags& flags) {
     std::cerr << "actgrad predict: " << model.status().message() << "\n";
     return 1;
   }
-  absl::StatusOr<io::Dataset> data = io::ReadCsv(
-      flags.data, {.target_column = model->target_name, .target_optional = true});
+  absl::StatusOr<io::Dataset> data =
+      io::ReadCsv(flags.data, {.target_column = model->target_name, .target_optional = true});
   if (!data.ok()) {
     std::cerr << "actgrad predict: " << data.status().message() << "\n";
     return 1;
@@ -204,8 +203,8 @@ int RunPredict(const PredictFlags& flags) {
                         : classification ? nn::Accuracy(model->task, outputs, data->y)
                                          : nn::Rmse(outputs, data->y);
   if (flags.json) {
-    std::cout << "{\"task\": " << JsonString(nn::TaskName(model->task)) << ", \"rows\": "
-              << data->rows << ", \"" << (classification ? "accuracy" : "rmse")
+    std::cout << "{\"task\": " << JsonString(nn::TaskName(model->task))
+              << ", \"rows\": " << data->rows << ", \"" << (classification ? "accuracy" : "rmse")
               << "\": " << JsonNumber(metric) << ", \"predictions\": [";
     for (size_t i = 0; i < predictions.size(); ++i) {
       std::cout << (i ? ", " : "") << JsonNumber(predictions[i]);
@@ -232,7 +231,8 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   CLI::App* sub = app.add_subcommand(
       "train", "Train an MLP on a CSV data set (by default the bundled breast-cancer data)");
   AddModelOptions(sub, f.get());
-  sub->add_option("--checkpoint", f->checkpoint, "Checkpoint file for --checkpoint-every and --resume")
+  sub->add_option("--checkpoint", f->checkpoint,
+                  "Checkpoint file for --checkpoint-every and --resume")
       ->capture_default_str();
   sub->add_option("--checkpoint-every", f->checkpoint_every,
                   "Save a checkpoint after every N epochs (0: never)")

@@ -32,16 +32,16 @@ class TwoBranchNet : public nn::Module {
     return head_(joined);
   }
 
-  void CollectParameters(const std::string& prefix,
-                         std::vector<nn::NamedParameter>* out) override {
+  void CollectParameters(const std::string& prefix, std::vector<nn::NamedParameter>* out) override {
     smooth_.CollectParameters(prefix + "smooth.", out);
     sparse_.CollectParameters(prefix + "sparse.", out);
     head_.CollectParameters(prefix + "head.", out);
   }
 
   std::string ToString() const override {
-    return "TwoBranchNet(\n  smooth: " + smooth_.ToString() + " + tanh\n  sparse: " +
-           sparse_.ToString() + " + relu\n  head: " + head_.ToString() + " + sigmoid\n)";
+    return "TwoBranchNet(\n  smooth: " + smooth_.ToString() +
+           " + tanh\n  sparse: " + sparse_.ToString() + " + relu\n  head: " + head_.ToString() +
+           " + sigmoid\n)";
   }
 
  private:

@@ -25,12 +25,9 @@ void Register(actgrad::PluginRegistrar& registrar) {
   registrar.Add({
       .name = "squareplus",
       .formula = "y = (x + sqrt(x^2 + b)) / 2;  dy/dx = (1 + x / sqrt(x^2 + b)) / 2",
-      .forward =
-          [](double x, const Attrs& a) { return (x + std::sqrt(x * x + a.params[0])) / 2; },
-      .derivative =
-          [](double x, double, const Attrs& a) {
-            return (1 + x / std::sqrt(x * x + a.params[0])) / 2;
-          },
+      .forward = [](double x, const Attrs& a) { return (x + std::sqrt(x * x + a.params[0])) / 2; },
+      .derivative = [](double x, double,
+                       const Attrs& a) { return (1 + x / std::sqrt(x * x + a.params[0])) / 2; },
       .second_derivative =
           [](double x, double, const Attrs& a) {
             const double r = std::sqrt(x * x + a.params[0]);
