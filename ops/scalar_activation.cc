@@ -3,6 +3,7 @@
 #include <cmath>
 #include <deque>
 #include <mutex>
+#include <stdexcept>
 
 #include "absl/strings/str_cat.h"
 #include "ops/builtin_ops.h"
@@ -38,12 +39,26 @@ std::mutex& OwnedRowsMutex() {
 
 namespace internal {
 
+// User and plugin formulas may throw; what they throw becomes an Error that
+// names the activation, instead of an unexplained exception.
 Tensor ScalarActivationForward(ForwardContext& ctx) {
-  return MapScalar(ctx, ctx.op().formulas->forward);
+  try {
+    return MapScalar(ctx, ctx.op().formulas->forward);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    ACTGRAD_THROW(ctx.location(), ctx.op().name, ": its forward formula threw: ", e.what());
+  }
 }
 
 void ScalarActivationBackward(BackwardContext& ctx) {
-  MapScalarDerivative(ctx, ctx.op().formulas->derivative);
+  try {
+    MapScalarDerivative(ctx, ctx.op().formulas->derivative);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    ACTGRAD_THROW(ctx.location(), ctx.op().name, ": its derivative formula threw: ", e.what());
+  }
 }
 
 void ScalarActivationBackwardGraph(BackwardContext& ctx) {

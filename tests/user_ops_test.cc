@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <stdexcept>
 
 #include "actgrad.h"
 #include "nn/nn.h"
@@ -140,6 +141,21 @@ INSTANTIATE_TEST_SUITE_P(UserMistakes, WrongDerivativeTest, ::testing::ValuesIn(
                          [](const ::testing::TestParamInfo<WrongCase>& info) {
                            return std::string(info.param.name);
                          });
+
+TEST(DefineActivationTest, AFormulaThatThrowsBecomesAnErrorNamingTheOp) {
+  const OpDef& op = MakeActivation({
+      .name = "throws_on_negatives",
+      .forward =
+          [](double x, const Attrs&) {
+            if (x < 0) throw std::domain_error("negative input");
+            return x;
+          },
+      .derivative = [](double, double, const Attrs&) { return 1.0; },
+  });
+  EXPECT_THAT(testing::ErrorMessageOf([&] { Apply(op, {FromValues({1.0, -1.0})}); }),
+              ::testing::AllOf(HasSubstr("throws_on_negatives: its forward formula threw"),
+                               HasSubstr("negative input")));
+}
 
 TEST(PluginTest, LoadsTheExamplePluginsActivations) {
   absl::StatusOr<std::vector<const OpDef*>> ops = LoadPlugin(ACTGRAD_EXAMPLE_PLUGIN);

@@ -2,8 +2,13 @@
 // where errors become messages on stderr and exit codes.
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <exception>
 #include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
 
 #include "graph/error.h"
 #include "tools/experiment_command.h"
@@ -23,6 +28,19 @@ int main(int argc, char** argv) {
   actgrad::tools::AddProfileCommand(app, &exit_code);
   actgrad::tools::AddPlotCommand(app, &exit_code);
   actgrad::tools::AddExperimentCommand(app, &exit_code);
+  // A mistyped command gets the list of commands, not only "a subcommand is
+  // required".
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      names.push_back(sub->get_name());
+    }
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      std::cerr << "actgrad: unknown command \"" << argv[1] << "\"; the commands are "
+                << absl::StrJoin(names, ", ") << " (actgrad --help)\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,22 @@
+# Bad command lines end with a message and a non-zero exit, never a crash.
+function(expect_failure expected)
+  execute_process(COMMAND ${ACTGRAD} ${ARGN} OUTPUT_VARIABLE out ERROR_VARIABLE err
+                  RESULT_VARIABLE rc)
+  # Zero is success; 128 and above (or a text) means a signal, a crash.
+  if(NOT rc MATCHES "^[0-9]+$" OR rc EQUAL 0 OR rc GREATER_EQUAL 128)
+    message(FATAL_ERROR "actgrad ${ARGN}: exit status ${rc}\n${out}\n${err}")
+  endif()
+  string(FIND "${out}${err}" "${expected}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "actgrad ${ARGN}: no \"${expected}\" in:\n${out}\n${err}")
+  endif()
+endfunction()
+expect_failure("frobnicate" frobnicate)
+expect_failure("--bogus" train --bogus)
+expect_failure("--epochs" train --epochs 0)
+expect_failure("--test-fraction" train --test-fraction 1.5 --epochs 1)
+expect_failure("tanh" train --activation tahn --epochs 1)
+expect_failure("abc" train --hidden 64,abc --epochs 1)
+expect_failure("No such file" train --data /nonexistent.csv)
+expect_failure("no op named" gradcheck --op sigmod)
+expect_failure("plugin" gradcheck --plugin /etc/hostname)
