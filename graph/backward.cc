@@ -212,11 +212,13 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
     if (scratch.color[v] != boost::black_color || !grads[v].defined()) continue;
     const int64_t started = profile != nullptr ? profile->Now() : 0;
     Tensor dy = std::move(grads[v]);
-    const Node& node = graph->node(v);
-    if (node.has_hooks) {
+    if (graph->node(v).has_hooks) {
+      const OpDef* hooked = graph->node(v).op;
       dy = RunHooks(*graph->hooks(v), std::move(dy),
-                    node.op != nullptr ? node.op->name.data() : "a leaf", location);
+                    hooked != nullptr ? hooked->name.data() : "a leaf", location);
     }
+    // Read after the hooks, which may record ops and grow the store.
+    const Node& node = graph->node(v);
     for (size_t k = 0; k < capture_nodes.size(); ++k) {
       if (capture_nodes[k] == v) results[k] = dy;
     }
@@ -247,7 +249,11 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
     scratch.input_shapes.resize(std::max<size_t>(scratch.input_shapes.size(), n));
     scratch.input_dtypes.resize(std::max<size_t>(scratch.input_dtypes.size(), n));
     absl::InlinedVector<bool, 8> needs_grad(n);
+    absl::InlinedVector<uint32_t, 8> input_ids(n);
+    const OpDef* op = node.op;
+    const std::source_location created_at = node.location;
     for (int i = 0; i < n; ++i) {
+      input_ids[i] = in[i].input;
       needs_grad[i] = in[i].input != kNoNode;
       if (needs_grad[i]) {
         const Node& input = graph->node(in[i].input);
@@ -256,40 +262,40 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
       }
     }
     {
-      // Copies: a backward that records (a user op) may grow the node store.
+      // Copies: a backward that records may grow the node store.
       const Attrs attrs = node.attrs;
-      const std::source_location created_at = node.location;
       BackwardContext ctx;
       BackwardAccess::Fill(ctx, recording ? graph : nullptr, node, attrs, created_at, dy,
                            {scratch.dx.data(), size_t(n)}, {needs_grad.data(), size_t(n)},
                            {scratch.input_shapes.data(), size_t(n)},
                            {scratch.input_dtypes.data(), size_t(n)});
       kernel_start = profile != nullptr ? profile->Now() : 0;
-      (recording ? node.op->backward_graph : node.op->backward)(ctx);
+      (recording ? op->backward_graph : op->backward)(ctx);
       kernel_end = profile != nullptr ? profile->Now() : 0;
     }
-    // Re-read: a backward that records (a user op) may have grown the store.
-    const Node& done = graph->node(v);
-    const std::span<const Edge> inputs = graph->inputs_of(v);
+    // A recorded backward (and each recorded accumulation) grows the node and
+    // edge stores, so nothing below holds references into them: the op, its
+    // location and its inputs were copied before the call.
     for (int i = 0; i < n; ++i) {
       Tensor dx = std::move(scratch.dx[i]);
       if (!needs_grad[i] || !dx.defined()) continue;
-      const Node& input = graph->node(inputs[i].input);
       if (detect_anomaly) [[unlikely]] {
         const std::string bad = DescribeNonFinite(dx);
         const std::string layer = graph->LayerOf(v);
-        ACTGRAD_REQUIRE(bad.empty(), location, "anomaly: the backward of ", done.op->name,
+        ACTGRAD_REQUIRE(bad.empty(), location, "anomaly: the backward of ", op->name,
                         layer.empty() ? "" : " in layer ", layer, " (created at ",
-                        FormatLocation(done.location), ") produced ", bad,
+                        FormatLocation(created_at), ") produced ", bad,
                         " in the gradient for input ", i, "; the gradient arriving was ",
                         DescribeNonFinite(dy).empty() ? "finite" : DescribeNonFinite(dy));
       }
-      ACTGRAD_REQUIRE(dx.shape() == input.shape && dx.dtype() == input.dtype, location,
-                      "backward of ", done.op->name, " (created at ", FormatLocation(done.location),
+      const Shape& input_shape = scratch.input_shapes[i];
+      const DType input_dtype = scratch.input_dtypes[i];
+      ACTGRAD_REQUIRE(dx.shape() == input_shape && dx.dtype() == input_dtype, location,
+                      "backward of ", op->name, " (created at ", FormatLocation(created_at),
                       ") produced a gradient of ", dx.shape().ToString(), " ",
-                      DTypeName(dx.dtype()), " for input ", i, " of ", input.shape.ToString(), " ",
-                      DTypeName(input.dtype));
-      Accumulate(grads[inputs[i].input], std::move(dx), recording);
+                      DTypeName(dx.dtype()), " for input ", i, " of ", input_shape.ToString(), " ",
+                      DTypeName(input_dtype));
+      Accumulate(grads[input_ids[i]], std::move(dx), recording);
     }
     if (!options.retain_graph && !recording) graph->FreeNode(v);
     if (profile != nullptr) [[unlikely]] {

@@ -209,6 +209,8 @@ constexpr ActivationFormulas kLeakyReluFormulas{
 // Other slopes keep the input as well.
 Tensor LeakyReluForward(ForwardContext& ctx) {
   const double alpha = ctx.attrs().alpha;
+  ACTGRAD_REQUIRE(std::isfinite(alpha), ctx.location(), "leaky_relu: alpha is ", alpha,
+                  "; it must be a finite slope");
   if (alpha <= 0.0) ctx.SaveExtra(ctx.input(0));
   return MapForward(ctx, [alpha](const auto& x, auto y, auto t) {
     using T = decltype(t);
@@ -272,6 +274,7 @@ double LeakyReluGain(const Attrs& a) { return std::sqrt(2.0 / (1.0 + a.alpha * a
 // the thousands stay finite.
 template <typename T, bool kLog>
 void SoftmaxKernel(const T* x, T* y, const internal::AxisSplit& s) {
+  if (s.extent == 0) return;  // nothing to normalize, and nothing to read
   for (int64_t o = 0; o < s.outer; ++o) {
     for (int64_t i = 0; i < s.inner; ++i) {
       const T* xr = x + o * s.extent * s.inner + i;

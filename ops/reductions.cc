@@ -56,7 +56,8 @@ void SumAlong(const T* x, T* out, const internal::AxisSplit& s, T scale) {
     const T* block = x + o * s.extent * s.inner;
     T* row = out + o * s.inner;
     if (s.inner == 1) {
-      row[0] = internal::ArrayMap<T>(const_cast<T*>(block), s.extent).sum() * scale;
+      // Rows after the first start anywhere, so this view is unaligned.
+      row[0] = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(block, s.extent).sum() * scale;
       continue;
     }
     for (int64_t i = 0; i < s.inner; ++i) row[i] = 0;

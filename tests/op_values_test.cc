@@ -72,6 +72,15 @@ TEST(ReductionTest, SumMeanMax) {
   EXPECT_THAT(Max(x, 0).ToVector(), ElementsAre(4, 5, 6));
 }
 
+TEST(ReductionTest, RowsOfAnyLengthAndEmptyAxes) {
+  // Rows whose byte length is not a multiple of the vector width start
+  // unaligned after the first.
+  EXPECT_THAT(Sum(Ones({2, 9}, DType::kFloat64), 1).ToVector(), ElementsAre(9, 9));
+  EXPECT_THAT(Mean(Ones({32, 30}), 1).ToVector(), ::testing::Each(1.0));
+  EXPECT_EQ(Softmax(Zeros({0, 3, 3}), 0).numel(), 0);
+  EXPECT_EQ(LogSoftmax(Zeros({0, 3}, DType::kFloat64), 0).numel(), 0);
+}
+
 TEST(SoftmaxTest, RowsSumToOneAndLargeLogitsStayFinite) {
   const Tensor logits = FromValues({1000, 1001, 1002, -5000, 0, 5000}, Shape{2, 3});
   const Tensor p = Softmax(logits);

@@ -52,6 +52,23 @@ TEST(CreateGraphTest, DoubleBackwardThroughLeafGradients) {
   EXPECT_NEAR(second.item(), 36 * 1.5 * 1.5 * 1.5, 1e-9);
 }
 
+// A recorded backward grows the graph while the sweep walks it; the sweep
+// must not hold on to anything inside it (this shape of graph once read
+// freed memory).
+TEST(CreateGraphTest, SurvivesTheGraphGrowingUnderTheSweep) {
+  Tensor x = FromValues({2.0}, Shape{1, 1, 1}, DType::kFloat64).set_requires_grad(true);
+  const Tensor v1 = Log(x);
+  const Tensor v2 = v1 * v1, v3 = v1 * v1;
+  const Tensor v4 = v3 * v3, v5 = v2 * v2;
+  const Tensor y = v5 * v3;  // log(x)^6
+  const Tensor g = Grad(Sum(y), {x}, Tensor(), {.create_graph = true})[0];
+  const double l = std::log(2.0);
+  EXPECT_NEAR(g.item(), 6 * std::pow(l, 5) / 2.0, 1e-12);
+  EXPECT_NEAR(Grad(Sum(g), {x})[0].item(), (30 * std::pow(l, 4) - 6 * std::pow(l, 5)) / 4.0,
+              1e-12);
+  (void)v4;
+}
+
 // Every registered op has a recorded backward, and it agrees with finite
 // differences of the first derivative on the op's own sample inputs.
 class SecondOrderTest : public ::testing::TestWithParam<const OpDef*> {};
