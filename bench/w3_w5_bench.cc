@@ -109,6 +109,18 @@ void MlpBenchmark(benchmark::State& state, const OpDef& activation) {
   }
 
   const Summary s = Summarize(stats.ms);
+  // The same steps again under the profiler: what profiling costs here.
+  Profile profile;
+  StepStats profiled;
+  {
+    Profiler profiler(&profile);
+    profiled = TrainSteps(0, kMlpSteps, sgd, [&] {
+      return CrossEntropy(model.Forward(x), labels);
+    });
+  }
+  const double profiled_median = Summarize(profiled.ms).median;
+  state.counters["profiled_step_ms"] = profiled_median;
+  state.counters["profiler_overhead_pct"] = 100.0 * (profiled_median / s.median - 1.0);
   state.counters["step_ms"] = s.median;
   state.counters["step_ms_min"] = s.min;
   state.counters["gemm_gflops_effective"] =
