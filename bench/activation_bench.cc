@@ -34,13 +34,12 @@ Tensor RequiresGradInput(int64_t n) {
   return x;
 }
 
-void SetRates(benchmark::State& state, int64_t n, double bytes_per_element,
-              int64_t faults) {
+void SetRates(benchmark::State& state, int64_t n, double bytes_per_element, int64_t faults) {
   state.SetItemsProcessed(state.iterations() * n);
-  state.SetBytesProcessed(static_cast<int64_t>(
-      static_cast<double>(state.iterations()) * bytes_per_element * n));
-  state.counters["minflt_per_iter"] = benchmark::Counter(
-      static_cast<double>(faults), benchmark::Counter::kAvgIterations);
+  state.SetBytesProcessed(
+      static_cast<int64_t>(static_cast<double>(state.iterations()) * bytes_per_element * n));
+  state.counters["minflt_per_iter"] =
+      benchmark::Counter(static_cast<double>(faults), benchmark::Counter::kAvgIterations);
 }
 
 void ForwardBenchmark(benchmark::State& state, const OpDef& op) {
@@ -99,12 +98,10 @@ void RegisterActivationBenchmarks() {
     // time here.
     if (op->min_inputs > 1) continue;
     const std::string prefix = "Activation/" + std::string(op->name);
-    for (const auto& [pass, run] :
-         {std::pair{"/forward", &Guarded<&ForwardBenchmark>},
-          std::pair{"/backward", &Guarded<&BackwardBenchmark>}}) {
-      benchmark::RegisterBenchmark(
-          (prefix + pass).c_str(),
-          [op, run = run](benchmark::State& state) { run(state, *op); })
+    for (const auto& [pass, run] : {std::pair{"/forward", &Guarded<&ForwardBenchmark>},
+                                    std::pair{"/backward", &Guarded<&BackwardBenchmark>}}) {
+      benchmark::RegisterBenchmark((prefix + pass).c_str(),
+                                   [op, run = run](benchmark::State& state) { run(state, *op); })
           ->Arg(kCacheResident)
           ->Arg(kMemoryBound)
           ->UseManualTime()

@@ -31,8 +31,7 @@ Summary Summarize(std::vector<double> sample) {
   if (sample.empty()) return summary;
   std::sort(sample.begin(), sample.end());
   const size_t n = sample.size();
-  summary.median =
-      n % 2 == 1 ? sample[n / 2] : 0.5 * (sample[n / 2 - 1] + sample[n / 2]);
+  summary.median = n % 2 == 1 ? sample[n / 2] : 0.5 * (sample[n / 2 - 1] + sample[n / 2]);
   summary.min = sample.front();
   return summary;
 }
@@ -47,8 +46,7 @@ const OpDef* FindActivation(absl::string_view name) {
   for (const OpDef* op : OpRegistry::Global().Activations()) {
     if (op->name == name) return op;
   }
-  std::fprintf(stderr,
-               "actgrad_bench: no activation named \"%s\" in the registry\n",
+  std::fprintf(stderr, "actgrad_bench: no activation named \"%s\" in the registry\n",
                std::string(name).c_str());
   return nullptr;
 }

@@ -107,8 +107,7 @@ void OverheadBenchmark(benchmark::State& state) {
   state.counters["bwd_ns_per_op_min"] = b.min;
   state.counters["total_ns_per_op_min"] = t.min;
   state.counters["nograd_fwd_ns_per_op_min"] = n.min;
-  state.counters["minflt_per_rep"] =
-      static_cast<double>(faults) / kOverheadReps;
+  state.counters["minflt_per_rep"] = static_cast<double>(faults) / kOverheadReps;
   state.counters["check_loss"] = check_loss;
   state.counters["check_grad_x"] = check_grad_x;
   state.counters["chain_ops"] = kChainOps;
@@ -123,8 +122,7 @@ void OverheadBenchmark(benchmark::State& state) {
 constexpr int64_t kActivationN = int64_t{1} << 22;  // 16 MiB of float32.
 constexpr int kActivationWarmup = 3;
 constexpr int kActivationReps = 30;
-constexpr std::array<const char*, 4> kActivationNames = {"sigmoid", "tanh",
-                                                         "relu", "leaky_relu"};
+constexpr std::array<const char*, 4> kActivationNames = {"sigmoid", "tanh", "relu", "leaky_relu"};
 
 // The reference makes x and the seed once for all four activations; sharing
 // them keeps the allocator's state comparable too.
@@ -184,8 +182,7 @@ void ActivationBenchmark(benchmark::State& state, const OpDef& op) {
   state.counters["bwd_ms_min"] = b.min;
   state.counters["fwd_gbs"] = fwd_bytes / (f.median * 1e-3) / 1e9;
   state.counters["bwd_gbs"] = bwd_bytes / (b.median * 1e-3) / 1e9;
-  state.counters["minflt_per_rep"] =
-      static_cast<double>(faults) / kActivationReps;
+  state.counters["minflt_per_rep"] = static_cast<double>(faults) / kActivationReps;
   state.counters["check_grad_sum"] = check_grad_sum;
   state.counters["n"] = static_cast<double>(kActivationN);
   state.counters["reps"] = kActivationReps;
@@ -204,9 +201,7 @@ bool RegisterOverheadWorkloads() {
     if (op == nullptr) return false;
     AsWorkload(benchmark::RegisterBenchmark(
                    ("W2_activations/" + std::string(name)).c_str(),
-                   [op](benchmark::State& state) {
-                     ActivationBenchmark(state, *op);
-                   }),
+                   [op](benchmark::State& state) { ActivationBenchmark(state, *op); }),
                benchmark::kMillisecond);
   }
   return true;

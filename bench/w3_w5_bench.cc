@@ -28,8 +28,7 @@ namespace {
 // +-1/sqrt(fan_in). WORKLOADS.md leaves initialisation free (it changes no
 // work), but the same distribution puts the loss checks in LibTorch's range,
 // so a wrong gradient shows up as a different loss curve.
-std::unique_ptr<nn::Linear> TorchLikeLinear(int64_t in, int64_t out,
-                                            Generator& gen) {
+std::unique_ptr<nn::Linear> TorchLikeLinear(int64_t in, int64_t out, Generator& gen) {
   const double bound = 1.0 / std::sqrt(static_cast<double>(in));
   return std::make_unique<nn::Linear>(
       nn::LinearOptions{.in = in,
@@ -78,10 +77,8 @@ constexpr int kMlpWarmup = 10;
 constexpr int kMlpSteps = 100;
 // GEMM work per step: forward 2*B*sum(in*out); the weight gradients the same
 // again; input gradients for every layer but the first (the data needs none).
-constexpr double kMlpForwardFlop =
-    2.0 * kMlpBatch * (784.0 * 512 + 512.0 * 256 + 256.0 * 10);
-constexpr double kMlpInputGradFlop =
-    2.0 * kMlpBatch * (512.0 * 256 + 256.0 * 10);
+constexpr double kMlpForwardFlop = 2.0 * kMlpBatch * (784.0 * 512 + 512.0 * 256 + 256.0 * 10);
+constexpr double kMlpInputGradFlop = 2.0 * kMlpBatch * (512.0 * 256 + 256.0 * 10);
 constexpr double kMlpStepFlop = 2 * kMlpForwardFlop + kMlpInputGradFlop;
 
 void MlpBenchmark(benchmark::State& state, const OpDef& activation) {
@@ -97,14 +94,12 @@ void MlpBenchmark(benchmark::State& state, const OpDef& activation) {
   std::vector<int64_t> label_values(kMlpBatch);
   for (int64_t& label : label_values) label = gen.NextBelow(kMlpClasses);
   const Tensor labels = Labels(label_values);
-  optim::Sgd sgd(model.Parameters(),
-                 {.learning_rate = 0.01, .momentum = 0.9});
+  optim::Sgd sgd(model.Parameters(), {.learning_rate = 0.01, .momentum = 0.9});
 
   StepStats stats;
   for (auto _ : state) {
-    stats = TrainSteps(kMlpWarmup, kMlpSteps, sgd, [&] {
-      return CrossEntropy(model.Forward(x), labels);
-    });
+    stats = TrainSteps(kMlpWarmup, kMlpSteps, sgd,
+                       [&] { return CrossEntropy(model.Forward(x), labels); });
     state.SetIterationTime(Summarize(stats.ms).median * 1e-3);
   }
 
@@ -114,20 +109,17 @@ void MlpBenchmark(benchmark::State& state, const OpDef& activation) {
   StepStats profiled;
   {
     Profiler profiler(&profile);
-    profiled = TrainSteps(0, kMlpSteps, sgd, [&] {
-      return CrossEntropy(model.Forward(x), labels);
-    });
+    profiled =
+        TrainSteps(0, kMlpSteps, sgd, [&] { return CrossEntropy(model.Forward(x), labels); });
   }
   const double profiled_median = Summarize(profiled.ms).median;
   state.counters["profiled_step_ms"] = profiled_median;
   state.counters["profiler_overhead_pct"] = 100.0 * (profiled_median / s.median - 1.0);
   state.counters["step_ms"] = s.median;
   state.counters["step_ms_min"] = s.min;
-  state.counters["gemm_gflops_effective"] =
-      kMlpStepFlop / (s.median * 1e-3) / 1e9;
+  state.counters["gemm_gflops_effective"] = kMlpStepFlop / (s.median * 1e-3) / 1e9;
   state.counters["gemm_mflop_per_step"] = kMlpStepFlop / 1e6;
-  state.counters["minflt_per_step"] =
-      static_cast<double>(stats.faults) / kMlpSteps;
+  state.counters["minflt_per_step"] = static_cast<double>(stats.faults) / kMlpSteps;
   state.counters["check_loss_first"] = stats.loss_first;
   state.counters["check_loss_last"] = stats.loss_last;
   state.counters["batch"] = kMlpBatch;
@@ -158,16 +150,15 @@ void DeepBenchmark(benchmark::State& state, const OpDef& tanh) {
 
   StepStats stats;
   for (auto _ : state) {
-    stats = TrainSteps(kDeepWarmup, kDeepSteps, sgd,
-                       [&] { return MseLoss(model.Forward(x), target); });
+    stats =
+        TrainSteps(kDeepWarmup, kDeepSteps, sgd, [&] { return MseLoss(model.Forward(x), target); });
     state.SetIterationTime(Summarize(stats.ms).median * 1e-3);
   }
 
   const Summary s = Summarize(stats.ms);
   state.counters["step_ms"] = s.median;
   state.counters["step_ms_min"] = s.min;
-  state.counters["minflt_per_step"] =
-      static_cast<double>(stats.faults) / kDeepSteps;
+  state.counters["minflt_per_step"] = static_cast<double>(stats.faults) / kDeepSteps;
   state.counters["check_loss_first"] = stats.loss_first;
   state.counters["check_loss_last"] = stats.loss_last;
   state.counters["depth"] = kDeepDepth;
@@ -228,21 +219,17 @@ bool RegisterTrainingWorkloads() {
   for (const char* name : {"relu", "tanh", "sigmoid"}) {
     const OpDef* op = FindActivation(name);
     if (op == nullptr) return false;
-    AsWorkload(benchmark::RegisterBenchmark(
-                   ("W3_mlp/" + std::string(name)).c_str(),
-                   [op](benchmark::State& state) { MlpBenchmark(state, *op); }),
-               benchmark::kMillisecond);
+    AsWorkload(
+        benchmark::RegisterBenchmark(("W3_mlp/" + std::string(name)).c_str(),
+                                     [op](benchmark::State& state) { MlpBenchmark(state, *op); }),
+        benchmark::kMillisecond);
   }
   const OpDef* tanh = FindActivation("tanh");
   if (tanh == nullptr) return false;
   AsWorkload(benchmark::RegisterBenchmark(
-                 "W4_deep",
-                 [tanh](benchmark::State& state) {
-                   DeepBenchmark(state, *tanh);
-                 }),
+                 "W4_deep", [tanh](benchmark::State& state) { DeepBenchmark(state, *tanh); }),
              benchmark::kMillisecond);
-  AsWorkload(benchmark::RegisterBenchmark("W5_gemm", GemmBenchmark),
-             benchmark::kMillisecond);
+  AsWorkload(benchmark::RegisterBenchmark("W5_gemm", GemmBenchmark), benchmark::kMillisecond);
   return true;
 }
 

@@ -44,11 +44,8 @@ bool ConsumeThreadsFlag(int& argc, char** argv, int& threads) {
     char* end = nullptr;
     errno = 0;
     const long parsed = std::strtol(value, &end, 10);
-    if (errno != 0 || end == value || *end != '\0' || parsed < 1 ||
-        parsed > 1024) {
-      std::fprintf(stderr,
-                   "actgrad_bench: --threads=%s: need a positive thread count\n",
-                   value);
+    if (errno != 0 || end == value || *end != '\0' || parsed < 1 || parsed > 1024) {
+      std::fprintf(stderr, "actgrad_bench: --threads=%s: need a positive thread count\n", value);
       return false;
     }
     threads = static_cast<int>(parsed);
@@ -63,8 +60,7 @@ bool ConsumeThreadsFlag(int& argc, char** argv, int& threads) {
 std::string BlasLibrary() {
   void* sgemm = dlsym(RTLD_DEFAULT, "sgemm_");
   Dl_info info;
-  if (sgemm == nullptr || dladdr(sgemm, &info) == 0 ||
-      info.dli_fname == nullptr) {
+  if (sgemm == nullptr || dladdr(sgemm, &info) == 0 || info.dli_fname == nullptr) {
     return "unknown";
   }
   const std::string path = info.dli_fname;
@@ -81,8 +77,7 @@ class WorkloadNameReporter : public Reporter {
  public:
   using Reporter::Reporter;
 
-  void ReportRuns(
-      const std::vector<benchmark::BenchmarkReporter::Run>& runs) override {
+  void ReportRuns(const std::vector<benchmark::BenchmarkReporter::Run>& runs) override {
     std::vector<benchmark::BenchmarkReporter::Run> renamed = runs;
     for (benchmark::BenchmarkReporter::Run& run : renamed) {
       run.run_name.iterations.clear();
@@ -96,12 +91,10 @@ class WorkloadNameReporter : public Reporter {
 // --benchmark_out_format, so this reads them from argv (Google Benchmark
 // still parses and validates the rest). Returns nullptr, after a message,
 // for a format without a renaming reporter.
-std::unique_ptr<benchmark::BenchmarkReporter> MakeReporter(
-    const std::string& format, bool color) {
+std::unique_ptr<benchmark::BenchmarkReporter> MakeReporter(const std::string& format, bool color) {
   if (format == "console") {
     return std::make_unique<WorkloadNameReporter<benchmark::ConsoleReporter>>(
-        color ? benchmark::ConsoleReporter::OO_Color
-              : benchmark::ConsoleReporter::OO_None);
+        color ? benchmark::ConsoleReporter::OO_Color : benchmark::ConsoleReporter::OO_None);
   }
   if (format == "json") {
     return std::make_unique<WorkloadNameReporter<benchmark::JSONReporter>>();
@@ -114,8 +107,7 @@ std::unique_ptr<benchmark::BenchmarkReporter> MakeReporter(
 }
 
 // The value of "--name=value" in argv, or `fallback`.
-std::string FlagValue(int argc, char** argv, const std::string& name,
-                      const std::string& fallback) {
+std::string FlagValue(int argc, char** argv, const std::string& name, const std::string& fallback) {
   const std::string prefix = "--" + name + "=";
   std::string value = fallback;
   for (int i = 1; i < argc; ++i) {
@@ -140,11 +132,9 @@ int main(int argc, char** argv) {
   if (!actgrad::bench::RegisterTrainingWorkloads()) return 1;
   actgrad::bench::RegisterActivationBenchmarks();
 
-  const std::string display_format =
-      FlagValue(argc, argv, "benchmark_format", "console");
+  const std::string display_format = FlagValue(argc, argv, "benchmark_format", "console");
   const std::string out_path = FlagValue(argc, argv, "benchmark_out", "");
-  const std::string out_format =
-      FlagValue(argc, argv, "benchmark_out_format", "json");
+  const std::string out_format = FlagValue(argc, argv, "benchmark_out_format", "json");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   std::unique_ptr<benchmark::BenchmarkReporter> display_reporter =
@@ -158,17 +148,13 @@ int main(int argc, char** argv) {
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");
   benchmark::AddCustomContext("blas_core", actgrad::BlasCoreName());
   benchmark::AddCustomContext("blas_library", BlasLibrary());
-  benchmark::AddCustomContext("OPENBLAS_CORETYPE",
-                              coretype != nullptr ? coretype : "(unset)");
-  benchmark::AddCustomContext("actgrad_threads",
-                              std::to_string(actgrad::NumThreads()));
-  benchmark::AddCustomContext(
-      "elementwise_threads",
-      "1: elementwise ops, losses and the optimiser run on the calling "
-      "thread, so W1, W2 and Activation/* are single-threaded at any "
-      "--threads, which sets the BLAS threads of W3-W5's products");
-  benchmark::RunSpecifiedBenchmarks(display_reporter.get(),
-                                    file_reporter.get());
+  benchmark::AddCustomContext("OPENBLAS_CORETYPE", coretype != nullptr ? coretype : "(unset)");
+  benchmark::AddCustomContext("actgrad_threads", std::to_string(actgrad::NumThreads()));
+  benchmark::AddCustomContext("elementwise_threads",
+                              "1: elementwise ops, losses and the optimiser run on the calling "
+                              "thread, so W1, W2 and Activation/* are single-threaded at any "
+                              "--threads, which sets the BLAS threads of W3-W5's products");
+  benchmark::RunSpecifiedBenchmarks(display_reporter.get(), file_reporter.get());
   benchmark::Shutdown();
   return 0;
 }

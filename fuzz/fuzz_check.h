@@ -13,13 +13,13 @@
 
 #include <cstdio>
 
-#define FUZZ_CHECK(condition)                                                         \
-  do {                                                                                \
-    if (!(condition)) [[unlikely]] {                                                  \
+#define FUZZ_CHECK(condition)                                                            \
+  do {                                                                                   \
+    if (!(condition)) [[unlikely]] {                                                     \
       std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #condition); \
-      std::fflush(stderr);                                                            \
-      __builtin_trap();                                                               \
-    }                                                                                 \
+      std::fflush(stderr);                                                               \
+      __builtin_trap();                                                                  \
+    }                                                                                    \
   } while (false)
 
 #endif  // ACTGRAD_FUZZ_FUZZ_CHECK_H_

@@ -166,8 +166,16 @@ class Builder {
       case Range::kUnit:
         return 0.1 + b * (0.8 / 255);
       case Range::kWild: {
-        constexpr double kSpecial[] = {0.0,   -0.0,   1e-310, -1e-310, 1e300,
-                                       -1e300, 88.0,  -88.0,  710.0,   -710.0,
+        constexpr double kSpecial[] = {0.0,
+                                       -0.0,
+                                       1e-310,
+                                       -1e-310,
+                                       1e300,
+                                       -1e300,
+                                       88.0,
+                                       -88.0,
+                                       710.0,
+                                       -710.0,
                                        std::numeric_limits<double>::infinity(),
                                        -std::numeric_limits<double>::infinity(),
                                        std::numeric_limits<double>::quiet_NaN()};
@@ -185,8 +193,7 @@ class Builder {
     Leaf leaf{FromValues(std::span<const double>(v), shape, dtype_),
               absl::StrCat("leaf ", Describe(shape), " = [", absl::StrJoin(v, ", "), "]")};
     if (range == Range::kWild || n == 0) program_.checkable = false;
-    return AddLeaf(std::move(leaf), {.positive = range == Range::kPositive ||
-                                                 range == Range::kUnit,
+    return AddLeaf(std::move(leaf), {.positive = range == Range::kPositive || range == Range::kUnit,
                                      .unit = range == Range::kUnit,
                                      .leaf = true});
   }
@@ -248,8 +255,7 @@ class Builder {
 
   int AnyValue(Range range = Range::kAwayFromZero, int min_rank = 0) {
     const int i = Pick([&](int v) {
-      return values_[v].rank() >= min_rank &&
-             (range != Range::kPositive || facts_[v].positive) &&
+      return values_[v].rank() >= min_rank && (range != Range::kPositive || facts_[v].positive) &&
              (range != Range::kUnit || facts_[v].unit);
     });
     return i >= 0 ? i : NewLeaf(RandomShape(min_rank), range);
@@ -318,7 +324,7 @@ class Builder {
       operands = {AnyValue()};
       const int rank = values_[operands[0]].rank();
       attrs.axis = in_.OneIn(3) || rank == 0 ? Attrs::kAllAxes
-                                              : static_cast<int64_t>(in_.Below(2 * rank)) - rank;
+                                             : static_cast<int64_t>(in_.Below(2 * rank)) - rank;
       attrs.keepdim = in_.OneIn(2);
       smooth = name != "max";
     } else if (name == "sum_to") {
@@ -378,8 +384,8 @@ class Builder {
       smooth = facts_[p].unit;
     } else if (name == "cross_entropy") {
       int logits = Pick([&](int v) { return values_[v].rank() == 2; });
-      if (logits < 0) logits = NewLeaf(Shape{1 + in_.Below(3), 1 + in_.Below(3)},
-                                       Range::kAwayFromZero);
+      if (logits < 0)
+        logits = NewLeaf(Shape{1 + in_.Below(3), 1 + in_.Below(3)}, Range::kAwayFromZero);
       const Shape& s = values_[logits].shape();
       operands = {logits, NewLabels(s[0], s[1], /*wild=*/false)};
     } else {
@@ -600,9 +606,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.kinks = program.kinks;
   GradCheckReport report;
   try {
-    report = GradCheck(
-        [&](std::span<const Tensor> x) { return Run(program, x)[program.output]; }, inputs,
-        options);
+    report = GradCheck([&](std::span<const Tensor> x) { return Run(program, x)[program.output]; },
+                       inputs, options);
   } catch (const Error& e) {
     // The float64 rerun may refuse what float32 accepted; not a gradient bug.
     if (Verbose()) std::fprintf(stderr, "GradCheck threw: %s\n", e.what());

@@ -50,8 +50,7 @@ std::vector<std::filesystem::path> Inputs(int argc, char** argv) {
 int main(int argc, char** argv) {
   const std::vector<std::filesystem::path> files = Inputs(argc, argv);
   if (files.empty()) {
-    std::fprintf(stderr, "usage: %s CORPUS_DIR_OR_FILE...  (found no input to replay)\n",
-                 argv[0]);
+    std::fprintf(stderr, "usage: %s CORPUS_DIR_OR_FILE...  (found no input to replay)\n", argv[0]);
     return 2;
   }
   for (const std::filesystem::path& file : files) {

@@ -82,8 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::StatusOr<actgrad::io::SafetensorsFile> loaded = actgrad::io::LoadSafetensors(path);
 
   // The same bytes through the header parser alone.
-  absl::StatusOr<actgrad::io::SafetensorsHeader> header =
-      absl::InvalidArgumentError("no header");
+  absl::StatusOr<actgrad::io::SafetensorsHeader> header = absl::InvalidArgumentError("no header");
   if (size >= 8 && HeaderLength(data) <= size - 8 && HeaderLength(data) <= 100'000'000) {
     const size_t n = static_cast<size_t>(HeaderLength(data));
     header = actgrad::io::ParseSafetensorsHeader(
@@ -107,10 +106,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(i == 0 || loaded->tensors[i - 1].first < name);
     FUZZ_CHECK(t.defined() && t.rank() == static_cast<int>(e.shape.size()));
     for (int d = 0; d < t.rank(); ++d) FUZZ_CHECK(t.dim(d) == e.shape[d]);
-    FUZZ_CHECK(e.end - e.begin ==
-               t.numel() * static_cast<int64_t>(actgrad::DTypeSize(t.dtype())));
-    FUZZ_CHECK(0 <= e.begin && e.begin <= e.end &&
-               data_start + static_cast<size_t>(e.end) <= size);
+    FUZZ_CHECK(e.end - e.begin == t.numel() * static_cast<int64_t>(actgrad::DTypeSize(t.dtype())));
+    FUZZ_CHECK(0 <= e.begin && e.begin <= e.end && data_start + static_cast<size_t>(e.end) <= size);
     FUZZ_CHECK(e.end == e.begin ||
                std::memcmp(t.raw_data(), data + data_start + e.begin, e.end - e.begin) == 0);
   }

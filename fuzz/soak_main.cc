@@ -50,8 +50,7 @@ int64_t ResidentKiB() {
 }
 
 bool IsReportStep(int64_t step, int64_t steps) {
-  return step == 1 || step == kBaselineStep || step == 10'000 || step == 50'000 ||
-         step == steps;
+  return step == 1 || step == kBaselineStep || step == 10'000 || step == 50'000 || step == steps;
 }
 
 }  // namespace
@@ -96,11 +95,9 @@ int main(int argc, char** argv) {
   size_t next_batch = 0;
 
   std::printf("soak: %lld SGD steps, %s, %lld rows, network %lld-64-32-1, batch %lld\n",
-              static_cast<long long>(steps), data_path.c_str(),
-              static_cast<long long>(scaled.rows), static_cast<long long>(scaled.features),
-              static_cast<long long>(kBatch));
-  std::printf("soak: rss before the first step %lld KiB\n",
-              static_cast<long long>(ResidentKiB()));
+              static_cast<long long>(steps), data_path.c_str(), static_cast<long long>(scaled.rows),
+              static_cast<long long>(scaled.features), static_cast<long long>(kBatch));
+  std::printf("soak: rss before the first step %lld KiB\n", static_cast<long long>(ResidentKiB()));
   const auto start = std::chrono::steady_clock::now();
   int64_t baseline = 0;
   std::vector<Tensor> kept;

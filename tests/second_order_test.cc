@@ -64,8 +64,7 @@ TEST(CreateGraphTest, SurvivesTheGraphGrowingUnderTheSweep) {
   const Tensor g = Grad(Sum(y), {x}, Tensor(), {.create_graph = true})[0];
   const double l = std::log(2.0);
   EXPECT_NEAR(g.item(), 6 * std::pow(l, 5) / 2.0, 1e-12);
-  EXPECT_NEAR(Grad(Sum(g), {x})[0].item(), (30 * std::pow(l, 4) - 6 * std::pow(l, 5)) / 4.0,
-              1e-12);
+  EXPECT_NEAR(Grad(Sum(g), {x})[0].item(), (30 * std::pow(l, 4) - 6 * std::pow(l, 5)) / 4.0, 1e-12);
   (void)v4;
 }
 

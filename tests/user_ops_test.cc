@@ -152,7 +152,9 @@ TEST(DefineActivationTest, AFormulaThatThrowsBecomesAnErrorNamingTheOp) {
           },
       .derivative = [](double, double, const Attrs&) { return 1.0; },
   });
-  EXPECT_THAT(testing::ErrorMessageOf([&] { Apply(op, {FromValues({1.0, -1.0})}); }),
+  EXPECT_THAT(testing::ErrorMessageOf([&] {
+                Apply(op, {FromValues({1.0, -1.0})});
+              }),
               ::testing::AllOf(HasSubstr("throws_on_negatives: its forward formula threw"),
                                HasSubstr("negative input")));
 }

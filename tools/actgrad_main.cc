@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
-
 #include "graph/error.h"
 #include "tools/experiment_command.h"
 #include "tools/gradcheck_command.h"
