@@ -168,6 +168,20 @@ void Tensor::ClearGrad() {
   impl_->grad = nullptr;
 }
 
+void Tensor::set_grad(Tensor grad, std::source_location location) {
+  ACTGRAD_REQUIRE(impl_ != nullptr, location, "set_grad: the tensor is undefined");
+  ACTGRAD_REQUIRE(is_leaf(), location, "set_grad: only a leaf holds a gradient, and this ",
+                  shape().ToString(), " tensor was computed by an op");
+  ACTGRAD_REQUIRE(grad.shape() == shape() && grad.dtype() == dtype(), location,
+                  "set_grad: a gradient of ", grad.shape().ToString(), " ", DTypeName(grad.dtype()),
+                  " for a tensor of ", shape().ToString(), " ", DTypeName(dtype()));
+  ACTGRAD_REQUIRE(!grad.requires_grad(), location,
+                  "set_grad: the gradient must not itself require a gradient (Detach() it)");
+  ClearGrad();
+  impl_->grad = grad.impl_;
+  grad.impl_ = nullptr;  // the reference moves into impl_->grad
+}
+
 void Tensor::Backward(BackwardOptions options, std::source_location location) const {
   internal::RunBackward(*this, Tensor(), options, location);
 }

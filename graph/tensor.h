@@ -116,6 +116,11 @@ class Tensor {
   void ZeroGrad();
   // Drops grad(), so the next Backward() allocates a fresh one.
   void ClearGrad();
+  // Replaces grad() with `grad` (a leaf's own shape and dtype, not
+  // recorded; undefined clears it), for code that computes gradients
+  // itself, such as averaging them over processes. Throws for non-leaves
+  // and mismatched tensors.
+  void set_grad(Tensor grad, std::source_location location = std::source_location::current());
 
   // Back-propagates from this tensor. Without a seed the tensor must have one
   // element (the seed is 1); otherwise `seed` must match its shape and dtype.

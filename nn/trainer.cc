@@ -62,15 +62,20 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
   for (size_t i = 0; i < all_rows.size(); ++i) all_rows[i] = static_cast<int64_t>(i);
 
   int first_epoch = 0;
-  if (options.resume_from != nullptr) {
-    const TrainState& state = *options.resume_from;
-    first_epoch = state.epochs_done;
-    ACTGRAD_REQUIRE(gen.RestoreState(state.batch_order), std::source_location::current(),
+  TrainState start_state;
+  if (options.resume_from != nullptr) start_state = *options.resume_from;
+  GradientSync* sync = options.gradient_sync;
+  if (sync != nullptr) sync->BroadcastState(start_state);
+  if (options.resume_from != nullptr || !start_state.batch_order.empty()) {
+    first_epoch = start_state.epochs_done;
+    ACTGRAD_REQUIRE(gen.RestoreState(start_state.batch_order), std::source_location::current(),
                     "Train: the saved batch order is not a generator state");
-    for (size_t i = 0; i < state.momentum.size() && i < parameters.size(); ++i) {
-      sgd.set_momentum_buffer(i, state.momentum[i]);
+    for (size_t i = 0; i < start_state.momentum.size() && i < parameters.size(); ++i) {
+      sgd.set_momentum_buffer(i, start_state.momentum[i]);
     }
   }
+  const int world = sync != nullptr ? sync->world_size() : 1;
+  const int rank = sync != nullptr ? sync->rank() : 0;
   auto checkpoint = [&](int epochs_done) {
     TrainState state;
     state.epochs_done = epochs_done;
@@ -87,25 +92,44 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
       sgd.set_learning_rate(options.schedule->LearningRateAt(epoch));
     }
     const std::vector<std::vector<int64_t>> batches =
-        io::ShuffledBatches(all_rows, options.batch, gen);
+        io::ShuffledBatches(all_rows, options.batch * world, gen);
     double loss_sum = 0;
     int64_t samples = 0;
     int64_t correct = 0;
     const Activation* output = model.OutputActivation();
     const OpDef& output_op = output != nullptr ? output->op() : ops::kIdentity;
     for (size_t b = 0; b < batches.size(); ++b) {
-      const std::vector<int64_t>& rows = batches[b];
-      const Tensor x = GatherRows(x_train, rows);
-      const std::vector<double> targets = Pick(y_train, rows);
-      const Tensor y = TargetTensor(task, targets, x_train.dtype());
+      const std::vector<int64_t>& global_rows = batches[b];
+      // This process's contiguous slice of the global batch; slices differ
+      // by at most one row, and may be empty in a short last batch.
+      const size_t rows_total = global_rows.size();
+      const std::span<const int64_t> rows(
+          global_rows.data() + rows_total * rank / world,
+          rows_total * (rank + 1) / world - rows_total * rank / world);
       sgd.ZeroGrad();
-      const Tensor logits = model.Logits(x);
-      const Tensor loss = TaskLossFromLogits(task, output_op, logits, y);
-      loss.Backward();
-      correct += CountCorrect(task, logits, targets);
+      if (sync != nullptr) {
+        sync->BeginStep(static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows_total));
+      }
+      double value = 0;
+      int64_t step_correct = 0;
+      if (!rows.empty()) {
+        const Tensor x = GatherRows(x_train, rows);
+        const std::vector<double> targets = Pick(y_train, rows);
+        const Tensor y = TargetTensor(task, targets, x_train.dtype());
+        const Tensor logits = model.Logits(x);
+        const Tensor loss = TaskLossFromLogits(task, output_op, logits, y);
+        loss.Backward();
+        step_correct = CountCorrect(task, logits, targets);
+        value = loss.item();
+      }
+      if (sync != nullptr) {
+        const GlobalBatchTotals totals = sync->FinishStep(value, step_correct);
+        value = totals.loss;
+        step_correct = totals.correct;
+      }
+      correct += step_correct;
       if (options.clip_norm > 0) optim::ClipGradNorm(parameters, options.clip_norm);
       sgd.Step();
-      const double value = loss.item();
       if (first_loss < 0) first_loss = value;
       if (!std::isfinite(value) || (value > 100 * first_loss && value > first_loss + 10)) {
         result.stopped_early = absl::StrFormat(
@@ -116,7 +140,7 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
         break;
       }
       loss_sum += value;
-      samples += static_cast<int64_t>(rows.size());
+      samples += static_cast<int64_t>(sync != nullptr ? rows_total : rows.size());
       if (options.on_batch) {
         options.on_batch({.epoch = epoch,
                           .batch = static_cast<int>(b + 1),

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/gradient_sync.h"
 #include "nn/sequential.h"
 #include "nn/task.h"
 #include "optim/schedule.h"
@@ -60,7 +61,7 @@ struct TrainState {
 
 struct TrainOptions {
   int epochs = 200;
-  int64_t batch = 32;
+  int64_t batch = 32;  // per process when gradient_sync is set
   optim::SgdOptions sgd = {.learning_rate = 0.05, .momentum = 0.9};
   std::optional<optim::Schedule> schedule;  // overrides sgd.learning_rate per epoch
   double clip_norm = 0;                     // 0: no clipping
@@ -75,6 +76,13 @@ struct TrainOptions {
   // Continue from a saved state (the weights already loaded into the model):
   // with one thread, the result is bitwise what an uninterrupted run gives.
   const TrainState* resume_from = nullptr;
+  // Data-parallel training: every process draws the same global batches of
+  // `batch` x world_size rows and trains on its slice of each; the gradients
+  // are combined before each step, so all replicas take the same steps as
+  // one process would with the global batch. Reports (on_batch, on_epoch,
+  // the history) carry the global batch's loss; resume_from is read on
+  // rank 0 only.
+  GradientSync* gradient_sync = nullptr;
 };
 
 struct TrainResult {

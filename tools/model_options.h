@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "io/csv.h"
 #include "nn/nn.h"
+#include "tools/distributed.h"
 #include "optim/schedule.h"
 
 namespace actgrad::tools {
@@ -62,6 +63,8 @@ struct ModelFlags {
   std::string checkpoint = "actgrad.checkpoint.safetensors";
   int checkpoint_every = 0;
   bool resume = false;
+  bool distributed = false;
+  DistributedFlags dist;
 };
 
 // Everything `train` decided before training, with the reason for each.

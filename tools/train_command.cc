@@ -25,14 +25,20 @@ namespace actgrad::tools {
 
 namespace {
 
-int RunTrain(const ModelFlags& flags) {
-  if (!LoadPlugins(flags.plugins, "actgrad train")) return 1;
+// Prints why training cannot go on and returns the exit code; in a
+// distributed run, ends every rank so that none waits for this one.
+int Fail(DistributedRun* run, const std::string& message) {
+  if (run != nullptr && run->size() > 1) run->Fail(absl::StrCat("actgrad train: ", message));
+  std::cerr << "actgrad train: " << message << "\n";
+  return 1;
+}
+
+int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
+  const bool leader = run == nullptr || run->rank() == 0;
+  if (!LoadPlugins(flags.plugins, "actgrad train")) return Fail(run, "a plugin did not load");
   SetNumThreads(flags.threads);
   absl::StatusOr<ModelPlan> planned = MakePlan(flags);
-  if (!planned.ok()) {
-    std::cerr << "actgrad train: " << planned.status().message() << "\n";
-    return 1;
-  }
+  if (!planned.ok()) return Fail(run, std::string(planned.status().message()));
   ModelPlan& plan = *planned;
   const io::Dataset train = plan.data.Subset(plan.split.train);
   const io::Dataset test = plan.data.Subset(plan.split.test);
@@ -49,28 +55,40 @@ int RunTrain(const ModelFlags& flags) {
   Generator gen(flags.seed);
   model.network = nn::Mlp(plan.mlp, gen);
   nn::TrainState resumed;
-  if (flags.resume) {
+  // Rank 0 reads the checkpoint; data parallelism broadcasts it to the rest.
+  if (flags.resume && leader) {
     absl::StatusOr<nn::Checkpoint> checkpoint = nn::LoadCheckpoint(flags.checkpoint);
     if (!checkpoint.ok()) {
-      std::cerr << "actgrad train: --resume: " << checkpoint.status().message() << "\n";
-      return 1;
+      return Fail(run, absl::StrCat("--resume: ", checkpoint.status().message()));
     }
     if (checkpoint->model.options.inputs != plan.mlp.inputs ||
         checkpoint->model.options.hidden != plan.mlp.hidden ||
         checkpoint->model.options.hidden_activation != plan.mlp.hidden_activation) {
-      std::cerr << "actgrad train: --resume: " << flags.checkpoint
-                << " holds another architecture than these options describe\n";
-      return 1;
+      return Fail(run, absl::StrCat("--resume: ", flags.checkpoint,
+                                    " holds another architecture than these options describe"));
     }
     model = std::move(checkpoint->model);
     resumed = std::move(checkpoint->state);
   }
+  if (run != nullptr) {
+    if (absl::Status attached = run->Attach(*model.network); !attached.ok()) {
+      return Fail(run, std::string(attached.message()));
+    }
+  }
 
   std::ostream& log = flags.json ? std::cerr : std::cout;
-  PrintPlan(log, flags, plan, model.network->ToString());
-  log << std::flush;
+  if (leader) {
+    PrintPlan(log, flags, plan, model.network->ToString());
+    if (run != nullptr) {
+      log << absl::StrFormat(
+          "distributed %d ranks, %d rows per rank per step (global batch %d); progress and "
+          "saving on rank 0\n",
+          run->size(), flags.batch, flags.batch * run->size());
+    }
+    log << std::flush;
+  }
 
-  const bool interactive = !flags.no_progress && ProgressBar::StderrIsInteractive();
+  const bool interactive = leader && !flags.no_progress && ProgressBar::StderrIsInteractive();
   ProgressBar bar(std::cerr, interactive, flags.epochs);
   const bool classification = plan.task != nn::Task::kRegression;
   nn::TrainOptions options;
@@ -84,13 +102,14 @@ int RunTrain(const ModelFlags& flags) {
   options.schedule = plan.schedule;
   options.clip_norm = flags.clip_norm;
   options.seed = flags.seed;
+  if (run != nullptr) options.gradient_sync = run->sync();
   if (interactive) {
     options.on_batch = [&bar, classification](const nn::BatchProgress& p) {
       bar.Update(p.epoch, p.batch, p.batches, p.samples, p.loss,
                  classification ? p.accuracy : -1.0);
     };
   }
-  if (!flags.no_progress) {
+  if (leader && !flags.no_progress) {
     options.on_epoch = [&](const nn::EpochReport& r) {
       bar.EndEpoch(r.epoch,
                    absl::StrFormat("loss %.4f  test_loss %.4f  test_%s %.4f  lr %.3g", r.train_loss,
@@ -99,8 +118,8 @@ int RunTrain(const ModelFlags& flags) {
     };
   }
   absl::Status checkpoint_status;
-  if (flags.resume) options.resume_from = &resumed;
-  if (flags.checkpoint_every > 0) {
+  if (flags.resume && leader) options.resume_from = &resumed;
+  if (flags.checkpoint_every > 0 && leader) {
     options.checkpoint_every = flags.checkpoint_every;
     options.on_checkpoint = [&](const nn::TrainState& state) {
       if (checkpoint_status.ok()) {
@@ -112,13 +131,19 @@ int RunTrain(const ModelFlags& flags) {
   if (flags.detect_anomaly) detect.emplace();
   const nn::TrainResult result =
       nn::Train(plan.task, *model.network, x_train, train.y, x_test, test.y, options);
+  // The global loss decides, so every rank stops at the same step.
   if (!result.stopped_early.empty()) {
-    std::cerr << "actgrad train: " << result.stopped_early << "\n";
+    if (leader) std::cerr << "actgrad train: " << result.stopped_early << "\n";
     return 1;
   }
   if (!checkpoint_status.ok()) {
-    std::cerr << "actgrad train: checkpoint: " << checkpoint_status.message() << "\n";
-    return 1;
+    return Fail(run, absl::StrCat("checkpoint: ", checkpoint_status.message()));
+  }
+  std::vector<RankFigures> rank_figures;
+  if (run != nullptr) {
+    if (const std::string drift = run->CompareReplicas(); !drift.empty()) return Fail(run, drift);
+    rank_figures = run->Gather(result.seconds);
+    if (!leader) return 0;
   }
 
   const nn::EpochReport last = result.history.empty() ? nn::EpochReport{} : result.history.back();
@@ -126,8 +151,7 @@ int RunTrain(const ModelFlags& flags) {
       result.seconds > 0 ? double(train.rows) * flags.epochs / result.seconds : 0.0;
   if (!flags.save.empty()) {
     if (absl::Status s = nn::SaveMlpModel(flags.save, model); !s.ok()) {
-      std::cerr << "actgrad train: " << s.message() << "\n";
-      return 1;
+      return Fail(run, std::string(s.message()));
     }
   }
   if (flags.json) {
@@ -141,7 +165,18 @@ int RunTrain(const ModelFlags& flags) {
               << ", \"seconds\": " << JsonNumber(result.seconds)
               << ", \"samples_per_second\": " << JsonNumber(samples_per_second)
               << ", \"activation\": " << JsonString(flags.activation)
-              << ", \"saved\": " << (flags.save.empty() ? "null" : JsonString(flags.save)) << "}\n";
+              << ", \"saved\": " << (flags.save.empty() ? "null" : JsonString(flags.save));
+    if (run != nullptr) {
+      std::cout << ", \"ranks\": [";
+      for (const RankFigures& f : rank_figures) {
+        std::cout << (f.rank ? ", " : "") << "{\"rank\": " << f.rank << ", \"rows\": " << f.rows
+                  << ", \"steps\": " << f.steps << ", \"seconds\": " << JsonNumber(f.seconds)
+                  << ", \"comm_seconds\": " << JsonNumber(f.exposed_seconds)
+                  << ", \"bytes_per_step\": " << f.bytes_per_step << "}";
+      }
+      std::cout << "]";
+    }
+    std::cout << "}\n";
     return 0;
   }
   std::cout << absl::StrFormat(
@@ -150,7 +185,24 @@ int RunTrain(const ModelFlags& flags) {
       classification ? "accuracy" : "RMSE", last.test_metric, test.rows, last.test_loss,
       last.train_loss, flags.epochs, result.seconds, samples_per_second);
   if (!flags.save.empty()) std::cout << "saved      " << flags.save << "\n";
+  std::cout << FormatRankTable(rank_figures);
   return 0;
+}
+
+int RunTrain(const ModelFlags& flags) {
+  if (!flags.distributed) return TrainOnThisRank(flags, nullptr);
+  absl::StatusOr<std::unique_ptr<DistributedRun>> run = DistributedRun::Start(flags.dist);
+  if (!run.ok()) {
+    std::cerr << "actgrad train: " << run.status().message() << "\n";
+    return 1;
+  }
+  // An exception on one rank must end them all, not leave the others
+  // waiting in a collective until the timeout.
+  try {
+    return TrainOnThisRank(flags, run->get());
+  } catch (const std::exception& e) {
+    return Fail(run->get(), e.what());
+  }
 }
 
 struct PredictFlags {
@@ -243,6 +295,18 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--save", f->save, "Write the trained model (safetensors) here");
   sub->add_flag("--json", f->json, "Print one JSON object with the results on stdout");
   sub->add_flag("--no-progress", f->no_progress, "No per-epoch output on stderr");
+  sub->add_flag("--distributed", f->distributed,
+                "Data-parallel training over MPI: start with mpirun -np N; --batch is per rank");
+  sub->add_option("--comm-timeout", f->dist.comm_timeout_seconds,
+                  "With --distributed: seconds a collective may make no progress before the job "
+                  "ends, naming the ranks behind")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--bucket-kib", f->dist.bucket_kib,
+                  "With --distributed: gradient bucket size; each bucket's allreduce starts as "
+                  "soon as the backward pass fills it")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   sub->callback([f, exit_code] { *exit_code = RunTrain(*f); });
 }
 
