@@ -230,7 +230,11 @@ void DataParallel::OnGradient(int parameter, const Tensor& grad) {
     arrived_[parameter] = true;
     --bucket.pending;
   }
-  if (options_.overlap) StartReadyBuckets(false);
+  if (options_.overlap) {
+    const int before = next_bucket_;
+    StartReadyBuckets(false);
+    stats_.buckets_overlapped += next_bucket_ - before;
+  }
   // Drive the allreduces already in flight: without a progress thread, MPI
   // moves them along only when called.
   for (int b = 0; b < next_bucket_; ++b) comm_.Test(buckets_[b].request);

@@ -55,6 +55,9 @@ struct DataParallelOptions {
 struct SyncStats {
   int64_t steps = 0;
   int64_t rows = 0;           // training rows this rank went through
+  // Buckets whose allreduce started inside the backward pass (overlapped),
+  // rather than after it.
+  int64_t buckets_overlapped = 0;
   int64_t bytes_reduced = 0;  // gradient bytes summed per step, times steps
   // Time in FinishStep: waiting for allreduces the backward pass did not
   // hide, and writing the averaged gradients back.

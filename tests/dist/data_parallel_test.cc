@@ -1,0 +1,260 @@
+// Data-parallel training, run under mpirun with 1, 2 and 4 ranks: N ranks
+// with per-rank batch B take the same steps as one process with batch N x B,
+// the replicas stay bitwise identical, state is broadcast from rank 0, and a
+// rank with another model is named.
+
+#include "dist/data_parallel.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+
+#include "dist/communicator.h"
+#include "graph/factories.h"
+#include "nn/nn.h"
+
+namespace actgrad::dist {
+namespace {
+
+Communicator* g_comm = nullptr;
+
+struct Problem {
+  Tensor x;
+  std::vector<double> y;
+};
+
+// Three classes in `features` dimensions, the same on every rank.
+Problem MakeProblem(int64_t rows, int64_t features, DType dtype) {
+  Generator gen(42);
+  Problem p;
+  p.x = Normal(Shape{rows, features}, 0, 1, gen, dtype);
+  const std::vector<double> values = p.x.ToVector();
+  for (int64_t r = 0; r < rows; ++r) {
+    const double s = values[r * features] + 0.5 * values[r * features + 1];
+    p.y.push_back(s < -0.4 ? 0 : (s < 0.4 ? 1 : 2));
+  }
+  return p;
+}
+
+std::unique_ptr<nn::Sequential> MakeModel(DType dtype, int64_t hidden = 16) {
+  Generator gen(7);
+  return nn::Mlp({.inputs = 6,
+                  .hidden = {hidden, 12},
+                  .outputs = 3,
+                  .hidden_activation = &ops::kTanh,
+                  .dtype = dtype},
+                 gen);
+}
+
+nn::TrainOptions Options(int64_t batch) {
+  nn::TrainOptions o;
+  o.epochs = 3;
+  o.batch = batch;
+  o.seed = 5;
+  o.sgd = {.learning_rate = 0.1, .momentum = 0.9, .weight_decay = 1e-3};
+  return o;
+}
+
+// The largest difference between two models' parameters, relative to the
+// largest parameter value.
+double RelativeDifference(nn::Sequential& a, nn::Sequential& b) {
+  const std::vector<Tensor> pa = a.Parameters(), pb = b.Parameters();
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < pa.size(); ++i) {
+    const std::vector<double> va = pa[i].ToVector(), vb = pb[i].ToVector();
+    for (size_t k = 0; k < va.size(); ++k) {
+      diff = std::max(diff, std::abs(va[k] - vb[k]));
+      scale = std::max(scale, std::abs(vb[k]));
+    }
+  }
+  return diff / scale;
+}
+
+struct EquivalenceCase {
+  DType dtype;
+  int64_t rows;  // chosen so that the last global batch is short
+  double tolerance;
+};
+
+class EquivalenceTest : public testing::TestWithParam<EquivalenceCase> {};
+
+TEST_P(EquivalenceTest, RanksWithBatchBMatchOneProcessWithBatchNTimesB) {
+  const EquivalenceCase& c = GetParam();
+  const int n = g_comm->size();
+  const Problem p = MakeProblem(c.rows, 6, c.dtype);
+  const Tensor no_test = Zeros(Shape{0, 6}, c.dtype);
+
+  auto distributed = MakeModel(c.dtype);
+  auto ddp = DataParallel::Create(*g_comm, *distributed, {.bucket_bytes = 256});
+  ASSERT_TRUE(ddp.ok()) << ddp.status();
+  nn::TrainOptions options = Options(4);
+  options.gradient_sync = ddp->get();
+  const nn::TrainResult trained =
+      nn::Train(nn::Task::kMulticlass, *distributed, p.x, p.y, no_test, {}, options);
+  ASSERT_TRUE(trained.stopped_early.empty()) << trained.stopped_early;
+
+  auto single = MakeModel(c.dtype);
+  nn::TrainOptions single_options = Options(4 * n);
+  const nn::TrainResult reference =
+      nn::Train(nn::Task::kMulticlass, *single, p.x, p.y, no_test, {}, single_options);
+
+  const double difference = RelativeDifference(*distributed, *single);
+  if (n == 1) {
+    EXPECT_EQ(difference, 0.0) << "one rank must be bitwise the plain loop";
+  } else {
+    EXPECT_LE(difference, c.tolerance);
+    EXPECT_GT(difference, 0.0) << "the ranks must each have computed only their slice";
+  }
+  // The reported loss is the global batch's, as the single process saw it.
+  ASSERT_EQ(trained.history.size(), reference.history.size());
+  EXPECT_NEAR(trained.history.back().train_loss, reference.history.back().train_loss,
+              100 * c.tolerance * reference.history.back().train_loss);
+  // Every rank went through its share of the rows.
+  EXPECT_NEAR(double((*ddp)->stats().rows), double(c.rows * options.epochs) / n,
+              double(options.epochs * ((c.rows + 4 * n - 1) / (4 * n))));
+}
+
+INSTANTIATE_TEST_SUITE_P(DTypes, EquivalenceTest,
+                         testing::Values(EquivalenceCase{DType::kFloat32, 203, 2e-5},
+                                         EquivalenceCase{DType::kFloat64, 203, 1e-12},
+                                         // 4 x 4 x 12 + 2: with 4 ranks, the last
+                                         // global batch leaves two ranks empty.
+                                         EquivalenceCase{DType::kFloat64, 194, 1e-12}));
+
+TEST(DataParallelTest, ReplicasStayBitwiseIdentical) {
+  const Problem p = MakeProblem(150, 6, DType::kFloat32);
+  auto model = MakeModel(DType::kFloat32);
+  auto ddp = DataParallel::Create(*g_comm, *model, {.bucket_bytes = 512});
+  ASSERT_TRUE(ddp.ok()) << ddp.status();
+  nn::TrainOptions options = Options(8);
+  options.gradient_sync = ddp->get();
+  nn::Train(nn::Task::kMulticlass, *model, p.x, p.y, Zeros(Shape{0, 6}), {}, options);
+  const int64_t mine[] = {static_cast<int64_t>((*ddp)->ParameterFingerprint())};
+  const std::vector<int64_t> all = g_comm->Allgather(mine, "fingerprints");
+  for (int r = 1; r < g_comm->size(); ++r) EXPECT_EQ(all[r], all[0]) << "rank " << r;
+}
+
+TEST(DataParallelTest, BucketsFollowReverseParameterOrderAndOverlapTheBackwardPass) {
+  auto model = MakeModel(DType::kFloat32);
+  // Parameters: 0.weight [16,6], 0.bias, 2.weight [12,16], 2.bias, 4.weight [3,12], 4.bias.
+  auto ddp = DataParallel::Create(*g_comm, *model, {.bucket_bytes = 200});
+  ASSERT_TRUE(ddp.ok()) << ddp.status();
+  const std::vector<std::vector<int>>& buckets = (*ddp)->bucket_members();
+  std::vector<int> order;
+  for (const auto& b : buckets) order.insert(order.end(), b.begin(), b.end());
+  EXPECT_EQ(order, (std::vector<int>{5, 4, 3, 2, 1, 0}));
+  EXPECT_GT(buckets.size(), 2u);
+  int64_t elements = 0;
+  for (const Tensor& t : model->Parameters()) elements += t.numel();
+  EXPECT_EQ((*ddp)->bytes_per_step(), elements * 4);
+
+  const Problem p = MakeProblem(64, 6, DType::kFloat32);
+  nn::TrainOptions options = Options(8);
+  options.epochs = 1;
+  options.gradient_sync = ddp->get();
+  nn::Train(nn::Task::kMulticlass, *model, p.x, p.y, Zeros(Shape{0, 6}), {}, options);
+  const SyncStats& stats = (*ddp)->stats();
+  const int64_t steps = stats.steps;
+  EXPECT_EQ(steps, (64 + 8 * g_comm->size() - 1) / (8 * g_comm->size()));
+  // All but the last bucket (whose last gradient ends the backward pass and
+  // starts it) leave while the backward pass is still running.
+  EXPECT_GE(stats.buckets_overlapped, steps * int64_t(buckets.size() - 1));
+}
+
+TEST(DataParallelTest, WithoutOverlapEveryBucketStartsAfterTheBackwardPass) {
+  auto model = MakeModel(DType::kFloat32);
+  auto ddp = DataParallel::Create(*g_comm, *model, {.bucket_bytes = 200, .overlap = false});
+  ASSERT_TRUE(ddp.ok()) << ddp.status();
+  const Problem p = MakeProblem(64, 6, DType::kFloat32);
+  nn::TrainOptions options = Options(8);
+  options.epochs = 1;
+  options.gradient_sync = ddp->get();
+  nn::Train(nn::Task::kMulticlass, *model, p.x, p.y, Zeros(Shape{0, 6}), {}, options);
+  EXPECT_EQ((*ddp)->stats().buckets_overlapped, 0);
+  EXPECT_GT((*ddp)->stats().steps, 0);
+}
+
+TEST(DataParallelTest, StateAndParametersComeFromRankZero) {
+  auto model = MakeModel(DType::kFloat64);
+  const int rank = g_comm->rank();
+  // Each rank starts from different weights.
+  Generator gen(100 + rank);
+  for (Tensor& p : model->Parameters()) {
+    const Tensor noise = Normal(p.shape(), 0, 1, gen, DType::kFloat64);
+    std::copy_n(noise.data<double>(), p.numel(), p.data<double>());
+  }
+  auto ddp = DataParallel::Create(*g_comm, *model, {});
+  ASSERT_TRUE(ddp.ok()) << ddp.status();
+  nn::TrainState state;
+  if (rank == 0) {
+    Generator order(9);
+    order.NextUniform();
+    state.epochs_done = 4;
+    state.batch_order = order.SaveState();
+    for (const Tensor& p : model->Parameters()) state.momentum.push_back(Full(p.shape(), 0.25, DType::kFloat64));
+    state.momentum[1] = Tensor();  // a parameter without momentum yet
+  }
+  (*ddp)->BroadcastState(state);
+  EXPECT_EQ(state.epochs_done, 4);
+  Generator expected(9);
+  expected.NextUniform();
+  EXPECT_EQ(state.batch_order, expected.SaveState());
+  ASSERT_EQ(state.momentum.size(), model->Parameters().size());
+  EXPECT_FALSE(state.momentum[1].defined());
+  EXPECT_EQ(state.momentum[0].ToVector(), std::vector<double>(state.momentum[0].numel(), 0.25));
+  const int64_t mine[] = {static_cast<int64_t>((*ddp)->ParameterFingerprint())};
+  const std::vector<int64_t> all = g_comm->Allgather(mine, "fingerprints");
+  for (int r = 1; r < g_comm->size(); ++r) EXPECT_EQ(all[r], all[0]) << "rank " << r;
+}
+
+TEST(DataParallelTest, ARankWithAnotherModelIsNamed) {
+  if (g_comm->size() == 1) GTEST_SKIP() << "needs two ranks";
+  const int rank = g_comm->rank();
+  // Odd ranks build a wider first layer.
+  auto model = MakeModel(DType::kFloat32, rank % 2 == 1 ? 20 : 16);
+  auto ddp = DataParallel::Create(*g_comm, *model, {});
+  ASSERT_FALSE(ddp.ok());
+  const std::string message(ddp.status().message());
+  if (rank % 2 == 1) {
+    EXPECT_NE(message.find("rank " + std::to_string(rank) + " holds a different model"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("\"0.weight\" [20,6] float32 here but \"0.weight\" [16,6] float32 on "
+                           "rank 0"),
+              std::string::npos)
+        << message;
+  } else {
+    const std::string expected = g_comm->size() == 2 ? "rank 1 holds" : "ranks 1, 3 hold";
+    EXPECT_NE(message.find(expected), std::string::npos) << message;
+  }
+}
+
+TEST(DataParallelTest, RejectsANonPositiveBucketSize) {
+  auto model = MakeModel(DType::kFloat32);
+  auto ddp = DataParallel::Create(*g_comm, *model, {.bucket_bytes = 0});
+  ASSERT_FALSE(ddp.ok());
+  EXPECT_NE(ddp.status().message().find("bucket size must be positive"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace actgrad::dist
+
+int main(int argc, char** argv) {
+  testing::InitGoogleTest(&argc, argv);
+  auto comm = actgrad::dist::Communicator::Create({.timeout = absl::Seconds(60)});
+  if (!comm.ok()) {
+    std::cerr << comm.status() << "\n";
+    return 1;
+  }
+  actgrad::dist::g_comm = comm->get();
+  const int failed = RUN_ALL_TESTS();
+  // Every rank returns the same verdict.
+  const int64_t mine[] = {failed};
+  const std::vector<int64_t> all = (*comm)->Allgather(mine, "the test results");
+  comm->reset();
+  for (int64_t f : all) {
+    if (f != 0) return 1;
+  }
+  return 0;
+}

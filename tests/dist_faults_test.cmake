@@ -1,0 +1,27 @@
+# A rank that dies or stops answering ends the whole job, quickly, with a
+# message naming it; nothing hangs.
+function(expect_failure name expected_pattern limit_seconds)
+  string(TIMESTAMP start "%s")
+  execute_process(COMMAND ${MPIEXEC} --oversubscribe -np ${RANKS} ${PROBE} ${ARGN}
+                  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 170)
+  string(TIMESTAMP end "%s")
+  math(EXPR elapsed "${end} - ${start}")
+  if(rc EQUAL 0 OR rc MATCHES "timeout")
+    message(FATAL_ERROR "${name}: the job did not fail (${rc}) in ${elapsed} s:\n${out}\n${err}")
+  endif()
+  if(NOT "${out}${err}" MATCHES "${expected_pattern}")
+    message(FATAL_ERROR "${name}: no message matching \"${expected_pattern}\":\n${out}\n${err}")
+  endif()
+  if(elapsed GREATER ${limit_seconds})
+    message(FATAL_ERROR "${name}: took ${elapsed} s (limit ${limit_seconds} s)")
+  endif()
+  message(STATUS "${name}: ended in ${elapsed} s with: ${CMAKE_MATCH_0}")
+endfunction()
+
+# Killed in the middle of training: mpirun names the rank.
+expect_failure(dies "process rank 1 [^\n]*exited on signal 9" 30 die 1 5 5)
+# Alive but stuck: rank 0's collective times out (3 s) and names the rank
+# that stopped reporting steps.
+expect_failure(hangs
+  "rank 0 of ${RANKS}: the gradient allreduce of step 6 [^\n]*made no progress for [0-9]+ s: this rank is at step 6; rank 1 last reported step 5"
+  40 hang 1 6 3)
