@@ -54,7 +54,7 @@ struct DataParallelOptions {
 // Where the time of the steps went, on this rank.
 struct SyncStats {
   int64_t steps = 0;
-  int64_t rows = 0;           // training rows this rank went through
+  int64_t rows = 0;  // training rows this rank went through
   // Buckets whose allreduce started inside the backward pass (overlapped),
   // rather than after it.
   int64_t buckets_overlapped = 0;

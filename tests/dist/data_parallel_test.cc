@@ -192,7 +192,8 @@ TEST(DataParallelTest, StateAndParametersComeFromRankZero) {
     order.NextUniform();
     state.epochs_done = 4;
     state.batch_order = order.SaveState();
-    for (const Tensor& p : model->Parameters()) state.momentum.push_back(Full(p.shape(), 0.25, DType::kFloat64));
+    for (const Tensor& p : model->Parameters())
+      state.momentum.push_back(Full(p.shape(), 0.25, DType::kFloat64));
     state.momentum[1] = Tensor();  // a parameter without momentum yet
   }
   (*ddp)->BroadcastState(state);
