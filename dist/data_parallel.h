@@ -44,7 +44,7 @@ struct DataParallelOptions {
   // Target size of a gradient bucket. Smaller buckets start communicating
   // earlier in the backward pass; larger ones pay the per-message latency
   // fewer times.
-  int64_t bucket_bytes = 1 << 20;
+  int64_t bucket_bytes = 256 << 10;
   // Start each bucket's allreduce as soon as it is full (true), or all of
   // them after the backward pass (false; only useful to measure how much the
   // overlap hides).

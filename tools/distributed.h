@@ -33,7 +33,7 @@ namespace actgrad::tools {
 
 struct DistributedFlags {
   double comm_timeout_seconds = 60;
-  int64_t bucket_kib = 1024;
+  int64_t bucket_kib = 256;
   bool overlap = true;
 };
 
