@@ -31,6 +31,7 @@
 #include "ops/op_check.h"
 #include "ops/op_def.h"
 #include "ops/registry.h"
+#include "ops/gemm.h"
 #include "ops/threads.h"
 
 #endif  // ACTGRAD_ACTGRAD_H_

@@ -271,7 +271,8 @@ def main():
         print(f"## actgrad alone, threads {thread_text}")
     print()
     print(f"{date}; CPU: {cpu} ({cores} cores); threads: {thread_text}; "
-          f"OPENBLAS_CORETYPE={coretype}; BLAS core: actgrad {blas}"
+          f"OPENBLAS_CORETYPE={coretype}; float32 GEMM: actgrad "
+          f"{context.get('gemm_float32', '?')}, float64 {blas}"
           + (f", LibTorch {', '.join(ref_cores)}" if ref_cores else "") + f"; {runs_text}")
     print()
     if not have_reference:

@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");
   benchmark::AddCustomContext("blas_core", actgrad::BlasCoreName());
   benchmark::AddCustomContext("blas_library", BlasLibrary());
+  benchmark::AddCustomContext("gemm_float32", actgrad::GemmLibraryName());
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", coretype != nullptr ? coretype : "(unset)");
   benchmark::AddCustomContext("actgrad_threads", std::to_string(actgrad::NumThreads()));
   benchmark::AddCustomContext("elementwise_threads",

@@ -1,12 +1,11 @@
-// Matrix products (2-D and batched) and transpose; products go to BLAS.
-
-#include <cblas.h>
+// Matrix products (2-D and batched) and transpose; products go to ops/gemm.h.
 
 #include <algorithm>
 
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
+#include "ops/gemm.h"
 #include "ops/kernels.h"
 #include "ops/threads.h"
 
@@ -14,24 +13,6 @@ namespace actgrad {
 namespace ops {
 
 namespace {
-
-// C[m,n] (+)= op(A) op(B) for row-major buffers; lda/ldb are the row lengths
-// of A and B as stored.
-template <typename T>
-void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
-          bool accumulate) {
-  const int64_t lda = trans_a ? m : k;
-  const int64_t ldb = trans_b ? k : n;
-  const T beta = accumulate ? T(1) : T(0);
-  internal::EnsureBlasThreads();
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
-  } else {
-    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb, beta, c, n);
-  }
-}
 
 // The geometry of a (possibly batched) product: A is [batch?, m, k], B is
 // [batch?, k, n]; a rank-2 side is shared by every batch.
@@ -78,12 +59,12 @@ Tensor MatmulForward(ForwardContext& ctx) {
     T* py = static_cast<T*>(y.raw_data());
     if (!p.b_batched) {
       // A shared B: all batches of A form one [batch*m, k] matrix.
-      Gemm<T>(false, false, p.batch * p.m, p.n, p.k, pa, pb, py, false);
+      internal::Gemm(false, false, p.batch * p.m, p.n, p.k, pa, pb, py, false);
       return;
     }
     for (int64_t i = 0; i < p.batch; ++i) {
-      Gemm<T>(false, false, p.m, p.n, p.k, pa + (p.a_batched ? i * p.m * p.k : 0),
-              pb + i * p.k * p.n, py + i * p.m * p.n, false);
+      internal::Gemm(false, false, p.m, p.n, p.k, pa + (p.a_batched ? i * p.m * p.k : 0),
+                     pb + i * p.k * p.n, py + i * p.m * p.n, false);
     }
   });
   return y;
@@ -104,13 +85,13 @@ void MatmulBackward(BackwardContext& ctx) {
       Tensor da = internal::Empty(a.shape(), a.dtype());
       T* pda = static_cast<T*>(da.raw_data());
       if (!p.b_batched) {
-        Gemm<T>(false, true, p.batch * p.m, p.k, p.n, pdy, pb, pda, false);
+        internal::Gemm(false, true, p.batch * p.m, p.k, p.n, pdy, pb, pda, false);
       } else {
         for (int64_t i = 0; i < p.batch; ++i) {
           // A shared A accumulates over batches.
           const bool accumulate = !p.a_batched && i > 0;
-          Gemm<T>(false, true, p.m, p.k, p.n, pdy + i * p.m * p.n, pb + i * p.k * p.n,
-                  pda + (p.a_batched ? i * p.m * p.k : 0), accumulate);
+          internal::Gemm(false, true, p.m, p.k, p.n, pdy + i * p.m * p.n, pb + i * p.k * p.n,
+                         pda + (p.a_batched ? i * p.m * p.k : 0), accumulate);
         }
       }
       ctx.set_dx(0, std::move(da));
@@ -119,11 +100,11 @@ void MatmulBackward(BackwardContext& ctx) {
       Tensor db = internal::Empty(b.shape(), b.dtype());
       T* pdb = static_cast<T*>(db.raw_data());
       if (!p.b_batched) {
-        Gemm<T>(true, false, p.k, p.n, p.batch * p.m, pa, pdy, pdb, false);
+        internal::Gemm(true, false, p.k, p.n, p.batch * p.m, pa, pdy, pdb, false);
       } else {
         for (int64_t i = 0; i < p.batch; ++i) {
-          Gemm<T>(true, false, p.k, p.n, p.m, pa + (p.a_batched ? i * p.m * p.k : 0),
-                  pdy + i * p.m * p.n, pdb + i * p.k * p.n, false);
+          internal::Gemm(true, false, p.k, p.n, p.m, pa + (p.a_batched ? i * p.m * p.k : 0),
+                         pdy + i * p.m * p.n, pdb + i * p.k * p.n, false);
         }
       }
       ctx.set_dx(1, std::move(db));
@@ -195,8 +176,8 @@ Tensor LinearForward(ForwardContext& ctx) {
       const T* pb = static_cast<const T*>(ctx.input(2).raw_data());
       for (int64_t r = 0; r < rows; ++r) std::copy(pb, pb + out, py + r * out);
     }
-    Gemm<T>(false, true, rows, out, in, static_cast<const T*>(x.raw_data()),
-            static_cast<const T*>(w.raw_data()), py, has_bias);
+    internal::Gemm(false, true, rows, out, in, static_cast<const T*>(x.raw_data()),
+                   static_cast<const T*>(w.raw_data()), py, has_bias);
   });
   return y;
 }
@@ -212,14 +193,14 @@ void LinearBackward(BackwardContext& ctx) {
     const T* pdy = static_cast<const T*>(dy.raw_data());
     if (ctx.needs_grad(0)) {
       Tensor dx = internal::Empty(x.shape(), x.dtype());
-      Gemm<T>(false, false, rows, in, out, pdy, static_cast<const T*>(w.raw_data()),
-              static_cast<T*>(dx.raw_data()), false);
+      internal::Gemm(false, false, rows, in, out, pdy, static_cast<const T*>(w.raw_data()),
+                     static_cast<T*>(dx.raw_data()), false);
       ctx.set_dx(0, std::move(dx));
     }
     if (ctx.needs_grad(1)) {
       Tensor dw = internal::Empty(w.shape(), w.dtype());
-      Gemm<T>(true, false, out, in, rows, pdy, static_cast<const T*>(x.raw_data()),
-              static_cast<T*>(dw.raw_data()), false);
+      internal::Gemm(true, false, out, in, rows, pdy, static_cast<const T*>(x.raw_data()),
+                     static_cast<T*>(dw.raw_data()), false);
       ctx.set_dx(1, std::move(dw));
     }
     if (ctx.num_inputs() == 3 && ctx.needs_grad(2)) {

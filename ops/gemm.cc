@@ -1,0 +1,92 @@
+#include "ops/gemm.h"
+
+#include <cblas.h>
+
+#include "absl/strings/str_cat.h"
+#include "ops/threads.h"
+
+#if ACTGRAD_HAS_ONEDNN
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+namespace actgrad {
+
+namespace {
+
+#if ACTGRAD_HAS_ONEDNN
+// oneDNN threads with OpenMP, whose thread count is a per-thread setting:
+// each calling thread is told NumThreads() once (and again after a change),
+// so that products never run on more threads than asked.
+void MatchOpenMpThreads() {
+  thread_local int told = 0;
+  const int wanted = NumThreads();
+  if (told != wanted) {
+    omp_set_num_threads(wanted);
+    told = wanted;
+  }
+}
+
+const char* IsaName(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+    case dnnl_cpu_isa_sse41:
+      return "sse41";
+    case dnnl_cpu_isa_avx:
+      return "avx";
+    case dnnl_cpu_isa_avx2:
+      return "avx2";
+    case dnnl_cpu_isa_avx512_core:
+      return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other";
+  }
+}
+#endif
+
+}  // namespace
+
+std::string GemmLibraryName() {
+#if ACTGRAD_HAS_ONEDNN
+  const dnnl_version_t* v = dnnl_version();
+  return absl::StrCat("oneDNN ", v->major, ".", v->minor, ".", v->patch, " (",
+                      IsaName(dnnl_get_effective_cpu_isa()), ")");
+#else
+  return absl::StrCat("OpenBLAS (", BlasCoreName(), ")");
+#endif
+}
+
+namespace internal {
+
+void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+          const float* b, float* c, bool accumulate) {
+  const int64_t lda = trans_a ? m : k;
+  const int64_t ldb = trans_b ? k : n;
+  const float beta = accumulate ? 1.0f : 0.0f;
+  EnsureBlasThreads();
+#if ACTGRAD_HAS_ONEDNN
+  MatchOpenMpThreads();
+  dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+#else
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+#endif
+}
+
+void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a,
+          const double* b, double* c, bool accumulate) {
+  const int64_t lda = trans_a ? m : k;
+  const int64_t ldb = trans_b ? k : n;
+  EnsureBlasThreads();
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb,
+              accumulate ? 1.0 : 0.0, c, n);
+}
+
+}  // namespace internal
+}  // namespace actgrad

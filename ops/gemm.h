@@ -1,0 +1,43 @@
+// -----------------------------------------------------------------------------
+// File: gemm.h
+// -----------------------------------------------------------------------------
+//
+// The matrix products under matmul and linear. float32 products go to
+// oneDNN's sgemm where the build found oneDNN: on this project's machines
+// it runs about twice as fast as OpenBLAS under the pinned
+// OPENBLAS_CORETYPE=Haswell kernel, at 1024^3 and at the small shapes of
+// real networks alike (README, "Performance"). float64 products, and float32
+// without oneDNN, go to OpenBLAS. Both use NumThreads() threads.
+//
+// Example:
+//
+//   std::cout << actgrad::GemmLibraryName();  // "oneDNN 2.6.3 (avx512_core_bf16)"
+//   // c[2,4] = a[2,3] x b[3,4], row-major:
+//   actgrad::internal::Gemm(false, false, 2, 4, 3, a, b, c, /*accumulate=*/false);
+
+#ifndef ACTGRAD_OPS_GEMM_H_
+#define ACTGRAD_OPS_GEMM_H_
+
+#include <cstdint>
+#include <string>
+
+namespace actgrad {
+
+// Which library computes float32 products, with its version and the
+// instruction set its kernels use, for benchmark reports.
+std::string GemmLibraryName();
+
+namespace internal {
+
+// C[m,n] = op(A) op(B) (+ C when `accumulate`), row-major, where op(A) is
+// [m,k] (A stored [k,m] when trans_a) and op(B) is [k,n] (B stored [n,k]
+// when trans_b).
+void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+          const float* b, float* c, bool accumulate);
+void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a,
+          const double* b, double* c, bool accumulate);
+
+}  // namespace internal
+}  // namespace actgrad
+
+#endif  // ACTGRAD_OPS_GEMM_H_
