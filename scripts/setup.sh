@@ -5,6 +5,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# libdnnl-dev: float32 matrix products (ops/gemm.h); Debian's oneDNN CMake
+# package also asks for the OpenCL headers (ocl-icd-opencl-dev).
+# libopenmpi-dev, openmpi-bin: data-parallel training (dist/).
 PACKAGES=(cmake g++ ninja-build pkg-config libabsl-dev libboost-graph-dev libopenblas-dev
           libcli11-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
           libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev)
