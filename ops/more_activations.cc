@@ -9,6 +9,7 @@
 
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/formula_kernels.h"
 #include "ops/functional.h"
 #include "ops/kernels.h"
 #include "ops/scalar_activation.h"
@@ -29,14 +30,33 @@ double Softplus1(double x) {
   return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
 }
 
-// Row kernels with the formulas called directly (F is a struct of static
-// functions).
+// Row kernels (F is a struct of static functions): float32 tensors go to the
+// vectorized kernels of ops/formula_kernels.h, float64 to the formulas in
+// double precision, called directly.
 template <typename F>
 Tensor Forward(ForwardContext& ctx) {
+  internal::RequireSameFloatingDType(ctx);
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() == DType::kFloat32) {
+    Tensor y = internal::EmptyLike(x);
+    F::ForwardFloat(static_cast<const float*>(x.raw_data()), static_cast<float*>(y.raw_data()),
+                    x.numel(), WithDefaults(ctx.op(), ctx.attrs()));
+    return y;
+  }
   return internal::MapScalar(ctx, [](double x, const Attrs& a) { return F::Forward(x, a); });
 }
 template <typename F>
 void Backward(BackwardContext& ctx) {
+  const Tensor& dy = ctx.dy();
+  if (dy.dtype() == DType::kFloat32) {
+    Tensor dx = internal::EmptyLike(dy);
+    F::BackwardFloat(static_cast<const float*>(ctx.saved_input(0).raw_data()),
+                     static_cast<const float*>(ctx.saved_output().raw_data()),
+                     static_cast<const float*>(dy.raw_data()), static_cast<float*>(dx.raw_data()),
+                     dy.numel(), WithDefaults(ctx.op(), ctx.attrs()));
+    ctx.set_dx(0, std::move(dx));
+    return;
+  }
   internal::MapScalarDerivative(
       ctx, [](double x, double y, const Attrs& a) { return F::Derivative(x, y, a); });
 }
@@ -45,6 +65,8 @@ constexpr ActivationFormulas kFormulas{&F::Forward, &F::Derivative, &F::Second};
 
 // y = x (x > 0), alpha (e^x - 1) (x <= 0)
 struct Elu {
+  static constexpr auto ForwardFloat = &internal::EluForwardFloat;
+  static constexpr auto BackwardFloat = &internal::EluBackwardFloat;
   static double Forward(double x, const Attrs& a) {
     return x > 0 ? x : a.params[0] * std::expm1(x);
   }
@@ -58,6 +80,8 @@ struct Elu {
 
 // y = scale * elu(x) with the self-normalizing constants.
 struct Selu {
+  static constexpr auto ForwardFloat = &internal::SeluForwardFloat;
+  static constexpr auto BackwardFloat = &internal::SeluBackwardFloat;
   static constexpr double kAlpha = 1.6732632423543772848170429916717;
   static constexpr double kScale = 1.0507009873554804934193349852946;
   static double Forward(double x, const Attrs&) {
@@ -73,6 +97,8 @@ struct Selu {
 
 // y = x Phi(x), Phi the standard normal CDF.
 struct Gelu {
+  static constexpr auto ForwardFloat = &internal::GeluForwardFloat;
+  static constexpr auto BackwardFloat = &internal::GeluBackwardFloat;
   static double Pdf(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2 * std::numbers::pi); }
   static double Forward(double x, const Attrs&) {
     return 0.5 * x * std::erfc(-x / std::numbers::sqrt2);
@@ -85,6 +111,8 @@ struct Gelu {
 
 // y = x (1 + tanh(c (x + k x^3))) / 2, c = sqrt(2 / pi), k = 0.044715.
 struct GeluTanh {
+  static constexpr auto ForwardFloat = &internal::GeluTanhForwardFloat;
+  static constexpr auto BackwardFloat = &internal::GeluTanhBackwardFloat;
   static constexpr double kK = 0.044715;
   static double C() { return std::sqrt(2.0 / std::numbers::pi); }
   static double Forward(double x, const Attrs&) {
@@ -107,6 +135,8 @@ struct GeluTanh {
 
 // y = log(1 + exp(beta x)) / beta
 struct Softplus {
+  static constexpr auto ForwardFloat = &internal::SoftplusForwardFloat;
+  static constexpr auto BackwardFloat = &internal::SoftplusBackwardFloat;
   static double Forward(double x, const Attrs& a) {
     const double beta = a.params[0];
     return Softplus1(beta * x) / beta;
@@ -120,6 +150,8 @@ struct Softplus {
 
 // y = x sigmoid(beta x); silu is beta = 1.
 struct Swish {
+  static constexpr auto ForwardFloat = &internal::SwishForwardFloat;
+  static constexpr auto BackwardFloat = &internal::SwishBackwardFloat;
   static double Beta(const Attrs& a) { return std::isnan(a.params[0]) ? 1.0 : a.params[0]; }
   static double Forward(double x, const Attrs& a) { return x * Logistic(Beta(a) * x); }
   static double Derivative(double x, double, const Attrs& a) {
@@ -134,6 +166,8 @@ struct Swish {
 
 // y = x tanh(softplus(x))
 struct Mish {
+  static constexpr auto ForwardFloat = &internal::MishForwardFloat;
+  static constexpr auto BackwardFloat = &internal::MishBackwardFloat;
   static double Forward(double x, const Attrs&) { return x * std::tanh(Softplus1(x)); }
   static double Derivative(double x, double, const Attrs&) {
     const double t = std::tanh(Softplus1(x));
@@ -147,6 +181,8 @@ struct Mish {
 
 // y = min(max(x, min_val), max_val)
 struct Hardtanh {
+  static constexpr auto ForwardFloat = &internal::HardtanhForwardFloat;
+  static constexpr auto BackwardFloat = &internal::HardtanhBackwardFloat;
   static double Forward(double x, const Attrs& a) {
     return std::min(std::max(x, a.params[0]), a.params[1]);
   }
@@ -158,6 +194,8 @@ struct Hardtanh {
 
 // y = min(max(x / 6 + 1/2, 0), 1)
 struct Hardsigmoid {
+  static constexpr auto ForwardFloat = &internal::HardsigmoidForwardFloat;
+  static constexpr auto BackwardFloat = &internal::HardsigmoidBackwardFloat;
   static double Forward(double x, const Attrs&) {
     return std::min(std::max(x / 6 + 0.5, 0.0), 1.0);
   }
@@ -169,6 +207,8 @@ struct Hardsigmoid {
 
 // y = x / (1 + |x|)
 struct Softsign {
+  static constexpr auto ForwardFloat = &internal::SoftsignForwardFloat;
+  static constexpr auto BackwardFloat = &internal::SoftsignBackwardFloat;
   static double Forward(double x, const Attrs&) { return x / (1 + std::abs(x)); }
   static double Derivative(double x, double, const Attrs&) {
     const double d = 1 + std::abs(x);
