@@ -135,12 +135,15 @@ void GeluTanhBackwardFloat(const float* x, const float*, const float* dy, float*
                            const Attrs&) {
   ForBlocks(n, [&](int64_t s, int64_t len) {
     alignas(64) float tanh_values[kBlock];
-    const ConstBlock v(x + s, len);
+    // Past |x| = 10 the tanh is +-1 in float and the second term 0; clamping
+    // keeps x^3 finite there, so that huge inputs do not make inf * 0.
+    const auto v = ConstBlock(x + s, len).max(-10.0f).min(10.0f);
     Block t(tanh_values, len);
     t = (kGeluTanhC * (v + kGeluTanhK * v.cube())).tanh();
     Block(dx + s, len) =
-        ConstBlock(dy + s, len) * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t.square()) * kGeluTanhC *
-                                                           (1.0f + 3.0f * kGeluTanhK * v.square()));
+        ConstBlock(dy + s, len) *
+        (0.5f * (1.0f + t) +
+         0.5f * v * (1.0f - t.square()) * kGeluTanhC * (1.0f + 3.0f * kGeluTanhK * v.square()));
   });
 }
 
