@@ -257,22 +257,24 @@ void Communicator::Broadcast(std::string& text, int root, std::string_view what)
   Broadcast(std::span<char>(text.data(), text.size()), root, what);
 }
 
+void Communicator::AllgatherBytes(const void* mine, size_t bytes, void* all,
+                                  std::string_view what) {
+  MPI_Request request;
+  MPI_Iallgather(mine, static_cast<int>(bytes), MPI_BYTE, all, static_cast<int>(bytes), MPI_BYTE,
+                 MPI_COMM_WORLD, &request);
+  WaitOrAbort(&request, absl::StrCat("gathering ", std::string(what)));
+}
+
 std::vector<int64_t> Communicator::Allgather(std::span<const int64_t> values,
                                              std::string_view what) {
   std::vector<int64_t> all(values.size() * size_);
-  MPI_Request request;
-  MPI_Iallgather(values.data(), static_cast<int>(values.size()), MPI_INT64_T, all.data(),
-                 static_cast<int>(values.size()), MPI_INT64_T, MPI_COMM_WORLD, &request);
-  WaitOrAbort(&request, absl::StrCat("gathering ", std::string(what)));
+  AllgatherBytes(values.data(), values.size_bytes(), all.data(), what);
   return all;
 }
 
 std::vector<double> Communicator::Allgather(std::span<const double> values, std::string_view what) {
   std::vector<double> all(values.size() * size_);
-  MPI_Request request;
-  MPI_Iallgather(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, all.data(),
-                 static_cast<int>(values.size()), MPI_DOUBLE, MPI_COMM_WORLD, &request);
-  WaitOrAbort(&request, absl::StrCat("gathering ", std::string(what)));
+  AllgatherBytes(values.data(), values.size_bytes(), all.data(), what);
   return all;
 }
 

@@ -108,6 +108,7 @@ class Communicator {
   // diagnosis naming the ranks that are behind.
   void WaitOrAbort(void* request, const std::string& what);
   std::string DescribeLaggards() const;
+  void AllgatherBytes(const void* mine, size_t bytes, void* all, std::string_view what);
   void PollHeartbeats();
 
   CommunicatorOptions options_;
