@@ -28,10 +28,10 @@
 #include "graph/tensor.h"
 #include "ops/builtin_ops.h"
 #include "ops/functional.h"
+#include "ops/gemm.h"
 #include "ops/op_check.h"
 #include "ops/op_def.h"
 #include "ops/registry.h"
-#include "ops/gemm.h"
 #include "ops/threads.h"
 
 #endif  // ACTGRAD_ACTGRAD_H_

@@ -64,7 +64,9 @@ int main(int argc, char** argv) {
   std::printf("threads %d; OpenBLAS %s (OPENBLAS_CORETYPE=%s); oneDNN %d.%d.%d\n\n", threads,
               openblas_get_corename(), coretype ? coretype : "(unset)", dnnl_version()->major,
               dnnl_version()->minor, dnnl_version()->patch);
-  std::printf("| shape | m x n x k | OpenBLAS GFLOP/s | oneDNN GFLOP/s | oneDNN / OpenBLAS | max |diff| |\n");
+  std::printf(
+      "| shape | m x n x k | OpenBLAS GFLOP/s | oneDNN GFLOP/s | oneDNN / OpenBLAS | max |diff| "
+      "|\n");
   std::printf("| --- | --- | ---: | ---: | ---: | ---: |\n");
   std::mt19937 gen(1);
   std::normal_distribution<float> normal;

@@ -141,9 +141,8 @@ void GeluTanhBackwardFloat(const float* x, const float*, const float* dy, float*
     Block t(tanh_values, len);
     t = (kGeluTanhC * (v + kGeluTanhK * v.cube())).tanh();
     Block(dx + s, len) =
-        ConstBlock(dy + s, len) *
-        (0.5f * (1.0f + t) +
-         0.5f * v * (1.0f - t.square()) * kGeluTanhC * (1.0f + 3.0f * kGeluTanhK * v.square()));
+        ConstBlock(dy + s, len) * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t.square()) * kGeluTanhC *
+                                                           (1.0f + 3.0f * kGeluTanhK * v.square()));
   });
 }
 

@@ -28,8 +28,8 @@
 #include "absl/status/statusor.h"
 #include "io/csv.h"
 #include "nn/nn.h"
-#include "tools/distributed.h"
 #include "optim/schedule.h"
+#include "tools/distributed.h"
 
 namespace actgrad::tools {
 
