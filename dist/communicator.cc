@@ -86,6 +86,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(
     }
   }
   auto comm = std::unique_ptr<Communicator>(new Communicator(options));
+  comm->owns_mpi_ = !initialized;
   MPI_Comm_rank(MPI_COMM_WORLD, &comm->rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &comm->size_);
   // Failures come back as codes so that they can be reported with the rank.
@@ -139,7 +140,7 @@ Communicator::~Communicator() {
     if (r != MPI_REQUEST_NULL) MPI_Wait(&r, MPI_STATUS_IGNORE);
   }
   MPI_Comm_free(&s.heartbeat_comm);
-  MPI_Finalize();
+  if (owns_mpi_) MPI_Finalize();
 }
 
 void Communicator::Heartbeat(int64_t step) {

@@ -63,12 +63,13 @@ class Request {
 
 class Communicator {
  public:
-  // Initializes MPI for this process (a process started without mpirun is a
-  // job of one rank). Fails when MPI cannot start or was already finalized.
+  // Initializes MPI for this process unless the program already has (a
+  // process started without mpirun is a job of one rank). Fails when MPI
+  // cannot start or was already finalized.
   static absl::StatusOr<std::unique_ptr<Communicator>> Create(
       const CommunicatorOptions& options = {});
   // Says goodbye to the other ranks (so none is left waiting on this one's
-  // heartbeats) and finalizes MPI.
+  // heartbeats) and finalizes MPI if Create initialized it.
   ~Communicator();
 
   int rank() const { return rank_; }
@@ -115,6 +116,7 @@ class Communicator {
   int rank_ = 0;
   int size_ = 1;
   int64_t step_ = -1;
+  bool owns_mpi_ = false;
   std::unique_ptr<State> state_;
 };
 
