@@ -50,8 +50,12 @@ class Storage {
   size_t bytes() const { return bytes_; }
 
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // As TensorImpl::Unref: the last owner skips the atomic decrement.
   void Unref() {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) Release();
+    if (refs_.load(std::memory_order_acquire) == 1 ||
+        refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      Release();
+    }
   }
   // Exact only while no other thread holds a reference.
   int use_count() const { return refs_.load(std::memory_order_relaxed); }

@@ -47,8 +47,13 @@ struct TensorImpl {
   uint32_t leaf_node = kNoNode;
 
   void Ref() { refs.fetch_add(1, std::memory_order_relaxed); }
+  // The last owner skips the atomic decrement: a count of 1 seen here means
+  // no other thread holds a reference it could copy, so none can race.
   void Unref() {
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) Destroy(this);
+    if (refs.load(std::memory_order_acquire) == 1 ||
+        refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      Destroy(this);
+    }
   }
   void* data() const { return storage->data(); }
 

@@ -9,6 +9,12 @@ namespace actgrad {
 
 namespace {
 
+// The attributes of ops called without any, built once rather than per call.
+const Attrs& NoAttrs() {
+  static const Attrs kNoAttrs;
+  return kNoAttrs;
+}
+
 Attrs WithAxis(int64_t axis, bool keepdim = false) {
   Attrs a;
   a.axis = axis;
@@ -19,9 +25,9 @@ Attrs WithAxis(int64_t axis, bool keepdim = false) {
 }  // namespace
 
 Tensor Sigmoid(const Tensor& x, Location location) {
-  return Apply(ops::kSigmoid, {x}, {}, location);
+  return Apply(ops::kSigmoid, {x}, NoAttrs(), location);
 }
-Tensor Tanh(const Tensor& x, Location location) { return Apply(ops::kTanh, {x}, {}, location); }
+Tensor Tanh(const Tensor& x, Location location) { return Apply(ops::kTanh, {x}, NoAttrs(), location); }
 Tensor Relu(const Tensor& x, double grad_at_zero, Location location) {
   Attrs a;
   a.grad_at_zero = grad_at_zero;
@@ -33,7 +39,7 @@ Tensor LeakyRelu(const Tensor& x, double alpha, Location location) {
   return Apply(ops::kLeakyRelu, {x}, a, location);
 }
 Tensor Identity(const Tensor& x, Location location) {
-  return Apply(ops::kIdentity, {x}, {}, location);
+  return Apply(ops::kIdentity, {x}, NoAttrs(), location);
 }
 Tensor Softmax(const Tensor& x, int64_t axis, Location location) {
   return Apply(ops::kSoftmax, {x}, WithAxis(axis), location);
@@ -50,28 +56,28 @@ Tensor ApplyByName(absl::string_view name, std::span<const Tensor> inputs, const
 }
 
 Tensor Add(const Tensor& a, const Tensor& b, Location location) {
-  return Apply(ops::kAdd, {a, b}, {}, location);
+  return Apply(ops::kAdd, {a, b}, NoAttrs(), location);
 }
 Tensor Sub(const Tensor& a, const Tensor& b, Location location) {
-  return Apply(ops::kSub, {a, b}, {}, location);
+  return Apply(ops::kSub, {a, b}, NoAttrs(), location);
 }
 Tensor Mul(const Tensor& a, const Tensor& b, Location location) {
-  return Apply(ops::kMul, {a, b}, {}, location);
+  return Apply(ops::kMul, {a, b}, NoAttrs(), location);
 }
 Tensor Div(const Tensor& a, const Tensor& b, Location location) {
-  return Apply(ops::kDiv, {a, b}, {}, location);
+  return Apply(ops::kDiv, {a, b}, NoAttrs(), location);
 }
-Tensor Neg(const Tensor& x, Location location) { return Apply(ops::kNeg, {x}, {}, location); }
-Tensor Exp(const Tensor& x, Location location) { return Apply(ops::kExp, {x}, {}, location); }
-Tensor Log(const Tensor& x, Location location) { return Apply(ops::kLog, {x}, {}, location); }
-Tensor Sqrt(const Tensor& x, Location location) { return Apply(ops::kSqrt, {x}, {}, location); }
-Tensor Square(const Tensor& x, Location location) { return Apply(ops::kSquare, {x}, {}, location); }
+Tensor Neg(const Tensor& x, Location location) { return Apply(ops::kNeg, {x}, NoAttrs(), location); }
+Tensor Exp(const Tensor& x, Location location) { return Apply(ops::kExp, {x}, NoAttrs(), location); }
+Tensor Log(const Tensor& x, Location location) { return Apply(ops::kLog, {x}, NoAttrs(), location); }
+Tensor Sqrt(const Tensor& x, Location location) { return Apply(ops::kSqrt, {x}, NoAttrs(), location); }
+Tensor Square(const Tensor& x, Location location) { return Apply(ops::kSquare, {x}, NoAttrs(), location); }
 Tensor Pow(const Tensor& x, double exponent, Location location) {
   Attrs a;
   a.exponent = exponent;
   return Apply(ops::kPow, {x}, a, location);
 }
-Tensor Abs(const Tensor& x, Location location) { return Apply(ops::kAbs, {x}, {}, location); }
+Tensor Abs(const Tensor& x, Location location) { return Apply(ops::kAbs, {x}, NoAttrs(), location); }
 Tensor Clamp(const Tensor& x, double min, double max, Location location) {
   Attrs a;
   a.min = min;
@@ -80,14 +86,14 @@ Tensor Clamp(const Tensor& x, double min, double max, Location location) {
 }
 
 Tensor Matmul(const Tensor& a, const Tensor& b, Location location) {
-  return Apply(ops::kMatmul, {a, b}, {}, location);
+  return Apply(ops::kMatmul, {a, b}, NoAttrs(), location);
 }
 Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Location location) {
-  if (!bias.defined()) return Apply(ops::kLinear, {x, weight}, {}, location);
-  return Apply(ops::kLinear, {x, weight, bias}, {}, location);
+  if (!bias.defined()) return Apply(ops::kLinear, {x, weight}, NoAttrs(), location);
+  return Apply(ops::kLinear, {x, weight, bias}, NoAttrs(), location);
 }
 Tensor Transpose(const Tensor& x, Location location) {
-  return Apply(ops::kTranspose, {x}, {}, location);
+  return Apply(ops::kTranspose, {x}, NoAttrs(), location);
 }
 
 Tensor Reshape(const Tensor& x, std::vector<int64_t> dims, Location location) {
@@ -156,16 +162,16 @@ Tensor Max(const Tensor& x, int64_t axis, bool keepdim, Location location) {
 }
 
 Tensor MseLoss(const Tensor& prediction, const Tensor& target, Location location) {
-  return Apply(ops::kMseLoss, {prediction, target}, {}, location);
+  return Apply(ops::kMseLoss, {prediction, target}, NoAttrs(), location);
 }
 Tensor BinaryCrossEntropy(const Tensor& probability, const Tensor& target, Location location) {
-  return Apply(ops::kBinaryCrossEntropy, {probability, target}, {}, location);
+  return Apply(ops::kBinaryCrossEntropy, {probability, target}, NoAttrs(), location);
 }
 Tensor BinaryCrossEntropyWithLogits(const Tensor& logits, const Tensor& target, Location location) {
-  return Apply(ops::kBinaryCrossEntropyWithLogits, {logits, target}, {}, location);
+  return Apply(ops::kBinaryCrossEntropyWithLogits, {logits, target}, NoAttrs(), location);
 }
 Tensor CrossEntropy(const Tensor& logits, const Tensor& labels, Location location) {
-  return Apply(ops::kCrossEntropy, {logits, labels}, {}, location);
+  return Apply(ops::kCrossEntropy, {logits, labels}, NoAttrs(), location);
 }
 
 namespace {
