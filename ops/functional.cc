@@ -9,6 +9,10 @@ namespace actgrad {
 
 namespace {
 
+// One input as a span over the caller's tensor: an initializer list would
+// copy it, which costs two atomic reference-count updates per op.
+std::span<const Tensor> One(const Tensor& x) { return {&x, 1}; }
+
 // The attributes of ops called without any, built once rather than per call.
 const Attrs& NoAttrs() {
   static const Attrs kNoAttrs;
@@ -25,27 +29,29 @@ Attrs WithAxis(int64_t axis, bool keepdim = false) {
 }  // namespace
 
 Tensor Sigmoid(const Tensor& x, Location location) {
-  return Apply(ops::kSigmoid, {x}, NoAttrs(), location);
+  return Apply(ops::kSigmoid, One(x), NoAttrs(), location);
 }
-Tensor Tanh(const Tensor& x, Location location) { return Apply(ops::kTanh, {x}, NoAttrs(), location); }
+Tensor Tanh(const Tensor& x, Location location) {
+  return Apply(ops::kTanh, One(x), NoAttrs(), location);
+}
 Tensor Relu(const Tensor& x, double grad_at_zero, Location location) {
   Attrs a;
   a.grad_at_zero = grad_at_zero;
-  return Apply(ops::kRelu, {x}, a, location);
+  return Apply(ops::kRelu, One(x), a, location);
 }
 Tensor LeakyRelu(const Tensor& x, double alpha, Location location) {
   Attrs a;
   a.alpha = alpha;
-  return Apply(ops::kLeakyRelu, {x}, a, location);
+  return Apply(ops::kLeakyRelu, One(x), a, location);
 }
 Tensor Identity(const Tensor& x, Location location) {
-  return Apply(ops::kIdentity, {x}, NoAttrs(), location);
+  return Apply(ops::kIdentity, One(x), NoAttrs(), location);
 }
 Tensor Softmax(const Tensor& x, int64_t axis, Location location) {
-  return Apply(ops::kSoftmax, {x}, WithAxis(axis), location);
+  return Apply(ops::kSoftmax, One(x), WithAxis(axis), location);
 }
 Tensor LogSoftmax(const Tensor& x, int64_t axis, Location location) {
-  return Apply(ops::kLogSoftmax, {x}, WithAxis(axis), location);
+  return Apply(ops::kLogSoftmax, One(x), WithAxis(axis), location);
 }
 
 Tensor ApplyByName(absl::string_view name, std::span<const Tensor> inputs, const Attrs& attrs,
@@ -67,22 +73,34 @@ Tensor Mul(const Tensor& a, const Tensor& b, Location location) {
 Tensor Div(const Tensor& a, const Tensor& b, Location location) {
   return Apply(ops::kDiv, {a, b}, NoAttrs(), location);
 }
-Tensor Neg(const Tensor& x, Location location) { return Apply(ops::kNeg, {x}, NoAttrs(), location); }
-Tensor Exp(const Tensor& x, Location location) { return Apply(ops::kExp, {x}, NoAttrs(), location); }
-Tensor Log(const Tensor& x, Location location) { return Apply(ops::kLog, {x}, NoAttrs(), location); }
-Tensor Sqrt(const Tensor& x, Location location) { return Apply(ops::kSqrt, {x}, NoAttrs(), location); }
-Tensor Square(const Tensor& x, Location location) { return Apply(ops::kSquare, {x}, NoAttrs(), location); }
+Tensor Neg(const Tensor& x, Location location) {
+  return Apply(ops::kNeg, One(x), NoAttrs(), location);
+}
+Tensor Exp(const Tensor& x, Location location) {
+  return Apply(ops::kExp, One(x), NoAttrs(), location);
+}
+Tensor Log(const Tensor& x, Location location) {
+  return Apply(ops::kLog, One(x), NoAttrs(), location);
+}
+Tensor Sqrt(const Tensor& x, Location location) {
+  return Apply(ops::kSqrt, One(x), NoAttrs(), location);
+}
+Tensor Square(const Tensor& x, Location location) {
+  return Apply(ops::kSquare, One(x), NoAttrs(), location);
+}
 Tensor Pow(const Tensor& x, double exponent, Location location) {
   Attrs a;
   a.exponent = exponent;
-  return Apply(ops::kPow, {x}, a, location);
+  return Apply(ops::kPow, One(x), a, location);
 }
-Tensor Abs(const Tensor& x, Location location) { return Apply(ops::kAbs, {x}, NoAttrs(), location); }
+Tensor Abs(const Tensor& x, Location location) {
+  return Apply(ops::kAbs, One(x), NoAttrs(), location);
+}
 Tensor Clamp(const Tensor& x, double min, double max, Location location) {
   Attrs a;
   a.min = min;
   a.max = max;
-  return Apply(ops::kClamp, {x}, a, location);
+  return Apply(ops::kClamp, One(x), a, location);
 }
 
 Tensor Matmul(const Tensor& a, const Tensor& b, Location location) {
@@ -93,7 +111,7 @@ Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Locatio
   return Apply(ops::kLinear, {x, weight, bias}, NoAttrs(), location);
 }
 Tensor Transpose(const Tensor& x, Location location) {
-  return Apply(ops::kTranspose, {x}, NoAttrs(), location);
+  return Apply(ops::kTranspose, One(x), NoAttrs(), location);
 }
 
 Tensor Reshape(const Tensor& x, std::vector<int64_t> dims, Location location) {
@@ -116,7 +134,7 @@ Tensor Reshape(const Tensor& x, std::vector<int64_t> dims, Location location) {
   }
   Attrs a;
   a.shape = Shape(std::span<const int64_t>(dims), location);
-  return Apply(ops::kReshape, {x}, a, location);
+  return Apply(ops::kReshape, One(x), a, location);
 }
 
 Tensor Concatenate(std::span<const Tensor> parts, int64_t axis, Location location) {
@@ -129,36 +147,36 @@ Tensor Slice(const Tensor& x, int64_t axis, int64_t start, int64_t stop, Locatio
   Attrs a = WithAxis(axis);
   a.start = start;
   a.stop = stop;
-  return Apply(ops::kSlice, {x}, a, location);
+  return Apply(ops::kSlice, One(x), a, location);
 }
 
 Tensor SumTo(const Tensor& x, const Shape& shape, Location location) {
   if (x.defined() && x.shape() == shape) return x;
   Attrs a;
   a.shape = shape;
-  return Apply(ops::kSumTo, {x}, a, location);
+  return Apply(ops::kSumTo, One(x), a, location);
 }
 Tensor BroadcastTo(const Tensor& x, const Shape& shape, Location location) {
   if (x.defined() && x.shape() == shape) return x;
   Attrs a;
   a.shape = shape;
-  return Apply(ops::kBroadcastTo, {x}, a, location);
+  return Apply(ops::kBroadcastTo, One(x), a, location);
 }
 
 Tensor Sum(const Tensor& x, Location location) {
-  return Apply(ops::kSum, {x}, WithAxis(Attrs::kAllAxes), location);
+  return Apply(ops::kSum, One(x), WithAxis(Attrs::kAllAxes), location);
 }
 Tensor Sum(const Tensor& x, int64_t axis, bool keepdim, Location location) {
-  return Apply(ops::kSum, {x}, WithAxis(axis, keepdim), location);
+  return Apply(ops::kSum, One(x), WithAxis(axis, keepdim), location);
 }
 Tensor Mean(const Tensor& x, Location location) {
-  return Apply(ops::kMean, {x}, WithAxis(Attrs::kAllAxes), location);
+  return Apply(ops::kMean, One(x), WithAxis(Attrs::kAllAxes), location);
 }
 Tensor Mean(const Tensor& x, int64_t axis, bool keepdim, Location location) {
-  return Apply(ops::kMean, {x}, WithAxis(axis, keepdim), location);
+  return Apply(ops::kMean, One(x), WithAxis(axis, keepdim), location);
 }
 Tensor Max(const Tensor& x, int64_t axis, bool keepdim, Location location) {
-  return Apply(ops::kMax, {x}, WithAxis(axis, keepdim), location);
+  return Apply(ops::kMax, One(x), WithAxis(axis, keepdim), location);
 }
 
 Tensor MseLoss(const Tensor& prediction, const Tensor& target, Location location) {
