@@ -15,15 +15,6 @@ namespace actgrad {
 
 namespace {
 
-std::string IndexString(const Shape& shape, int64_t flat) {
-  std::vector<int64_t> index(shape.rank());
-  for (int d = shape.rank() - 1; d >= 0; --d) {
-    index[d] = flat % shape[d];
-    flat /= shape[d];
-  }
-  return absl::StrCat("[", absl::StrJoin(index, ","), "]");
-}
-
 double Dot(const Tensor& a, const Tensor& b) {
   const double* pa = a.data<double>();
   const double* pb = b.data<double>();
@@ -132,28 +123,7 @@ GradCheckReport GradCheck(const TensorFunction& f, std::span<const Tensor> input
         values[j] = x0;
         return (up - down) / (2 * step);
       };
-      // Richardson estimates on a halving ladder of steps; the pair of
-      // neighbours that agree best marks where truncation error has died
-      // down and rounding has not yet taken over. The error of a central
-      // difference is of order h^2, but of order h where f'' jumps (a C^1
-      // function such as softsign at 0): both extrapolations are tried.
-      double differences[kLadder];
-      for (int k = 0; k < kLadder; ++k) differences[k] = central(h / double(1 << k));
-      double numeric = (4 * differences[kLadder - 1] - differences[kLadder - 2]) / 3;
-      double best_gap = std::numeric_limits<double>::infinity();
-      for (const double factor : {4.0, 2.0}) {
-        double extrapolated[kLadder - 1];
-        for (int k = 0; k + 1 < kLadder; ++k) {
-          extrapolated[k] = (factor * differences[k + 1] - differences[k]) / (factor - 1);
-        }
-        for (int k = 0; k + 2 < kLadder; ++k) {
-          const double gap = std::abs(extrapolated[k + 1] - extrapolated[k]);
-          if (gap < best_gap) {
-            best_gap = gap;
-            numeric = extrapolated[k + 1];
-          }
-        }
-      }
+      const double numeric = internal::RichardsonDerivative(central, h);
       ElementCheck e;
       e.input = static_cast<int>(i);
       e.flat_index = j;
@@ -178,14 +148,11 @@ GradCheckReport GradCheck(const TensorFunction& f, std::span<const Tensor> input
     largest = std::max({largest, std::abs(e.analytic), std::abs(e.numeric)});
   }
   // Worst first, by how far each element is from its tolerance.
-  auto badness = [&](const ElementCheck& e) {
-    return e.abs_error /
-           (options.atol + options.rtol * std::max(std::abs(e.analytic), std::abs(e.numeric)));
-  };
-  std::sort(all.begin(), all.end(),
-            [&](const ElementCheck& a, const ElementCheck& b) { return badness(a) > badness(b); });
+  std::sort(all.begin(), all.end(), [&](const ElementCheck& a, const ElementCheck& b) {
+    return internal::Badness(a, options) > internal::Badness(b, options);
+  });
   for (size_t k = 0; k < all.size() && k < static_cast<size_t>(options.max_reported); ++k) {
-    all[k].index = IndexString(x[all[k].input].shape(), all[k].flat_index);
+    all[k].index = internal::IndexString(x[all[k].input].shape(), all[k].flat_index);
     report.worst.push_back(all[k]);
   }
 
@@ -281,4 +248,45 @@ GradCheckReport GradCheckSecondOrder(const TensorFunction& f, std::span<const Te
   return GradCheck(first_derivative, inputs, options);
 }
 
+namespace internal {
+
+double RichardsonDerivative(const std::function<double(double step)>& central, double h) {
+  // The error of a central difference is of order h^2, but of order h where
+  // f'' jumps (a C^1 function such as softsign at 0): both extrapolations
+  // are tried.
+  double differences[kLadder];
+  for (int k = 0; k < kLadder; ++k) differences[k] = central(h / double(1 << k));
+  double numeric = (4 * differences[kLadder - 1] - differences[kLadder - 2]) / 3;
+  double best_gap = std::numeric_limits<double>::infinity();
+  for (const double factor : {4.0, 2.0}) {
+    double extrapolated[kLadder - 1];
+    for (int k = 0; k + 1 < kLadder; ++k) {
+      extrapolated[k] = (factor * differences[k + 1] - differences[k]) / (factor - 1);
+    }
+    for (int k = 0; k + 2 < kLadder; ++k) {
+      const double gap = std::abs(extrapolated[k + 1] - extrapolated[k]);
+      if (gap < best_gap) {
+        best_gap = gap;
+        numeric = extrapolated[k + 1];
+      }
+    }
+  }
+  return numeric;
+}
+
+double Badness(const ElementCheck& e, const GradCheckOptions& options) {
+  return e.abs_error /
+         (options.atol + options.rtol * std::max(std::abs(e.analytic), std::abs(e.numeric)));
+}
+
+std::string IndexString(const Shape& shape, int64_t flat) {
+  std::vector<int64_t> index(shape.rank());
+  for (int d = shape.rank() - 1; d >= 0; --d) {
+    index[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return absl::StrCat("[", absl::StrJoin(index, ","), "]");
+}
+
+}  // namespace internal
 }  // namespace actgrad

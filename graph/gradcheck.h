@@ -115,6 +115,22 @@ inline GradCheckReport GradCheckSecondOrder(const TensorFunction& f,
   return GradCheckSecondOrder(f, std::span<const Tensor>(inputs.begin(), inputs.size()), options);
 }
 
+namespace internal {
+
+// The derivative from central differences `central(step)` at steps h, h/2,
+// ..., refined by Richardson extrapolation: the pair of neighbouring
+// estimates that agree best marks where truncation error has died down and
+// rounding has not yet taken over. Used by GradCheck and by the conformance
+// report of ops/conformance.h.
+double RichardsonDerivative(const std::function<double(double step)>& central, double h);
+
+// How far an element is outside its tolerance (above 1: failed).
+double Badness(const ElementCheck& e, const GradCheckOptions& options);
+
+// "[1,2]" for flat index 5 of a [2,3] tensor.
+std::string IndexString(const Shape& shape, int64_t flat);
+
+}  // namespace internal
 }  // namespace actgrad
 
 #endif  // ACTGRAD_GRAPH_GRADCHECK_H_

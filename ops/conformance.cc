@@ -38,21 +38,6 @@ std::vector<double> FineGrid() {
   return x;
 }
 
-std::string IndexString(const Shape& shape, int64_t flat) {
-  std::vector<int64_t> index(shape.rank());
-  for (int d = shape.rank() - 1; d >= 0; --d) {
-    index[d] = flat % shape[d];
-    flat /= shape[d];
-  }
-  return absl::StrCat("[", absl::StrJoin(index, ","), "]");
-}
-
-// How far an element is outside its tolerance (above 1: failed).
-double Badness(const ElementCheck& e, const GradCheckOptions& options) {
-  return e.abs_error /
-         (options.atol + options.rtol * std::max(std::abs(e.analytic), std::abs(e.numeric)));
-}
-
 // f and f' of an activation at `x`, computed in `dtype` by the row's own
 // forward and backward, as training runs them.
 struct Evaluated {
@@ -93,31 +78,13 @@ const std::vector<double>& NormalSamples(int64_t n) {
 // Central differences of the forward at steps h, h/2, ..., refined by
 // Richardson extrapolation; the best-agreeing neighbours win (as GradCheck).
 double NumericDerivative(const OpDef& op, const Attrs& attrs, double x, double step) {
-  constexpr int kLadder = 5;
-  const double h = step * std::max(1.0, std::abs(x));
-  double differences[kLadder];
-  for (int k = 0; k < kLadder; ++k) {
-    const double hk = h / double(1 << k);
-    const double points[] = {x + hk, x - hk};
-    const std::vector<double> y = Evaluate(op, attrs, points, DType::kFloat64, false).y;
-    differences[k] = (y[0] - y[1]) / (2 * hk);
-  }
-  double numeric = differences[kLadder - 1];
-  double best_gap = kInf;
-  for (const double factor : {4.0, 2.0}) {  // errors of order h^2, or h where f'' jumps
-    double extrapolated[kLadder - 1];
-    for (int k = 0; k + 1 < kLadder; ++k) {
-      extrapolated[k] = (factor * differences[k + 1] - differences[k]) / (factor - 1);
-    }
-    for (int k = 0; k + 2 < kLadder; ++k) {
-      const double gap = std::abs(extrapolated[k + 1] - extrapolated[k]);
-      if (gap < best_gap) {
-        best_gap = gap;
-        numeric = extrapolated[k + 1];
-      }
-    }
-  }
-  return numeric;
+  return internal::RichardsonDerivative(
+      [&](double hk) {
+        const double points[] = {x + hk, x - hk};
+        const std::vector<double> y = Evaluate(op, attrs, points, DType::kFloat64, false).y;
+        return (y[0] - y[1]) / (2 * hk);
+      },
+      step * std::max(1.0, std::abs(x)));
 }
 
 double MeanSquare(std::span<const double> y) {
@@ -191,7 +158,8 @@ void CompareFloat32(const OpDef& op, const std::vector<Tensor>& inputs, const At
   auto at = [&](const Shape& shape, const std::string& what) {
     return [&, what, shape](size_t i) {
       if (elementwise) return absl::StrFormat("x=%.6g", x[i]);
-      return absl::StrCat(label, " ", what, " ", IndexString(shape, static_cast<int64_t>(i)));
+      return absl::StrCat(label, " ", what, " ",
+                          internal::IndexString(shape, static_cast<int64_t>(i)));
     };
   };
   CompareValues(y32.ToVector(), y64.ToVector(), at(y64.shape(), "output"),
@@ -432,7 +400,7 @@ void CheckFirstDerivative(const OpDef& op, const std::vector<GradCheckCase>& cas
       report.taylor_case = where;
     }
     if (r.worst.empty()) return;
-    const double b = Badness(r.worst.front(), options.gradcheck);
+    const double b = internal::Badness(r.worst.front(), options.gradcheck);
     if (b > worst_badness) {
       worst_badness = b;
       report.worst = r.worst.front();
