@@ -8,7 +8,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "graph/factories.h"
-#include "graph/grad_mode.h"
 #include "nn/trainer.h"
 
 namespace actgrad::dist {
@@ -107,7 +106,8 @@ DataParallel::DataParallel(Communicator& comm, std::vector<nn::NamedParameter> p
     : comm_(comm),
       parameters_(std::move(parameters)),
       options_(options),
-      alive_(std::make_shared<bool>(true)) {
+      alive_(std::make_shared<bool>(true)),
+      step_totals_(Zeros(Shape{2}, DType::kFloat64)) {
   const int n = static_cast<int>(parameters_.size());
   bucket_of_.assign(n, -1);
   slot_in_bucket_.assign(n, -1);
@@ -217,13 +217,10 @@ void DataParallel::OnGradient(int parameter, const Tensor& grad) {
   const int64_t offset = bucket.offsets[slot_in_bucket_[parameter]];
   const int64_t n = grad.numel();
   const bool add = arrived_[parameter];
-  NoGradGuard no_grad;
-  const Tensor values = grad.Detach();
   if (grad.dtype() == DType::kFloat64) {
-    ScaleInto(bucket.buffer.data<double>() + offset, values.data<double>(), n, gradient_scale_,
-              add);
+    ScaleInto(bucket.buffer.data<double>() + offset, grad.data<double>(), n, gradient_scale_, add);
   } else {
-    ScaleInto(bucket.buffer.data<float>() + offset, values.data<float>(), n,
+    ScaleInto(bucket.buffer.data<float>() + offset, grad.data<float>(), n,
               static_cast<float>(gradient_scale_), add);
   }
   if (!add) {
@@ -267,7 +264,7 @@ void DataParallel::StartReadyBuckets(bool force) {
 nn::GlobalBatchTotals DataParallel::FinishStep(double local_loss, int64_t local_correct) {
   const auto start = std::chrono::steady_clock::now();
   StartReadyBuckets(true);
-  Tensor totals = Zeros(Shape{2}, DType::kFloat64);
+  Tensor& totals = step_totals_;
   totals.data<double>()[0] = local_loss * gradient_scale_;
   totals.data<double>()[1] = static_cast<double>(local_correct);
   Request totals_request =

@@ -118,6 +118,7 @@ class DataParallel final : public nn::GradientSync {
   std::vector<int> slot_in_bucket_;  // per parameter
   std::vector<bool> arrived_;        // per parameter, this step
   std::shared_ptr<bool> alive_;      // hooks outlive this object; they check it
+  Tensor step_totals_;               // the step's weighted loss and correct count
   int next_bucket_ = 0;
   bool in_step_ = false;
   double gradient_scale_ = 1;

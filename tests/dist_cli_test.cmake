@@ -64,3 +64,22 @@ execute_process(COMMAND ${MPIEXEC} --oversubscribe -np 1 ${ACTGRAD} train --dist
 if(rc EQUAL 0 OR NOT "${out}${err}" MATCHES "rank 1 holds a different model than rank 0: parameter [0-9]+ is \"0.weight\" \\[12,30\\] float32 here but \"0.weight\" \\[8,30\\] float32 on rank 0")
   message(FATAL_ERROR "mismatched models were not refused with the rank named (${rc}):\n${out}\n${err}")
 endif()
+
+# --bucket-kib 1 puts every parameter in a bucket of its own: more, smaller
+# allreduces, the same sums, so the same training loss; --comm-timeout
+# takes a positive number of seconds and refuses 0.
+run_ok(small_buckets ${MPIEXEC} --oversubscribe -np 2 ${ACTGRAD} train --distributed ${common}
+       --epochs 8 --batch 16 --bucket-kib 1 --comm-timeout 30)
+string(JSON small_loss GET "${small_buckets}" train_loss)
+string(JSON small_bytes GET "${small_buckets}" ranks 0 bytes_per_step)
+string(JSON default_bytes GET "${distributed}" ranks 0 bytes_per_step)
+string(SUBSTRING "${small_loss}" 0 7 c)
+if(NOT c STREQUAL b OR NOT small_bytes EQUAL default_bytes)
+  message(FATAL_ERROR "1 KiB buckets: loss ${small_loss}, ${small_bytes} bytes per step; "
+                      "default buckets: loss ${distributed_loss}, ${default_bytes} bytes")
+endif()
+execute_process(COMMAND ${ACTGRAD} train --distributed --comm-timeout 0
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 60)
+if(rc EQUAL 0 OR NOT "${out}${err}" MATCHES "comm-timeout")
+  message(FATAL_ERROR "--comm-timeout 0 was not refused (${rc}):\n${out}\n${err}")
+endif()
