@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "absl/base/attributes.h"
 #include "absl/container/inlined_vector.h"
 #include "graph/anomaly.h"
 #include "graph/grad_mode.h"
@@ -69,29 +70,39 @@ void ForwardContext::SaveExtra(Tensor value) {
   extras_[num_extras_++] = std::move(value);
 }
 
-Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs,
-             std::source_location location) {
-  const int n = static_cast<int>(inputs.size());
-  ACTGRAD_REQUIRE(n >= op.min_inputs && (op.max_inputs == OpDef::kVariadic || n <= op.max_inputs),
-                  location, op.name, ": takes ",
-                  op.min_inputs == op.max_inputs ? absl::StrCat(op.min_inputs)
-                                                 : absl::StrCat(op.min_inputs, " or more"),
-                  " inputs, got ", n);
-  bool record = false;
-  for (int i = 0; i < n; ++i) {
-    ACTGRAD_REQUIRE(inputs[i].defined(), location, op.name, ": input ", i, " is undefined");
-    record |= inputs[i].requires_grad() && IsDifferentiable(op, i);
-  }
-  record &= IsGradEnabled();
+namespace {
 
-  internal::ProfileSession* profile = internal::ActiveSession();
+// The messages of a misused Apply(), out of line so that the common path
+// stays small.
+[[noreturn]] ABSL_ATTRIBUTE_NOINLINE void ThrowInputCount(const OpDef& op, int n,
+                                                          const std::source_location& location) {
+  ACTGRAD_THROW(location, op.name, ": takes ",
+                op.min_inputs == op.max_inputs ? absl::StrCat(op.min_inputs)
+                                               : absl::StrCat(op.min_inputs, " or more"),
+                " inputs, got ", n);
+}
+[[noreturn]] ABSL_ATTRIBUTE_NOINLINE void ThrowUndefinedInput(
+    const OpDef& op, int i, const std::source_location& location) {
+  ACTGRAD_THROW(location, op.name, ": input ", i, " is undefined");
+}
+
+// The forward alone: ops that call other ops inside their forward must not
+// record them.
+Tensor RunForward(const OpDef& op, ForwardContext& ctx) {
+  if (!IsGradEnabled()) return op.forward(ctx);
+  GradModeGuard values_only(false);
+  return op.forward(ctx);
+}
+
+// Apply() for a call that is recorded, profiled or checked for anomalies.
+ABSL_ATTRIBUTE_NOINLINE Tensor ApplyObserved(const OpDef& op, std::span<const Tensor> inputs,
+                                             const Attrs& attrs,
+                                             const std::source_location& location, bool record,
+                                             internal::ProfileSession* profile) {
+  const int n = static_cast<int>(inputs.size());
   const int64_t started = profile != nullptr ? profile->Now() : 0;
   ForwardContext ctx(op, inputs, attrs, location);
-  Tensor y;
-  {
-    GradModeGuard values_only(false);
-    y = op.forward(ctx);
-  }
+  Tensor y = RunForward(op, ctx);
   const int64_t computed = profile != nullptr ? profile->Now() : 0;
   if (internal::detect_anomaly) [[unlikely]]
     CheckForAnomaly(op, inputs, y, location);
@@ -149,6 +160,28 @@ Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs
                             profile->Now());
   }
   return y;
+}
+
+}  // namespace
+
+Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs,
+             std::source_location location) {
+  const int n = static_cast<int>(inputs.size());
+  if (n < op.min_inputs || (op.max_inputs != OpDef::kVariadic && n > op.max_inputs)) [[unlikely]]
+    ThrowInputCount(op, n, location);
+  bool record = false;
+  for (int i = 0; i < n; ++i) {
+    if (!inputs[i].defined()) [[unlikely]]
+      ThrowUndefinedInput(op, i, location);
+    record |= inputs[i].requires_grad() && IsDifferentiable(op, i);
+  }
+  record &= IsGradEnabled();
+  internal::ProfileSession* profile = internal::ActiveSession();
+  if (record || profile != nullptr || internal::detect_anomaly) {
+    return ApplyObserved(op, inputs, attrs, location, record, profile);
+  }
+  ForwardContext ctx(op, inputs, attrs, location);
+  return RunForward(op, ctx);
 }
 
 }  // namespace actgrad

@@ -20,12 +20,6 @@ Shape::Shape(std::span<const int64_t> dims, std::source_location location) {
   }
 }
 
-int64_t Shape::NumElements() const {
-  int64_t n = 1;
-  for (int i = 0; i < rank_; ++i) n *= dims_[i];
-  return n;
-}
-
 std::array<int64_t, Shape::kMaxRank> Shape::Strides() const {
   std::array<int64_t, kMaxRank> strides{};
   int64_t stride = 1;

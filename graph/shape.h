@@ -44,7 +44,11 @@ class Shape {
   std::span<const int64_t> dims() const { return {dims_.data(), size_t(rank_)}; }
 
   // Product of the extents; 1 for a rank-0 (scalar) shape.
-  int64_t NumElements() const;
+  int64_t NumElements() const {
+    int64_t n = 1;
+    for (int i = 0; i < rank_; ++i) n *= dims_[i];
+    return n;
+  }
 
   // Row-major strides in elements.
   std::array<int64_t, kMaxRank> Strides() const;

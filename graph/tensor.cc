@@ -113,9 +113,11 @@ double ValueAt(const internal::TensorImpl& impl, int64_t i) {
 
 }  // namespace
 
-const Shape& Tensor::shape() const { return Defined(impl_, "shape").shape; }
-DType Tensor::dtype() const { return Defined(impl_, "dtype").dtype; }
-void* Tensor::raw_data() const { return Defined(impl_, "raw_data").data(); }
+namespace internal {
+void ThrowUndefined(const char* accessor) {
+  ACTGRAD_THROW(std::source_location::current(), accessor, ": the tensor is undefined");
+}
+}  // namespace internal
 
 double Tensor::item(std::source_location location) const {
   ACTGRAD_REQUIRE(impl_ != nullptr, location, "item: the tensor is undefined");

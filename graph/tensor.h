@@ -200,6 +200,22 @@ inline Tensor::~Tensor() {
   if (impl_ != nullptr) impl_->Unref();
 }
 
+inline const Shape& Tensor::shape() const {
+  if (impl_ == nullptr) [[unlikely]]
+    internal::ThrowUndefined("shape");
+  return impl_->shape;
+}
+inline DType Tensor::dtype() const {
+  if (impl_ == nullptr) [[unlikely]]
+    internal::ThrowUndefined("dtype");
+  return impl_->dtype;
+}
+inline void* Tensor::raw_data() const {
+  if (impl_ == nullptr) [[unlikely]]
+    internal::ThrowUndefined("raw_data");
+  return impl_->storage->data();
+}
+
 template <typename T>
 T* Tensor::data(std::source_location location) {
   internal::CheckAccess(impl_, DTypeOf<T>(), location);

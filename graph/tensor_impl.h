@@ -65,6 +65,10 @@ struct TensorImpl {
 // A new tensor of `shape` and `dtype` with uninitialized values.
 TensorImpl* NewUninitialized(const Shape& shape, DType dtype);
 
+// Throws for an accessor (`shape`, `dtype`, ...) called on an undefined
+// tensor; out of line so that the inline accessors stay small.
+[[noreturn]] void ThrowUndefined(const char* accessor);
+
 // Throws unless `impl` is defined and holds elements of `dtype`.
 void CheckAccess(const TensorImpl* impl, DType dtype, const std::source_location& location);
 
