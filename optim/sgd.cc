@@ -16,6 +16,32 @@ Vector<T> View(const Tensor& t) {
   return Vector<T>(static_cast<T*>(t.raw_data()), t.numel());
 }
 
+// The momentum step in one pass over each parameter: the buffer and the
+// parameter are updated while the element's gradient is in a register, so
+// the step reads and writes each array once.
+template <typename T>
+struct MomentumUpdate {
+  T* param;
+  const T* grad;
+  T* buffer;
+  int64_t n;
+  T lr, weight_decay, momentum, keep;  // keep = 1 - dampening
+
+  // kFirst: the buffer starts as the first gradient (PyTorch's rule).
+  template <bool kFirst, bool kNesterov>
+  void Run() const {
+    T* __restrict p = param;
+    const T* __restrict g = grad;
+    T* __restrict b = buffer;
+    for (int64_t i = 0; i < n; ++i) {
+      const T d = g[i] + weight_decay * p[i];
+      const T v = kFirst ? d : momentum * b[i] + keep * d;
+      b[i] = v;
+      p[i] -= lr * (kNesterov ? d + momentum * v : v);
+    }
+  }
+};
+
 }  // namespace
 
 Sgd::Sgd(std::vector<Tensor> parameters, const SgdOptions& options, std::source_location location)
@@ -46,7 +72,7 @@ void Sgd::Step() {
       using T = decltype(tag);
       auto param = View<T>(p);
       auto g = View<T>(grad);
-      const T lr = T(o.learning_rate), wd = T(o.weight_decay), mu = T(o.momentum);
+      const T lr = T(o.learning_rate), wd = T(o.weight_decay);
       if (o.momentum == 0) {
         if (o.weight_decay == 0) {
           param -= lr * g;
@@ -55,17 +81,20 @@ void Sgd::Step() {
         }
         return;
       }
-      if (!buffer.defined()) {
-        buffer = Tensor(internal::NewUninitialized(p.shape(), p.dtype()));
-        View<T>(buffer) = g + wd * param;
+      const bool first = !buffer.defined();
+      if (first) buffer = Tensor(internal::NewUninitialized(p.shape(), p.dtype()));
+      const MomentumUpdate<T> update{static_cast<T*>(p.raw_data()),
+                                     static_cast<const T*>(grad.raw_data()),
+                                     static_cast<T*>(buffer.raw_data()),
+                                     p.numel(),
+                                     lr,
+                                     wd,
+                                     T(o.momentum),
+                                     T(1 - o.dampening)};
+      if (first) {
+        o.nesterov ? update.template Run<true, true>() : update.template Run<true, false>();
       } else {
-        View<T>(buffer) = mu * View<T>(buffer) + T(1 - o.dampening) * (g + wd * param);
-      }
-      auto b = View<T>(buffer);
-      if (o.nesterov) {
-        param -= lr * ((g + wd * param) + mu * b);
-      } else {
-        param -= lr * b;
+        o.nesterov ? update.template Run<false, true>() : update.template Run<false, false>();
       }
     });
   }
