@@ -3,9 +3,8 @@
 // The counters carry the field names of the LibTorch reference's JSON lines,
 // so that bench/compare can put the two side by side.
 //
-// The library runs elementwise ops on the calling thread, so both workloads
-// are single-threaded whatever --threads says; at T = 2 they show what a
-// second thread buys LibTorch (ATen splits large elementwise ops).
+// W1's scalar ops always run on the calling thread; W2's 4M-element ops are
+// split over the --threads count (ops/parallel.h), as ATen splits them.
 
 #include <array>
 #include <cstdint>

@@ -9,6 +9,7 @@
 #include "ops/check_cases.h"
 #include "ops/functional.h"
 #include "ops/kernels.h"
+#include "ops/parallel.h"
 
 namespace actgrad {
 namespace ops {
@@ -18,7 +19,15 @@ namespace {
 using internal::AsArray;
 using internal::EmptyLike;
 
-// Runs `fn(x_array, y_array)` for a one-input elementwise forward.
+// Ranges of a buffer as Eigen arrays; ParallelFor's ranges keep the
+// buffer's 64-byte alignment.
+template <typename T>
+using ConstSlice = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
+template <typename T>
+using Slice = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
+
+// Runs `fn(x_array, y_array)` for a one-input elementwise forward, split
+// over threads for large tensors.
 template <typename Fn>
 Tensor MapForward(ForwardContext& ctx, Fn fn) {
   internal::RequireSameFloatingDType(ctx);
@@ -26,7 +35,11 @@ Tensor MapForward(ForwardContext& ctx, Fn fn) {
   Tensor y = EmptyLike(x);
   DispatchFloating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    fn(AsArray<T>(x), AsArray<T>(y), T{});
+    const T* in = static_cast<const T*>(x.raw_data());
+    T* out = static_cast<T*>(y.raw_data());
+    internal::ParallelFor(x.numel(), [&](int64_t begin, int64_t end) {
+      fn(ConstSlice<T>(in + begin, end - begin), Slice<T>(out + begin, end - begin), T{});
+    });
   });
   return y;
 }
@@ -37,7 +50,14 @@ Tensor MapBackward(const BackwardContext& ctx, const Tensor& s, Fn fn) {
   Tensor dx = EmptyLike(ctx.dy());
   DispatchFloating(dx.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    fn(AsArray<T>(ctx.dy()), AsArray<T>(s), AsArray<T>(dx), T{});
+    const T* dy = static_cast<const T*>(ctx.dy().raw_data());
+    const T* saved = static_cast<const T*>(s.raw_data());
+    T* out = static_cast<T*>(dx.raw_data());
+    internal::ParallelFor(dx.numel(), [&](int64_t begin, int64_t end) {
+      const int64_t n = end - begin;
+      fn(ConstSlice<T>(dy + begin, n), ConstSlice<T>(saved + begin, n), Slice<T>(out + begin, n),
+         T{});
+    });
   });
   return dx;
 }

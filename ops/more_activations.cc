@@ -12,6 +12,7 @@
 #include "ops/formula_kernels.h"
 #include "ops/functional.h"
 #include "ops/kernels.h"
+#include "ops/parallel.h"
 #include "ops/scalar_activation.h"
 
 namespace actgrad {
@@ -39,8 +40,12 @@ Tensor Forward(ForwardContext& ctx) {
   const Tensor& x = ctx.input(0);
   if (x.dtype() == DType::kFloat32) {
     Tensor y = internal::EmptyLike(x);
-    F::ForwardFloat(static_cast<const float*>(x.raw_data()), static_cast<float*>(y.raw_data()),
-                    x.numel(), WithDefaults(ctx.op(), ctx.attrs()));
+    const float* in = static_cast<const float*>(x.raw_data());
+    float* out = static_cast<float*>(y.raw_data());
+    const Attrs attrs = WithDefaults(ctx.op(), ctx.attrs());
+    internal::ParallelFor(x.numel(), [&](int64_t begin, int64_t end) {
+      F::ForwardFloat(in + begin, out + begin, end - begin, attrs);
+    });
     return y;
   }
   return internal::MapScalar(ctx, [](double x, const Attrs& a) { return F::Forward(x, a); });
@@ -50,10 +55,14 @@ void Backward(BackwardContext& ctx) {
   const Tensor& dy = ctx.dy();
   if (dy.dtype() == DType::kFloat32) {
     Tensor dx = internal::EmptyLike(dy);
-    F::BackwardFloat(static_cast<const float*>(ctx.saved_input(0).raw_data()),
-                     static_cast<const float*>(ctx.saved_output().raw_data()),
-                     static_cast<const float*>(dy.raw_data()), static_cast<float*>(dx.raw_data()),
-                     dy.numel(), WithDefaults(ctx.op(), ctx.attrs()));
+    const float* x = static_cast<const float*>(ctx.saved_input(0).raw_data());
+    const float* y = static_cast<const float*>(ctx.saved_output().raw_data());
+    const float* upstream = static_cast<const float*>(dy.raw_data());
+    float* out = static_cast<float*>(dx.raw_data());
+    const Attrs attrs = WithDefaults(ctx.op(), ctx.attrs());
+    internal::ParallelFor(dy.numel(), [&](int64_t begin, int64_t end) {
+      F::BackwardFloat(x + begin, y + begin, upstream + begin, out + begin, end - begin, attrs);
+    });
     ctx.set_dx(0, std::move(dx));
     return;
   }

@@ -1,0 +1,37 @@
+#include "ops/parallel.h"
+
+#include <algorithm>
+
+#include "ops/threads.h"
+
+#if ACTGRAD_HAS_OPENMP
+#include <omp.h>
+#endif
+
+namespace actgrad::internal {
+
+namespace {
+
+constexpr int64_t kAlignElements = 16;
+
+}  // namespace
+
+void ParallelFor(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn) {
+#if ACTGRAD_HAS_OPENMP
+  const int64_t parts = std::min<int64_t>(NumThreads(), n / (kParallelMinElements / 2));
+  if (parts >= 2 && n >= kParallelMinElements && omp_get_level() == 0) {
+    const int64_t per_part = (n + parts - 1) / parts;
+    const int64_t chunk = (per_part + kAlignElements - 1) / kAlignElements * kAlignElements;
+#pragma omp parallel num_threads(static_cast <int>(parts))
+    {
+      const int64_t begin = std::min(n, omp_get_thread_num() * chunk);
+      const int64_t end = std::min(n, begin + chunk);
+      if (begin < end) fn(begin, end);
+    }
+    return;
+  }
+#endif
+  fn(0, n);
+}
+
+}  // namespace actgrad::internal
