@@ -32,6 +32,15 @@ size_t BucketBytes(int bucket) { return kMinBucketBytes << bucket; }
 // here). Where the kernel does not do huge pages the hint is ignored.
 constexpr size_t kHugePageBytes = size_t{2} << 20;
 
+// Buffers larger than a core's L2 cache are reused first-freed first rather
+// than last-freed first. In a step that computes y = f(x) and then dx from y,
+// the next y then lands in the previous y's buffer, whose lines the backward
+// pass last read, rather than in the dx buffer it just wrote; writing over
+// lines that are clean in the L3 cache made a 16 MiB forward pass 12-15 %
+// faster here (0.59 to 0.51 ms). Small buffers stay last-freed first, where
+// the most recent one is still in L1 or L2.
+constexpr size_t kQueuedBucketBytes = size_t{2} << 20;
+
 void* AllocateBuffer(size_t bytes) {
   if (bytes < kHugePageBytes) return std::aligned_alloc(kAlignment, bytes);
   void* p = std::aligned_alloc(kHugePageBytes, bytes);
@@ -62,6 +71,7 @@ class StoragePool {
     Storage* s = free_[bucket];
     if (s != nullptr) {
       free_[bucket] = s->next_free_;
+      if (free_[bucket] == nullptr) last_free_[bucket] = nullptr;
       cached_bytes_ -= BucketBytes(bucket);
     } else {
       s = new Storage();
@@ -85,8 +95,16 @@ class StoragePool {
       Destroy(s);
       return;
     }
-    s->next_free_ = free_[s->bucket_];
-    free_[s->bucket_] = s;
+    const int bucket = s->bucket_;
+    if (size >= kQueuedBucketBytes && last_free_[bucket] != nullptr) {
+      s->next_free_ = nullptr;
+      last_free_[bucket]->next_free_ = s;
+      last_free_[bucket] = s;
+    } else {
+      s->next_free_ = free_[bucket];
+      free_[bucket] = s;
+      if (last_free_[bucket] == nullptr) last_free_[bucket] = s;
+    }
     cached_bytes_ += size;
   }
 
@@ -98,6 +116,7 @@ class StoragePool {
         head = next;
       }
     }
+    for (Storage*& last : last_free_) last = nullptr;
     cached_bytes_ = 0;
   }
 
@@ -109,7 +128,9 @@ class StoragePool {
   }
 
  private:
+  // Each bucket's list runs from free_ (taken next) to last_free_.
   Storage* free_[kNumBuckets] = {};
+  Storage* last_free_[kNumBuckets] = {};
   size_t cached_bytes_ = 0;
   size_t system_bytes_ = 0;
   int64_t system_allocations_ = 0;

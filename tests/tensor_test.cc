@@ -98,5 +98,24 @@ TEST(StoragePoolTest, FreedBuffersAreReused) {
   EXPECT_EQ(GetPoolStats().cached_bytes, 0u);
 }
 
+// Small buffers come back last-freed first (still in L1 or L2); buffers
+// larger than L2 first-freed first, so that y = f(x) after a backward pass
+// writes over the previous y, not over the gradient just written.
+TEST(StoragePoolTest, SmallBuffersAreReusedNewestFirstLargeOnesOldestFirst) {
+  for (const int64_t n : {int64_t{1000}, int64_t{1} << 20}) {
+    ReleaseCachedMemory();
+    Tensor first = Zeros({n});
+    Tensor second = Zeros({n});
+    const void* first_data = first.raw_data();
+    const void* second_data = second.raw_data();
+    first = Tensor();
+    second = Tensor();
+    const Tensor reused = Zeros({n});
+    EXPECT_EQ(reused.raw_data(), n < (int64_t{1} << 19) ? second_data : first_data)
+        << n << " floats";
+  }
+  ReleaseCachedMemory();
+}
+
 }  // namespace
 }  // namespace actgrad
