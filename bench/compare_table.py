@@ -348,9 +348,9 @@ def main():
     legend.append("busy = the most CPU cores other processes kept busy while this workload "
                   "ran, either side, any run; above ~0.2 the row is suspect, at T = 2 "
                   "especially.")
-    legend.append("T = threads. actgrad runs elementwise ops, losses and the optimiser on the "
-                  "calling thread, so its W1 and W2 are single-threaded at any T; T sets its "
-                  "BLAS threads. LibTorch uses T for both.")
+    legend.append("T = threads: both sides use T for their matrix products and split "
+                  "elementwise ops of 256K elements and more (W2) over T threads; actgrad "
+                  "runs W1's scalar ops, losses and the optimiser on the calling thread.")
     print(" ".join(legend))
     print()
 
