@@ -16,10 +16,10 @@ constexpr int64_t kAlignElements = 16;
 
 }  // namespace
 
-void ParallelFor(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn) {
+void ParallelForSplit(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn) {
 #if ACTGRAD_HAS_OPENMP
   const int64_t parts = std::min<int64_t>(NumThreads(), n / (kParallelMinElements / 2));
-  if (parts >= 2 && n >= kParallelMinElements && omp_get_level() == 0) {
+  if (parts >= 2 && omp_get_level() == 0) {
     const int64_t per_part = (n + parts - 1) / parts;
     const int64_t chunk = (per_part + kAlignElements - 1) / kAlignElements * kAlignElements;
 #pragma omp parallel num_threads(static_cast <int>(parts))

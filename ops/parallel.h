@@ -29,11 +29,21 @@ namespace actgrad::internal {
 // waking a second thread.
 inline constexpr int64_t kParallelMinElements = int64_t{1} << 18;
 
+// The split itself (below).
+void ParallelForSplit(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn);
+
 // Calls fn(begin, end) on disjoint ranges covering [0, n), one per thread,
 // each starting at a multiple of 16 elements so that every range keeps the
 // buffer's 64-byte alignment for float32 and float64. Returns after all are
-// done. `fn` must not throw.
-void ParallelFor(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn);
+// done. `fn` must not throw. Small work is a direct call, inlined.
+template <typename Fn>
+void ParallelFor(int64_t n, Fn&& fn) {
+  if (n < kParallelMinElements) {
+    fn(int64_t{0}, n);
+  } else {
+    ParallelForSplit(n, fn);
+  }
+}
 
 }  // namespace actgrad::internal
 
