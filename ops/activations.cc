@@ -10,6 +10,7 @@
 #include "ops/functional.h"
 #include "ops/kernels.h"
 #include "ops/parallel.h"
+#include "ops/streaming.h"
 
 namespace actgrad {
 namespace ops {
@@ -53,10 +54,13 @@ Tensor MapBackward(const BackwardContext& ctx, const Tensor& s, Fn fn) {
     const T* dy = static_cast<const T*>(ctx.dy().raw_data());
     const T* saved = static_cast<const T*>(s.raw_data());
     T* out = static_cast<T*>(dx.raw_data());
+    // dx is read once, by the next backward step; large ones are streamed
+    // out (ops/streaming.h).
     internal::ParallelFor(dx.numel(), [&](int64_t begin, int64_t end) {
-      const int64_t n = end - begin;
-      fn(ConstSlice<T>(dy + begin, n), ConstSlice<T>(saved + begin, n), Slice<T>(out + begin, n),
-         T{});
+      internal::StreamedOutput(out + begin, end - begin, [&](int64_t at, int64_t n, T* block) {
+        fn(ConstSlice<T>(dy + begin + at, n), ConstSlice<T>(saved + begin + at, n),
+           Slice<T>(block, n), T{});
+      });
     });
   });
   return dx;

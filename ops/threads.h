@@ -2,11 +2,12 @@
 // File: threads.h
 // -----------------------------------------------------------------------------
 //
-// How many threads matrix products may use. Most products in the networks
-// this library trains are small (batch 32, widths of tens), where a second
-// BLAS thread costs more than it saves (measured up to 5x slower), so the
-// default is one thread unless OPENBLAS_NUM_THREADS says otherwise; large
-// products gain from more, set here or with `--threads`.
+// How many threads matrix products and large elementwise ops (ops/parallel.h)
+// may use. Most products in the networks this library trains are small
+// (batch 32, widths of tens), where a second BLAS thread costs more than it
+// saves (measured up to 5x slower), so the default is one thread unless
+// OPENBLAS_NUM_THREADS says otherwise; large products gain from more, set
+// here or with `--threads`.
 //
 // Example:
 //
