@@ -14,6 +14,7 @@
 #include "ops/kernels.h"
 #include "ops/parallel.h"
 #include "ops/scalar_activation.h"
+#include "ops/streaming.h"
 
 namespace actgrad {
 namespace ops {
@@ -61,7 +62,10 @@ void Backward(BackwardContext& ctx) {
     float* out = static_cast<float*>(dx.raw_data());
     const Attrs attrs = WithDefaults(ctx.op(), ctx.attrs());
     internal::ParallelFor(dy.numel(), [&](int64_t begin, int64_t end) {
-      F::BackwardFloat(x + begin, y + begin, upstream + begin, out + begin, end - begin, attrs);
+      internal::StreamedOutput(out + begin, end - begin, [&](int64_t at, int64_t n, float* block) {
+        const int64_t i = begin + at;
+        F::BackwardFloat(x + i, y + i, upstream + i, block, n, attrs);
+      });
     });
     ctx.set_dx(0, std::move(dx));
     return;

@@ -49,7 +49,7 @@ TEST(StreamedOutputTest, LargeBackwardEqualsItsSmallPieces) {
   const int64_t piece = 4096;
   const Tensor x_values = Uniform({n}, -6.0, 6.0, gen);
   const Tensor dy = Uniform({n}, -1.0, 1.0, gen);
-  for (const char* name : {"sigmoid", "tanh", "relu", "leaky_relu"}) {
+  for (const char* name : {"sigmoid", "tanh", "relu", "leaky_relu", "gelu", "elu"}) {
     const OpDef& op = **OpRegistry::Global().Find(name);
     const Tensor x = x_values.Detach().set_requires_grad(true);
     Apply(op, {x}).Backward(dy);
