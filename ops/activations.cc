@@ -28,8 +28,9 @@ template <typename T>
 using Slice = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
 
 // Runs `fn(x_array, y_array)` for a one-input elementwise forward, split
-// over threads for large tensors.
-template <typename Fn>
+// over threads for large tensors; kComputeHeavy kernels walk each thread's
+// range as two streams (internal::ForTwoStreams).
+template <bool kComputeHeavy = false, typename Fn>
 Tensor MapForward(ForwardContext& ctx, Fn fn) {
   internal::RequireSameFloatingDType(ctx);
   const Tensor& x = ctx.input(0);
@@ -38,8 +39,15 @@ Tensor MapForward(ForwardContext& ctx, Fn fn) {
     using T = decltype(tag);
     const T* in = static_cast<const T*>(x.raw_data());
     T* out = static_cast<T*>(y.raw_data());
-    internal::ParallelFor(x.numel(), [&](int64_t begin, int64_t end) {
+    auto run = [&](int64_t begin, int64_t end) {
       fn(ConstSlice<T>(in + begin, end - begin), Slice<T>(out + begin, end - begin), T{});
+    };
+    internal::ParallelFor(x.numel(), [&](int64_t begin, int64_t end) {
+      if constexpr (kComputeHeavy) {
+        internal::ForTwoStreams(begin, end, run);
+      } else {
+        run(begin, end);
+      }
     });
   });
   return y;
@@ -137,7 +145,8 @@ constexpr ActivationFormulas kSigmoidFormulas{
 };
 
 Tensor SigmoidForward(ForwardContext& ctx) {
-  return MapForward(ctx, [](const auto& x, auto y, auto) { y = x.logistic(); });
+  return MapForward</*kComputeHeavy=*/true>(ctx,
+                                            [](const auto& x, auto y, auto) { y = x.logistic(); });
 }
 void SigmoidBackward(BackwardContext& ctx) {
   ctx.set_dx(
@@ -155,7 +164,7 @@ constexpr ActivationFormulas kTanhFormulas{
 };
 
 Tensor TanhForward(ForwardContext& ctx) {
-  return MapForward(ctx, [](const auto& x, auto y, auto) { y = x.tanh(); });
+  return MapForward</*kComputeHeavy=*/true>(ctx, [](const auto& x, auto y, auto) { y = x.tanh(); });
 }
 void TanhBackward(BackwardContext& ctx) {
   ctx.set_dx(

@@ -66,6 +66,34 @@ TEST(ParallelForTest, OneThreadKeepsTheWorkWhole) {
   EXPECT_EQ(ranges[0], std::make_pair(int64_t{0}, n));
 }
 
+TEST(ForTwoStreamsTest, CoversTheRangeOnceInAlignedBlocksFromBothHalves) {
+  const int64_t first = 48;
+  const int64_t large = internal::kTwoStreamMinElements;
+  for (int64_t n : {int64_t{100}, large - 1, large + 37, 3 * large + 5}) {
+    std::vector<std::pair<int64_t, int64_t>> calls;
+    internal::ForTwoStreams(first, first + n,
+                            [&](int64_t begin, int64_t end) { calls.emplace_back(begin, end); });
+    if (n < large) {
+      ASSERT_EQ(calls.size(), 1u) << "n = " << n;
+      EXPECT_EQ(calls[0], std::make_pair(first, first + n));
+      continue;
+    }
+    // Alternating: the second call already comes from the upper half.
+    ASSERT_GE(calls.size(), 2u);
+    EXPECT_GE(calls[1].first, first + n / 2) << "n = " << n;
+    std::vector<std::pair<int64_t, int64_t>> sorted = calls;
+    std::sort(sorted.begin(), sorted.end());
+    int64_t next = first;
+    for (const auto& [begin, end] : sorted) {
+      EXPECT_EQ(begin, next) << "n = " << n;
+      EXPECT_EQ((begin - first) % 16, 0) << "n = " << n;
+      EXPECT_LE(end - begin, 1024) << "n = " << n;
+      next = end;
+    }
+    EXPECT_EQ(next, first + n) << "n = " << n;
+  }
+}
+
 struct Result {
   std::vector<double> y, dx;
 };
