@@ -53,8 +53,8 @@ inline constexpr int64_t kTwoStreamMinElements = int64_t{1} << 20;
 // alternately from the two halves of the range, for kernels that compute a
 // lot per element (sigmoid, tanh, gelu) on arrays larger than the caches:
 // with two streams to fetch, the prefetchers keep twice as much memory in
-// flight while the core computes. A 16 MiB sigmoid forward went from 0.64 to
-// 0.51 ms here, tanh from 0.62 to 0.49; a memory-bound kernel (relu) runs
+// flight while the core computes. W2's 16 MiB sigmoid forward went from 0.63
+// to 0.51 ms here, tanh from 0.63 to 0.52; a memory-bound kernel (relu) runs
 // slower this way (0.51 to 0.61 ms) and keeps the plain loop. Blocks start
 // at multiples of 16 elements from `first`.
 template <typename Fn>
