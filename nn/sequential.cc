@@ -1,20 +1,45 @@
 #include "nn/sequential.h"
 
+#include <algorithm>
+#include <typeinfo>
+
 #include "absl/strings/str_cat.h"
 #include "graph/anomaly.h"
 #include "graph/profiler.h"
 #include "nn/linear.h"
+#include "ops/functional.h"
 
 namespace actgrad::nn {
 
 Tensor Sequential::Forward(const Tensor& x) { return ForwardThrough(x, layers_.size()); }
 
+void Sequential::Add(std::unique_ptr<Module> layer) {
+  fuse_with_next_.push_back(false);
+  // Exact types only: a subclass may compute something else in Forward().
+  if (!layers_.empty() && typeid(*layers_.back()) == typeid(Linear) &&
+      typeid(*layer) == typeid(Activation)) {
+    const auto& activation = static_cast<const Activation&>(*layer);
+    fuse_with_next_[layers_.size() - 1] = CanFuseWithLinear(activation.op(), activation.attrs());
+  }
+  layers_.push_back(std::move(layer));
+}
+
 Tensor Sequential::ForwardThrough(const Tensor& x, size_t count) {
   Tensor h = x;
-  for (size_t i = 0; i < count && i < layers_.size(); ++i) {
-    if (IsProfiling() || IsAnomalyDetectionEnabled()) [[unlikely]] {
+  count = std::min(count, layers_.size());
+  if (IsProfiling() || IsAnomalyDetectionEnabled()) [[unlikely]] {
+    for (size_t i = 0; i < count; ++i) {
       LayerScope scope(i, layers_[i]->Kind());
       h = layers_[i]->Forward(h);
+    }
+    return h;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (fuse_with_next_[i] && i + 1 < count) {
+      auto& linear = static_cast<Linear&>(*layers_[i]);
+      const auto& activation = static_cast<const Activation&>(*layers_[i + 1]);
+      h = LinearActivation(h, linear.weight(), linear.bias(), activation.op(), activation.attrs());
+      ++i;
     } else {
       h = layers_[i]->Forward(h);
     }

@@ -3,7 +3,11 @@
 // -----------------------------------------------------------------------------
 //
 // `Sequential` chains modules; its children are named "0", "1", ... so that
-// parameters are "0.weight", "2.bias" as in a PyTorch nn.Sequential. `Mlp`
+// parameters are "0.weight", "2.bias" as in a PyTorch nn.Sequential. A Linear
+// layer followed by an identity, sigmoid, tanh, relu or leaky_relu Activation
+// runs as one fused op (LinearActivation in ops/functional.h), except while a
+// profile is recorded or anomalies are checked: then every layer runs as
+// itself, so that its costs and its messages are its own. `Mlp`
 // builds the usual multilayer perceptron from hidden sizes, a hidden
 // activation and an output activation (different layers may use different
 // activations, claim C7), choosing each Linear layer's initializer from the
@@ -39,7 +43,7 @@ namespace actgrad::nn {
 class Sequential : public Module {
  public:
   Sequential() = default;
-  void Add(std::unique_ptr<Module> layer) { layers_.push_back(std::move(layer)); }
+  void Add(std::unique_ptr<Module> layer);
 
   Tensor Forward(const Tensor& x) override;
   // The output of the first `count` layers.
@@ -59,6 +63,9 @@ class Sequential : public Module {
 
  private:
   std::vector<std::unique_ptr<Module>> layers_;
+  // fuse_with_next_[i]: layer i is a Linear and layer i + 1 an Activation
+  // that LinearActivation() computes together with it.
+  std::vector<bool> fuse_with_next_;
 };
 
 struct MlpOptions {

@@ -56,6 +56,7 @@ extern const OpDef kClamp;
 // Linear algebra and shapes.
 extern const OpDef kMatmul;
 extern const OpDef kLinear;
+extern const OpDef kLinearActivation;  // linear and an activation fused
 extern const OpDef kTranspose;
 extern const OpDef kReshape;
 extern const OpDef kConcatenate;

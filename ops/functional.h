@@ -67,6 +67,17 @@ Tensor Matmul(const Tensor& a, const Tensor& b, Location location = Location::cu
 // may be undefined.
 Tensor Linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               Location location = Location::current());
+// y = activation(x W^T + b) as one op node: the product with the bias folded
+// in and the activation in one forward kernel; the activation's derivative
+// and the bias gradient in one backward pass before the two products. For
+// the activations whose derivative their output determines: identity,
+// sigmoid, tanh, relu (grad_at_zero 0) and leaky_relu (alpha > 0), as
+// CanFuseWithLinear says; others throw. nn::Sequential uses it for a Linear
+// layer followed by such an Activation.
+Tensor LinearActivation(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const OpDef& activation, const Attrs& attrs = {},
+                        Location location = Location::current());
+bool CanFuseWithLinear(const OpDef& activation, const Attrs& attrs = {});
 // Swaps the last two dimensions.
 Tensor Transpose(const Tensor& x, Location location = Location::current());
 // One extent may be -1, inferred from the others.

@@ -7,6 +7,7 @@
 #include "ops/functional.h"
 #include "ops/gemm.h"
 #include "ops/kernels.h"
+#include "ops/linear_kernels.h"
 #include "ops/threads.h"
 
 namespace actgrad {
@@ -149,83 +150,32 @@ void MatmulBackwardGraph(BackwardContext& ctx) {
 }
 
 // ---------------------------------------------------------------- linear
-// Y = X W^T + b, with W stored [out, in] as PyTorch does: one GEMM with the
-// bias folded in, and no transposed copy of W in either direction.
-Tensor LinearForward(ForwardContext& ctx) {
-  internal::RequireSameFloatingDType(ctx);
-  const Tensor& x = ctx.input(0);
-  const Tensor& w = ctx.input(1);
-  ACTGRAD_REQUIRE(w.rank() == 2 && x.rank() >= 1 && x.dim(x.rank() - 1) == w.dim(1), ctx.location(),
-                  "linear: input ", x.shape().ToString(), " does not match weight ",
-                  w.shape().ToString(),
-                  " (the weight is [out, in]; the input's last dimension must be in)");
-  const bool has_bias = ctx.inputs().size() == 3;
-  if (has_bias) {
-    const Tensor& b = ctx.input(2);
-    ACTGRAD_REQUIRE(b.rank() == 1 && b.dim(0) == w.dim(0), ctx.location(), "linear: bias ",
-                    b.shape().ToString(), " does not match weight ", w.shape().ToString());
-  }
-  const int64_t in = w.dim(1), out = w.dim(0), rows = x.numel() / std::max<int64_t>(in, 1);
-  Shape out_shape = x.shape();
-  out_shape[x.rank() - 1] = out;
-  Tensor y = internal::Empty(out_shape, x.dtype());
-  DispatchFloating(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    T* py = static_cast<T*>(y.raw_data());
-    if (has_bias) {
-      const T* pb = static_cast<const T*>(ctx.input(2).raw_data());
-      for (int64_t r = 0; r < rows; ++r) std::copy(pb, pb + out, py + r * out);
-    }
-    internal::Gemm(false, true, rows, out, in, static_cast<const T*>(x.raw_data()),
-                   static_cast<const T*>(w.raw_data()), py, has_bias);
-  });
-  return y;
-}
+Tensor LinearForward(ForwardContext& ctx) { return internal::LinearValues(ctx); }
 
 // dX = dY W;  dW = dY^T X;  db = column sums of dY
 void LinearBackward(BackwardContext& ctx) {
-  const Tensor& x = ctx.saved_input(0);
-  const Tensor& w = ctx.saved_input(1);
-  const Tensor& dy = ctx.dy();
-  const int64_t in = w.dim(1), out = w.dim(0), rows = x.numel() / std::max<int64_t>(in, 1);
-  DispatchFloating(dy.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T* pdy = static_cast<const T*>(dy.raw_data());
-    if (ctx.needs_grad(0)) {
-      Tensor dx = internal::Empty(x.shape(), x.dtype());
-      internal::Gemm(false, false, rows, in, out, pdy, static_cast<const T*>(w.raw_data()),
-                     static_cast<T*>(dx.raw_data()), false);
-      ctx.set_dx(0, std::move(dx));
-    }
-    if (ctx.needs_grad(1)) {
-      Tensor dw = internal::Empty(w.shape(), w.dtype());
-      internal::Gemm(true, false, out, in, rows, pdy, static_cast<const T*>(x.raw_data()),
-                     static_cast<T*>(dw.raw_data()), false);
-      ctx.set_dx(1, std::move(dw));
-    }
-    if (ctx.num_inputs() == 3 && ctx.needs_grad(2)) {
-      Tensor db = internal::ZerosOf(Shape{out}, dy.dtype());
+  internal::LinearProductGradients(ctx, ctx.dy());
+  if (ctx.num_inputs() == 3 && ctx.needs_grad(2)) {
+    const Tensor& dy = ctx.dy();
+    const int64_t out = dy.dim(dy.rank() - 1), rows = dy.numel() / std::max<int64_t>(out, 1);
+    Tensor db = internal::ZerosOf(Shape{out}, dy.dtype());
+    DispatchFloating(dy.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T* pdy = static_cast<const T*>(dy.raw_data());
       T* pdb = static_cast<T*>(db.raw_data());
       for (int64_t r = 0; r < rows; ++r) {
         const T* row = pdy + r * out;
         for (int64_t j = 0; j < out; ++j) pdb[j] += row[j];
       }
-      ctx.set_dx(2, std::move(db));
-    }
-  });
+    });
+    ctx.set_dx(2, std::move(db));
+  }
 }
 
 void LinearBackwardGraph(BackwardContext& ctx) {
-  const Tensor& x = ctx.saved_input(0);
-  const Tensor& w = ctx.saved_input(1);
-  const int64_t in = w.dim(1), out = w.dim(0);
+  const int64_t out = ctx.saved_input(1).dim(0);
   const Tensor dy = Reshape(ctx.dy(), {-1, out});
-  if (ctx.needs_grad(0)) {
-    const Tensor dx = Matmul(dy, w);
-    ctx.set_dx(0,
-               Reshape(dx, std::vector<int64_t>(x.shape().dims().begin(), x.shape().dims().end())));
-  }
-  if (ctx.needs_grad(1)) ctx.set_dx(1, Matmul(Transpose(dy), Reshape(x, {-1, in})));
+  internal::LinearProductGradientsGraph(ctx, dy);
   if (ctx.num_inputs() == 3 && ctx.needs_grad(2)) ctx.set_dx(2, Sum(dy, 0));
 }
 
@@ -306,7 +256,7 @@ const OpDef kLinear{
     .backward = &LinearBackward,
     .backward_graph = &LinearBackwardGraph,
     .check_cases = &LinearCases,
-    .forward_flops = &MatmulFlops,
+    .forward_flops = &internal::LinearFlops,
 };
 
 const OpDef kTranspose{
@@ -321,3 +271,80 @@ const OpDef kTranspose{
 
 }  // namespace ops
 }  // namespace actgrad
+
+namespace actgrad::internal {
+
+// Y = X W^T + b, with W stored [out, in] as PyTorch does: one GEMM with the
+// bias folded in, and no transposed copy of W in either direction.
+Tensor LinearValues(const ForwardContext& ctx) {
+  RequireSameFloatingDType(ctx);
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const absl::string_view name = ctx.op().name;
+  ACTGRAD_REQUIRE(w.rank() == 2 && x.rank() >= 1 && x.dim(x.rank() - 1) == w.dim(1), ctx.location(),
+                  name, ": input ", x.shape().ToString(), " does not match weight ",
+                  w.shape().ToString(),
+                  " (the weight is [out, in]; the input's last dimension must be in)");
+  const bool has_bias = ctx.inputs().size() == 3;
+  if (has_bias) {
+    const Tensor& b = ctx.input(2);
+    ACTGRAD_REQUIRE(b.rank() == 1 && b.dim(0) == w.dim(0), ctx.location(), name, ": bias ",
+                    b.shape().ToString(), " does not match weight ", w.shape().ToString());
+  }
+  const int64_t in = w.dim(1), out = w.dim(0), rows = x.numel() / std::max<int64_t>(in, 1);
+  Shape out_shape = x.shape();
+  out_shape[x.rank() - 1] = out;
+  Tensor y = Empty(out_shape, x.dtype());
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* py = static_cast<T*>(y.raw_data());
+    if (has_bias) {
+      const T* pb = static_cast<const T*>(ctx.input(2).raw_data());
+      for (int64_t r = 0; r < rows; ++r) std::copy(pb, pb + out, py + r * out);
+    }
+    Gemm(false, true, rows, out, in, static_cast<const T*>(x.raw_data()),
+         static_cast<const T*>(w.raw_data()), py, has_bias);
+  });
+  return y;
+}
+
+void LinearProductGradients(BackwardContext& ctx, const Tensor& dz) {
+  const Tensor& x = ctx.saved_input(0);
+  const Tensor& w = ctx.saved_input(1);
+  const int64_t in = w.dim(1), out = w.dim(0), rows = x.numel() / std::max<int64_t>(in, 1);
+  DispatchFloating(dz.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* pdz = static_cast<const T*>(dz.raw_data());
+    if (ctx.needs_grad(0)) {
+      Tensor dx = Empty(x.shape(), x.dtype());
+      Gemm(false, false, rows, in, out, pdz, static_cast<const T*>(w.raw_data()),
+           static_cast<T*>(dx.raw_data()), false);
+      ctx.set_dx(0, std::move(dx));
+    }
+    if (ctx.needs_grad(1)) {
+      Tensor dw = Empty(w.shape(), w.dtype());
+      Gemm(true, false, out, in, rows, pdz, static_cast<const T*>(x.raw_data()),
+           static_cast<T*>(dw.raw_data()), false);
+      ctx.set_dx(1, std::move(dw));
+    }
+  });
+}
+
+void LinearProductGradientsGraph(BackwardContext& ctx, const Tensor& dz) {
+  const Tensor& x = ctx.saved_input(0);
+  const Tensor& w = ctx.saved_input(1);
+  const int64_t in = w.dim(1);
+  if (ctx.needs_grad(0)) {
+    const Tensor dx = Matmul(dz, w);
+    ctx.set_dx(0,
+               Reshape(dx, std::vector<int64_t>(x.shape().dims().begin(), x.shape().dims().end())));
+  }
+  if (ctx.needs_grad(1)) ctx.set_dx(1, Matmul(Transpose(dz), Reshape(x, {-1, in})));
+}
+
+double LinearFlops(std::span<const Tensor> inputs, const Tensor& output) {
+  const Tensor& x = inputs[0];
+  return 2.0 * double(output.numel()) * double(x.dim(x.rank() - 1));
+}
+
+}  // namespace actgrad::internal

@@ -68,6 +68,7 @@ OpRegistry::OpRegistry() {
       &ops::kClamp,
       &ops::kMatmul,
       &ops::kLinear,
+      &ops::kLinearActivation,
       &ops::kTranspose,
       &ops::kReshape,
       &ops::kConcatenate,
