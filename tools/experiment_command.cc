@@ -13,6 +13,7 @@
 #include "experiments/experiment.h"
 #include "experiments/report.h"
 #include "io/file.h"
+#include "ops/gemm.h"
 #include "ops/threads.h"
 #include "tools/json_writer.h"
 
@@ -210,8 +211,8 @@ int Run(const ExperimentFlags& flags) {
     if (flags.reduced) command += " --reduced";
     const viz::Report report = experiments::BuildReport(
         results, {.command = command,
-                  .machine = absl::StrCat("OpenBLAS (", BlasCoreName(), " kernels), ", NumThreads(),
-                                          " thread")});
+                  .machine = absl::StrCat(GemmLibraryName(), " for float32 products, ",
+                                          NumThreads(), " thread")});
     for (const viz::Report::Figure& f : report.figures()) {
       if (absl::Status s = WriteText(absl::StrCat(figure_dir, "/", f.file_name), f.svg); !s.ok()) {
         std::cerr << "actgrad experiment: " << s.message() << "\n";

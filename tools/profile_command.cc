@@ -11,6 +11,7 @@
 #include "graph/profiler.h"
 #include "nn/nn.h"
 #include "ops/functional.h"
+#include "ops/gemm.h"
 #include "ops/threads.h"
 #include "optim/sgd.h"
 #include "tools/json_writer.h"
@@ -146,6 +147,7 @@ int RunProfile(const ProfileFlags& flags) {
               << ", \"batch\": " << rows.size() << ", \"step_ms\": " << JsonNumber(off_ms)
               << ", \"step_ms_profiled\": " << JsonNumber(on_ms)
               << ", \"gemm_peak_gflops\": " << JsonNumber(peak)
+              << ", \"gemm_library\": " << JsonString(GemmLibraryName())
               << ", \"blas_core\": " << JsonString(BlasCoreName())
               << ", \"ops\": " << GroupsJson(median.ByOp(), median)
               << ", \"layers\": " << GroupsJson(median.ByLayer(), median) << "}\n";
@@ -155,7 +157,8 @@ int RunProfile(const ProfileFlags& flags) {
       "profile    %s, batch %d, %d steps after %d warm-up; median step %.3f ms without the "
       "profiler, %.3f ms with it (%+.1f%%); GEMM peak %.1f GFLOP/s (%s, %d thread%s)\n\n",
       flags.model.data, rows.size(), flags.steps, flags.warmup, off_ms, on_ms,
-      100 * (on_ms / off_ms - 1), peak, BlasCoreName(), NumThreads(), NumThreads() == 1 ? "" : "s");
+      100 * (on_ms / off_ms - 1), peak, GemmLibraryName(), NumThreads(),
+      NumThreads() == 1 ? "" : "s");
   std::cout << FormatGroupTable(median.ByOp(), median, "op", peak) << "\n";
   std::cout << FormatGroupTable(median.ByLayer(), median, "layer", peak);
   std::cout << "\nforward and backward times are totals over the median step (microseconds); "
