@@ -33,6 +33,23 @@ double MaxDifference(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
+// x [rows, in], weight [out, in] and bias [out] that require gradients, and
+// a seed for backward, from a generator seeded by the shape.
+struct LinearCase {
+  Tensor x, w, b, seed;
+};
+LinearCase LinearInputs(const Dims& d, DType dtype) {
+  Generator gen(d.rows * 1000 + d.in * 10 + d.out);
+  auto leaf = [&](const Shape& shape) {
+    Tensor t = Normal(shape, 0, 1, gen, dtype);
+    t.set_requires_grad(true);
+    return t;
+  };
+  LinearCase c{leaf({d.rows, d.in}), leaf({d.out, d.in}), leaf({d.out}), Tensor()};
+  c.seed = Normal(Shape{d.rows, d.out}, 0, 1, gen, dtype);
+  return c;
+}
+
 // Relative-to-magnitude tolerance per dtype: both sides round differently.
 double Tolerance(DType dtype) { return dtype == DType::kFloat32 ? 2e-5 : 1e-12; }
 
@@ -40,14 +57,7 @@ class FusedLinearTest : public testing::TestWithParam<std::tuple<Dims, DType>> {
 
 TEST_P(FusedLinearTest, MatchesMatmulTransposeAndAdd) {
   const auto [d, dtype] = GetParam();
-  Generator gen(d.rows * 1000 + d.in * 10 + d.out);
-  auto leaf = [&](const Shape& shape) {
-    Tensor t = Normal(shape, 0, 1, gen, dtype);
-    t.set_requires_grad(true);
-    return t;
-  };
-  Tensor x = leaf({d.rows, d.in}), w = leaf({d.out, d.in}), b = leaf({d.out});
-  const Tensor seed = Normal(Shape{d.rows, d.out}, 0, 1, gen, dtype);
+  auto [x, w, b, seed] = LinearInputs(d, dtype);
 
   const Tensor fused = Linear(x, w, b);
   fused.Backward(seed);
@@ -89,14 +99,7 @@ TEST_P(FusedLinearActivationTest, MatchesLinearThenTheActivation) {
   const auto [activation, d, dtype] = GetParam();
   Attrs attrs;
   attrs.alpha = activation.alpha;
-  Generator gen(d.rows * 1000 + d.in * 10 + d.out);
-  auto leaf = [&](const Shape& shape) {
-    Tensor t = Normal(shape, 0, 1, gen, dtype);
-    t.set_requires_grad(true);
-    return t;
-  };
-  Tensor x = leaf({d.rows, d.in}), w = leaf({d.out, d.in}), b = leaf({d.out});
-  const Tensor seed = Normal(Shape{d.rows, d.out}, 0, 1, gen, dtype);
+  auto [x, w, b, seed] = LinearInputs(d, dtype);
   for (const bool with_bias : {true, false}) {
     const Tensor bias = with_bias ? b : Tensor();
     const Tensor fused = LinearActivation(x, w, bias, *activation.op, attrs);
