@@ -22,7 +22,8 @@ void ParallelForSplit(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn) {
   if (parts >= 2 && omp_get_level() == 0) {
     const int64_t per_part = (n + parts - 1) / parts;
     const int64_t chunk = (per_part + kAlignElements - 1) / kAlignElements * kAlignElements;
-#pragma omp parallel num_threads(static_cast <int>(parts))
+    const int threads = static_cast<int>(parts);
+#pragma omp parallel num_threads(threads)
     {
       const int64_t begin = std::min(n, omp_get_thread_num() * chunk);
       const int64_t end = std::min(n, begin + chunk);
