@@ -19,7 +19,7 @@ std::string DescribeShapes(std::span<const Tensor> tensors) {
   });
 }
 
-void RequireSameFloatingDType(const ForwardContext& ctx) {
+void CheckSameFloatingDType(const ForwardContext& ctx) {
   const DType first = ctx.input(0).dtype();
   for (size_t i = 0; i < ctx.inputs().size(); ++i) {
     const DType d = ctx.input(static_cast<int>(i)).dtype();

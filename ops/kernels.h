@@ -49,7 +49,12 @@ std::string DescribeShapes(std::span<const Tensor> tensors);
 
 // Throws naming the op unless every input is float32 or float64 and all
 // share one dtype (mixing float32 and float64 is an error, not a promotion).
-void RequireSameFloatingDType(const ForwardContext& ctx);
+void CheckSameFloatingDType(const ForwardContext& ctx);
+inline void RequireSameFloatingDType(const ForwardContext& ctx) {
+  // One floating input, the common case, needs no loop and no call.
+  if (ctx.inputs().size() == 1 && IsFloating(ctx.input(0).dtype())) return;
+  CheckSameFloatingDType(ctx);
+}
 // Throws naming the op unless all inputs have one shape.
 void RequireSameShape(const ForwardContext& ctx);
 // The broadcast of the two inputs' shapes; throws naming the op otherwise.
