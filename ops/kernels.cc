@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_join.h"
+#include "ops/parallel.h"
 
 namespace actgrad {
 namespace internal {
@@ -136,7 +137,11 @@ Tensor BroadcastToShape(const Tensor& x, const Shape& shape) {
 void AddInPlace(const Tensor& acc, const Tensor& x) {
   DispatchFloating(acc.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    AsArray<T>(acc) += AsArray<T>(x);
+    T* pa = static_cast<T*>(acc.raw_data());
+    const T* px = static_cast<const T*>(x.raw_data());
+    ParallelFor(acc.numel(), [&](int64_t begin, int64_t end) {
+      ArrayMap<T>(pa + begin, end - begin) += ArrayMap<T>(const_cast<T*>(px) + begin, end - begin);
+    });
   });
 }
 

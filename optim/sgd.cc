@@ -3,6 +3,7 @@
 #include <Eigen/Core>
 
 #include "graph/grad_mode.h"
+#include "ops/parallel.h"
 
 namespace actgrad::optim {
 
@@ -10,11 +11,6 @@ namespace {
 
 template <typename T>
 using Vector = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
-
-template <typename T>
-Vector<T> View(const Tensor& t) {
-  return Vector<T>(static_cast<T*>(t.raw_data()), t.numel());
-}
 
 // The momentum step in one pass over each parameter: the buffer and the
 // parameter are updated while the element's gradient is in a register, so
@@ -27,13 +23,14 @@ struct MomentumUpdate {
   int64_t n;
   T lr, weight_decay, momentum, keep;  // keep = 1 - dampening
 
-  // kFirst: the buffer starts as the first gradient (PyTorch's rule).
+  // Elements [begin, end). kFirst: the buffer starts as the first gradient
+  // (PyTorch's rule).
   template <bool kFirst, bool kNesterov>
-  void Run() const {
+  void Run(int64_t begin, int64_t end) const {
     T* __restrict p = param;
     const T* __restrict g = grad;
     T* __restrict b = buffer;
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = begin; i < end; ++i) {
       const T d = g[i] + weight_decay * p[i];
       const T v = kFirst ? d : momentum * b[i] + keep * d;
       b[i] = v;
@@ -70,15 +67,19 @@ void Sgd::Step() {
     Tensor& buffer = momentum_buffers_[i];
     DispatchFloating(p.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      auto param = View<T>(p);
-      auto g = View<T>(grad);
       const T lr = T(o.learning_rate), wd = T(o.weight_decay);
       if (o.momentum == 0) {
-        if (o.weight_decay == 0) {
-          param -= lr * g;
-        } else {
-          param -= lr * (g + wd * param);
-        }
+        T* pp = static_cast<T*>(p.raw_data());
+        const T* pg = static_cast<const T*>(grad.raw_data());
+        internal::ParallelFor(p.numel(), [&](int64_t begin, int64_t end) {
+          Vector<T> param(pp + begin, end - begin);
+          const Vector<T> g(const_cast<T*>(pg) + begin, end - begin);
+          if (o.weight_decay == 0) {
+            param -= lr * g;
+          } else {
+            param -= lr * (g + wd * param);
+          }
+        });
         return;
       }
       const bool first = !buffer.defined();
@@ -91,11 +92,17 @@ void Sgd::Step() {
                                      wd,
                                      T(o.momentum),
                                      T(1 - o.dampening)};
-      if (first) {
-        o.nesterov ? update.template Run<true, true>() : update.template Run<true, false>();
-      } else {
-        o.nesterov ? update.template Run<false, true>() : update.template Run<false, false>();
-      }
+      // Large parameters are split over the threads, so that a second thread
+      // updates half instead of waiting for the next product.
+      internal::ParallelFor(p.numel(), [&](int64_t begin, int64_t end) {
+        if (first) {
+          o.nesterov ? update.template Run<true, true>(begin, end)
+                     : update.template Run<true, false>(begin, end);
+        } else {
+          o.nesterov ? update.template Run<false, true>(begin, end)
+                     : update.template Run<false, false>(begin, end);
+        }
+      });
     });
   }
 }
