@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "actgrad.h"
+#include "optim/sgd.h"
 
 namespace actgrad {
 namespace {
@@ -118,6 +119,37 @@ TEST(ParallelForTest, ActivationsOnTwoThreadsMatchOneThreadBitwise) {
       EXPECT_EQ(one.y, two.y) << name << " forward, " << DTypeName(dtype);
       EXPECT_EQ(one.dx, two.dx) << name << " backward, " << DTypeName(dtype);
     }
+  }
+}
+
+// Three steps of SGD on a parameter large enough to be split, its gradient
+// accumulated over two backward passes each step.
+std::vector<double> TrainLargeParameter(int threads, const optim::SgdOptions& options) {
+  const ThreadCount count(threads);
+  Generator gen(11);
+  const int64_t n = 2 * internal::kParallelMinElements + 19;
+  Tensor w = Normal({n}, 0.0, 1.0, gen);
+  w.set_requires_grad(true);
+  const Tensor x = Normal({n}, 0.0, 1.0, gen);
+  optim::Sgd sgd({w}, options);
+  for (int step = 0; step < 3; ++step) {
+    sgd.ZeroGrad();
+    Sum(Mul(w, x)).Backward();
+    Sum(Tanh(w)).Backward();
+    sgd.Step();
+  }
+  return w.ToVector();
+}
+
+TEST(ParallelForTest, SgdOnTwoThreadsMatchesOneThreadBitwise) {
+  for (const optim::SgdOptions& options :
+       {optim::SgdOptions{.learning_rate = 0.1},
+        optim::SgdOptions{.learning_rate = 0.1, .weight_decay = 0.01},
+        optim::SgdOptions{.learning_rate = 0.1, .momentum = 0.9},
+        optim::SgdOptions{.learning_rate = 0.1, .momentum = 0.9, .nesterov = true}}) {
+    EXPECT_EQ(TrainLargeParameter(1, options), TrainLargeParameter(2, options))
+        << "momentum " << options.momentum << ", nesterov " << options.nesterov << ", weight decay "
+        << options.weight_decay;
   }
 }
 
