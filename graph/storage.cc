@@ -70,7 +70,6 @@ class StoragePool {
     Storage* s = free_[bucket];
     if (s != nullptr) {
       free_[bucket] = s->next_free_;
-      if (free_[bucket] == nullptr) last_free_[bucket] = nullptr;
       cached_bytes_ -= BucketBytes(bucket);
     } else {
       s = new Storage();
@@ -95,14 +94,17 @@ class StoragePool {
       return;
     }
     const int bucket = s->bucket_;
-    if (size >= kQueuedBucketBytes && last_free_[bucket] != nullptr) {
-      s->next_free_ = nullptr;
-      last_free_[bucket]->next_free_ = s;
-      last_free_[bucket] = s;
-    } else {
+    if (size < kQueuedBucketBytes) {
       s->next_free_ = free_[bucket];
       free_[bucket] = s;
-      if (last_free_[bucket] == nullptr) last_free_[bucket] = s;
+    } else {
+      s->next_free_ = nullptr;
+      if (free_[bucket] == nullptr) {
+        free_[bucket] = s;
+      } else {
+        last_free_[bucket]->next_free_ = s;
+      }
+      last_free_[bucket] = s;
     }
     cached_bytes_ += size;
   }
@@ -115,7 +117,6 @@ class StoragePool {
         head = next;
       }
     }
-    for (Storage*& last : last_free_) last = nullptr;
     cached_bytes_ = 0;
   }
 
@@ -127,7 +128,8 @@ class StoragePool {
   }
 
  private:
-  // Each bucket's list runs from free_ (taken next) to last_free_.
+  // Each bucket's list starts at free_ (taken next); for queued buckets
+  // last_free_ is its end, meaningful while the list is not empty.
   Storage* free_[kNumBuckets] = {};
   Storage* last_free_[kNumBuckets] = {};
   size_t cached_bytes_ = 0;

@@ -17,15 +17,12 @@ namespace ops {
 
 namespace {
 
-using internal::AsArray;
 using internal::EmptyLike;
 
-// Ranges of a buffer as Eigen arrays; ParallelFor's ranges keep the
-// buffer's 64-byte alignment.
-template <typename T>
-using ConstSlice = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
-template <typename T>
-using Slice = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
+// ParallelFor's ranges keep the buffers' 64-byte alignment, so each range
+// is viewed as an aligned Eigen array.
+using internal::ArrayMap;
+using internal::ConstArrayMap;
 
 // Runs `fn(x_array, y_array)` for a one-input elementwise forward, split
 // over threads for large tensors; kComputeHeavy kernels walk each thread's
@@ -40,7 +37,7 @@ Tensor MapForward(ForwardContext& ctx, Fn fn) {
     const T* in = static_cast<const T*>(x.raw_data());
     T* out = static_cast<T*>(y.raw_data());
     auto run = [&](int64_t begin, int64_t end) {
-      fn(ConstSlice<T>(in + begin, end - begin), Slice<T>(out + begin, end - begin), T{});
+      fn(ConstArrayMap<T>(in + begin, end - begin), ArrayMap<T>(out + begin, end - begin), T{});
     };
     internal::ParallelFor(x.numel(), [&](int64_t begin, int64_t end) {
       if constexpr (kComputeHeavy) {
@@ -66,8 +63,8 @@ Tensor MapBackward(const BackwardContext& ctx, const Tensor& s, Fn fn) {
     // out (ops/streaming.h).
     internal::ParallelFor(dx.numel(), [&](int64_t begin, int64_t end) {
       internal::StreamedOutput(out + begin, end - begin, [&](int64_t at, int64_t n, T* block) {
-        fn(ConstSlice<T>(dy + begin + at, n), ConstSlice<T>(saved + begin + at, n),
-           Slice<T>(block, n), T{});
+        fn(ConstArrayMap<T>(dy + begin + at, n), ConstArrayMap<T>(saved + begin + at, n),
+           ArrayMap<T>(block, n), T{});
       });
     });
   });

@@ -85,16 +85,20 @@ Tensor LinearActivationForward(ForwardContext& ctx) {
   return y;
 }
 
-// dz = dy f'(y) row by row, with db += dz on the same pass.
+// dz = dy f'(y) row by row, with db += dz on the same pass. For identity
+// dz is dy itself, and only db is computed (dz may be null).
 template <typename T>
 void ActivationGradientAndBiasSum(Fused kind, T alpha, const T* dy, const T* y, T* dz, T* db,
                                   int64_t rows, int64_t out) {
   for (int64_t r = 0; r < rows; ++r) {
     const ConstRow<T> g(dy + r * out, out), v(y + r * out, out);
+    if (kind == Fused::kIdentity) {
+      if (db != nullptr) Row<T>(db, out) += g;
+      continue;
+    }
     Row<T> d(dz + r * out, out);
     switch (kind) {
       case Fused::kIdentity:
-        d = g;
         break;
       case Fused::kSigmoid:
         d = g * v * (T{1} - v);
@@ -119,13 +123,14 @@ void LinearActivationBackward(BackwardContext& ctx) {
   const Tensor& dy = ctx.dy();
   const int64_t out = y.dim(y.rank() - 1), rows = y.numel() / std::max<int64_t>(out, 1);
   const bool bias_grad = ctx.num_inputs() == 3 && ctx.needs_grad(2);
-  Tensor dz = internal::Empty(y.shape(), y.dtype());
+  const bool identity = kind == Fused::kIdentity;
+  const Tensor dz = identity ? dy : internal::Empty(y.shape(), y.dtype());
   Tensor db = bias_grad ? internal::ZerosOf(Shape{out}, y.dtype()) : Tensor();
   DispatchFloating(y.dtype(), [&](auto tag) {
     using T = decltype(tag);
     ActivationGradientAndBiasSum(kind, T(ctx.attrs().alpha), static_cast<const T*>(dy.raw_data()),
                                  static_cast<const T*>(y.raw_data()),
-                                 static_cast<T*>(dz.raw_data()),
+                                 identity ? nullptr : static_cast<T*>(dz.raw_data()),
                                  bias_grad ? static_cast<T*>(db.raw_data()) : nullptr, rows, out);
   });
   internal::LinearProductGradients(ctx, dz);

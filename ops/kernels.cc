@@ -140,7 +140,7 @@ void AddInPlace(const Tensor& acc, const Tensor& x) {
     T* pa = static_cast<T*>(acc.raw_data());
     const T* px = static_cast<const T*>(x.raw_data());
     ParallelFor(acc.numel(), [&](int64_t begin, int64_t end) {
-      ArrayMap<T>(pa + begin, end - begin) += ArrayMap<T>(const_cast<T*>(px) + begin, end - begin);
+      ArrayMap<T>(pa + begin, end - begin) += ConstArrayMap<T>(px + begin, end - begin);
     });
   });
 }

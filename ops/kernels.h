@@ -36,6 +36,8 @@ Tensor ZerosOf(const Shape& shape, DType dtype);
 
 template <typename T>
 using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
+template <typename T>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
 
 // A column-array view of all values. Buffers come from the pool, which
 // aligns them to 64 bytes. The const_cast is for outputs the caller owns.

@@ -66,6 +66,18 @@ TEST(TensorTest, DtypeMismatchOnAccessThrows) {
   EXPECT_THAT(testing::ErrorMessageOf([&] { x.item(); }), HasSubstr("one element"));
 }
 
+TEST(TensorTest, AccessorsOfAnUndefinedTensorThrowNamingTheAccessor) {
+  const Tensor undefined;
+  EXPECT_THAT(testing::ErrorMessageOf([&] { undefined.shape(); }),
+              HasSubstr("shape: the tensor is undefined"));
+  EXPECT_THAT(testing::ErrorMessageOf([&] { undefined.dtype(); }),
+              HasSubstr("dtype: the tensor is undefined"));
+  EXPECT_THAT(testing::ErrorMessageOf([&] { undefined.raw_data(); }),
+              HasSubstr("raw_data: the tensor is undefined"));
+  EXPECT_THAT(testing::ErrorMessageOf([&] { undefined.numel(); }),
+              HasSubstr("shape: the tensor is undefined"));
+}
+
 TEST(TensorTest, CloneIsDeepAndDetachShares) {
   Tensor x = FromValues({1, 2});
   Tensor clone = x.Clone();
