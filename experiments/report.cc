@@ -66,9 +66,9 @@ Figure ActivationFigure() {
   std::vector<viz::ActivationCurve> curves;
   // leaky_relu's default slope of 0.01 would be invisible at this scale.
   for (absl::string_view spec : {"sigmoid", "tanh", "relu", "leaky_relu:alpha=0.1", "identity"}) {
-    absl::StatusOr<nn::Activation> a = nn::Activation::Parse(spec);
+    absl::StatusOr<nn::ActivationSpec> a = nn::ParseActivationSpec(spec);
     if (!a.ok()) continue;
-    absl::StatusOr<viz::ActivationCurve> c = viz::SampleActivation(a->op(), a->attrs(), -4, 4);
+    absl::StatusOr<viz::ActivationCurve> c = viz::SampleActivation(*a->op, a->attrs, -4, 4);
     if (c.ok()) curves.push_back(*std::move(c));
   }
   // One panel per function, as the article draws them; shared axes keep

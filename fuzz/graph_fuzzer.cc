@@ -38,13 +38,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "check/gradcheck.h"
 #include "fuzz/fuzz_check.h"
 #include "graph/error.h"
 #include "graph/factories.h"
-#include "graph/gradcheck.h"
+#include "graph/op_def.h"
 #include "graph/tensor.h"
 #include "ops/functional.h"
-#include "ops/op_def.h"
 #include "ops/registry.h"
 
 namespace actgrad {

@@ -4,12 +4,12 @@
 
 #include "absl/base/attributes.h"
 #include "absl/container/inlined_vector.h"
+#include "absl/strings/str_join.h"
 #include "graph/anomaly.h"
 #include "graph/grad_mode.h"
 #include "graph/graph.h"
+#include "graph/op_def.h"
 #include "graph/profile_hooks.h"
-#include "ops/kernels.h"
-#include "ops/op_def.h"
 
 namespace actgrad {
 
@@ -53,6 +53,16 @@ bool IsDifferentiable(const OpDef& op, size_t i) {
 }
 
 }  // namespace
+
+namespace internal {
+
+std::string DescribeShapes(std::span<const Tensor> tensors) {
+  return absl::StrJoin(tensors, " and ", [](std::string* out, const Tensor& t) {
+    out->append(t.shape().ToString());
+  });
+}
+
+}  // namespace internal
 
 Attrs WithDefaults(const OpDef& op, const Attrs& attrs) {
   Attrs resolved = attrs;
@@ -98,18 +108,18 @@ Tensor RunForward(const OpDef& op, ForwardContext& ctx) {
 ABSL_ATTRIBUTE_NOINLINE Tensor ApplyObserved(const OpDef& op, std::span<const Tensor> inputs,
                                              const Attrs& attrs,
                                              const std::source_location& location, bool record,
-                                             internal::ProfileSession* profile) {
+                                             OpObserver* observer) {
   const int n = static_cast<int>(inputs.size());
-  const int64_t started = profile != nullptr ? profile->Now() : 0;
+  const int64_t started = observer != nullptr ? internal::ObserverClockNs() : 0;
   ForwardContext ctx(op, inputs, attrs, location);
   Tensor y = RunForward(op, ctx);
-  const int64_t computed = profile != nullptr ? profile->Now() : 0;
+  const int64_t computed = observer != nullptr ? internal::ObserverClockNs() : 0;
   if (internal::detect_anomaly) [[unlikely]]
     CheckForAnomaly(op, inputs, y, location);
   if (!record) {
-    if (profile != nullptr) [[unlikely]] {
-      internal::RecordForward(*profile, op, inputs, y, attrs, nullptr, internal::kNoNode, started,
-                              started, computed, profile->Now());
+    if (observer != nullptr) [[unlikely]] {
+      internal::ReportForward(*observer, op, inputs, y, attrs, nullptr, internal::kNoNode, started,
+                              started, computed, internal::ObserverClockNs());
     }
     return y;
   }
@@ -155,9 +165,9 @@ ABSL_ATTRIBUTE_NOINLINE Tensor ApplyObserved(const OpDef& op, std::span<const Te
   out->node = id;
   out->requires_grad = true;
   graph->Ref();
-  if (profile != nullptr) [[unlikely]] {
-    internal::RecordForward(*profile, op, inputs, y, attrs, graph, id, started, started, computed,
-                            profile->Now());
+  if (observer != nullptr) [[unlikely]] {
+    internal::ReportForward(*observer, op, inputs, y, attrs, graph, id, started, started, computed,
+                            internal::ObserverClockNs());
   }
   return y;
 }
@@ -176,9 +186,9 @@ Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs
     record |= inputs[i].requires_grad() && IsDifferentiable(op, i);
   }
   record &= IsGradEnabled();
-  internal::ProfileSession* profile = internal::ActiveSession();
-  if (record || profile != nullptr || internal::detect_anomaly) {
-    return ApplyObserved(op, inputs, attrs, location, record, profile);
+  OpObserver* observer = internal::ActiveObserver();
+  if (record || observer != nullptr || internal::detect_anomaly) {
+    return ApplyObserved(op, inputs, attrs, location, record, observer);
   }
   ForwardContext ctx(op, inputs, attrs, location);
   return RunForward(op, ctx);

@@ -5,13 +5,12 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/container/inlined_vector.h"
+#include "graph/accumulate.h"
 #include "graph/anomaly.h"
 #include "graph/grad_mode.h"
 #include "graph/graph.h"
 #include "graph/graph_traits.h"
 #include "graph/profile_hooks.h"
-#include "ops/builtin_ops.h"
-#include "ops/kernels.h"
 
 namespace actgrad {
 namespace internal {
@@ -85,7 +84,7 @@ void Accumulate(Tensor& slot, Tensor dx, bool recording) {
   if (!slot.defined()) {
     slot = std::move(dx);
   } else if (recording) {
-    slot = Apply(ops::kAdd, {slot, dx});
+    slot = Apply(kGradAccumulate, {slot, dx});
   } else if (OwnedOnlyHere(slot)) {
     AddInPlace(slot, dx);
   } else {
@@ -118,7 +117,7 @@ void AccumulateIntoLeaf(TensorImpl* leaf, Tensor grad, bool recording,
     if (leaf->grad != nullptr) {
       leaf->grad->Ref();
       const Tensor previous(leaf->grad);
-      sum = Apply(ops::kAdd, {previous, sum});
+      sum = Apply(kGradAccumulate, {previous, sum});
       leaf->grad->Unref();  // the leaf's own reference, replaced below
     }
     leaf->grad = sum.impl();
@@ -155,7 +154,7 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
                     "backward: a seed gradient is needed for the non-scalar output of ", producer,
                     " with shape ", root.shape().ToString(),
                     "; reduce it first (Sum, Mean) or pass a seed of that shape");
-    seed = Empty(root.shape(), root.dtype());
+    seed = Tensor(NewUninitialized(root.shape(), root.dtype()));
     DispatchFloating(root.dtype(), [&](auto tag) {
       using T = decltype(tag);
       *seed.data<T>() = T{1};
@@ -207,10 +206,10 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
   };
   grads[root_id] = std::move(seed);
 
-  internal::ProfileSession* profile = internal::ActiveSession();
+  OpObserver* observer = ActiveObserver();
   for (uint32_t v = root_id + 1; v-- > 0;) {
     if (scratch.color[v] != boost::black_color || !grads[v].defined()) continue;
-    const int64_t started = profile != nullptr ? profile->Now() : 0;
+    const int64_t started = observer != nullptr ? ObserverClockNs() : 0;
     Tensor dy = std::move(grads[v]);
     if (graph->node(v).has_hooks) {
       const OpDef* hooked = graph->node(v).op;
@@ -226,9 +225,9 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
     if (node.leaf != nullptr && !captured.empty()) continue;
     if (node.leaf != nullptr) {
       AccumulateIntoLeaf(node.leaf, std::move(dy), recording, location);
-      if (profile != nullptr) [[unlikely]] {
-        const int64_t done = profile->Now();
-        RecordBackward(*profile, *graph, v, started, started, started, done);
+      if (observer != nullptr) [[unlikely]] {
+        const int64_t done = ObserverClockNs();
+        ReportBackward(*observer, *graph, v, started, started, started, done);
       }
       continue;
     }
@@ -269,9 +268,9 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
                            {scratch.dx.data(), size_t(n)}, {needs_grad.data(), size_t(n)},
                            {scratch.input_shapes.data(), size_t(n)},
                            {scratch.input_dtypes.data(), size_t(n)});
-      kernel_start = profile != nullptr ? profile->Now() : 0;
+      kernel_start = observer != nullptr ? ObserverClockNs() : 0;
       (recording ? op->backward_graph : op->backward)(ctx);
-      kernel_end = profile != nullptr ? profile->Now() : 0;
+      kernel_end = observer != nullptr ? ObserverClockNs() : 0;
     }
     // A recorded backward (and each recorded accumulation) grows the node and
     // edge stores, so nothing below holds references into them: the op, its
@@ -298,8 +297,8 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
       Accumulate(grads[input_ids[i]], std::move(dx), recording);
     }
     if (!options.retain_graph && !recording) graph->FreeNode(v);
-    if (profile != nullptr) [[unlikely]] {
-      RecordBackward(*profile, *graph, v, started, kernel_start, kernel_end, profile->Now());
+    if (observer != nullptr) [[unlikely]] {
+      ReportBackward(*observer, *graph, v, started, kernel_start, kernel_end, ObserverClockNs());
     }
   }
   return results;

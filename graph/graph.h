@@ -28,8 +28,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "graph/op_def.h"
 #include "graph/tensor.h"
-#include "ops/op_def.h"
 
 namespace actgrad {
 namespace internal {

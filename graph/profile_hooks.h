@@ -2,13 +2,29 @@
 // File: profile_hooks.h
 // -----------------------------------------------------------------------------
 //
-// Internal: the points where Apply() and the backward sweep report to a live
-// Profiler. `ActiveSession()` is a thread-local pointer, null when nobody
-// profiles, so the hooks cost one branch per op otherwise.
+// The points where the engine reports what it ran, for a profiler to record.
+// The engine knows only the `OpObserver` interface; the profiler (profile/)
+// implements it and installs itself on its thread with `ScopedOpObserver`.
+// With no observer installed, each hook costs one branch per op (a
+// thread-local pointer is null). Times are steady-clock nanoseconds.
 //
-// Example (inside the library):
+// `LayerScope` names the ops run inside it as part of a layer ("2.linear");
+// layers open one around their forward, and the name reaches the observer
+// and anomaly messages.
 //
-//   if (internal::ProfileSession* s = internal::ActiveSession()) [[unlikely]] { ... }
+// Example (an observer that counts ops):
+//
+//   class Counter : public actgrad::OpObserver {
+//    public:
+//     void OnForward(const actgrad::ForwardEvent& e) override { ++forward; }
+//     void OnBackward(const actgrad::BackwardEvent& e) override { ++backward; }
+//     int forward = 0, backward = 0;
+//   };
+//   Counter counter;
+//   {
+//     actgrad::ScopedOpObserver observe(&counter);
+//     loss.Backward();
+//   }
 
 #ifndef ACTGRAD_GRAPH_PROFILE_HOOKS_H_
 #define ACTGRAD_GRAPH_PROFILE_HOOKS_H_
@@ -18,36 +34,96 @@
 #include <span>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
-#include "graph/profiler.h"
+#include "graph/op_def.h"
+#include "graph/tensor.h"
 
 namespace actgrad {
+
+// One op's forward, as Apply() ran it.
+struct ForwardEvent {
+  const OpDef* op = nullptr;
+  std::span<const Tensor> inputs;
+  const Tensor* output = nullptr;
+  const Attrs* attrs = nullptr;
+  std::string_view layer;  // "2.linear"; empty outside layers
+  // Whether a graph node was made (gradients were needed), and which.
+  bool recorded = false;
+  uint64_t graph_epoch = 0;
+  uint32_t node = 0;
+  int64_t saved_bytes = 0;  // kept for backward
+  int64_t start_ns = 0;
+  int64_t kernel_start_ns = 0;  // the row's forward alone
+  int64_t kernel_end_ns = 0;
+  int64_t end_ns = 0;  // recording included
+};
+
+// One node's backward (or, for a leaf, the accumulation into its grad()).
+struct BackwardEvent {
+  const OpDef* op = nullptr;  // null for a leaf
+  Shape shape;                // the node's output shape
+  uint64_t graph_epoch = 0;
+  uint32_t node = 0;
+  int64_t start_ns = 0;
+  int64_t kernel_start_ns = 0;  // the row's backward alone
+  int64_t kernel_end_ns = 0;
+  int64_t end_ns = 0;  // accumulation included
+};
+
+class OpObserver {
+ public:
+  virtual ~OpObserver() = default;
+  virtual void OnForward(const ForwardEvent& event) = 0;
+  virtual void OnBackward(const BackwardEvent& event) = 0;
+};
+
+// Installs `observer` on the calling thread for its lifetime. Installing a
+// second one on the same thread is an error (`Error`).
+class ScopedOpObserver {
+ public:
+  explicit ScopedOpObserver(OpObserver* observer);
+  ~ScopedOpObserver();
+  ScopedOpObserver(const ScopedOpObserver&) = delete;
+  ScopedOpObserver& operator=(const ScopedOpObserver&) = delete;
+};
+
+// Whether an observer (a Profiler) records on this thread.
+bool IsProfiling();
+
+// Names the ops run in its scope as part of a layer; scopes nest with ".".
+// Costs one branch when neither an observer nor anomaly detection is live.
+class LayerScope {
+ public:
+  explicit LayerScope(const std::string& name);
+  // "<index>.<kind>", formatted only when someone listens.
+  LayerScope(size_t index, const std::string& kind);
+  ~LayerScope();
+  LayerScope(const LayerScope&) = delete;
+  LayerScope& operator=(const LayerScope&) = delete;
+
+ private:
+  size_t restore_ = 0;
+  bool active_ = false;
+};
+
 namespace internal {
 
 class Graph;
 
-struct ProfileSession {
-  Profile* profile = nullptr;
-  std::chrono::steady_clock::time_point start;
-  // Which record a graph node's forward went to: (graph epoch, node) -> index.
-  absl::flat_hash_map<std::pair<uint64_t, uint32_t>, size_t> record_of_node;
+inline thread_local OpObserver* active_observer = nullptr;
+inline OpObserver* ActiveObserver() { return active_observer; }
 
-  int64_t Now() const {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                                start)
-        .count();
-  }
-};
+inline int64_t ObserverClockNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
-inline thread_local ProfileSession* active_session = nullptr;
-inline ProfileSession* ActiveSession() { return active_session; }
-
-// Called by Apply() after an op ran (times from session->Now()).
-void RecordForward(ProfileSession& session, const OpDef& op, std::span<const Tensor> inputs,
-                   const Tensor& output, const Attrs& attrs, Graph* graph, uint32_t node,
+// Called by Apply() after an op ran; `graph` is null when it was not recorded.
+void ReportForward(OpObserver& observer, const OpDef& op, std::span<const Tensor> inputs,
+                   const Tensor& output, const Attrs& attrs, const Graph* graph, uint32_t node,
                    int64_t start, int64_t kernel_start, int64_t kernel_end, int64_t end);
 // Called by the backward sweep after a node's backward and accumulation.
-void RecordBackward(ProfileSession& session, const Graph& graph, uint32_t node, int64_t start,
+void ReportBackward(OpObserver& observer, const Graph& graph, uint32_t node, int64_t start,
                     int64_t kernel_start, int64_t kernel_end, int64_t end);
 
 }  // namespace internal

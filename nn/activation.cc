@@ -9,14 +9,15 @@
 
 namespace actgrad::nn {
 
-absl::StatusOr<Activation> Activation::Named(absl::string_view name, const Attrs& attrs) {
+absl::StatusOr<std::unique_ptr<Activation>> Activation::Named(absl::string_view name,
+                                                              const Attrs& attrs) {
   absl::StatusOr<const OpDef*> op = OpRegistry::Global().Find(name);
   if (!op.ok()) return op.status();
   if (!IsActivationLike(**op)) {
     return absl::InvalidArgumentError(
         absl::StrCat("\"", name, "\" is an op but not an activation (nor softmax / log_softmax)"));
   }
-  return Activation(**op, attrs);
+  return std::make_unique<Activation>(**op, attrs);
 }
 
 std::string FormatAttrs(const OpDef& op, const Attrs& attrs) {
@@ -52,13 +53,21 @@ absl::Status ParseAttrs(const OpDef& op, absl::string_view text, Attrs* attrs) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Activation> Activation::Parse(absl::string_view spec) {
+absl::StatusOr<ActivationSpec> ParseActivationSpec(absl::string_view spec) {
   const std::vector<absl::string_view> parts = absl::StrSplit(spec, absl::MaxSplits(':', 1));
-  absl::StatusOr<Activation> activation = Named(parts[0]);
-  if (!activation.ok() || parts.size() == 1) return activation;
-  Attrs attrs;
-  if (absl::Status s = ParseAttrs(activation->op(), parts[1], &attrs); !s.ok()) return s;
-  return Activation(activation->op(), attrs);
+  absl::StatusOr<std::unique_ptr<Activation>> named = Activation::Named(parts[0]);
+  if (!named.ok()) return named.status();
+  ActivationSpec parsed{.op = &(*named)->op()};
+  if (parts.size() == 2) {
+    if (absl::Status s = ParseAttrs(*parsed.op, parts[1], &parsed.attrs); !s.ok()) return s;
+  }
+  return parsed;
+}
+
+absl::StatusOr<std::unique_ptr<Activation>> Activation::Parse(absl::string_view spec) {
+  absl::StatusOr<ActivationSpec> parsed = ParseActivationSpec(spec);
+  if (!parsed.ok()) return parsed.status();
+  return std::make_unique<Activation>(*parsed->op, parsed->attrs);
 }
 
 bool IsActivationLike(const OpDef& op) {

@@ -9,7 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "graph/factories.h"
-#include "ops/conformance.h"
+#include "ops/activation_gain.h"
 
 namespace actgrad::nn {
 

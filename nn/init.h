@@ -26,8 +26,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "graph/generator.h"
+#include "graph/op_def.h"
 #include "graph/tensor.h"
-#include "ops/op_def.h"
 
 namespace actgrad::nn {
 
@@ -92,7 +92,7 @@ class Initializer {
 };
 
 // The gain an activation's row recommends: 1 for a built-in row that names
-// none, the Monte Carlo estimate of ops/conformance.h (EstimatedGain) for an
+// none, the Monte Carlo estimate of ops/activation_gain.h (EstimatedGain) for an
 // activation defined from formulas at run time (user code, plugins).
 double GainOf(const OpDef& activation, const Attrs& attrs = {});
 

@@ -12,20 +12,15 @@ Linear::Linear(const LinearOptions& options, Generator& gen, std::source_locatio
                   "Linear: sizes must be positive, got ", options.in, " -> ", options.out);
   weight_ = Zeros({options.out, options.in}, options.dtype);
   options.weight_init.Fill(weight_, gen);
-  weight_.set_requires_grad(true);
+  RegisterParameter("weight", &weight_, location);
   if (options.bias) {
     bias_ = Zeros({options.out}, options.dtype);
     options.bias_init.Fill(bias_, gen);
-    bias_.set_requires_grad(true);
+    RegisterParameter("bias", &bias_, location);
   }
 }
 
 Tensor Linear::Forward(const Tensor& x) { return actgrad::Linear(x, weight_, bias_); }
-
-void Linear::CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) {
-  out->push_back({prefix + "weight", &weight_});
-  if (bias_.defined()) out->push_back({prefix + "bias", &bias_});
-}
 
 std::string Linear::ToString() const {
   return absl::StrCat(

@@ -44,7 +44,6 @@ class Linear : public Module {
          std::source_location location = std::source_location::current());
 
   Tensor Forward(const Tensor& x) override;
-  void CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) override;
   std::string ToString() const override;
   std::string Kind() const override { return "linear"; }
 

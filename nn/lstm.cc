@@ -16,18 +16,17 @@ LstmCell::LstmCell(const LstmCellOptions& options, Generator& gen, std::source_l
                   options.hidden);
   const double bound = 1.0 / std::sqrt(double(options.hidden));
   const Initializer init = Initializer::Uniform(-bound, bound);
-  auto make = [&](const Shape& shape) {
-    Tensor t = Zeros(shape, options.dtype);
-    init.Fill(t, gen);
-    t.set_requires_grad(true);
-    return t;
+  auto make = [&](const char* name, Tensor* t, const Shape& shape) {
+    *t = Zeros(shape, options.dtype);
+    init.Fill(*t, gen);
+    RegisterParameter(name, t, location);
   };
   const int64_t gates = 4 * options.hidden;
-  weight_ih_ = make({gates, options.input});
-  weight_hh_ = make({gates, options.hidden});
+  make("weight_ih", &weight_ih_, {gates, options.input});
+  make("weight_hh", &weight_hh_, {gates, options.hidden});
   if (options.bias) {
-    bias_ih_ = make({gates});
-    bias_hh_ = make({gates});
+    make("bias_ih", &bias_ih_, {gates});
+    make("bias_hh", &bias_hh_, {gates});
   }
 }
 
@@ -48,15 +47,6 @@ LstmState LstmCell::Step(const Tensor& x, const LstmState& state) {
 }
 
 Tensor LstmCell::Forward(const Tensor& x) { return Step(x, InitialState(x.dim(0))).h; }
-
-void LstmCell::CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) {
-  out->push_back({prefix + "weight_ih", &weight_ih_});
-  out->push_back({prefix + "weight_hh", &weight_hh_});
-  if (bias_ih_.defined()) {
-    out->push_back({prefix + "bias_ih", &bias_ih_});
-    out->push_back({prefix + "bias_hh", &bias_hh_});
-  }
-}
 
 std::string LstmCell::ToString() const {
   return absl::StrCat("LstmCell(", options_.input, " -> ", options_.hidden,

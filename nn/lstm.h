@@ -50,7 +50,6 @@ class LstmCell : public Module {
   // One step from the zero state; returns h.
   Tensor Forward(const Tensor& x) override;
 
-  void CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) override;
   std::string ToString() const override;
   std::string Kind() const override { return "lstm_cell"; }
 

@@ -2,62 +2,163 @@
 // File: module.h
 // -----------------------------------------------------------------------------
 //
-// `Module` is the base of every layer: a function of one tensor with named
-// parameters. Names follow PyTorch's state_dict ("0.weight", "2.bias"), so
-// saved weights load into the equivalent PyTorch model.
+// `Module` is the base of every layer: a function of one tensor that
+// registers what it holds. Parameters (trained), buffers (saved but not
+// trained, such as a norm layer's running statistics) and child modules are
+// registered once, in the constructor, under a local name; everything that
+// walks a model — NamedParameters(), the optimizers, StateDict(),
+// LoadStateDict(), saving, data-parallel training — walks the registered
+// tree, so a layer cannot forget to list a tensor. Names are PyTorch's
+// dotted state_dict names ("0.weight", "encoder.fc.bias"), so saved weights
+// load into the equivalent PyTorch model and back.
+//
+// A module registers pointers to its own members, so modules are neither
+// copied nor moved: they live where they are built, or in a unique_ptr.
+// Loading copies values into the registered tensors, never rebinds them, so
+// an optimizer built on Parameters() keeps working after a load.
 //
 // Example:
 //
 //   class Residual : public actgrad::nn::Module {
 //    public:
-//     explicit Residual(std::unique_ptr<Module> inner) : inner_(std::move(inner)) {}
-//     actgrad::Tensor Forward(const actgrad::Tensor& x) override { return x + (*inner_)(x); }
-//     void CollectParameters(const std::string& prefix,
-//                            std::vector<NamedParameter>* out) override {
-//       inner_->CollectParameters(prefix + "inner.", out);
+//     Residual(int64_t width, actgrad::Generator& gen)
+//         : fc_({.in = width, .out = width}, gen) {
+//       RegisterModule("fc", &fc_);
+//       scale_ = actgrad::Ones({width});
+//       RegisterParameter("scale", &scale_);
 //     }
-//     std::string ToString() const override { return "Residual(" + inner_->ToString() + ")"; }
+//     actgrad::Tensor Forward(const actgrad::Tensor& x) override { return x + scale_ * fc_(x); }
+//     std::string ToString() const override { return "Residual(" + fc_.ToString() + ")"; }
 //     std::string Kind() const override { return "residual"; }
+//
 //    private:
-//     std::unique_ptr<Module> inner_;
+//     actgrad::nn::Linear fc_;
+//     actgrad::Tensor scale_;
 //   };
+//
+//   Residual block(8, gen);  // parameters "fc.weight", "fc.bias", "scale"
+//   actgrad::nn::NamedTensors state = block.StateDict();
 
 #ifndef ACTGRAD_NN_MODULE_H_
 #define ACTGRAD_NN_MODULE_H_
 
+#include <cstdint>
+#include <source_location>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "graph/tensor.h"
 
 namespace actgrad::nn {
 
-// A parameter and its name; the pointer lets loaders and tests replace it.
-struct NamedParameter {
+// A registered tensor and its dotted name; the pointer is the module's own
+// member, so loaders and tests can read and replace it.
+struct NamedTensor {
   std::string name;
   Tensor* tensor;
+};
+using NamedParameter = NamedTensor;
+using NamedBuffer = NamedTensor;
+
+// Tensors under dotted names, in order: what StateDict() returns and
+// LoadStateDict() and io::SaveSafetensors take.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// What LoadStateDict() found besides the keys that matched.
+struct LoadReport {
+  std::vector<std::string> missing_keys;     // the module has them, the state does not
+  std::vector<std::string> unexpected_keys;  // the state has them, the module does not
+  bool AllMatched() const { return missing_keys.empty() && unexpected_keys.empty(); }
+  // "<All keys matched successfully>", or the keys as PyTorch lists them.
+  std::string ToString() const;
 };
 
 class Module {
  public:
+  Module() = default;
   virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
 
   virtual Tensor Forward(const Tensor& x) = 0;
   Tensor operator()(const Tensor& x) { return Forward(x); }
-
-  // Appends this module's parameters, each name prefixed with `prefix`.
-  virtual void CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) {}
 
   // A description of the module and its settings, one line per layer.
   virtual std::string ToString() const = 0;
   // A short lowercase kind, used to name the layer in profiles ("linear").
   virtual std::string Kind() const { return "module"; }
 
+  // Parameters of this module and its descendants: own first, then each
+  // child's in registration order. A tensor registered twice (tied weights)
+  // appears once, under its first name. Undefined tensors (an optional bias
+  // left out) are skipped.
   std::vector<NamedParameter> NamedParameters();
   std::vector<Tensor> Parameters();
   int64_t NumParameters();
+  // Buffers, in the same order and under the same rules.
+  std::vector<NamedBuffer> NamedBuffers();
+  std::vector<Tensor> Buffers();
+  // The direct children, and every module of the tree ("" for this one).
+  std::vector<std::pair<std::string, Module*>> NamedChildren();
+  std::vector<std::pair<std::string, Module*>> NamedModules();
+
+  // Parameters and buffers under their dotted names, as PyTorch orders
+  // state_dict(): own parameters, own buffers, then each child's; tied
+  // tensors appear under every name. Values are detached and share storage.
+  NamedTensors StateDict() const;
+  // Copies `state` into the registered tensors, without recording. Refuses
+  // (kInvalidArgument, nothing changed) a key given twice, a value whose
+  // shape or dtype differs ("size mismatch for 0.weight: ..."), and, when
+  // `strict`, any missing or unexpected key; otherwise reports them.
+  absl::StatusOr<LoadReport> LoadStateDict(const NamedTensors& state, bool strict = true);
+
+  // Training mode (the default) or evaluation mode, for this module and all
+  // its descendants; layers such as dropout read is_training(). A child
+  // registered later takes its parent's mode.
+  void Train(bool on = true);
+  void Eval() { Train(false); }
+  bool is_training() const { return training_; }
+
   // Zeroes the gradients of all parameters (keeping their buffers).
   void ZeroGrad();
+
+ protected:
+  // Registration, for a module's constructor. `name` is local ("weight"),
+  // non-empty, without "."; a name used twice in one module, a null pointer
+  // or a child registered under two parents throws `Error` naming the module
+  // and the caller. Parameters are set to require gradients.
+  Tensor& RegisterParameter(std::string name, Tensor* tensor,
+                            std::source_location location = std::source_location::current());
+  Tensor& RegisterBuffer(std::string name, Tensor* tensor,
+                         std::source_location location = std::source_location::current());
+  template <typename M>
+  M& RegisterModule(std::string name, M* module,
+                    std::source_location location = std::source_location::current()) {
+    RegisterChild(std::move(name), module, location);
+    return *module;
+  }
+
+ private:
+  enum class SlotKind { kParameter, kBuffer };
+  struct Slot {
+    std::string name;
+    Tensor* tensor;
+    SlotKind kind;
+  };
+
+  void RegisterChild(std::string name, Module* child, const std::source_location& location);
+  void CheckName(const std::string& name, const std::source_location& location) const;
+  // Appends (prefix + name, tensor) of every slot of `kind` in the tree.
+  void CollectSlots(SlotKind kind, const std::string& prefix, std::vector<NamedTensor>* out) const;
+  void CollectState(const std::string& prefix, std::vector<NamedTensor>* out) const;
+  std::vector<NamedTensor> Unique(std::vector<NamedTensor> all) const;
+
+  std::vector<Slot> slots_;
+  std::vector<std::pair<std::string, Module*>> children_;
+  Module* parent_ = nullptr;
+  bool training_ = true;
 };
 
 }  // namespace actgrad::nn

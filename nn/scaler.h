@@ -24,8 +24,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "graph/op_def.h"
 #include "graph/tensor.h"
-#include "ops/op_def.h"
 
 namespace actgrad::nn {
 

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "graph/anomaly.h"
-#include "graph/profiler.h"
+#include "graph/profile_hooks.h"
 #include "nn/linear.h"
 #include "ops/functional.h"
 
@@ -13,7 +13,9 @@ namespace actgrad::nn {
 
 Tensor Sequential::Forward(const Tensor& x) { return ForwardThrough(x, layers_.size()); }
 
-void Sequential::Add(std::unique_ptr<Module> layer) {
+void Sequential::Add(std::unique_ptr<Module> layer, std::source_location location) {
+  ACTGRAD_REQUIRE(layer != nullptr, location, "Sequential: cannot add a null layer");
+  RegisterModule(absl::StrCat(layers_.size()), layer.get(), location);
   fuse_with_next_.push_back(false);
   // Exact types only: a subclass may compute something else in Forward().
   if (!layers_.empty() && typeid(*layers_.back()) == typeid(Linear) &&
@@ -54,12 +56,6 @@ const Activation* Sequential::OutputActivation() const {
 
 Tensor Sequential::Logits(const Tensor& x) {
   return ForwardThrough(x, layers_.size() - (OutputActivation() != nullptr ? 1 : 0));
-}
-
-void Sequential::CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) {
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i]->CollectParameters(absl::StrCat(prefix, i, "."), out);
-  }
 }
 
 std::string Sequential::ToString() const {

@@ -2,8 +2,8 @@
 // File: sequential.h
 // -----------------------------------------------------------------------------
 //
-// `Sequential` chains modules; its children are named "0", "1", ... so that
-// parameters are "0.weight", "2.bias" as in a PyTorch nn.Sequential. A Linear
+// `Sequential` chains modules; it registers its children as "0", "1", ... so
+// that parameters are "0.weight", "2.bias" as in a PyTorch nn.Sequential. A Linear
 // layer followed by an identity, sigmoid, tanh, relu or leaky_relu Activation
 // runs as one fused op (LinearActivation in ops/functional.h), except while a
 // profile is recorded or anomalies are checked: then every layer runs as
@@ -43,7 +43,10 @@ namespace actgrad::nn {
 class Sequential : public Module {
  public:
   Sequential() = default;
-  void Add(std::unique_ptr<Module> layer);
+  // Appends `layer` and registers it under its index. Throws `Error` for a
+  // null layer or one that belongs to another module.
+  void Add(std::unique_ptr<Module> layer,
+           std::source_location location = std::source_location::current());
 
   Tensor Forward(const Tensor& x) override;
   // The output of the first `count` layers.
@@ -54,7 +57,6 @@ class Sequential : public Module {
   // The trailing Activation layer, if the last layer is one.
   const Activation* OutputActivation() const;
 
-  void CollectParameters(const std::string& prefix, std::vector<NamedParameter>* out) override;
   std::string ToString() const override;
   std::string Kind() const override { return "sequential"; }
 

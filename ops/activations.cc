@@ -5,11 +5,11 @@
 #include <cstdint>
 #include <numbers>
 
+#include "graph/parallel.h"
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
 #include "ops/kernels.h"
-#include "ops/parallel.h"
 #include "ops/streaming.h"
 
 namespace actgrad {

@@ -13,7 +13,7 @@
 #ifndef ACTGRAD_OPS_BUILTIN_OPS_H_
 #define ACTGRAD_OPS_BUILTIN_OPS_H_
 
-#include "ops/op_def.h"
+#include "graph/op_def.h"
 
 namespace actgrad {
 namespace ops {

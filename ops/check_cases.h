@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "graph/factories.h"
-#include "ops/op_def.h"
+#include "graph/op_def.h"
 
 namespace actgrad {
 namespace internal {

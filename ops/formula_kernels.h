@@ -22,7 +22,7 @@
 
 #include <cstdint>
 
-#include "ops/op_def.h"
+#include "graph/op_def.h"
 
 namespace actgrad::internal {
 

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_join.h"
-#include "ops/parallel.h"
+#include "graph/parallel.h"
 
 namespace actgrad {
 namespace internal {
@@ -12,12 +12,6 @@ Tensor ZerosOf(const Shape& shape, DType dtype) {
   Tensor t = Empty(shape, dtype);
   std::memset(t.raw_data(), 0, t.numel() * DTypeSize(dtype));
   return t;
-}
-
-std::string DescribeShapes(std::span<const Tensor> tensors) {
-  return absl::StrJoin(tensors, " and ", [](std::string* out, const Tensor& t) {
-    out->append(t.shape().ToString());
-  });
 }
 
 void CheckSameFloatingDType(const ForwardContext& ctx) {
@@ -132,17 +126,6 @@ Tensor BroadcastToShape(const Tensor& x, const Shape& shape) {
     }
   });
   return out;
-}
-
-void AddInPlace(const Tensor& acc, const Tensor& x) {
-  DispatchFloating(acc.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    T* pa = static_cast<T*>(acc.raw_data());
-    const T* px = static_cast<const T*>(x.raw_data());
-    ParallelFor(acc.numel(), [&](int64_t begin, int64_t end) {
-      ArrayMap<T>(pa + begin, end - begin) += ConstArrayMap<T>(px + begin, end - begin);
-    });
-  });
 }
 
 }  // namespace internal

@@ -22,8 +22,10 @@
 #include <Eigen/Core>
 #include <string>
 
+#include "graph/accumulate.h"
+#include "graph/eigen_views.h"
+#include "graph/op_def.h"
 #include "graph/tensor.h"
-#include "ops/op_def.h"
 
 namespace actgrad {
 namespace internal {
@@ -34,20 +36,12 @@ inline Tensor Empty(const Shape& shape, DType dtype) {
 inline Tensor EmptyLike(const Tensor& t) { return Empty(t.shape(), t.dtype()); }
 Tensor ZerosOf(const Shape& shape, DType dtype);
 
-template <typename T>
-using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
-template <typename T>
-using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
-
 // A column-array view of all values. Buffers come from the pool, which
 // aligns them to 64 bytes. The const_cast is for outputs the caller owns.
 template <typename T>
 ArrayMap<T> AsArray(const Tensor& t) {
   return ArrayMap<T>(static_cast<T*>(t.raw_data()), t.numel());
 }
-
-// "[3,4] and [5,2]" for messages.
-std::string DescribeShapes(std::span<const Tensor> tensors);
 
 // Throws naming the op unless every input is float32 or float64 and all
 // share one dtype (mixing float32 and float64 is an error, not a promotion).
@@ -76,9 +70,6 @@ void BroadcastBinary(const Tensor& a, const Tensor& b, const Tensor& out, ArrayF
 Tensor SumToShape(const Tensor& x, const Shape& shape);
 // Repeats `x` up to the broadcast `shape`.
 Tensor BroadcastToShape(const Tensor& x, const Shape& shape);
-
-// acc += x for tensors of one shape and dtype.
-void AddInPlace(const Tensor& acc, const Tensor& x);
 
 // A new tensor cut from the graph, holding f(v) (computed in double) for
 // every value v of `x`: masks and factors that recorded backwards multiply

@@ -15,8 +15,8 @@
 
 #include <span>
 
+#include "graph/op_def.h"
 #include "graph/tensor.h"
-#include "ops/op_def.h"
 
 namespace actgrad::internal {
 

@@ -7,12 +7,12 @@
 #include <cmath>
 #include <numbers>
 
+#include "graph/parallel.h"
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/formula_kernels.h"
 #include "ops/functional.h"
 #include "ops/kernels.h"
-#include "ops/parallel.h"
 #include "ops/scalar_activation.h"
 #include "ops/streaming.h"
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "graph/accumulate.h"
 #include "ops/builtin_ops.h"
 
 namespace actgrad {
@@ -82,6 +83,9 @@ OpRegistry::OpRegistry() {
       &ops::kBinaryCrossEntropy,
       &ops::kBinaryCrossEntropyWithLogits,
       &ops::kCrossEntropy,
+      // The engine's own row (graph/accumulate.h), listed so that it is checked
+      // like every other.
+      &internal::kGradAccumulate,
   };
   for (const OpDef* op : builtins) {
     ops_.push_back(op);

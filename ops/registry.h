@@ -26,7 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "ops/op_def.h"
+#include "graph/op_def.h"
 
 namespace actgrad {
 

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "graph/error.h"
+#include "graph/parallel.h"
 
 namespace actgrad {
 
@@ -24,10 +25,12 @@ void EnsureBlasThreads() {
     if (threads.load() != 0) return;
     if (std::getenv("OPENBLAS_NUM_THREADS") != nullptr) {
       threads = openblas_get_num_threads();
+      SetParallelThreads(threads);
       return;
     }
     threads = 1;
     openblas_set_num_threads(1);
+    SetParallelThreads(1);
   });
 }
 
@@ -38,6 +41,7 @@ void SetNumThreads(int n) {
                   " threads requested; need at least 1");
   threads = n;
   openblas_set_num_threads(n);
+  internal::SetParallelThreads(n);
   internal::EnsureBlasThreads();
 }
 

@@ -3,7 +3,7 @@
 #include <Eigen/Core>
 
 #include "graph/grad_mode.h"
-#include "ops/parallel.h"
+#include "graph/parallel.h"
 
 namespace actgrad::optim {
 

@@ -4,7 +4,7 @@
 // the Monte Carlo gain reproduces the closed forms where they follow from the
 // variance-preserving rule, and --init auto uses it for user activations.
 
-#include "ops/conformance.h"
+#include "check/conformance.h"
 
 #include <gtest/gtest.h>
 

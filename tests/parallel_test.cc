@@ -2,7 +2,7 @@
 // once, keep 64-byte alignment, and the results are bitwise those of one
 // thread, forward and backward.
 
-#include "ops/parallel.h"
+#include "graph/parallel.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // The profiler: what it records per op and layer, its aggregates, and the
 // Chrome trace it writes.
 
-#include "graph/profiler.h"
+#include "profile/profiler.h"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +12,7 @@
 
 #include "actgrad.h"
 #include "nn/nn.h"
+#include "profile/export.h"
 #include "tests/test_util.h"
 
 namespace actgrad {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "actgrad.h"
-#include "ops/parallel.h"
+#include "graph/parallel.h"
 
 namespace actgrad {
 namespace {

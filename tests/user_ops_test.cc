@@ -43,8 +43,9 @@ TEST(DefineActivationTest, BecomesAFirstClassOp) {
   Tensor x = FromValues({-2.0, 0.5}).set_requires_grad(true);
   Sum(Apply(**op, {x})).Backward();
   EXPECT_NEAR(x.grad().ToVector()[0], 1.0 / 9, 1e-6);
-  absl::StatusOr<nn::Activation> layer = nn::Activation::Named("user_softsign");
+  absl::StatusOr<std::unique_ptr<nn::Activation>> layer = nn::Activation::Named("user_softsign");
   ASSERT_TRUE(layer.ok());
+  EXPECT_EQ((*layer)->Forward(FromValues({1.0})).item(), 0.5);
   Generator gen(0);
   auto mlp = nn::Mlp({.inputs = 2, .hidden = {3}, .outputs = 1, .hidden_activation = *op}, gen);
   EXPECT_THAT(mlp->ToString(), HasSubstr("Activation(user_softsign)"));
@@ -67,9 +68,10 @@ TEST(DefineActivationTest, ParametersHaveDefaultsAndCanBeSet) {
   });
   ASSERT_TRUE(op.ok());
   EXPECT_EQ(Apply(**op, {FromValues({2.0})}).item(), 6.0);
-  absl::StatusOr<nn::Activation> custom = nn::Activation::Parse("user_scaled:k=0.5");
+  absl::StatusOr<std::unique_ptr<nn::Activation>> custom =
+      nn::Activation::Parse("user_scaled:k=0.5");
   ASSERT_TRUE(custom.ok()) << custom.status();
-  EXPECT_EQ(custom->Forward(FromValues({2.0})).item(), 1.0);
+  EXPECT_EQ((*custom)->Forward(FromValues({2.0})).item(), 1.0);
   EXPECT_FALSE(nn::Activation::Parse("user_scaled:q=1").ok());
 }
 

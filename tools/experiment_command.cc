@@ -13,11 +13,14 @@
 #include "experiments/experiment.h"
 #include "experiments/report.h"
 #include "io/file.h"
+#include "io/json_writer.h"
 #include "ops/gemm.h"
 #include "ops/threads.h"
-#include "tools/json_writer.h"
 
 namespace actgrad::tools {
+
+using io::JsonNumber;
+using io::JsonString;
 
 namespace {
 

@@ -135,11 +135,11 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
     return absl::InvalidArgumentError("the training split is empty; lower --test-fraction");
   }
 
-  absl::StatusOr<nn::Activation> hidden = nn::Activation::Parse(flags.activation);
+  absl::StatusOr<nn::ActivationSpec> hidden = nn::ParseActivationSpec(flags.activation);
   if (!hidden.ok()) return hidden.status();
   nn::MlpOptions& mlp = plan.mlp;
-  mlp.hidden_activation = &hidden->op();
-  mlp.hidden_attrs = hidden->attrs();
+  mlp.hidden_activation = hidden->op;
+  mlp.hidden_attrs = hidden->attrs;
   absl::StatusOr<std::vector<int64_t>> sizes = ParseSizes(flags.hidden);
   if (!sizes.ok()) return sizes.status();
   mlp.hidden = *sizes;
@@ -153,9 +153,9 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
                                       : plan.task == nn::Task::kRegression ? ", claim C11"
                                                                            : "");
   } else {
-    absl::StatusOr<nn::Activation> out = nn::Activation::Parse(flags.output_activation);
+    absl::StatusOr<nn::ActivationSpec> out = nn::ParseActivationSpec(flags.output_activation);
     if (!out.ok()) return out.status();
-    mlp.output_activation = &out->op();
+    mlp.output_activation = out->op;
     plan.output_reason = "--output-activation";
   }
   if (absl::Status s = nn::CheckOutputActivation(plan.task, *mlp.output_activation); !s.ok()) {

@@ -87,9 +87,9 @@ int Run(const PlotFlags& flags) {
     }
   } else {
     for (const std::string& spec : flags.ops) {
-      absl::StatusOr<nn::Activation> activation = nn::Activation::Parse(spec);
+      absl::StatusOr<nn::ActivationSpec> activation = nn::ParseActivationSpec(spec);
       absl::StatusOr<viz::ActivationCurve> curve =
-          activation.ok() ? viz::SampleActivation(activation->op(), activation->attrs(), range->lo,
+          activation.ok() ? viz::SampleActivation(*activation->op, activation->attrs, range->lo,
                                                   range->hi, flags.points)
                           : absl::StatusOr<viz::ActivationCurve>(activation.status());
       if (!curve.ok()) {

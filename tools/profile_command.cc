@@ -8,17 +8,21 @@
 #include "absl/strings/str_format.h"
 #include "graph/anomaly.h"
 #include "graph/factories.h"
-#include "graph/profiler.h"
+#include "io/json_writer.h"
 #include "nn/nn.h"
 #include "ops/functional.h"
 #include "ops/gemm.h"
 #include "ops/threads.h"
 #include "optim/sgd.h"
-#include "tools/json_writer.h"
+#include "profile/export.h"
+#include "profile/profiler.h"
 #include "tools/model_options.h"
 #include "tools/plugins.h"
 
 namespace actgrad::tools {
+
+using io::JsonNumber;
+using io::JsonString;
 
 namespace {
 
@@ -36,40 +40,6 @@ double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n == 0 ? 0.0 : (n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
-}
-
-// The single-thread float32 GEMM rate of this machine, 512^3, best of five.
-double MeasureGemmGflops() {
-  Generator gen(0);
-  const Tensor a = Normal({512, 512}, 0, 1, gen);
-  const Tensor b = Normal({512, 512}, 0, 1, gen);
-  double best = 0;
-  for (int i = 0; i < 5; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    const Tensor c = Matmul(a, b);
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best = std::max(best, 2.0 * 512 * 512 * 512 / seconds / 1e9);
-  }
-  return best;
-}
-
-std::string GroupsJson(const std::vector<ProfileGroup>& groups, const Profile& profile) {
-  std::string out = "[";
-  const double total = std::max<double>(1.0, double(profile.TotalNs()));
-  for (size_t i = 0; i < groups.size(); ++i) {
-    const ProfileGroup& g = groups[i];
-    const int64_t time = g.forward_ns + g.backward_ns;
-    absl::StrAppendFormat(
-        &out,
-        "%s{\"name\": %s, \"count\": %d, \"forward_ms\": %s, \"backward_ms\": %s, "
-        "\"backward_forward_ratio\": %s, \"share\": %s, \"gflops\": %s, \"overhead_share\": %s}",
-        i ? ", " : "", JsonString(g.name), g.count, JsonNumber(g.forward_ns / 1e6),
-        JsonNumber(g.backward_ns / 1e6), JsonNumber(g.BackwardForwardRatio()),
-        JsonNumber(time / total), JsonNumber(time > 0 ? g.flops / time : 0.0),
-        JsonNumber(time > 0 ? double(g.overhead_ns) / time : 0.0));
-  }
-  return out + "]";
 }
 
 int RunProfile(const ProfileFlags& flags) {

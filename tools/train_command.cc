@@ -13,15 +13,18 @@
 #include "absl/strings/str_split.h"
 #include "graph/anomaly.h"
 #include "io/csv.h"
+#include "io/json_writer.h"
 #include "nn/nn.h"
 #include "ops/registry.h"
 #include "ops/threads.h"
-#include "tools/json_writer.h"
 #include "tools/model_options.h"
 #include "tools/plugins.h"
 #include "tools/progress.h"
 
 namespace actgrad::tools {
+
+using io::JsonNumber;
+using io::JsonString;
 
 namespace {
 

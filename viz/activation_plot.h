@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "ops/op_def.h"
+#include "graph/op_def.h"
 
 namespace actgrad::viz {
 

@@ -24,18 +24,17 @@ class TwoBranchNet : public nn::Module {
                 gen),
         sparse_({.in = inputs, .out = 16, .weight_init = nn::RecommendedInitializer(ops::kRelu)},
                 gen),
-        head_({.in = 32, .out = 1}, gen) {}
+        head_({.in = 32, .out = 1}, gen) {
+    // Registered children are what Parameters(), StateDict() and saving see.
+    RegisterModule("smooth", &smooth_);
+    RegisterModule("sparse", &sparse_);
+    RegisterModule("head", &head_);
+  }
 
   // Logits; the loss applies the sigmoid itself, stably.
   Tensor Forward(const Tensor& x) override {
     const Tensor joined = Concatenate({Tanh(smooth_(x)), Relu(sparse_(x))}, /*axis=*/1);
     return head_(joined);
-  }
-
-  void CollectParameters(const std::string& prefix, std::vector<nn::NamedParameter>* out) override {
-    smooth_.CollectParameters(prefix + "smooth.", out);
-    sparse_.CollectParameters(prefix + "sparse.", out);
-    head_.CollectParameters(prefix + "head.", out);
   }
 
   std::string ToString() const override {

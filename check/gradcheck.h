@@ -31,8 +31,8 @@
 //       [](std::span<const actgrad::Tensor> in) { return actgrad::Tanh(in[0]); }, {x});
 //   if (!report.passed) std::cerr << report.ToString();
 
-#ifndef ACTGRAD_GRAPH_GRADCHECK_H_
-#define ACTGRAD_GRAPH_GRADCHECK_H_
+#ifndef ACTGRAD_CHECK_GRADCHECK_H_
+#define ACTGRAD_CHECK_GRADCHECK_H_
 
 #include <cstdint>
 #include <functional>
@@ -133,4 +133,4 @@ std::string IndexString(const Shape& shape, int64_t flat);
 }  // namespace internal
 }  // namespace actgrad
 
-#endif  // ACTGRAD_GRAPH_GRADCHECK_H_
+#endif  // ACTGRAD_CHECK_GRADCHECK_H_

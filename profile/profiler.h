@@ -2,8 +2,12 @@
 // File: profiler.h
 // -----------------------------------------------------------------------------
 //
-// What the forward and backward passes cost, op by op and layer by layer. A
-// `Profiler` is a scope: while it lives, every op run on its thread is
+// profile/ is the home of the third use: what the backward pass costs, op by
+// op and layer by layer, against the forward pass. The engine (graph/) only
+// reports what it ran, through the hooks of graph/profile_hooks.h; this room
+// records the reports and exports them (profile/export.h).
+//
+// A `Profiler` is a scope: while it lives, every op run on its thread is
 // recorded with its layer (named by the layers, e.g. "2.linear"), shapes,
 // forward and backward wall time, the share of that time spent in the op's
 // kernel (the rest is framework overhead: recording, dispatch, allocation,
@@ -12,9 +16,7 @@
 // per op.
 //
 // The data comes out as tables (by op type, by layer), as Chrome trace-event
-// JSON (open it in https://ui.perfetto.dev or chrome://tracing: forward and
-// backward on two tracks, an arrow from each forward op to its backward), and
-// as a DOT graph coloured by backward cost.
+// JSON and as a DOT graph coloured by backward cost.
 //
 // Example:
 //
@@ -24,23 +26,21 @@
 //     loss = model.Forward(x) ...;
 //     loss.Backward();
 //   }
-//   std::cout << actgrad::FormatOpTable(profile.ByOp(), profile);
+//   std::cout << actgrad::FormatGroupTable(profile.ByOp(), profile, "op");
 //   absl::Status s = actgrad::WriteChromeTrace(profile, "step.trace.json");
 
-#ifndef ACTGRAD_GRAPH_PROFILER_H_
-#define ACTGRAD_GRAPH_PROFILER_H_
+#ifndef ACTGRAD_PROFILE_PROFILER_H_
+#define ACTGRAD_PROFILE_PROFILER_H_
 
 #include <cstdint>
-#include <iosfwd>
 #include <string>
 #include <vector>
 
-#include "absl/status/status.h"
+#include "absl/container/flat_hash_map.h"
+#include "graph/profile_hooks.h"
 #include "graph/tensor.h"
 
 namespace actgrad {
-
-struct OpDef;
 
 // One op run: its forward and, once Backward() reached it, its backward.
 struct OpRecord {
@@ -88,58 +88,29 @@ class Profile {
 
  private:
   friend class Profiler;
-  friend struct ProfileAccess;
   std::vector<OpRecord> records_;
 };
 
 // Records into `profile` for its lifetime, on the calling thread. Nesting a
-// second Profiler on the same thread is an error (`Error`).
-class Profiler {
+// second Profiler on the same thread is an error (`Error`). Layers name
+// their ops with `LayerScope` (graph/profile_hooks.h).
+class Profiler : public OpObserver {
  public:
   explicit Profiler(Profile* profile);
-  ~Profiler();
   Profiler(const Profiler&) = delete;
   Profiler& operator=(const Profiler&) = delete;
 
+  void OnForward(const ForwardEvent& event) override;
+  void OnBackward(const BackwardEvent& event) override;
+
  private:
   Profile* profile_;
+  int64_t start_ns_;
+  // Which record a graph node's forward went to: (graph epoch, node) -> index.
+  absl::flat_hash_map<std::pair<uint64_t, uint32_t>, size_t> record_of_node_;
+  ScopedOpObserver installed_;
 };
-
-// Names the ops run in its scope as part of a layer; scopes nest with ".".
-// Costs one branch when no Profiler is live.
-class LayerScope {
- public:
-  explicit LayerScope(const std::string& name);
-  // "<index>.<kind>", formatted only when a Profiler is live.
-  LayerScope(size_t index, const std::string& kind);
-  ~LayerScope();
-  LayerScope(const LayerScope&) = delete;
-  LayerScope& operator=(const LayerScope&) = delete;
-
- private:
-  size_t restore_ = 0;
-  bool active_ = false;
-};
-
-// Tables with calls, forward and backward totals, backward/forward ratio,
-// share of the step, achieved GFLOP/s (and the fraction of `peak_gflops`,
-// when positive) and the overhead share.
-std::string FormatGroupTable(const std::vector<ProfileGroup>& groups, const Profile& profile,
-                             const std::string& title, double peak_gflops = 0);
-
-// Whether a Profiler records on this thread.
-bool IsProfiling();
-
-// The graph behind `output` as DOT, each node coloured by its share of the
-// backward time in `profile` and labelled with its forward and backward
-// times; written to a temporary name and renamed.
-absl::Status WriteProfileDot(const Profile& profile, const Tensor& output, const std::string& path);
-
-// Chrome trace-event JSON, object form; written to a temporary name and
-// renamed.
-absl::Status WriteChromeTrace(const Profile& profile, const std::string& path);
-std::string ChromeTraceJson(const Profile& profile);
 
 }  // namespace actgrad
 
-#endif  // ACTGRAD_GRAPH_PROFILER_H_
+#endif  // ACTGRAD_PROFILE_PROFILER_H_

@@ -13,14 +13,14 @@
 //     std::cout << op->name << (result.passed ? " ok" : " FAILED") << "\n";
 //   }
 
-#ifndef ACTGRAD_OPS_OP_CHECK_H_
-#define ACTGRAD_OPS_OP_CHECK_H_
+#ifndef ACTGRAD_CHECK_OP_CHECK_H_
+#define ACTGRAD_CHECK_OP_CHECK_H_
 
 #include <string>
 #include <vector>
 
-#include "graph/gradcheck.h"
-#include "ops/op_def.h"
+#include "check/gradcheck.h"
+#include "graph/op_def.h"
 
 namespace actgrad {
 
@@ -47,4 +47,4 @@ OpCheckResult CheckOp(const OpDef& op, uint64_t seed = 1, const GradCheckOptions
 
 }  // namespace actgrad
 
-#endif  // ACTGRAD_OPS_OP_CHECK_H_
+#endif  // ACTGRAD_CHECK_OP_CHECK_H_

@@ -1,4 +1,4 @@
-#include "graph/gradcheck.h"
+#include "check/gradcheck.h"
 
 #include <algorithm>
 #include <cmath>

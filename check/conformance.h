@@ -35,17 +35,18 @@
 //   std::cout << report.ToString();  // the full block; Summary() is one line
 //   double gain = actgrad::EstimatedGain(tanh, {});  // 1.593
 
-#ifndef ACTGRAD_OPS_CONFORMANCE_H_
-#define ACTGRAD_OPS_CONFORMANCE_H_
+#ifndef ACTGRAD_CHECK_CONFORMANCE_H_
+#define ACTGRAD_CHECK_CONFORMANCE_H_
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "graph/gradcheck.h"
-#include "ops/op_check.h"
-#include "ops/op_def.h"
+#include "check/gradcheck.h"
+#include "check/op_check.h"
+#include "graph/op_def.h"
+#include "ops/activation_gain.h"
 
 namespace actgrad {
 
@@ -74,7 +75,7 @@ struct ConformanceOptions {
   // in IEEE arithmetic although its limit is 0; PyTorch gives NaN there too.)
   bool strict_infinity = false;
   // Samples of z ~ N(0, 1) behind the mean, saturation and gain figures.
-  int64_t monte_carlo_samples = 200000;
+  int64_t monte_carlo_samples = kMonteCarloSamples;
 };
 
 // float32 against float64 on the same (float32-representable) inputs.
@@ -180,16 +181,6 @@ std::vector<double> ConformanceGrid();
 // exception from one of its checks becomes a failure in the report.
 ConformanceReport CheckConformance(const OpDef& op, const ConformanceOptions& options = {});
 
-// The variance-preserving gain of an activation, 1 / sqrt(E[f(z)^2]) for
-// z ~ N(0, 1), by Monte Carlo with a fixed seed (so every call agrees). Used
-// by nn::GainOf for user activations without a gain of their own.
-double EstimatedGain(const OpDef& activation, const Attrs& attrs = {});
-
-// True for activations defined at run time from formulas (DefineActivation,
-// MakeActivation, plugins) that name no gain: nn::GainOf gives them
-// EstimatedGain. Built-in rows without a gain keep PyTorch's 1.
-bool UsesEstimatedGain(const OpDef& activation);
-
 }  // namespace actgrad
 
-#endif  // ACTGRAD_OPS_CONFORMANCE_H_
+#endif  // ACTGRAD_CHECK_CONFORMANCE_H_

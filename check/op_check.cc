@@ -1,4 +1,4 @@
-#include "ops/op_check.h"
+#include "check/op_check.h"
 
 #include <algorithm>
 

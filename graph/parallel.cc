@@ -1,8 +1,8 @@
-#include "ops/parallel.h"
+#include "graph/parallel.h"
 
 #include <algorithm>
-
-#include "ops/threads.h"
+#include <atomic>
+#include <cstdlib>
 
 #if ACTGRAD_HAS_OPENMP
 #include <omp.h>
@@ -14,11 +14,32 @@ namespace {
 
 constexpr int64_t kAlignElements = 16;
 
+// 0 until first read or set.
+std::atomic<int> parallel_threads{0};
+
+int ThreadsFromEnvironment() {
+  const char* value = std::getenv("OPENBLAS_NUM_THREADS");
+  const int n = value != nullptr ? std::atoi(value) : 1;
+  return n >= 1 ? n : 1;
+}
+
 }  // namespace
+
+int ParallelThreads() {
+  int n = parallel_threads.load(std::memory_order_relaxed);
+  if (n == 0) [[unlikely]] {
+    int unset = 0;
+    n = ThreadsFromEnvironment();
+    if (!parallel_threads.compare_exchange_strong(unset, n)) n = unset;
+  }
+  return n;
+}
+
+void SetParallelThreads(int n) { parallel_threads.store(n >= 1 ? n : 1); }
 
 void ParallelForSplit(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn) {
 #if ACTGRAD_HAS_OPENMP
-  const int64_t parts = std::min<int64_t>(NumThreads(), n / (kParallelMinElements / 2));
+  const int64_t parts = std::min<int64_t>(ParallelThreads(), n / (kParallelMinElements / 2));
   if (parts >= 2 && omp_get_level() == 0) {
     const int64_t per_part = (n + parts - 1) / parts;
     const int64_t chunk = (per_part + kAlignElements - 1) / kAlignElements * kAlignElements;

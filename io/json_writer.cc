@@ -1,10 +1,10 @@
-#include "tools/json_writer.h"
+#include "io/json_writer.h"
 
 #include <cmath>
 
 #include "absl/strings/str_format.h"
 
-namespace actgrad::tools {
+namespace actgrad::io {
 
 std::string JsonString(absl::string_view s) {
   std::string out = "\"";
@@ -32,4 +32,4 @@ std::string JsonString(absl::string_view s) {
 
 std::string JsonNumber(double v) { return std::isfinite(v) ? absl::StrFormat("%.6g", v) : "null"; }
 
-}  // namespace actgrad::tools
+}  // namespace actgrad::io

@@ -2,9 +2,10 @@
 // File: parallel.h
 // -----------------------------------------------------------------------------
 //
-// Internal: splits large elementwise work over the threads that
-// SetNumThreads() allows. Below kParallelMinElements an op stays on the
-// calling thread, where starting a second one would cost more than the work.
+// Internal: splits large elementwise work (activations, optimizer steps,
+// gradient accumulation) over the threads that SetNumThreads() allows.
+// Below kParallelMinElements an op stays on the calling thread, where
+// starting a second one would cost more than the work.
 // The threads are OpenMP's, the same team oneDNN's products run on, so a
 // product followed by an elementwise op never has two sets of threads
 // competing for the cores. Without OpenMP (a build without oneDNN) the work
@@ -16,8 +17,8 @@
 //     for (int64_t i = begin; i < end; ++i) y[i] = x[i] * 2;
 //   });
 
-#ifndef ACTGRAD_OPS_PARALLEL_H_
-#define ACTGRAD_OPS_PARALLEL_H_
+#ifndef ACTGRAD_GRAPH_PARALLEL_H_
+#define ACTGRAD_GRAPH_PARALLEL_H_
 
 #include <algorithm>
 #include <cstdint>
@@ -25,6 +26,12 @@
 #include "absl/functional/function_ref.h"
 
 namespace actgrad::internal {
+
+// How many threads ParallelFor may use. SetNumThreads() (ops/threads.h) sets
+// it together with the GEMM libraries' count; until then it follows
+// OPENBLAS_NUM_THREADS as they do, or is 1.
+int ParallelThreads();
+void SetParallelThreads(int n);
 
 // 1 MiB of float32: the work takes tens of microseconds, against a few for
 // waking a second thread.
@@ -73,4 +80,4 @@ void ForTwoStreams(int64_t first, int64_t last, Fn&& fn) {
 
 }  // namespace actgrad::internal
 
-#endif  // ACTGRAD_OPS_PARALLEL_H_
+#endif  // ACTGRAD_GRAPH_PARALLEL_H_

@@ -1,14 +1,17 @@
-// Tables and Chrome trace-event JSON from a Profile.
+#include "profile/export.h"
 
 #include <algorithm>
+#include <chrono>
 #include <sstream>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "graph/dot.h"
-#include "graph/profiler.h"
+#include "graph/factories.h"
 #include "io/file.h"
+#include "io/json_writer.h"
+#include "ops/functional.h"
 
 namespace actgrad {
 
@@ -49,6 +52,41 @@ std::string FormatGroupTable(const std::vector<ProfileGroup>& groups, const Prof
                           time > 0 ? 100.0 * double(g.overhead_ns) / double(time) : 0.0);
   }
   return out;
+}
+
+std::string GroupsJson(const std::vector<ProfileGroup>& groups, const Profile& profile) {
+  using io::JsonNumber;
+  using io::JsonString;
+  std::string out = "[";
+  const double total = std::max<double>(1.0, double(profile.TotalNs()));
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const ProfileGroup& g = groups[i];
+    const int64_t time = g.forward_ns + g.backward_ns;
+    absl::StrAppendFormat(
+        &out,
+        "%s{\"name\": %s, \"count\": %d, \"forward_ms\": %s, \"backward_ms\": %s, "
+        "\"backward_forward_ratio\": %s, \"share\": %s, \"gflops\": %s, \"overhead_share\": %s}",
+        i ? ", " : "", JsonString(g.name), g.count, JsonNumber(g.forward_ns / 1e6),
+        JsonNumber(g.backward_ns / 1e6), JsonNumber(g.BackwardForwardRatio()),
+        JsonNumber(time / total), JsonNumber(time > 0 ? g.flops / time : 0.0),
+        JsonNumber(time > 0 ? double(g.overhead_ns) / time : 0.0));
+  }
+  return out + "]";
+}
+
+double MeasureGemmGflops() {
+  Generator gen(0);
+  const Tensor a = Normal({512, 512}, 0, 1, gen);
+  const Tensor b = Normal({512, 512}, 0, 1, gen);
+  double best = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const Tensor c = Matmul(a, b);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, 2.0 * 512 * 512 * 512 / seconds / 1e9);
+  }
+  return best;
 }
 
 std::string ChromeTraceJson(const Profile& profile) {

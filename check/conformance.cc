@@ -1,4 +1,4 @@
-#include "ops/conformance.h"
+#include "check/conformance.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,15 +13,20 @@
 #include "absl/strings/str_join.h"
 #include "graph/factories.h"
 #include "graph/grad_mode.h"
+#include "ops/activation_gain.h"
 #include "ops/scalar_activation.h"
 
 namespace actgrad {
 
 namespace {
 
+using internal::Evaluate;
+using internal::Evaluated;
+using internal::MeanSquare;
+using internal::NormalSamples;
+
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-constexpr uint64_t kMonteCarloSeed = 0x6a1e;
 // |f'| below this counts as saturated (claim C15).
 constexpr double kSaturated = 0.01;
 // A mean under this share of the RMS output counts as zero-centred.
@@ -38,43 +43,6 @@ std::vector<double> FineGrid() {
   return x;
 }
 
-// f and f' of an activation at `x`, computed in `dtype` by the row's own
-// forward and backward, as training runs them.
-struct Evaluated {
-  std::vector<double> y;
-  std::vector<double> dy;
-};
-
-Evaluated Evaluate(const OpDef& op, const Attrs& attrs, std::span<const double> x, DType dtype,
-                   bool derivative = true) {
-  const Shape shape{static_cast<int64_t>(x.size())};
-  if (!derivative) {
-    NoGradGuard values_only;
-    return {Apply(op, {FromValues(x, shape, dtype)}, attrs).ToVector(), {}};
-  }
-  GradModeGuard recording(true);
-  Tensor input = FromValues(x, shape, dtype);
-  input.set_requires_grad(true);
-  const Tensor y = Apply(op, {input}, attrs);
-  const std::vector<Tensor> dx = Grad(y, {input}, Ones(y.shape(), dtype));
-  return {y.ToVector(), dx[0].ToVector()};
-}
-
-// z ~ N(0, 1) in antithetic pairs: the first half, then its negation.
-const std::vector<double>& NormalSamples(int64_t n) {
-  static std::mutex* mutex = new std::mutex();
-  static auto* cache = new std::map<int64_t, std::vector<double>>();
-  std::lock_guard<std::mutex> lock(*mutex);
-  std::vector<double>& z = (*cache)[n];
-  if (z.empty()) {
-    Generator gen(kMonteCarloSeed);
-    const int64_t half = std::max<int64_t>(1, n / 2);
-    for (int64_t i = 0; i < half; ++i) z.push_back(gen.NextNormal());
-    for (int64_t i = 0; i < half; ++i) z.push_back(-z[i]);
-  }
-  return z;
-}
-
 // Central differences of the forward at steps h, h/2, ..., refined by
 // Richardson extrapolation; the best-agreeing neighbours win (as GradCheck).
 double NumericDerivative(const OpDef& op, const Attrs& attrs, double x, double step) {
@@ -85,12 +53,6 @@ double NumericDerivative(const OpDef& op, const Attrs& attrs, double x, double s
         return (y[0] - y[1]) / (2 * hk);
       },
       step * std::max(1.0, std::abs(x)));
-}
-
-double MeanSquare(std::span<const double> y) {
-  double sum = 0;
-  for (double v : y) sum += v * v;
-  return sum / static_cast<double>(y.size());
 }
 
 std::string What(const std::exception& e) { return e.what(); }
@@ -570,18 +532,6 @@ ConformanceReport CheckConformance(const OpDef& op, const ConformanceOptions& op
   }
   report.passed = report.failures.empty();
   return report;
-}
-
-double EstimatedGain(const OpDef& activation, const Attrs& attrs) {
-  const std::vector<double>& z = NormalSamples(ConformanceOptions().monte_carlo_samples);
-  return 1 / std::sqrt(MeanSquare(Evaluate(activation, attrs, z, DType::kFloat64,
-                                           /*derivative=*/false)
-                                      .y));
-}
-
-bool UsesEstimatedGain(const OpDef& activation) {
-  return activation.kind == OpKind::kActivation && activation.gain == nullptr &&
-         activation.forward == &internal::ScalarActivationForward;
 }
 
 // ------------------------------------------------------------------ printing

@@ -24,8 +24,8 @@
 //   };
 //   actgrad::Tensor y = actgrad::Apply(kSoftsign, {x});
 
-#ifndef ACTGRAD_OPS_OP_DEF_H_
-#define ACTGRAD_OPS_OP_DEF_H_
+#ifndef ACTGRAD_GRAPH_OP_DEF_H_
+#define ACTGRAD_GRAPH_OP_DEF_H_
 
 #include <array>
 #include <cstdint>
@@ -251,6 +251,11 @@ class BackwardContext {
   std::span<const DType> input_dtypes_;
 };
 
+namespace internal {
+// "[3,4] and [5,2]", for messages that name an op's inputs.
+std::string DescribeShapes(std::span<const Tensor> tensors);
+}  // namespace internal
+
 // Runs `op` on `inputs`, recording a graph node when gradients are enabled
 // and an input requires one. The entry point of every op, built-in or not.
 Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs = {},
@@ -262,4 +267,4 @@ inline Tensor Apply(const OpDef& op, std::initializer_list<Tensor> inputs, const
 
 }  // namespace actgrad
 
-#endif  // ACTGRAD_OPS_OP_DEF_H_
+#endif  // ACTGRAD_GRAPH_OP_DEF_H_

@@ -1,0 +1,84 @@
+#include "graph/profile_hooks.h"
+
+#include "absl/strings/str_cat.h"
+#include "graph/anomaly.h"
+#include "graph/error.h"
+#include "graph/graph.h"
+
+namespace actgrad {
+
+ScopedOpObserver::ScopedOpObserver(OpObserver* observer) {
+  ACTGRAD_REQUIRE(internal::active_observer == nullptr, std::source_location::current(),
+                  "Profiler: a profiler is already recording on this thread");
+  internal::active_observer = observer;
+}
+
+ScopedOpObserver::~ScopedOpObserver() { internal::active_observer = nullptr; }
+
+bool IsProfiling() { return internal::ActiveObserver() != nullptr; }
+
+// Layer paths are kept while an observer or anomaly detection wants them.
+LayerScope::LayerScope(const std::string& name) {
+  if (!IsProfiling() && !IsAnomalyDetectionEnabled()) [[likely]]
+    return;
+  active_ = true;
+  std::string& path = internal::layer_path;
+  restore_ = path.size();
+  absl::StrAppend(&path, path.empty() ? "" : ".", name);
+}
+
+LayerScope::LayerScope(size_t index, const std::string& kind) {
+  if (!IsProfiling() && !IsAnomalyDetectionEnabled()) [[likely]]
+    return;
+  active_ = true;
+  std::string& path = internal::layer_path;
+  restore_ = path.size();
+  absl::StrAppend(&path, path.empty() ? "" : ".", index, ".", kind);
+}
+
+LayerScope::~LayerScope() {
+  if (active_) internal::layer_path.resize(restore_);
+}
+
+namespace internal {
+
+void ReportForward(OpObserver& observer, const OpDef& op, std::span<const Tensor> inputs,
+                   const Tensor& output, const Attrs& attrs, const Graph* graph, uint32_t node,
+                   int64_t start, int64_t kernel_start, int64_t kernel_end, int64_t end) {
+  ForwardEvent event{.op = &op,
+                     .inputs = inputs,
+                     .output = &output,
+                     .attrs = &attrs,
+                     .layer = layer_path,
+                     .start_ns = start,
+                     .kernel_start_ns = kernel_start,
+                     .kernel_end_ns = kernel_end,
+                     .end_ns = end};
+  if (graph != nullptr && node != kNoNode) {
+    event.recorded = true;
+    event.graph_epoch = graph->epoch();
+    event.node = node;
+    const Node& n = graph->node(node);
+    for (int i = 0; i < n.num_saved; ++i) {
+      const TensorImpl* v = n.saved[i].value;
+      event.saved_bytes += v->shape.NumElements() * static_cast<int64_t>(DTypeSize(v->dtype));
+    }
+  }
+  observer.OnForward(event);
+}
+
+void ReportBackward(OpObserver& observer, const Graph& graph, uint32_t node, int64_t start,
+                    int64_t kernel_start, int64_t kernel_end, int64_t end) {
+  const Node& n = graph.node(node);
+  observer.OnBackward({.op = n.op,
+                       .shape = n.shape,
+                       .graph_epoch = graph.epoch(),
+                       .node = node,
+                       .start_ns = start,
+                       .kernel_start_ns = kernel_start,
+                       .kernel_end_ns = kernel_end,
+                       .end_ns = end});
+}
+
+}  // namespace internal
+}  // namespace actgrad
