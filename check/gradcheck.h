@@ -2,6 +2,11 @@
 // File: gradcheck.h
 // -----------------------------------------------------------------------------
 //
+// check/ is the home of the second use: checking a gradient you wrote, in
+// float64, with a report that names the worst element — GradCheck for any
+// function of tensors (here), the per-op check (check/op_check.h) and the
+// activation conformance report (check/conformance.h).
+//
 // `GradCheck` compares the gradient that Backward() computes for a function
 // of tensors with finite differences, in float64. It is a library feature:
 // use it on your own ops and composite functions, not only in tests.

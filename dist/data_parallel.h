@@ -2,6 +2,9 @@
 // File: data_parallel.h
 // -----------------------------------------------------------------------------
 //
+// dist/ trains one model on several processes over MPI; it is built when
+// Open MPI is found.
+//
 // Data-parallel training as PyTorch's DistributedDataParallel does it: every
 // rank holds a full replica of the model and trains on its slice of each
 // global batch; the gradients are averaged over the ranks before the

@@ -2,6 +2,8 @@
 // File: experiment.h
 // -----------------------------------------------------------------------------
 //
+// experiments/ measures the article's claims with the rest of the library.
+//
 // The article's measurable claims (../shared/seed/CLAIMS.md, C1-C20) as
 // experiments that anyone can rerun: each trains small networks over several
 // seeds, and returns its setup, tables, SVG figures, and a verdict on the

@@ -2,6 +2,10 @@
 // File: tensor.h
 // -----------------------------------------------------------------------------
 //
+// graph/ is the ground floor: tensors, the schema of an op row
+// (graph/op_def.h), the recorded graph and the backward engine. It includes
+// nothing from any other folder; the ops fill its rows in from above.
+//
 // `actgrad::Tensor` is an N-dimensional, contiguous, row-major array of
 // float32 (the default), float64 or int64 values, and a handle into the
 // dynamic graph: every op applied to a tensor that requires a gradient is

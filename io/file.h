@@ -2,6 +2,10 @@
 // File: file.h
 // -----------------------------------------------------------------------------
 //
+// io/ is where data meets the outside world: files written atomically (here),
+// CSV data sets (io/csv.h), safetensors (io/safetensors.h) and JSON helpers;
+// failures come back as absl::Status naming the file.
+//
 // The few file operations that the readers and writers in io/ share, with the
 // outside world's failures returned as `absl::Status` whose message names the
 // path and the system's reason:

@@ -2,6 +2,10 @@
 // File: nn.h
 // -----------------------------------------------------------------------------
 //
+// nn/ is the home of the first use: building and training networks in C++.
+// Modules register what they hold (nn/module.h); layers, initializers,
+// scalers, tasks, the training loop and model files stand on that.
+//
 // The layers, initializers, scalers and task helpers in one include.
 //
 // Example:

@@ -2,6 +2,10 @@
 // File: functional.h
 // -----------------------------------------------------------------------------
 //
+// ops/ is the op table: one row per op (forward, backward, what it saves,
+// kinks, initializer gain), the kernels behind them, the runtime registry and
+// plugins. It stands on graph/ only.
+//
 // The functions users call to apply the built-in ops. Each is one line over
 // `Apply()` with its row; misuse throws `actgrad::Error` naming the op, the
 // shapes and the caller's line (captured by the defaulted `location`; the

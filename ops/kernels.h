@@ -22,7 +22,6 @@
 #include <Eigen/Core>
 #include <string>
 
-#include "graph/accumulate.h"
 #include "graph/eigen_views.h"
 #include "graph/op_def.h"
 #include "graph/tensor.h"

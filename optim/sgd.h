@@ -2,6 +2,10 @@
 // File: sgd.h
 // -----------------------------------------------------------------------------
 //
+// optim/ holds what updates parameters from their gradients: optimizers,
+// gradient clipping (optim/clip.h) and learning-rate schedules
+// (optim/schedule.h).
+//
 // Stochastic gradient descent with momentum, dampening, Nesterov momentum and
 // weight decay, with exactly the update rule of PyTorch's torch.optim.SGD:
 //

@@ -39,6 +39,7 @@ constexpr char kCompat[] = "compat";
 
 struct LayerTable {
   std::map<std::string, std::set<std::string>> allowed;  // room -> rooms it may include
+  std::map<std::string, std::string> main_file;          // room -> "check/gradcheck.h"
 };
 
 std::string ReadFile(const fs::path& path) {
@@ -48,7 +49,8 @@ std::string ReadFile(const fs::path& path) {
   return text.str();
 }
 
-// Rows "| room | a, b | ... |" after the header row "| room | may include |".
+// Rows "| room | a, b | `room/main.h` | ... |" after the header row
+// "| room | may include | main file |".
 absl::StatusOr<LayerTable> ParseLayerTable(const std::string& text) {
   LayerTable table;
   bool in_table = false;
@@ -62,12 +64,14 @@ absl::StatusOr<LayerTable> ParseLayerTable(const std::string& text) {
     }
     std::vector<std::string> cells = absl::StrSplit(line, '|');
     for (std::string& cell : cells) absl::StripAsciiWhitespace(&cell);
-    if (cells.size() < 4) continue;
-    if (cells[1] == "room" && cells[2] == "may include") {
+    if (cells.size() < 5) continue;
+    if (cells[1] == "room" && cells[2] == "may include" && cells[3] == "main file") {
       in_table = true;
       continue;
     }
     if (!in_table || absl::StartsWith(cells[1], "---")) continue;
+    table.main_file[cells[1]] =
+        std::string(absl::StripSuffix(absl::StripPrefix(cells[3], "`"), "`"));
     std::set<std::string>& allowed = table.allowed[cells[1]];
     for (absl::string_view dep : absl::StrSplit(cells[2], ',', absl::SkipWhitespace())) {
       allowed.insert(std::string(absl::StripAsciiWhitespace(dep)));
@@ -111,8 +115,20 @@ absl::StatusOr<LayerTable> ParseLayerTable(const std::string& text) {
   return table;
 }
 
+// Whether the leading comment of `path` has a line "// ROOM/ ...": the main
+// file of a room opens by saying what the room is for.
+bool OpensWithRoom(const fs::path& path, const std::string& room) {
+  std::istringstream lines(ReadFile(path));
+  std::string line;
+  while (std::getline(lines, line) && absl::StartsWith(line, "//")) {
+    if (absl::StartsWith(line, absl::StrCat("// ", room, "/ "))) return true;
+  }
+  return false;
+}
+
 // "graph/apply.cc:11: includes \"ops/kernels.h\" ..." for each include the
-// table does not allow, and for folders the table does not know.
+// table does not allow, for folders the table does not know, and for main
+// files that are missing or do not say what their room is for.
 std::vector<std::string> ScanTree(const fs::path& root, const LayerTable& table) {
   std::vector<std::string> violations;
   auto allowed_list = [&](const std::string& room) {
@@ -132,6 +148,13 @@ std::vector<std::string> ScanTree(const fs::path& root, const LayerTable& table)
     if (!table.allowed.contains(room)) {
       violations.push_back(absl::StrCat(room, "/: a folder that docs/layers.md does not place"));
       continue;
+    }
+    const std::string& main_file = table.main_file.at(room);
+    if (!fs::is_regular_file(root / main_file)) {
+      violations.push_back(absl::StrCat(main_file, ": the main file of ", room, " is missing"));
+    } else if (!OpensWithRoom(root / main_file, room)) {
+      violations.push_back(absl::StrCat(main_file, ": its leading comment does not say what ", room,
+                                        "/ is for (a line \"// ", room, "/ ...\")"));
     }
     std::vector<fs::path> files;
     for (const fs::directory_entry& entry : fs::recursive_directory_iterator(folder)) {
@@ -223,10 +246,12 @@ TEST(LayeringTest, EveryIncludeOfTheProjectIsAllowedByTheTable) {
 TEST(LayeringTest, AnUpwardIncludeIsReportedWithFileAndLine) {
   const ScratchTree tree({
       {"graph/apply.cc", "#include \"graph/tensor.h\"\n\n#include \"ops/kernels.h\"\n"},
-      {"graph/tensor.h", "// a graph header\n"},
+      {"graph/tensor.h", "// graph/ is the ground floor.\n"},
       {"ops/kernels.h", "#include \"graph/tensor.h\"\n"},
+      {"ops/functional.h", "// ops/ is the op table.\n"},
       {"nn/module.cc", "  #  include \"profile/profiler.h\"  // a peer it may not use\n"},
-      {"profile/profiler.h", "\n"},
+      {"nn/nn.h", "// nn/ is the first use.\n"},
+      {"profile/profiler.h", "// profile/ is the third use.\n"},
   });
   const std::vector<std::string> violations = ScanTree(tree.root(), ProjectTable());
   ASSERT_THAT(violations, SizeIs(2)) << absl::StrJoin(violations, "\n");
@@ -242,6 +267,7 @@ TEST(LayeringTest, CommentsSystemHeadersAndOutsideLibrariesAreNotIncludes) {
        "// #include \"ops/kernels.h\" is how an op would do it\n#include <vector>\n"
        "#include \"absl/strings/str_cat.h\"\n#include \"b.h\"\n"},
       {"graph/b.h", "\n"},
+      {"graph/tensor.h", "// -----\n// File: tensor.h\n//\n// graph/ is the ground floor.\n"},
   });
   EXPECT_THAT(ScanTree(tree.root(), ProjectTable()), IsEmpty());
 }
@@ -249,11 +275,12 @@ TEST(LayeringTest, CommentsSystemHeadersAndOutsideLibrariesAreNotIncludes) {
 TEST(LayeringTest, ForwardingHeadersClientsAndTheUmbrellaAreRefusedToRooms) {
   const ScratchTree tree({
       {"compat/graph/gradcheck.h", "#include \"check/gradcheck.h\"\n"},
-      {"check/gradcheck.h", "\n"},
+      {"check/gradcheck.h", "// check/ is the second use.\n"},
       {"actgrad.h", "\n"},
       {"ops/a.cc",
        "#include \"graph/gradcheck.h\"\n#include \"actgrad.h\"\n"
        "#include \"tests/test_util.h\"\n"},
+      {"ops/functional.h", "// ops/ is the op table.\n"},
       {"tests/test_util.h", "#include \"compat/graph/gradcheck.h\"\n"},
   });
   const std::vector<std::string> violations = ScanTree(tree.root(), ProjectTable());
@@ -261,6 +288,18 @@ TEST(LayeringTest, ForwardingHeadersClientsAndTheUmbrellaAreRefusedToRooms) {
   EXPECT_THAT(violations[0], HasSubstr("ops/a.cc:1: includes \"graph/gradcheck.h\", a forwarding"));
   EXPECT_THAT(violations[1], HasSubstr("ops/a.cc:2: includes \"actgrad.h\", the umbrella"));
   EXPECT_THAT(violations[2], HasSubstr("ops/a.cc:3: includes \"tests/test_util.h\""));
+}
+
+TEST(LayeringTest, EveryRoomsMainFileSaysWhatTheRoomIsFor) {
+  const ScratchTree tree({
+      {"ops/kernels.h", "\n"},  // and no ops/functional.h
+      {"check/gradcheck.h", "// Compares gradients.\n// check is here.\n"},
+      {"nn/nn.h", "// nn/ is the first use.\n"},
+  });
+  const std::vector<std::string> violations = ScanTree(tree.root(), ProjectTable());
+  ASSERT_THAT(violations, SizeIs(2)) << absl::StrJoin(violations, "\n");
+  EXPECT_THAT(violations[0], HasSubstr("check/gradcheck.h: its leading comment does not say"));
+  EXPECT_THAT(violations[1], HasSubstr("ops/functional.h: the main file of ops is missing"));
 }
 
 TEST(LayeringTest, AFolderTheTableDoesNotPlaceIsReported) {
@@ -272,19 +311,21 @@ TEST(LayeringTest, AFolderTheTableDoesNotPlaceIsReported) {
 }
 
 TEST(LayeringTest, TablesThatCannotBeTheArchitectureAreRefused) {
-  const std::string header = "| room | may include | what |\n| --- | --- | --- |\n";
-  absl::StatusOr<LayerTable> circle =
-      ParseLayerTable(header + "| graph | ops | x |\n| ops | nn | x |\n| nn | graph | x |\n");
+  const std::string header =
+      "| room | may include | main file | what |\n| --- | --- | --- | --- |\n";
+  absl::StatusOr<LayerTable> circle = ParseLayerTable(
+      header + "| graph | ops | g.h | x |\n| ops | nn | o.h | x |\n| nn | graph | n.h | x |\n");
   ASSERT_FALSE(circle.ok());
   EXPECT_THAT(circle.status().message(), HasSubstr("graph -> ops -> nn -> graph"));
-  absl::StatusOr<LayerTable> unknown = ParseLayerTable(header + "| graph | gpu | x |\n");
+  absl::StatusOr<LayerTable> unknown = ParseLayerTable(header + "| graph | gpu | g.h | x |\n");
   ASSERT_FALSE(unknown.ok());
   EXPECT_THAT(unknown.status().message(), HasSubstr("\"gpu\", which is not a room"));
   EXPECT_FALSE(ParseLayerTable("no table here\n").ok());
   absl::StatusOr<LayerTable> good =
-      ParseLayerTable(header + "| graph | | x |\n| ops | graph | x |\n");
+      ParseLayerTable(header + "| graph | | `graph/t.h` | x |\n| ops | graph | `ops/f.h` | x |\n");
   ASSERT_TRUE(good.ok()) << good.status();
   EXPECT_THAT(good->allowed.at("ops"), ::testing::ElementsAre("graph"));
+  EXPECT_EQ(good->main_file.at("ops"), "ops/f.h");
 }
 
 }  // namespace

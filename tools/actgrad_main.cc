@@ -1,5 +1,6 @@
-// The `actgrad` command line: one subcommand per job. This is the one place
-// where errors become messages on stderr and exit codes.
+// tools/ is the `actgrad` command line: one subcommand per job, each in its
+// own *_command.cc over the library. This is the one place where errors
+// become messages on stderr and exit codes.
 
 #include <CLI/CLI.hpp>
 #include <algorithm>

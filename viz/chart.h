@@ -2,6 +2,8 @@
 // File: chart.h
 // -----------------------------------------------------------------------------
 //
+// viz/ draws: SVG charts (here), activation plots and report pages.
+//
 // Charts as SVG: line charts (curves, scatter points, shaded bands such as the
 // spread over seeds, class regions of a 2-D classifier, histograms drawn as
 // step outlines) and grouped bar charts with error bars. Each chart has axes
