@@ -9,6 +9,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 
@@ -167,6 +168,37 @@ void LinearActivationBackwardGraph(BackwardContext& ctx) {
   if (ctx.num_inputs() == 3 && ctx.needs_grad(2)) ctx.set_dx(2, Sum(dz, 0));
 }
 
+// Inputs for a check of the fused row with a kinked activation (relu,
+// leaky_relu): redrawn until every pre-activation x W^T + b is at least
+// kKinkMargin from the kink at 0 and some are positive. A finite-difference
+// stencil (steps of 1e-3) that crossed the kink would measure the wrong
+// side's slope, and an all-negative relu case would have gradients that are
+// all zero, which prove nothing; the kink itself is the activation's own
+// check's business.
+constexpr double kKinkMargin = 0.05;
+
+std::vector<Tensor> AwayFromKink(Generator& gen, const Shape& x_shape, const Shape& w_shape,
+                                 bool bias) {
+  for (;;) {
+    std::vector<Tensor> in = {internal::RandomDouble(x_shape, -1, 1, gen),
+                              internal::RandomDouble(w_shape, -1, 1, gen)};
+    if (bias) in.push_back(internal::RandomDouble({w_shape[0]}, -1, 1, gen));
+    const std::vector<double> x = in[0].ToVector(), w = in[1].ToVector();
+    const std::vector<double> b = bias ? in[2].ToVector() : std::vector<double>(w_shape[0], 0.0);
+    const int64_t k = w_shape[1];
+    bool clear = true, some_positive = false;
+    for (size_t row = 0; row < x.size() / k; ++row) {
+      for (int64_t out = 0; out < w_shape[0]; ++out) {
+        double z = b[out];
+        for (int64_t j = 0; j < k; ++j) z += x[row * k + j] * w[out * k + j];
+        clear &= std::abs(z) >= kKinkMargin;
+        some_positive |= z > 0;
+      }
+    }
+    if (clear && some_positive) return in;
+  }
+}
+
 std::vector<GradCheckCase> LinearActivationCases(Generator& gen) {
   auto r = [&](const Shape& s) { return internal::RandomDouble(s, -1, 1, gen); };
   std::vector<GradCheckCase> cases;
@@ -183,6 +215,17 @@ std::vector<GradCheckCase> LinearActivationCases(Generator& gen) {
     attrs.target = op;
     attrs.alpha = alpha;
     const std::string name(op->name);
+    if (!op->kinks.empty()) {
+      cases.push_back({AwayFromKink(gen, {4, 3}, {2, 3}, /*bias=*/true),
+                       attrs,
+                       "[4,3] by [2,3] + [2], " + name,
+                       {}});
+      cases.push_back({AwayFromKink(gen, {5, 3}, {4, 3}, /*bias=*/false),
+                       attrs,
+                       "[5,3] by [4,3], no bias, " + name,
+                       {}});
+      continue;
+    }
     cases.push_back({{r({4, 3}), r({2, 3}), r({2})}, attrs, "[4,3] by [2,3] + [2], " + name, {}});
     cases.push_back({{r({5, 3}), r({4, 3})}, attrs, "[5,3] by [4,3], no bias, " + name, {}});
   }
