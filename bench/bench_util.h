@@ -62,6 +62,8 @@ bool RegisterTrainingWorkloads();
 // Activation/<name>/{forward,backward}/<n> for every registered activation
 // (activation_bench.cc).
 void RegisterActivationBenchmarks();
+// optimizer_bench.cc: one optimizer step on W3's parameters, per optimizer.
+void RegisterOptimizerBenchmarks();
 
 }  // namespace actgrad::bench
 

@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
   if (!actgrad::bench::RegisterOverheadWorkloads()) return 1;
   if (!actgrad::bench::RegisterTrainingWorkloads()) return 1;
   actgrad::bench::RegisterActivationBenchmarks();
+  actgrad::bench::RegisterOptimizerBenchmarks();
 
   const std::string display_format = FlagValue(argc, argv, "benchmark_format", "console");
   const std::string out_path = FlagValue(argc, argv, "benchmark_out", "");
