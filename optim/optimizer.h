@@ -67,7 +67,9 @@ class Optimizer {
 
   const std::string& name() const { return name_; }
   size_t num_groups() const { return groups_.size(); }
-  const std::vector<Tensor>& parameters(size_t group) const { return groups_[group].parameters; }
+  const std::vector<Tensor>& parameters(size_t group = 0) const {
+    return groups_[group].parameters;
+  }
   double learning_rate(size_t group = 0) const { return groups_[group].learning_rate; }
   double weight_decay(size_t group = 0) const { return groups_[group].weight_decay; }
   // Sets the learning rate of one group, or of every group (schedules).

@@ -1,8 +1,9 @@
 #include "optim/sgd.h"
 
 #include <Eigen/Core>
+#include <cmath>
 
-#include "graph/grad_mode.h"
+#include "graph/error.h"
 #include "graph/parallel.h"
 
 namespace actgrad::optim {
@@ -42,73 +43,68 @@ struct MomentumUpdate {
 }  // namespace
 
 Sgd::Sgd(std::vector<Tensor> parameters, const SgdOptions& options, std::source_location location)
-    : parameters_(std::move(parameters)), momentum_buffers_(parameters_.size()), options_(options) {
-  ACTGRAD_REQUIRE(options.learning_rate >= 0, location, "Sgd: negative learning rate ",
-                  options.learning_rate);
-  ACTGRAD_REQUIRE(options.momentum >= 0, location, "Sgd: negative momentum ", options.momentum);
-  ACTGRAD_REQUIRE(options.weight_decay >= 0, location, "Sgd: negative weight decay ",
-                  options.weight_decay);
+    : Sgd(std::vector<ParamGroup>{{.parameters = std::move(parameters)}}, options, location) {}
+
+Sgd::Sgd(std::vector<ParamGroup> groups, const SgdOptions& options, std::source_location location)
+    : Optimizer("SGD", std::move(groups), options.learning_rate, options.weight_decay,
+                {"momentum_buffer"}, location),
+      options_(options) {
+  RequireRange("momentum", options.momentum, 0, INFINITY, location);
+  RequireRange("dampening", options.dampening, 0, INFINITY, location);
   ACTGRAD_REQUIRE(!options.nesterov || (options.momentum > 0 && options.dampening == 0), location,
-                  "Sgd: Nesterov momentum needs momentum > 0 and zero dampening");
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    const Tensor& p = parameters_[i];
-    ACTGRAD_REQUIRE(p.defined() && p.is_leaf() && p.requires_grad(), location, "Sgd: parameter ", i,
-                    " must be a leaf that requires a gradient");
-  }
+                  "SGD: Nesterov momentum needs momentum > 0 and zero dampening");
 }
 
-void Sgd::Step() {
-  NoGradGuard no_grad;
+void Sgd::set_momentum_buffer(size_t i, Tensor buffer) {
+  ParameterState resumed = state(i);
+  resumed.buffers.clear();
+  if (buffer.defined()) resumed.buffers.emplace_back("momentum_buffer", std::move(buffer));
+  set_state(i, std::move(resumed));
+}
+
+void Sgd::Update(const Tensor& p, const Tensor& grad, const Resolved& group,
+                 ParameterState& state) {
   const SgdOptions& o = options_;
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    const Tensor& p = parameters_[i];
-    const Tensor& grad = p.grad();
-    if (!grad.defined()) continue;
-    Tensor& buffer = momentum_buffers_[i];
-    DispatchFloating(p.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      const T lr = T(o.learning_rate), wd = T(o.weight_decay);
-      if (o.momentum == 0) {
-        T* pp = static_cast<T*>(p.raw_data());
-        const T* pg = static_cast<const T*>(grad.raw_data());
-        internal::ParallelFor(p.numel(), [&](int64_t begin, int64_t end) {
-          Vector<T> param(pp + begin, end - begin);
-          const Vector<T> g(const_cast<T*>(pg) + begin, end - begin);
-          if (o.weight_decay == 0) {
-            param -= lr * g;
-          } else {
-            param -= lr * (g + wd * param);
-          }
-        });
-        return;
-      }
-      const bool first = !buffer.defined();
-      if (first) buffer = Tensor(internal::NewUninitialized(p.shape(), p.dtype()));
-      const MomentumUpdate<T> update{static_cast<T*>(p.raw_data()),
-                                     static_cast<const T*>(grad.raw_data()),
-                                     static_cast<T*>(buffer.raw_data()),
-                                     p.numel(),
-                                     lr,
-                                     wd,
-                                     T(o.momentum),
-                                     T(1 - o.dampening)};
-      // Large parameters are split over the threads, so that a second thread
-      // updates half instead of waiting for the next product.
+  DispatchFloating(p.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T lr = T(group.learning_rate), wd = T(group.weight_decay);
+    if (o.momentum == 0) {
+      T* pp = static_cast<T*>(p.raw_data());
+      const T* pg = static_cast<const T*>(grad.raw_data());
       internal::ParallelFor(p.numel(), [&](int64_t begin, int64_t end) {
-        if (first) {
-          o.nesterov ? update.template Run<true, true>(begin, end)
-                     : update.template Run<true, false>(begin, end);
+        Vector<T> param(pp + begin, end - begin);
+        const Vector<T> g(const_cast<T*>(pg) + begin, end - begin);
+        if (group.weight_decay == 0) {
+          param -= lr * g;
         } else {
-          o.nesterov ? update.template Run<false, true>(begin, end)
-                     : update.template Run<false, false>(begin, end);
+          param -= lr * (g + wd * param);
         }
       });
+      return;
+    }
+    // PyTorch's rule: the buffer starts as the first gradient.
+    const bool first = !state.buffer("momentum_buffer").defined();
+    Tensor& buffer = Buffer(state, "momentum_buffer", p);
+    const MomentumUpdate<T> update{static_cast<T*>(p.raw_data()),
+                                   static_cast<const T*>(grad.raw_data()),
+                                   static_cast<T*>(buffer.raw_data()),
+                                   p.numel(),
+                                   lr,
+                                   wd,
+                                   T(o.momentum),
+                                   T(1 - o.dampening)};
+    // Large parameters are split over the threads, so that a second thread
+    // updates half instead of waiting for the next product.
+    internal::ParallelFor(p.numel(), [&](int64_t begin, int64_t end) {
+      if (first) {
+        o.nesterov ? update.template Run<true, true>(begin, end)
+                   : update.template Run<true, false>(begin, end);
+      } else {
+        o.nesterov ? update.template Run<false, true>(begin, end)
+                   : update.template Run<false, false>(begin, end);
+      }
     });
-  }
-}
-
-void Sgd::ZeroGrad() {
-  for (Tensor& p : parameters_) p.ZeroGrad();
+  });
 }
 
 }  // namespace actgrad::optim

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "graph/tensor.h"
+#include "optim/optimizer.h"
 
 namespace actgrad::optim {
 
@@ -44,33 +45,29 @@ struct SgdOptions {
   double weight_decay = 0.0;
 };
 
-class Sgd {
+class Sgd : public Optimizer {
  public:
-  // Throws `Error` for a negative learning rate, momentum or weight decay,
-  // for Nesterov without momentum or with dampening (PyTorch's rules), and
-  // for parameters that are not leaves requiring a gradient.
+  // Throws `Error` for a negative (or non-finite) learning rate, momentum or
+  // weight decay, for Nesterov without momentum or with dampening
+  // (PyTorch's rules), and for parameters that are not leaves requiring a
+  // gradient.
   Sgd(std::vector<Tensor> parameters, const SgdOptions& options,
       std::source_location location = std::source_location::current());
+  // With parameter groups (optim/optimizer.h).
+  Sgd(std::vector<ParamGroup> groups, const SgdOptions& options,
+      std::source_location location = std::source_location::current());
 
-  // One update of every parameter that has a gradient. Runs without
-  // recording.
-  void Step();
-  // Zeroes every parameter's gradient in place (keeping the buffers, as
-  // LibTorch 1.13's zero_grad does).
-  void ZeroGrad();
-
-  double learning_rate() const { return options_.learning_rate; }
-  void set_learning_rate(double learning_rate) { options_.learning_rate = learning_rate; }
   const SgdOptions& options() const { return options_; }
-  const std::vector<Tensor>& parameters() const { return parameters_; }
   // The momentum buffer of parameter i (undefined before its first step);
   // setting it resumes from a checkpoint.
-  const Tensor& momentum_buffer(size_t i) const { return momentum_buffers_[i]; }
-  void set_momentum_buffer(size_t i, Tensor buffer) { momentum_buffers_[i] = std::move(buffer); }
+  const Tensor& momentum_buffer(size_t i) const { return state(i).buffer("momentum_buffer"); }
+  void set_momentum_buffer(size_t i, Tensor buffer);
+
+ protected:
+  void Update(const Tensor& param, const Tensor& grad, const Resolved& group,
+              ParameterState& state) override;
 
  private:
-  std::vector<Tensor> parameters_;
-  std::vector<Tensor> momentum_buffers_;
   SgdOptions options_;
 };
 

@@ -71,7 +71,7 @@ TEST(SgdTest, SkipsParametersWithoutGradientAndRejectsBadOptions) {
   EXPECT_FLOAT_EQ(used.item(), -2.0f);
   EXPECT_FLOAT_EQ(unused.item(), 2.0f);
   EXPECT_THAT(testing::ErrorMessageOf([&] { optim::Sgd({used}, {.learning_rate = -1}); }),
-              ::testing::HasSubstr("negative learning rate"));
+              ::testing::HasSubstr("SGD: learning rate must be >= 0, got -1"));
   EXPECT_THAT(testing::ErrorMessageOf([&] { optim::Sgd({used}, {.nesterov = true}); }),
               ::testing::HasSubstr("Nesterov"));
   EXPECT_THAT(testing::ErrorMessageOf([&] { optim::Sgd({Ones({1})}, {}); }),
