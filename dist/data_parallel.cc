@@ -173,19 +173,32 @@ void DataParallel::BroadcastState(nn::TrainState& state) {
                   "the epochs done");
   state.epochs_done = static_cast<int>(epochs_done);
   comm_.Broadcast(state.batch_order, 0, "the batch order");
-  state.momentum.resize(parameters_.size());
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    char has_momentum = state.momentum[i].defined() ? 1 : 0;
-    const std::string what = absl::StrCat("the momentum of \"", parameters_[i].name, "\"");
-    comm_.Broadcast(std::span<char>(&has_momentum, 1), 0, what);
-    if (!has_momentum) {
-      state.momentum[i] = Tensor();
-      continue;
+  comm_.Broadcast(state.optimizer, 0, "the optimizer's name");
+  int64_t entries = static_cast<int64_t>(state.optimizer_state.size());
+  comm_.Broadcast(std::span<char>(reinterpret_cast<char*>(&entries), sizeof(entries)), 0,
+                  "the optimizer's state");
+  state.optimizer_state.resize(entries);
+  for (auto& [name, parameter_state] : state.optimizer_state) {
+    comm_.Broadcast(name, 0, "the optimizer state's parameter names");
+    const std::string what = absl::StrCat("the optimizer state of \"", name, "\"");
+    const nn::NamedParameter* parameter = nullptr;
+    for (const nn::NamedParameter& p : parameters_) {
+      if (p.name == name) parameter = &p;
     }
-    if (comm_.rank() != 0) {
-      state.momentum[i] = Zeros(parameters_[i].tensor->shape(), parameters_[i].tensor->dtype());
+    ACTGRAD_REQUIRE(parameter != nullptr, std::source_location::current(), "DataParallel: ", what,
+                    " names no parameter of the model");
+    int64_t header[2] = {parameter_state.step,
+                         static_cast<int64_t>(parameter_state.buffers.size())};
+    comm_.Broadcast(std::span<char>(reinterpret_cast<char*>(header), sizeof(header)), 0, what);
+    parameter_state.step = header[0];
+    parameter_state.buffers.resize(header[1]);
+    for (auto& [buffer_name, value] : parameter_state.buffers) {
+      comm_.Broadcast(buffer_name, 0, what);
+      if (comm_.rank() != 0) {
+        value = Zeros(parameter->tensor->shape(), parameter->tensor->dtype());
+      }
+      comm_.Broadcast(value, 0, what);
     }
-    comm_.Broadcast(state.momentum[i], 0, what);
   }
   stats_.broadcast_seconds += SecondsSince(start);
 }

@@ -63,6 +63,11 @@ ModelFile MakeModelFile(const MlpModel& model) {
   return {std::move(tensors), metadata};
 }
 
+// Optimizer buffers are saved as "optimizer.<parameter>.<buffer>", with the
+// optimizer's name and the step counts ("0.weight=12,0.bias=12") in the
+// metadata. Checkpoints written before other optimizers existed hold SGD's
+// momentum as "momentum.<parameter>"; they still load.
+constexpr char kOptimizerPrefix[] = "optimizer.";
 constexpr char kMomentumPrefix[] = "momentum.";
 
 absl::StatusOr<MlpModel> ModelFromFile(const std::string& path, io::SafetensorsFile* file) {
@@ -166,12 +171,15 @@ absl::StatusOr<MlpModel> LoadMlpModel(const std::string& path) {
 absl::Status SaveCheckpoint(const std::string& path, const MlpModel& model,
                             const TrainState& state) {
   ModelFile file = MakeModelFile(model);
-  const std::vector<NamedParameter> params = model.network->NamedParameters();
-  for (size_t i = 0; i < params.size() && i < state.momentum.size(); ++i) {
-    if (state.momentum[i].defined()) {
-      file.tensors.emplace_back(kMomentumPrefix + params[i].name, state.momentum[i].Detach());
+  std::vector<std::string> steps;
+  for (const auto& [name, parameter_state] : state.optimizer_state) {
+    steps.push_back(absl::StrCat(name, "=", parameter_state.step));
+    for (const auto& [buffer, value] : parameter_state.buffers) {
+      file.tensors.emplace_back(absl::StrCat(kOptimizerPrefix, name, ".", buffer), value.Detach());
     }
   }
+  file.metadata["optimizer"] = state.optimizer;
+  file.metadata["optimizer_steps"] = absl::StrJoin(steps, ",");
   file.metadata["epochs_done"] = absl::StrCat(state.epochs_done);
   file.metadata["batch_order"] = state.batch_order;
   return io::SaveSafetensors(path, file.tensors, file.metadata);
@@ -190,11 +198,43 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path) {
         absl::StrCat(path, ": not a checkpoint (written by train --checkpoint)"));
   }
   checkpoint.state.batch_order = order->second;
-  std::map<std::string, Tensor> momentum;
+  auto refuse = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a usable checkpoint: ", why));
+  };
+  // Optimizer state, by parameter name, in the order the steps list them.
+  std::map<std::string, optim::ParameterState> by_name;
+  std::vector<std::string> order_of_names;
+  auto optimizer = file->metadata.find("optimizer");
+  auto steps = file->metadata.find("optimizer_steps");
+  if (optimizer != file->metadata.end()) checkpoint.state.optimizer = optimizer->second;
+  if (steps != file->metadata.end() && !steps->second.empty()) {
+    for (absl::string_view entry : absl::StrSplit(steps->second, ',')) {
+      const std::vector<std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
+      int64_t step = 0;
+      if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &step) || step < 0 ||
+          by_name.contains(kv[0])) {
+        return refuse(absl::StrCat("metadata \"optimizer_steps\" has a bad entry \"", entry, "\""));
+      }
+      by_name[kv[0]].step = step;
+      order_of_names.push_back(kv[0]);
+    }
+  }
   std::vector<std::pair<std::string, Tensor>> weights;
   for (auto& [name, t] : file->tensors) {
     if (absl::StartsWith(name, kMomentumPrefix)) {
-      momentum[name.substr(sizeof(kMomentumPrefix) - 1)] = t;
+      // The format before other optimizers: SGD's momentum.
+      const std::string parameter = name.substr(sizeof(kMomentumPrefix) - 1);
+      if (!by_name.contains(parameter)) order_of_names.push_back(parameter);
+      by_name[parameter].buffers.emplace_back("momentum_buffer", t);
+      checkpoint.state.optimizer = "SGD";
+    } else if (absl::StartsWith(name, kOptimizerPrefix)) {
+      const std::string rest = name.substr(sizeof(kOptimizerPrefix) - 1);
+      const size_t dot = rest.rfind('.');
+      if (dot == std::string::npos || !by_name.contains(rest.substr(0, dot))) {
+        return refuse(absl::StrCat("tensor \"", name,
+                                   "\" is optimizer state of no parameter in \"optimizer_steps\""));
+      }
+      by_name[rest.substr(0, dot)].buffers.emplace_back(rest.substr(dot + 1), t);
     } else {
       weights.emplace_back(name, t);
     }
@@ -202,13 +242,23 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path) {
   file->tensors = std::move(weights);
   absl::StatusOr<MlpModel> model = ModelFromFile(path, &*file);
   if (!model.ok()) return model.status();
+  std::map<std::string, const Tensor*> parameters;
   for (const NamedParameter& p : model->network->NamedParameters()) {
-    auto it = momentum.find(p.name);
-    if (it != momentum.end() && it->second.shape() != p.tensor->shape()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": the momentum of \"", p.name, "\" does not match its shape"));
+    parameters[p.name] = p.tensor;
+  }
+  for (const std::string& name : order_of_names) {
+    auto p = parameters.find(name);
+    if (p == parameters.end()) {
+      return refuse(absl::StrCat("optimizer state for \"", name,
+                                 "\", which is not a parameter of the model"));
     }
-    checkpoint.state.momentum.push_back(it != momentum.end() ? it->second : Tensor());
+    for (const auto& [buffer, value] : by_name[name].buffers) {
+      if (value.shape() != p->second->shape() || value.dtype() != p->second->dtype()) {
+        return refuse(absl::StrCat("the optimizer's \"", buffer, "\" of \"", name,
+                                   "\" does not match its shape"));
+      }
+    }
+    checkpoint.state.optimizer_state.emplace_back(name, by_name[name]);
   }
   checkpoint.model = *std::move(model);
   return checkpoint;

@@ -54,10 +54,12 @@ absl::Status SaveMlpModel(const std::string& path, const MlpModel& model);
 // not finite.
 absl::StatusOr<MlpModel> LoadMlpModel(const std::string& path);
 
-// A training checkpoint: the model file plus, under "momentum.<name>" and in
-// the metadata, what TrainOptions::resume_from needs to continue bitwise as
-// if never stopped. Written to a temporary name and renamed, so a crash
-// leaves the previous checkpoint intact.
+// A training checkpoint: the model file plus, in the metadata and under
+// "optimizer.<parameter>.<buffer>" (SGD's "momentum_buffer", Adam's
+// "exp_avg", ...), what TrainOptions::resume_from needs to continue bitwise
+// as if never stopped. Written to a temporary name and renamed, so a crash
+// leaves the previous checkpoint intact. Checkpoints of earlier versions,
+// with SGD's momentum under "momentum.<parameter>", load too.
 absl::Status SaveCheckpoint(const std::string& path, const MlpModel& model,
                             const TrainState& state);
 

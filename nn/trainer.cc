@@ -1,8 +1,10 @@
 #include "nn/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "absl/strings/str_format.h"
 #include "graph/grad_mode.h"
@@ -55,8 +57,27 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
                   std::span<const double> y_train, const Tensor& x_test,
                   std::span<const double> y_test, const TrainOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  optim::Sgd sgd(model.Parameters(), options.sgd);
+  std::unique_ptr<optim::Optimizer> optimizer =
+      options.make_optimizer ? options.make_optimizer(model)
+                             : std::make_unique<optim::Sgd>(model.Parameters(), options.sgd);
+  ACTGRAD_REQUIRE(optimizer != nullptr, std::source_location::current(),
+                  "Train: make_optimizer returned no optimizer");
   const std::vector<Tensor> parameters = model.Parameters();
+  // The model's name of each of the optimizer's parameters, in its order
+  // (groups may order them differently from the model).
+  std::vector<std::string> state_names;
+  {
+    std::map<const internal::TensorImpl*, std::string> name_of;
+    for (const NamedParameter& p : model.NamedParameters()) name_of[p.tensor->impl()] = p.name;
+    for (size_t g = 0; g < optimizer->num_groups(); ++g) {
+      for (const Tensor& p : optimizer->parameters(g)) {
+        auto it = name_of.find(p.impl());
+        ACTGRAD_REQUIRE(it != name_of.end(), std::source_location::current(),
+                        "Train: the optimizer holds a tensor that is not a parameter of the model");
+        state_names.push_back(it->second);
+      }
+    }
+  }
   Generator gen(options.seed);
   std::vector<int64_t> all_rows(y_train.size());
   for (size_t i = 0; i < all_rows.size(); ++i) all_rows[i] = static_cast<int64_t>(i);
@@ -70,8 +91,17 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
     first_epoch = start_state.epochs_done;
     ACTGRAD_REQUIRE(gen.RestoreState(start_state.batch_order), std::source_location::current(),
                     "Train: the saved batch order is not a generator state");
-    for (size_t i = 0; i < start_state.momentum.size() && i < parameters.size(); ++i) {
-      sgd.set_momentum_buffer(i, start_state.momentum[i]);
+    if (!start_state.optimizer_state.empty()) {
+      ACTGRAD_REQUIRE(start_state.optimizer == optimizer->name(), std::source_location::current(),
+                      "Train: the saved state is ", start_state.optimizer,
+                      "'s; this run's optimizer is ", optimizer->name());
+    }
+    for (const auto& [name, saved] : start_state.optimizer_state) {
+      auto it = std::find(state_names.begin(), state_names.end(), name);
+      ACTGRAD_REQUIRE(it != state_names.end(), std::source_location::current(),
+                      "Train: the saved optimizer state names \"", name,
+                      "\", which is not a parameter of this model");
+      optimizer->set_state(it - state_names.begin(), saved);
     }
   }
   const int world = sync != nullptr ? sync->world_size() : 1;
@@ -80,7 +110,10 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
     TrainState state;
     state.epochs_done = epochs_done;
     state.batch_order = gen.SaveState();
-    for (size_t i = 0; i < parameters.size(); ++i) state.momentum.push_back(sgd.momentum_buffer(i));
+    state.optimizer = optimizer->name();
+    for (size_t i = 0; i < optimizer->num_parameters(); ++i) {
+      state.optimizer_state.emplace_back(state_names[i], optimizer->state(i));
+    }
     options.on_checkpoint(state);
   };
 
@@ -89,7 +122,7 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
   for (int epoch = first_epoch; epoch < options.epochs && result.stopped_early.empty(); ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     if (options.schedule.has_value()) {
-      sgd.set_learning_rate(options.schedule->LearningRateAt(epoch));
+      optimizer->set_learning_rate(options.schedule->LearningRateAt(epoch));
     }
     const std::vector<std::vector<int64_t>> batches =
         io::ShuffledBatches(all_rows, options.batch * world, gen);
@@ -106,7 +139,7 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
       const std::span<const int64_t> rows(
           global_rows.data() + rows_total * rank / world,
           rows_total * (rank + 1) / world - rows_total * rank / world);
-      sgd.ZeroGrad();
+      optimizer->ZeroGrad();
       if (sync != nullptr) {
         sync->BeginStep(static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows_total));
       }
@@ -129,14 +162,14 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
       }
       correct += step_correct;
       if (options.clip_norm > 0) optim::ClipGradNorm(parameters, options.clip_norm);
-      sgd.Step();
+      optimizer->Step();
       if (first_loss < 0) first_loss = value;
       if (!std::isfinite(value) || (value > 100 * first_loss && value > first_loss + 10)) {
         result.stopped_early = absl::StrFormat(
             "training diverged at epoch %d, batch %d: the loss is %g (it started at %g). "
             "Likely fixes: a smaller learning rate (now %g), inputs scaled to the activation's "
             "range, the activation's recommended initializer, or gradient clipping",
-            epoch + 1, b + 1, value, first_loss, sgd.learning_rate());
+            epoch + 1, b + 1, value, first_loss, optimizer->learning_rate());
         break;
       }
       loss_sum += value;
@@ -156,7 +189,7 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
                        .train_loss = loss_sum / std::max<size_t>(batches.size(), 1),
                        .test_loss = test.loss,
                        .test_metric = test.metric,
-                       .learning_rate = sgd.learning_rate(),
+                       .learning_rate = optimizer->learning_rate(),
                        .seconds = SecondsSince(epoch_start)};
     result.history.push_back(report);
     if (options.on_epoch) options.on_epoch(report);

@@ -28,6 +28,7 @@
 #include "nn/gradient_sync.h"
 #include "nn/sequential.h"
 #include "nn/task.h"
+#include "optim/optimizer.h"
 #include "optim/schedule.h"
 #include "optim/sgd.h"
 
@@ -52,20 +53,27 @@ struct BatchProgress {
 };
 
 // What resuming needs besides the weights: how far training got, the state
-// of the batch-order generator, and the optimizer's momentum per parameter.
+// of the batch-order generator, and the optimizer's state per parameter
+// (its step count and buffers: SGD's momentum, Adam's moments, ...).
 struct TrainState {
   int epochs_done = 0;
   std::string batch_order;
-  std::vector<Tensor> momentum;  // undefined entries: no momentum yet
+  std::string optimizer;  // Optimizer::name() of the run that saved it
+  // By the parameter's name in the model ("0.weight").
+  std::vector<std::pair<std::string, optim::ParameterState>> optimizer_state;
 };
 
 struct TrainOptions {
   int epochs = 200;
   int64_t batch = 32;  // per process when gradient_sync is set
   optim::SgdOptions sgd = {.learning_rate = 0.05, .momentum = 0.9};
-  std::optional<optim::Schedule> schedule;  // overrides sgd.learning_rate per epoch
-  double clip_norm = 0;                     // 0: no clipping
-  uint64_t seed = 0;                        // batch order
+  // Another optimizer (Adam, parameter groups, ...) over the model's
+  // parameters; when unset, SGD with `sgd`.
+  std::function<std::unique_ptr<optim::Optimizer>(Sequential& model)> make_optimizer;
+  // Sets every group's learning rate per epoch.
+  std::optional<optim::Schedule> schedule;
+  double clip_norm = 0;  // 0: no clipping
+  uint64_t seed = 0;     // batch order
   // Called after each batch with the epoch's running figures.
   std::function<void(const BatchProgress&)> on_batch;
   std::function<void(const EpochReport&)> on_epoch;

@@ -192,18 +192,35 @@ TEST(DataParallelTest, StateAndParametersComeFromRankZero) {
     order.NextUniform();
     state.epochs_done = 4;
     state.batch_order = order.SaveState();
-    for (const Tensor& p : model->Parameters())
-      state.momentum.push_back(Full(p.shape(), 0.25, DType::kFloat64));
-    state.momentum[1] = Tensor();  // a parameter without momentum yet
+    state.optimizer = "Adam";
+    for (const nn::NamedParameter& p : model->NamedParameters()) {
+      optim::ParameterState s{.step = 7};
+      s.buffers.emplace_back("exp_avg", Full(p.tensor->shape(), 0.25, DType::kFloat64));
+      s.buffers.emplace_back("exp_avg_sq", Full(p.tensor->shape(), 0.5, DType::kFloat64));
+      state.optimizer_state.emplace_back(p.name, std::move(s));
+    }
+    state.optimizer_state[1].second = {};  // a parameter without state yet
   }
   (*ddp)->BroadcastState(state);
   EXPECT_EQ(state.epochs_done, 4);
   Generator expected(9);
   expected.NextUniform();
   EXPECT_EQ(state.batch_order, expected.SaveState());
-  ASSERT_EQ(state.momentum.size(), model->Parameters().size());
-  EXPECT_FALSE(state.momentum[1].defined());
-  EXPECT_EQ(state.momentum[0].ToVector(), std::vector<double>(state.momentum[0].numel(), 0.25));
+  EXPECT_EQ(state.optimizer, "Adam");
+  const std::vector<nn::NamedParameter> parameters = model->NamedParameters();
+  ASSERT_EQ(state.optimizer_state.size(), parameters.size());
+  EXPECT_EQ(state.optimizer_state[1].first, parameters[1].name);
+  EXPECT_EQ(state.optimizer_state[1].second.step, 0);
+  EXPECT_TRUE(state.optimizer_state[1].second.buffers.empty());
+  const optim::ParameterState& first = state.optimizer_state[0].second;
+  EXPECT_EQ(state.optimizer_state[0].first, parameters[0].name);
+  EXPECT_EQ(first.step, 7);
+  ASSERT_EQ(first.buffers.size(), 2u);
+  EXPECT_EQ(first.buffers[1].first, "exp_avg_sq");
+  EXPECT_EQ(first.buffer("exp_avg").ToVector(),
+            std::vector<double>(first.buffer("exp_avg").numel(), 0.25));
+  EXPECT_EQ(first.buffer("exp_avg_sq").ToVector(),
+            std::vector<double>(first.buffer("exp_avg_sq").numel(), 0.5));
   const int64_t mine[] = {static_cast<int64_t>((*ddp)->ParameterFingerprint())};
   const std::vector<int64_t> all = g_comm->Allgather(mine, "fingerprints");
   for (int r = 1; r < g_comm->size(); ++r) EXPECT_EQ(all[r], all[0]) << "rank " << r;
