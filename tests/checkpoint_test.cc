@@ -8,6 +8,7 @@
 #include "actgrad.h"
 #include "io/safetensors.h"
 #include "nn/nn.h"
+#include "optim/factory.h"
 #include "tests/test_util.h"
 
 namespace actgrad {
@@ -109,6 +110,82 @@ TEST(CheckpointTest, RefusesFilesThatDoNotFit) {
       std::string(write_variant("format.safetensors", [](auto& f) { f.metadata.erase("format"); })
                       .message()),
       HasSubstr("format"));
+}
+
+}  // namespace
+}  // namespace actgrad
+
+namespace actgrad {
+namespace {
+
+TEST(CheckpointTest, TrainingWithAdamGroupsResumesBitwiseFromTheSavedState) {
+  // Adam with no decay on biases, trained 6 epochs straight or 3 + 3 with a
+  // checkpoint between: the weights agree to the bit.
+  Generator data_gen(11);
+  const Tensor x = Uniform({40, 3}, -1, 1, data_gen);
+  std::vector<double> y;
+  for (int i = 0; i < 40; ++i) y.push_back(i % 3);
+  auto make_adam = [](nn::Sequential& model) -> std::unique_ptr<optim::Optimizer> {
+    std::vector<optim::NamedParameterRef> named;
+    for (const nn::NamedParameter& p : model.NamedParameters())
+      named.push_back({p.name, *p.tensor});
+    auto made = optim::MakeOptimizer({.name = "adam", .learning_rate = 0.01, .weight_decay = 0.1},
+                                     optim::SplitDecay(named, {"bias"}));
+    EXPECT_TRUE(made.ok()) << made.status();
+    return *std::move(made);
+  };
+  nn::TrainOptions options{.epochs = 6, .batch = 8, .make_optimizer = make_adam, .seed = 3};
+  nn::MlpModel straight = SmallModel(ops::kTanh);
+  nn::Train(straight.task, *straight.network, x, y, Tensor(), {}, options);
+
+  nn::MlpModel first = SmallModel(ops::kTanh);
+  nn::TrainState saved;
+  options.epochs = 3;
+  options.checkpoint_every = 3;
+  options.on_checkpoint = [&](const nn::TrainState& state) {
+    ASSERT_TRUE(nn::SaveCheckpoint(TempPath("adam.ck.safetensors"), first, state).ok());
+  };
+  nn::Train(first.task, *first.network, x, y, Tensor(), {}, options);
+  absl::StatusOr<nn::Checkpoint> checkpoint = nn::LoadCheckpoint(TempPath("adam.ck.safetensors"));
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  EXPECT_EQ(checkpoint->state.optimizer, "Adam");
+  ASSERT_EQ(checkpoint->state.optimizer_state.size(), 6u);  // weights first, then biases
+  EXPECT_EQ(checkpoint->state.optimizer_state[0].first, "0.weight");
+  EXPECT_EQ(checkpoint->state.optimizer_state[3].first, "0.bias");
+  EXPECT_EQ(checkpoint->state.optimizer_state[0].second.step, 3 * 5);  // 40 rows / 8
+  EXPECT_TRUE(checkpoint->state.optimizer_state[0].second.buffer("exp_avg_sq").defined());
+
+  options.epochs = 6;
+  options.checkpoint_every = 0;
+  options.resume_from = &checkpoint->state;
+  nn::Train(checkpoint->model.task, *checkpoint->model.network, x, y, Tensor(), {}, options);
+  const std::vector<nn::NamedParameter> a = straight.network->NamedParameters();
+  const std::vector<nn::NamedParameter> b = checkpoint->model.network->NamedParameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].tensor->ToVector(), b[i].tensor->ToVector()) << a[i].name;
+  }
+}
+
+TEST(CheckpointTest, CheckpointsWithSgdMomentumOfTheEarlierFormatStillLoad) {
+  const nn::MlpModel model = SmallModel(ops::kRelu);
+  const std::string path = TempPath("old.ck.safetensors");
+  std::vector<std::pair<std::string, Tensor>> tensors = model.network->StateDict();
+  tensors.emplace_back("momentum.0.weight", Full({5, 3}, 0.5));
+  ASSERT_TRUE(nn::SaveMlpModel(path, model).ok());
+  absl::StatusOr<io::SafetensorsFile> file = io::LoadSafetensors(path);
+  ASSERT_TRUE(file.ok());
+  std::map<std::string, std::string> metadata = file->metadata;
+  metadata["epochs_done"] = "2";
+  metadata["batch_order"] = Generator(1).SaveState();
+  ASSERT_TRUE(io::SaveSafetensors(path, tensors, metadata).ok());
+  absl::StatusOr<nn::Checkpoint> checkpoint = nn::LoadCheckpoint(path);
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  EXPECT_EQ(checkpoint->state.optimizer, "SGD");
+  ASSERT_EQ(checkpoint->state.optimizer_state.size(), 1u);
+  EXPECT_EQ(checkpoint->state.optimizer_state[0].first, "0.weight");
+  EXPECT_EQ(checkpoint->state.optimizer_state[0].second.buffer("momentum_buffer").ToVector(),
+            std::vector<double>(15, 0.5));
 }
 
 }  // namespace

@@ -20,3 +20,8 @@ expect_failure("abc" train --hidden 64,abc --epochs 1)
 expect_failure("No such file" train --data /nonexistent.csv)
 expect_failure("no op named" gradcheck --op sigmod)
 expect_failure("plugin" gradcheck --plugin /etc/hostname)
+expect_failure("the optimizers are sgd, adam, adamw, rmsprop, adagrad"
+               train --optimizer adm --epochs 1)
+expect_failure("adam takes no momentum" train --optimizer adam --momentum 0.5 --epochs 1)
+expect_failure("beta2 must be in [0, 1), got 1" train --optimizer adamw --beta2 1 --epochs 1)
+expect_failure("eps must be > 0" train --optimizer rmsprop --eps 0 --epochs 1)

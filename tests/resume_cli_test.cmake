@@ -26,3 +26,23 @@ string(FIND "${err}" "another architecture" refused)
 if(rc EQUAL 0 OR refused EQUAL -1)
   message(FATAL_ERROR "a mismatched checkpoint was not refused:\n${err}")
 endif()
+# The same with Adam, parameter groups and AMSGrad: the moments, the
+# maximum and the per-parameter step counts travel in the checkpoint.
+set(adam --optimizer adam --lr 0.003 --amsgrad --weight-decay 1e-3 --no-decay-on bias)
+train(${adam} --epochs 9 --save ${WORK_DIR}/adam_straight.safetensors)
+train(${adam} --epochs 4 --checkpoint ${WORK_DIR}/adam_ck.safetensors --checkpoint-every 4)
+train(${adam} --epochs 9 --checkpoint ${WORK_DIR}/adam_ck.safetensors --resume
+      --save ${WORK_DIR}/adam_resumed.safetensors)
+file(SHA256 ${WORK_DIR}/adam_straight.safetensors straight)
+file(SHA256 ${WORK_DIR}/adam_resumed.safetensors resumed)
+if(NOT straight STREQUAL resumed)
+  message(FATAL_ERROR "the resumed Adam run's model differs from the uninterrupted one")
+endif()
+# Resuming Adam's state with another optimizer is refused, naming both.
+execute_process(COMMAND ${ACTGRAD} train --no-progress --epochs 9 --optimizer rmsprop
+                        --checkpoint ${WORK_DIR}/adam_ck.safetensors --resume
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(FIND "${err}" "was trained with Adam; this run uses RMSprop" refused)
+if(rc EQUAL 0 OR refused EQUAL -1)
+  message(FATAL_ERROR "another optimizer's checkpoint was not refused:\n${err}")
+endif()

@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "graph/factories.h"
 #include "ops/registry.h"
 #include "tools/plugins.h"
 
@@ -69,19 +70,40 @@ void AddModelOptions(CLI::App* sub, ModelFlags* flags) {
   sub->add_option("--batch", flags->batch)
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
-  sub->add_option("--lr", flags->lr, "Learning rate")
-      ->check(CLI::NonNegativeNumber)
+  sub->add_option("--optimizer", flags->optimizer,
+                  "sgd, adam, adamw, rmsprop or adagrad (torch.optim's update rules)")
       ->capture_default_str();
-  sub->add_option("--momentum", flags->momentum)
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  sub->add_option("--dampening", flags->dampening)
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  sub->add_flag("--nesterov", flags->nesterov, "Nesterov momentum");
-  sub->add_option("--weight-decay", flags->weight_decay)
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  auto& given = flags->optimizer_flags;
+  auto note = [&given](const char* flag, CLI::Option* option) { given.emplace_back(flag, option); };
+  note("--lr", sub->add_option("--lr", flags->lr,
+                               "Learning rate [default: 0.05 for sgd; adam, adamw 0.001; rmsprop, "
+                               "adagrad 0.01]")
+                   ->check(CLI::NonNegativeNumber));
+  note("--momentum", sub->add_option("--momentum", flags->momentum,
+                                     "Momentum of sgd [default: 0.9] and rmsprop [default: 0]")
+                         ->check(CLI::Range(0.0, 1.0)));
+  note("--dampening", sub->add_option("--dampening", flags->dampening, "sgd's dampening")
+                          ->check(CLI::Range(0.0, 1.0))
+                          ->capture_default_str());
+  note("--nesterov", sub->add_flag("--nesterov", flags->nesterov, "Nesterov momentum (sgd)"));
+  note("--weight-decay", sub->add_option("--weight-decay", flags->weight_decay,
+                                         "Weight decay [default: 0; adamw 0.01, decoupled]")
+                             ->check(CLI::NonNegativeNumber));
+  note("--beta1",
+       sub->add_option("--beta1", flags->beta1, "adam, adamw: in [0, 1)")->capture_default_str());
+  note("--beta2",
+       sub->add_option("--beta2", flags->beta2, "adam, adamw: in [0, 1)")->capture_default_str());
+  note("--eps", sub->add_option("--eps", flags->eps,
+                                "adam, adamw, rmsprop [default: 1e-8], adagrad [default: 1e-10]"));
+  note("--amsgrad", sub->add_flag("--amsgrad", flags->amsgrad, "adam, adamw: AMSGrad"));
+  note("--alpha", sub->add_option("--alpha", flags->alpha, "rmsprop's smoothing, in [0, 1]")
+                      ->capture_default_str());
+  note("--centered", sub->add_flag("--centered", flags->centered, "rmsprop: centered"));
+  note("--lr-decay", sub->add_option("--lr-decay", flags->lr_decay, "adagrad's learning-rate decay")
+                         ->capture_default_str());
+  sub->add_option("--no-decay-on", flags->no_decay_on,
+                  "No weight decay on parameters with these name parts, e.g. bias")
+      ->delimiter(',');
   sub->add_option("--schedule", flags->schedule, "constant, step:STEP:GAMMA or cosine[:MIN]")
       ->capture_default_str();
   sub->add_option("--clip-norm", flags->clip_norm, "Clip gradients to this global norm (0: off)")
@@ -95,6 +117,56 @@ void AddModelOptions(CLI::App* sub, ModelFlags* flags) {
   sub->add_option("--threads", flags->threads, "Threads for matrix products")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+}
+
+namespace {
+
+// The optimizer the flags name, with what was given on the command line
+// (SGD also takes the article's defaults), checked by building one over a
+// probe parameter so that a bad value is refused before any work starts.
+absl::StatusOr<optim::OptimizerSpec> ResolveOptimizer(const ModelFlags& f) {
+  auto given = [&f](absl::string_view flag) {
+    for (const auto& [name, option] : f.optimizer_flags) {
+      if (name == flag) return option != nullptr && option->count() > 0;
+    }
+    return false;
+  };
+  const bool sgd = f.optimizer == "sgd";
+  optim::OptimizerSpec spec{.name = f.optimizer};
+  if (sgd || given("--lr")) spec.learning_rate = f.lr;
+  if (sgd || given("--weight-decay")) spec.weight_decay = f.weight_decay;
+  if (sgd || given("--momentum")) spec.momentum = f.momentum;
+  if (sgd || given("--dampening")) spec.dampening = f.dampening;
+  if (given("--beta1")) spec.beta1 = f.beta1;
+  if (given("--beta2")) spec.beta2 = f.beta2;
+  if (given("--eps")) spec.eps = f.eps;
+  if (given("--alpha")) spec.alpha = f.alpha;
+  if (given("--lr-decay")) spec.lr_decay = f.lr_decay;
+  spec.nesterov = f.nesterov;
+  spec.amsgrad = f.amsgrad;
+  spec.centered = f.centered;
+  Tensor probe = Zeros({1}).set_requires_grad(true);
+  absl::StatusOr<std::unique_ptr<optim::Optimizer>> made =
+      optim::MakeOptimizer(spec, {{.parameters = {probe}}});
+  if (!made.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--optimizer ", f.optimizer, ": ", made.status().message()));
+  }
+  spec.learning_rate = (*made)->learning_rate();
+  spec.weight_decay = (*made)->weight_decay();
+  return spec;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<optim::Optimizer>> MakePlannedOptimizer(const ModelFlags& flags,
+                                                                       const ModelPlan& plan,
+                                                                       nn::Module& model) {
+  std::vector<optim::NamedParameterRef> parameters;
+  for (const nn::NamedParameter& p : model.NamedParameters()) {
+    parameters.push_back({p.name, *p.tensor});
+  }
+  return optim::MakeOptimizer(plan.optimizer, optim::SplitDecay(parameters, flags.no_decay_on));
 }
 
 absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
@@ -187,8 +259,11 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
     plan.scaling = *scaling;
     plan.scaling_reason = "--scale";
   }
+  absl::StatusOr<optim::OptimizerSpec> optimizer = ResolveOptimizer(flags);
+  if (!optimizer.ok()) return optimizer.status();
+  plan.optimizer = *std::move(optimizer);
   absl::StatusOr<optim::Schedule> schedule =
-      optim::Schedule::Parse(flags.schedule, flags.lr, flags.epochs);
+      optim::Schedule::Parse(flags.schedule, *plan.optimizer.learning_rate, flags.epochs);
   if (!schedule.ok()) return schedule.status();
   plan.schedule = *schedule;
   return plan;
@@ -214,9 +289,33 @@ void PrintPlan(std::ostream& out, const ModelFlags& flags, const ModelPlan& plan
   out << absl::StrFormat("init       %s\n", plan.init_reason);
   out << absl::StrFormat("scaling    %s (%s), fitted on the training rows only\n",
                          ScalingText(plan.scaling), plan.scaling_reason);
+  const optim::OptimizerSpec& o = plan.optimizer;
+  std::string settings;
+  if (o.name == "sgd") {
+    settings = absl::StrFormat("momentum %g%s, weight decay %g", *o.momentum,
+                               o.nesterov ? " (Nesterov)" : "", *o.weight_decay);
+  } else {
+    std::vector<std::string> parts;
+    auto show = [&](const char* name, const std::optional<double>& v) {
+      if (v.has_value()) parts.push_back(absl::StrFormat("%s %g", name, *v));
+    };
+    show("beta1", o.beta1);
+    show("beta2", o.beta2);
+    show("eps", o.eps);
+    show("alpha", o.alpha);
+    show("momentum", o.momentum);
+    show("lr decay", o.lr_decay);
+    show("weight decay", o.weight_decay);
+    if (o.amsgrad) parts.push_back("amsgrad");
+    if (o.centered) parts.push_back("centered");
+    settings = parts.empty() ? "the optimizer's defaults otherwise" : absl::StrJoin(parts, ", ");
+  }
   out << absl::StrFormat(
-      "optimizer  SGD lr %g, momentum %g%s, weight decay %g, schedule %s, batch %d, %d epochs\n",
-      flags.lr, flags.momentum, flags.nesterov ? " (Nesterov)" : "", flags.weight_decay,
+      "optimizer  %s lr %g, %s%s, schedule %s, batch %d, %d epochs\n", o.name, *o.learning_rate,
+      settings,
+      flags.no_decay_on.empty()
+          ? ""
+          : absl::StrCat(", no decay on ", absl::StrJoin(flags.no_decay_on, ",")),
       plan.schedule->ToString(), flags.batch, flags.epochs);
   out << model_text << "\n";
 }

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "io/csv.h"
 #include "nn/nn.h"
+#include "optim/factory.h"
 #include "optim/schedule.h"
 #include "tools/distributed.h"
 
@@ -45,11 +46,24 @@ struct ModelFlags {
   std::string scale = "auto";
   int epochs = 200;
   int64_t batch = 32;
+  std::string optimizer = "sgd";
+  // The article's SGD defaults; other optimizers take their own defaults for
+  // what is not given on the command line (see `given`).
   double lr = 0.05;
   double momentum = 0.9;
   double dampening = 0.0;
   bool nesterov = false;
   double weight_decay = 0.0;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double alpha = 0.99;
+  double lr_decay = 0.0;
+  bool amsgrad = false;
+  bool centered = false;
+  std::vector<std::string> no_decay_on;
+  // The optimizer options given on the command line, by flag ("--lr").
+  std::vector<std::pair<std::string, const CLI::Option*>> optimizer_flags;
   std::string schedule = "constant";
   double clip_norm = 0.0;
   double test_fraction = 0.2;
@@ -80,7 +94,16 @@ struct ModelPlan {
   nn::Scaling scaling;
   std::string scaling_reason;
   std::optional<optim::Schedule> schedule;
+  // The optimizer and the hyperparameters given for it, the learning rate
+  // always resolved (given, or the optimizer's default).
+  optim::OptimizerSpec optimizer;
 };
+
+// The optimizer the plan names, over `model`'s parameters in the groups
+// --no-decay-on asks for.
+absl::StatusOr<std::unique_ptr<optim::Optimizer>> MakePlannedOptimizer(const ModelFlags& flags,
+                                                                       const ModelPlan& plan,
+                                                                       nn::Module& model);
 
 // Adds --data, --target, ..., --threads and --plugin to `command`.
 void AddModelOptions(CLI::App* command, ModelFlags* flags);

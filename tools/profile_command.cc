@@ -13,7 +13,6 @@
 #include "ops/functional.h"
 #include "ops/gemm.h"
 #include "ops/threads.h"
-#include "optim/sgd.h"
 #include "profile/export.h"
 #include "profile/profiler.h"
 #include "tools/model_options.h"
@@ -62,17 +61,19 @@ int RunProfile(const ProfileFlags& flags) {
   const io::Dataset batch = train.Subset(rows);
   const Tensor x = scaler.Transform(batch.Features());
   const Tensor y = nn::TargetTensor(plan.task, batch.y, DType::kFloat32);
-  optim::Sgd sgd(model->Parameters(), {.learning_rate = flags.model.lr,
-                                       .momentum = flags.model.momentum,
-                                       .nesterov = flags.model.nesterov,
-                                       .weight_decay = flags.model.weight_decay});
+  absl::StatusOr<std::unique_ptr<optim::Optimizer>> optimizer =
+      MakePlannedOptimizer(flags.model, plan, *model);
+  if (!optimizer.ok()) {
+    std::cerr << "actgrad profile: " << optimizer.status().message() << "\n";
+    return 1;
+  }
   Tensor last_loss;
   auto step = [&]() {
     const auto start = std::chrono::steady_clock::now();
-    sgd.ZeroGrad();
+    (*optimizer)->ZeroGrad();
     last_loss = nn::TaskLoss(plan.task, *model, x, y);
     last_loss.Backward();
-    sgd.Step();
+    (*optimizer)->Step();
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
         .count();
   };

@@ -73,6 +73,14 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
     model = std::move(checkpoint->model);
     resumed = std::move(checkpoint->state);
   }
+  absl::StatusOr<std::unique_ptr<optim::Optimizer>> optimizer =
+      MakePlannedOptimizer(flags, plan, *model.network);
+  if (!optimizer.ok()) return Fail(run, std::string(optimizer.status().message()));
+  if (!resumed.optimizer.empty() && resumed.optimizer != (*optimizer)->name()) {
+    return Fail(run, absl::StrCat("--resume: ", flags.checkpoint, " was trained with ",
+                                  resumed.optimizer, "; this run uses ", (*optimizer)->name(),
+                                  " (--optimizer ", flags.optimizer, ")"));
+  }
   if (run != nullptr) {
     if (absl::Status attached = run->Attach(*model.network); !attached.ok()) {
       return Fail(run, std::string(attached.message()));
@@ -97,11 +105,13 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   nn::TrainOptions options;
   options.epochs = flags.epochs;
   options.batch = flags.batch;
-  options.sgd = {.learning_rate = flags.lr,
-                 .momentum = flags.momentum,
-                 .dampening = flags.dampening,
-                 .nesterov = flags.nesterov,
-                 .weight_decay = flags.weight_decay};
+  options.make_optimizer = [&](nn::Sequential& network) {
+    absl::StatusOr<std::unique_ptr<optim::Optimizer>> made =
+        MakePlannedOptimizer(flags, plan, network);
+    // The same flags built one for this model above.
+    ACTGRAD_REQUIRE(made.ok(), std::source_location::current(), made.status().message());
+    return *std::move(made);
+  };
   options.schedule = plan.schedule;
   options.clip_norm = flags.clip_norm;
   options.seed = flags.seed;
