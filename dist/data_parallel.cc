@@ -173,6 +173,7 @@ void DataParallel::BroadcastState(nn::TrainState& state) {
                   "the epochs done");
   state.epochs_done = static_cast<int>(epochs_done);
   comm_.Broadcast(state.batch_order, 0, "the batch order");
+  comm_.Broadcast(state.plateau, 0, "the plateau state");
   comm_.Broadcast(state.optimizer, 0, "the optimizer's name");
   int64_t entries = static_cast<int64_t>(state.optimizer_state.size());
   comm_.Broadcast(std::span<char>(reinterpret_cast<char*>(&entries), sizeof(entries)), 0,

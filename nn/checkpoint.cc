@@ -182,6 +182,7 @@ absl::Status SaveCheckpoint(const std::string& path, const MlpModel& model,
   file.metadata["optimizer_steps"] = absl::StrJoin(steps, ",");
   file.metadata["epochs_done"] = absl::StrCat(state.epochs_done);
   file.metadata["batch_order"] = state.batch_order;
+  if (!state.plateau.empty()) file.metadata["plateau"] = state.plateau;
   return io::SaveSafetensors(path, file.tensors, file.metadata);
 }
 
@@ -198,6 +199,9 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path) {
         absl::StrCat(path, ": not a checkpoint (written by train --checkpoint)"));
   }
   checkpoint.state.batch_order = order->second;
+  if (auto plateau = file->metadata.find("plateau"); plateau != file->metadata.end()) {
+    checkpoint.state.plateau = plateau->second;
+  }
   auto refuse = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a usable checkpoint: ", why));
   };

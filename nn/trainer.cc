@@ -106,11 +106,25 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
   }
   const int world = sync != nullptr ? sync->world_size() : 1;
   const int rank = sync != nullptr ? sync->rank() : 0;
+  // Every epoch has the same number of batches: the schedule counts steps.
+  const int64_t global_batch = options.batch * world;
+  const int64_t steps_per_epoch =
+      (static_cast<int64_t>(all_rows.size()) + global_batch - 1) / global_batch;
+  std::optional<optim::PlateauReducer> plateau;
+  if (options.schedule.has_value() && options.schedule->plateau().has_value()) {
+    plateau.emplace(*options.schedule->plateau());
+    if (!start_state.plateau.empty()) {
+      ACTGRAD_REQUIRE(plateau->RestoreState(start_state.plateau), std::source_location::current(),
+                      "Train: the saved plateau state \"", start_state.plateau,
+                      "\" is not one PlateauReducer::SaveState wrote");
+    }
+  }
   auto checkpoint = [&](int epochs_done) {
     TrainState state;
     state.epochs_done = epochs_done;
     state.batch_order = gen.SaveState();
     state.optimizer = optimizer->name();
+    if (plateau.has_value()) state.plateau = plateau->SaveState();
     for (size_t i = 0; i < optimizer->num_parameters(); ++i) {
       state.optimizer_state.emplace_back(state_names[i], optimizer->state(i));
     }
@@ -121,11 +135,8 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
   double first_loss = -1;
   for (int epoch = first_epoch; epoch < options.epochs && result.stopped_early.empty(); ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
-    if (options.schedule.has_value()) {
-      optimizer->set_learning_rate(options.schedule->LearningRateAt(epoch));
-    }
     const std::vector<std::vector<int64_t>> batches =
-        io::ShuffledBatches(all_rows, options.batch * world, gen);
+        io::ShuffledBatches(all_rows, global_batch, gen);
     double loss_sum = 0;
     int64_t samples = 0;
     int64_t correct = 0;
@@ -139,6 +150,11 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
       const std::span<const int64_t> rows(
           global_rows.data() + rows_total * rank / world,
           rows_total * (rank + 1) / world - rows_total * rank / world);
+      if (options.schedule.has_value()) {
+        const double rate = options.schedule->LearningRateAtStep(
+            epoch * steps_per_epoch + int64_t(b), steps_per_epoch);
+        optimizer->set_learning_rate(plateau.has_value() ? plateau->Apply(rate) : rate);
+      }
       optimizer->ZeroGrad();
       if (sync != nullptr) {
         sync->BeginStep(static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows_total));
@@ -192,6 +208,7 @@ TrainResult Train(Task task, Sequential& model, const Tensor& x_train,
                        .learning_rate = optimizer->learning_rate(),
                        .seconds = SecondsSince(epoch_start)};
     result.history.push_back(report);
+    if (plateau.has_value()) plateau->Observe(y_test.empty() ? report.train_loss : test.loss);
     if (options.on_epoch) options.on_epoch(report);
     if (options.checkpoint_every > 0 && options.on_checkpoint &&
         (epoch + 1) % options.checkpoint_every == 0) {

@@ -61,6 +61,8 @@ struct TrainState {
   std::string optimizer;  // Optimizer::name() of the run that saved it
   // By the parameter's name in the model ("0.weight").
   std::vector<std::pair<std::string, optim::ParameterState>> optimizer_state;
+  // PlateauReducer::SaveState() of a schedule with a plateau.
+  std::string plateau;
 };
 
 struct TrainOptions {
@@ -70,7 +72,8 @@ struct TrainOptions {
   // Another optimizer (Adam, parameter groups, ...) over the model's
   // parameters; when unset, SGD with `sgd`.
   std::function<std::unique_ptr<optim::Optimizer>(Sequential& model)> make_optimizer;
-  // Sets every group's learning rate per epoch.
+  // Sets every group's learning rate at every step; a plateau in it watches
+  // the held-out loss (the training loss without held-out rows).
   std::optional<optim::Schedule> schedule;
   double clip_norm = 0;  // 0: no clipping
   uint64_t seed = 0;     // batch order

@@ -38,7 +38,7 @@ Adagrad::Adagrad(std::vector<ParamGroup> groups, const AdagradOptions& options,
 void Adagrad::Update(const Tensor& param, const Tensor& grad, const Resolved& group,
                      ParameterState& state) {
   const AdagradOptions& o = options_;
-  Tensor& sum = Buffer(state, "sum", param, o.initial_accumulator_value);
+  const Tensor sum = Buffer(state, "sum", param, o.initial_accumulator_value);
   const double clr = group.learning_rate / (1 + static_cast<double>(state.step - 1) * o.lr_decay);
   DispatchFloating(param.dtype(), [&](auto tag) {
     using T = decltype(tag);

@@ -53,9 +53,9 @@ Adam::Adam(const char* name, std::vector<ParamGroup> groups, const AdamOptions& 
 void Adam::Update(const Tensor& param, const Tensor& grad, const Resolved& group,
                   ParameterState& state) {
   const AdamOptions& o = options_;
-  Tensor& m = Buffer(state, "exp_avg", param);
-  Tensor& v = Buffer(state, "exp_avg_sq", param);
-  Tensor* v_max = o.amsgrad ? &Buffer(state, "max_exp_avg_sq", param) : nullptr;
+  Tensor m = Buffer(state, "exp_avg", param);
+  Tensor v = Buffer(state, "exp_avg_sq", param);
+  const Tensor v_max = o.amsgrad ? Buffer(state, "max_exp_avg_sq", param) : Tensor();
   const double t = static_cast<double>(state.step);
   const double bias_correction1 = 1 - std::pow(o.beta1, t);
   const double bias_correction2 = 1 - std::pow(o.beta2, t);
@@ -65,7 +65,7 @@ void Adam::Update(const Tensor& param, const Tensor& grad, const Resolved& group
     const T* pg = static_cast<const T*>(grad.raw_data());
     T* pm = static_cast<T*>(m.raw_data());
     T* pv = static_cast<T*>(v.raw_data());
-    T* pv_max = v_max != nullptr ? static_cast<T*>(v_max->raw_data()) : nullptr;
+    T* pv_max = v_max.defined() ? static_cast<T*>(v_max.raw_data()) : nullptr;
     const T sign = o.maximize ? T(-1) : T(1);
     const T decay = decoupled_ ? T(0) : T(group.weight_decay);
     const T keep = decoupled_ ? T(1 - group.learning_rate * group.weight_decay) : T(1);

@@ -93,8 +93,8 @@ void Optimizer::set_state(size_t i, ParameterState state, std::source_location l
   states_[i] = std::move(state);
 }
 
-Tensor& Optimizer::Buffer(ParameterState& state, const std::string& name, const Tensor& param,
-                          double initial) {
+Tensor Optimizer::Buffer(ParameterState& state, const std::string& name, const Tensor& param,
+                         double initial) {
   for (auto& [key, value] : state.buffers) {
     if (key == name) return value;
   }

@@ -105,9 +105,10 @@ class Optimizer {
                       ParameterState& state) = 0;
 
   // The buffer `name` of `state`, created as a tensor like `param` filled
-  // with `initial` on first use.
-  static Tensor& Buffer(ParameterState& state, const std::string& name, const Tensor& param,
-                        double initial = 0.0);
+  // with `initial` on first use. A handle (sharing the values), not a
+  // reference: creating the next buffer may move the state's list.
+  static Tensor Buffer(ParameterState& state, const std::string& name, const Tensor& param,
+                       double initial = 0.0);
 
   // Throws `Error` naming the optimizer unless `value` is finite and in
   // [low, high) (or [low, high] when `high_inclusive`).

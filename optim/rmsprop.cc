@@ -48,16 +48,16 @@ RmsProp::RmsProp(std::vector<ParamGroup> groups, const RmsPropOptions& options,
 void RmsProp::Update(const Tensor& param, const Tensor& grad, const Resolved& group,
                      ParameterState& state) {
   const RmsPropOptions& o = options_;
-  Tensor& s = Buffer(state, "square_avg", param);
-  Tensor* a = o.centered ? &Buffer(state, "grad_avg", param) : nullptr;
-  Tensor* b = o.momentum > 0 ? &Buffer(state, "momentum_buffer", param) : nullptr;
+  Tensor s = Buffer(state, "square_avg", param);
+  const Tensor a = o.centered ? Buffer(state, "grad_avg", param) : Tensor();
+  const Tensor b = o.momentum > 0 ? Buffer(state, "momentum_buffer", param) : Tensor();
   DispatchFloating(param.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* pp = static_cast<T*>(param.raw_data());
     const T* pg = static_cast<const T*>(grad.raw_data());
     T* ps = static_cast<T*>(s.raw_data());
-    T* pa = a != nullptr ? static_cast<T*>(a->raw_data()) : nullptr;
-    T* pb = b != nullptr ? static_cast<T*>(b->raw_data()) : nullptr;
+    T* pa = a.defined() ? static_cast<T*>(a.raw_data()) : nullptr;
+    T* pb = b.defined() ? static_cast<T*>(b.raw_data()) : nullptr;
     const T sign = o.maximize ? T(-1) : T(1);
     const T decay = T(group.weight_decay), alpha = T(o.alpha), one_minus = T(1 - o.alpha);
     const T eps = T(o.eps), momentum = T(o.momentum), neg_lr = T(-group.learning_rate);
@@ -67,11 +67,11 @@ void RmsProp::Update(const Tensor& param, const Tensor& grad, const Resolved& gr
             pp, pg, ps, pa, pb, begin, end, sign, decay, alpha, one_minus, eps, momentum, neg_lr);
       };
       if (o.centered) {
-        b != nullptr ? run(std::true_type{}, std::true_type{})
-                     : run(std::true_type{}, std::false_type{});
+        b.defined() ? run(std::true_type{}, std::true_type{})
+                    : run(std::true_type{}, std::false_type{});
       } else {
-        b != nullptr ? run(std::false_type{}, std::true_type{})
-                     : run(std::false_type{}, std::false_type{});
+        b.defined() ? run(std::false_type{}, std::true_type{})
+                    : run(std::false_type{}, std::false_type{});
       }
     });
   });

@@ -84,7 +84,7 @@ void Sgd::Update(const Tensor& p, const Tensor& grad, const Resolved& group,
     }
     // PyTorch's rule: the buffer starts as the first gradient.
     const bool first = !state.buffer("momentum_buffer").defined();
-    Tensor& buffer = Buffer(state, "momentum_buffer", p);
+    const Tensor buffer = Buffer(state, "momentum_buffer", p);
     const MomentumUpdate<T> update{static_cast<T*>(p.raw_data()),
                                    static_cast<const T*>(grad.raw_data()),
                                    static_cast<T*>(buffer.raw_data()),

@@ -108,5 +108,59 @@ TEST(ScheduleTest, StepAndCosine) {
   EXPECT_FALSE(optim::Schedule::Parse("linear", 0.05, 90).ok());
 }
 
+TEST(ScheduleTest, WarmupRampsTheFirstStepsLinearly) {
+  const optim::Schedule s = *optim::Schedule::Parse("warmup:4,cosine", 0.1, 10);
+  // 5 steps per epoch: steps 0-3 are scaled by 1/4 ... 4/4 of epoch 0's rate.
+  EXPECT_DOUBLE_EQ(s.LearningRateAtStep(0, 5), 0.1 * 0.25);
+  EXPECT_DOUBLE_EQ(s.LearningRateAtStep(2, 5), 0.1 * 0.75);
+  EXPECT_DOUBLE_EQ(s.LearningRateAtStep(4, 5), 0.1);
+  // Then the cosine, by epoch: epoch 5 of 10 is halfway.
+  EXPECT_NEAR(s.LearningRateAtStep(25, 5), 0.05, 1e-15);
+  EXPECT_EQ(s.ToString(), "warmup(4 steps) then cosine(base=0.1, epochs=10, min=0)");
+  EXPECT_DOUBLE_EQ((*optim::Schedule::Parse("warmup:2", 0.3, 10)).LearningRateAtStep(0, 5), 0.15);
+}
+
+TEST(ScheduleTest, OneCycleFollowsPyTorchsOneCycleLR) {
+  // max 0.1 over 10 steps: up to step 2 (0.3 x 10 - 1) from 0.1 / 25, then
+  // down to 0.1 / 25 / 1e4 at step 9, cosine-shaped.
+  const optim::Schedule s = *optim::Schedule::Parse("onecycle", 0.1, 2);
+  EXPECT_DOUBLE_EQ(s.LearningRateAtStep(0, 5), 0.004);
+  EXPECT_NEAR(s.LearningRateAtStep(1, 5), 0.052, 1e-16);
+  EXPECT_DOUBLE_EQ(s.LearningRateAtStep(2, 5), 0.1);
+  EXPECT_NEAR(s.LearningRateAtStep(5, 5), 0.06112620219362893, 1e-16);
+  EXPECT_NEAR(s.LearningRateAtStep(9, 5), 4e-7, 1e-20);
+  EXPECT_DOUBLE_EQ((*optim::Schedule::Parse("onecycle:0.5", 0.1, 2)).LearningRateAtStep(2, 5),
+                   0.5);
+}
+
+TEST(ScheduleTest, PlateauCutsTheRateAfterPatienceEpochsWithoutImprovement) {
+  optim::PlateauReducer plateau({.factor = 0.5, .patience = 2});
+  EXPECT_EQ(plateau.Observe(1.0), 1.0);
+  EXPECT_EQ(plateau.Observe(0.9), 1.0);
+  EXPECT_EQ(plateau.Observe(0.89999), 1.0);  // within the relative threshold 1e-4
+  EXPECT_EQ(plateau.Observe(0.95), 1.0);
+  EXPECT_EQ(plateau.Observe(std::nan("")), 0.5);  // third epoch without improvement
+  EXPECT_EQ(plateau.Apply(0.2), 0.1);
+  // The state survives a checkpoint exactly.
+  optim::PlateauReducer restored({.factor = 0.5, .patience = 2});
+  ASSERT_TRUE(restored.RestoreState(plateau.SaveState()));
+  EXPECT_EQ(restored.Observe(0.95), plateau.Observe(0.95));
+  EXPECT_EQ(restored.SaveState(), plateau.SaveState());
+  EXPECT_FALSE(restored.RestoreState("0.5,1"));
+  const optim::Schedule s = *optim::Schedule::Parse("cosine,plateau:0.2:3", 0.1, 10);
+  ASSERT_TRUE(s.plateau().has_value());
+  EXPECT_EQ(s.plateau()->factor, 0.2);
+  EXPECT_EQ(s.plateau()->patience, 3);
+}
+
+TEST(ScheduleTest, BadSchedulesAreRefusedWithTheGrammar) {
+  for (const char* bad : {"warmup:0,cosine", "warmup:5,cosine,step:2:2", "onecycle:-1",
+                          "cosine,plateau:1.5", "cosine,plateau:0.5:-2", "plateau"}) {
+    absl::StatusOr<optim::Schedule> s = optim::Schedule::Parse(bad, 0.1, 10);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_THAT(s.status().message(), ::testing::HasSubstr("[warmup:STEPS,]")) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace actgrad

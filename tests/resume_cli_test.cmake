@@ -26,9 +26,13 @@ string(FIND "${err}" "another architecture" refused)
 if(rc EQUAL 0 OR refused EQUAL -1)
   message(FATAL_ERROR "a mismatched checkpoint was not refused:\n${err}")
 endif()
-# The same with Adam, parameter groups and AMSGrad: the moments, the
-# maximum and the per-parameter step counts travel in the checkpoint.
-set(adam --optimizer adam --lr 0.003 --amsgrad --weight-decay 1e-3 --no-decay-on bias)
+# The same with Adam, parameter groups, AMSGrad, a warm-up, step decay (a
+# schedule that does not depend on --epochs) and a plateau that
+# halves the rate after every epoch without improvement: the moments, the
+# maximum, the per-parameter step counts and the plateau's state travel in
+# the checkpoint.
+set(adam --optimizer adam --lr 0.003 --amsgrad --weight-decay 1e-3 --no-decay-on bias
+    --schedule warmup:20,step:3:0.5,plateau:0.5:0)
 train(${adam} --epochs 9 --save ${WORK_DIR}/adam_straight.safetensors)
 train(${adam} --epochs 4 --checkpoint ${WORK_DIR}/adam_ck.safetensors --checkpoint-every 4)
 train(${adam} --epochs 9 --checkpoint ${WORK_DIR}/adam_ck.safetensors --resume
