@@ -1,17 +1,16 @@
 // Code written against the header names of 0.1.0 keeps compiling and
 // working: the forwarding headers in compat/ lead to the headers that moved.
 
-#include "graph/gradcheck.h"
-#include "graph/profiler.h"
-#include "ops/conformance.h"
-#include "ops/op_check.h"
-#include "ops/op_def.h"
-
 #include <gtest/gtest.h>
 
 #include "graph/factories.h"
+#include "graph/gradcheck.h"
+#include "graph/profiler.h"
 #include "ops/builtin_ops.h"
+#include "ops/conformance.h"
 #include "ops/functional.h"
+#include "ops/op_check.h"
+#include "ops/op_def.h"
 
 namespace actgrad {
 namespace {

@@ -129,8 +129,7 @@ TEST(ScheduleTest, OneCycleFollowsPyTorchsOneCycleLR) {
   EXPECT_DOUBLE_EQ(s.LearningRateAtStep(2, 5), 0.1);
   EXPECT_NEAR(s.LearningRateAtStep(5, 5), 0.06112620219362893, 1e-16);
   EXPECT_NEAR(s.LearningRateAtStep(9, 5), 4e-7, 1e-20);
-  EXPECT_DOUBLE_EQ((*optim::Schedule::Parse("onecycle:0.5", 0.1, 2)).LearningRateAtStep(2, 5),
-                   0.5);
+  EXPECT_DOUBLE_EQ((*optim::Schedule::Parse("onecycle:0.5", 0.1, 2)).LearningRateAtStep(2, 5), 0.5);
 }
 
 TEST(ScheduleTest, PlateauCutsTheRateAfterPatienceEpochsWithoutImprovement) {
