@@ -77,20 +77,9 @@ void Module::RegisterChild(std::string name, Module* child, const std::source_lo
   children_.emplace_back(std::move(name), child);
 }
 
-void Module::CollectSlots(SlotKind kind, const std::string& prefix,
+void Module::CollectSlots(std::initializer_list<SlotKind> kinds, const std::string& prefix,
                           std::vector<NamedTensor>* out) const {
-  for (const Slot& slot : slots_) {
-    if (slot.kind == kind && slot.tensor->defined()) {
-      out->push_back({prefix + slot.name, slot.tensor});
-    }
-  }
-  for (const auto& [name, child] : children_) {
-    child->CollectSlots(kind, absl::StrCat(prefix, name, "."), out);
-  }
-}
-
-void Module::CollectState(const std::string& prefix, std::vector<NamedTensor>* out) const {
-  for (SlotKind kind : {SlotKind::kParameter, SlotKind::kBuffer}) {
+  for (SlotKind kind : kinds) {
     for (const Slot& slot : slots_) {
       if (slot.kind == kind && slot.tensor->defined()) {
         out->push_back({prefix + slot.name, slot.tensor});
@@ -98,7 +87,7 @@ void Module::CollectState(const std::string& prefix, std::vector<NamedTensor>* o
     }
   }
   for (const auto& [name, child] : children_) {
-    child->CollectState(absl::StrCat(prefix, name, "."), out);
+    child->CollectSlots(kinds, absl::StrCat(prefix, name, "."), out);
   }
 }
 
@@ -113,7 +102,7 @@ std::vector<NamedTensor> Module::Unique(std::vector<NamedTensor> all) const {
 
 std::vector<NamedParameter> Module::NamedParameters() {
   std::vector<NamedTensor> all;
-  CollectSlots(SlotKind::kParameter, "", &all);
+  CollectSlots({SlotKind::kParameter}, "", &all);
   return Unique(std::move(all));
 }
 
@@ -131,7 +120,7 @@ int64_t Module::NumParameters() {
 
 std::vector<NamedBuffer> Module::NamedBuffers() {
   std::vector<NamedTensor> all;
-  CollectSlots(SlotKind::kBuffer, "", &all);
+  CollectSlots({SlotKind::kBuffer}, "", &all);
   return Unique(std::move(all));
 }
 
@@ -155,7 +144,7 @@ std::vector<std::pair<std::string, Module*>> Module::NamedModules() {
 
 NamedTensors Module::StateDict() const {
   std::vector<NamedTensor> all;
-  CollectState("", &all);
+  CollectSlots({SlotKind::kParameter, SlotKind::kBuffer}, "", &all);
   NamedTensors out;
   out.reserve(all.size());
   for (const NamedTensor& t : all) out.emplace_back(t.name, t.tensor->Detach());
@@ -171,7 +160,7 @@ absl::StatusOr<LoadReport> Module::LoadStateDict(const NamedTensors& state, bool
     }
   }
   std::vector<NamedTensor> wanted;
-  CollectState("", &wanted);
+  CollectSlots({SlotKind::kParameter, SlotKind::kBuffer}, "", &wanted);
   LoadReport report;
   std::vector<std::pair<Tensor*, const Tensor*>> copies;
   absl::flat_hash_set<std::string> known;

@@ -43,6 +43,7 @@
 #define ACTGRAD_NN_MODULE_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <source_location>
 #include <string>
 #include <utility>
@@ -150,9 +151,11 @@ class Module {
 
   void RegisterChild(std::string name, Module* child, const std::source_location& location);
   void CheckName(const std::string& name, const std::source_location& location) const;
-  // Appends (prefix + name, tensor) of every slot of `kind` in the tree.
-  void CollectSlots(SlotKind kind, const std::string& prefix, std::vector<NamedTensor>* out) const;
-  void CollectState(const std::string& prefix, std::vector<NamedTensor>* out) const;
+  // Appends (prefix + name, tensor) of every defined slot in the tree: in
+  // each module, its slots of the first kind, then of the next, then its
+  // children's (state_dict's order with both kinds).
+  void CollectSlots(std::initializer_list<SlotKind> kinds, const std::string& prefix,
+                    std::vector<NamedTensor>* out) const;
   std::vector<NamedTensor> Unique(std::vector<NamedTensor> all) const;
 
   std::vector<Slot> slots_;
