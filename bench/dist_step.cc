@@ -99,7 +99,7 @@ ModeResult Run(dist::Communicator& comm, nn::Sequential& model, dist::DataParall
     const Tensor loss = CrossEntropy(model.Forward(x), labels);
     loss.Backward();
     loss_value = loss.item();
-    if (sync) loss_value = sync->FinishStep(loss_value, 0).loss;
+    if (sync) loss_value = sync->FinishStep(loss_value, {}).loss;
     sgd.Step();
     const auto t1 = Clock::now();
     if (step >= f.warmup) {

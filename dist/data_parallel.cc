@@ -1,5 +1,6 @@
 #include "dist/data_parallel.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -8,7 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "graph/factories.h"
-#include "nn/trainer.h"
+#include "nn/train_loop.h"
 
 namespace actgrad::dist {
 
@@ -107,7 +108,7 @@ DataParallel::DataParallel(Communicator& comm, std::vector<nn::NamedParameter> p
       parameters_(std::move(parameters)),
       options_(options),
       alive_(std::make_shared<bool>(true)),
-      step_totals_(Zeros(Shape{2}, DType::kFloat64)) {
+      step_totals_(Zeros(Shape{1}, DType::kFloat64)) {
   const int n = static_cast<int>(parameters_.size());
   bucket_of_.assign(n, -1);
   slot_in_bucket_.assign(n, -1);
@@ -201,6 +202,36 @@ void DataParallel::BroadcastState(nn::TrainState& state) {
       comm_.Broadcast(value, 0, what);
     }
   }
+  comm_.Broadcast(state.early_stopping, 0, "the early-stopping state");
+  int64_t best_count = static_cast<int64_t>(state.best_weights.size());
+  comm_.Broadcast(std::span<char>(reinterpret_cast<char*>(&best_count), sizeof(best_count)), 0,
+                  "the best weights");
+  state.best_weights.resize(best_count);
+  for (auto& [name, value] : state.best_weights) {
+    comm_.Broadcast(name, 0, "the best weights' names");
+    const std::string what = absl::StrCat("the best weights' \"", name, "\"");
+    // dtype, rank, then the dimensions.
+    std::vector<int64_t> header = {0, 0};
+    if (comm_.rank() == 0) {
+      header = {static_cast<int64_t>(value.dtype()), value.rank()};
+      for (int d = 0; d < value.rank(); ++d) header.push_back(value.dim(d));
+    }
+    comm_.Broadcast(std::span<char>(reinterpret_cast<char*>(header.data()), 2 * sizeof(int64_t)), 0,
+                    what);
+    ACTGRAD_REQUIRE(header[0] >= 0 && header[0] <= static_cast<int64_t>(DType::kInt64) &&
+                        header[1] >= 0 && header[1] <= 16,
+                    std::source_location::current(), "DataParallel: ", what, " arrived with dtype ",
+                    header[0], " and rank ", header[1]);
+    header.resize(2 + header[1]);
+    comm_.Broadcast(
+        std::span<char>(reinterpret_cast<char*>(header.data() + 2), header[1] * sizeof(int64_t)), 0,
+        what);
+    if (comm_.rank() != 0) {
+      value = Zeros(Shape(std::vector<int64_t>(header.begin() + 2, header.end())),
+                    static_cast<DType>(header[0]));
+    }
+    comm_.Broadcast(value, 0, what);
+  }
   stats_.broadcast_seconds += SecondsSince(start);
 }
 
@@ -275,12 +306,18 @@ void DataParallel::StartReadyBuckets(bool force) {
   }
 }
 
-nn::GlobalBatchTotals DataParallel::FinishStep(double local_loss, int64_t local_correct) {
+nn::GlobalBatchTotals DataParallel::FinishStep(double local_loss,
+                                               std::span<const double> local_sums) {
   const auto start = std::chrono::steady_clock::now();
   StartReadyBuckets(true);
+  const int64_t width = 1 + static_cast<int64_t>(local_sums.size());
+  if (!step_totals_.defined() || step_totals_.numel() != width) {
+    step_totals_ = Zeros(Shape{width}, DType::kFloat64);
+  }
   Tensor& totals = step_totals_;
-  totals.data<double>()[0] = local_loss * gradient_scale_;
-  totals.data<double>()[1] = static_cast<double>(local_correct);
+  // A rank with no rows this step contributes nothing, whatever it passed.
+  totals.data<double>()[0] = gradient_scale_ > 0 ? local_loss * gradient_scale_ : 0.0;
+  std::copy(local_sums.begin(), local_sums.end(), totals.data<double>() + 1);
   Request totals_request =
       comm_.StartAllreduceSum(totals, absl::StrCat("the loss allreduce of step ", step_));
   for (Bucket& bucket : buckets_) {
@@ -303,7 +340,7 @@ nn::GlobalBatchTotals DataParallel::FinishStep(double local_loss, int64_t local_
   stats_.bytes_reduced += bytes_per_step_;
   stats_.exposed_seconds += SecondsSince(start);
   return {.loss = totals.data<double>()[0],
-          .correct = static_cast<int64_t>(totals.data<double>()[1])};
+          .sums = std::vector<double>(totals.data<double>() + 1, totals.data<double>() + width)};
 }
 
 uint64_t DataParallel::ParameterFingerprint() const {

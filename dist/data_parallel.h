@@ -25,7 +25,7 @@
 //   auto ddp = actgrad::dist::DataParallel::Create(**comm, model, {});
 //   if (!ddp.ok()) { (*comm)->Abort(std::string(ddp.status().message())); }
 //   options.gradient_sync = ddp->get();
-//   actgrad::nn::Train(task, model, x, y, test_x, test_y, options);
+//   actgrad::nn::Train(model, loss, train, options);
 //   const actgrad::dist::SyncStats& stats = (*ddp)->stats();
 
 #ifndef ACTGRAD_DIST_DATA_PARALLEL_H_
@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -83,7 +84,7 @@ class DataParallel final : public nn::GradientSync {
   int world_size() const override { return comm_.size(); }
   void BroadcastState(nn::TrainState& state) override;
   void BeginStep(int64_t local_rows, int64_t global_rows) override;
-  nn::GlobalBatchTotals FinishStep(double local_loss, int64_t local_correct) override;
+  nn::GlobalBatchTotals FinishStep(double local_loss, std::span<const double> local_sums) override;
 
   // Copies rank 0's parameter values to every rank.
   void BroadcastParameters();
@@ -121,7 +122,7 @@ class DataParallel final : public nn::GradientSync {
   std::vector<int> slot_in_bucket_;  // per parameter
   std::vector<bool> arrived_;        // per parameter, this step
   std::shared_ptr<bool> alive_;      // hooks outlive this object; they check it
-  Tensor step_totals_;               // the step's weighted loss and correct count
+  Tensor step_totals_;               // the step's weighted loss and metric sums
   int next_bucket_ = 0;
   bool in_step_ = false;
   double gradient_scale_ = 1;

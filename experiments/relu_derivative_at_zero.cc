@@ -144,7 +144,7 @@ absl::StatusOr<Result> RunReluDerivativeAtZero(const Options& options) {
         const nn::TrainResult r = nn::Train(data.task, *model, data.x_train, data.y_train,
                                             data.x_test, data.y_test, train);
         p.final_loss[setting].push_back(curve.back());
-        p.accuracy[setting].push_back(r.history.back().test_metric);
+        p.accuracy[setting].push_back(r.history.back().test->metrics[0]);
         p.curves[setting].push_back(std::move(curve));
       }
       p.identical += p.curves[0].back() == p.curves[1].back();

@@ -41,8 +41,8 @@ Run TrainMlp(const Data& data, const RunOptions& options) {
   train.on_epoch = [&](const nn::EpochReport& r) {
     elapsed += r.seconds;
     run.train_loss.push_back(r.train_loss);
-    run.test_loss.push_back(r.test_loss);
-    run.test_metric.push_back(r.test_metric);
+    run.test_loss.push_back(r.test.has_value() ? r.test->loss : 0.0);
+    run.test_metric.push_back(r.test.has_value() ? r.test->metrics[0] : 0.0);
     if (run.epochs_to_target < 0 && r.train_loss <= options.target_loss) {
       run.epochs_to_target = r.epoch + 1;
       run.seconds_to_target = elapsed;

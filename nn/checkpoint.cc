@@ -19,6 +19,7 @@ namespace actgrad::nn {
 namespace {
 
 constexpr char kFormat[] = "actgrad.mlp.v1";
+constexpr char kModuleCheckpointFormat[] = "actgrad.checkpoint.v1";
 
 }  // namespace
 
@@ -62,13 +63,6 @@ ModelFile MakeModelFile(const MlpModel& model) {
   };
   return {std::move(tensors), metadata};
 }
-
-// Optimizer buffers are saved as "optimizer.<parameter>.<buffer>", with the
-// optimizer's name and the step counts ("0.weight=12,0.bias=12") in the
-// metadata. Checkpoints written before other optimizers existed hold SGD's
-// momentum as "momentum.<parameter>"; they still load.
-constexpr char kOptimizerPrefix[] = "optimizer.";
-constexpr char kMomentumPrefix[] = "momentum.";
 
 absl::StatusOr<MlpModel> ModelFromFile(const std::string& path, io::SafetensorsFile* file) {
   const std::map<std::string, std::string>& meta = file->metadata;
@@ -168,39 +162,53 @@ absl::StatusOr<MlpModel> LoadMlpModel(const std::string& path) {
   return ModelFromFile(path, &*file);
 }
 
-absl::Status SaveCheckpoint(const std::string& path, const MlpModel& model,
-                            const TrainState& state) {
-  ModelFile file = MakeModelFile(model);
+namespace {
+
+// Optimizer buffers are saved as "optimizer.<parameter>.<buffer>", with the
+// optimizer's name and the step counts ("0.weight=12,0.bias=12") in the
+// metadata; early stopping's best weights as "best.<name>". Checkpoints
+// written before other optimizers existed hold SGD's momentum as
+// "momentum.<parameter>"; they still load.
+constexpr char kOptimizerPrefix[] = "optimizer.";
+constexpr char kMomentumPrefix[] = "momentum.";
+constexpr char kBestPrefix[] = "best.";
+
+void AddTrainState(const TrainState& state, ModelFile* file) {
   std::vector<std::string> steps;
   for (const auto& [name, parameter_state] : state.optimizer_state) {
     steps.push_back(absl::StrCat(name, "=", parameter_state.step));
     for (const auto& [buffer, value] : parameter_state.buffers) {
-      file.tensors.emplace_back(absl::StrCat(kOptimizerPrefix, name, ".", buffer), value.Detach());
+      file->tensors.emplace_back(absl::StrCat(kOptimizerPrefix, name, ".", buffer), value.Detach());
     }
   }
-  file.metadata["optimizer"] = state.optimizer;
-  file.metadata["optimizer_steps"] = absl::StrJoin(steps, ",");
-  file.metadata["epochs_done"] = absl::StrCat(state.epochs_done);
-  file.metadata["batch_order"] = state.batch_order;
-  if (!state.plateau.empty()) file.metadata["plateau"] = state.plateau;
-  return io::SaveSafetensors(path, file.tensors, file.metadata);
+  for (const auto& [name, value] : state.best_weights) {
+    file->tensors.emplace_back(absl::StrCat(kBestPrefix, name), value.Detach());
+  }
+  file->metadata["optimizer"] = state.optimizer;
+  file->metadata["optimizer_steps"] = absl::StrJoin(steps, ",");
+  file->metadata["epochs_done"] = absl::StrCat(state.epochs_done);
+  file->metadata["batch_order"] = state.batch_order;
+  if (!state.plateau.empty()) file->metadata["plateau"] = state.plateau;
+  if (!state.early_stopping.empty()) file->metadata["early_stopping"] = state.early_stopping;
 }
 
-absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path) {
-  absl::StatusOr<io::SafetensorsFile> file = io::LoadSafetensors(path);
-  if (!file.ok()) return file.status();
-  Checkpoint checkpoint;
+// Reads the training state out of a checkpoint and leaves only the model's
+// own tensors in `file`.
+absl::StatusOr<TrainState> TakeTrainState(const std::string& path, io::SafetensorsFile* file) {
+  TrainState state;
   auto epochs = file->metadata.find("epochs_done");
   auto order = file->metadata.find("batch_order");
   if (epochs == file->metadata.end() || order == file->metadata.end() ||
-      !absl::SimpleAtoi(epochs->second, &checkpoint.state.epochs_done) ||
-      checkpoint.state.epochs_done < 0) {
+      !absl::SimpleAtoi(epochs->second, &state.epochs_done) || state.epochs_done < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": not a checkpoint (written by train --checkpoint)"));
   }
-  checkpoint.state.batch_order = order->second;
+  state.batch_order = order->second;
   if (auto plateau = file->metadata.find("plateau"); plateau != file->metadata.end()) {
-    checkpoint.state.plateau = plateau->second;
+    state.plateau = plateau->second;
+  }
+  if (auto stopping = file->metadata.find("early_stopping"); stopping != file->metadata.end()) {
+    state.early_stopping = stopping->second;
   }
   auto refuse = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a usable checkpoint: ", why));
@@ -210,7 +218,7 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path) {
   std::vector<std::string> order_of_names;
   auto optimizer = file->metadata.find("optimizer");
   auto steps = file->metadata.find("optimizer_steps");
-  if (optimizer != file->metadata.end()) checkpoint.state.optimizer = optimizer->second;
+  if (optimizer != file->metadata.end()) state.optimizer = optimizer->second;
   if (steps != file->metadata.end() && !steps->second.empty()) {
     for (absl::string_view entry : absl::StrSplit(steps->second, ',')) {
       const std::vector<std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
@@ -230,7 +238,7 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path) {
       const std::string parameter = name.substr(sizeof(kMomentumPrefix) - 1);
       if (!by_name.contains(parameter)) order_of_names.push_back(parameter);
       by_name[parameter].buffers.emplace_back("momentum_buffer", t);
-      checkpoint.state.optimizer = "SGD";
+      state.optimizer = "SGD";
     } else if (absl::StartsWith(name, kOptimizerPrefix)) {
       const std::string rest = name.substr(sizeof(kOptimizerPrefix) - 1);
       const size_t dot = rest.rfind('.');
@@ -239,33 +247,107 @@ absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path) {
                                    "\" is optimizer state of no parameter in \"optimizer_steps\""));
       }
       by_name[rest.substr(0, dot)].buffers.emplace_back(rest.substr(dot + 1), t);
+    } else if (absl::StartsWith(name, kBestPrefix)) {
+      state.best_weights.emplace_back(name.substr(sizeof(kBestPrefix) - 1), t);
     } else {
       weights.emplace_back(name, t);
     }
   }
   file->tensors = std::move(weights);
-  absl::StatusOr<MlpModel> model = ModelFromFile(path, &*file);
-  if (!model.ok()) return model.status();
-  std::map<std::string, const Tensor*> parameters;
-  for (const NamedParameter& p : model->network->NamedParameters()) {
-    parameters[p.name] = p.tensor;
-  }
   for (const std::string& name : order_of_names) {
+    state.optimizer_state.emplace_back(name, std::move(by_name[name]));
+  }
+  return state;
+}
+
+// Refuses optimizer state or best weights that do not fit `module`: a name
+// it lacks, or another shape or dtype.
+absl::Status CheckTrainState(const std::string& path, const TrainState& state, Module& module) {
+  auto refuse = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a usable checkpoint: ", why));
+  };
+  std::map<std::string, const Tensor*> parameters;
+  for (const NamedParameter& p : module.NamedParameters()) parameters[p.name] = p.tensor;
+  for (const auto& [name, parameter_state] : state.optimizer_state) {
     auto p = parameters.find(name);
     if (p == parameters.end()) {
       return refuse(absl::StrCat("optimizer state for \"", name,
                                  "\", which is not a parameter of the model"));
     }
-    for (const auto& [buffer, value] : by_name[name].buffers) {
+    for (const auto& [buffer, value] : parameter_state.buffers) {
       if (value.shape() != p->second->shape() || value.dtype() != p->second->dtype()) {
         return refuse(absl::StrCat("the optimizer's \"", buffer, "\" of \"", name,
                                    "\" does not match its shape"));
       }
     }
-    checkpoint.state.optimizer_state.emplace_back(name, by_name[name]);
   }
-  checkpoint.model = *std::move(model);
-  return checkpoint;
+  std::map<std::string, Tensor> live;
+  for (auto& [name, t] : module.StateDict()) live.emplace(name, t);
+  for (const auto& [name, value] : state.best_weights) {
+    auto it = live.find(name);
+    if (it == live.end() || it->second.shape() != value.shape() ||
+        it->second.dtype() != value.dtype()) {
+      return refuse(absl::StrCat(
+          "the best weights' \"", name, "\" ",
+          it == live.end() ? "are not part of the model" : "do not match the model's shape"));
+    }
+  }
+  if (!state.best_weights.empty() && state.best_weights.size() != live.size()) {
+    return refuse("the best weights do not cover the whole model");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status SaveCheckpoint(const std::string& path, const MlpModel& model,
+                            const TrainState& state) {
+  ModelFile file = MakeModelFile(model);
+  AddTrainState(state, &file);
+  return io::SaveSafetensors(path, file.tensors, file.metadata);
+}
+
+absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path) {
+  absl::StatusOr<io::SafetensorsFile> file = io::LoadSafetensors(path);
+  if (!file.ok()) return file.status();
+  absl::StatusOr<TrainState> state = TakeTrainState(path, &*file);
+  if (!state.ok()) return state.status();
+  absl::StatusOr<MlpModel> model = ModelFromFile(path, &*file);
+  if (!model.ok()) return model.status();
+  if (absl::Status s = CheckTrainState(path, *state, *model->network); !s.ok()) return s;
+  return Checkpoint{.model = *std::move(model), .state = *std::move(state)};
+}
+
+absl::Status SaveCheckpoint(const std::string& path, Module& module, const TrainState& state,
+                            const std::map<std::string, std::string>& metadata) {
+  ModelFile file;
+  for (auto& [name, t] : module.StateDict()) {
+    for (const char* reserved : {kOptimizerPrefix, kMomentumPrefix, kBestPrefix}) {
+      if (absl::StartsWith(name, reserved)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("SaveCheckpoint: the module holds \"", name, "\"; names starting with \"",
+                         reserved, "\" are reserved in checkpoints for the training state"));
+      }
+    }
+    file.tensors.emplace_back(name, t);
+  }
+  file.metadata = metadata;
+  file.metadata["format"] = kModuleCheckpointFormat;
+  AddTrainState(state, &file);
+  return io::SaveSafetensors(path, file.tensors, file.metadata);
+}
+
+absl::StatusOr<TrainState> LoadCheckpoint(const std::string& path, Module& module) {
+  absl::StatusOr<io::SafetensorsFile> file = io::LoadSafetensors(path);
+  if (!file.ok()) return file.status();
+  absl::StatusOr<TrainState> state = TakeTrainState(path, &*file);
+  if (!state.ok()) return state.status();
+  if (absl::Status s = CheckTrainState(path, *state, module); !s.ok()) return s;
+  absl::StatusOr<LoadReport> loaded = module.LoadStateDict(file->tensors, /*strict=*/true);
+  if (!loaded.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", loaded.status().message()));
+  }
+  return state;
 }
 
 }  // namespace actgrad::nn

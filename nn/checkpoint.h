@@ -16,16 +16,24 @@
 //   absl::StatusOr<actgrad::nn::MlpModel> loaded =
 //       actgrad::nn::LoadMlpModel("model.safetensors");
 //   actgrad::Tensor p = loaded->Predict(raw_features);
+//
+//   // Any module: checkpoint during training, resume later.
+//   options.on_checkpoint = [&](const actgrad::nn::TrainState& state) {
+//     (void)actgrad::nn::SaveCheckpoint("run.ckpt", model, state);
+//   };
+//   absl::StatusOr<actgrad::nn::TrainState> state = actgrad::nn::LoadCheckpoint("run.ckpt", model);
 
 #ifndef ACTGRAD_NN_CHECKPOINT_H_
 #define ACTGRAD_NN_CHECKPOINT_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "nn/module.h"
 #include "nn/scaler.h"
 #include "nn/sequential.h"
 #include "nn/task.h"
@@ -68,6 +76,17 @@ struct Checkpoint {
   TrainState state;
 };
 absl::StatusOr<Checkpoint> LoadCheckpoint(const std::string& path);
+
+// A training checkpoint of any module: its state dict (parameters and
+// buffers under their dotted names), the TrainState as above, and
+// `metadata` of the caller's own. Refuses a module whose tensor names start
+// with the prefixes the state uses ("optimizer.", "momentum.", "best.").
+absl::Status SaveCheckpoint(const std::string& path, Module& module, const TrainState& state,
+                            const std::map<std::string, std::string>& metadata = {});
+// Loads the weights into `module` — strictly: every key, shape and dtype
+// must match, or nothing changes — and returns the state to pass as
+// TrainOptions::resume_from.
+absl::StatusOr<TrainState> LoadCheckpoint(const std::string& path, Module& module);
 
 }  // namespace actgrad::nn
 

@@ -15,12 +15,14 @@
 //   actgrad::nn::TrainOptions options;
 //   options.batch = 32;                  // per process
 //   options.gradient_sync = ddp->get();  // global batch: 32 x processes
-//   actgrad::nn::Train(task, model, x, y, test_x, test_y, options);
+//   actgrad::nn::Train(model, loss, train, options);
 
 #ifndef ACTGRAD_NN_GRADIENT_SYNC_H_
 #define ACTGRAD_NN_GRADIENT_SYNC_H_
 
 #include <cstdint>
+#include <span>
+#include <vector>
 
 namespace actgrad::nn {
 
@@ -28,8 +30,8 @@ struct TrainState;
 
 // What the whole global batch came to, the same on every process.
 struct GlobalBatchTotals {
-  double loss = 0;      // mean over the global batch's rows
-  int64_t correct = 0;  // correctly classified rows of the global batch
+  double loss = 0;           // mean over the global batch's rows
+  std::vector<double> sums;  // each metric's sum over the global batch's rows
 };
 
 class GradientSync {
@@ -51,8 +53,8 @@ class GradientSync {
   // After the backward pass: every parameter's grad() holds the gradient of
   // the mean loss over the global batch, identical on all processes.
   // `local_loss` is the mean loss over this process's rows (ignored when it
-  // had none).
-  virtual GlobalBatchTotals FinishStep(double local_loss, int64_t local_correct) = 0;
+  // had none); `local_sums` are the metrics' sums over them.
+  virtual GlobalBatchTotals FinishStep(double local_loss, std::span<const double> local_sums) = 0;
 };
 
 }  // namespace actgrad::nn

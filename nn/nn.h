@@ -19,13 +19,17 @@
 
 #include "nn/activation.h"
 #include "nn/checkpoint.h"
+#include "nn/early_stopping.h"
 #include "nn/init.h"
 #include "nn/linear.h"
 #include "nn/lstm.h"
+#include "nn/metrics.h"
 #include "nn/module.h"
+#include "nn/progress_bar.h"
 #include "nn/scaler.h"
 #include "nn/sequential.h"
 #include "nn/task.h"
+#include "nn/train_loop.h"
 #include "nn/trainer.h"
 
 #endif  // ACTGRAD_NN_NN_H_

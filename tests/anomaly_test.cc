@@ -73,8 +73,8 @@ TEST(DivergenceTest, TrainingStopsWithTheLikelyFixes) {
   options.epochs = 50;
   options.sgd = {.learning_rate = 500.0, .momentum = 0.9};
   const nn::TrainResult result = nn::Train(nn::Task::kBinary, *model, x, y, x, y, options);
-  EXPECT_THAT(result.stopped_early, AllOf(HasSubstr("training diverged at epoch"),
-                                          HasSubstr("smaller learning rate (now 500)")));
+  EXPECT_THAT(result.diverged, AllOf(HasSubstr("training diverged at epoch"),
+                                     HasSubstr("smaller learning rate (now 500)")));
   EXPECT_LT(result.history.size(), 50u);
 }
 

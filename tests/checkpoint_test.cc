@@ -125,12 +125,9 @@ TEST(CheckpointTest, TrainingWithAdamGroupsResumesBitwiseFromTheSavedState) {
   const Tensor x = Uniform({40, 3}, -1, 1, data_gen);
   std::vector<double> y;
   for (int i = 0; i < 40; ++i) y.push_back(i % 3);
-  auto make_adam = [](nn::Sequential& model) -> std::unique_ptr<optim::Optimizer> {
-    std::vector<optim::NamedParameterRef> named;
-    for (const nn::NamedParameter& p : model.NamedParameters())
-      named.push_back({p.name, *p.tensor});
+  auto make_adam = [](nn::Module& model) -> std::unique_ptr<optim::Optimizer> {
     auto made = optim::MakeOptimizer({.name = "adam", .learning_rate = 0.01, .weight_decay = 0.1},
-                                     optim::SplitDecay(named, {"bias"}));
+                                     nn::SplitDecay(model, {"bias"}));
     EXPECT_TRUE(made.ok()) << made.status();
     return *std::move(made);
   };

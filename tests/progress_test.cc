@@ -1,13 +1,13 @@
 // The progress display: redraws on a terminal at most ten times a second,
 // and plain lines without carriage returns anywhere else.
 
-#include "tools/progress.h"
-
 #include <gtest/gtest.h>
 
 #include <sstream>
 
-namespace actgrad::tools {
+#include "nn/progress_bar.h"
+
+namespace actgrad::nn {
 namespace {
 
 struct FakeClock {
@@ -50,5 +50,29 @@ TEST(ProgressBarTest, RedrawsAtMostTenTimesASecondOnATerminal) {
   EXPECT_EQ(out.str().back(), '\n');
 }
 
+TEST(ProgressBarTest, AttachedToTheLoopItNamesEveryFigureAndKeepsEarlierCallbacks) {
+  FakeClock clock;
+  std::ostringstream out;
+  ProgressBar bar(out, /*interactive=*/false, 2, clock.Get());
+  TrainOptions options;
+  options.metrics = {AccuracyMetric(), RmseMetric()};
+  int epochs_seen = 0;
+  options.on_epoch = [&](const EpochReport&) { ++epochs_seen; };
+  bar.AttachTo(options);
+  options.on_batch({.epoch = 0, .batch = 1, .batches = 1, .samples = 8, .metrics = {0.5, 0.1}});
+  options.on_epoch({.epoch = 0,
+                    .train_loss = 0.25,
+                    .validation = Scores{.loss = 0.5, .metrics = {0.75, 0.125}},
+                    .test = Scores{.loss = 0.375, .metrics = {0.875, 0.0625}},
+                    .learning_rate = 0.01,
+                    .best = true});
+  EXPECT_EQ(epochs_seen, 1);
+  EXPECT_NE(out.str().find("epoch 1/2  loss 0.2500  val_loss 0.5000  val_accuracy 0.7500  "
+                           "val_rmse 0.1250  test_loss 0.3750  test_accuracy 0.8750  "
+                           "test_rmse 0.0625  lr 0.01  best"),
+            std::string::npos)
+      << out.str();
+}
+
 }  // namespace
-}  // namespace actgrad::tools
+}  // namespace actgrad::nn

@@ -162,11 +162,7 @@ absl::StatusOr<optim::OptimizerSpec> ResolveOptimizer(const ModelFlags& f) {
 absl::StatusOr<std::unique_ptr<optim::Optimizer>> MakePlannedOptimizer(const ModelFlags& flags,
                                                                        const ModelPlan& plan,
                                                                        nn::Module& model) {
-  std::vector<optim::NamedParameterRef> parameters;
-  for (const nn::NamedParameter& p : model.NamedParameters()) {
-    parameters.push_back({p.name, *p.tensor});
-  }
-  return optim::MakeOptimizer(plan.optimizer, optim::SplitDecay(parameters, flags.no_decay_on));
+  return optim::MakeOptimizer(plan.optimizer, nn::SplitDecay(model, flags.no_decay_on));
 }
 
 absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
@@ -205,6 +201,41 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
                    : io::StratifiedSplit(plan.data.y, flags.test_fraction, flags.split_seed);
   if (plan.split.train.empty()) {
     return absl::InvalidArgumentError("the training split is empty; lower --test-fraction");
+  }
+  if (!(flags.validation_fraction >= 0 && flags.validation_fraction < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--validation-fraction ", flags.validation_fraction, " is outside [0, 1)"));
+  }
+  if (flags.early_stopping < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--early-stopping ", flags.early_stopping, " is negative"));
+  }
+  double validation_fraction = flags.validation_fraction;
+  if (validation_fraction > 0) {
+    plan.validation_reason = absl::StrFormat("validation fraction %g", validation_fraction);
+  } else if (flags.early_stopping > 0) {
+    validation_fraction = 0.1;
+    plan.validation_reason = "validation fraction 0.1 (early stopping needs held-out rows)";
+  }
+  if (validation_fraction > 0) {
+    // Held out of the training rows the same way the test rows were, with a
+    // seed of its own, so that the test rows stay what they were.
+    std::vector<double> train_y;
+    for (int64_t r : plan.split.train) train_y.push_back(plan.data.y[r]);
+    const uint64_t seed = flags.split_seed + 1;
+    const io::Split inner =
+        plan.task == nn::Task::kRegression
+            ? io::RandomSplit(static_cast<int64_t>(train_y.size()), validation_fraction, seed)
+            : io::StratifiedSplit(train_y, validation_fraction, seed);
+    if (inner.train.empty() || inner.test.empty()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--validation-fraction %g of %d training rows leaves none for %s", validation_fraction,
+          train_y.size(), inner.test.empty() ? "validation" : "training"));
+    }
+    std::vector<int64_t> train_rows;
+    for (int64_t i : inner.train) train_rows.push_back(plan.split.train[i]);
+    for (int64_t i : inner.test) plan.validation.push_back(plan.split.train[i]);
+    plan.split.train = std::move(train_rows);
   }
 
   absl::StatusOr<nn::ActivationSpec> hidden = nn::ParseActivationSpec(flags.activation);
@@ -278,10 +309,18 @@ void PrintPlan(std::ostream& out, const ModelFlags& flags, const ModelPlan& plan
   out << absl::StrFormat("data       %s: %d rows, %d features, target \"%s\"\n", flags.data,
                          plan.data.rows, plan.data.features, plan.data.target_name);
   out << absl::StrFormat("task       %s (%s)\n", nn::TaskName(plan.task), plan.task_reason);
-  out << absl::StrFormat("split      %s, test fraction %g, seed %d: %d train / %d test rows\n",
-                         plan.task == nn::Task::kRegression ? "random" : "stratified",
-                         flags.test_fraction, flags.split_seed, plan.split.train.size(),
-                         plan.split.test.size());
+  if (plan.validation.empty()) {
+    out << absl::StrFormat("split      %s, test fraction %g, seed %d: %d train / %d test rows\n",
+                           plan.task == nn::Task::kRegression ? "random" : "stratified",
+                           flags.test_fraction, flags.split_seed, plan.split.train.size(),
+                           plan.split.test.size());
+  } else {
+    out << absl::StrFormat(
+        "split      %s, test fraction %g, %s, seed %d: %d train / %d validation / %d test rows\n",
+        plan.task == nn::Task::kRegression ? "random" : "stratified", flags.test_fraction,
+        plan.validation_reason, flags.split_seed, plan.split.train.size(), plan.validation.size(),
+        plan.split.test.size());
+  }
   out << absl::StrFormat("network    %s, hidden %s, output %s (%s)\n",
                          absl::StrJoin(widths, " -> "),
                          nn::Activation(*m.hidden_activation, m.hidden_attrs).ToString(),
@@ -317,6 +356,12 @@ void PrintPlan(std::ostream& out, const ModelFlags& flags, const ModelPlan& plan
           ? ""
           : absl::StrCat(", no decay on ", absl::StrJoin(flags.no_decay_on, ",")),
       plan.schedule->ToString(), flags.batch, flags.epochs);
+  if (flags.early_stopping > 0) {
+    out << absl::StrFormat(
+        "stopping   after %d epochs without a lower validation loss; the best epoch's weights "
+        "are kept\n",
+        flags.early_stopping);
+  }
   out << model_text << "\n";
 }
 

@@ -67,6 +67,10 @@ struct ModelFlags {
   std::string schedule = "constant";
   double clip_norm = 0.0;
   double test_fraction = 0.2;
+  // Of the training rows, held out for early stopping and the plateau
+  // (train only); 0 with --early-stopping means 0.1.
+  double validation_fraction = 0;
+  int early_stopping = 0;  // patience in epochs; 0: off
   uint64_t split_seed = 0;
   uint64_t seed = 0;
   int threads = 1;
@@ -88,6 +92,9 @@ struct ModelPlan {
   nn::Task task;
   std::string task_reason;
   io::Split split;
+  // Rows of `data` held out of split.train for validation (may be empty).
+  std::vector<int64_t> validation;
+  std::string validation_reason;
   nn::MlpOptions mlp;
   std::string output_reason;
   std::string init_reason;

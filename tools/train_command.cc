@@ -11,7 +11,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "graph/anomaly.h"
 #include "io/csv.h"
 #include "io/json_writer.h"
 #include "nn/nn.h"
@@ -19,7 +18,6 @@
 #include "ops/threads.h"
 #include "tools/model_options.h"
 #include "tools/plugins.h"
-#include "tools/progress.h"
 
 namespace actgrad::tools {
 
@@ -44,6 +42,7 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   if (!planned.ok()) return Fail(run, std::string(planned.status().message()));
   ModelPlan& plan = *planned;
   const io::Dataset train = plan.data.Subset(plan.split.train);
+  const io::Dataset validation = plan.data.Subset(plan.validation);
   const io::Dataset test = plan.data.Subset(plan.split.test);
 
   nn::MlpModel model;
@@ -55,6 +54,7 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   model.scaler = nn::Scaler::Fit(plan.scaling, raw_train);
   const Tensor x_train = model.scaler.Transform(raw_train);
   const Tensor x_test = model.scaler.Transform(test.Features());
+  const Tensor x_validation = model.scaler.Transform(validation.Features());
   Generator gen(flags.seed);
   model.network = nn::Mlp(plan.mlp, gen);
   nn::TrainState resumed;
@@ -99,13 +99,22 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
     log << std::flush;
   }
 
-  const bool interactive = leader && !flags.no_progress && ProgressBar::StderrIsInteractive();
-  ProgressBar bar(std::cerr, interactive, flags.epochs);
+  const bool interactive = leader && !flags.no_progress && nn::ProgressBar::StderrIsInteractive();
+  nn::ProgressBar bar(std::cerr, interactive, flags.epochs);
   const bool classification = plan.task != nn::Task::kRegression;
+  const nn::TaskTraining training = nn::ForTask(plan.task, *model.network);
   nn::TrainOptions options;
   options.epochs = flags.epochs;
   options.batch = flags.batch;
-  options.make_optimizer = [&](nn::Sequential& network) {
+  options.forward = training.forward;
+  options.metrics = {training.metric};
+  if (validation.rows > 0) {
+    options.validation = nn::TaskData(plan.task, x_validation, validation.y);
+  }
+  if (test.rows > 0) options.test = nn::TaskData(plan.task, x_test, test.y);
+  options.early_stopping.patience = flags.early_stopping;
+  options.detect_anomaly = flags.detect_anomaly;
+  options.make_optimizer = [&](nn::Module& network) {
     absl::StatusOr<std::unique_ptr<optim::Optimizer>> made =
         MakePlannedOptimizer(flags, plan, network);
     // The same flags built one for this model above.
@@ -116,20 +125,7 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   options.clip_norm = flags.clip_norm;
   options.seed = flags.seed;
   if (run != nullptr) options.gradient_sync = run->sync();
-  if (interactive) {
-    options.on_batch = [&bar, classification](const nn::BatchProgress& p) {
-      bar.Update(p.epoch, p.batch, p.batches, p.samples, p.loss,
-                 classification ? p.accuracy : -1.0);
-    };
-  }
-  if (leader && !flags.no_progress) {
-    options.on_epoch = [&](const nn::EpochReport& r) {
-      bar.EndEpoch(r.epoch,
-                   absl::StrFormat("loss %.4f  test_loss %.4f  test_%s %.4f  lr %.3g", r.train_loss,
-                                   r.test_loss, classification ? "acc" : "rmse", r.test_metric,
-                                   r.learning_rate));
-    };
-  }
+  if (leader && !flags.no_progress) bar.AttachTo(options);
   absl::Status checkpoint_status;
   if (flags.resume && leader) options.resume_from = &resumed;
   if (flags.checkpoint_every > 0 && leader) {
@@ -140,13 +136,11 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
       }
     };
   }
-  std::optional<DetectAnomalyGuard> detect;
-  if (flags.detect_anomaly) detect.emplace();
   const nn::TrainResult result =
-      nn::Train(plan.task, *model.network, x_train, train.y, x_test, test.y, options);
+      nn::Train(*model.network, training.loss, nn::TaskData(plan.task, x_train, train.y), options);
   // The global loss decides, so every rank stops at the same step.
-  if (!result.stopped_early.empty()) {
-    if (leader) std::cerr << "actgrad train: " << result.stopped_early << "\n";
+  if (!result.diverged.empty()) {
+    if (leader) std::cerr << "actgrad train: " << result.diverged << "\n";
     return 1;
   }
   if (!checkpoint_status.ok()) {
@@ -159,22 +153,39 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
     if (!leader) return 0;
   }
 
-  const nn::EpochReport last = result.history.empty() ? nn::EpochReport{} : result.history.back();
+  // The epoch whose weights the model holds: early stopping's best, or the last.
+  nn::EpochReport kept = result.history.empty() ? nn::EpochReport{} : result.history.back();
+  for (const nn::EpochReport& r : result.history) {
+    if (r.epoch == result.restored_epoch) kept = r;
+  }
+  // Scored again rather than taken from the history: the weights may have
+  // been restored from an epoch of an earlier, resumed run.
+  const nn::Evaluation final_test = nn::Evaluate(plan.task, *model.network, x_test, test.y);
+  const int epochs_run = static_cast<int>(result.history.size());
   const double samples_per_second =
-      result.seconds > 0 ? double(train.rows) * flags.epochs / result.seconds : 0.0;
+      result.seconds > 0 ? double(train.rows) * epochs_run / result.seconds : 0.0;
   if (!flags.save.empty()) {
     if (absl::Status s = nn::SaveMlpModel(flags.save, model); !s.ok()) {
       return Fail(run, std::string(s.message()));
     }
   }
+  const char* metric_key = classification ? "accuracy" : "rmse";
   if (flags.json) {
     std::cout << "{\"task\": " << JsonString(nn::TaskName(plan.task))
               << ", \"data\": " << JsonString(flags.data) << ", \"epochs\": " << flags.epochs
-              << ", \"train_rows\": " << train.rows << ", \"test_rows\": " << test.rows
-              << ", \"train_loss\": " << JsonNumber(last.train_loss)
-              << ", \"test_loss\": " << JsonNumber(last.test_loss) << ", \""
-              << (classification ? "test_accuracy" : "test_rmse")
-              << "\": " << JsonNumber(last.test_metric)
+              << ", \"epochs_run\": " << epochs_run << ", \"best_epoch\": "
+              << (result.restored_epoch >= 0 ? absl::StrCat(result.restored_epoch + 1) : "null")
+              << ", \"stopped\": " << (result.stopped.empty() ? "null" : JsonString(result.stopped))
+              << ", \"train_rows\": " << train.rows << ", \"validation_rows\": " << validation.rows
+              << ", \"test_rows\": " << test.rows
+              << ", \"train_loss\": " << JsonNumber(kept.train_loss);
+    if (kept.validation.has_value()) {
+      std::cout << ", \"validation_loss\": " << JsonNumber(kept.validation->loss)
+                << ", \"validation_" << metric_key
+                << "\": " << JsonNumber(kept.validation->metrics[0]);
+    }
+    std::cout << ", \"test_loss\": " << JsonNumber(final_test.loss) << ", \"test_" << metric_key
+              << "\": " << JsonNumber(final_test.metric)
               << ", \"seconds\": " << JsonNumber(result.seconds)
               << ", \"samples_per_second\": " << JsonNumber(samples_per_second)
               << ", \"activation\": " << JsonString(flags.activation)
@@ -192,11 +203,20 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
     std::cout << "}\n";
     return 0;
   }
+  if (!result.stopped.empty()) std::cout << "stopped    " << result.stopped << "\n";
+  if (result.restored_epoch >= 0) {
+    std::cout << absl::StrFormat(
+        "kept       the weights of epoch %d%s\n", result.restored_epoch + 1,
+        kept.validation.has_value()
+            ? absl::StrFormat(" (validation loss %.4f, %s %.4f)", kept.validation->loss, metric_key,
+                              kept.validation->metrics[0])
+            : "");
+  }
   std::cout << absl::StrFormat(
       "result     test %s %.4f on %d rows, test loss %.4f, train loss %.4f; %d epochs in %.3f s "
       "(%.0f samples/s)\n",
-      classification ? "accuracy" : "RMSE", last.test_metric, test.rows, last.test_loss,
-      last.train_loss, flags.epochs, result.seconds, samples_per_second);
+      classification ? "accuracy" : "RMSE", final_test.metric, test.rows, final_test.loss,
+      kept.train_loss, epochs_run, result.seconds, samples_per_second);
   if (!flags.save.empty()) std::cout << "saved      " << flags.save << "\n";
   std::cout << FormatRankTable(rank_figures);
   return 0;
@@ -306,6 +326,15 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
                 "Continue from --checkpoint (same options; one thread gives bitwise the weights "
                 "of an uninterrupted run)");
   sub->add_option("--save", f->save, "Write the trained model (safetensors) here");
+  sub->add_option("--validation-fraction", f->validation_fraction,
+                  "Hold out this fraction of the training rows (stratified for classes) for "
+                  "early stopping and --schedule's plateau")
+      ->capture_default_str();
+  sub->add_option("--early-stopping", f->early_stopping,
+                  "Stop after this many epochs without a lower validation loss and keep the best "
+                  "epoch's weights (0: off; holds out 0.1 of the rows unless "
+                  "--validation-fraction says otherwise)")
+      ->capture_default_str();
   sub->add_flag("--json", f->json, "Print one JSON object with the results on stdout");
   sub->add_flag("--no-progress", f->no_progress, "No per-epoch output on stderr");
   sub->add_flag("--distributed", f->distributed,

@@ -1,7 +1,8 @@
 // A custom network built against the installed package: two branches with
 // different activations (tanh and ReLU, claim C7) read the same inputs, their
-// features are joined, and a sigmoid output (claim C8) is trained with SGD on
-// a binary CSV data set.
+// features are joined, and a sigmoid output (claim C8) is trained by the
+// library's training loop, with SGD and early stopping, on a binary CSV data
+// set.
 //
 //   custom_network data/breast_cancer.csv
 
@@ -12,7 +13,6 @@
 #include "actgrad.h"
 #include "io/csv.h"
 #include "nn/nn.h"
-#include "optim/sgd.h"
 
 using namespace actgrad;
 
@@ -67,28 +67,34 @@ int main(int argc, char** argv) {
   Generator gen(1);
   TwoBranchNet net(data->features, gen);
   std::cout << net.ToString() << "\n";
-  optim::Sgd sgd(net.Parameters(), {.learning_rate = 0.05, .momentum = 0.9});
 
-  std::vector<int64_t> rows(split.train.size());
-  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int64_t>(i);
-  for (int epoch = 0; epoch < 50; ++epoch) {
-    for (const std::vector<int64_t>& batch : io::ShuffledBatches(rows, 32, gen)) {
-      std::vector<double> targets;
-      for (int64_t r : batch) targets.push_back(train.y[r]);
-      sgd.ZeroGrad();
-      const Tensor loss = BinaryCrossEntropyWithLogits(
-          net(nn::GatherRows(x_train, batch)),
-          FromValues(targets, Shape{static_cast<int64_t>(batch.size()), 1}));
-      loss.Backward();
-      sgd.Step();
+  // The library's loop trains any module with any loss: here binary
+  // cross-entropy on the logits, a tenth of the training rows held out for
+  // early stopping, and the best epoch's weights kept.
+  auto as_rows = [](const Tensor& x, const std::vector<double>& y) {
+    return nn::TensorData{.inputs = x,
+                          .targets = FromValues(y, Shape{static_cast<int64_t>(y.size()), 1})};
+  };
+  const nn::Loss loss = [](const Tensor& logits, const nn::TensorData& batch) {
+    return BinaryCrossEntropyWithLogits(logits, batch.targets);
+  };
+  nn::TrainOptions options;
+  options.epochs = 100;
+  options.sgd = {.learning_rate = 0.05, .momentum = 0.9};
+  options.validation_fraction = 0.1;
+  options.early_stopping = {.patience = 10};
+  options.metrics = {nn::AccuracyMetric(/*threshold=*/0.0)};  // on logits
+  options.on_epoch = [](const nn::EpochReport& r) {
+    if ((r.epoch + 1) % 10 == 0) {
+      std::cout << "epoch " << r.epoch + 1 << "  loss " << r.train_loss << "  validation loss "
+                << r.validation->loss << "\n";
     }
-  }
+  };
+  const nn::TrainResult result = nn::Train(net, loss, as_rows(x_train, train.y), options);
+  if (!result.stopped.empty()) std::cout << result.stopped << "\n";
 
-  NoGradGuard no_grad;
-  const std::vector<double> p = Sigmoid(net(x_test)).ToVector();
-  int correct = 0;
-  for (size_t i = 0; i < p.size(); ++i) correct += (p[i] >= 0.5) == (test.y[i] == 1.0);
-  const double accuracy = double(correct) / double(p.size());
-  std::cout << "test accuracy " << accuracy << " on " << p.size() << " rows\n";
+  const nn::Scores scores = nn::Evaluate(net, loss, as_rows(x_test, test.y), options.metrics);
+  const double accuracy = scores.metrics[0];
+  std::cout << "test accuracy " << accuracy << " on " << test.rows << " rows\n";
   return accuracy > 0.9 ? 0 : 1;
 }

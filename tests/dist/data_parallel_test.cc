@@ -13,6 +13,8 @@
 #include "dist/communicator.h"
 #include "graph/factories.h"
 #include "nn/nn.h"
+#include "optim/adam.h"
+#include "tests/residual_net.h"
 
 namespace actgrad::dist {
 namespace {
@@ -92,7 +94,7 @@ TEST_P(EquivalenceTest, RanksWithBatchBMatchOneProcessWithBatchNTimesB) {
   options.gradient_sync = ddp->get();
   const nn::TrainResult trained =
       nn::Train(nn::Task::kMulticlass, *distributed, p.x, p.y, no_test, {}, options);
-  ASSERT_TRUE(trained.stopped_early.empty()) << trained.stopped_early;
+  ASSERT_TRUE(trained.diverged.empty()) << trained.diverged;
 
   auto single = MakeModel(c.dtype);
   nn::TrainOptions single_options = Options(4 * n);
@@ -200,6 +202,9 @@ TEST(DataParallelTest, StateAndParametersComeFromRankZero) {
       state.optimizer_state.emplace_back(p.name, std::move(s));
     }
     state.optimizer_state[1].second = {};  // a parameter without state yet
+    state.early_stopping = "0x1p-2,3,1";
+    state.best_weights = {{"0.weight", Full({16, 6}, 1.5, DType::kFloat64)},
+                          {"0.bias", Full({16}, 2.5, DType::kFloat32)}};
   }
   (*ddp)->BroadcastState(state);
   EXPECT_EQ(state.epochs_done, 4);
@@ -221,6 +226,71 @@ TEST(DataParallelTest, StateAndParametersComeFromRankZero) {
             std::vector<double>(first.buffer("exp_avg").numel(), 0.25));
   EXPECT_EQ(first.buffer("exp_avg_sq").ToVector(),
             std::vector<double>(first.buffer("exp_avg_sq").numel(), 0.5));
+  EXPECT_EQ(state.early_stopping, "0x1p-2,3,1");
+  ASSERT_EQ(state.best_weights.size(), 2u);
+  EXPECT_EQ(state.best_weights[0].first, "0.weight");
+  EXPECT_EQ(state.best_weights[0].second.shape(), Shape({16, 6}));
+  EXPECT_EQ(state.best_weights[0].second.ToVector(), std::vector<double>(96, 1.5));
+  EXPECT_EQ(state.best_weights[1].second.dtype(), DType::kFloat32);
+  EXPECT_EQ(state.best_weights[1].second.ToVector(), std::vector<double>(16, 2.5));
+  const int64_t mine[] = {static_cast<int64_t>((*ddp)->ParameterFingerprint())};
+  const std::vector<int64_t> all = g_comm->Allgather(mine, "fingerprints");
+  for (int r = 1; r < g_comm->size(); ++r) EXPECT_EQ(all[r], all[0]) << "rank " << r;
+}
+
+// Any module, any loss: a residual network with a custom loss, Adam with no
+// decay on biases and early stopping on validation data trains the same on
+// N ranks with batch B as on one process with batch N x B, and stops at the
+// same epoch with the same best weights.
+TEST(DataParallelTest, AResidualNetworkWithACustomLossAndEarlyStoppingMatchesOneProcess) {
+  const int n = g_comm->size();
+  const Problem p = MakeProblem(240, 6, DType::kFloat64);
+  const Problem held_out = MakeProblem(80, 6, DType::kFloat64);
+  auto labels = [](const std::vector<double>& y) {
+    return Labels(std::vector<int64_t>(y.begin(), y.end()));
+  };
+  const nn::TensorData train{.inputs = p.x, .targets = labels(p.y)};
+  auto options_for = [&](int64_t batch) {
+    nn::TrainOptions o;
+    o.epochs = 60;
+    o.batch = batch;
+    o.seed = 4;
+    o.validation = nn::TensorData{.inputs = held_out.x, .targets = labels(held_out.y)};
+    o.metrics = {nn::AccuracyMetric()};
+    o.early_stopping = {.patience = 4};
+    o.make_optimizer = [](nn::Module& m) {
+      return std::make_unique<optim::Adam>(
+          nn::SplitDecay(m, {"bias"}),
+          optim::AdamOptions{.learning_rate = 0.03, .weight_decay = 1e-3});
+    };
+    return o;
+  };
+  Generator gen_a(12), gen_b(12);
+  test_nets::ResidualNet distributed(6, 12, 3, gen_a, DType::kFloat64);
+  test_nets::ResidualNet single(6, 12, 3, gen_b, DType::kFloat64);
+  auto ddp = DataParallel::Create(*g_comm, distributed, {.bucket_bytes = 512});
+  ASSERT_TRUE(ddp.ok()) << ddp.status();
+  nn::TrainOptions options = options_for(6);
+  options.gradient_sync = ddp->get();
+  const nn::TrainResult trained =
+      nn::Train(distributed, test_nets::PenalizedCrossEntropy, train, options);
+  const nn::TrainResult reference =
+      nn::Train(single, test_nets::PenalizedCrossEntropy, train, options_for(6 * n));
+  ASSERT_TRUE(trained.diverged.empty()) << trained.diverged;
+  ASSERT_FALSE(reference.stopped.empty()) << "the case must exercise early stopping";
+  EXPECT_EQ(trained.stopped, reference.stopped);
+  EXPECT_EQ(trained.restored_epoch, reference.restored_epoch);
+  ASSERT_EQ(trained.history.size(), reference.history.size());
+  EXPECT_NEAR(trained.history.back().train_metrics[0], reference.history.back().train_metrics[0],
+              1e-12);
+  const std::vector<Tensor> a = distributed.Parameters(), b = single.Parameters();
+  double difference = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const std::vector<double> va = a[i].ToVector(), vb = b[i].ToVector();
+    for (size_t k = 0; k < va.size(); ++k)
+      difference = std::max(difference, std::abs(va[k] - vb[k]));
+  }
+  EXPECT_LE(difference, 1e-9);
   const int64_t mine[] = {static_cast<int64_t>((*ddp)->ParameterFingerprint())};
   const std::vector<int64_t> all = g_comm->Allgather(mine, "fingerprints");
   for (int r = 1; r < g_comm->size(); ++r) EXPECT_EQ(all[r], all[0]) << "rank " << r;

@@ -1,5 +1,5 @@
 // -----------------------------------------------------------------------------
-// File: progress.h
+// File: progress_bar.h
 // -----------------------------------------------------------------------------
 //
 // Training progress on stderr. On a terminal, one bar per epoch redrawn in
@@ -7,25 +7,31 @@
 // samples/s, ETA), left as a permanent line when the epoch ends; anywhere
 // else (logs, pipes, TERM=dumb, --no-progress) only the permanent line per
 // epoch, with no carriage returns. The clock is injected so tests can drive
-// it.
+// it. AttachTo() draws the training loop's progress.
 //
 // Example:
 //
-//   ProgressBar bar(std::cerr, ProgressBar::StderrIsInteractive(), epochs);
-//   for (int epoch = 0; epoch < epochs; ++epoch) {
-//     for (int b = 0; b < batches; ++b) bar.Update(epoch, b + 1, batches, rows_so_far, loss, acc);
-//     bar.EndEpoch(epoch, "loss 0.123  test_acc 0.961");
-//   }
+//   actgrad::nn::ProgressBar bar(std::cerr, actgrad::nn::ProgressBar::StderrIsInteractive(),
+//                                options.epochs);
+//   bar.AttachTo(options);  // "epoch 3/200 ... loss 0.1234  val_loss 0.1300  val_accuracy 0.96"
+//   actgrad::nn::Train(model, loss, train, options);
+//
+//   // Or by hand, for a loop of one's own:
+//   bar.Update(epoch, b + 1, batches, rows_so_far, loss, accuracy);
+//   bar.EndEpoch(epoch, "loss 0.123  test_acc 0.961");
 
-#ifndef ACTGRAD_TOOLS_PROGRESS_H_
-#define ACTGRAD_TOOLS_PROGRESS_H_
+#ifndef ACTGRAD_NN_PROGRESS_BAR_H_
+#define ACTGRAD_NN_PROGRESS_BAR_H_
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 
-namespace actgrad::tools {
+#include "nn/train_loop.h"
+
+namespace actgrad::nn {
 
 class ProgressBar {
  public:
@@ -38,12 +44,19 @@ class ProgressBar {
   static bool StderrIsInteractive();
 
   // Within an epoch: `batch` of `batches` done, `samples` seen this epoch,
-  // running mean loss and accuracy (negative: not shown). Draws only when
-  // interactive and 0.1 s have passed.
+  // the running mean loss and, when given, a metric under its name. Draws
+  // only when interactive and 0.1 s have passed.
   void Update(int epoch, int batch, int batches, int64_t samples, double loss,
-              double accuracy = -1);
+              std::optional<double> metric = std::nullopt, const std::string& metric_name = "acc");
   // Leaves one permanent line for the epoch, with `summary` appended.
   void EndEpoch(int epoch, const std::string& summary);
+
+  // Sets options.on_batch (drawing the running loss and the first metric)
+  // and options.on_epoch (the epoch's loss, then loss and metrics on the
+  // validation and test data, the learning rate, and "best" when early
+  // stopping's figure improved), calling any callbacks already set after
+  // drawing. The bar must outlive training.
+  void AttachTo(TrainOptions& options);
 
  private:
   std::ostream& out_;
@@ -56,6 +69,6 @@ class ProgressBar {
   size_t drawn_width_ = 0;
 };
 
-}  // namespace actgrad::tools
+}  // namespace actgrad::nn
 
-#endif  // ACTGRAD_TOOLS_PROGRESS_H_
+#endif  // ACTGRAD_NN_PROGRESS_BAR_H_

@@ -1,0 +1,73 @@
+// -----------------------------------------------------------------------------
+// File: residual_net.h
+// -----------------------------------------------------------------------------
+//
+// A user-defined network for the training-loop tests: an input layer, two
+// residual blocks (x + fc2(tanh(fc1(x)))) and a head, with a custom loss
+// (cross-entropy plus a penalty on the logits' size) — nothing the built-in
+// Sequential or task losses provide.
+//
+// Example:
+//
+//   Generator gen(3);
+//   ResidualNet net(/*inputs=*/4, /*width=*/16, /*classes=*/3, gen);
+//   nn::TrainResult r = nn::Train(net, PenalizedCrossEntropy, data, options);
+
+#ifndef ACTGRAD_TESTS_RESIDUAL_NET_H_
+#define ACTGRAD_TESTS_RESIDUAL_NET_H_
+
+#include <string>
+
+#include "actgrad.h"
+#include "nn/nn.h"
+
+namespace actgrad::test_nets {
+
+class ResidualBlock : public nn::Module {
+ public:
+  ResidualBlock(int64_t width, DType dtype, Generator& gen)
+      : fc1_({.in = width, .out = width, .dtype = dtype}, gen),
+        fc2_({.in = width, .out = width, .dtype = dtype}, gen) {
+    RegisterModule("fc1", &fc1_);
+    RegisterModule("fc2", &fc2_);
+  }
+  Tensor Forward(const Tensor& x) override { return x + fc2_(Tanh(fc1_(x))); }
+  std::string ToString() const override { return "ResidualBlock(" + fc1_.ToString() + ")"; }
+  std::string Kind() const override { return "residual"; }
+
+ private:
+  nn::Linear fc1_, fc2_;
+};
+
+class ResidualNet : public nn::Module {
+ public:
+  ResidualNet(int64_t inputs, int64_t width, int64_t classes, Generator& gen,
+              DType dtype = DType::kFloat32)
+      : in_({.in = inputs, .out = width, .dtype = dtype}, gen),
+        block1_(width, dtype, gen),
+        block2_(width, dtype, gen),
+        head_({.in = width, .out = classes, .dtype = dtype}, gen) {
+    RegisterModule("in", &in_);
+    RegisterModule("block1", &block1_);
+    RegisterModule("block2", &block2_);
+    RegisterModule("head", &head_);
+  }
+  // Logits.
+  Tensor Forward(const Tensor& x) override { return head_(block2_(block1_(Tanh(in_(x))))); }
+  std::string ToString() const override { return "ResidualNet"; }
+
+ private:
+  nn::Linear in_;
+  ResidualBlock block1_, block2_;
+  nn::Linear head_;
+};
+
+// Cross-entropy of the logits plus 0.01 x their mean square: a mean over
+// the batch's rows, as data-parallel training needs.
+inline Tensor PenalizedCrossEntropy(const Tensor& logits, const nn::TensorData& batch) {
+  return CrossEntropy(logits, batch.targets) + 0.01 * Mean(logits * logits);
+}
+
+}  // namespace actgrad::test_nets
+
+#endif  // ACTGRAD_TESTS_RESIDUAL_NET_H_
