@@ -25,3 +25,10 @@ expect_failure("the optimizers are sgd, adam, adamw, rmsprop, adagrad"
 expect_failure("adam takes no momentum" train --optimizer adam --momentum 0.5 --epochs 1)
 expect_failure("beta2 must be in [0, 1), got 1" train --optimizer adamw --beta2 1 --epochs 1)
 expect_failure("eps must be > 0" train --optimizer rmsprop --eps 0 --epochs 1)
+expect_failure("--validation-fraction 1 is outside [0, 1)"
+               train --validation-fraction 1 --epochs 1)
+expect_failure("--validation-fraction nan is outside [0, 1)"
+               train --validation-fraction nan --epochs 1)
+expect_failure("--early-stopping -2 is negative" train --early-stopping -2 --epochs 1)
+expect_failure("--validation-fraction 0.999 of 455 training rows leaves none for training"
+               train --validation-fraction 0.999 --epochs 1)

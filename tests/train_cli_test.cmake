@@ -68,3 +68,31 @@ string(JSON count LENGTH "${out}" predictions)
 if(NOT rows EQUAL 3 OR NOT count EQUAL 3)
   message(FATAL_ERROR "unexpected predictions:\n${out}")
 endif()
+
+# Early stopping holds out a tenth of the training rows unless told
+# otherwise, stops 3 epochs after the best validation loss and keeps that
+# epoch's weights.
+execute_process(COMMAND ${ACTGRAD} train --epochs 300 --json --no-progress --early-stopping 3
+                        --optimizer adam --lr 0.01
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "train --early-stopping failed (${rc}):\n${out}\n${err}")
+endif()
+string(JSON epochs_run GET "${out}" epochs_run)
+string(JSON best GET "${out}" best_epoch)
+string(JSON validation_rows GET "${out}" validation_rows)
+string(JSON train_rows GET "${out}" train_rows)
+string(JSON stopped GET "${out}" stopped)
+math(EXPR all_train "${train_rows} + ${validation_rows}")
+math(EXPR expected_epochs "${best} + 3")
+if(NOT epochs_run EQUAL expected_epochs OR epochs_run GREATER_EQUAL 300 OR NOT all_train EQUAL 455
+   OR NOT validation_rows EQUAL 46 OR NOT stopped MATCHES "^early stopping: validation loss")
+  message(FATAL_ERROR "unexpected early stopping:\n${out}")
+endif()
+foreach(decision "validation fraction 0.1 (early stopping needs held-out rows)"
+                 "409 train / 46 validation / 114 test rows" "stopping   after 3 epochs")
+  string(FIND "${err}" "${decision}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "train --early-stopping did not report \"${decision}\":\n${err}")
+  endif()
+endforeach()

@@ -1,5 +1,6 @@
 #include "tools/train_command.h"
 
+#include <cmath>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -153,14 +154,21 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
     if (!leader) return 0;
   }
 
-  // The epoch whose weights the model holds: early stopping's best, or the last.
-  nn::EpochReport kept = result.history.empty() ? nn::EpochReport{} : result.history.back();
+  // The training loss of the epoch whose weights the model holds (early
+  // stopping's best, or the last) when this run trained it; NaN when it ran
+  // before --resume.
+  const int kept_epoch = result.restored_epoch >= 0 ? result.restored_epoch
+                         : result.history.empty()   ? -1
+                                                    : result.history.back().epoch;
+  double kept_train_loss = std::nan("");
   for (const nn::EpochReport& r : result.history) {
-    if (r.epoch == result.restored_epoch) kept = r;
+    if (r.epoch == kept_epoch) kept_train_loss = r.train_loss;
   }
   // Scored again rather than taken from the history: the weights may have
   // been restored from an epoch of an earlier, resumed run.
   const nn::Evaluation final_test = nn::Evaluate(plan.task, *model.network, x_test, test.y);
+  const nn::Evaluation final_validation =
+      nn::Evaluate(plan.task, *model.network, x_validation, validation.y);
   const int epochs_run = static_cast<int>(result.history.size());
   const double samples_per_second =
       result.seconds > 0 ? double(train.rows) * epochs_run / result.seconds : 0.0;
@@ -178,11 +186,10 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
               << ", \"stopped\": " << (result.stopped.empty() ? "null" : JsonString(result.stopped))
               << ", \"train_rows\": " << train.rows << ", \"validation_rows\": " << validation.rows
               << ", \"test_rows\": " << test.rows
-              << ", \"train_loss\": " << JsonNumber(kept.train_loss);
-    if (kept.validation.has_value()) {
-      std::cout << ", \"validation_loss\": " << JsonNumber(kept.validation->loss)
-                << ", \"validation_" << metric_key
-                << "\": " << JsonNumber(kept.validation->metrics[0]);
+              << ", \"train_loss\": " << JsonNumber(kept_train_loss);
+    if (validation.rows > 0) {
+      std::cout << ", \"validation_loss\": " << JsonNumber(final_validation.loss)
+                << ", \"validation_" << metric_key << "\": " << JsonNumber(final_validation.metric);
     }
     std::cout << ", \"test_loss\": " << JsonNumber(final_test.loss) << ", \"test_" << metric_key
               << "\": " << JsonNumber(final_test.metric)
@@ -206,17 +213,16 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   if (!result.stopped.empty()) std::cout << "stopped    " << result.stopped << "\n";
   if (result.restored_epoch >= 0) {
     std::cout << absl::StrFormat(
-        "kept       the weights of epoch %d%s\n", result.restored_epoch + 1,
-        kept.validation.has_value()
-            ? absl::StrFormat(" (validation loss %.4f, %s %.4f)", kept.validation->loss, metric_key,
-                              kept.validation->metrics[0])
-            : "");
+        "kept       the weights of epoch %d (validation loss %.4f, %s %.4f)\n",
+        result.restored_epoch + 1, final_validation.loss, metric_key, final_validation.metric);
   }
   std::cout << absl::StrFormat(
-      "result     test %s %.4f on %d rows, test loss %.4f, train loss %.4f; %d epochs in %.3f s "
+      "result     test %s %.4f on %d rows, test loss %.4f, train loss %s; %d epochs in %.3f s "
       "(%.0f samples/s)\n",
       classification ? "accuracy" : "RMSE", final_test.metric, test.rows, final_test.loss,
-      kept.train_loss, epochs_run, result.seconds, samples_per_second);
+      std::isnan(kept_train_loss) ? std::string("of that epoch not in this run")
+                                  : absl::StrFormat("%.4f", kept_train_loss),
+      epochs_run, result.seconds, samples_per_second);
   if (!flags.save.empty()) std::cout << "saved      " << flags.save << "\n";
   std::cout << FormatRankTable(rank_figures);
   return 0;
