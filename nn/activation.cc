@@ -1,5 +1,7 @@
 #include "nn/activation.h"
 
+#include <cmath>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -75,6 +77,21 @@ bool IsActivationLike(const OpDef& op) {
 }
 
 Tensor Activation::Forward(const Tensor& x) { return Apply(*op_, {x}, attrs_); }
+
+ModuleConfig Activation::Config() const {
+  ModuleConfig config;
+  Attrs attrs = attrs_;
+  for (const AttrSpec& spec : op_->attrs) {
+    if (spec.integer != nullptr) {
+      config.Set(std::string(spec.name), attrs.*spec.integer);
+    } else {
+      const double value = *RealSlot(spec, attrs);
+      // A formula parameter left at its row's default is stored as NaN.
+      config.Set(std::string(spec.name), std::isnan(value) ? spec.default_value : value);
+    }
+  }
+  return config;
+}
 
 std::string Activation::ToString() const {
   std::string settings;

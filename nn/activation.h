@@ -59,6 +59,8 @@ class Activation : public Module {
   Tensor Forward(const Tensor& x) override;
   std::string ToString() const override;
   std::string Kind() const override { return std::string(op_->name); }
+  // The attributes the op declares, by name.
+  ModuleConfig Config() const override;
 
   const OpDef& op() const { return *op_; }
   const Attrs& attrs() const { return attrs_; }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "graph/factories.h"
 #include "ops/activation_gain.h"
 
@@ -123,6 +124,43 @@ absl::StatusOr<Initializer> Initializer::Parse(absl::string_view spec, double ga
       "\"; choose zeros, constant:V, uniform:LOW:HIGH, normal:MEAN:STD, xavier_uniform, "
       "xavier_normal, he_uniform, he_normal, he_uniform_fan_out, he_normal_fan_out, "
       "lecun_normal"));
+}
+
+absl::StatusOr<Initializer> Initializer::FromString(absl::string_view text) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not an initializer as ToString() writes it"));
+  };
+  if (text == "zeros") return Zeros();
+  const size_t open = text.find('(');
+  if (open == absl::string_view::npos || text.back() != ')') return bad();
+  const absl::string_view name = text.substr(0, open);
+  std::vector<double> numbers;
+  double gain = 1.0;
+  FanMode mode = FanMode::kFanIn;
+  for (absl::string_view part :
+       absl::StrSplit(text.substr(open + 1, text.size() - open - 2), ", ")) {
+    double v = 0;
+    if (part == "fan_in" || part == "fan_out") {
+      mode = part == "fan_in" ? FanMode::kFanIn : FanMode::kFanOut;
+    } else if (absl::ConsumePrefix(&part, "gain=")) {
+      if (!absl::SimpleAtod(part, &gain)) return bad();
+    } else if (absl::SimpleAtod(part, &v)) {
+      numbers.push_back(v);
+    } else {
+      return bad();
+    }
+  }
+  auto arity = [&](size_t n) { return numbers.size() == n; };
+  if (name == "constant" && arity(1)) return Constant(numbers[0]);
+  if (name == "uniform" && arity(2)) return Uniform(numbers[0], numbers[1], gain);
+  if (name == "normal" && arity(2)) return Normal(numbers[0], numbers[1], gain);
+  if (name == "xavier_uniform" && arity(0)) return XavierUniform(gain);
+  if (name == "xavier_normal" && arity(0)) return XavierNormal(gain);
+  if (name == "he_uniform" && arity(0)) return HeUniform(gain, mode);
+  if (name == "he_normal" && arity(0)) return HeNormal(gain, mode);
+  if (name == "lecun_normal" && arity(0)) return LeCunNormal(gain);
+  return bad();
 }
 
 double Initializer::Mean() const {

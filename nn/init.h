@@ -68,6 +68,9 @@ class Initializer {
   // xavier_uniform, xavier_normal, he_uniform, he_normal, lecun_normal; the
   // last five take `gain`. Returns kInvalidArgument naming the choices.
   static absl::StatusOr<Initializer> Parse(absl::string_view spec, double gain = 1.0);
+  // The inverse of ToString(), for saved models that record how their
+  // weights were first drawn: "he_normal(gain=1.414, fan_in)".
+  static absl::StatusOr<Initializer> FromString(absl::string_view text);
 
   // Overwrites every value of `t`, whose shape gives the fans (a rank-1
   // tensor's fan is its extent).

@@ -22,6 +22,16 @@ Linear::Linear(const LinearOptions& options, Generator& gen, std::source_locatio
 
 Tensor Linear::Forward(const Tensor& x) { return actgrad::Linear(x, weight_, bias_); }
 
+ModuleConfig Linear::Config() const {
+  return ModuleConfig()
+      .Set("in", options_.in)
+      .Set("out", options_.out)
+      .Set("bias", options_.bias)
+      .Set("dtype", DTypeName(options_.dtype))
+      .Set("weight_init", options_.weight_init.ToString())
+      .Set("bias_init", options_.bias_init.ToString());
+}
+
 std::string Linear::ToString() const {
   return absl::StrCat(
       "Linear(", options_.in, " -> ", options_.out, ", weight=", options_.weight_init.ToString(),

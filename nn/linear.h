@@ -46,6 +46,8 @@ class Linear : public Module {
   Tensor Forward(const Tensor& x) override;
   std::string ToString() const override;
   std::string Kind() const override { return "linear"; }
+  // in, out, bias, dtype.
+  ModuleConfig Config() const override;
 
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }

@@ -48,6 +48,14 @@ LstmState LstmCell::Step(const Tensor& x, const LstmState& state) {
 
 Tensor LstmCell::Forward(const Tensor& x) { return Step(x, InitialState(x.dim(0))).h; }
 
+ModuleConfig LstmCell::Config() const {
+  return ModuleConfig()
+      .Set("input", options_.input)
+      .Set("hidden", options_.hidden)
+      .Set("bias", options_.bias)
+      .Set("dtype", DTypeName(options_.dtype));
+}
+
 std::string LstmCell::ToString() const {
   return absl::StrCat("LstmCell(", options_.input, " -> ", options_.hidden,
                       ", gates sigmoid/tanh, init uniform(+-1/sqrt(", options_.hidden, "))",

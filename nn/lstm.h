@@ -52,6 +52,8 @@ class LstmCell : public Module {
 
   std::string ToString() const override;
   std::string Kind() const override { return "lstm_cell"; }
+  // input, hidden, bias, dtype.
+  ModuleConfig Config() const override;
 
  private:
   LstmCellOptions options_;

@@ -51,6 +51,7 @@
 
 #include "absl/status/statusor.h"
 #include "graph/tensor.h"
+#include "nn/module_config.h"
 
 namespace actgrad::nn {
 
@@ -88,8 +89,12 @@ class Module {
 
   // A description of the module and its settings, one line per layer.
   virtual std::string ToString() const = 0;
-  // A short lowercase kind, used to name the layer in profiles ("linear").
+  // A short lowercase kind, used to name the layer in profiles ("linear")
+  // and, when registered in nn/module_kinds.h, to rebuild it from a file.
   virtual std::string Kind() const { return "module"; }
+  // The options that rebuild this module with its kind's factory (none by
+  // default): what a saved model records for each layer.
+  virtual ModuleConfig Config() const { return {}; }
 
   // Parameters of this module and its descendants: own first, then each
   // child's in registration order. A tensor registered twice (tied weights)

@@ -96,6 +96,24 @@ std::string Scaler::Serialize() const {
                       "|shift=", absl::StrJoin(shift_, ",", exact));
 }
 
+absl::StatusOr<Scaler> Scaler::FromParts(Scaling scaling, std::vector<double> scale,
+                                         std::vector<double> shift) {
+  if (scale.size() != shift.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("scale has ", scale.size(), " values, shift ",
+                                                   shift.size()));
+  }
+  for (const std::vector<double>* values : {&scale, &shift}) {
+    for (double v : *values) {
+      if (!std::isfinite(v)) return absl::InvalidArgumentError("a value is not a finite number");
+    }
+  }
+  Scaler s;
+  s.scaling_ = scaling;
+  s.scale_ = std::move(scale);
+  s.shift_ = std::move(shift);
+  return s;
+}
+
 absl::StatusOr<Scaler> Scaler::Deserialize(absl::string_view text) {
   const std::vector<absl::string_view> parts = absl::StrSplit(text, '|');
   auto bad = [&](absl::string_view why) {

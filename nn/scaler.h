@@ -55,6 +55,11 @@ class Scaler {
   const std::vector<double>& scale() const { return scale_; }
   const std::vector<double>& shift() const { return shift_; }
 
+  // A scaler from its parts, as a saved model stores them; kInvalidArgument
+  // when scale and shift differ in length or hold a non-finite value.
+  static absl::StatusOr<Scaler> FromParts(Scaling scaling, std::vector<double> scale,
+                                          std::vector<double> shift);
+
   // "unit|scale=0.5,0.25|shift=-1,0", exact to the last bit of each double.
   std::string Serialize() const;
   static absl::StatusOr<Scaler> Deserialize(absl::string_view text);

@@ -43,7 +43,11 @@ class ResidualNet : public nn::Module {
  public:
   ResidualNet(int64_t inputs, int64_t width, int64_t classes, Generator& gen,
               DType dtype = DType::kFloat32)
-      : in_({.in = inputs, .out = width, .dtype = dtype}, gen),
+      : inputs_(inputs),
+        width_(width),
+        classes_(classes),
+        dtype_(dtype),
+        in_({.in = inputs, .out = width, .dtype = dtype}, gen),
         block1_(width, dtype, gen),
         block2_(width, dtype, gen),
         head_({.in = width, .out = classes, .dtype = dtype}, gen) {
@@ -55,8 +59,32 @@ class ResidualNet : public nn::Module {
   // Logits.
   Tensor Forward(const Tensor& x) override { return head_(block2_(block1_(Tanh(in_(x))))); }
   std::string ToString() const override { return "ResidualNet"; }
+  std::string Kind() const override { return "residual_net"; }
+
+  // What a saved model records to rebuild it (nn/model_file.h).
+  nn::ModuleConfig Config() const override {
+    return nn::ModuleConfig()
+        .Set("inputs", inputs_)
+        .Set("width", width_)
+        .Set("classes", classes_)
+        .Set("dtype", DTypeName(dtype_));
+  }
+  static absl::StatusOr<std::unique_ptr<ResidualNet>> FromConfig(const nn::ModuleConfig& config) {
+    absl::StatusOr<int64_t> inputs = config.IntInRange("inputs", 1, 1 << 16);
+    absl::StatusOr<int64_t> width = config.IntInRange("width", 1, 1 << 16);
+    absl::StatusOr<int64_t> classes = config.IntInRange("classes", 1, 1 << 16);
+    absl::StatusOr<std::string> dtype = config.String("dtype");
+    for (const absl::Status& s : {inputs.status(), width.status(), classes.status(), dtype.status()}) {
+      if (!s.ok()) return s;
+    }
+    Generator unused(0);
+    return std::make_unique<ResidualNet>(*inputs, *width, *classes, unused,
+                                         *dtype == "float64" ? DType::kFloat64 : DType::kFloat32);
+  }
 
  private:
+  int64_t inputs_, width_, classes_;
+  DType dtype_;
   nn::Linear in_;
   ResidualBlock block1_, block2_;
   nn::Linear head_;
