@@ -15,6 +15,7 @@
 #include "tools/gradcheck_command.h"
 #include "tools/plot_command.h"
 #include "tools/profile_command.h"
+#include "tools/predict_command.h"
 #include "tools/train_command.h"
 
 int main(int argc, char** argv) {

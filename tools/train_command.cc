@@ -173,7 +173,19 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   const double samples_per_second =
       result.seconds > 0 ? double(train.rows) * epochs_run / result.seconds : 0.0;
   if (!flags.save.empty()) {
-    if (absl::Status s = nn::SaveMlpModel(flags.save, model); !s.ok()) {
+    nn::ModelInfo info{.task = plan.task,
+                       .output = classification ? nn::ModelOutput::kProbabilities
+                                                : nn::ModelOutput::kValues,
+                       .scaler = model.scaler,
+                       .feature_names = model.feature_names,
+                       .target_name = model.target_name};
+    // The classes are the target's values 0..k-1.
+    if (classification) {
+      for (int64_t c = 0; c < std::max<int64_t>(plan.mlp.outputs, 2); ++c) {
+        info.labels.push_back(absl::StrCat(c));
+      }
+    }
+    if (absl::Status s = nn::Save(flags.save, *model.network, info); !s.ok()) {
       return Fail(run, std::string(s.message()));
     }
   }
@@ -244,77 +256,6 @@ int RunTrain(const ModelFlags& flags) {
   }
 }
 
-struct PredictFlags {
-  std::vector<std::string> plugins;
-  std::string model;
-  std::string data;
-  bool json = false;
-};
-
-int RunPredict(const PredictFlags& flags) {
-  if (!LoadPlugins(flags.plugins, "actgrad predict")) return 1;
-  absl::StatusOr<nn::MlpModel> model = nn::LoadMlpModel(flags.model);
-  if (!model.ok()) {
-    std::cerr << "actgrad predict: " << model.status().message() << "\n";
-    return 1;
-  }
-  absl::StatusOr<io::Dataset> data =
-      io::ReadCsv(flags.data, {.target_column = model->target_name, .target_optional = true});
-  if (!data.ok()) {
-    std::cerr << "actgrad predict: " << data.status().message() << "\n";
-    return 1;
-  }
-  if (data->feature_names != model->feature_names) {
-    std::cerr << "actgrad predict: " << flags.data << " has the feature columns "
-              << absl::StrJoin(data->feature_names, ",") << " but the model was trained on "
-              << absl::StrJoin(model->feature_names, ",") << "\n";
-    return 1;
-  }
-  const Tensor outputs = model->Predict(data->Features());
-  const std::vector<double> out = outputs.ToVector();
-  const int64_t width = model->options.outputs;
-  std::vector<double> predictions;
-  for (int64_t r = 0; r < data->rows; ++r) {
-    const auto row = out.begin() + r * width;
-    switch (model->task) {
-      case nn::Task::kBinary:
-        predictions.push_back(row[0] >= 0.5 ? 1 : 0);
-        break;
-      case nn::Task::kMulticlass:
-        predictions.push_back(double(std::max_element(row, row + width) - row));
-        break;
-      case nn::Task::kRegression:
-        predictions.push_back(row[0]);
-        break;
-    }
-  }
-  const bool classification = model->task != nn::Task::kRegression;
-  const bool labelled = !data->y.empty();
-  const double metric = !labelled        ? std::nan("")
-                        : classification ? nn::Accuracy(model->task, outputs, data->y)
-                                         : nn::Rmse(outputs, data->y);
-  if (flags.json) {
-    std::cout << "{\"task\": " << JsonString(nn::TaskName(model->task))
-              << ", \"rows\": " << data->rows << ", \"" << (classification ? "accuracy" : "rmse")
-              << "\": " << JsonNumber(metric) << ", \"predictions\": [";
-    for (size_t i = 0; i < predictions.size(); ++i) {
-      std::cout << (i ? ", " : "") << JsonNumber(predictions[i]);
-    }
-    std::cout << "]}\n";
-    return 0;
-  }
-  for (int64_t r = 0; r < data->rows; ++r) {
-    std::cout << absl::StrFormat("%g", predictions[r]);
-    if (model->task == nn::Task::kBinary) std::cout << absl::StrFormat("  p=%.4f", out[r]);
-    std::cout << "\n";
-  }
-  if (labelled) {
-    std::cerr << absl::StrFormat("%d rows; %s against column \"%s\": %.4f\n", data->rows,
-                                 classification ? "accuracy" : "RMSE", model->target_name, metric);
-  }
-  return 0;
-}
-
 }  // namespace
 
 void AddTrainCommand(CLI::App& app, int* exit_code) {
@@ -356,18 +297,6 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->callback([f, exit_code] { *exit_code = RunTrain(*f); });
-}
-
-void AddPredictCommand(CLI::App& app, int* exit_code) {
-  auto f = std::make_shared<PredictFlags>();
-  CLI::App* sub = app.add_subcommand("predict", "Apply a model saved by train to a CSV file");
-  sub->add_option("--model", f->model, "A model file written by train --save")->required();
-  sub->add_option("--data", f->data,
-                  "CSV file with the model's feature columns (and its target column, if known)")
-      ->required();
-  sub->add_flag("--json", f->json, "Print one JSON object on stdout");
-  AddPluginOption(sub, &f->plugins);
-  sub->callback([f, exit_code] { *exit_code = RunPredict(*f); });
 }
 
 }  // namespace actgrad::tools

@@ -6,13 +6,12 @@
 // cancer data bundled with the project) with the article's advice as visible
 // defaults — the output layer and loss from the task, initializers and input
 // scaling from the hidden activation — prints what it decided, shows progress,
-// and reports test accuracy (or RMSE). `actgrad predict` applies a saved
-// model to a CSV file.
+// and reports test accuracy (or RMSE); `--save` writes a model that
+// `actgrad predict` (tools/predict_command.h) and PyTorch read.
 //
 // Example:
 //
 //   $ actgrad train --activation tanh --epochs 100 --save model.safetensors
-//   $ actgrad predict --model model.safetensors --data data/breast_cancer.csv
 
 #ifndef ACTGRAD_TOOLS_TRAIN_COMMAND_H_
 #define ACTGRAD_TOOLS_TRAIN_COMMAND_H_
@@ -22,7 +21,6 @@
 namespace actgrad::tools {
 
 void AddTrainCommand(CLI::App& app, int* exit_code);
-void AddPredictCommand(CLI::App& app, int* exit_code);
 
 }  // namespace actgrad::tools
 
