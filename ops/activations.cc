@@ -10,6 +10,7 @@
 #include "ops/check_cases.h"
 #include "ops/functional.h"
 #include "ops/kernels.h"
+#include "ops/logistic.h"
 #include "ops/streaming.h"
 
 namespace actgrad {
@@ -142,8 +143,8 @@ constexpr ActivationFormulas kSigmoidFormulas{
 };
 
 Tensor SigmoidForward(ForwardContext& ctx) {
-  return MapForward</*kComputeHeavy=*/true>(ctx,
-                                            [](const auto& x, auto y, auto) { y = x.logistic(); });
+  return MapForward</*kComputeHeavy=*/true>(
+      ctx, [](const auto& x, auto y, auto) { y = internal::Logistic(x); });
 }
 void SigmoidBackward(BackwardContext& ctx) {
   ctx.set_dx(

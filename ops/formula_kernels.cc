@@ -6,6 +6,8 @@
 #include <numbers>
 #include <unsupported/Eigen/SpecialFunctions>
 
+#include "ops/logistic.h"
+
 namespace actgrad::internal {
 
 namespace {
@@ -161,7 +163,8 @@ void SoftplusBackwardFloat(const float* x, const float*, const float* dy, float*
                            const Attrs& attrs) {
   const float beta = float(attrs.params[0]);
   ForBlocks(n, [&](int64_t s, int64_t len) {
-    Block(dx + s, len) = ConstBlock(dy + s, len) * (beta * ConstBlock(x + s, len)).logistic();
+    Block(dx + s, len) =
+        ConstBlock(dy + s, len) * internal::Logistic(beta * ConstBlock(x + s, len));
   });
 }
 
@@ -171,7 +174,7 @@ void SwishForwardFloat(const float* x, float* y, int64_t n, const Attrs& attrs) 
   const float beta = SwishBeta(attrs);
   ForBlocks(n, [&](int64_t s, int64_t len) {
     const ConstBlock v(x + s, len);
-    Block(y + s, len) = v * (beta * v).logistic();
+    Block(y + s, len) = v * internal::Logistic(beta * v);
   });
 }
 void SwishBackwardFloat(const float* x, const float*, const float* dy, float* dx, int64_t n,
@@ -181,7 +184,7 @@ void SwishBackwardFloat(const float* x, const float*, const float* dy, float* dx
     alignas(64) float gate[kBlock];
     const ConstBlock v(x + s, len);
     Block g(gate, len);
-    g = (beta * v).logistic();
+    g = internal::Logistic(beta * v);
     Block(dx + s, len) = ConstBlock(dy + s, len) * (g + beta * v * g * (1.0f - g));
   });
 }
@@ -203,7 +206,8 @@ void MishBackwardFloat(const float* x, const float*, const float* dy, float* dx,
     Softplus1(x + s, tanh_values, len);
     Block t(tanh_values, len);
     t = t.tanh();
-    Block(dx + s, len) = ConstBlock(dy + s, len) * (t + v * (1.0f - t.square()) * v.logistic());
+    Block(dx + s, len) =
+        ConstBlock(dy + s, len) * (t + v * (1.0f - t.square()) * internal::Logistic(v));
   });
 }
 

@@ -18,6 +18,7 @@
 #include "ops/functional.h"
 #include "ops/kernels.h"
 #include "ops/linear_kernels.h"
+#include "ops/logistic.h"
 
 namespace actgrad {
 
@@ -62,7 +63,7 @@ void ActivateInPlace(Fused kind, T alpha, T* y, int64_t n) {
     case Fused::kIdentity:
       return;
     case Fused::kSigmoid:
-      v = v.logistic();
+      v = internal::Logistic(v);
       return;
     case Fused::kTanh:
       v = v.tanh();

@@ -9,6 +9,7 @@
 #include "ops/check_cases.h"
 #include "ops/functional.h"
 #include "ops/kernels.h"
+#include "ops/logistic.h"
 
 namespace actgrad {
 namespace ops {
@@ -179,7 +180,7 @@ void BceLogitsBackward(BackwardContext& ctx) {
     using T = decltype(tag);
     if (ctx.needs_grad(0)) {
       Tensor dz = internal::EmptyLike(z);
-      AsArray<T>(dz) = (AsArray<T>(z).logistic() - AsArray<T>(t)) * T(scale);
+      AsArray<T>(dz) = (internal::Logistic(AsArray<T>(z)) - AsArray<T>(t)) * T(scale);
       ctx.set_dx(0, std::move(dz));
     }
     if (ctx.needs_grad(1)) {

@@ -65,6 +65,36 @@ TEST_P(FloatKernelTest, ForwardAndBackwardMatchTheDoubleFormulas) {
   }
 }
 
+// Small outputs keep their relative precision: a sigmoid of -9 is 1.2e-4,
+// and a probability that small must not be 4e-4 off (Eigen's own float
+// logistic was). GELU and its tanh form are left out: 0.5 x (1 + erf(...))
+// cancels in float32 below x = -5, as in PyTorch, and is accurate there
+// only in absolute terms (the test above).
+TEST(FloatKernelAccuracyTest, OutputsAreRelativelyAccurateOverTheWholeRange) {
+  for (const char* name : {"sigmoid", "tanh", "silu", "swish", "softplus", "mish", "elu", "selu",
+                           "leaky_relu", "softsign", "hardsigmoid"}) {
+    absl::StatusOr<const OpDef*> op = OpRegistry::Global().Find(name);
+    ASSERT_TRUE(op.ok()) << name;
+    const Attrs attrs = WithDefaults(**op, Attrs{});
+    std::vector<double> x;
+    for (int i = -8000; i <= 8000; ++i) x.push_back(i / 100.0);  // [-80, 80]
+    const Tensor x32 = FromValues(x, Shape{int64_t(x.size())});
+    x = x32.ToVector();
+    const std::vector<double> y = Apply(**op, {x32}, attrs).ToVector();
+    double worst = 0, at = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double expected = (*op)->formulas->forward(x[i], attrs);
+      if (std::abs(expected) < 1e-30) continue;
+      const double relative = std::abs(y[i] - expected) / std::abs(expected);
+      if (relative > worst) {
+        worst = relative;
+        at = x[i];
+      }
+    }
+    EXPECT_LT(worst, 1e-6) << name << " is " << worst << " off in relative terms at x = " << at;
+  }
+}
+
 // Anomaly detection and the divergence checks rely on NaN passing through.
 TEST_P(FloatKernelTest, NanInGivesNanOut) {
   const OpDef& op = *GetParam();
