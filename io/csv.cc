@@ -258,14 +258,14 @@ absl::StatusOr<Dataset> ParseCsv(absl::string_view text, absl::string_view sourc
                                                      it->second + 1, ")"));
     }
   }
-  if (columns < 2) {
+  if (columns < (options.no_target ? 1 : 2)) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ":1: the header has ", columns,
                      " column; a data set needs at least one feature column and a target column"));
   }
 
-  size_t target = columns - 1;
-  if (!options.target_column.empty()) {
+  size_t target = options.no_target ? columns : columns - 1;
+  if (!options.no_target && !options.target_column.empty()) {
     auto it = index_of.find(options.target_column);
     if (it == index_of.end() && options.target_optional) {
       target = columns;  // no target: every column is a feature

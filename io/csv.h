@@ -57,6 +57,8 @@ struct CsvOptions {
   // With a target_column that the file lacks: read every column as a
   // feature and leave `y` empty (data to predict on) instead of failing.
   bool target_optional = false;
+  // Every column is a feature and `y` stays empty (target_column unused).
+  bool no_target = false;
 };
 
 // A table of numbers: `rows` samples of `features` features each, and one

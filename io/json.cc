@@ -14,8 +14,8 @@ namespace actgrad::io {
 namespace internal {
 
 void JsonAssertFailed(const char* condition, const char* file, int line) {
-  ACTGRAD_THROW(std::source_location::current(), "JSON: internal check failed: ", condition,
-                " (", file, ":", line, ")");
+  ACTGRAD_THROW(std::source_location::current(), "JSON: internal check failed: ", condition, " (",
+                file, ":", line, ")");
 }
 
 }  // namespace internal
@@ -109,7 +109,7 @@ absl::StatusOr<JsonDocument> ParseJson(absl::string_view text, absl::string_view
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": byte ", end, ": ",
         text[end] == '\0' ? "a NUL byte after the JSON value"
-                           : "The document root must not be followed by other values."));
+                          : "The document root must not be followed by other values."));
   }
   return document;
 }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "graph/error.h"
+#include "graph/factories.h"
 #include "graph/grad_mode.h"
 #include "io/json.h"
 #include "io/safetensors.h"
@@ -96,15 +97,16 @@ void WriteNumbers(const std::vector<double>& values, io::JsonWriter& out) {
 
 // A module of the description, checked for shape but not yet built.
 struct Node {
-  std::string path;   // "architecture.children[0].module", for messages
-  std::string name;   // dotted name in the model ("block1.fc1"; "" at the root)
+  std::string path;  // "architecture.children[0].module", for messages
+  std::string name;  // dotted name in the model ("block1.fc1"; "" at the root)
   std::string kind;
   ModuleConfig config;
   std::vector<std::pair<std::string, Node>> children;
 };
 
 std::string Where(const Node& node) {
-  return absl::StrCat(node.path, node.name.empty() ? " (the root" : absl::StrCat(" (\"", node.name, "\""),
+  return absl::StrCat(node.path,
+                      node.name.empty() ? " (the root" : absl::StrCat(" (\"", node.name, "\""),
                       ", ", node.kind, ")");
 }
 
@@ -167,8 +169,8 @@ absl::StatusOr<Node> ReadNode(const io::JsonValue& v, std::string path, std::str
   for (const auto& m : v.GetObject()) {
     const std::string key(m.name.GetString(), m.name.GetStringLength());
     if (key != "kind" && key != "options" && key != "children") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ".", key, ": not a field of a module (kind, options, children)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ".", key, ": not a field of a module (kind, options, children)"));
     }
   }
   const io::JsonValue* kind = Member(v, "kind");
@@ -181,14 +183,13 @@ absl::StatusOr<Node> ReadNode(const io::JsonValue& v, std::string path, std::str
   node.kind.assign(kind->GetString(), kind->GetStringLength());
   if (options != nullptr) {
     if (!options->IsObject()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ".options: expected an object, found ",
-                                                     io::JsonTypeName(*options)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ".options: expected an object, found ", io::JsonTypeName(*options)));
     }
     for (const auto& m : options->GetObject()) {
       const std::string key(m.name.GetString(), m.name.GetStringLength());
       if (node.config.Has(key)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(path, ".options.", key, ": given twice"));
+        return absl::InvalidArgumentError(absl::StrCat(path, ".options.", key, ": given twice"));
       }
       absl::StatusOr<ModuleConfig::Value> value =
           ReadConfigValue(m.value, absl::StrCat(path, ".options.", key));
@@ -198,8 +199,8 @@ absl::StatusOr<Node> ReadNode(const io::JsonValue& v, std::string path, std::str
   }
   if (children != nullptr) {
     if (!children->IsArray()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ".children: expected an array, found ", io::JsonTypeName(*children)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ".children: expected an array, found ", io::JsonTypeName(*children)));
     }
     for (rapidjson::SizeType i = 0; i < children->Size(); ++i) {
       const io::JsonValue& child = (*children)[i];
@@ -263,9 +264,9 @@ absl::Status CheckShapes(const Node& node, bool built_by_loader,
                                                        ", which the file does not hold"));
       }
       if (it->second->shape() != shape) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            Where(node), ": its options need tensor \"", key, "\" to be ", shape.ToString(),
-            "; the file holds ", it->second->shape().ToString()));
+        return absl::InvalidArgumentError(
+            absl::StrCat(Where(node), ": its options need tensor \"", key, "\" to be ",
+                         shape.ToString(), "; the file holds ", it->second->shape().ToString()));
       }
     }
   }
@@ -278,8 +279,8 @@ absl::Status CheckShapes(const Node& node, bool built_by_loader,
 // The built module's tree must be the one described: same names, same kinds.
 absl::Status CheckTree(Module& module, const Node& node) {
   if (module.Kind() != node.kind) {
-    return absl::InvalidArgumentError(absl::StrCat(Where(node), ": the rebuilt module is of kind \"",
-                                                   module.Kind(), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(node), ": the rebuilt module is of kind \"", module.Kind(), "\""));
   }
   const std::vector<std::pair<std::string, Module*>> children = module.NamedChildren();
   std::vector<std::string> built, described;
@@ -300,7 +301,8 @@ absl::Status CheckTree(Module& module, const Node& node) {
 
 absl::StatusOr<std::unique_ptr<Module>> Build(const Node& node) {
   absl::StatusOr<const ModuleKind*> kind = ModuleKinds::Global().Find(node.kind);
-  if (!kind.ok()) return absl::InvalidArgumentError(absl::StrCat(Where(node), ": ", kind.status().message()));
+  if (!kind.ok())
+    return absl::InvalidArgumentError(absl::StrCat(Where(node), ": ", kind.status().message()));
   std::vector<NamedModule> children;
   if ((*kind)->takes_children) {
     for (const auto& [local, child] : node.children) {
@@ -335,8 +337,8 @@ absl::StatusOr<std::vector<std::string>> ReadStrings(const io::JsonValue& object
   }
   for (const io::JsonValue& item : v->GetArray()) {
     if (!item.IsString()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(key, ": expected an array of text, found ", io::JsonTypeName(item), " in it"));
+      return absl::InvalidArgumentError(absl::StrCat(key, ": expected an array of text, found ",
+                                                     io::JsonTypeName(item), " in it"));
     }
     out.emplace_back(item.GetString(), item.GetStringLength());
   }
@@ -348,7 +350,8 @@ absl::StatusOr<std::vector<double>> ReadFiniteNumbers(const io::JsonValue& objec
   const io::JsonValue* v = Member(object, key);
   std::vector<double> out;
   if (v == nullptr || !v->IsArray()) {
-    return absl::InvalidArgumentError(absl::StrCat(owner, ".", key, ": expected an array of numbers"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(owner, ".", key, ": expected an array of numbers"));
   }
   for (const io::JsonValue& item : v->GetArray()) {
     if (!item.IsNumber() || !std::isfinite(item.GetDouble())) {
@@ -365,7 +368,8 @@ absl::StatusOr<ModelInfo> ReadInfo(const io::JsonValue& root) {
   if (const io::JsonValue* task = Member(root, "task"); task != nullptr && !task->IsNull()) {
     if (!task->IsString()) return absl::InvalidArgumentError("task: expected text or null");
     absl::StatusOr<Task> parsed = ParseTask(task->GetString());
-    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat("task: ", parsed.status().message()));
+    if (!parsed.ok())
+      return absl::InvalidArgumentError(absl::StrCat("task: ", parsed.status().message()));
     info.task = *parsed;
   }
   if (const io::JsonValue* output = Member(root, "output"); output != nullptr) {
@@ -377,7 +381,8 @@ absl::StatusOr<ModelInfo> ReadInfo(const io::JsonValue& root) {
     } else if (name == "logits") {
       info.output = ModelOutput::kLogits;
     } else {
-      return absl::InvalidArgumentError("output: expected \"values\", \"probabilities\" or \"logits\"");
+      return absl::InvalidArgumentError(
+          "output: expected \"values\", \"probabilities\" or \"logits\"");
     }
   }
   absl::StatusOr<std::vector<std::string>> features = ReadStrings(root, "features");
@@ -390,7 +395,8 @@ absl::StatusOr<ModelInfo> ReadInfo(const io::JsonValue& root) {
     if (!target->IsString()) return absl::InvalidArgumentError("target: expected text");
     info.target_name.assign(target->GetString(), target->GetStringLength());
   }
-  if (const io::JsonValue* scaler = Member(root, "scaler"); scaler != nullptr && !scaler->IsNull()) {
+  if (const io::JsonValue* scaler = Member(root, "scaler");
+      scaler != nullptr && !scaler->IsNull()) {
     if (!scaler->IsObject()) return absl::InvalidArgumentError("scaler: expected an object");
     const io::JsonValue* scaling = Member(*scaler, "scaling");
     if (scaling == nullptr || !scaling->IsString()) {
@@ -398,14 +404,16 @@ absl::StatusOr<ModelInfo> ReadInfo(const io::JsonValue& root) {
     }
     absl::StatusOr<Scaling> parsed = ParseScaling(scaling->GetString());
     if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("scaler.scaling: ", parsed.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("scaler.scaling: ", parsed.status().message()));
     }
     absl::StatusOr<std::vector<double>> scale = ReadFiniteNumbers(*scaler, "scale", "scaler");
     if (!scale.ok()) return scale.status();
     absl::StatusOr<std::vector<double>> shift = ReadFiniteNumbers(*scaler, "shift", "scaler");
     if (!shift.ok()) return shift.status();
     absl::StatusOr<Scaler> made = Scaler::FromParts(*parsed, *std::move(scale), *std::move(shift));
-    if (!made.ok()) return absl::InvalidArgumentError(absl::StrCat("scaler: ", made.status().message()));
+    if (!made.ok())
+      return absl::InvalidArgumentError(absl::StrCat("scaler: ", made.status().message()));
     info.scaler = *std::move(made);
   }
   return info;
@@ -520,9 +528,9 @@ absl::StatusOr<SavedModel> Load(const std::string& path) {
   if (!loaded.ok()) return Refuse(path, loaded.status().message());
   if (info->scaler.scaling() != Scaling::kNone && !info->feature_names.empty() &&
       info->scaler.scale().size() != info->feature_names.size()) {
-    return Refuse(path, absl::StrCat("scaler: it scales ", info->scaler.scale().size(),
-                                     " columns but the model has ", info->feature_names.size(),
-                                     " features"));
+    return Refuse(
+        path, absl::StrCat("scaler: it scales ", info->scaler.scale().size(),
+                           " columns but the model has ", info->feature_names.size(), " features"));
   }
   (*module)->Eval();
   return SavedModel{.module = *std::move(module), .info = *std::move(info)};
@@ -530,9 +538,17 @@ absl::StatusOr<SavedModel> Load(const std::string& path) {
 
 Tensor SavedModel::Outputs(const Tensor& raw_features) const {
   NoGradGuard no_grad;
+  // Features arrive in the module's own precision.
+  const Tensor raw =
+      raw_features.dtype() == dtype() ? raw_features : ToDType(raw_features, dtype());
   return module->Forward(info.scaler.scaling() == Scaling::kNone && info.scaler.scale().empty()
-                             ? raw_features
-                             : info.scaler.Transform(raw_features));
+                             ? raw
+                             : info.scaler.Transform(raw));
+}
+
+DType SavedModel::dtype() const {
+  const std::vector<Tensor> parameters = module->Parameters();
+  return parameters.empty() ? DType::kFloat32 : parameters.front().dtype();
 }
 
 std::string SavedModel::LabelOf(int64_t class_index) const {

@@ -86,10 +86,14 @@ struct SavedModel {
   std::unique_ptr<Module> module;
   ModelInfo info;
 
-  // The module's outputs for raw features ([rows, features]): scaled,
-  // computed in evaluation mode without recording.
+  // The module's outputs for raw features ([rows, features]): converted to
+  // the module's dtype, scaled, computed in evaluation mode without
+  // recording.
   Tensor Outputs(const Tensor& raw_features) const;
   Predictions Predict(const Tensor& raw_features) const;
+  // The dtype of the module's parameters (float32 when it has none): read
+  // features in it to lose nothing on the way in.
+  DType dtype() const;
   // info.labels, or "0".."k-1" for k classes when it is empty.
   std::string LabelOf(int64_t class_index) const;
 };

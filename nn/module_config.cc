@@ -136,9 +136,8 @@ absl::StatusOr<int64_t> ModuleConfig::IntInRange(absl::string_view key, int64_t 
 absl::Status ModuleConfig::OnlyKeys(std::initializer_list<absl::string_view> known) const {
   for (const auto& [key, value] : entries_) {
     if (std::find(known.begin(), known.end(), key) == known.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(key, ": not an option of this kind (it takes ", absl::StrJoin(known, ", "),
-                       ")"));
+      return absl::InvalidArgumentError(absl::StrCat(key, ": not an option of this kind (it takes ",
+                                                     absl::StrJoin(known, ", "), ")"));
     }
   }
   return absl::OkStatus();

@@ -15,7 +15,8 @@
 //   actgrad::nn::ModuleConfig config;
 //   config.Set("in", int64_t{30}).Set("out", int64_t{64}).Set("bias", true);
 //   absl::StatusOr<int64_t> in = config.Int("in");          // 30
-//   absl::StatusOr<std::string> name = config.String("in");  // "in: expected text, found an integer"
+//   absl::StatusOr<std::string> name = config.String("in");  // "in: expected text, found an
+//   integer"
 
 #ifndef ACTGRAD_NN_MODULE_CONFIG_H_
 #define ACTGRAD_NN_MODULE_CONFIG_H_

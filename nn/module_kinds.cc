@@ -34,22 +34,25 @@ absl::StatusOr<DType> FloatDType(const ModuleConfig& config) {
   auto lhs = *std::move(lhs##_or)
 
 ModuleKind SequentialKind() {
-  return {.name = "sequential",
-          .build = [](const ModuleConfig& config, std::vector<NamedModule>& children)
-              -> absl::StatusOr<std::unique_ptr<Module>> {
-            if (absl::Status s = config.OnlyKeys({}); !s.ok()) return s;
-            auto sequential = std::make_unique<Sequential>();
-            for (size_t i = 0; i < children.size(); ++i) {
-              if (children[i].first != absl::StrCat(i)) {
-                return absl::InvalidArgumentError(
-                    absl::StrCat("children[", i, "]: a sequential's layers are named 0, 1, ...; "
-                                 "found \"", children[i].first, "\""));
-              }
-              sequential->Add(std::move(children[i].second));
-            }
-            return std::unique_ptr<Module>(std::move(sequential));
-          },
-          .takes_children = true};
+  return {
+      .name = "sequential",
+      .build = [](const ModuleConfig& config,
+                  std::vector<NamedModule>& children) -> absl::StatusOr<std::unique_ptr<Module>> {
+        if (absl::Status s = config.OnlyKeys({}); !s.ok()) return s;
+        auto sequential = std::make_unique<Sequential>();
+        for (size_t i = 0; i < children.size(); ++i) {
+          if (children[i].first != absl::StrCat(i)) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("children[", i,
+                             "]: a sequential's layers are named 0, 1, ...; "
+                             "found \"",
+                             children[i].first, "\""));
+          }
+          sequential->Add(std::move(children[i].second));
+        }
+        return std::unique_ptr<Module>(std::move(sequential));
+      },
+      .takes_children = true};
 }
 
 absl::StatusOr<Initializer> ReadInitializer(const ModuleConfig& config, absl::string_view key,
@@ -58,7 +61,8 @@ absl::StatusOr<Initializer> ReadInitializer(const ModuleConfig& config, absl::st
   absl::StatusOr<std::string> text = config.String(key);
   if (!text.ok()) return text.status();
   absl::StatusOr<Initializer> init = Initializer::FromString(*text);
-  if (!init.ok()) return absl::InvalidArgumentError(absl::StrCat(key, ": ", init.status().message()));
+  if (!init.ok())
+    return absl::InvalidArgumentError(absl::StrCat(key, ": ", init.status().message()));
   return init;
 }
 
@@ -77,8 +81,8 @@ absl::StatusOr<LinearConfig> ReadLinear(const ModuleConfig& config) {
   ACTGRAD_ASSIGN_OR_RETURN_CONFIG(out, config.IntInRange("out", 1, kMaxExtent));
   ACTGRAD_ASSIGN_OR_RETURN_CONFIG(bias, config.Bool("bias", true));
   ACTGRAD_ASSIGN_OR_RETURN_CONFIG(dtype, FloatDType(config));
-  ACTGRAD_ASSIGN_OR_RETURN_CONFIG(weight_init,
-                                  ReadInitializer(config, "weight_init", Initializer::XavierUniform()));
+  ACTGRAD_ASSIGN_OR_RETURN_CONFIG(
+      weight_init, ReadInitializer(config, "weight_init", Initializer::XavierUniform()));
   ACTGRAD_ASSIGN_OR_RETURN_CONFIG(bias_init,
                                   ReadInitializer(config, "bias_init", Initializer::Zeros()));
   return LinearConfig{in, out, bias, dtype, weight_init, bias_init};
@@ -91,14 +95,14 @@ ModuleKind LinearKind() {
             ACTGRAD_ASSIGN_OR_RETURN_CONFIG(c, ReadLinear(config));
             // The weights drawn here are replaced by the file's.
             Generator unused(0);
-            return std::unique_ptr<Module>(std::make_unique<Linear>(
-                LinearOptions{.in = c.in,
-                              .out = c.out,
-                              .bias = c.bias,
-                              .weight_init = c.weight_init,
-                              .bias_init = c.bias_init,
-                              .dtype = c.dtype},
-                unused));
+            return std::unique_ptr<Module>(
+                std::make_unique<Linear>(LinearOptions{.in = c.in,
+                                                       .out = c.out,
+                                                       .bias = c.bias,
+                                                       .weight_init = c.weight_init,
+                                                       .bias_init = c.bias_init,
+                                                       .dtype = c.dtype},
+                                         unused));
           },
           .own_shapes = [](const ModuleConfig& config)
               -> absl::StatusOr<std::vector<std::pair<std::string, Shape>>> {
@@ -142,36 +146,38 @@ ModuleKind LstmCellKind() {
 
 // An activation op as a layer: its declared attributes are the options.
 ModuleKind ActivationKind(const OpDef& op) {
-  return {.name = std::string(op.name),
-          .build = [&op](const ModuleConfig& config,
-                         std::vector<NamedModule>&) -> absl::StatusOr<std::unique_ptr<Module>> {
-            Attrs attrs;
-            std::vector<absl::string_view> known;
-            for (const AttrSpec& spec : op.attrs) known.push_back(spec.name);
-            for (const auto& [key, value] : config.entries()) {
-              const AttrSpec* spec = nullptr;
-              for (const AttrSpec& s : op.attrs) {
-                if (s.name == key) spec = &s;
-              }
-              if (spec == nullptr) {
-                return absl::InvalidArgumentError(absl::StrCat(
-                    key, ": not an attribute of ", op.name,
-                    known.empty() ? " (it has none)" : absl::StrCat(" (it has ", absl::StrJoin(known, ", "), ")")));
-              }
-              if (spec->integer != nullptr) {
-                ACTGRAD_ASSIGN_OR_RETURN_CONFIG(v, config.Int(key));
-                attrs.*spec->integer = v;
-              } else {
-                ACTGRAD_ASSIGN_OR_RETURN_CONFIG(v, config.Number(key));
-                *RealSlot(*spec, attrs) = v;
-              }
-            }
-            return std::unique_ptr<Module>(std::make_unique<Activation>(op, attrs));
-          },
-          .own_shapes = [](const ModuleConfig&)
-              -> absl::StatusOr<std::vector<std::pair<std::string, Shape>>> {
-            return std::vector<std::pair<std::string, Shape>>{};
-          }};
+  return {
+      .name = std::string(op.name),
+      .build = [&op](const ModuleConfig& config,
+                     std::vector<NamedModule>&) -> absl::StatusOr<std::unique_ptr<Module>> {
+        Attrs attrs;
+        std::vector<absl::string_view> known;
+        for (const AttrSpec& spec : op.attrs) known.push_back(spec.name);
+        for (const auto& [key, value] : config.entries()) {
+          const AttrSpec* spec = nullptr;
+          for (const AttrSpec& s : op.attrs) {
+            if (s.name == key) spec = &s;
+          }
+          if (spec == nullptr) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                key, ": not an attribute of ", op.name,
+                known.empty() ? " (it has none)"
+                              : absl::StrCat(" (it has ", absl::StrJoin(known, ", "), ")")));
+          }
+          if (spec->integer != nullptr) {
+            ACTGRAD_ASSIGN_OR_RETURN_CONFIG(v, config.Int(key));
+            attrs.*spec->integer = v;
+          } else {
+            ACTGRAD_ASSIGN_OR_RETURN_CONFIG(v, config.Number(key));
+            *RealSlot(*spec, attrs) = v;
+          }
+        }
+        return std::unique_ptr<Module>(std::make_unique<Activation>(op, attrs));
+      },
+      .own_shapes =
+          [](const ModuleConfig&) -> absl::StatusOr<std::vector<std::pair<std::string, Shape>>> {
+        return std::vector<std::pair<std::string, Shape>>{};
+      }};
 }
 
 #undef ACTGRAD_ASSIGN_OR_RETURN_CONFIG

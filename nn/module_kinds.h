@@ -78,14 +78,13 @@ class ModuleKinds {
   // A kind whose build is T::FromConfig(config).
   template <typename T>
   bool Register(std::string name) {
-    Register(ModuleKind{
-        .name = std::move(name),
-        .build = [](const ModuleConfig& config,
-                    std::vector<NamedModule>&) -> absl::StatusOr<std::unique_ptr<Module>> {
-          auto made = T::FromConfig(config);
-          if (!made.ok()) return made.status();
-          return std::unique_ptr<Module>(*std::move(made));
-        }});
+    Register(ModuleKind{.name = std::move(name),
+                        .build = [](const ModuleConfig& config, std::vector<NamedModule>&)
+                            -> absl::StatusOr<std::unique_ptr<Module>> {
+                          auto made = T::FromConfig(config);
+                          if (!made.ok()) return made.status();
+                          return std::unique_ptr<Module>(*std::move(made));
+                        }});
     return true;
   }
 
@@ -106,9 +105,9 @@ class ModuleKinds {
 #define ACTGRAD_MODULE_KIND_CONCAT(a, b) ACTGRAD_MODULE_KIND_CONCAT_INNER(a, b)
 // Registers the module class `Type` under `kind` (Type::Kind() must return
 // it) with Type::FromConfig as its factory, when the program starts.
-#define ACTGRAD_REGISTER_MODULE_KIND(Type, kind)                                   \
-  [[maybe_unused]] static const bool ACTGRAD_MODULE_KIND_CONCAT(                   \
-      actgrad_module_kind_registered_, __LINE__) =                                 \
+#define ACTGRAD_REGISTER_MODULE_KIND(Type, kind)                                                 \
+  [[maybe_unused]] static const bool ACTGRAD_MODULE_KIND_CONCAT(actgrad_module_kind_registered_, \
+                                                                __LINE__) =                      \
       ::actgrad::nn::ModuleKinds::Global().Register<Type>(kind)
 
 #endif  // ACTGRAD_NN_MODULE_KINDS_H_

@@ -99,8 +99,8 @@ std::string Scaler::Serialize() const {
 absl::StatusOr<Scaler> Scaler::FromParts(Scaling scaling, std::vector<double> scale,
                                          std::vector<double> shift) {
   if (scale.size() != shift.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("scale has ", scale.size(), " values, shift ",
-                                                   shift.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("scale has ", scale.size(), " values, shift ", shift.size()));
   }
   for (const std::vector<double>* values : {&scale, &shift}) {
     for (double v : *values) {

@@ -33,8 +33,11 @@ int RunPredict(const PredictFlags& flags) {
     return 1;
   }
   const nn::ModelInfo& info = model->info;
-  absl::StatusOr<io::Dataset> data = io::ReadCsv(
-      flags.data, {.target_column = info.target_name, .target_optional = true});
+  // A model saved without a target name reads every column as a feature.
+  absl::StatusOr<io::Dataset> data =
+      io::ReadCsv(flags.data, {.target_column = info.target_name,
+                               .target_optional = true,
+                               .no_target = info.target_name.empty()});
   if (!data.ok()) {
     std::cerr << "actgrad predict: " << data.status().message() << "\n";
     return 1;
@@ -45,7 +48,7 @@ int RunPredict(const PredictFlags& flags) {
               << absl::StrJoin(info.feature_names, ",") << "\n";
     return 1;
   }
-  const nn::Predictions predictions = model->Predict(data->Features());
+  const nn::Predictions predictions = model->Predict(data->Features(model->dtype()));
   // As Predict() decides: class probabilities, or values.
   const bool classification = info.task.has_value() && *info.task != nn::Task::kRegression &&
                               info.output != nn::ModelOutput::kValues;
@@ -75,8 +78,9 @@ int RunPredict(const PredictFlags& flags) {
     out.Key("rows").Int(data->rows).Key(metric_name).Number(metric);
     if (classification) {
       out.Key("labels").BeginArray();
-      const size_t classes = predictions.probabilities.empty() ? info.labels.size()
-                                                               : predictions.probabilities[0].size();
+      const size_t classes = predictions.probabilities.empty()
+                                 ? info.labels.size()
+                                 : predictions.probabilities[0].size();
       for (size_t c = 0; c < classes; ++c) out.String(model->LabelOf(static_cast<int64_t>(c)));
       out.EndArray();
     }
@@ -126,8 +130,8 @@ int RunPredict(const PredictFlags& flags) {
 
 void AddPredictCommand(CLI::App& app, int* exit_code) {
   auto f = std::make_shared<PredictFlags>();
-  CLI::App* sub = app.add_subcommand(
-      "predict", "Apply a saved model (train --save, nn::Save) to a CSV file");
+  CLI::App* sub =
+      app.add_subcommand("predict", "Apply a saved model (train --save, nn::Save) to a CSV file");
   sub->add_option("--model", f->model, "A model file written by train --save or nn::Save")
       ->required();
   sub->add_option("--data", f->data,
