@@ -1,24 +1,22 @@
 #include "io/json.h"
 
-#include <rapidjson/error/en.h>
-#include <rapidjson/memorystream.h>
-#include <rapidjson/reader.h>
-
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "graph/error.h"
+#include "io/text.h"
 
 namespace actgrad::io {
 
-namespace internal {
+namespace json_internal {
 
 void JsonAssertFailed(const char* condition, const char* file, int line) {
   ACTGRAD_THROW(std::source_location::current(), "JSON: internal check failed: ", condition, " (",
                 file, ":", line, ")");
 }
 
-}  // namespace internal
+}  // namespace json_internal
 
 namespace {
 
@@ -39,12 +37,14 @@ class DepthLimitedHandler {
   bool RawNumber(const char* s, rapidjson::SizeType length, bool copy) {
     return document_.RawNumber(s, length, copy);
   }
+  // RapidJSON decodes an escaped lone surrogate ("\udc00") into bytes that
+  // are not UTF-8; such text goes no further.
   bool String(const char* s, rapidjson::SizeType length, bool copy) {
-    return document_.String(s, length, copy);
+    return Utf8(s, length) && document_.String(s, length, copy);
   }
   bool StartObject() { return Enter() && document_.StartObject(); }
   bool Key(const char* s, rapidjson::SizeType length, bool copy) {
-    return document_.Key(s, length, copy);
+    return Utf8(s, length) && document_.Key(s, length, copy);
   }
   bool EndObject(rapidjson::SizeType members) {
     --depth_;
@@ -57,8 +57,13 @@ class DepthLimitedHandler {
   }
 
   bool too_deep() const { return too_deep_; }
+  bool bad_text() const { return bad_text_; }
 
  private:
+  bool Utf8(const char* s, rapidjson::SizeType length) {
+    if (!IsValidUtf8(absl::string_view(s, length))) bad_text_ = true;
+    return !bad_text_;
+  }
   bool Enter() {
     if (++depth_ > max_depth_) too_deep_ = true;
     return !too_deep_;
@@ -68,6 +73,7 @@ class DepthLimitedHandler {
   int max_depth_;
   int depth_ = 0;
   bool too_deep_ = false;
+  bool bad_text_ = false;
 };
 
 }  // namespace
@@ -77,6 +83,7 @@ absl::StatusOr<JsonDocument> ParseJson(absl::string_view text, absl::string_view
   JsonDocument document;
   rapidjson::ParseResult result;
   bool too_deep = false;
+  bool bad_text = false;
   size_t end = 0;
   // Populate() moves the one value the events built into the document.
   auto generate = [&](JsonDocument& target) {
@@ -90,14 +97,16 @@ absl::StatusOr<JsonDocument> ParseJson(absl::string_view text, absl::string_view
         rapidjson::kParseFullPrecisionFlag | rapidjson::kParseStopWhenDoneFlag;
     result = reader.Parse<kFlags>(stream, handler);
     too_deep = handler.too_deep();
+    bad_text = handler.bad_text();
     end = stream.Tell();
     return !result.IsError();
   };
   document.Populate(generate);
   if (result.IsError()) {
     const std::string reason =
-        too_deep ? absl::StrCat("objects and arrays nested deeper than ", limits.max_depth)
-                 : std::string(rapidjson::GetParseError_En(result.Code()));
+        too_deep   ? absl::StrCat("objects and arrays nested deeper than ", limits.max_depth)
+        : bad_text ? std::string("a string that is not valid UTF-8 (an escaped lone surrogate)")
+                   : DescribeParseError(result, text);
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": byte ", result.Offset(), ": ", reason));
   }
@@ -112,6 +121,17 @@ absl::StatusOr<JsonDocument> ParseJson(absl::string_view text, absl::string_view
                           : "The document root must not be followed by other values."));
   }
   return document;
+}
+
+std::string DescribeParseError(const rapidjson::ParseResult& result, absl::string_view text) {
+  const size_t at = result.Offset();
+  if (result.Code() == rapidjson::kParseErrorStringEscapeInvalid && at < text.size() &&
+      static_cast<unsigned char>(text[at]) < 0x20) {
+    return absl::StrCat("control character 0x",
+                        absl::Hex(static_cast<unsigned char>(text[at]), absl::kZeroPad2),
+                        " in a string (it must be escaped)");
+  }
+  return rapidjson::GetParseError_En(result.Code());
 }
 
 const char* JsonTypeName(const JsonValue& value) {

@@ -35,16 +35,20 @@
 // A broken invariant inside RapidJSON is a bug of ours (we check types
 // before reading values); say so instead of reading past an end.
 #ifndef RAPIDJSON_ASSERT
-#define RAPIDJSON_ASSERT(x) \
-  ((x) ? static_cast<void>(0) : ::actgrad::io::internal::JsonAssertFailed(#x, __FILE__, __LINE__))
+#define RAPIDJSON_ASSERT(x)   \
+  ((x) ? static_cast<void>(0) \
+       : ::actgrad::io::json_internal::JsonAssertFailed(#x, __FILE__, __LINE__))
 #endif
 
-namespace actgrad::io::internal {
+namespace actgrad::io::json_internal {
 [[noreturn]] void JsonAssertFailed(const char* condition, const char* file, int line);
-}  // namespace actgrad::io::internal
+}  // namespace actgrad::io::json_internal
 
 #include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/prettywriter.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -69,6 +73,10 @@ struct JsonLimits {
 // "<source>: byte <offset>: <reason>".
 absl::StatusOr<JsonDocument> ParseJson(absl::string_view text, absl::string_view source,
                                        const JsonLimits& limits = {});
+
+// RapidJSON's reason for `result`, made precise where its own words
+// mislead (a raw control character is not an "invalid escape").
+std::string DescribeParseError(const rapidjson::ParseResult& result, absl::string_view text);
 
 // A value's JSON type in words, for messages ("an array", "a string").
 const char* JsonTypeName(const JsonValue& value);

@@ -1,7 +1,9 @@
 #include "io/safetensors.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <new>
 #include <optional>
@@ -12,6 +14,7 @@
 #include "graph/shape.h"
 #include "graph/tensor_impl.h"
 #include "io/file.h"
+#include "io/json.h"
 #include "io/text.h"
 
 // The data section is copied byte for byte into tensor buffers.
@@ -57,360 +60,322 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
 }
 
-// A strict reader for the JSON that a safetensors header may hold: objects,
-// strings, arrays of integers and null. Nothing is built generically, so no
-// input can make it recurse or allocate beyond the header's own size.
-class JsonReader {
- public:
-  JsonReader(absl::string_view text, absl::string_view source) : text_(text), source_(source) {}
-
-  size_t pos() const { return pos_; }
-  bool AtEnd() const { return pos_ >= text_.size(); }
-  char Peek() const { return AtEnd() ? '\0' : text_[pos_]; }
-
-  absl::Status ErrorAt(size_t pos, absl::string_view message) const {
-    return absl::InvalidArgumentError(absl::StrCat(source_, ": header byte ", pos, ": ", message));
-  }
-
-  // What is at the current position, for "expected X, found Y" messages.
-  std::string Found() const {
-    if (AtEnd()) return "the end of the header";
-    return QuoteForMessage(text_.substr(pos_, 1));
-  }
-
-  void SkipWhitespace() {
-    while (!AtEnd() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' ||
-                        text_[pos_] == '\r')) {
-      ++pos_;
-    }
-  }
-
-  bool TryConsume(char c) {
-    SkipWhitespace();
-    if (Peek() != c || AtEnd()) return false;
-    ++pos_;
-    return true;
-  }
-
-  absl::Status Expect(char c, absl::string_view context) {
-    if (TryConsume(c)) return absl::OkStatus();
-    return ErrorAt(pos_, absl::StrCat("expected '", absl::string_view(&c, 1), "' ", context,
-                                      ", found ", Found()));
-  }
-
-  bool TryConsumeNull() {
-    SkipWhitespace();
-    if (text_.substr(pos_, 4) != "null") return false;
-    pos_ += 4;
-    return true;
-  }
-
-  absl::Status ReadString(std::string& out, absl::string_view what) {
-    SkipWhitespace();
-    if (Peek() != '"' || AtEnd()) {
-      return ErrorAt(pos_, absl::StrCat("expected ", what, " (a string), found ", Found()));
-    }
-    const size_t start = pos_++;
-    out.clear();
-    while (true) {
-      if (AtEnd()) return ErrorAt(start, "string is never closed");
-      const auto c = static_cast<unsigned char>(text_[pos_]);
-      if (c == '"') {
-        ++pos_;
-        return absl::OkStatus();
-      }
-      if (c < 0x20) {
-        return ErrorAt(pos_, "control character in a string (JSON requires it escaped)");
-      }
-      if (c == '\\') {
-        ACTGRAD_IO_RETURN_IF_ERROR(ReadEscape(out));
-        continue;
-      }
-      if (c < 0x80) {
-        out.push_back(static_cast<char>(c));
-        ++pos_;
-        continue;
-      }
-      // A multi-byte character: validate it alone, so the error points at it.
-      const size_t length = (c & 0xE0) == 0xC0   ? 2
-                            : (c & 0xF0) == 0xE0 ? 3
-                            : (c & 0xF8) == 0xF0 ? 4
-                                                 : 1;
-      const absl::string_view sequence = text_.substr(pos_, length);
-      if (length == 1 || sequence.size() != length || !IsValidUtf8(sequence)) {
-        return ErrorAt(pos_, "invalid UTF-8 in a string");
-      }
-      out.append(sequence.data(), sequence.size());
-      pos_ += length;
-    }
-  }
-
-  // An integer in JSON syntax: no fraction, no exponent, no leading zeros.
-  absl::Status ReadInteger(int64_t& out, absl::string_view what) {
-    SkipWhitespace();
-    const size_t start = pos_;
-    const bool negative = Peek() == '-' && !AtEnd();
-    if (negative) ++pos_;
-    if (AtEnd() || !IsDigit(text_[pos_])) {
-      pos_ = start;
-      return ErrorAt(start, absl::StrCat("expected ", what, " (an integer), found ", Found()));
-    }
-    if (text_[pos_] == '0' && pos_ + 1 < text_.size() && IsDigit(text_[pos_ + 1])) {
-      return ErrorAt(start, absl::StrCat(what, " has a leading zero, which JSON forbids"));
-    }
-    uint64_t value = 0;
-    while (!AtEnd() && IsDigit(text_[pos_])) {
-      const uint64_t digit = static_cast<uint64_t>(text_[pos_] - '0');
-      if (value > (static_cast<uint64_t>(INT64_MAX) - digit) / 10) {
-        return ErrorAt(start, absl::StrCat(what, " does not fit in 64 bits"));
-      }
-      value = value * 10 + digit;
-      ++pos_;
-    }
-    if (!AtEnd() && (text_[pos_] == '.' || text_[pos_] == 'e' || text_[pos_] == 'E')) {
-      return ErrorAt(start, absl::StrCat(what, " must be an integer"));
-    }
-    out = negative ? -static_cast<int64_t>(value) : static_cast<int64_t>(value);
-    return absl::OkStatus();
-  }
-
-  // An array of at most `max_length` integers.
-  absl::Status ReadIntegerArray(std::vector<int64_t>& out, size_t max_length,
-                                absl::string_view what) {
-    out.clear();
-    SkipWhitespace();
-    if (Peek() != '[' || AtEnd()) {
-      return ErrorAt(pos_, absl::StrCat("expected ", what, " (an array), found ", Found()));
-    }
-    ++pos_;
-    if (TryConsume(']')) return absl::OkStatus();
-    while (true) {
-      SkipWhitespace();
-      if (out.size() == max_length) {
-        return ErrorAt(pos_, absl::StrCat(what, " has more than ", max_length, " elements"));
-      }
-      int64_t value = 0;
-      ACTGRAD_IO_RETURN_IF_ERROR(ReadInteger(value, absl::StrCat("an element of ", what)));
-      out.push_back(value);
-      if (TryConsume(']')) return absl::OkStatus();
-      ACTGRAD_IO_RETURN_IF_ERROR(Expect(',', absl::StrCat("or ']' in ", what)));
-    }
-  }
-
- private:
-  static bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-  absl::Status ReadHex4(uint32_t& out) {
-    if (pos_ + 4 > text_.size()) return ErrorAt(pos_, "\\u escape needs four hex digits");
-    out = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char h = text_[pos_ + k];
-      int digit;
-      if (h >= '0' && h <= '9') {
-        digit = h - '0';
-      } else if (h >= 'a' && h <= 'f') {
-        digit = h - 'a' + 10;
-      } else if (h >= 'A' && h <= 'F') {
-        digit = h - 'A' + 10;
-      } else {
-        return ErrorAt(pos_ + k, "\\u escape needs four hex digits");
-      }
-      out = out * 16 + static_cast<uint32_t>(digit);
-    }
-    pos_ += 4;
-    return absl::OkStatus();
-  }
-
-  absl::Status ReadEscape(std::string& out) {
-    const size_t start = pos_;
-    pos_ += 1;  // the backslash
-    if (AtEnd()) return ErrorAt(start, "string ends inside an escape");
-    const char c = text_[pos_++];
-    switch (c) {
-      case '"':
-        out.push_back('"');
-        return absl::OkStatus();
-      case '\\':
-        out.push_back('\\');
-        return absl::OkStatus();
-      case '/':
-        out.push_back('/');
-        return absl::OkStatus();
-      case 'b':
-        out.push_back('\b');
-        return absl::OkStatus();
-      case 'f':
-        out.push_back('\f');
-        return absl::OkStatus();
-      case 'n':
-        out.push_back('\n');
-        return absl::OkStatus();
-      case 'r':
-        out.push_back('\r');
-        return absl::OkStatus();
-      case 't':
-        out.push_back('\t');
-        return absl::OkStatus();
-      case 'u':
-        break;
-      default:
-        return ErrorAt(
-            start, absl::StrCat("unknown escape \\", QuoteForMessage(absl::string_view(&c, 1))));
-    }
-    uint32_t code_point = 0;
-    ACTGRAD_IO_RETURN_IF_ERROR(ReadHex4(code_point));
-    if (code_point >= 0xDC00 && code_point <= 0xDFFF) {
-      return ErrorAt(start, "\\u escape is a lone low surrogate");
-    }
-    if (code_point >= 0xD800 && code_point <= 0xDBFF) {
-      if (text_.substr(pos_, 2) != "\\u") {
-        return ErrorAt(start, "\\u escape is a high surrogate without its low half");
-      }
-      pos_ += 2;
-      uint32_t low = 0;
-      ACTGRAD_IO_RETURN_IF_ERROR(ReadHex4(low));
-      if (low < 0xDC00 || low > 0xDFFF) {
-        return ErrorAt(start, "\\u escape is a high surrogate without its low half");
-      }
-      code_point = 0x10000 + ((code_point - 0xD800) << 10) + (low - 0xDC00);
-    }
-    AppendUtf8(code_point, out);
-    return absl::OkStatus();
-  }
-
-  static void AppendUtf8(uint32_t cp, std::string& out) {
-    if (cp < 0x80) {
-      out.push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
-  absl::string_view text_;
-  absl::string_view source_;
-  size_t pos_ = 0;
-};
-
-absl::Status ParseMetadata(JsonReader& reader, std::map<std::string, std::string>& metadata) {
-  // The reference writer emits no __metadata__ at all when there is none, but
-  // its reader accepts null, so files with null exist.
-  if (reader.TryConsumeNull()) return absl::OkStatus();
-  ACTGRAD_IO_RETURN_IF_ERROR(reader.Expect('{', "to open __metadata__"));
-  if (reader.TryConsume('}')) return absl::OkStatus();
-  std::string key;
-  std::string value;
-  while (true) {
-    reader.SkipWhitespace();
-    const size_t key_pos = reader.pos();
-    ACTGRAD_IO_RETURN_IF_ERROR(reader.ReadString(key, "a __metadata__ key"));
-    ACTGRAD_IO_RETURN_IF_ERROR(reader.Expect(':', "after a __metadata__ key"));
-    reader.SkipWhitespace();
-    if (reader.Peek() != '"') {
-      return reader.ErrorAt(reader.pos(),
-                            absl::StrCat("__metadata__ value of ", QuoteForMessage(key),
-                                         " is not a string (found ", reader.Found(), ")"));
-    }
-    ACTGRAD_IO_RETURN_IF_ERROR(reader.ReadString(value, "a __metadata__ value"));
-    if (!metadata.emplace(key, value).second) {
-      return reader.ErrorAt(key_pos,
-                            absl::StrCat("duplicate __metadata__ key ", QuoteForMessage(key)));
-    }
-    if (reader.TryConsume('}')) return absl::OkStatus();
-    ACTGRAD_IO_RETURN_IF_ERROR(reader.Expect(',', "or '}' in __metadata__"));
-  }
-}
-
 struct ParsedEntry {
   SafetensorsEntry entry;
   size_t pos = 0;  // header byte of the entry's name, for later messages
 };
 
-absl::Status ParseTensorInfo(JsonReader& reader, ParsedEntry& parsed) {
-  SafetensorsEntry& entry = parsed.entry;
-  const std::string quoted_name = QuoteForMessage(entry.name);
-  reader.SkipWhitespace();
-  const size_t object_pos = reader.pos();
-  ACTGRAD_IO_RETURN_IF_ERROR(
-      reader.Expect('{', absl::StrCat("to open the entry of tensor ", quoted_name)));
-  bool has_dtype = false, has_shape = false, has_offsets = false;
-  std::vector<int64_t> offsets;
-  std::string key;
-  if (!reader.TryConsume('}')) {
-    while (true) {
-      reader.SkipWhitespace();
-      const size_t key_pos = reader.pos();
-      ACTGRAD_IO_RETURN_IF_ERROR(reader.ReadString(key, "a key"));
-      ACTGRAD_IO_RETURN_IF_ERROR(reader.Expect(':', "after a key"));
-      reader.SkipWhitespace();
-      const size_t value_pos = reader.pos();
-      bool* seen = key == "dtype"          ? &has_dtype
-                   : key == "shape"        ? &has_shape
-                   : key == "data_offsets" ? &has_offsets
-                                           : nullptr;
-      if (seen == nullptr) {
-        return reader.ErrorAt(
-            key_pos, absl::StrCat("unknown key ", QuoteForMessage(key), " in the entry of tensor ",
-                                  quoted_name, " (expected dtype, shape and data_offsets)"));
+// The header's schema as RapidJSON's reader walks it: an object of tensor
+// entries {"dtype": "F32", "shape": [...], "data_offsets": [b, e]} and an
+// optional "__metadata__" object of strings. Nothing is built generically,
+// so no input can nest or allocate beyond what the schema allows; the first
+// departure from it stops the reader with a message and its byte offset.
+class HeaderHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, HeaderHandler> {
+ public:
+  HeaderHandler(absl::string_view text, const rapidjson::MemoryStream& stream)
+      : text_(text), stream_(stream) {}
+
+  bool Default() { return Unexpected("a value"); }
+  bool Null() {
+    if (state_ == State::kMetadataValue) {  // "__metadata__": null, as the reference reads
+      state_ = State::kRootKey;
+      return true;
+    }
+    return Unexpected("null");
+  }
+  bool Bool(bool) { return Unexpected("a boolean"); }
+  bool Int(int i) { return Integer(i, true); }
+  bool Uint(unsigned u) { return Integer(static_cast<int64_t>(u), true); }
+  bool Int64(int64_t i) { return Integer(i, true); }
+  bool Uint64(uint64_t u) {
+    return u > static_cast<uint64_t>(INT64_MAX) ? Integer(0, false) : Integer(int64_t(u), true);
+  }
+  // Integers the reader cannot hold arrive here too: only those beyond 64
+  // bits are whole numbers this large.
+  bool Double(double d) {
+    if (state_ == State::kShape || state_ == State::kOffsets) {
+      return Fail(
+          std::abs(d) >= 0x1p63
+              ? absl::StrCat("the ", ArrayName(), " ", d, " does not fit in 64 bits")
+              : absl::StrCat("the ", ArrayName(), " ", d,
+                             " must be an integer (written without a fraction or exponent)"));
+    }
+    return Unexpected("a number");
+  }
+  bool String(const char* s, rapidjson::SizeType length, bool) {
+    const absl::string_view value(s, length);
+    if (!IsValidUtf8(value)) return NotUtf8();
+    if (state_ == State::kMetadataEntryValue) {
+      if (!metadata_->emplace(metadata_key_, std::string(value)).second) {
+        return FailAt(key_pos_,
+                      absl::StrCat("duplicate __metadata__ key ", QuoteForMessage(metadata_key_)));
       }
-      if (*seen) {
-        return reader.ErrorAt(key_pos, absl::StrCat("duplicate key ", QuoteForMessage(key),
-                                                    " in the entry of tensor ", quoted_name));
+      state_ = State::kMetadataKey;
+      return true;
+    }
+    if (state_ == State::kDtype) {
+      entry().dtype = std::string(value);
+      if (!DTypeFromName(value)) {
+        return Fail(absl::StrCat("tensor ", QuoteForMessage(entry().name),
+                                 " has unsupported dtype ", QuoteForMessage(value),
+                                 " (actgrad reads F32, F64 and I64)"));
       }
-      *seen = true;
-      if (seen == &has_dtype) {
-        ACTGRAD_IO_RETURN_IF_ERROR(reader.ReadString(entry.dtype, "the dtype"));
-        if (!DTypeFromName(entry.dtype)) {
-          return reader.ErrorAt(
-              value_pos,
-              absl::StrCat("tensor ", quoted_name, " has unsupported dtype ",
-                           QuoteForMessage(entry.dtype), " (actgrad reads F32, F64 and I64)"));
-        }
-      } else if (seen == &has_shape) {
-        ACTGRAD_IO_RETURN_IF_ERROR(reader.ReadIntegerArray(
-            entry.shape, Shape::kMaxRank, absl::StrCat("the shape of ", quoted_name)));
-        for (int64_t extent : entry.shape) {
-          if (extent < 0) {
-            return reader.ErrorAt(
-                value_pos, absl::StrCat("tensor ", quoted_name, " has a negative extent in shape ",
-                                        ShapeText(entry.shape)));
-          }
-        }
+      state_ = State::kEntryKey;
+      return true;
+    }
+    return Unexpected("a string");
+  }
+  bool StartObject() {
+    switch (state_) {
+      case State::kStart:
+        state_ = State::kRootKey;
+        return true;
+      case State::kMetadataValue:
+        state_ = State::kMetadataKey;
+        return true;
+      case State::kEntryValue:
+        state_ = State::kEntryKey;
+        return true;
+      default:
+        return Unexpected("an object");
+    }
+  }
+  bool Key(const char* s, rapidjson::SizeType length, bool) {
+    const std::string key(s, length);
+    key_pos_ = KeyStart();
+    if (!IsValidUtf8(key)) return NotUtf8();
+    if (state_ == State::kRootKey) {
+      if (key == "__metadata__" ? has_metadata_ : names_.contains(key)) {
+        return FailAt(key_pos_, absl::StrCat("duplicate name ", QuoteForMessage(key)));
+      }
+      if (key == "__metadata__") {
+        has_metadata_ = true;
+        state_ = State::kMetadataValue;
       } else {
-        ACTGRAD_IO_RETURN_IF_ERROR(
-            reader.ReadIntegerArray(offsets, 2, absl::StrCat("the data_offsets of ", quoted_name)));
-        if (offsets.size() != 2 || offsets[0] < 0 || offsets[1] < offsets[0]) {
-          return reader.ErrorAt(value_pos,
-                                absl::StrCat("tensor ", quoted_name, " has data_offsets [",
-                                             absl::StrJoin(offsets, ","),
-                                             "]; expected [begin, end] with 0 <= begin <= end"));
-        }
-        entry.begin = offsets[0];
-        entry.end = offsets[1];
+        names_.insert(key);
+        ParsedEntry& p = parsed_.emplace_back();
+        p.pos = key_pos_;
+        p.entry.name = key;
+        seen_ = {};
+        state_ = State::kEntryValue;
       }
-      if (reader.TryConsume('}')) break;
-      ACTGRAD_IO_RETURN_IF_ERROR(
-          reader.Expect(',', absl::StrCat("or '}' in the entry of tensor ", quoted_name)));
+      return true;
     }
-  }
-  for (auto [present, key_name] : {std::pair{has_dtype, "dtype"}, std::pair{has_shape, "shape"},
-                                   std::pair{has_offsets, "data_offsets"}}) {
-    if (!present) {
-      return reader.ErrorAt(object_pos, absl::StrCat("the entry of tensor ", quoted_name,
-                                                     " has no \"", key_name, "\""));
+    if (state_ == State::kMetadataKey) {
+      metadata_key_ = key;
+      state_ = State::kMetadataEntryValue;
+      return true;
     }
+    if (state_ == State::kEntryKey) {
+      const int slot = key == "dtype" ? 0 : key == "shape" ? 1 : key == "data_offsets" ? 2 : -1;
+      const std::string quoted_name = QuoteForMessage(entry().name);
+      if (slot < 0) {
+        return FailAt(key_pos_,
+                      absl::StrCat("unknown key ", QuoteForMessage(key), " in the entry of tensor ",
+                                   quoted_name, " (expected dtype, shape and data_offsets)"));
+      }
+      if (seen_[slot]) {
+        return FailAt(key_pos_, absl::StrCat("duplicate key ", QuoteForMessage(key),
+                                             " in the entry of tensor ", quoted_name));
+      }
+      seen_[slot] = true;
+      state_ = slot == 0 ? State::kDtype : slot == 1 ? State::kShapeOpen : State::kOffsetsOpen;
+      return true;
+    }
+    return Unexpected("a key");
   }
-  return absl::OkStatus();
-}
+  bool EndObject(rapidjson::SizeType) {
+    if (state_ == State::kRootKey) {
+      state_ = State::kDone;
+      return true;
+    }
+    if (state_ == State::kMetadataKey) {
+      state_ = State::kRootKey;
+      return true;
+    }
+    if (state_ == State::kEntryKey) {
+      for (int slot = 0; slot < 3; ++slot) {
+        if (!seen_[slot]) {
+          return Fail(absl::StrCat("the entry of tensor ", QuoteForMessage(entry().name),
+                                   " has no \"", kEntryKeys[slot], "\""));
+        }
+      }
+      state_ = State::kRootKey;
+      return true;
+    }
+    return Unexpected("the end of an object");
+  }
+  bool StartArray() {
+    if (state_ == State::kShapeOpen) {
+      state_ = State::kShape;
+      return true;
+    }
+    if (state_ == State::kOffsetsOpen) {
+      offsets_.clear();
+      state_ = State::kOffsets;
+      return true;
+    }
+    return Unexpected("an array");
+  }
+  bool EndArray(rapidjson::SizeType) {
+    if (state_ == State::kShape) {
+      state_ = State::kEntryKey;
+      return true;
+    }
+    if (state_ == State::kOffsets) {
+      if (offsets_.size() != 2 || offsets_[0] < 0 || offsets_[1] < offsets_[0]) {
+        return Fail(absl::StrCat("tensor ", QuoteForMessage(entry().name), " has data_offsets [",
+                                 absl::StrJoin(offsets_, ","),
+                                 "]; expected [begin, end] with 0 <= begin <= end"));
+      }
+      entry().begin = offsets_[0];
+      entry().end = offsets_[1];
+      state_ = State::kEntryKey;
+      return true;
+    }
+    return Unexpected("the end of an array");
+  }
+
+  bool failed() const { return !error_.empty(); }
+  size_t error_pos() const { return error_pos_; }
+  const std::string& error() const { return error_; }
+  std::vector<ParsedEntry>& parsed() { return parsed_; }
+  void set_metadata(std::map<std::string, std::string>* metadata) { metadata_ = metadata; }
+
+ private:
+  enum class State {
+    kStart,
+    kRootKey,
+    kMetadataValue,
+    kMetadataKey,
+    kMetadataEntryValue,
+    kEntryValue,
+    kEntryKey,
+    kDtype,
+    kShapeOpen,
+    kShape,
+    kOffsetsOpen,
+    kOffsets,
+    kDone,
+  };
+  static constexpr const char* kEntryKeys[] = {"dtype", "shape", "data_offsets"};
+
+  SafetensorsEntry& entry() { return parsed_.back().entry; }
+  const char* ArrayName() const {
+    return state_ == State::kShape ? "extent in the shape" : "value in data_offsets";
+  }
+
+  bool Integer(int64_t value, bool fits) {
+    if (state_ != State::kShape && state_ != State::kOffsets) return Unexpected("a number");
+    const std::string quoted_name = QuoteForMessage(entry().name);
+    if (!fits)
+      return Fail(
+          absl::StrCat("the ", ArrayName(), " of ", quoted_name, " does not fit in 64 bits"));
+    if (state_ == State::kShape) {
+      if (entry().shape.size() == Shape::kMaxRank) {
+        return Fail(absl::StrCat("the shape of ", quoted_name, " has more than ", Shape::kMaxRank,
+                                 " elements"));
+      }
+      if (value < 0) {
+        return Fail(absl::StrCat("tensor ", quoted_name, " has a negative extent (", value,
+                                 ") in its shape"));
+      }
+      entry().shape.push_back(value);
+      return true;
+    }
+    if (offsets_.size() == 2) {
+      return Fail(absl::StrCat("the data_offsets of ", quoted_name, " have more than 2 elements"));
+    }
+    offsets_.push_back(value);
+    return true;
+  }
+
+  // What the state wanted, for "expected X, found Y".
+  const char* Wanted() const {
+    switch (state_) {
+      case State::kStart:
+        return "the header object";
+      case State::kRootKey:
+        return "a tensor name";
+      case State::kMetadataValue:
+        return "an object to open __metadata__";
+      case State::kMetadataKey:
+        return "a __metadata__ key";
+      case State::kMetadataEntryValue:
+        return "a string";
+      case State::kEntryValue:
+        return "an object to open the entry of a tensor";
+      case State::kEntryKey:
+        return "a key of a tensor's entry";
+      case State::kDtype:
+        return "the dtype (a string)";
+      case State::kShapeOpen:
+        return "the shape (an array)";
+      case State::kShape:
+      case State::kOffsets:
+        return "an integer";
+      case State::kOffsetsOpen:
+        return "the data_offsets (an array)";
+      case State::kDone:
+        return "the end of the header";
+    }
+    return "something else";
+  }
+
+  // RapidJSON decodes an escaped lone surrogate ("\udc00") into bytes that
+  // are not UTF-8.
+  bool NotUtf8() { return Fail("a string that is not valid UTF-8 (an escaped lone surrogate)"); }
+
+  bool Unexpected(absl::string_view found) {
+    if (state_ == State::kMetadataEntryValue) {
+      return Fail(absl::StrCat("__metadata__ value of ", QuoteForMessage(metadata_key_),
+                               " is not a string (found ", found, ")"));
+    }
+    if (state_ == State::kEntryValue) {
+      return Fail(absl::StrCat("expected an object to open the entry of tensor ",
+                               QuoteForMessage(entry().name), ", found ", found));
+    }
+    return Fail(absl::StrCat("expected ", Wanted(), ", found ", found));
+  }
+  // The offset of the value just read: where the reader stands now, less
+  // nothing (RapidJSON reports events after consuming their token).
+  bool Fail(std::string message) { return FailAt(stream_.Tell(), std::move(message)); }
+  bool FailAt(size_t pos, std::string message) {
+    error_ = std::move(message);
+    error_pos_ = pos;
+    return false;
+  }
+  // The opening quote of the key just read: after the previous event, past
+  // whitespace, commas and the brace.
+  size_t KeyStart() {
+    size_t p = last_event_end_;
+    while (p < text_.size() && (text_[p] == ' ' || text_[p] == '\t' || text_[p] == '\n' ||
+                                text_[p] == '\r' || text_[p] == ',' || text_[p] == '{')) {
+      ++p;
+    }
+    return p;
+  }
+
+ public:
+  // Called by the parse loop after each event.
+  void EventDone() { last_event_end_ = stream_.Tell(); }
+
+ private:
+  absl::string_view text_;
+  const rapidjson::MemoryStream& stream_;
+  State state_ = State::kStart;
+  std::vector<ParsedEntry> parsed_;
+  absl::flat_hash_set<std::string> names_;
+  bool has_metadata_ = false;
+  std::map<std::string, std::string>* metadata_ = nullptr;
+  std::string metadata_key_;
+  std::array<bool, 3> seen_ = {};
+  std::vector<int64_t> offsets_;
+  size_t key_pos_ = 0;
+  size_t last_event_end_ = 0;
+  std::string error_;
+  size_t error_pos_ = 0;
+};
 
 // Checks sizes and the layout of the data section, in that order, so that a
 // huge declared shape is reported as such rather than as a gap.
@@ -476,69 +441,77 @@ absl::Status CheckLayout(std::vector<ParsedEntry>& parsed, int64_t data_bytes,
   return absl::OkStatus();
 }
 
-void AppendJsonString(absl::string_view s, std::string& out) {
-  out.push_back('"');
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      absl::StrAppend(&out, "\\u", absl::Hex(u, absl::kZeroPad4));
-    } else {
-      out.push_back(c);
-    }
+// Forwards every reader event to the schema and notes where it ended, so
+// that a key's message can point at its opening quote.
+class TrackingHandler {
+ public:
+  explicit TrackingHandler(HeaderHandler& schema) : schema_(schema) {}
+  bool Null() { return Done(schema_.Null()); }
+  bool Bool(bool b) { return Done(schema_.Bool(b)); }
+  bool Int(int i) { return Done(schema_.Int(i)); }
+  bool Uint(unsigned u) { return Done(schema_.Uint(u)); }
+  bool Int64(int64_t i) { return Done(schema_.Int64(i)); }
+  bool Uint64(uint64_t u) { return Done(schema_.Uint64(u)); }
+  bool Double(double d) { return Done(schema_.Double(d)); }
+  bool RawNumber(const char*, rapidjson::SizeType, bool) { return Done(schema_.Default()); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) {
+    return Done(schema_.String(s, n, copy));
   }
-  out.push_back('"');
-}
+  bool StartObject() { return Done(schema_.StartObject()); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    return Done(schema_.Key(s, n, copy));
+  }
+  bool EndObject(rapidjson::SizeType n) { return Done(schema_.EndObject(n)); }
+  bool StartArray() { return Done(schema_.StartArray()); }
+  bool EndArray(rapidjson::SizeType n) { return Done(schema_.EndArray(n)); }
+
+ private:
+  bool Done(bool ok) {
+    schema_.EventDone();
+    return ok;
+  }
+  HeaderHandler& schema_;
+};
 
 }  // namespace
 
 absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(absl::string_view json, int64_t data_bytes,
                                                          absl::string_view source) {
-  JsonReader reader(json, source);
+  auto error_at = [&](size_t pos, absl::string_view message) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": header byte ", pos, ": ", message));
+  };
   if (json.empty() || json[0] != '{') {
-    return reader.ErrorAt(
-        0,
-        absl::StrCat("the header must be a JSON object starting with '{', found ", reader.Found()));
+    return error_at(0, absl::StrCat("the header must be a JSON object starting with '{', found ",
+                                    json.empty() ? "the end of the header"
+                                                 : QuoteForMessage(json.substr(0, 1))));
   }
   SafetensorsHeader header;
-  std::vector<ParsedEntry> parsed;
-  absl::flat_hash_set<std::string> names;
-  bool has_metadata = false;
-  reader.Expect('{', "").IgnoreError();
-  if (!reader.TryConsume('}')) {
-    std::string key;
-    while (true) {
-      reader.SkipWhitespace();
-      const size_t key_pos = reader.pos();
-      ACTGRAD_IO_RETURN_IF_ERROR(reader.ReadString(key, "a tensor name"));
-      if (key == "__metadata__" ? has_metadata : names.contains(key)) {
-        return reader.ErrorAt(key_pos, absl::StrCat("duplicate name ", QuoteForMessage(key)));
-      }
-      ACTGRAD_IO_RETURN_IF_ERROR(reader.Expect(':', "after a name"));
-      if (key == "__metadata__") {
-        has_metadata = true;
-        ACTGRAD_IO_RETURN_IF_ERROR(ParseMetadata(reader, header.metadata));
-      } else {
-        names.insert(key);
-        ParsedEntry& p = parsed.emplace_back();
-        p.pos = key_pos;
-        p.entry.name = key;
-        ACTGRAD_IO_RETURN_IF_ERROR(ParseTensorInfo(reader, p));
-      }
-      if (reader.TryConsume('}')) break;
-      ACTGRAD_IO_RETURN_IF_ERROR(reader.Expect(',', "or '}' after an entry"));
-    }
+  rapidjson::MemoryStream stream(json.data(), json.size());
+  HeaderHandler schema(json, stream);
+  schema.set_metadata(&header.metadata);
+  TrackingHandler handler(schema);
+  rapidjson::Reader reader;
+  // The reader takes a NUL for the end of its input, so it stops after the
+  // object and what follows is checked below.
+  constexpr unsigned kFlags =
+      rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag |
+      rapidjson::kParseFullPrecisionFlag | rapidjson::kParseStopWhenDoneFlag;
+  const rapidjson::ParseResult result = reader.Parse<kFlags>(stream, handler);
+  if (schema.failed()) return error_at(schema.error_pos(), schema.error());
+  if (result.IsError()) return error_at(result.Offset(), DescribeParseError(result, json));
+  size_t end = stream.Tell();
+  while (end < json.size() &&
+         (json[end] == ' ' || json[end] == '\t' || json[end] == '\n' || json[end] == '\r')) {
+    ++end;
   }
-  reader.SkipWhitespace();
-  if (!reader.AtEnd()) {
-    return reader.ErrorAt(
-        reader.pos(),
-        reader.Peek() == '\0'
-            ? "NUL byte after the header object (padding must be spaces, 0x20)"
-            : absl::StrCat("unexpected ", reader.Found(), " after the header object"));
+  if (end < json.size()) {
+    return error_at(end, json[end] == '\0'
+                             ? std::string("NUL byte after the header object (padding must be "
+                                           "spaces, 0x20)")
+                             : absl::StrCat("unexpected ", QuoteForMessage(json.substr(end, 1)),
+                                            " after the header object"));
   }
+  std::vector<ParsedEntry>& parsed = schema.parsed();
   ACTGRAD_IO_RETURN_IF_ERROR(CheckLayout(parsed, data_bytes, source));
   for (ParsedEntry& p : parsed) header.entries.push_back(std::move(p.entry));
   std::sort(header.entries.begin(), header.entries.end(),
@@ -628,18 +601,12 @@ absl::Status SaveSafetensors(const std::string& path,
   std::sort(sorted.begin(), sorted.end(),
             [](const auto* a, const auto* b) { return a->first < b->first; });
 
-  std::string json = "{";
+  JsonWriter header;
+  header.BeginObject();
   if (!metadata.empty()) {
-    json += "\"__metadata__\":{";
-    bool first = true;
-    for (const auto& [key, value] : metadata) {
-      if (!first) json.push_back(',');
-      first = false;
-      AppendJsonString(key, json);
-      json.push_back(':');
-      AppendJsonString(value, json);
-    }
-    json += "}";
+    header.Key("__metadata__").BeginObject();
+    for (const auto& [key, value] : metadata) header.Key(key).String(value);
+    header.EndObject();
   }
   std::vector<absl::string_view> pieces;
   pieces.reserve(sorted.size() + 2);
@@ -649,15 +616,16 @@ absl::Status SaveSafetensors(const std::string& path,
   for (const auto* entry : sorted) {
     const Tensor& t = entry->second;
     const int64_t bytes = t.numel() * static_cast<int64_t>(DTypeSize(t.dtype()));
-    if (json.size() > 1) json.push_back(',');
-    AppendJsonString(entry->first, json);
-    absl::StrAppend(&json, ":{\"dtype\":\"", DTypeToName(t.dtype()), "\",\"shape\":[",
-                    absl::StrJoin(t.shape().dims(), ","), "],\"data_offsets\":[", offset, ",",
-                    offset + bytes, "]}");
+    header.Key(entry->first).BeginObject().Key("dtype").String(DTypeToName(t.dtype()));
+    header.Key("shape").BeginArray();
+    for (int64_t extent : t.shape().dims()) header.Int(extent);
+    header.EndArray().Key("data_offsets").BeginArray().Int(offset).Int(offset + bytes).EndArray();
+    header.EndObject();
     pieces.emplace_back(static_cast<const char*>(t.raw_data()), static_cast<size_t>(bytes));
     offset += bytes;
   }
-  json.push_back('}');
+  header.EndObject();
+  std::string json = header.str();
   // Readers that map the file may view the data in place only if it is
   // aligned; the spec pads with spaces, which JSON parsers skip.
   json.append((8 - json.size() % 8) % 8, ' ');

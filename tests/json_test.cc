@@ -34,9 +34,14 @@ TEST(JsonTest, ErrorsNameTheByteAndTheReason) {
   EXPECT_THAT(ErrorOf("[1, 2,]"), HasSubstr("f.json: byte 6:"));
   EXPECT_THAT(ErrorOf("{} {}"), HasSubstr("byte 3: The document root must not be followed"));
   EXPECT_THAT(ErrorOf("[NaN]"), HasSubstr("byte 1: Invalid value"));
-  EXPECT_THAT(ErrorOf(std::string("{}\0", 3)), HasSubstr("byte 2: a NUL byte after the JSON value"));
+  EXPECT_THAT(ErrorOf(std::string("{}\0", 3)),
+              HasSubstr("byte 2: a NUL byte after the JSON value"));
   EXPECT_THAT(ErrorOf("\"\xff\""), HasSubstr("Invalid encoding"));
   EXPECT_THAT(ErrorOf(""), HasSubstr("byte 0: The document is empty"));
+  EXPECT_THAT(ErrorOf("[\"a\x01\"]"), HasSubstr("byte 3: control character 0x01 in a string"));
+  // RapidJSON alone would decode this into bytes that are not UTF-8.
+  EXPECT_THAT(ErrorOf(R"(["\udc00"])"), HasSubstr("not valid UTF-8 (an escaped lone surrogate)"));
+  EXPECT_THAT(ErrorOf(R"({"\udc00": 1})"), HasSubstr("not valid UTF-8"));
 }
 
 TEST(JsonTest, RefusesNestingBeyondTheLimitWithoutRecursing) {
