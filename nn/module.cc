@@ -6,8 +6,10 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "graph/anomaly.h"
 #include "graph/error.h"
 #include "graph/grad_mode.h"
+#include "graph/profile_hooks.h"
 
 namespace actgrad::nn {
 
@@ -66,6 +68,14 @@ Tensor& Module::RegisterBuffer(std::string name, Tensor* tensor, std::source_loc
   return *tensor;
 }
 
+Tensor Module::operator()(const Tensor& x) {
+  if ((!IsProfiling() && !IsAnomalyDetectionEnabled()) || name_.empty()) [[likely]] {
+    return Forward(x);
+  }
+  LayerScope scope(absl::StrCat(name_, ".", Kind()));
+  return Forward(x);
+}
+
 void Module::RegisterChild(std::string name, Module* child, const std::source_location& location) {
   ACTGRAD_REQUIRE(child != nullptr, location, Kind(), ": child module \"", name, "\" is null");
   ACTGRAD_REQUIRE(child != this && child->parent_ == nullptr, location, Kind(),
@@ -73,6 +83,7 @@ void Module::RegisterChild(std::string name, Module* child, const std::source_lo
                   "): it is this module or belongs to another parent already");
   CheckName(name, location);
   child->parent_ = this;
+  child->name_ = name;
   child->Train(training_);
   children_.emplace_back(std::move(name), child);
 }

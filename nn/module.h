@@ -85,7 +85,10 @@ class Module {
   Module& operator=(const Module&) = delete;
 
   virtual Tensor Forward(const Tensor& x) = 0;
-  Tensor operator()(const Tensor& x) { return Forward(x); }
+  // Forward(x); under a Profiler (or anomaly detection) a registered child
+  // names its ops as a layer, "<name>.<kind>" ("block1.residual.fc1.linear"),
+  // so the profile's layer table covers modules of one's own too.
+  Tensor operator()(const Tensor& x);
 
   // A description of the module and its settings, one line per layer.
   virtual std::string ToString() const = 0;
@@ -166,6 +169,7 @@ class Module {
   std::vector<Slot> slots_;
   std::vector<std::pair<std::string, Module*>> children_;
   Module* parent_ = nullptr;
+  std::string name_;  // under the parent; empty for a root
   bool training_ = true;
 };
 

@@ -15,6 +15,7 @@
 #include "actgrad.h"
 #include "nn/nn.h"
 #include "optim/sgd.h"
+#include "tests/residual_net.h"
 #include "tests/test_util.h"
 
 namespace actgrad {
@@ -257,6 +258,24 @@ TEST(ModuleTest, BadRegistrationsNameTheModuleAndTheCaller) {
   EXPECT_THAT(ErrorMessageOf([&] { module.AddChild("self", &module); }),
               HasSubstr("it is this module"));
   EXPECT_THAT(Names(module.NamedParameters()), ElementsAre("weight"));
+}
+
+// A profile of a module of one's own names its layers by where they sit.
+TEST(ModuleTest, ChildrenNameTheirOpsAsLayersUnderAProfiler) {
+  Generator gen(1);
+  test_nets::ResidualNet net(4, 8, 3, gen);
+  const Tensor x = Normal({5, 4}, 0, 1, gen);
+  Profile profile;
+  {
+    Profiler profiler(&profile);
+    Mean(net(x)).Backward();
+  }
+  std::vector<std::string> layers;
+  for (const ProfileGroup& g : profile.ByLayer()) layers.push_back(g.name);
+  EXPECT_THAT(layers, ::testing::IsSupersetOf({"in.linear", "block1.residual.fc1.linear",
+                                               "block2.residual.fc2.linear", "head.linear"}));
+  // Every scope closed with its module.
+  EXPECT_EQ(internal::layer_path, "");
 }
 
 }  // namespace
