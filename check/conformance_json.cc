@@ -2,71 +2,108 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <optional>
 #include <string>
-#include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
-#include "io/json_writer.h"
+#include "io/json.h"
 
 namespace actgrad {
 
 namespace {
 
-using io::JsonNumber;
-using io::JsonString;
-
 // Special values (inf, NaN) have no JSON number; inputs and values that can
 // be special print as strings.
-std::string JsonValueString(double v) {
-  return JsonString(std::isnan(v) ? "nan" : absl::StrFormat("%g", v));
+std::string ValueString(double v) { return std::isnan(v) ? "nan" : absl::StrFormat("%g", v); }
+
+// `v` when there is one, else null.
+void OptionalNumber(io::JsonWriter& out, const std::optional<double>& v) {
+  if (v.has_value()) {
+    out.Number(*v);
+  } else {
+    out.Null();
+  }
 }
-std::string JsonBool(bool b) { return b ? "true" : "false"; }
 
 }  // namespace
 
 std::string ConformanceJson(const ConformanceReport& r) {
-  std::string out = absl::StrFormat(
-      "{\"name\": %s, \"passed\": %s, \"cases\": %d, \"elements\": %d, \"max_abs_error\": %s, "
-      "\"max_rel_error\": %s",
-      JsonString(r.name), JsonBool(r.passed), r.cases.cases.size(), r.cases.checked,
-      JsonNumber(r.cases.max_abs_error), JsonNumber(r.cases.max_rel_error));
-  absl::StrAppendFormat(&out,
-                        ",\n   \"kind\": %s, \"taylor_order\": %s, \"taylor_case\": %s, "
-                        "\"failures\": [",
-                        JsonString(r.kind == OpKind::kActivation ? "activation" : "op"),
-                        JsonNumber(r.taylor_order), JsonString(r.taylor_case));
-  for (size_t i = 0; i < r.failures.size(); ++i) {
-    absl::StrAppend(&out, i == 0 ? "" : ", ", JsonString(r.failures[i]));
-  }
-  absl::StrAppend(&out, "],\n   \"worst\": ");
+  io::JsonWriter out;
+  out.BeginObject()
+      .Key("name")
+      .String(r.name)
+      .Key("passed")
+      .Bool(r.passed)
+      .Key("cases")
+      .Int(static_cast<int64_t>(r.cases.cases.size()))
+      .Key("elements")
+      .Int(r.cases.checked)
+      .Key("max_abs_error")
+      .Number(r.cases.max_abs_error)
+      .Key("max_rel_error")
+      .Number(r.cases.max_rel_error);
+  out.Key("kind")
+      .String(r.kind == OpKind::kActivation ? "activation" : "op")
+      .Key("taylor_order")
+      .Number(r.taylor_order)
+      .Key("taylor_case")
+      .String(r.taylor_case)
+      .Key("failures")
+      .BeginArray();
+  for (const std::string& failure : r.failures) out.String(failure);
+  out.EndArray();
+
+  out.Key("worst");
   if (r.worst.has_value()) {
     const ElementCheck& e = *r.worst;
-    absl::StrAppendFormat(
-        &out,
-        "{\"case\": %s, \"input\": %d, \"index\": %s, \"x\": %s, \"analytic\": "
-        "%s, \"numeric\": %s, \"abs_error\": %s, \"rel_error\": %s, "
-        "\"passed\": %s, \"derivative\": %s, \"numeric_derivative\": %s}",
-        JsonString(r.worst_case), e.input, JsonString(e.index), JsonNumber(e.x),
-        JsonNumber(e.analytic), JsonNumber(e.numeric), JsonNumber(e.abs_error),
-        JsonNumber(e.rel_error), JsonBool(e.passed),
-        r.worst_derivative ? JsonNumber(*r.worst_derivative) : "null",
-        r.worst_numeric_derivative ? JsonNumber(*r.worst_numeric_derivative) : "null");
+    out.BeginObject()
+        .Key("case")
+        .String(r.worst_case)
+        .Key("input")
+        .Int(e.input)
+        .Key("index")
+        .String(e.index)
+        .Key("x")
+        .Number(e.x)
+        .Key("analytic")
+        .Number(e.analytic)
+        .Key("numeric")
+        .Number(e.numeric)
+        .Key("abs_error")
+        .Number(e.abs_error)
+        .Key("rel_error")
+        .Number(e.rel_error)
+        .Key("passed")
+        .Bool(e.passed)
+        .Key("derivative");
+    OptionalNumber(out, r.worst_derivative);
+    out.Key("numeric_derivative");
+    OptionalNumber(out, r.worst_numeric_derivative);
+    out.EndObject();
   } else {
-    absl::StrAppend(&out, "null");
+    out.Null();
   }
-  absl::StrAppend(&out, ",\n   \"grid\": ");
+
+  out.Key("grid");
   if (r.grid.has_value()) {
-    absl::StrAppendFormat(&out,
-                          "{\"passed\": %s, \"checked\": %d, \"skipped\": %d, \"max_abs_error\": "
-                          "%s, \"max_rel_error\": %s}",
-                          JsonBool(r.grid->passed), r.grid->checked, r.grid->skipped,
-                          JsonNumber(r.grid->max_abs_error), JsonNumber(r.grid->max_rel_error));
+    out.BeginObject()
+        .Key("passed")
+        .Bool(r.grid->passed)
+        .Key("checked")
+        .Int(r.grid->checked)
+        .Key("skipped")
+        .Int(r.grid->skipped)
+        .Key("max_abs_error")
+        .Number(r.grid->max_abs_error)
+        .Key("max_rel_error")
+        .Number(r.grid->max_rel_error)
+        .EndObject();
   } else {
-    absl::StrAppend(&out, "null");
+    out.Null();
   }
-  absl::StrAppend(&out, ",\n   \"second_order\": ");
+
+  out.Key("second_order");
   if (r.second_order_checked) {
     bool passed = true;
     int64_t checked = 0, zero = 0;
@@ -79,56 +116,97 @@ std::string ConformanceJson(const ConformanceReport& r) {
       checked += c.report.checked;
       max_rel = std::max(max_rel, c.report.max_rel_error);
     }
-    absl::StrAppendFormat(&out,
-                          "{\"passed\": %s, \"cases\": %d, \"elements\": %d, \"max_rel_error\": "
-                          "%s, \"zero_cases\": %d}",
-                          JsonBool(passed), r.second_order.size(), checked, JsonNumber(max_rel),
-                          zero);
+    out.BeginObject()
+        .Key("passed")
+        .Bool(passed)
+        .Key("cases")
+        .Int(static_cast<int64_t>(r.second_order.size()))
+        .Key("elements")
+        .Int(checked)
+        .Key("max_rel_error")
+        .Number(max_rel)
+        .Key("zero_cases")
+        .Int(zero)
+        .EndObject();
   } else {
-    absl::StrAppend(&out, "null");
+    out.Null();
   }
-  absl::StrAppendFormat(
-      &out,
-      ",\n   \"float32\": {\"forward_max_rel_error\": %s, \"forward_worst\": %s, "
-      "\"derivative_max_rel_error\": %s, \"derivative_worst\": %s, \"compared\": %d}",
-      JsonNumber(r.float32.forward_max_rel_error), JsonString(r.float32.forward_worst),
-      JsonNumber(r.float32.derivative_max_rel_error), JsonString(r.float32.derivative_worst),
-      r.float32.compared);
-  absl::StrAppend(&out, ",\n   \"finiteness\": ");
+
+  out.Key("float32")
+      .BeginObject()
+      .Key("forward_max_rel_error")
+      .Number(r.float32.forward_max_rel_error)
+      .Key("forward_worst")
+      .String(r.float32.forward_worst)
+      .Key("derivative_max_rel_error")
+      .Number(r.float32.derivative_max_rel_error)
+      .Key("derivative_worst")
+      .String(r.float32.derivative_worst)
+      .Key("compared")
+      .Int(r.float32.compared)
+      .EndObject();
+
+  out.Key("finiteness");
   if (r.finiteness_checked) {
     bool passed = true;
-    std::vector<std::string> problems;
+    for (const FinitenessProblem& p : r.finiteness) passed &= !p.fatal;
+    out.BeginObject().Key("passed").Bool(passed).Key("problems").BeginArray();
     for (const FinitenessProblem& p : r.finiteness) {
-      passed &= !p.fatal;
-      problems.push_back(absl::StrFormat(
-          "{\"x\": %s, \"dtype\": %s, \"quantity\": %s, \"value\": %s, \"why\": %s, \"fatal\": "
-          "%s, \"similar\": %d}",
-          JsonValueString(p.x), JsonString(p.dtype), JsonString(p.quantity),
-          JsonValueString(p.value), JsonString(p.why), JsonBool(p.fatal), p.similar));
+      out.BeginObject()
+          .Key("x")
+          .String(ValueString(p.x))
+          .Key("dtype")
+          .String(p.dtype)
+          .Key("quantity")
+          .String(p.quantity)
+          .Key("value")
+          .String(ValueString(p.value))
+          .Key("why")
+          .String(p.why)
+          .Key("fatal")
+          .Bool(p.fatal)
+          .Key("similar")
+          .Int(p.similar)
+          .EndObject();
     }
-    absl::StrAppendFormat(&out, "{\"passed\": %s, \"problems\": [%s]}", JsonBool(passed),
-                          absl::StrJoin(problems, ", "));
+    out.EndArray().EndObject();
   } else {
-    absl::StrAppend(&out, "null");
+    out.Null();
   }
-  absl::StrAppend(&out, ",\n   \"activation\": ");
+
+  out.Key("activation");
   if (r.figures.has_value()) {
     const ActivationFigures& f = *r.figures;
-    absl::StrAppendFormat(
-        &out,
-        "{\"range\": [%s, %s], \"monotonicity\": %s, \"derivative_at_zero\": %s, "
-        "\"zero_is_kink\": %s, \"normal_mean\": %s, \"normal_mean_stderr\": %s, "
-        "\"zero_centred\": %s, \"saturated_fraction\": %s, \"estimated_gain\": %s, "
-        "\"row_gain\": %s}",
-        JsonNumber(f.range_min), JsonNumber(f.range_max),
-        JsonString(MonotonicityName(f.monotonicity)), JsonNumber(f.derivative_at_zero),
-        JsonBool(f.zero_is_kink), JsonNumber(f.normal_mean), JsonNumber(f.normal_mean_stderr),
-        JsonBool(f.zero_centred), JsonNumber(f.saturated_fraction), JsonNumber(f.estimated_gain),
-        f.row_gain ? JsonNumber(*f.row_gain) : std::string("null"));
+    out.BeginObject()
+        .Key("range")
+        .BeginArray()
+        .Number(f.range_min)
+        .Number(f.range_max)
+        .EndArray()
+        .Key("monotonicity")
+        .String(MonotonicityName(f.monotonicity))
+        .Key("derivative_at_zero")
+        .Number(f.derivative_at_zero)
+        .Key("zero_is_kink")
+        .Bool(f.zero_is_kink)
+        .Key("normal_mean")
+        .Number(f.normal_mean)
+        .Key("normal_mean_stderr")
+        .Number(f.normal_mean_stderr)
+        .Key("zero_centred")
+        .Bool(f.zero_centred)
+        .Key("saturated_fraction")
+        .Number(f.saturated_fraction)
+        .Key("estimated_gain")
+        .Number(f.estimated_gain)
+        .Key("row_gain");
+    OptionalNumber(out, f.row_gain);
+    out.EndObject();
   } else {
-    absl::StrAppend(&out, "null");
+    out.Null();
   }
-  return out + "}";
+  out.EndObject();
+  return out.str();
 }
 
 }  // namespace actgrad

@@ -10,27 +10,17 @@
 #include "graph/dot.h"
 #include "graph/factories.h"
 #include "io/file.h"
-#include "io/json_writer.h"
+#include "io/json.h"
 #include "ops/functional.h"
 
 namespace actgrad {
 
 namespace {
 
+// Microseconds. Trace viewers read numbers as doubles, and ns / 1e3 is the
+// double nearest the exact figure: the trace holds whole nanoseconds, so that
+// rounding can never make a slice outlast its neighbour on the same track.
 double Us(int64_t ns) { return double(ns) / 1e3; }
-
-// Microseconds with three decimals: whole nanoseconds, so that rounding can
-// never make a slice outlast its neighbour on the same track.
-std::string Micros(int64_t ns) { return absl::StrFormat("%d.%03d", ns / 1000, ns % 1000); }
-
-std::string Escaped(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -55,23 +45,32 @@ std::string FormatGroupTable(const std::vector<ProfileGroup>& groups, const Prof
 }
 
 std::string GroupsJson(const std::vector<ProfileGroup>& groups, const Profile& profile) {
-  using io::JsonNumber;
-  using io::JsonString;
-  std::string out = "[";
+  io::JsonWriter out;
+  out.BeginArray();
   const double total = std::max<double>(1.0, double(profile.TotalNs()));
-  for (size_t i = 0; i < groups.size(); ++i) {
-    const ProfileGroup& g = groups[i];
+  for (const ProfileGroup& g : groups) {
     const int64_t time = g.forward_ns + g.backward_ns;
-    absl::StrAppendFormat(
-        &out,
-        "%s{\"name\": %s, \"count\": %d, \"forward_ms\": %s, \"backward_ms\": %s, "
-        "\"backward_forward_ratio\": %s, \"share\": %s, \"gflops\": %s, \"overhead_share\": %s}",
-        i ? ", " : "", JsonString(g.name), g.count, JsonNumber(g.forward_ns / 1e6),
-        JsonNumber(g.backward_ns / 1e6), JsonNumber(g.BackwardForwardRatio()),
-        JsonNumber(time / total), JsonNumber(time > 0 ? g.flops / time : 0.0),
-        JsonNumber(time > 0 ? double(g.overhead_ns) / time : 0.0));
+    out.BeginObject()
+        .Key("name")
+        .String(g.name)
+        .Key("count")
+        .Int(g.count)
+        .Key("forward_ms")
+        .Number(g.forward_ns / 1e6)
+        .Key("backward_ms")
+        .Number(g.backward_ns / 1e6)
+        .Key("backward_forward_ratio")
+        .Number(g.BackwardForwardRatio())
+        .Key("share")
+        .Number(time / total)
+        .Key("gflops")
+        .Number(time > 0 ? g.flops / time : 0.0)
+        .Key("overhead_share")
+        .Number(time > 0 ? double(g.overhead_ns) / time : 0.0)
+        .EndObject();
   }
-  return out + "]";
+  out.EndArray();
+  return out.str();
 }
 
 double MeasureGemmGflops() {
@@ -90,49 +89,135 @@ double MeasureGemmGflops() {
 }
 
 std::string ChromeTraceJson(const Profile& profile) {
-  std::string out = "{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n";
-  absl::StrAppend(&out,
-                  "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"args\": {\"name\": "
-                  "\"actgrad\"}},\n"
-                  "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 1, \"args\": "
-                  "{\"name\": \"forward\"}},\n"
-                  "{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 2, \"args\": "
-                  "{\"name\": \"backward\"}},\n"
-                  "{\"name\": \"thread_sort_index\", \"ph\": \"M\", \"pid\": 1, \"tid\": 1, "
-                  "\"args\": {\"sort_index\": 1}},\n"
-                  "{\"name\": \"thread_sort_index\", \"ph\": \"M\", \"pid\": 1, \"tid\": 2, "
-                  "\"args\": {\"sort_index\": 2}}");
+  io::JsonWriter out;
+  out.BeginObject().Key("displayTimeUnit").String("ns").Key("traceEvents").BeginArray();
+  // Metadata: the process's name, and the two tracks' names and order.
+  out.BeginObject()
+      .Key("name")
+      .String("process_name")
+      .Key("ph")
+      .String("M")
+      .Key("pid")
+      .Int(1)
+      .Key("args")
+      .BeginObject()
+      .Key("name")
+      .String("actgrad")
+      .EndObject()
+      .EndObject();
+  const char* const kTracks[] = {"forward", "backward"};
+  for (int tid = 1; tid <= 2; ++tid) {
+    out.BeginObject()
+        .Key("name")
+        .String("thread_name")
+        .Key("ph")
+        .String("M")
+        .Key("pid")
+        .Int(1)
+        .Key("tid")
+        .Int(tid)
+        .Key("args")
+        .BeginObject()
+        .Key("name")
+        .String(kTracks[tid - 1])
+        .EndObject()
+        .EndObject();
+  }
+  for (int tid = 1; tid <= 2; ++tid) {
+    out.BeginObject()
+        .Key("name")
+        .String("thread_sort_index")
+        .Key("ph")
+        .String("M")
+        .Key("pid")
+        .Int(1)
+        .Key("tid")
+        .Int(tid)
+        .Key("args")
+        .BeginObject()
+        .Key("sort_index")
+        .Int(tid)
+        .EndObject()
+        .EndObject();
+  }
+  // A complete ("X") slice of `r` on track `tid`.
+  auto slice = [&out](const OpRecord& r, const std::string& name, const char* category,
+                      int64_t start_ns, int64_t duration_ns, int tid) {
+    out.BeginObject()
+        .Key("name")
+        .String(name)
+        .Key("cat")
+        .String(category)
+        .Key("ph")
+        .String("X")
+        .Key("ts")
+        .Number(Us(start_ns))
+        .Key("dur")
+        .Number(Us(duration_ns))
+        .Key("pid")
+        .Int(1)
+        .Key("tid")
+        .Int(tid)
+        .Key("args")
+        .BeginObject()
+        .Key("layer")
+        .String(r.layer)
+        .Key("shapes")
+        .String(r.shapes)
+        .Key("saved_bytes")
+        .Int(r.saved_bytes)
+        .Key("output_bytes")
+        .Int(r.output_bytes)
+        .EndObject()
+        .EndObject();
+  };
   int flow = 0;
   for (const OpRecord& r : profile.records()) {
-    const std::string args = absl::StrFormat(
-        "{\"layer\": \"%s\", \"shapes\": \"%s\", \"saved_bytes\": %d, \"output_bytes\": %d}",
-        Escaped(r.layer), Escaped(r.shapes), r.saved_bytes, r.output_bytes);
-    const std::string name = Escaped(r.layer.empty() ? r.op : absl::StrCat(r.layer, ":", r.op));
-    if (r.forward_ns > 0) {
-      absl::StrAppendFormat(
-          &out,
-          ",\n{\"name\": \"%s\", \"cat\": \"forward\", \"ph\": \"X\", \"ts\": %s, "
-          "\"dur\": %s, \"pid\": 1, \"tid\": 1, \"args\": %s}",
-          name, Micros(r.forward_start_ns), Micros(r.forward_ns), args);
-    }
+    const std::string name = r.layer.empty() ? r.op : absl::StrCat(r.layer, ":", r.op);
+    if (r.forward_ns > 0) slice(r, name, "forward", r.forward_start_ns, r.forward_ns, 1);
     if (r.backward_start_ns < 0) continue;
-    absl::StrAppendFormat(&out,
-                          ",\n{\"name\": \"%s\", \"cat\": \"backward\", \"ph\": \"X\", \"ts\": %s, "
-                          "\"dur\": %s, \"pid\": 1, \"tid\": 2, \"args\": %s}",
-                          name, Micros(r.backward_start_ns), Micros(r.backward_ns), args);
+    slice(r, name, "backward", r.backward_start_ns, r.backward_ns, 2);
     if (r.forward_ns > 0) {
+      // An arrow from the forward slice to the backward one.
       ++flow;
-      absl::StrAppendFormat(
-          &out,
-          ",\n{\"name\": \"fwdbwd\", \"cat\": \"fwdbwd\", \"ph\": \"s\", \"id\": %d, "
-          "\"ts\": %s, \"pid\": 1, \"tid\": 1}"
-          ",\n{\"name\": \"fwdbwd\", \"cat\": \"fwdbwd\", \"ph\": \"f\", \"bp\": \"e\", "
-          "\"id\": %d, \"ts\": %s, \"pid\": 1, \"tid\": 2}",
-          flow, Micros(r.forward_start_ns), flow, Micros(r.backward_start_ns));
+      out.BeginObject()
+          .Key("name")
+          .String("fwdbwd")
+          .Key("cat")
+          .String("fwdbwd")
+          .Key("ph")
+          .String("s")
+          .Key("id")
+          .Int(flow)
+          .Key("ts")
+          .Number(Us(r.forward_start_ns))
+          .Key("pid")
+          .Int(1)
+          .Key("tid")
+          .Int(1)
+          .EndObject();
+      out.BeginObject()
+          .Key("name")
+          .String("fwdbwd")
+          .Key("cat")
+          .String("fwdbwd")
+          .Key("ph")
+          .String("f")
+          .Key("bp")
+          .String("e")
+          .Key("id")
+          .Int(flow)
+          .Key("ts")
+          .Number(Us(r.backward_start_ns))
+          .Key("pid")
+          .Int(1)
+          .Key("tid")
+          .Int(2)
+          .EndObject();
     }
   }
-  out += "\n]}\n";
-  return out;
+  out.EndArray().EndObject();
+  return out.str() + "\n";
 }
 
 absl::Status WriteProfileDot(const Profile& profile, const Tensor& output,

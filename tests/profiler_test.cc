@@ -108,11 +108,11 @@ TEST(ProfilerTest, ChromeTraceHasTracksNestedSlicesAndFlowArrows) {
   const std::string json = ChromeTraceJson(step.profile);
   EXPECT_EQ(json.front(), '{');
   EXPECT_THAT(json, HasSubstr("\"traceEvents\""));
-  EXPECT_THAT(json, HasSubstr("\"name\": \"forward\""));
-  EXPECT_THAT(json, HasSubstr("\"name\": \"backward\""));
+  EXPECT_THAT(json, HasSubstr("\"name\":\"forward\""));
+  EXPECT_THAT(json, HasSubstr("\"name\":\"backward\""));
   // Slices on one track never overlap (they follow one another).
   const std::regex slice(
-      "\"ph\": \"X\", \"ts\": ([0-9.]+), \"dur\": ([0-9.]+), \"pid\": 1, \"tid\": ([12])");
+      "\"ph\":\"X\",\"ts\":([0-9.eE+-]+),\"dur\":([0-9.eE+-]+),\"pid\":1,\"tid\":([12])");
   std::map<int, std::vector<std::pair<double, double>>> tracks;
   for (auto it = std::sregex_iterator(json.begin(), json.end(), slice);
        it != std::sregex_iterator(); ++it) {
@@ -132,8 +132,8 @@ TEST(ProfilerTest, ChromeTraceHasTracksNestedSlicesAndFlowArrows) {
     for (size_t at = json.find(what); at != std::string::npos; at = json.find(what, at + 1)) ++n;
     return n;
   };
-  EXPECT_GT(count("\"ph\": \"s\""), 3u);
-  EXPECT_EQ(count("\"ph\": \"s\""), count("\"ph\": \"f\""));
+  EXPECT_GT(count("\"ph\":\"s\""), 3u);
+  EXPECT_EQ(count("\"ph\":\"s\""), count("\"ph\":\"f\""));
   const std::string path = ::testing::TempDir() + "/trace.json";
   ASSERT_TRUE(WriteChromeTrace(step.profile, path).ok());
   std::ifstream file(path);

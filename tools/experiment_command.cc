@@ -13,14 +13,11 @@
 #include "experiments/experiment.h"
 #include "experiments/report.h"
 #include "io/file.h"
-#include "io/json_writer.h"
+#include "io/json.h"
 #include "ops/gemm.h"
 #include "ops/threads.h"
 
 namespace actgrad::tools {
-
-using io::JsonNumber;
-using io::JsonString;
 
 namespace {
 
@@ -106,42 +103,52 @@ void PrintResult(std::ostream& out, const experiments::Result& r,
                          r.seconds);
 }
 
-std::string ResultJson(const experiments::Result& r, const std::vector<std::string>& figures) {
-  auto strings = [](const std::vector<std::string>& list) {
-    std::vector<std::string> quoted;
-    for (const std::string& s : list) quoted.push_back(JsonString(s));
-    return absl::StrCat("[", absl::StrJoin(quoted, ", "), "]");
+void WriteResultJson(io::JsonWriter& out, const experiments::Result& r,
+                     const std::vector<std::string>& figures) {
+  auto strings = [&out](const std::vector<std::string>& list) {
+    out.BeginArray();
+    for (const std::string& s : list) out.String(s);
+    out.EndArray();
   };
-  std::string out =
-      absl::StrCat("{\"name\": ", JsonString(r.name), ", \"claims\": ", JsonString(r.claims),
-                   ", \"title\": ", JsonString(r.title),
-                   ", \"verdict\": ", JsonString(experiments::VerdictName(r.verdict)),
-                   ", \"seconds\": ", JsonNumber(r.seconds), ", \"setup\": ", strings(r.setup),
-                   ", \"checks\": [");
-  for (size_t i = 0; i < r.checks.size(); ++i) {
-    const experiments::Check& c = r.checks[i];
-    absl::StrAppend(&out, i ? ", " : "", "{\"claim\": ", JsonString(c.claim),
-                    ", \"statement\": ", JsonString(c.statement),
-                    ", \"supported\": ", c.supported ? "true" : "false",
-                    ", \"evidence\": ", JsonString(c.evidence), "}");
+  out.BeginObject()
+      .Key("name")
+      .String(r.name)
+      .Key("claims")
+      .String(r.claims)
+      .Key("title")
+      .String(r.title)
+      .Key("verdict")
+      .String(experiments::VerdictName(r.verdict))
+      .Key("seconds")
+      .Number(r.seconds)
+      .Key("setup");
+  strings(r.setup);
+  out.Key("checks").BeginArray();
+  for (const experiments::Check& c : r.checks) {
+    out.BeginObject()
+        .Key("claim")
+        .String(c.claim)
+        .Key("statement")
+        .String(c.statement)
+        .Key("supported")
+        .Bool(c.supported)
+        .Key("evidence")
+        .String(c.evidence)
+        .EndObject();
   }
-  out += "], \"metrics\": {";
-  for (size_t i = 0; i < r.metrics.size(); ++i) {
-    absl::StrAppend(&out, i ? ", " : "", JsonString(r.metrics[i].name), ": ",
-                    JsonNumber(r.metrics[i].value));
+  out.EndArray().Key("metrics").BeginObject();
+  for (const experiments::Metric& m : r.metrics) out.Key(m.name).Number(m.value);
+  out.EndObject().Key("tables").BeginArray();
+  for (const experiments::Table& t : r.tables) {
+    out.BeginObject().Key("caption").String(t.caption).Key("header");
+    strings(t.header);
+    out.Key("rows").BeginArray();
+    for (const std::vector<std::string>& row : t.rows) strings(row);
+    out.EndArray().EndObject();
   }
-  out += "}, \"tables\": [";
-  for (size_t i = 0; i < r.tables.size(); ++i) {
-    const experiments::Table& t = r.tables[i];
-    absl::StrAppend(&out, i ? ", " : "", "{\"caption\": ", JsonString(t.caption),
-                    ", \"header\": ", strings(t.header), ", \"rows\": [");
-    for (size_t k = 0; k < t.rows.size(); ++k) {
-      absl::StrAppend(&out, k ? ", " : "", strings(t.rows[k]));
-    }
-    out += "]}";
-  }
-  absl::StrAppend(&out, "], \"figures\": ", strings(figures), "}");
-  return out;
+  out.EndArray().Key("figures");
+  strings(figures);
+  out.EndObject();
 }
 
 int Run(const ExperimentFlags& flags) {
@@ -181,7 +188,8 @@ int Run(const ExperimentFlags& flags) {
                                      .data_dir = flags.data_dir};
   std::ostream& log = flags.json ? std::cerr : std::cout;
   std::vector<experiments::Result> results;
-  std::vector<std::string> json;
+  io::JsonWriter json;
+  json.BeginObject().Key("experiments").BeginArray();
   for (const experiments::Experiment* e : chosen) {
     log << "== " << e->name << " (" << e->claims << "): " << e->measures << "\n" << std::flush;
     absl::StatusOr<experiments::Result> r = experiments::RunExperiment(*e, options);
@@ -198,7 +206,7 @@ int Run(const ExperimentFlags& flags) {
       }
     }
     if (flags.json) {
-      json.push_back(ResultJson(*r, paths));
+      WriteResultJson(json, *r, paths);
     } else {
       PrintResult(std::cout, *r, paths);
       std::cout << "\n" << std::flush;
@@ -233,7 +241,10 @@ int Run(const ExperimentFlags& flags) {
     }
     log << "report: " << html << ", " << markdown << " (figures in " << figure_dir << ")\n";
   }
-  if (flags.json) std::cout << "{\"experiments\": [" << absl::StrJoin(json, ",\n") << "]}\n";
+  if (flags.json) {
+    json.EndArray().EndObject();
+    std::cout << json.str() << "\n";
+  }
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "check/conformance.h"
 #include "check/conformance_json.h"
+#include "io/json.h"
 #include "ops/registry.h"
 #include "tools/plugins.h"
 
@@ -72,12 +73,20 @@ int Run(const GradcheckFlags& flags) {
   options.strict_infinity = flags.strict_infinity;
 
   int failures = 0;
-  std::string json = "{\"ops\": [";
+  // Indented: a person reads it as often as a script does.
+  io::JsonWriter json(/*pretty=*/true);
+  json.BeginObject().Key("ops").BeginArray();
   for (size_t i = 0; i < ops.size(); ++i) {
     const ConformanceReport report = CheckConformance(*ops[i], options);
     failures += report.passed ? 0 : 1;
     if (flags.json) {
-      absl::StrAppend(&json, i == 0 ? "" : ",", "\n  ", ConformanceJson(report));
+      // The report's own JSON, read back to become one element of ops[].
+      absl::StatusOr<io::JsonDocument> op = io::ParseJson(ConformanceJson(report), report.name);
+      if (!op.ok()) {
+        std::cerr << "actgrad gradcheck: " << op.status().message() << "\n";
+        return 1;
+      }
+      json.Value(*op);
       continue;
     }
     if (flags.report) {
@@ -105,7 +114,8 @@ int Run(const GradcheckFlags& flags) {
     if (flags.verbose) PrintCases(report, true);
   }
   if (flags.json) {
-    std::cout << json << "\n]}\n";
+    json.EndArray().EndObject();
+    std::cout << json.str() << "\n";
   } else {
     std::cout << absl::StrFormat(
         "%s%d of %d ops passed (float64 central differences, atol %g, rtol %g, seed %d%s)\n",

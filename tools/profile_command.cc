@@ -4,11 +4,13 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "graph/anomaly.h"
 #include "graph/factories.h"
-#include "io/json_writer.h"
+#include "io/json.h"
 #include "nn/nn.h"
 #include "ops/functional.h"
 #include "ops/gemm.h"
@@ -19,9 +21,6 @@
 #include "tools/plugins.h"
 
 namespace actgrad::tools {
-
-using io::JsonNumber;
-using io::JsonString;
 
 namespace {
 
@@ -114,14 +113,37 @@ int RunProfile(const ProfileFlags& flags) {
     }
   }
   if (flags.json) {
-    std::cout << "{\"steps\": " << flags.steps << ", \"warmup\": " << flags.warmup
-              << ", \"batch\": " << rows.size() << ", \"step_ms\": " << JsonNumber(off_ms)
-              << ", \"step_ms_profiled\": " << JsonNumber(on_ms)
-              << ", \"gemm_peak_gflops\": " << JsonNumber(peak)
-              << ", \"gemm_library\": " << JsonString(GemmLibraryName())
-              << ", \"blas_core\": " << JsonString(BlasCoreName())
-              << ", \"ops\": " << GroupsJson(median.ByOp(), median)
-              << ", \"layers\": " << GroupsJson(median.ByLayer(), median) << "}\n";
+    io::JsonWriter out;
+    out.BeginObject()
+        .Key("steps")
+        .Int(flags.steps)
+        .Key("warmup")
+        .Int(flags.warmup)
+        .Key("batch")
+        .Int(static_cast<int64_t>(rows.size()))
+        .Key("step_ms")
+        .Number(off_ms)
+        .Key("step_ms_profiled")
+        .Number(on_ms)
+        .Key("gemm_peak_gflops")
+        .Number(peak)
+        .Key("gemm_library")
+        .String(GemmLibraryName())
+        .Key("blas_core")
+        .String(BlasCoreName());
+    // The tables come as JSON text; read back, they nest as values.
+    for (const auto& [key, groups] :
+         {std::pair{"ops", median.ByOp()}, std::pair{"layers", median.ByLayer()}}) {
+      absl::StatusOr<io::JsonDocument> table =
+          io::ParseJson(GroupsJson(groups, median), absl::StrCat("the ", key, " table"));
+      if (!table.ok()) {
+        std::cerr << "actgrad profile: " << table.status().message() << "\n";
+        return 1;
+      }
+      out.Key(key).Value(*table);
+    }
+    out.EndObject();
+    std::cout << out.str() << "\n";
     return 0;
   }
   std::cout << absl::StrFormat(

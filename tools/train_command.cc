@@ -13,7 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "io/csv.h"
-#include "io/json_writer.h"
+#include "io/json.h"
 #include "nn/nn.h"
 #include "ops/registry.h"
 #include "ops/threads.h"
@@ -21,9 +21,6 @@
 #include "tools/plugins.h"
 
 namespace actgrad::tools {
-
-using io::JsonNumber;
-using io::JsonString;
 
 namespace {
 
@@ -191,35 +188,80 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   }
   const char* metric_key = classification ? "accuracy" : "rmse";
   if (flags.json) {
-    std::cout << "{\"task\": " << JsonString(nn::TaskName(plan.task))
-              << ", \"data\": " << JsonString(flags.data) << ", \"epochs\": " << flags.epochs
-              << ", \"epochs_run\": " << epochs_run << ", \"best_epoch\": "
-              << (result.restored_epoch >= 0 ? absl::StrCat(result.restored_epoch + 1) : "null")
-              << ", \"stopped\": " << (result.stopped.empty() ? "null" : JsonString(result.stopped))
-              << ", \"train_rows\": " << train.rows << ", \"validation_rows\": " << validation.rows
-              << ", \"test_rows\": " << test.rows
-              << ", \"train_loss\": " << JsonNumber(kept_train_loss);
+    io::JsonWriter out;
+    out.BeginObject()
+        .Key("task")
+        .String(nn::TaskName(plan.task))
+        .Key("data")
+        .String(flags.data)
+        .Key("epochs")
+        .Int(flags.epochs)
+        .Key("epochs_run")
+        .Int(epochs_run)
+        .Key("best_epoch");
+    if (result.restored_epoch >= 0) {
+      out.Int(result.restored_epoch + 1);
+    } else {
+      out.Null();
+    }
+    out.Key("stopped");
+    if (result.stopped.empty()) {
+      out.Null();
+    } else {
+      out.String(result.stopped);
+    }
+    out.Key("train_rows")
+        .Int(train.rows)
+        .Key("validation_rows")
+        .Int(validation.rows)
+        .Key("test_rows")
+        .Int(test.rows)
+        .Key("train_loss")
+        .Number(kept_train_loss);
     if (validation.rows > 0) {
-      std::cout << ", \"validation_loss\": " << JsonNumber(final_validation.loss)
-                << ", \"validation_" << metric_key << "\": " << JsonNumber(final_validation.metric);
+      out.Key("validation_loss")
+          .Number(final_validation.loss)
+          .Key(absl::StrCat("validation_", metric_key))
+          .Number(final_validation.metric);
     }
-    std::cout << ", \"test_loss\": " << JsonNumber(final_test.loss) << ", \"test_" << metric_key
-              << "\": " << JsonNumber(final_test.metric)
-              << ", \"seconds\": " << JsonNumber(result.seconds)
-              << ", \"samples_per_second\": " << JsonNumber(samples_per_second)
-              << ", \"activation\": " << JsonString(flags.activation)
-              << ", \"saved\": " << (flags.save.empty() ? "null" : JsonString(flags.save));
+    out.Key("test_loss")
+        .Number(final_test.loss)
+        .Key(absl::StrCat("test_", metric_key))
+        .Number(final_test.metric)
+        .Key("seconds")
+        .Number(result.seconds)
+        .Key("samples_per_second")
+        .Number(samples_per_second)
+        .Key("activation")
+        .String(flags.activation)
+        .Key("saved");
+    if (flags.save.empty()) {
+      out.Null();
+    } else {
+      out.String(flags.save);
+    }
     if (run != nullptr) {
-      std::cout << ", \"ranks\": [";
+      out.Key("ranks").BeginArray();
       for (const RankFigures& f : rank_figures) {
-        std::cout << (f.rank ? ", " : "") << "{\"rank\": " << f.rank << ", \"rows\": " << f.rows
-                  << ", \"steps\": " << f.steps << ", \"seconds\": " << JsonNumber(f.seconds)
-                  << ", \"comm_seconds\": " << JsonNumber(f.exposed_seconds)
-                  << ", \"bytes_per_step\": " << f.bytes_per_step << "}";
+        out.BeginObject()
+            .Key("rank")
+            .Int(f.rank)
+            .Key("rows")
+            .Int(f.rows)
+            .Key("steps")
+            .Int(f.steps)
+            .Key("seconds")
+            .Number(f.seconds)
+            .Key("comm_seconds")
+            .Number(f.exposed_seconds)
+            .Key("bytes_per_step")
+            .Int(f.bytes_per_step)
+            .EndObject();
       }
-      std::cout << "]";
+      out.EndArray();
     }
-    std::cout << "}\n";
+    out.EndObject();
+    std::cout << out.str() << "\n";
     return 0;
   }
   if (!result.stopped.empty()) std::cout << "stopped    " << result.stopped << "\n";
