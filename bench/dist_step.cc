@@ -30,6 +30,7 @@
 #include "dist/communicator.h"
 #include "dist/data_parallel.h"
 #include "graph/factories.h"
+#include "io/json.h"
 #include "nn/nn.h"
 #include "ops/functional.h"
 #include "optim/sgd.h"
@@ -173,22 +174,38 @@ int Main(int argc, char** argv) {
     const double exposed = Median(r.exposed_ms);
     if (std::string(mode.name) == "no_overlap") no_overlap_exposed = exposed;
     if (comm.rank() != 0) continue;
-    std::string line = absl::StrFormat(
-        "{\"mode\": \"%s\", \"ranks\": %d, \"rank_batch\": %d, \"global_batch\": %d, "
-        "\"step_ms\": %.4f, \"step_ms_min\": %.4f, \"exposed_comm_ms\": %.4f, "
-        "\"samples_per_s\": %.0f, \"loss_last\": %.6f",
-        mode.name, ranks, rank_batch, global_rows, step,
-        *std::min_element(r.step_ms.begin(), r.step_ms.end()), exposed, global_rows / (step * 1e-3),
-        r.loss_last);
+    io::JsonWriter line;
+    line.BeginObject()
+        .Key("mode")
+        .String(mode.name)
+        .Key("ranks")
+        .Int(ranks)
+        .Key("rank_batch")
+        .Int(rank_batch)
+        .Key("global_batch")
+        .Int(global_rows)
+        .Key("step_ms")
+        .Number(step)
+        .Key("step_ms_min")
+        .Number(*std::min_element(r.step_ms.begin(), r.step_ms.end()))
+        .Key("exposed_comm_ms")
+        .Number(exposed)
+        .Key("samples_per_s")
+        .Number(std::round(global_rows / (step * 1e-3)))
+        .Key("loss_last")
+        .Number(r.loss_last);
     if (ddp) {
-      line += absl::StrFormat(", \"bytes_per_step\": %d, \"buckets\": %d, \"bucket_kib\": %d",
-                              ddp->bytes_per_step(), ddp->bucket_members().size(), f.bucket_kib);
+      line.Key("bytes_per_step")
+          .Int(ddp->bytes_per_step())
+          .Key("buckets")
+          .Int(static_cast<int64_t>(ddp->bucket_members().size()))
+          .Key("bucket_kib")
+          .Int(f.bucket_kib);
     }
     if (std::string(mode.name) == "overlap" && no_overlap_exposed > 0) {
-      line += absl::StrFormat(", \"hidden_fraction\": %.3f",
-                              std::max(0.0, 1.0 - exposed / no_overlap_exposed));
+      line.Key("hidden_fraction").Number(std::max(0.0, 1.0 - exposed / no_overlap_exposed));
     }
-    std::cout << line << "}" << std::endl;
+    std::cout << line.EndObject().str() << std::endl;
   }
   return 0;
 }
