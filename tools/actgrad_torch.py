@@ -10,6 +10,13 @@ returns the preprocessing as a function:
     model, preprocess, info = actgrad_torch.load("model.safetensors")
     probabilities = model(preprocess(torch.tensor(rows, dtype=torch.float32)))
 
+The other way, `save` writes a torch network of the same layers (Sequential,
+Linear, LSTMCell as load builds it, the activations below) as a file
+`actgrad predict` and `nn::Load` read:
+
+    actgrad_torch.save(model, "model.safetensors",
+                       {"task": "multiclass", "output": "logits", "features": names})
+
 Kinds of your own (registered in C++ with ACTGRAD_REGISTER_MODULE_KIND)
 join with a builder that makes the equivalent torch module from the saved
 options and children:
@@ -155,6 +162,111 @@ def build(description):
     if kind in _CONTAINERS:
         children = [(child["name"], build(child["module"])) for child in children]
     return _BUILDERS[kind](description.get("options", {}), children)
+
+
+# torch module types back to actgrad kinds, with their options.
+_KINDS_OF_TORCH = [
+    (nn.Identity, "identity", lambda m: {}),
+    (nn.Sigmoid, "sigmoid", lambda m: {}),
+    (nn.Tanh, "tanh", lambda m: {}),
+    (nn.ReLU, "relu", lambda m: {"grad_at_zero": 0.0}),
+    (nn.LeakyReLU, "leaky_relu", lambda m: {"alpha": float(m.negative_slope)}),
+    (nn.ELU, "elu", lambda m: {"alpha": float(m.alpha)}),
+    (nn.SELU, "selu", lambda m: {}),
+    (nn.GELU, None, lambda m: {}),  # gelu or gelu_tanh, by `approximate`
+    (nn.Softplus, "softplus", lambda m: {"beta": float(m.beta)}),
+    (nn.SiLU, "silu", lambda m: {}),
+    (_Swish, "swish", lambda m: {"beta": float(m.beta)}),
+    (nn.Mish, "mish", lambda m: {}),
+    (nn.Hardtanh, "hardtanh", lambda m: {"min_val": float(m.min_val), "max_val": float(m.max_val)}),
+    (nn.Hardsigmoid, "hardsigmoid", lambda m: {}),
+    (nn.Softsign, "softsign", lambda m: {}),
+    (nn.Softmax, "softmax", lambda m: {"axis": -1 if m.dim is None else int(m.dim)}),
+    (nn.LogSoftmax, "log_softmax", lambda m: {"axis": -1 if m.dim is None else int(m.dim)}),
+]
+
+
+def _dtype_name(module):
+    first = next(module.parameters(), None)
+    return "float64" if first is not None and first.dtype == torch.float64 else "float32"
+
+
+def describe(module):
+    """The actgrad description of a torch module (kind, options, children).
+
+    A module of one's own sets `actgrad_kind` and `actgrad_options` (the
+    options its C++ kind's FromConfig reads); its children are described
+    under their names.
+    """
+    children = []
+    if hasattr(module, "actgrad_kind"):
+        kind, options = module.actgrad_kind, dict(module.actgrad_options)
+        children = [{"name": name, "module": describe(child)}
+                    for name, child in module.named_children()]
+    elif isinstance(module, nn.Sequential):
+        kind, options = "sequential", {}
+        children = [{"name": name, "module": describe(child)}
+                    for name, child in module.named_children()]
+    elif isinstance(module, nn.Linear):
+        kind = "linear"
+        options = {"in": module.in_features, "out": module.out_features,
+                   "bias": module.bias is not None, "dtype": _dtype_name(module)}
+    elif isinstance(module, _LstmCellOutput):
+        kind = "lstm_cell"
+        options = {"input": module.input_size, "hidden": module.hidden_size,
+                   "bias": module.bias, "dtype": _dtype_name(module)}
+    else:
+        for torch_type, name, options_of in _KINDS_OF_TORCH:
+            if type(module) is torch_type:  # pylint: disable=unidiomatic-typecheck
+                kind = name or ("gelu_tanh" if module.approximate == "tanh" else "gelu")
+                options = options_of(module)
+                break
+        else:
+            raise TypeError(f"{type(module).__name__} has no actgrad kind; give it actgrad_kind "
+                            "and actgrad_options")
+    return {"kind": kind, "options": options, "children": children}
+
+
+def write_safetensors(path, tensors, metadata):
+    """Writes {name: tensor} and string metadata as a safetensors file."""
+    names = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
+    header = {"__metadata__": metadata}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        data = t.numpy().tobytes()
+        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
+def save(module, path, info=None):
+    """Writes `module` as an actgrad model file.
+
+    `info` holds what `load` returns as info: task ("binary", "multiclass",
+    "regression" or None), output ("values", "probabilities", "logits"),
+    features, target, labels and scaler ({"scaling", "scale", "shift"}).
+    """
+    info = dict(info or {})
+    description = {
+        "format": "actgrad.model.v1",
+        "architecture": describe(module),
+        "task": info.get("task"),
+        "output": info.get("output", "values"),
+        "features": list(info.get("features", [])),
+        "target": info.get("target", ""),
+        "labels": [str(label) for label in info.get("labels", [])],
+        "scaler": info.get("scaler"),
+    }
+    write_safetensors(path, module.state_dict(), {"actgrad": json.dumps(description)})
 
 
 def load(path):

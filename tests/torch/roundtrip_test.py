@@ -7,7 +7,10 @@ plugin), an LSTM cell, a float64 network and one network per registered
 activation: tools/actgrad_torch.py rebuilds the model in PyTorch, and its
 outputs on the same rows match `actgrad predict --json` to 1e-5 relative
 (1e-6 absolute for outputs near zero, where float32's rounding of the
-layers before decides). Exits 77 (skipped) without PyTorch.
+layers before decides). The other way, networks built in PyTorch and
+written by actgrad_torch.save — every activation torch has a kind for, and
+the user kind — predict the same in actgrad. Exits 77 (skipped) without
+PyTorch.
 """
 
 import csv
@@ -32,6 +35,10 @@ ABSOLUTE = 1e-6
 
 
 class ResidualBlock(nn.Module):
+    # The C++ block's Kind(); its parent builds it, so it needs no options.
+    actgrad_kind = "residual"
+    actgrad_options = {}
+
     def __init__(self, width):
         super().__init__()
         self.fc1 = nn.Linear(width, width)
@@ -44,8 +51,12 @@ class ResidualBlock(nn.Module):
 class ResidualNet(nn.Module):
     """tests/residual_net.h's ResidualNet."""
 
+    actgrad_kind = "residual_net"
+
     def __init__(self, inputs, width, classes):
         super().__init__()
+        self.actgrad_options = {"inputs": inputs, "width": width, "classes": classes,
+                                "dtype": "float32"}
         # `in` is a Python keyword: the child is set under its saved name.
         setattr(self, "in", nn.Linear(inputs, width))
         self.block1 = ResidualBlock(width)
@@ -115,7 +126,37 @@ def main():
         theirs = actgrad_torch.predict(model, rows_of(data, labelled)).to(torch.float64)
         ok &= compare(name, ours, theirs)
     print("kinds covered:", ", ".join(sorted(kinds)))
+    ok &= torch_to_actgrad(actgrad, models_dir, inputs, plugin)
     return 0 if ok else 1
+
+
+def torch_to_actgrad(actgrad, models_dir, inputs, plugin):
+    """Networks built in PyTorch, saved for actgrad, predict the same there."""
+    torch.manual_seed(3)
+    rows = torch.tensor(rows_of(inputs, False), dtype=torch.float32)
+    activations = [nn.Identity(), nn.Sigmoid(), nn.Tanh(), nn.ReLU(), nn.LeakyReLU(0.2),
+                   nn.ELU(0.7), nn.SELU(), nn.GELU(), nn.GELU(approximate="tanh"),
+                   nn.Softplus(0.7, threshold=1e30), nn.SiLU(), nn.Mish(),
+                   nn.Hardtanh(-0.75, 1.25), nn.Hardsigmoid(), nn.Softsign()]
+    cases = [(f"torch {type(a).__name__}", nn.Sequential(nn.Linear(4, 6), a, nn.Linear(6, 2)),
+              {"task": "regression"}) for a in activations]
+    cases.append(("torch softmax classifier",
+                  nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3), nn.Softmax(dim=1)),
+                  {"task": "multiclass", "output": "probabilities", "labels": ["x", "y", "z"]}))
+    cases.append(("torch residual_net (user kind)", ResidualNet(4, 5, 3),
+                  {"task": "multiclass", "output": "logits"}))
+    ok = True
+    for name, model, info in cases:
+        model.eval()
+        path = os.path.join(models_dir, "from_torch.safetensors")
+        actgrad_torch.save(model, path, dict(info, features=["f0", "f1", "f2", "f3"]))
+        ours, _ = actgrad_predict(actgrad, path, inputs, plugin)
+        with torch.no_grad():
+            theirs = model(rows).to(torch.float64)
+        if info.get("output") == "logits":
+            theirs = torch.softmax(theirs, dim=1)
+        ok &= compare(name, ours, theirs)
+    return ok
 
 
 def collect_kinds(description, kinds):
