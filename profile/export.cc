@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <sstream>
+#include <type_traits>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -91,55 +92,23 @@ double MeasureGemmGflops() {
 std::string ChromeTraceJson(const Profile& profile) {
   io::JsonWriter out;
   out.BeginObject().Key("displayTimeUnit").String("ns").Key("traceEvents").BeginArray();
-  // Metadata: the process's name, and the two tracks' names and order.
-  out.BeginObject()
-      .Key("name")
-      .String("process_name")
-      .Key("ph")
-      .String("M")
-      .Key("pid")
-      .Int(1)
-      .Key("args")
-      .BeginObject()
-      .Key("name")
-      .String("actgrad")
-      .EndObject()
-      .EndObject();
+  // Metadata ("M") events: the process's name, and the two tracks' names and
+  // order. tid 0 stands for the process itself.
+  auto metadata = [&out](const char* name, int tid, const char* arg_key, auto arg_value) {
+    out.BeginObject().Key("name").String(name).Key("ph").String("M").Key("pid").Int(1);
+    if (tid > 0) out.Key("tid").Int(tid);
+    out.Key("args").BeginObject().Key(arg_key);
+    if constexpr (std::is_integral_v<decltype(arg_value)>) {
+      out.Int(arg_value);
+    } else {
+      out.String(arg_value);
+    }
+    out.EndObject().EndObject();
+  };
+  metadata("process_name", 0, "name", "actgrad");
   const char* const kTracks[] = {"forward", "backward"};
-  for (int tid = 1; tid <= 2; ++tid) {
-    out.BeginObject()
-        .Key("name")
-        .String("thread_name")
-        .Key("ph")
-        .String("M")
-        .Key("pid")
-        .Int(1)
-        .Key("tid")
-        .Int(tid)
-        .Key("args")
-        .BeginObject()
-        .Key("name")
-        .String(kTracks[tid - 1])
-        .EndObject()
-        .EndObject();
-  }
-  for (int tid = 1; tid <= 2; ++tid) {
-    out.BeginObject()
-        .Key("name")
-        .String("thread_sort_index")
-        .Key("ph")
-        .String("M")
-        .Key("pid")
-        .Int(1)
-        .Key("tid")
-        .Int(tid)
-        .Key("args")
-        .BeginObject()
-        .Key("sort_index")
-        .Int(tid)
-        .EndObject()
-        .EndObject();
-  }
+  for (int tid = 1; tid <= 2; ++tid) metadata("thread_name", tid, "name", kTracks[tid - 1]);
+  for (int tid = 1; tid <= 2; ++tid) metadata("thread_sort_index", tid, "sort_index", tid);
   // A complete ("X") slice of `r` on track `tid`.
   auto slice = [&out](const OpRecord& r, const std::string& name, const char* category,
                       int64_t start_ns, int64_t duration_ns, int tid) {
@@ -178,42 +147,18 @@ std::string ChromeTraceJson(const Profile& profile) {
     if (r.backward_start_ns < 0) continue;
     slice(r, name, "backward", r.backward_start_ns, r.backward_ns, 2);
     if (r.forward_ns > 0) {
-      // An arrow from the forward slice to the backward one.
+      // An arrow from the forward slice to the backward one: it starts ("s")
+      // on the forward track and ends ("f", bound to the enclosing slice) on
+      // the backward one.
       ++flow;
-      out.BeginObject()
-          .Key("name")
-          .String("fwdbwd")
-          .Key("cat")
-          .String("fwdbwd")
-          .Key("ph")
-          .String("s")
-          .Key("id")
-          .Int(flow)
-          .Key("ts")
-          .Number(Us(r.forward_start_ns))
-          .Key("pid")
-          .Int(1)
-          .Key("tid")
-          .Int(1)
-          .EndObject();
-      out.BeginObject()
-          .Key("name")
-          .String("fwdbwd")
-          .Key("cat")
-          .String("fwdbwd")
-          .Key("ph")
-          .String("f")
-          .Key("bp")
-          .String("e")
-          .Key("id")
-          .Int(flow)
-          .Key("ts")
-          .Number(Us(r.backward_start_ns))
-          .Key("pid")
-          .Int(1)
-          .Key("tid")
-          .Int(2)
-          .EndObject();
+      for (const bool start : {true, false}) {
+        out.BeginObject().Key("name").String("fwdbwd").Key("cat").String("fwdbwd");
+        out.Key("ph").String(start ? "s" : "f");
+        if (!start) out.Key("bp").String("e");
+        out.Key("id").Int(flow).Key("ts").Number(
+            Us(start ? r.forward_start_ns : r.backward_start_ns));
+        out.Key("pid").Int(1).Key("tid").Int(start ? 1 : 2).EndObject();
+      }
     }
   }
   out.EndArray().EndObject();
