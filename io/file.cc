@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "io/output_path.h"
 
 namespace actgrad::io {
 
@@ -148,6 +149,18 @@ absl::Status RandomAccessFile::ReadAt(int64_t offset, void* out, int64_t bytes) 
 
 absl::Status WriteFileAtomically(const std::string& path,
                                  std::span<const absl::string_view> pieces) {
+  // The rename would put a regular file where a link, a device or a FIFO
+  // was: never that.
+  struct stat existing;
+  if (::lstat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": exists and is ",
+                                                   S_ISLNK(existing.st_mode) ? "a symbolic link"
+                                                   : S_ISDIR(existing.st_mode)
+                                                       ? "a directory"
+                                                       : "not a regular file",
+                                                   "; refusing to replace it"));
+  }
+  RemoveStaleTemporaryFiles(path);
   const std::string tmp = absl::StrCat(path, ".tmp-", ::getpid());
   int fd;
   do {

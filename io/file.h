@@ -80,9 +80,12 @@ class RandomAccessFile {
 };
 
 // Writes the concatenation of `pieces` to `path` atomically (see the top of
-// this file). Existing files are replaced; the new file gets mode 0644 less
-// the umask. The temporary name depends only on the process, so two threads
-// must not write the same path at the same time.
+// this file). An existing regular file is replaced; a symbolic link, a
+// directory, a device, a FIFO or a socket at `path` is refused
+// (kInvalidArgument), never replaced. Temporary files that killed writers
+// left beside `path` are removed first (io/output_path.h). The new file gets
+// mode 0644 less the umask. The temporary name depends only on the process,
+// so two threads must not write the same path at the same time.
 absl::Status WriteFileAtomically(const std::string& path,
                                  std::span<const absl::string_view> pieces);
 

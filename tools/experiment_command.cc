@@ -16,6 +16,7 @@
 #include "io/json.h"
 #include "ops/gemm.h"
 #include "ops/threads.h"
+#include "tools/output_paths.h"
 
 namespace actgrad::tools {
 
@@ -31,6 +32,7 @@ struct ExperimentFlags {
   int repeats = 0;
   bool reduced = false;
   std::string data_dir;
+  bool follow_symlinks = false;
 };
 
 absl::Status MakeDirectory(const std::string& path) {
@@ -151,7 +153,8 @@ void WriteResultJson(io::JsonWriter& out, const experiments::Result& r,
   out.EndObject();
 }
 
-int Run(const ExperimentFlags& flags) {
+int Run(const ExperimentFlags& given) {
+  ExperimentFlags flags = given;
   if (flags.list || flags.name.empty()) {
     for (const experiments::Experiment& e : experiments::AllExperiments()) {
       std::cout << absl::StrFormat("%-24s %-14s %s\n", e.name, e.claims, e.measures);
@@ -174,6 +177,14 @@ int Run(const ExperimentFlags& flags) {
     chosen.push_back(*e);
   }
 
+  // The report's directory holds the figures; without one, --figures does.
+  if (!CheckOutputs(
+          "actgrad experiment",
+          {flags.report.empty() ? PlannedOutput{"--figures", &flags.figures, /*directory=*/true}
+                                : PlannedOutput{"--report", &flags.report, /*directory=*/true}},
+          {}, flags.follow_symlinks)) {
+    return 2;
+  }
   // "One core": the timings in the report are single-threaded.
   SetNumThreads(1);
   const std::string figure_dir =
@@ -261,6 +272,8 @@ void AddExperimentCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--figures", flags->figures, "Where figures go without --report")
       ->capture_default_str();
   sub->add_flag("--json", flags->json, "Print the results as one JSON object on stdout");
+  sub->add_flag("--follow-symlinks", flags->follow_symlinks,
+                "Write into --report or --figures through a symbolic link");
   sub->add_option("--seed", flags->seed, "Base seed; repeat i uses seed + i")
       ->capture_default_str();
   sub->add_option("--repeats", flags->repeats, "Seeds per configuration (default: per experiment)")

@@ -83,6 +83,8 @@ struct ModelFlags {
   bool resume = false;
   bool distributed = false;
   DistributedFlags dist;
+  // Write outputs through symbolic links to their targets (train, profile).
+  bool follow_symlinks = false;
 };
 
 // Everything `train` decided before training, with the reason for each.

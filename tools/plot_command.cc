@@ -14,6 +14,7 @@
 #include "io/file.h"
 #include "nn/activation.h"
 #include "ops/registry.h"
+#include "tools/output_paths.h"
 #include "tools/plugins.h"
 #include "viz/activation_plot.h"
 
@@ -30,6 +31,7 @@ struct PlotFlags {
   std::string title;
   bool panels = false;
   std::vector<std::string> plugins;
+  bool follow_symlinks = false;
 };
 
 struct Interval {
@@ -52,7 +54,13 @@ absl::StatusOr<Interval> ParseInterval(const char* flag, absl::string_view text)
   return r;
 }
 
-int Run(const PlotFlags& flags) {
+int Run(const PlotFlags& given) {
+  PlotFlags flags = given;
+  std::string out = flags.out == "-" ? "" : flags.out;  // stdout needs no check
+  if (!CheckOutputs("actgrad plot", {{"--out", &out}}, flags.plugins, flags.follow_symlinks)) {
+    return 2;
+  }
+  if (!out.empty()) flags.out = out;
   if (!LoadPlugins(flags.plugins, "actgrad plot")) return 1;
   absl::StatusOr<Interval> range = ParseInterval("--range", flags.range);
   if (!range.ok()) {
@@ -146,6 +154,8 @@ void AddPlotCommand(CLI::App& app, int* exit_code) {
   sub->add_flag("--panels", flags->panels,
                 "One small chart per function (the default beyond 8 functions)");
   AddPluginOption(sub, &flags->plugins);
+  sub->add_flag("--follow-symlinks", flags->follow_symlinks,
+                "Write --out through a symbolic link to its target");
   sub->callback([flags, exit_code] { *exit_code = Run(*flags); });
 }
 

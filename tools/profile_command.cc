@@ -18,6 +18,7 @@
 #include "profile/export.h"
 #include "profile/profiler.h"
 #include "tools/model_options.h"
+#include "tools/output_paths.h"
 #include "tools/plugins.h"
 
 namespace actgrad::tools {
@@ -40,7 +41,14 @@ double Median(std::vector<double> v) {
   return n == 0 ? 0.0 : (n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2);
 }
 
-int RunProfile(const ProfileFlags& flags) {
+int RunProfile(const ProfileFlags& given) {
+  ProfileFlags flags = given;
+  std::vector<std::string> inputs = {flags.model.data};
+  inputs.insert(inputs.end(), flags.model.plugins.begin(), flags.model.plugins.end());
+  if (!CheckOutputs("actgrad profile", {{"--trace", &flags.trace}, {"--dot", &flags.dot}}, inputs,
+                    flags.model.follow_symlinks)) {
+    return 2;
+  }
   if (!LoadPlugins(flags.model.plugins, "actgrad profile")) return 1;
   SetNumThreads(flags.model.threads);
   absl::StatusOr<ModelPlan> planned = MakePlan(flags.model);
@@ -184,6 +192,8 @@ void AddProfileCommand(CLI::App& app, int* exit_code) {
                   "GEMM rate to compare against (default: measured at start)")
       ->check(CLI::NonNegativeNumber);
   sub->add_flag("--json", f->json, "Print one JSON object on stdout");
+  sub->add_flag("--follow-symlinks", f->model.follow_symlinks,
+                "Write --trace and --dot through symbolic links to their targets");
   sub->callback([f, exit_code] { *exit_code = RunProfile(*f); });
 }
 

@@ -18,6 +18,7 @@
 #include "ops/registry.h"
 #include "ops/threads.h"
 #include "tools/model_options.h"
+#include "tools/output_paths.h"
 #include "tools/plugins.h"
 
 namespace actgrad::tools {
@@ -170,12 +171,12 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   const double samples_per_second =
       result.seconds > 0 ? double(train.rows) * epochs_run / result.seconds : 0.0;
   if (!flags.save.empty()) {
-    nn::ModelInfo info{.task = plan.task,
-                       .output = classification ? nn::ModelOutput::kProbabilities
-                                                : nn::ModelOutput::kValues,
-                       .scaler = model.scaler,
-                       .feature_names = model.feature_names,
-                       .target_name = model.target_name};
+    nn::ModelInfo info{
+        .task = plan.task,
+        .output = classification ? nn::ModelOutput::kProbabilities : nn::ModelOutput::kValues,
+        .scaler = model.scaler,
+        .feature_names = model.feature_names,
+        .target_name = model.target_name};
     // The classes are the target's values 0..k-1.
     if (classification) {
       for (int64_t c = 0; c < std::max<int64_t>(plan.mlp.outputs, 2); ++c) {
@@ -282,7 +283,21 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   return 0;
 }
 
-int RunTrain(const ModelFlags& flags) {
+// Every file train writes, checked before anything is read or trained.
+bool CheckTrainOutputs(ModelFlags& flags) {
+  std::vector<std::string> inputs = {flags.data};
+  inputs.insert(inputs.end(), flags.plugins.begin(), flags.plugins.end());
+  std::string checkpoint = flags.checkpoint_every > 0 || flags.resume ? flags.checkpoint : "";
+  const bool ok =
+      CheckOutputs("actgrad train", {{"--checkpoint", &checkpoint}, {"--save", &flags.save}},
+                   inputs, flags.follow_symlinks);
+  if (!checkpoint.empty()) flags.checkpoint = checkpoint;
+  return ok;
+}
+
+int RunTrain(const ModelFlags& given) {
+  ModelFlags flags = given;
+  if (!CheckTrainOutputs(flags)) return 2;
   if (!flags.distributed) return TrainOnThisRank(flags, nullptr);
   absl::StatusOr<std::unique_ptr<DistributedRun>> run = DistributedRun::Start(flags.dist);
   if (!run.ok()) {
@@ -315,6 +330,9 @@ void AddTrainCommand(CLI::App& app, int* exit_code) {
                 "Continue from --checkpoint (same options; one thread gives bitwise the weights "
                 "of an uninterrupted run)");
   sub->add_option("--save", f->save, "Write the trained model (safetensors) here");
+  sub->add_flag("--follow-symlinks", f->follow_symlinks,
+                "Write --save and --checkpoint through symbolic links to their targets (refused "
+                "otherwise)");
   sub->add_option("--validation-fraction", f->validation_fraction,
                   "Hold out this fraction of the training rows (stratified for classes) for "
                   "early stopping and --schedule's plateau")
