@@ -431,13 +431,14 @@ TEST_F(SafetensorsTest, SaveOverAnExistingFileLeavesACompleteFileAndNoTempFile) 
 }
 
 TEST_F(SafetensorsTest, FailedSaveRemovesItsTempFileAndNamesThePath) {
-  // Renaming a file over a directory fails after the data was written.
+  // A directory is never replaced by a file.
   const std::string target = Path("is_a_directory");
   std::filesystem::create_directory(target);
   absl::Status status = SaveSafetensors(target, {{"w", Ones({4})}});
   ASSERT_FALSE(status.ok());
-  EXPECT_THAT(std::string(status.message()),
-              AllOf(StartsWith(target + ": "), HasSubstr("Is a directory")));
+  EXPECT_THAT(
+      std::string(status.message()),
+      AllOf(StartsWith(target + ": "), HasSubstr("is a directory; refusing to replace it")));
   EXPECT_THAT(DirEntries(), ElementsAre("is_a_directory"));
 
   const std::string nowhere = Path("missing_dir/model.safetensors");
