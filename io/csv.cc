@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <optional>
 #include <system_error>
@@ -185,6 +186,7 @@ Dataset Dataset::Subset(std::span<const int64_t> row_indices, std::source_locati
   Dataset out;
   out.feature_names = feature_names;
   out.target_name = target_name;
+  out.target_labels = target_labels;
   out.source = source;
   out.features = features;
   out.rows = static_cast<int64_t>(row_indices.size());
@@ -251,6 +253,7 @@ absl::StatusOr<Dataset> ParseCsv(absl::string_view text, absl::string_view sourc
       return absl::InvalidArgumentError(
           absl::StrCat(where, "column ", j + 1, " has an empty name; every column needs one"));
     }
+
     auto [it, inserted] = index_of.emplace(cell.text, j);
     if (!inserted) {
       return absl::InvalidArgumentError(absl::StrCat(where, "duplicate column name ",
@@ -305,6 +308,10 @@ absl::StatusOr<Dataset> ParseCsv(absl::string_view text, absl::string_view sourc
   std::vector<Cell> cells;
   size_t count = 0;
   int64_t first_blank_line = 0;
+  // The target cells as text until every row is read: a column with one
+  // cell that is not a number holds labels.
+  std::vector<std::string> target_text;
+  bool text_targets = false;
   while (true) {
     more = tokenizer.Next(cells, count);
     if (!more.ok()) return more.status();
@@ -329,6 +336,27 @@ absl::StatusOr<Dataset> ParseCsv(absl::string_view text, absl::string_view sourc
     }
     for (size_t j = 0; j < columns; ++j) {
       double value = 0;
+      if (j == target) {
+        const absl::string_view label = StripBlanks(cells[j].text);
+        if (label.empty()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(source, ":", cells[j].line, ":", cells[j].column,
+                           ": empty cell, expected a label or a number (column ",
+                           QuoteForMessage(header[j].text), ")"));
+        }
+        // Text is a label; a number that is not finite is an error, as in
+        // any other column.
+        if (std::optional<std::string> why = ParseNumber(label, value)) {
+          if (*why != "is not a number") {
+            return absl::InvalidArgumentError(absl::StrCat(
+                source, ":", cells[j].line, ":", cells[j].column, ": ", QuoteForMessage(label), " ",
+                *why, " (column ", QuoteForMessage(header[j].text), ")"));
+          }
+          text_targets = true;
+        }
+        target_text.emplace_back(label);
+        continue;
+      }
       if (std::optional<std::string> why = ParseNumber(cells[j].text, value)) {
         const bool empty = StripBlanks(cells[j].text).empty();
         return absl::InvalidArgumentError(
@@ -336,12 +364,36 @@ absl::StatusOr<Dataset> ParseCsv(absl::string_view text, absl::string_view sourc
                          empty ? "" : QuoteForMessage(cells[j].text), empty ? "" : " ", *why,
                          " (column ", QuoteForMessage(header[j].text), ")"));
       }
-      if (j == target) {
-        data.y.push_back(value);
-      } else {
-        data.x.push_back(value);
+      if (!options.allow_beyond_float32 && std::abs(value) > std::numeric_limits<float>::max()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            source, ":", cells[j].line, ":", cells[j].column, ": ", QuoteForMessage(cells[j].text),
+            " is beyond float32's range (+-3.4e38), in which the network computes (column ",
+            QuoteForMessage(header[j].text), ")"));
+      }
+      data.x.push_back(value);
+    }
+  }
+  if (!text_targets) {
+    for (const std::string& t : target_text) {
+      double value = 0;
+      ParseNumber(t, value);
+      data.y.push_back(value);
+    }
+  } else {
+    for (const std::string& t : target_text) {
+      if (!IsValidUtf8(t)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(source, ": the target column ", QuoteForMessage(data.target_name),
+                         " holds a label that is not UTF-8 text: ", QuoteForMessage(t)));
       }
     }
+    std::vector<std::string> labels = target_text;
+    std::sort(labels.begin(), labels.end());
+    labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
+    for (const std::string& t : target_text) {
+      data.y.push_back(double(std::lower_bound(labels.begin(), labels.end(), t) - labels.begin()));
+    }
+    data.target_labels = std::move(labels);
   }
   data.rows = static_cast<int64_t>(data.x.size()) / std::max<int64_t>(data.features, 1);
   if (data.rows == 0) {

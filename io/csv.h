@@ -59,6 +59,10 @@ struct CsvOptions {
   bool target_optional = false;
   // Every column is a feature and `y` stays empty (target_column unused).
   bool no_target = false;
+  // Features beyond float32's range (|x| > 3.4e38) become infinite in a
+  // float32 network, so they are refused at load unless the caller reads
+  // them as float64.
+  bool allow_beyond_float32 = false;
 };
 
 // A table of numbers: `rows` samples of `features` features each, and one
@@ -70,6 +74,10 @@ struct Dataset {
   int64_t features = 0;
   std::vector<double> x;  // row-major, rows * features
   std::vector<double> y;  // rows
+  // When the target column holds text (any cell that is not a number): the
+  // distinct labels in sorted order, and `y` holds each row's index into
+  // them ("setosa" -> 0, "versicolor" -> 1, ...). Empty for numeric targets.
+  std::vector<std::string> target_labels;
   // Where the data came from (the path given to ReadCsv), for messages.
   std::string source;
 

@@ -32,3 +32,14 @@ expect_failure("--validation-fraction nan is outside [0, 1)"
 expect_failure("--early-stopping -2 is negative" train --early-stopping -2 --epochs 1)
 expect_failure("--validation-fraction 0.999 of 455 training rows leaves none for training"
                train --validation-fraction 0.999 --epochs 1)
+# Labels that are not what the task claims.
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/single_value.csv "a,y\n1,1\n2,1\n3,1\n4,1\n5,1\n")
+expect_failure("the target column \"y\" has a single value (1); there is nothing to learn"
+               train --data ${CMAKE_CURRENT_BINARY_DIR}/single_value.csv --epochs 1)
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/three_classes.csv
+     "a,y\n1,0\n2,1\n3,2\n4,0\n5,1\n6,2\n7,0\n8,1\n9,2\n10,0\n")
+expect_failure("--task binary needs two classes; the target column \"y\" has 3: 0, 1, 2"
+               train --data ${CMAKE_CURRENT_BINARY_DIR}/three_classes.csv --task binary --epochs 1)
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/huge_value.csv "a,y\n5e38,1\n2,0\n")
+expect_failure("huge_value.csv:2:1: \"5e38\" is beyond float32's range"
+               train --data ${CMAKE_CURRENT_BINARY_DIR}/huge_value.csv --epochs 1)

@@ -96,3 +96,42 @@ foreach(decision "validation fraction 0.1 (early stopping needs held-out rows)"
     message(FATAL_ERROR "train --early-stopping did not report \"${decision}\":\n${err}")
   endif()
 endforeach()
+
+# Text labels are classes in sorted order; the model keeps their names and
+# predict prints them.
+set(iris "a,b,species\n")
+set(species setosa versicolor virginica)
+foreach(i RANGE 1 90)
+  math(EXPR c "${i} % 3")
+  math(EXPR jitter "${i} % 7")
+  list(GET species ${c} label)
+  string(APPEND iris "${c}.${jitter},-${c}.${jitter},${label}\n")
+endforeach()
+file(WRITE ${WORK_DIR}/iris.csv "${iris}")
+execute_process(COMMAND ${ACTGRAD} train --data ${WORK_DIR}/iris.csv --epochs 60 --no-progress
+                        --save ${WORK_DIR}/iris.safetensors
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(FIND "${out}" "multiclass (auto: text labels with 3 values (setosa, versicolor, virginica))"
+       planned)
+if(NOT rc EQUAL 0 OR planned EQUAL -1)
+  message(FATAL_ERROR "text labels were not planned as three classes (${rc}):\n${out}\n${err}")
+endif()
+execute_process(COMMAND ${ACTGRAD} predict --model ${WORK_DIR}/iris.safetensors
+                        --data ${WORK_DIR}/iris.csv --json
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(JSON label GET "${out}" predictions 0 label)
+string(JSON names GET "${out}" labels)
+string(JSON accuracy GET "${out}" accuracy)
+if(NOT rc EQUAL 0 OR NOT label MATCHES "^(setosa|versicolor|virginica)$"
+   OR NOT names STREQUAL "[ \"setosa\", \"versicolor\", \"virginica\" ]" OR accuracy LESS 0.9)
+  message(FATAL_ERROR "predict did not name the classes (${rc}):\n${out}\n${err}")
+endif()
+
+# Without test rows there is no test figure: null, not zero.
+execute_process(COMMAND ${ACTGRAD} train --test-fraction 0 --epochs 2 --json --no-progress
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(JSON test_loss_type TYPE "${out}" test_loss)
+string(JSON test_accuracy_type TYPE "${out}" test_accuracy)
+if(NOT rc EQUAL 0 OR NOT test_loss_type STREQUAL "NULL" OR NOT test_accuracy_type STREQUAL "NULL")
+  message(FATAL_ERROR "--test-fraction 0 reported test figures:\n${out}")
+endif()

@@ -14,8 +14,8 @@
 #include "tools/experiment_command.h"
 #include "tools/gradcheck_command.h"
 #include "tools/plot_command.h"
-#include "tools/profile_command.h"
 #include "tools/predict_command.h"
+#include "tools/profile_command.h"
 #include "tools/train_command.h"
 
 int main(int argc, char** argv) {

@@ -1,5 +1,8 @@
 #include "tools/model_options.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -165,33 +168,87 @@ absl::StatusOr<std::unique_ptr<optim::Optimizer>> MakePlannedOptimizer(const Mod
   return optim::MakeOptimizer(plan.optimizer, nn::SplitDecay(model, flags.no_decay_on));
 }
 
+namespace {
+
+// The task, and for classification the classes: text labels or the distinct
+// whole numbers of the target column, in sorted order, with the targets
+// replaced by their class index (labels {1, 2} are classes 0 and 1, not three
+// outputs of which one never fires).
+absl::Status PlanClasses(const std::string& task_flag, ModelPlan& plan) {
+  io::Dataset& data = plan.data;
+  const std::string column = absl::StrCat("the target column \"", data.target_name, "\"");
+  const bool text = !data.target_labels.empty();
+  const double* fraction = nullptr;
+  for (const double& y : data.y) {
+    if (!text && (y != std::floor(y) || std::abs(y) > 0x1p53)) {
+      fraction = &y;
+      break;
+    }
+  }
+  const bool labels = text || fraction == nullptr;
+  if (task_flag == "auto") {
+    plan.task = labels ? nn::Task::kMulticlass : nn::Task::kRegression;
+    plan.task_reason = "auto: the targets are not whole numbers";
+  } else {
+    absl::StatusOr<nn::Task> task = nn::ParseTask(task_flag);
+    if (!task.ok()) return task.status();
+    plan.task = *task;
+    plan.task_reason = "--task";
+    if (plan.task == nn::Task::kRegression && text) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--task regression: ", column, " holds text labels (such as \"",
+                       data.target_labels.front(), "\"), not numbers"));
+    }
+    if (plan.task != nn::Task::kRegression && !labels) {
+      return absl::InvalidArgumentError(absl::StrCat("--task ", task_flag, ": ", column,
+                                                     " does not hold class labels (it holds ",
+                                                     *fraction, ")"));
+    }
+  }
+  if (plan.task == nn::Task::kRegression) return absl::OkStatus();
+
+  std::vector<std::string>& names = plan.labels;
+  if (text) {
+    names = data.target_labels;
+  } else {
+    std::vector<double> values = data.y;
+    std::sort(values.begin(), values.end());
+    values.erase(std::unique(values.begin(), values.end()), values.end());
+    for (double v : values) names.push_back(absl::StrCat(v));
+    for (double& y : data.y) {
+      y = double(std::lower_bound(values.begin(), values.end(), y) - values.begin());
+    }
+  }
+  const size_t k = names.size();
+  const std::string listed =
+      absl::StrCat(absl::StrJoin(names.begin(), names.begin() + std::min<size_t>(k, 8), ", "),
+                   k > 8 ? ", ..." : "");
+  if (k < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(column, " has a single value (", listed,
+                     "); there is nothing to learn (a regression target needs --task regression)"));
+  }
+  if (plan.task == nn::Task::kBinary && k != 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--task binary needs two classes; ", column, " has ", k, ": ", listed));
+  }
+  if (task_flag == "auto") {
+    plan.task = k == 2 ? nn::Task::kBinary : nn::Task::kMulticlass;
+    plan.task_reason = absl::StrCat("auto: ", text ? "text" : "whole-number", " labels with ", k,
+                                    " values (", listed, ")");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
   ModelPlan plan;
   absl::StatusOr<io::Dataset> data = io::ReadCsv(flags.data, {.target_column = flags.target});
   if (!data.ok()) return data.status();
   plan.data = *std::move(data);
 
-  if (flags.task == "auto") {
-    plan.task = nn::DetectTask(plan.data.y);
-    plan.task_reason = plan.task == nn::Task::kRegression
-                           ? "auto: the targets are not class labels"
-                           : absl::StrCat("auto: integer labels with ",
-                                          nn::OutputWidth(plan.task, plan.data.y) == 1
-                                              ? 2
-                                              : nn::OutputWidth(plan.task, plan.data.y),
-                                          " values");
-  } else {
-    absl::StatusOr<nn::Task> task = nn::ParseTask(flags.task);
-    if (!task.ok()) return task.status();
-    plan.task = *task;
-    plan.task_reason = "--task";
-    if (plan.task != nn::Task::kRegression &&
-        nn::DetectTask(plan.data.y) == nn::Task::kRegression) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--task ", flags.task, ": the target column \"", plan.data.target_name,
-                       "\" does not hold integer class labels"));
-    }
-  }
+  if (absl::Status s = PlanClasses(flags.task, plan); !s.ok()) return s;
   if (!(flags.test_fraction >= 0 && flags.test_fraction < 1)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--test-fraction ", flags.test_fraction, " is outside [0, 1)"));

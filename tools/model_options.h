@@ -93,6 +93,9 @@ struct ModelPlan {
   io::Dataset data;
   nn::Task task;
   std::string task_reason;
+  // Classification: the class names by index (text labels, or the target's
+  // distinct whole numbers), the targets in `data` replaced by the index.
+  std::vector<std::string> labels;
   io::Split split;
   // Rows of `data` held out of split.train for validation (may be empty).
   std::vector<int64_t> validation;

@@ -58,7 +58,10 @@ int RunPredict(const PredictFlags& flags) {
     double sum = 0;
     for (int64_t r = 0; r < data->rows; ++r) {
       if (classification) {
-        sum += model->LabelOf(predictions.classes[r]) == absl::StrCat(data->y[r]);
+        const std::string truth = data->target_labels.empty()
+                                      ? absl::StrCat(data->y[r])
+                                      : data->target_labels[static_cast<size_t>(data->y[r])];
+        sum += model->LabelOf(predictions.classes[r]) == truth;
       } else {
         const double d = predictions.values[r][0] - data->y[r];
         sum += d * d;

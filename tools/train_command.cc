@@ -163,13 +163,18 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
     if (r.epoch == kept_epoch) kept_train_loss = r.train_loss;
   }
   // Scored again rather than taken from the history: the weights may have
-  // been restored from an epoch of an earlier, resumed run.
-  const nn::Evaluation final_test = nn::Evaluate(plan.task, *model.network, x_test, test.y);
+  // been restored from an epoch of an earlier, resumed run. Without test
+  // rows there is no test figure (null in --json), not a zero.
+  const nn::Evaluation final_test =
+      test.rows > 0 ? nn::Evaluate(plan.task, *model.network, x_test, test.y)
+                    : nn::Evaluation{.loss = std::nan(""), .metric = std::nan("")};
   const nn::Evaluation final_validation =
       nn::Evaluate(plan.task, *model.network, x_validation, validation.y);
   const int epochs_run = static_cast<int>(result.history.size());
-  const double samples_per_second =
-      result.seconds > 0 ? double(train.rows) * epochs_run / result.seconds : 0.0;
+  // A resumed run with nothing left to do has no speed to report.
+  const double samples_per_second = epochs_run > 0 && result.seconds > 0
+                                        ? double(train.rows) * epochs_run / result.seconds
+                                        : std::nan("");
   if (!flags.save.empty()) {
     nn::ModelInfo info{
         .task = plan.task,
@@ -177,12 +182,7 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
         .scaler = model.scaler,
         .feature_names = model.feature_names,
         .target_name = model.target_name};
-    // The classes are the target's values 0..k-1.
-    if (classification) {
-      for (int64_t c = 0; c < std::max<int64_t>(plan.mlp.outputs, 2); ++c) {
-        info.labels.push_back(absl::StrCat(c));
-      }
-    }
+    info.labels = plan.labels;
     if (absl::Status s = nn::Save(flags.save, *model.network, info); !s.ok()) {
       return Fail(run, std::string(s.message()));
     }
@@ -271,10 +271,13 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
         "kept       the weights of epoch %d (validation loss %.4f, %s %.4f)\n",
         result.restored_epoch + 1, final_validation.loss, metric_key, final_validation.metric);
   }
+  const std::string test_text = test.rows > 0
+                                    ? absl::StrFormat("test %s %.4f on %d rows, test loss %.4f",
+                                                      classification ? "accuracy" : "RMSE",
+                                                      final_test.metric, test.rows, final_test.loss)
+                                    : std::string("no test rows (--test-fraction 0)");
   std::cout << absl::StrFormat(
-      "result     test %s %.4f on %d rows, test loss %.4f, train loss %s; %d epochs in %.3f s "
-      "(%.0f samples/s)\n",
-      classification ? "accuracy" : "RMSE", final_test.metric, test.rows, final_test.loss,
+      "result     %s, train loss %s; %d epochs in %.3f s (%.0f samples/s)\n", test_text,
       std::isnan(kept_train_loss) ? std::string("of that epoch not in this run")
                                   : absl::StrFormat("%.4f", kept_train_loss),
       epochs_run, result.seconds, samples_per_second);
