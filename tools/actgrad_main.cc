@@ -13,6 +13,7 @@
 #include "graph/error.h"
 #include "tools/experiment_command.h"
 #include "tools/gradcheck_command.h"
+#include "tools/parse_errors.h"
 #include "tools/plot_command.h"
 #include "tools/predict_command.h"
 #include "tools/profile_command.h"
@@ -42,10 +43,24 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (argc == 1) {
+    std::cerr << "usage: actgrad COMMAND [OPTIONS]; the commands are\n";
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      // The description's first clause: the list stays one line a command.
+      const std::string about = sub->get_description();
+      std::cerr << "  " << sub->get_name() << std::string(12 - sub->get_name().size(), ' ')
+                << about.substr(0, std::min(about.find(": "), about.find("; "))) << "\n";
+    }
+    std::cerr << "(actgrad COMMAND --help for a command's options)\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "actgrad: " << actgrad::tools::DescribeParseError(e.what()) << "\n";
+    return 2;
   } catch (const actgrad::Error& e) {
     std::cerr << "actgrad: " << e.what() << "\n";
     return 1;

@@ -134,6 +134,26 @@ absl::StatusOr<optim::OptimizerSpec> ResolveOptimizer(const ModelFlags& f) {
     }
     return false;
   };
+  // Numbers the flags hold, refused by the flag's name before an optimizer
+  // sees them (NaN passes every comparison an optimizer makes).
+  const std::pair<const char*, double> numbers[] = {{"--lr", f.lr},
+                                                    {"--weight-decay", f.weight_decay},
+                                                    {"--momentum", f.momentum},
+                                                    {"--dampening", f.dampening},
+                                                    {"--beta1", f.beta1},
+                                                    {"--beta2", f.beta2},
+                                                    {"--eps", f.eps},
+                                                    {"--alpha", f.alpha},
+                                                    {"--lr-decay", f.lr_decay}};
+  for (const auto& [flag, value] : numbers) {
+    if (!std::isfinite(value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, " ", value, ": must be a finite number"));
+    }
+  }
+  if (f.lr < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--lr ", f.lr, ": must be >= 0"));
+  }
   const bool sgd = f.optimizer == "sgd";
   optim::OptimizerSpec spec{.name = f.optimizer};
   if (sgd || given("--lr")) spec.learning_rate = f.lr;
