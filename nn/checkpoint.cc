@@ -119,9 +119,31 @@ absl::StatusOr<MlpModel> ModelFromFile(const std::string& path, io::SafetensorsF
   model.feature_names = absl::StrSplit(*get("features"), '\n');
   model.target_name = *get("target");
 
+  std::map<std::string, Tensor> stored(file->tensors.begin(), file->tensors.end());
+  // The shapes the options ask for, against the tensors the file holds,
+  // before the network is built: metadata of a few bytes must not allocate
+  // gigabytes ("hidden": "50000000").
+  {
+    std::vector<int64_t> widths = {o.inputs};
+    widths.insert(widths.end(), o.hidden.begin(), o.hidden.end());
+    widths.push_back(o.outputs);
+    for (size_t i = 0; i + 1 < widths.size(); ++i) {
+      // Layer i's Linear is module 2i: Linear and activation alternate.
+      const std::string prefix = absl::StrCat(2 * i, ".");
+      for (const auto& [name, shape] :
+           {std::pair{prefix + "weight", Shape{widths[i + 1], widths[i]}},
+            std::pair{prefix + "bias", Shape{widths[i + 1]}}}) {
+        auto it = stored.find(name);
+        if (it == stored.end()) return refuse(absl::StrCat("tensor \"", name, "\" is missing"));
+        if (it->second.shape() != shape) {
+          return refuse(absl::StrCat("tensor \"", name, "\" is ", it->second.shape().ToString(),
+                                     ", the architecture needs ", shape.ToString()));
+        }
+      }
+    }
+  }
   Generator unused(0);
   model.network = Mlp(o, unused);
-  std::map<std::string, Tensor> stored(file->tensors.begin(), file->tensors.end());
   for (const NamedParameter& p : model.network->NamedParameters()) {
     auto it = stored.find(p.name);
     if (it == stored.end()) return refuse(absl::StrCat("tensor \"", p.name, "\" is missing"));

@@ -110,6 +110,13 @@ TEST(CheckpointTest, RefusesFilesThatDoNotFit) {
       std::string(write_variant("format.safetensors", [](auto& f) { f.metadata.erase("format"); })
                       .message()),
       HasSubstr("format"));
+  // A few bytes of metadata asking for a 50M-wide layer are refused against
+  // the tensors the file holds, before the network is built (it would take
+  // 2.5 PB).
+  EXPECT_THAT(std::string(write_variant("huge.safetensors",
+                                        [](auto& f) { f.metadata["hidden"] = "50000000,50000000"; })
+                              .message()),
+              HasSubstr("the architecture needs [50000000,3]"));
 }
 
 }  // namespace

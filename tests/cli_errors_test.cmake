@@ -66,3 +66,8 @@ if(NOT rc EQUAL 2 OR listed EQUAL -1)
 endif()
 expect_failure("--lr nan: must be a finite number" train --lr nan --epochs 1)
 expect_failure("--lr -0.5: must be >= 0" train --lr -0.5 --epochs 1)
+# Sizes a flag asks for are checked before anything is allocated.
+expect_failure("--hidden 100000000: training this network needs about"
+               train --hidden 100000000 --epochs 1)
+expect_failure("and --max-memory is 100.0 MB" train --hidden 4096,4096 --max-memory 100M --epochs 1)
+expect_failure("--max-memory lots: expected a size" train --max-memory lots --epochs 1)

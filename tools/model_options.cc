@@ -1,5 +1,7 @@
 #include "tools/model_options.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -29,6 +31,73 @@ absl::StatusOr<std::vector<int64_t>> ParseSizes(absl::string_view text) {
     sizes.push_back(size);
   }
   return sizes;
+}
+
+// "4G", "512M", "64K" or a number of bytes.
+absl::StatusOr<double> ParseBytes(absl::string_view text) {
+  double scale = 1;
+  absl::string_view digits = text;
+  if (!digits.empty()) {
+    switch (digits.back()) {
+      case 'K':
+      case 'k':
+        scale = 0x1p10;
+        break;
+      case 'M':
+      case 'm':
+        scale = 0x1p20;
+        break;
+      case 'G':
+      case 'g':
+        scale = 0x1p30;
+        break;
+      case 'T':
+      case 't':
+        scale = 0x1p40;
+        break;
+      default:
+        break;
+    }
+    if (scale != 1) digits.remove_suffix(1);
+  }
+  double value = 0;
+  if (!absl::SimpleAtod(digits, &value) || !(value > 0) || !std::isfinite(value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-memory ", text, ": expected a size such as 4G, 512M or 1000000"));
+  }
+  return value * scale;
+}
+
+std::string FormatBytes(double bytes) {
+  const char* units[] = {"bytes", "KB", "MB", "GB", "TB", "PB", "EB"};
+  int unit = 0;
+  while (bytes >= 1024 && unit < 6) {
+    bytes /= 1024;
+    ++unit;
+  }
+  return absl::StrFormat(unit == 0 ? "%.0f %s" : "%.1f %s", bytes, units[unit]);
+}
+
+// What training the planned network needs, in bytes, counted before any of
+// it is allocated: each parameter with its gradient, up to three optimizer
+// buffers and early stopping's copy; a batch's activations kept for the
+// backward pass. Computed in double, so no width overflows it.
+struct TrainingMemory {
+  double weights = 0;  // the parameters alone
+  double total = 0;
+};
+TrainingMemory TrainingBytes(const nn::MlpOptions& mlp, int64_t batch) {
+  std::vector<double> widths = {double(mlp.inputs)};
+  for (int64_t h : mlp.hidden) widths.push_back(double(h));
+  widths.push_back(double(mlp.outputs));
+  double parameters = 0, units = 0;
+  for (size_t i = 0; i + 1 < widths.size(); ++i) {
+    parameters += widths[i] * widths[i + 1] + widths[i + 1];
+  }
+  for (double w : widths) units += w;
+  const double element = double(DTypeSize(mlp.dtype));
+  return {.weights = parameters * element,
+          .total = parameters * element * 6 + double(batch) * units * element * 4};
 }
 
 std::string ScalingText(nn::Scaling s) {
@@ -117,6 +186,9 @@ void AddModelOptions(CLI::App* sub, ModelFlags* flags) {
       ->capture_default_str();
   sub->add_option("--seed", flags->seed, "Seed of the initial weights and the batch order")
       ->capture_default_str();
+  sub->add_option("--max-memory", flags->max_memory,
+                  "The most memory training may take (e.g. 4G); a network that needs more is "
+                  "refused before anything is allocated (default: the machine's memory)");
   sub->add_option("--threads", flags->threads, "Threads for matrix products")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -325,6 +397,24 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
   mlp.hidden = *sizes;
   mlp.inputs = plan.data.features;
   mlp.outputs = nn::OutputWidth(plan.task, plan.data.y);
+  // Sizes a flag asks for are checked before anything is allocated.
+  double limit = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
+  std::string limit_source = "this machine has";
+  if (!flags.max_memory.empty()) {
+    absl::StatusOr<double> parsed = ParseBytes(flags.max_memory);
+    if (!parsed.ok()) return parsed.status();
+    limit = *parsed;
+    limit_source = absl::StrCat("--max-memory is");
+  }
+  if (const TrainingMemory need = TrainingBytes(mlp, flags.batch); need.total > limit) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "--hidden %s: training this network needs about %s (%s of weights, with their "
+        "gradients and optimizer state, and a batch's activations) and %s %s; use narrower "
+        "layers%s",
+        flags.hidden, FormatBytes(need.total), FormatBytes(need.weights), limit_source,
+        FormatBytes(limit),
+        flags.max_memory.empty() ? ", or --max-memory to set another limit" : ""));
+  }
 
   if (flags.output_activation == "auto") {
     mlp.output_activation = &nn::DefaultOutputActivation(plan.task);

@@ -74,6 +74,8 @@ struct ModelFlags {
   uint64_t split_seed = 0;
   uint64_t seed = 0;
   int threads = 1;
+  // The most memory training may take ("8G"); the machine's when empty.
+  std::string max_memory;
   std::string save;
   bool json = false;
   bool no_progress = false;
