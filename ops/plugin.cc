@@ -4,8 +4,12 @@
 #include <sys/stat.h>
 
 #include <exception>
+#include <map>
+#include <mutex>
 #include <set>
+#include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "ops/registry.h"
 
@@ -19,9 +23,18 @@ absl::StatusOr<std::vector<const OpDef*>> LoadPlugin(const std::string& path) {
   if (!S_ISREG(info.st_mode)) {
     return absl::InvalidArgumentError(absl::StrCat("plugin ", path, ": not a regular file"));
   }
+  // The same file (by device and inode, whatever it is called) loads once;
+  // a second request gets the ops of the first.
+  static auto* loaded = new std::map<std::pair<dev_t, ino_t>, std::vector<const OpDef*>>();
+  static auto* loaded_mutex = new std::mutex();
+  std::lock_guard<std::mutex> lock(*loaded_mutex);
+  if (auto it = loaded->find({info.st_dev, info.st_ino}); it != loaded->end()) return it->second;
+  // dlopen searches the library path for a bare name, never the current
+  // directory, where the file was found above.
+  const std::string open_path = path.find('/') == std::string::npos ? "./" + path : path;
   // RTLD_LOCAL keeps the plugin's symbols to itself; it shares this
   // library (and so the registry) through its own dependency on it.
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void* handle = dlopen(open_path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* why = dlerror();
     return absl::InvalidArgumentError(absl::StrCat("plugin ", path,
@@ -57,6 +70,13 @@ absl::StatusOr<std::vector<const OpDef*>> LoadPlugin(const std::string& path) {
   // leaves the registry as it was.
   std::set<std::string> names;
   for (const ActivationDefinition& d : registrar.definitions()) {
+    for (char c : d.name) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') {
+        return absl::InvalidArgumentError(
+            absl::StrCat("plugin ", path, ": op name \"", d.name, "\" holds '", std::string(1, c),
+                         "'; names are letters, digits and underscores"));
+      }
+    }
     if (d.name.empty() || d.forward == nullptr || d.derivative == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("plugin ", path, ": activation \"", d.name,
@@ -73,6 +93,7 @@ absl::StatusOr<std::vector<const OpDef*>> LoadPlugin(const std::string& path) {
     if (!op.ok()) return op.status();
     ops.push_back(*op);
   }
+  loaded->emplace(std::pair{info.st_dev, info.st_ino}, ops);
   return ops;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "graph/accumulate.h"
@@ -98,6 +99,16 @@ absl::Status OpRegistry::Register(const OpDef& op) {
     return absl::InvalidArgumentError(
         absl::StrCat("op row \"", op.name, "\" needs a name, a forward and a backward function"));
   }
+  // Names appear in specs ("leaky_relu:alpha=0.2"), flags and file
+  // descriptions: letters, digits and underscores only.
+  for (char c : op.name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "op name \"", op.name, "\" holds '", std::string(1, c),
+          "'; names are letters, digits and underscores (':' and '=' separate attributes in "
+          "specs such as leaky_relu:alpha=0.2)"));
+    }
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   if (by_name_.contains(std::string(op.name))) {
     return absl::AlreadyExistsError(
@@ -117,7 +128,8 @@ absl::StatusOr<const OpDef*> OpRegistry::Find(absl::string_view name) const {
   std::vector<absl::string_view> closest;
   for (size_t i = 0; i < ranked.size() && i < 3; ++i) closest.push_back(ranked[i].second);
   return absl::NotFoundError(absl::StrCat(
-      "no op named \"", name, "\"; closest registered names: ", absl::StrJoin(closest, ", ")));
+      "no op named \"", name, "\"; closest registered names: ", absl::StrJoin(closest, ", "),
+      " (an op from a plugin needs --plugin PATH)"));
 }
 
 std::vector<const OpDef*> OpRegistry::All() const {

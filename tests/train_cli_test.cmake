@@ -135,3 +135,13 @@ string(JSON test_accuracy_type TYPE "${out}" test_accuracy)
 if(NOT rc EQUAL 0 OR NOT test_loss_type STREQUAL "NULL" OR NOT test_accuracy_type STREQUAL "NULL")
   message(FATAL_ERROR "--test-fraction 0 reported test figures:\n${out}")
 endif()
+
+# predict names the column a file lacks.
+file(WRITE ${WORK_DIR}/iris_without_a.csv "b,species\n-0.1,setosa\n-1.2,versicolor\n")
+execute_process(COMMAND ${ACTGRAD} predict --model ${WORK_DIR}/iris.safetensors
+                        --data ${WORK_DIR}/iris_without_a.csv
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(FIND "${err}" "lacks the column a the model was trained on" named)
+if(rc EQUAL 0 OR named EQUAL -1)
+  message(FATAL_ERROR "predict did not name the missing column (${rc}):\n${err}")
+endif()

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <stdexcept>
@@ -170,10 +171,31 @@ TEST(PluginTest, LoadsTheExamplePluginsActivations) {
     EXPECT_TRUE(result.passed) << op->name;
   }
   EXPECT_NEAR(ApplyByName("squareplus", std::vector<Tensor>{FromValues({0.0})}).item(), 1.0, 1e-7);
-  // Loading it twice would register the same names twice.
-  const absl::Status again = LoadPlugin(ACTGRAD_EXAMPLE_PLUGIN).status();
-  EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_THAT(std::string(again.message()), HasSubstr("clashes"));
+  // The same file again, by its path or by a bare name in the current
+  // directory, loads once: the same ops come back.
+  absl::StatusOr<std::vector<const OpDef*>> again = LoadPlugin(ACTGRAD_EXAMPLE_PLUGIN);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, *ops);
+  const std::filesystem::path plugin(ACTGRAD_EXAMPLE_PLUGIN);
+  const std::filesystem::path before = std::filesystem::current_path();
+  std::filesystem::current_path(plugin.parent_path());
+  absl::StatusOr<std::vector<const OpDef*>> bare = LoadPlugin(plugin.filename().string());
+  std::filesystem::current_path(before);
+  ASSERT_TRUE(bare.ok()) << bare.status();
+  EXPECT_EQ(*bare, *ops);
+}
+
+TEST(PluginTest, OpNamesAreLettersDigitsAndUnderscores) {
+  for (const char* name : {"two words", "a:b", "k=v"}) {
+    absl::StatusOr<const OpDef*> op =
+        DefineActivation({.name = name,
+                          .formula = "y = x",
+                          .forward = [](double x, const Attrs&) { return x; },
+                          .derivative = [](double, double, const Attrs&) { return 1.0; }});
+    ASSERT_FALSE(op.ok()) << name;
+    EXPECT_THAT(std::string(op.status().message()),
+                HasSubstr("names are letters, digits and underscores"));
+  }
 }
 
 TEST(PluginTest, RefusesWhatIsNotAUsablePlugin) {

@@ -1,5 +1,6 @@
 #include "tools/predict_command.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -43,9 +44,39 @@ int RunPredict(const PredictFlags& flags) {
     return 1;
   }
   if (!info.feature_names.empty() && data->feature_names != info.feature_names) {
-    std::cerr << "actgrad predict: " << flags.data << " has the feature columns "
-              << absl::StrJoin(data->feature_names, ",") << " but the model was trained on "
-              << absl::StrJoin(info.feature_names, ",") << "\n";
+    // Name what is missing and what is extra, not two long lists to compare.
+    std::vector<std::string> missing, extra;
+    for (const std::string& name : info.feature_names) {
+      if (std::find(data->feature_names.begin(), data->feature_names.end(), name) ==
+          data->feature_names.end()) {
+        missing.push_back(name);
+      }
+    }
+    for (const std::string& name : data->feature_names) {
+      if (std::find(info.feature_names.begin(), info.feature_names.end(), name) ==
+          info.feature_names.end()) {
+        extra.push_back(name);
+      }
+    }
+    std::cerr << "actgrad predict: " << flags.data;
+    if (!missing.empty()) {
+      std::cerr << " lacks the column" << (missing.size() > 1 ? "s " : " ")
+                << absl::StrJoin(missing, ", ") << " the model was trained on";
+    }
+    if (!extra.empty()) {
+      std::cerr << (missing.empty() ? "" : ", and") << " has the column"
+                << (extra.size() > 1 ? "s " : " ") << absl::StrJoin(extra, ", ")
+                << " the model does not know"
+                << (info.target_name.empty()
+                        ? ""
+                        : absl::StrCat(" (its target is \"", info.target_name, "\")"));
+    }
+    if (missing.empty() && extra.empty()) {
+      std::cerr << " has the model's feature columns in another order: "
+                << absl::StrJoin(data->feature_names, ",") << " instead of "
+                << absl::StrJoin(info.feature_names, ",");
+    }
+    std::cerr << "\n";
     return 1;
   }
   const nn::Predictions predictions = model->Predict(data->Features(model->dtype()));
