@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "actgrad.h"
 #include "nn/nn.h"
 
@@ -30,6 +31,7 @@ TEST(AtomicSaveTest, KillingASaveLeavesTheOldFileValid) {
   const std::string path = ::testing::TempDir() + "/killed.safetensors";
   ASSERT_TRUE(nn::SaveMlpModel(path, model).ok());
 
+  int interrupted = 0;
   for (int round = 0; round < 20; ++round) {
     const pid_t child = fork();
     ASSERT_GE(child, 0);
@@ -43,17 +45,18 @@ TEST(AtomicSaveTest, KillingASaveLeavesTheOldFileValid) {
     waitpid(child, &status, 0);
     absl::StatusOr<nn::MlpModel> loaded = nn::LoadMlpModel(path);
     ASSERT_TRUE(loaded.ok()) << "round " << round << ": " << loaded.status();
+    // A kill that landed mid-write left the child's temporary file (the
+    // next save removes it, its writer being dead).
+    interrupted += std::filesystem::exists(absl::StrCat(path, ".tmp-", child));
   }
-  // The child was always saving, so kills landed mid-write: their temporary
-  // files are left behind, and the real file never suffered.
-  int interrupted = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(::testing::TempDir())) {
-    if (entry.path().filename().string().rfind("killed.safetensors.tmp", 0) == 0) {
-      ++interrupted;
-      std::filesystem::remove(entry.path());
-    }
-  }
+  // The child was always saving, so kills landed mid-write, and the real
+  // file never suffered.
   EXPECT_GT(interrupted, 0);
+  ASSERT_TRUE(nn::SaveMlpModel(path, model).ok());
+  for (const auto& entry : std::filesystem::directory_iterator(::testing::TempDir())) {
+    EXPECT_NE(entry.path().filename().string().rfind("killed.safetensors.tmp", 0), 0u)
+        << entry.path() << " outlived its writer";
+  }
 }
 
 }  // namespace
