@@ -1,5 +1,6 @@
 #include "tools/distributed.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -34,6 +35,35 @@ std::string FormatRankTable(const std::vector<RankFigures>& figures) {
 
 namespace {
 
+// Length-prefixed, so values may hold any byte.
+std::string Serialize(const std::vector<std::pair<std::string, std::string>>& settings) {
+  std::string out;
+  for (const auto& [name, value] : settings) {
+    absl::StrAppend(&out, name.size(), ":", name, value.size(), ":", value);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> Deserialize(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t pos = 0;
+  auto next = [&](std::string* field) {
+    const size_t colon = text.find(':', pos);
+    size_t length = 0;
+    if (colon == std::string::npos ||
+        !absl::SimpleAtoi(absl::string_view(text).substr(pos, colon - pos), &length) ||
+        length > text.size() - colon - 1) {
+      return false;
+    }
+    *field = text.substr(colon + 1, length);
+    pos = colon + 1 + length;
+    return true;
+  };
+  std::string name, value;
+  while (pos < text.size() && next(&name) && next(&value)) out.emplace_back(name, value);
+  return out;
+}
+
 class MpiRun final : public DistributedRun {
  public:
   MpiRun(std::unique_ptr<dist::Communicator> comm, const DistributedFlags& flags)
@@ -41,6 +71,48 @@ class MpiRun final : public DistributedRun {
 
   int rank() const override { return comm_->rank(); }
   int size() const override { return comm_->size(); }
+
+  absl::Status Agree(const std::vector<std::pair<std::string, std::string>>& settings) override {
+    // Every rank compares its list with rank 0's, then all learn the first
+    // rank that differs and where; that rank's list tells its values.
+    std::string serialized = Serialize(settings);
+    std::string rank0 = serialized;
+    comm_->Broadcast(rank0, 0, "the settings of rank 0");
+    const std::vector<std::pair<std::string, std::string>> theirs = Deserialize(rank0);
+    int64_t mismatch = -1;
+    for (size_t i = 0; i < std::max(settings.size(), theirs.size()); ++i) {
+      if (i >= settings.size() || i >= theirs.size() || settings[i] != theirs[i]) {
+        mismatch = static_cast<int64_t>(i);
+        break;
+      }
+    }
+    const int64_t mine[] = {mismatch};
+    const std::vector<int64_t> all = comm_->Allgather(mine, "where the settings differ");
+    int first = -1;
+    std::vector<int> differing;
+    for (int r = 0; r < comm_->size(); ++r) {
+      if (all[r] < 0) continue;
+      differing.push_back(r);
+      if (first < 0) first = r;
+    }
+    if (first < 0) return absl::OkStatus();
+    std::string first_list = serialized;
+    comm_->Broadcast(first_list, first, "the settings of the first rank that differs");
+    const std::vector<std::pair<std::string, std::string>> other = Deserialize(first_list);
+    const size_t at = static_cast<size_t>(all[first]);
+    const std::string name = at < theirs.size()  ? theirs[at].first
+                             : at < other.size() ? other[at].first
+                                                 : "the settings";
+    auto value = [&](const std::vector<std::pair<std::string, std::string>>& list) {
+      return at < list.size() ? list[at].second : std::string("nothing");
+    };
+    return absl::FailedPreconditionError(absl::StrCat(
+        "rank ", first, " has ", name, " ", value(other), ", rank 0 ", value(theirs),
+        differing.size() > 1
+            ? absl::StrCat(" (ranks ", absl::StrJoin(differing, ", "), " differ from rank 0)")
+            : "",
+        "; every rank must train the same model on the same data with the same options"));
+  }
 
   absl::Status Attach(nn::Module& model) override {
     absl::StatusOr<std::unique_ptr<dist::DataParallel>> ddp = dist::DataParallel::Create(

@@ -23,6 +23,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -60,6 +61,13 @@ class DistributedRun {
 
   virtual int rank() const = 0;
   virtual int size() const = 0;
+  // Collective, before any training: every rank passes the same list of
+  // (setting, value) pairs in the same order — every option after defaults,
+  // the data's shape and a hash of its content, the plugins, the version.
+  // kFailedPrecondition on every rank when any rank differs, naming the
+  // first rank that does, the setting and both values ("rank 1 has
+  // --activation tanh, rank 0 relu").
+  virtual absl::Status Agree(const std::vector<std::pair<std::string, std::string>>& settings) = 0;
   // Checks that all ranks built the same model and hooks data parallelism
   // into it.
   virtual absl::Status Attach(nn::Module& model) = 0;

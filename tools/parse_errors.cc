@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace actgrad::tools {
 
@@ -22,6 +23,8 @@ std::string Number(double v) {
 
 std::string DescribeParseError(absl::string_view message) {
   static const std::regex kRange(R"(^([^:]*): Value (\S+) not in range (\S+) to (\S+)\s*$)");
+  // CLI11 names the program in some messages; the caller names it already.
+  absl::ConsumePrefix(&message, "actgrad: ");
   const std::string text(message);
   std::smatch m;
   if (!std::regex_match(text, m, kRange)) return text;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "io/csv.h"
+#include "io/file.h"
 #include "io/json.h"
 #include "nn/nn.h"
 #include "ops/registry.h"
@@ -33,6 +34,70 @@ int Fail(DistributedRun* run, const std::string& message) {
   return 1;
 }
 
+uint64_t Fnv1a(const void* data, size_t bytes, uint64_t hash = 0xcbf29ce484222325ULL) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < bytes; ++i) hash = (hash ^ p[i]) * 0x100000001b3ULL;
+  return hash;
+}
+
+// Everything that decides the steps and the result, for the ranks of a
+// distributed run to agree on before the first step: the options after
+// defaults, the data (shape and a hash of every value and name), the
+// plugins (by content), the version.
+std::vector<std::pair<std::string, std::string>> TrainingSettings(const ModelFlags& flags,
+                                                                  const ModelPlan& plan) {
+  const io::Dataset& data = plan.data;
+  uint64_t hash = Fnv1a(data.x.data(), data.x.size() * sizeof(double));
+  hash = Fnv1a(data.y.data(), data.y.size() * sizeof(double), hash);
+  for (const std::string& name : data.feature_names)
+    hash = Fnv1a(name.data(), name.size() + 1, hash);
+  for (const std::string& label : plan.labels) hash = Fnv1a(label.data(), label.size() + 1, hash);
+  std::vector<std::string> plugins;
+  for (const std::string& path : flags.plugins) {
+    absl::StatusOr<std::string> bytes = io::ReadFile(path);
+    plugins.push_back(absl::StrFormat("%s (content %016x)", path,
+                                      bytes.ok() ? Fnv1a(bytes->data(), bytes->size()) : 0));
+  }
+  const optim::OptimizerSpec& o = plan.optimizer;
+  auto maybe = [](const std::optional<double>& v) {
+    return v.has_value() ? absl::StrCat(*v) : std::string("default");
+  };
+  return {
+      {"version", ACTGRAD_VERSION},
+      {"plugins", absl::StrJoin(plugins, ", ")},
+      {"the data's shape", absl::StrCat(data.rows, " rows x ", data.features, " features")},
+      {"the data's content", absl::StrFormat("hash %016x", hash)},
+      {"--target", data.target_name},
+      {"--task", nn::TaskName(plan.task)},
+      {"--hidden", flags.hidden},
+      {"--activation", flags.activation},
+      {"--output-activation", std::string(plan.mlp.output_activation->name)},
+      {"--init", flags.init},
+      {"--scale", nn::ScalingName(plan.scaling)},
+      {"--epochs", absl::StrCat(flags.epochs)},
+      {"--batch", absl::StrCat(flags.batch)},
+      {"--optimizer", o.name},
+      {"--lr", maybe(o.learning_rate)},
+      {"--weight-decay", maybe(o.weight_decay)},
+      {"--momentum", maybe(o.momentum)},
+      {"--beta1", maybe(o.beta1)},
+      {"--beta2", maybe(o.beta2)},
+      {"--eps", maybe(o.eps)},
+      {"--alpha", maybe(o.alpha)},
+      {"--no-decay-on", absl::StrJoin(flags.no_decay_on, ",")},
+      {"--schedule", plan.schedule->ToString()},
+      {"--clip-norm", absl::StrCat(flags.clip_norm)},
+      {"--test-fraction", absl::StrCat(flags.test_fraction)},
+      {"--validation-fraction", absl::StrCat(flags.validation_fraction)},
+      {"--early-stopping", absl::StrCat(flags.early_stopping)},
+      {"--split-seed", absl::StrCat(flags.split_seed)},
+      {"--seed", absl::StrCat(flags.seed)},
+      {"--threads", absl::StrCat(flags.threads)},
+      {"--resume", flags.resume ? "yes" : "no"},
+      {"--detect-anomaly", flags.detect_anomaly ? "yes" : "no"},
+  };
+}
+
 int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   const bool leader = run == nullptr || run->rank() == 0;
   if (!LoadPlugins(flags.plugins, "actgrad train")) return Fail(run, "a plugin did not load");
@@ -40,6 +105,13 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   absl::StatusOr<ModelPlan> planned = MakePlan(flags);
   if (!planned.ok()) return Fail(run, std::string(planned.status().message()));
   ModelPlan& plan = *planned;
+  if (run != nullptr) {
+    // Ranks that disagree would take different steps or train a mix.
+    if (absl::Status agreed = run->Agree(TrainingSettings(flags, plan)); !agreed.ok()) {
+      if (leader) std::cerr << "actgrad train: " << agreed.message() << "\n";
+      return 1;
+    }
+  }
   const io::Dataset train = plan.data.Subset(plan.split.train);
   const io::Dataset validation = plan.data.Subset(plan.validation);
   const io::Dataset test = plan.data.Subset(plan.split.test);
@@ -300,6 +372,13 @@ bool CheckTrainOutputs(ModelFlags& flags) {
 
 int RunTrain(const ModelFlags& given) {
   ModelFlags flags = given;
+  // NaN and huge values would make every collective time out at once.
+  if (flags.distributed &&
+      !(flags.dist.comm_timeout_seconds > 0 && flags.dist.comm_timeout_seconds <= 1e6)) {
+    std::cerr << "actgrad train: --comm-timeout " << flags.dist.comm_timeout_seconds
+              << ": must be a number of seconds in (0, 1000000]\n";
+    return 2;
+  }
   if (!CheckTrainOutputs(flags)) return 2;
   if (!flags.distributed) return TrainOnThisRank(flags, nullptr);
   absl::StatusOr<std::unique_ptr<DistributedRun>> run = DistributedRun::Start(flags.dist);
