@@ -11,6 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "ops/crash_report.h"
 #include "ops/registry.h"
 
 namespace actgrad {
@@ -91,6 +92,7 @@ absl::StatusOr<std::vector<const OpDef*>> LoadPlugin(const std::string& path) {
   for (ActivationDefinition& d : registrar.definitions()) {
     absl::StatusOr<const OpDef*> op = DefineActivation(std::move(d));
     if (!op.ok()) return op.status();
+    internal::SetPluginOf(**op, path);
     ops.push_back(*op);
   }
   loaded->emplace(std::pair{info.st_dev, info.st_ino}, ops);

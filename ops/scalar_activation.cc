@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/crash_report.h"
 #include "ops/functional.h"
 #include "ops/kernels.h"
 #include "ops/registry.h"
@@ -42,6 +43,7 @@ namespace internal {
 // User and plugin formulas may throw; what they throw becomes an Error that
 // names the activation, instead of an unexplained exception.
 Tensor ScalarActivationForward(ForwardContext& ctx) {
+  const FormulaScope running(ctx.op(), "forward");
   try {
     return MapScalar(ctx, ctx.op().formulas->forward);
   } catch (const Error&) {
@@ -52,6 +54,7 @@ Tensor ScalarActivationForward(ForwardContext& ctx) {
 }
 
 void ScalarActivationBackward(BackwardContext& ctx) {
+  const FormulaScope running(ctx.op(), "derivative");
   try {
     MapScalarDerivative(ctx, ctx.op().formulas->derivative);
   } catch (const Error&) {
@@ -92,6 +95,7 @@ Tensor DerivativeForward(ForwardContext& ctx) {
   const OpDef& target = *ctx.attrs().target;
   const ActivationFormulas& f = TargetFormulas(ctx.attrs(), ctx.location());
   const Attrs attrs = WithDefaults(target, ctx.attrs());
+  const internal::FormulaScope running(target, "derivative");
   return internal::MapValues(ctx.input(0),
                              [&](double x) { return f.derivative(x, f.forward(x, attrs), attrs); });
 }
@@ -105,6 +109,7 @@ void DerivativeBackward(BackwardContext& ctx) {
                   " has no second-derivative formula, so it cannot be differentiated twice; "
                   "add .second_derivative to its definition");
   const Attrs attrs = WithDefaults(target, ctx.attrs());
+  const internal::FormulaScope running(target, "second-derivative");
   const Tensor second = internal::MapValues(ctx.saved_input(0), [&](double x) {
     return f.second_derivative(x, f.forward(x, attrs), attrs);
   });

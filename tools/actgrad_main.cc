@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_join.h"
 #include "graph/error.h"
+#include "ops/crash_report.h"
 #include "tools/experiment_command.h"
 #include "tools/gradcheck_command.h"
 #include "tools/parse_errors.h"
@@ -20,6 +21,8 @@
 #include "tools/train_command.h"
 
 int main(int argc, char** argv) {
+  // A plugin's formula that crashes is named, not a bare exit 139.
+  actgrad::InstallFatalSignalReport("actgrad");
   CLI::App app("actgrad: automatic differentiation with checked gradients", "actgrad");
   app.require_subcommand(1);
   app.set_version_flag("--version", "actgrad 0.1.0");

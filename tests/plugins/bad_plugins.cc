@@ -2,6 +2,7 @@
 //   WRONG_ABI       claims an ABI version this library does not speak
 //   THROWS          its registration throws
 //   CLASHING_NAME   defines an op named like a built-in one
+//   CRASHES         loads fine, but its forward formula dereferences null
 
 #include <stdexcept>
 
@@ -21,6 +22,20 @@ void Register(actgrad::PluginRegistrar& registrar) {
   registrar.Add({
       .name = "tanh",
       .forward = [](double x, const actgrad::Attrs&) { return x; },
+      .derivative = [](double, double, const actgrad::Attrs&) { return 1.0; },
+  });
+}
+ACTGRAD_PLUGIN(Register)
+#elif defined(CRASHES)
+void Register(actgrad::PluginRegistrar& registrar) {
+  registrar.Add({
+      .name = "crashy",
+      .formula = "y = *nullptr",
+      .forward =
+          [](double x, const actgrad::Attrs&) {
+            volatile double* nowhere = nullptr;
+            return x + *nowhere;
+          },
       .derivative = [](double, double, const actgrad::Attrs&) { return 1.0; },
   });
 }
