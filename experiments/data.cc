@@ -1,5 +1,9 @@
 #include "experiments/data.h"
 
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <numbers>
 
@@ -38,8 +42,25 @@ std::string ScalingPhrase(nn::Scaling scaling) {
 
 }  // namespace
 
+std::string BundledDataDir() {
+  // An installed program finds the data beside itself
+  // (<prefix>/bin/actgrad -> <prefix>/share/actgrad/data); one run from the
+  // build tree, in the source tree.
+  char self[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    const std::string exe(self, static_cast<size_t>(n));
+    const std::string bin = exe.substr(0, exe.rfind('/'));
+    const std::string installed =
+        absl::StrCat(bin.substr(0, bin.rfind('/')), "/", ACTGRAD_INSTALLED_DATA_DIR);
+    struct stat st;
+    if (::stat(absl::StrCat(installed, "/breast_cancer.csv").c_str(), &st) == 0) return installed;
+  }
+  return ACTGRAD_DATA_DIR;
+}
+
 absl::StatusOr<io::Dataset> LoadBundled(const Options& options, absl::string_view file) {
-  const std::string dir = options.data_dir.empty() ? ACTGRAD_DATA_DIR : options.data_dir;
+  const std::string dir = options.data_dir.empty() ? BundledDataDir() : options.data_dir;
   return io::ReadCsv(absl::StrCat(dir, "/", file));
 }
 

@@ -36,6 +36,10 @@
 
 namespace actgrad::experiments {
 
+// Where the bundled data sets are: <prefix>/share/actgrad/data beside an
+// installed program, else the source tree's data/.
+std::string BundledDataDir();
+
 // Reads `file` (e.g. "digits.csv") from options.data_dir, or from the
 // project's data/ when that is empty; the last column is the target.
 absl::StatusOr<io::Dataset> LoadBundled(const Options& options, absl::string_view file);

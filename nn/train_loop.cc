@@ -65,6 +65,44 @@ int MonitoredIndex(const EarlyStoppingOptions& options, std::span<const Metric> 
                 absl::StrJoin(names, ", "), ")");
 }
 
+// The first quantity of a step whose loss is not finite that is not finite
+// itself, and where it came from: a parameter (its initializer or its gain,
+// or an earlier step), the batch's inputs (a value beyond the network's
+// float range), or the first op whose output is not finite (an activation's
+// attribute, a plugin's formula), found by running the batch again under
+// anomaly detection. Empty when none is found.
+std::string FirstNonFinite(Module& module, const TensorData& batch, const ForwardFn& forward,
+                           const Loss& loss, bool first_step) {
+  for (const NamedParameter& p : module.NamedParameters()) {
+    const std::vector<double> values = p.tensor->ToVector();
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (!std::isfinite(values[i])) {
+        return absl::StrCat("parameter \"", p.name, "\" holds ", values[i], " at element ", i,
+                            first_step ? " before the first step: its initializer (or the "
+                                         "initializer's gain) made it"
+                                       : " (an earlier step made it)");
+      }
+    }
+  }
+  const std::vector<double> inputs = batch.inputs.ToVector();
+  const int64_t width = batch.rows() > 0 ? batch.inputs.numel() / batch.rows() : 1;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!std::isfinite(inputs[i])) {
+      return absl::StrCat("the batch's inputs hold ", inputs[i], " (row ", int64_t(i) / width,
+                          " of the batch, column ", int64_t(i) % width,
+                          "): a value beyond the network's float range");
+    }
+  }
+  try {
+    DetectAnomalyGuard detect;
+    const Tensor output = forward ? forward(batch.inputs) : module.Forward(batch.inputs);
+    loss(output, batch).Backward();
+  } catch (const Error& e) {
+    return e.message();
+  }
+  return "";
+}
+
 }  // namespace
 
 Tensor GatherRows(const Tensor& x, std::span<const int64_t> rows) {
@@ -257,8 +295,9 @@ TrainResult Train(Module& module, const Loss& loss, const TensorData& train,
       }
       double value = 0;
       std::fill(step_sums.begin(), step_sums.end(), 0.0);
+      TensorData batch;
       if (!rows.empty()) {
-        const TensorData batch = train.Rows(rows);
+        batch = train.Rows(rows);
         const Tensor output =
             options.forward ? options.forward(batch.inputs) : module.Forward(batch.inputs);
         const Tensor batch_loss = loss(output, batch);
@@ -280,10 +319,25 @@ TrainResult Train(Module& module, const Loss& loss, const TensorData& train,
         step_sums = totals.sums;
       }
       for (size_t m = 0; m < metric_count; ++m) metric_sums[m] += step_sums[m];
+      if (!std::isfinite(value)) {
+        // Before the step, so the weights are those that gave the loss.
+        const std::string cause =
+            batch.rows() > 0 ? FirstNonFinite(module, batch, options.forward, loss, first_loss < 0)
+                             : "";
+        result.diverged = absl::StrFormat(
+            "training diverged at epoch %d, batch %d: the loss is %g. %s", epoch + 1, b + 1, value,
+            cause.empty()
+                ? absl::StrFormat("Likely fixes: a smaller learning rate (now %g), inputs scaled "
+                                  "to the activation's range, the activation's recommended "
+                                  "initializer, or gradient clipping",
+                                  optimizer->learning_rate())
+                : absl::StrCat("The first value that is not finite: ", cause));
+        break;
+      }
       if (options.clip_norm > 0) optim::ClipGradNorm(parameters, options.clip_norm);
       optimizer->Step();
       if (first_loss < 0) first_loss = value;
-      if (!std::isfinite(value) || (value > 100 * first_loss && value > first_loss + 10)) {
+      if (value > 100 * first_loss && value > first_loss + 10) {
         result.diverged = absl::StrFormat(
             "training diverged at epoch %d, batch %d: the loss is %g (it started at %g). "
             "Likely fixes: a smaller learning rate (now %g), inputs scaled to the activation's "

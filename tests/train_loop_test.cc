@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -318,6 +319,45 @@ TEST(TrainLoopTest, MisuseThrowsErrorsThatSayWhatToChange) {
   EXPECT_THAT(ErrorMessageOf(
                   [&] { nn::Train(net, PenalizedCrossEntropy, short_targets, AdamWithGroups()); }),
               HasSubstr("100 rows of inputs [100,4] but targets [2]"));
+}
+
+// A loss that is not finite is traced to its first cause, not blamed on
+// the learning rate.
+TEST(TrainLoopTest, DivergenceNamesTheFirstValueThatIsNotFinite) {
+  const nn::TensorData train = MakeData(64, 1);
+  auto diverged = [&](nn::Module& model, const nn::TensorData& data) {
+    nn::TrainOptions options = AdamWithGroups();
+    options.epochs = 1;
+    return nn::Train(model, PenalizedCrossEntropy, data, options).diverged;
+  };
+  Generator gen(14);
+  ResidualNet nan_weight(4, 8, 3, gen);
+  nan_weight.NamedParameters()[0].tensor->data<float>()[0] = std::nanf("");
+  EXPECT_THAT(diverged(nan_weight, train),
+              HasSubstr("parameter \"in.weight\" holds nan at element 0 before the first step: "
+                        "its initializer (or the initializer's gain) made it"));
+
+  nn::Sequential elu;
+  elu.Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 4, .out = 8}, gen));
+  absl::StatusOr<std::unique_ptr<nn::Activation>> infinite = nn::Activation::Parse("elu:alpha=inf");
+  ASSERT_TRUE(infinite.ok());
+  elu.Add(*std::move(infinite));
+  elu.Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 8, .out = 3}, gen));
+  const std::string elu_cause = diverged(elu, train);
+  EXPECT_THAT(elu_cause, HasSubstr("The first value that is not finite: "));
+  EXPECT_THAT(elu_cause, HasSubstr("elu"));
+  EXPECT_THAT(elu_cause, ::testing::Not(HasSubstr("learning rate")));
+
+  // A linear layer passes an infinite input on to the loss.
+  nn::Linear fine({.in = 4, .out = 3}, gen);
+  nn::TensorData huge = train;
+  huge.inputs = train.inputs.Clone();
+  huge.inputs.data<float>()[5] = std::numeric_limits<float>::infinity();
+  nn::TrainOptions options = AdamWithGroups();
+  options.epochs = 1;
+  options.batch = 64;
+  EXPECT_THAT(nn::Train(fine, PenalizedCrossEntropy, huge, options).diverged,
+              HasSubstr("the batch's inputs hold inf"));
 }
 
 TEST(EarlyStoppingTest, CountsEpochsWithoutAnImprovementBeyondMinDelta) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "experiments/data.h"
 #include "graph/factories.h"
 #include "ops/registry.h"
 #include "tools/plugins.h"
@@ -116,9 +117,15 @@ std::string ScalingText(nn::Scaling s) {
 
 }  // namespace
 
+void ResolveBundledData(ModelFlags& flags) {
+  if (flags.data.empty()) {
+    flags.data = absl::StrCat(experiments::BundledDataDir(), "/breast_cancer.csv");
+  }
+}
+
 void AddModelOptions(CLI::App* sub, ModelFlags* flags) {
-  sub->add_option("--data", flags->data, "CSV file: a header row, numbers only")
-      ->capture_default_str();
+  sub->add_option("--data", flags->data,
+                  "CSV file with a header row (default: the bundled breast-cancer data)");
   AddPluginOption(sub, &flags->plugins);
   sub->add_flag("--detect-anomaly", flags->detect_anomaly,
                 "Stop at the first op or gradient that is NaN or infinite, naming it");

@@ -36,7 +36,8 @@ namespace actgrad::tools {
 
 struct ModelFlags {
   std::vector<std::string> plugins;
-  std::string data = ACTGRAD_DEFAULT_DATA;
+  // Empty: the bundled breast-cancer data (experiments/data.h finds it).
+  std::string data;
   std::string target;
   std::string task = "auto";
   std::string hidden = "64,32";
@@ -118,6 +119,9 @@ struct ModelPlan {
 absl::StatusOr<std::unique_ptr<optim::Optimizer>> MakePlannedOptimizer(const ModelFlags& flags,
                                                                        const ModelPlan& plan,
                                                                        nn::Module& model);
+
+// An empty --data becomes the bundled breast-cancer file's path.
+void ResolveBundledData(ModelFlags& flags);
 
 // Adds --data, --target, ..., --threads and --plugin to `command`.
 void AddModelOptions(CLI::App* command, ModelFlags* flags);

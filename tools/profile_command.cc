@@ -43,6 +43,7 @@ double Median(std::vector<double> v) {
 
 int RunProfile(const ProfileFlags& given) {
   ProfileFlags flags = given;
+  ResolveBundledData(flags.model);
   std::vector<std::string> inputs = {flags.model.data};
   inputs.insert(inputs.end(), flags.model.plugins.begin(), flags.model.plugins.end());
   if (!CheckOutputs("actgrad profile", {{"--trace", &flags.trace}, {"--dot", &flags.dot}}, inputs,

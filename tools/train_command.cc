@@ -372,6 +372,7 @@ bool CheckTrainOutputs(ModelFlags& flags) {
 
 int RunTrain(const ModelFlags& given) {
   ModelFlags flags = given;
+  ResolveBundledData(flags);
   // NaN and huge values would make every collective time out at once.
   if (flags.distributed &&
       !(flags.dist.comm_timeout_seconds > 0 && flags.dist.comm_timeout_seconds <= 1e6)) {
