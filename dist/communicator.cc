@@ -1,6 +1,7 @@
 #include "dist/communicator.h"
 
 #include <mpi.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -24,6 +25,8 @@ constexpr int64_t kFinished = INT64_MAX;
 // A rank that is not rank 0 and times out waits this long before aborting,
 // so that rank 0, which knows every rank's step, gets to name the laggards.
 constexpr double kNonRootGraceSeconds = 3.0;
+// How often a rank that waits in a collective repeats its heartbeat.
+constexpr double kKeepAliveSeconds = 0.5;
 
 MPI_Datatype MpiType(DType dtype, std::source_location location) {
   switch (dtype) {
@@ -65,6 +68,11 @@ struct Communicator::State {
   std::vector<int64_t> outgoing;  // send buffers, one per peer
   std::vector<MPI_Request> sends;
   std::vector<int> peers;  // the ranks this one exchanges heartbeats with
+  // When each rank was last heard from (any heartbeat, repeated or not), and
+  // when this one last sent: a rank that is stopped (SIGSTOP) or stuck
+  // outside the library falls silent, even when its last step matches.
+  std::vector<double> last_heard;
+  double last_sent = 0;
 };
 
 Communicator::Communicator(const CommunicatorOptions& options)
@@ -100,6 +108,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Create(
   }
   const size_t n = s.peers.size();
   s.reported.assign(comm->size_, -1);
+  s.last_heard.assign(comm->size_, Now());
   s.incoming.assign(n, 0);
   s.outgoing.assign(n, 0);
   s.receives.assign(n, MPI_REQUEST_NULL);
@@ -146,6 +155,7 @@ Communicator::~Communicator() {
 void Communicator::Heartbeat(int64_t step) {
   State& s = *state_;
   step_ = step;
+  s.last_sent = Now();
   s.reported[rank_] = step;
   for (size_t i = 0; i < s.peers.size(); ++i) {
     int done = 1;
@@ -172,6 +182,7 @@ void Communicator::PollHeartbeats() {
       MPI_Test(&s.receives[i], &done, MPI_STATUS_IGNORE);
       if (!done) break;
       s.reported[s.peers[i]] = s.incoming[i];
+      s.last_heard[s.peers[i]] = Now();
       if (s.incoming[i] == kFinished) break;  // nothing more will come
       MPI_Irecv(&s.incoming[i], 1, MPI_INT64_T, s.peers[i], kHeartbeatTag, s.heartbeat_comm,
                 &s.receives[i]);
@@ -187,11 +198,22 @@ std::string Communicator::DescribeLaggards() const {
     return absl::StrCat("last reported step ", step);
   };
   std::vector<std::string> behind;
+  const double now = Now();
   for (int r = 0; r < size_; ++r) {
     if (r == rank_) continue;
     const bool known = rank_ == 0 || r == 0;
-    if (known && s.reported[r] != step_) {
-      behind.push_back(absl::StrCat("rank ", r, " ", step_text(s.reported[r])));
+    if (!known) continue;
+    // Ranks waiting in a collective repeat their heartbeat twice a second.
+    const double silent = now - s.last_heard[r];
+    const std::string silence =
+        s.reported[r] != kFinished && silent > 4 * kKeepAliveSeconds
+            ? absl::StrFormat(
+                  " and has sent nothing for %.0f s (stopped, or stuck outside a "
+                  "collective)",
+                  silent)
+            : "";
+    if (s.reported[r] != step_ || !silence.empty()) {
+      behind.push_back(absl::StrCat("rank ", r, " ", step_text(s.reported[r]), silence));
     }
   }
   const std::string here = absl::StrCat("this rank is at step ", step_);
@@ -222,6 +244,8 @@ void Communicator::WaitOrAbort(void* request_ptr, const std::string& what) {
     if (done) return;
     PollHeartbeats();
     const double now = Now();
+    // Waiting is alive: say so, so that silence means a stopped rank.
+    if (now - state_->last_sent > kKeepAliveSeconds) Heartbeat(step_);
     if (now > deadline) {
       if (rank_ != 0 && !grace && size_ > 1) {
         grace = true;
@@ -307,7 +331,19 @@ void Communicator::Wait(Request& request) {
 }
 
 void Communicator::Abort(const std::string& message, int exit_code) {
-  std::cerr << "actgrad: rank " << rank_ << " of " << size_ << ": " << message << std::endl;
+  // One write(2) of the whole line: ranks that abort together share the
+  // terminal, and their lines must not interleave.
+  const std::string line =
+      absl::StrCat("actgrad: rank ", rank_, " of ", size_, ": ", message, "\n");
+  std::cerr.flush();
+  const char* text = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    const ssize_t n = ::write(STDERR_FILENO, text, left);
+    if (n <= 0) break;
+    text += n;
+    left -= static_cast<size_t>(n);
+  }
   MPI_Abort(MPI_COMM_WORLD, exit_code);
   std::_Exit(exit_code);  // MPI_Abort does not return; this keeps [[noreturn]] true
 }

@@ -25,3 +25,8 @@ expect_failure(dies "process rank 1 [^\n]*exited on signal 9" 30 die 1 5 5)
 expect_failure(hangs
   "rank 0 of ${RANKS}: the gradient allreduce of step 6 [^\n]*made no progress for [0-9]+ s: this rank is at step 6; rank 1 last reported step 5"
   40 hang 1 6 3)
+# Stopped (SIGSTOP) between two steps: the others wait in the next step's
+# collective, and the stopped rank is named as the silent one.
+expect_failure(stopped
+  "rank 0 of ${RANKS}: the gradient allreduce of step [0-9]+ [^\n]*rank 1 last reported step [0-9]+ and has sent nothing for [0-9]+ s \\(stopped"
+  40 stop 1 6 3)

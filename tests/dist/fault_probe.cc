@@ -1,7 +1,8 @@
 // A data-parallel training run in which one rank fails on purpose, for the
-// fault tests: `fault_probe die|hang RANK STEP TIMEOUT_SECONDS`. At step
-// STEP, rank RANK kills itself (SIGKILL) or stops answering (sleeps); the
-// job must end with a message naming it instead of hanging.
+// fault tests: `fault_probe die|hang|stop RANK STEP TIMEOUT_SECONDS`. At
+// step STEP, rank RANK kills itself (SIGKILL), stops answering (sleeps) or is
+// stopped (SIGSTOP); the job must end with a message naming it instead of
+// hanging.
 
 #include <csignal>
 #include <cstdlib>
@@ -16,7 +17,7 @@
 
 int main(int argc, char** argv) {
   if (argc != 5) {
-    std::cerr << "usage: fault_probe die|hang RANK STEP TIMEOUT_SECONDS\n";
+    std::cerr << "usage: fault_probe die|hang|stop RANK STEP TIMEOUT_SECONDS\n";
     return 2;
   }
   const std::string fault = argv[1];
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   options.on_batch = [&](const nn::BatchProgress&) {
     if (++step != fault_step || rank != faulty_rank) return;
     if (fault == "die") std::raise(SIGKILL);
+    if (fault == "stop") std::raise(SIGSTOP);
     std::this_thread::sleep_for(std::chrono::hours(1));
   };
   nn::Train(nn::Task::kBinary, *model, x, y, Zeros(Shape{0, 8}), {}, options);
