@@ -3,9 +3,14 @@
 #include <cblas.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "graph/error.h"
 #include "graph/parallel.h"
 
@@ -35,6 +40,36 @@ void EnsureBlasThreads() {
 }
 
 }  // namespace internal
+
+absl::Status CheckThreadsCanStart(int n) {
+  std::vector<std::thread> started;
+  std::mutex mutex;
+  std::condition_variable release;
+  bool done = false;
+  std::string failure;
+  // All alive at once, as a runtime's pool is.
+  for (int i = 1; i < n; ++i) {
+    try {
+      started.emplace_back([&] {
+        std::unique_lock<std::mutex> lock(mutex);
+        release.wait(lock, [&] { return done; });
+      });
+    } catch (const std::system_error& e) {
+      failure = e.what();
+      break;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    done = true;
+  }
+  release.notify_all();
+  for (std::thread& t : started) t.join();
+  if (failure.empty()) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat(n, " threads: only ", started.size() + 1, " could be started here (", failure,
+                   "); the process's memory or thread limit allows no more"));
+}
 
 void SetNumThreads(int n) {
   ACTGRAD_REQUIRE(n >= 1, std::source_location::current(), "SetNumThreads: ", n,

@@ -19,10 +19,18 @@
 
 #include <string>
 
+#include "absl/status/status.h"
+
 namespace actgrad {
 
 // Throws `Error` for n < 1.
 void SetNumThreads(int n);
+// Whether this process can start the n - 1 threads that SetNumThreads(n)
+// asks the BLAS and OpenMP runtimes for: under a memory or process limit
+// they fail deep inside those runtimes (an abort in libgomp, a crash in the
+// GEMM library), so a program checks first. kResourceExhausted says how
+// many could be started. The probe threads end at once.
+absl::Status CheckThreadsCanStart(int n);
 int NumThreads();
 // The OpenBLAS kernel family in use (e.g. "Haswell"), for reports.
 std::string BlasCoreName();

@@ -51,6 +51,10 @@ int RunProfile(const ProfileFlags& given) {
     return 2;
   }
   if (!LoadPlugins(flags.model.plugins, "actgrad profile")) return 1;
+  if (absl::Status s = CheckThreadsCanStart(flags.model.threads); !s.ok()) {
+    std::cerr << "actgrad profile: --threads " << s.message() << "\n";
+    return 1;
+  }
   SetNumThreads(flags.model.threads);
   absl::StatusOr<ModelPlan> planned = MakePlan(flags.model);
   if (!planned.ok()) {

@@ -101,6 +101,9 @@ std::vector<std::pair<std::string, std::string>> TrainingSettings(const ModelFla
 int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   const bool leader = run == nullptr || run->rank() == 0;
   if (!LoadPlugins(flags.plugins, "actgrad train")) return Fail(run, "a plugin did not load");
+  if (absl::Status s = CheckThreadsCanStart(flags.threads); !s.ok()) {
+    return Fail(run, absl::StrCat("--threads ", s.message()));
+  }
   SetNumThreads(flags.threads);
   absl::StatusOr<ModelPlan> planned = MakePlan(flags);
   if (!planned.ok()) return Fail(run, std::string(planned.status().message()));
