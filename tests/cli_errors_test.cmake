@@ -71,3 +71,8 @@ expect_failure("--hidden 100000000: training this network needs about"
                train --hidden 100000000 --epochs 1)
 expect_failure("and --max-memory is 100.0 MB" train --hidden 4096,4096 --max-memory 100M --epochs 1)
 expect_failure("--max-memory lots: expected a size" train --max-memory lots --epochs 1)
+# A collective timeout that would overflow into an immediate one.
+expect_usage_error("--comm-timeout 1e+16: must be a number of seconds in (0, 1000000]"
+                   train --distributed --comm-timeout 1e16)
+expect_usage_error("--comm-timeout inf: must be a finite number >= 0" train --distributed
+                   --comm-timeout inf)

@@ -145,3 +145,16 @@ string(FIND "${err}" "lacks the column a the model was trained on" named)
 if(rc EQUAL 0 OR named EQUAL -1)
   message(FATAL_ERROR "predict did not name the missing column (${rc}):\n${err}")
 endif()
+
+# A column name with a line break survives the model file: predict reads the
+# same data back.
+file(WRITE ${WORK_DIR}/newline_header.csv "\"first\nline\",second,y\n1,2,0\n2,1,1\n3,3,0\n4,1,1\n5,2,0\n6,1,1\n7,3,0\n8,1,1\n9,2,0\n10,1,1\n")
+execute_process(COMMAND ${ACTGRAD} train --data ${WORK_DIR}/newline_header.csv --epochs 2
+                        --no-progress --save ${WORK_DIR}/newline.safetensors
+                RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+execute_process(COMMAND ${ACTGRAD} predict --model ${WORK_DIR}/newline.safetensors
+                        --data ${WORK_DIR}/newline_header.csv
+                RESULT_VARIABLE rc2 OUTPUT_QUIET ERROR_VARIABLE err2)
+if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 0)
+  message(FATAL_ERROR "a header with a line break broke the model (${rc}, ${rc2}):\n${err}\n${err2}")
+endif()

@@ -32,7 +32,10 @@ std::string DescribeParseError(absl::string_view message) {
   if (!absl::SimpleAtod(m[3].str(), &low) || !absl::SimpleAtod(m[4].str(), &high)) return text;
   // Bounds beyond 1e300 are CLI11's stand-ins for "no bound".
   const bool open_low = low<-1e300, open_high = high> 1e300;
-  const std::string value = absl::StrCat(m[1].str(), " ", m[2].str(), ": must be ");
+  double given = 0;
+  const bool finite = absl::SimpleAtod(m[2].str(), &given) && std::isfinite(given);
+  const std::string value =
+      absl::StrCat(m[1].str(), " ", m[2].str(), ": must be ", finite ? "" : "a finite number ");
   if (open_low && open_high) return text;
   if (open_high) return absl::StrCat(value, ">= ", Number(low));
   if (open_low) return absl::StrCat(value, "<= ", Number(high));
