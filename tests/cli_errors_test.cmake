@@ -76,3 +76,4 @@ expect_usage_error("--comm-timeout 1e+16: must be a number of seconds in (0, 100
                    train --distributed --comm-timeout 1e16)
 expect_usage_error("--comm-timeout inf: must be a finite number >= 0" train --distributed
                    --comm-timeout inf)
+expect_failure("(an op from a plugin needs --plugin PATH)" gradcheck --op sin_plus)

@@ -81,3 +81,15 @@ foreach(at ${before} ${after})
     message(FATAL_ERROR "resumed at epoch ${at}, early stopping kept another model:\n${out}")
   endif()
 endforeach()
+
+# Resumed with nothing left to do: no zeros reported as if measured.
+train(--epochs 3 --checkpoint ${WORK_DIR}/done.safetensors --checkpoint-every 3)
+train(--epochs 3 --checkpoint ${WORK_DIR}/done.safetensors --resume)
+string(JSON epochs_run GET "${out}" epochs_run)
+string(JSON train_loss_type TYPE "${out}" train_loss)
+string(JSON speed_type TYPE "${out}" samples_per_second)
+string(JSON test_loss GET "${out}" test_loss)
+if(NOT epochs_run EQUAL 0 OR NOT train_loss_type STREQUAL "NULL" OR NOT speed_type STREQUAL "NULL"
+   OR test_loss EQUAL 0)
+  message(FATAL_ERROR "a resumed run with nothing left reported made-up figures:\n${out}")
+endif()

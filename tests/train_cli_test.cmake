@@ -158,3 +158,13 @@ execute_process(COMMAND ${ACTGRAD} predict --model ${WORK_DIR}/newline.safetenso
 if(NOT rc EQUAL 0 OR NOT rc2 EQUAL 0)
   message(FATAL_ERROR "a header with a line break broke the model (${rc}, ${rc2}):\n${err}\n${err2}")
 endif()
+
+# Whole-number labels far apart are two classes, not a million outputs.
+file(WRITE ${WORK_DIR}/far_labels.csv "a,y\n1,0\n2,999999\n3,0\n4,999999\n5,0\n6,999999\n7,0\n8,999999\n")
+execute_process(COMMAND ${ACTGRAD} train --data ${WORK_DIR}/far_labels.csv --epochs 1 --no-progress
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(FIND "${out}" "binary (auto: whole-number labels with 2 values (0, 999999))" two)
+string(FIND "${out}" "1 -> 64 -> 32 -> 1," narrow)
+if(NOT rc EQUAL 0 OR two EQUAL -1 OR narrow EQUAL -1)
+  message(FATAL_ERROR "labels 0 and 999999 were not two classes (${rc}):\n${out}\n${err}")
+endif()
