@@ -2,8 +2,8 @@
 
 #include <cmath>
 #include <cstdint>
-#include <regex>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -22,20 +22,29 @@ std::string Number(double v) {
 }  // namespace
 
 std::string DescribeParseError(absl::string_view message) {
-  static const std::regex kRange(R"(^([^:]*): Value (\S+) not in range (\S+) to (\S+)\s*$)");
   // CLI11 names the program in some messages; the caller names it already.
   absl::ConsumePrefix(&message, "actgrad: ");
   const std::string text(message);
-  std::smatch m;
-  if (!std::regex_match(text, m, kRange)) return text;
-  double low = 0, high = 0;
-  if (!absl::SimpleAtod(m[3].str(), &low) || !absl::SimpleAtod(m[4].str(), &high)) return text;
+  // "<option>: Value <v> not in range <low> to <high>".
+  const size_t value_at = text.find(": Value ");
+  const size_t range_at = text.find(" not in range ");
+  const size_t to_at = text.find(" to ", range_at == std::string::npos ? 0 : range_at);
+  if (value_at == std::string::npos || range_at == std::string::npos ||
+      to_at == std::string::npos || range_at < value_at) {
+    return text;
+  }
+  const std::string option = text.substr(0, value_at);
+  const std::string given_text = text.substr(value_at + 8, range_at - value_at - 8);
+  double low = 0, high = 0, given = 0;
+  if (!absl::SimpleAtod(text.substr(range_at + 14, to_at - range_at - 14), &low) ||
+      !absl::SimpleAtod(absl::StripAsciiWhitespace(text.substr(to_at + 4)), &high)) {
+    return text;
+  }
   // Bounds beyond 1e300 are CLI11's stand-ins for "no bound".
   const bool open_low = low<-1e300, open_high = high> 1e300;
-  double given = 0;
-  const bool finite = absl::SimpleAtod(m[2].str(), &given) && std::isfinite(given);
+  const bool finite = absl::SimpleAtod(given_text, &given) && std::isfinite(given);
   const std::string value =
-      absl::StrCat(m[1].str(), " ", m[2].str(), ": must be ", finite ? "" : "a finite number ");
+      absl::StrCat(option, " ", given_text, ": must be ", finite ? "" : "a finite number ");
   if (open_low && open_high) return text;
   if (open_high) return absl::StrCat(value, ">= ", Number(low));
   if (open_low) return absl::StrCat(value, "<= ", Number(high));
