@@ -27,15 +27,17 @@ void Register(actgrad::PluginRegistrar& registrar) {
 }
 ACTGRAD_PLUGIN(Register)
 #elif defined(CRASHES)
+// A real crash in every build: the undefined-behaviour sanitizer would
+// otherwise stop at the null load before it faults.
+__attribute__((no_sanitize("undefined"))) double CrashingForward(double x, const actgrad::Attrs&) {
+  volatile double* nowhere = nullptr;
+  return x + *nowhere;
+}
 void Register(actgrad::PluginRegistrar& registrar) {
   registrar.Add({
       .name = "crashy",
       .formula = "y = *nullptr",
-      .forward =
-          [](double x, const actgrad::Attrs&) {
-            volatile double* nowhere = nullptr;
-            return x + *nowhere;
-          },
+      .forward = &CrashingForward,
       .derivative = [](double, double, const actgrad::Attrs&) { return 1.0; },
   });
 }
