@@ -23,3 +23,19 @@ string(JSON first GET "${out}" ops 0 name)
 if(NOT first STREQUAL "sigmoid")
   message(FATAL_ERROR "ops out of order:\n${out}")
 endif()
+
+# --op NAME:attr=value checks the grid, float32 and the figures at those
+# attributes, and names them.
+execute_process(COMMAND ${ACTGRAD} gradcheck --op leaky_relu:alpha=0.3 --report
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(FIND "${out}" "f'(0)               0.3 " slope)
+string(FIND "${out}" "PASS  leaky_relu:alpha=0.3" named)
+if(NOT rc EQUAL 0 OR slope EQUAL -1 OR named EQUAL -1)
+  message(FATAL_ERROR "gradcheck at alpha=0.3 (${rc}):\n${out}\n${err}")
+endif()
+execute_process(COMMAND ${ACTGRAD} gradcheck --op leaky_relu:beta=2
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(FIND "${err}" "--op leaky_relu:beta=2: attribute \"beta=2\" does not fit leaky_relu" refused)
+if(NOT rc EQUAL 2 OR refused EQUAL -1)
+  message(FATAL_ERROR "an attribute the op lacks was not refused (${rc}):\n${err}")
+endif()

@@ -11,6 +11,7 @@
 #include "check/conformance.h"
 #include "check/conformance_json.h"
 #include "io/json.h"
+#include "nn/activation.h"
 #include "ops/registry.h"
 #include "tools/plugins.h"
 
@@ -49,16 +50,29 @@ int Run(const GradcheckFlags& flags) {
   if (!LoadPlugins(flags.plugins, "actgrad gradcheck")) return 1;
   const OpRegistry& registry = OpRegistry::Global();
   std::vector<const OpDef*> ops;
+  // Per op: the attributes --op NAME:attr=value asks for (the row's
+  // defaults otherwise), for the grid, float32, finiteness and figure checks.
+  std::vector<Attrs> op_attrs;
   if (flags.ops.empty()) {
     ops = registry.All();
+    op_attrs.assign(ops.size(), Attrs());
   } else {
-    for (const std::string& name : flags.ops) {
-      absl::StatusOr<const OpDef*> op = registry.Find(name);
+    for (const std::string& spec : flags.ops) {
+      const size_t colon = spec.find(':');
+      absl::StatusOr<const OpDef*> op = registry.Find(spec.substr(0, colon));
       if (!op.ok()) {
         std::cerr << "actgrad gradcheck: " << op.status().message() << "\n";
         return 2;
       }
+      Attrs attrs;
+      if (colon != std::string::npos) {
+        if (absl::Status s = nn::ParseAttrs(**op, spec.substr(colon + 1), &attrs); !s.ok()) {
+          std::cerr << "actgrad gradcheck: --op " << spec << ": " << s.message() << "\n";
+          return 2;
+        }
+      }
       ops.push_back(*op);
+      op_attrs.push_back(attrs);
     }
   }
 
@@ -77,7 +91,11 @@ int Run(const GradcheckFlags& flags) {
   io::JsonWriter json(/*pretty=*/true);
   json.BeginObject().Key("ops").BeginArray();
   for (size_t i = 0; i < ops.size(); ++i) {
-    const ConformanceReport report = CheckConformance(*ops[i], options);
+    ConformanceOptions op_options = options;
+    op_options.attrs = op_attrs[i];
+    ConformanceReport report = CheckConformance(*ops[i], op_options);
+    // The report names what was checked: "leaky_relu:alpha=0.3".
+    if (!flags.ops.empty()) report.name = flags.ops[i];
     failures += report.passed ? 0 : 1;
     if (flags.json) {
       // The report's own JSON, read back to become one element of ops[].
@@ -139,7 +157,9 @@ void AddGradcheckCommand(CLI::App& app, int* exit_code) {
       "variance-preserving gain 1/sqrt(E[f(z)^2]). Prints one line per op (the reasons and "
       "the worst element under a failing one), the full block with --report, JSON with "
       "--json. Exits 1 when any op fails.");
-  sub->add_option("--op", flags->ops, "Check only this op (repeatable)");
+  sub->add_option("--op", flags->ops,
+                  "Check only this op (repeatable), at given attributes with "
+                  "NAME:attr=value[,attr=value] (e.g. leaky_relu:alpha=0.3)");
   AddPluginOption(sub, &flags->plugins);
   sub->add_flag("--report", flags->report,
                 "Print the full conformance block of each op instead of one line");
