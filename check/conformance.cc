@@ -513,10 +513,11 @@ ConformanceReport CheckConformance(const OpDef& op, const ConformanceOptions& op
   std::optional<GradCheckCase> grid;
   if (IsActivation(op)) {
     const std::vector<double> x = ConformanceGrid();
-    grid = GradCheckCase{{FromValues(x, Shape{static_cast<int64_t>(x.size())}, DType::kFloat64)},
-                         options.attrs,
-                         "fixed grid",
-                         {}};
+    grid =
+        GradCheckCase{{FromValues(x, Shape{static_cast<int64_t>(x.size())}, DType::kFloat64)},
+                      options.attrs,
+                      "fixed grid",
+                      op.kinks_at != nullptr ? op.kinks_at(options.attrs) : std::vector<double>{}};
   }
 
   CheckFirstDerivative(op, cases, grid, options, report);

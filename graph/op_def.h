@@ -81,6 +81,11 @@ struct AttrSpec {
   int64_t Attrs::*integer = nullptr;
   int param = -1;
   double default_value = 0.0;  // for a param left unset (NaN)
+  // The values the attribute is meant for, [low, high]; the checker tests
+  // the ends and points between them as well as the default. NaN: no
+  // declared range (only the default is checked).
+  double low = std::numeric_limits<double>::quiet_NaN();
+  double high = std::numeric_limits<double>::quiet_NaN();
 };
 
 // The real-valued slot `spec` names in `attrs`; nullptr for an integer one.
@@ -159,6 +164,9 @@ struct OpDef {
   // Input values where the derivative is undefined; finite differences must
   // not straddle them.
   std::span<const double> kinks = {};
+  // Kinks that move with the attributes (hardtanh's bounds): those at
+  // `attrs`, defaults filled in. Rows whose kinks stay put leave it unset.
+  std::vector<double> (*kinks_at)(const Attrs& attrs) = nullptr;
   // Activations: the recommended initializer gain (nullptr means 1).
   double (*gain)(const Attrs& attrs) = nullptr;
   // Activations: the scalar reference formulas.

@@ -226,7 +226,11 @@ void ReluBackward(BackwardContext& ctx) {
 }
 
 constexpr AttrSpec kReluAttrs[] = {
-    {"grad_at_zero", "derivative reported at exactly x = 0 (0 or 1)", &Attrs::grad_at_zero},
+    {.name = "grad_at_zero",
+     .meaning = "derivative reported at exactly x = 0 (0 or 1)",
+     .real = &Attrs::grad_at_zero,
+     .low = 0,
+     .high = 1},
 };
 
 // -------------------------------------------------------------- leaky_relu
@@ -266,7 +270,7 @@ void LeakyReluBackward(BackwardContext& ctx) {
 }
 
 constexpr AttrSpec kLeakyReluAttrs[] = {
-    {"alpha", "slope for x <= 0", &Attrs::alpha},
+    {.name = "alpha", .meaning = "slope for x <= 0", .real = &Attrs::alpha, .low = 0, .high = 1},
 };
 
 // ------------------------------------------------------ recorded backwards

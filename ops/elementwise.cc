@@ -311,7 +311,11 @@ constexpr AttrSpec kClampAttrs[] = {
     {"max", "upper bound", &Attrs::max},
 };
 constexpr AttrSpec kAbsAttrs[] = {
-    {"grad_at_zero", "derivative reported at exactly x = 0", &Attrs::grad_at_zero},
+    {.name = "grad_at_zero",
+     .meaning = "derivative reported at exactly x = 0",
+     .real = &Attrs::grad_at_zero,
+     .low = -1,
+     .high = 1},
 };
 
 }  // namespace

@@ -243,19 +243,43 @@ std::vector<GradCheckCase> HardtanhCases(Generator& gen) {
 
 constexpr double kKinkAtZero[] = {0.0};
 constexpr double kHardtanhKinks[] = {-1.0, 1.0};
+// The bounds are params 0 and 1 (NaN until defaults are filled in).
+std::vector<double> HardtanhKinksAt(const Attrs& attrs) {
+  return {std::isnan(attrs.params[0]) ? -1.0 : attrs.params[0],
+          std::isnan(attrs.params[1]) ? 1.0 : attrs.params[1]};
+}
 constexpr double kHardsigmoidKinks[] = {-3.0, 3.0};
 
 constexpr AttrSpec kEluAttrs[] = {{.name = "alpha",
                                    .meaning = "value approached for x -> -inf, negated",
                                    .param = 0,
-                                   .default_value = 1.0}};
-constexpr AttrSpec kSoftplusAttrs[] = {
-    {.name = "beta", .meaning = "sharpness", .param = 0, .default_value = 1.0}};
-constexpr AttrSpec kSwishAttrs[] = {
-    {.name = "beta", .meaning = "sharpness of the gate", .param = 0, .default_value = 1.0}};
-constexpr AttrSpec kHardtanhAttrs[] = {
-    {.name = "min_val", .meaning = "lower bound", .param = 0, .default_value = -1.0},
-    {.name = "max_val", .meaning = "upper bound", .param = 1, .default_value = 1.0}};
+                                   .default_value = 1.0,
+                                   .low = 0.05,
+                                   .high = 5}};
+constexpr AttrSpec kSoftplusAttrs[] = {{.name = "beta",
+                                        .meaning = "sharpness",
+                                        .param = 0,
+                                        .default_value = 1.0,
+                                        .low = 0.1,
+                                        .high = 10}};
+constexpr AttrSpec kSwishAttrs[] = {{.name = "beta",
+                                     .meaning = "sharpness of the gate",
+                                     .param = 0,
+                                     .default_value = 1.0,
+                                     .low = 0,
+                                     .high = 10}};
+constexpr AttrSpec kHardtanhAttrs[] = {{.name = "min_val",
+                                        .meaning = "lower bound",
+                                        .param = 0,
+                                        .default_value = -1.0,
+                                        .low = -5,
+                                        .high = -0.1},
+                                       {.name = "max_val",
+                                        .meaning = "upper bound",
+                                        .param = 1,
+                                        .default_value = 1.0,
+                                        .low = 0.1,
+                                        .high = 5}};
 
 // He in front of the ReLU-like family, as for relu itself.
 double EluGain(const Attrs&) { return std::numbers::sqrt2; }
@@ -463,6 +487,7 @@ const OpDef kHardtanh{
     ACTGRAD_FORMULA_ROW(Hardtanh),
     .attrs = kHardtanhAttrs,
     .kinks = kHardtanhKinks,
+    .kinks_at = &HardtanhKinksAt,
     .formulas = &kFormulas<Hardtanh>,
     .recommended_input_range = InputRange::kSymmetric,
     .check_cases = &HardtanhCases,

@@ -43,7 +43,7 @@
 namespace actgrad {
 
 // Bumped whenever ActivationDefinition, Attrs or the registrar change shape.
-inline constexpr int kPluginAbiVersion = 1;
+inline constexpr int kPluginAbiVersion = 2;
 
 // Collects a plugin's definitions; the loader checks and registers them.
 class PluginRegistrar {

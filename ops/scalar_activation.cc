@@ -148,7 +148,9 @@ const OpDef& MakeActivation(ActivationDefinition definition, std::source_locatio
     owned.attr_specs.push_back({.name = d.params[i].name,
                                 .meaning = d.params[i].meaning,
                                 .param = static_cast<int>(i),
-                                .default_value = d.params[i].default_value});
+                                .default_value = d.params[i].default_value,
+                                .low = d.params[i].low,
+                                .high = d.params[i].high});
   }
   owned.formulas = {d.forward, d.derivative, d.second_derivative};
   owned.row = OpDef{

@@ -43,6 +43,9 @@ struct ActivationParam {
   std::string name;
   double default_value = 0.0;
   std::string meaning;
+  // The values it is meant for; the checker tests the ends and between.
+  double low = std::numeric_limits<double>::quiet_NaN();
+  double high = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct ActivationDefinition {

@@ -6,8 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "check/conformance.h"
 #include "check/conformance_json.h"
 #include "io/json.h"
@@ -30,7 +33,61 @@ struct GradcheckFlags {
   uint64_t seed = 1;
   double atol = GradCheckOptions().atol;
   double rtol = GradCheckOptions().rtol;
+  // "attr=LOW:HIGH[:N]": check N values (5 by default) of the attribute,
+  // on every op checked that has it.
+  std::vector<std::string> sweeps;
 };
+
+// One attribute setting to check besides an op's defaults.
+struct AttributeSetting {
+  std::string text;  // "alpha=0.333"
+  Attrs attrs;
+};
+
+// N values evenly spaced over [low, high], ends included.
+std::vector<double> Spaced(double low, double high, int n) {
+  std::vector<double> values;
+  for (int i = 0; i < n; ++i) values.push_back(n == 1 ? low : low + (high - low) * i / (n - 1));
+  return values;
+}
+
+// The settings a run checks besides the defaults: each real attribute with
+// a declared range at both ends and at two points between them (the others
+// at their defaults), and what --sweep asks for.
+absl::StatusOr<std::vector<AttributeSetting>> Settings(const OpDef& op,
+                                                       const std::vector<std::string>& sweeps,
+                                                       bool declared) {
+  std::vector<AttributeSetting> settings;
+  auto add = [&](const AttrSpec& spec, double value) {
+    Attrs attrs;
+    *RealSlot(spec, attrs) = value;
+    settings.push_back({absl::StrCat(spec.name, "=", value), attrs});
+  };
+  for (const std::string& sweep : sweeps) {
+    const size_t eq = sweep.find('=');
+    const std::vector<std::string> range =
+        absl::StrSplit(eq == std::string::npos ? "" : sweep.substr(eq + 1), ':');
+    double low = 0, high = 0;
+    int n = 5;
+    if (eq == std::string::npos || range.size() < 2 || range.size() > 3 ||
+        !absl::SimpleAtod(range[0], &low) || !absl::SimpleAtod(range[1], &high) ||
+        (range.size() == 3 && !absl::SimpleAtoi(range[2], &n)) || !std::isfinite(low) ||
+        !std::isfinite(high) || n < 1 || n > 1000) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--sweep ", sweep, ": expected ATTR=LOW:HIGH[:N] with finite ends and 1 <= N <= 1000"));
+    }
+    for (const AttrSpec& spec : op.attrs) {
+      if (spec.name != sweep.substr(0, eq) || spec.integer != nullptr) continue;
+      for (double v : Spaced(low, high, n)) add(spec, v);
+    }
+  }
+  if (!declared) return settings;
+  for (const AttrSpec& spec : op.attrs) {
+    if (spec.integer != nullptr || std::isnan(spec.low) || std::isnan(spec.high)) continue;
+    for (double v : Spaced(spec.low, spec.high, 4)) add(spec, v);
+  }
+  return settings;
+}
 
 void PrintCases(const ConformanceReport& r, bool all) {
   for (const OpCaseResult& c : r.cases.cases) {
@@ -96,6 +153,28 @@ int Run(const GradcheckFlags& flags) {
     ConformanceReport report = CheckConformance(*ops[i], op_options);
     // The report names what was checked: "leaky_relu:alpha=0.3".
     if (!flags.ops.empty()) report.name = flags.ops[i];
+    // Other attribute values: the declared range (unless --op fixed the
+    // attributes) and --sweep. A derivative right only at the default fails.
+    const bool attributes_given = !flags.ops.empty() && flags.ops[i].find(':') != std::string::npos;
+    absl::StatusOr<std::vector<AttributeSetting>> settings =
+        Settings(*ops[i], flags.sweeps, !attributes_given);
+    if (!settings.ok()) {
+      std::cerr << "actgrad gradcheck: " << settings.status().message() << "\n";
+      return 2;
+    }
+    std::vector<std::pair<std::string, bool>> setting_results;
+    for (const AttributeSetting& setting : *settings) {
+      ConformanceOptions at = op_options;
+      at.attrs = setting.attrs;
+      const ConformanceReport other = CheckConformance(*ops[i], at);
+      setting_results.emplace_back(setting.text, other.passed);
+      if (!other.passed) {
+        report.passed = false;
+        for (const std::string& why : other.failures) {
+          report.failures.push_back(absl::StrCat("at ", setting.text, ": ", why));
+        }
+      }
+    }
     failures += report.passed ? 0 : 1;
     if (flags.json) {
       // The report's own JSON, read back to become one element of ops[].
@@ -104,6 +183,16 @@ int Run(const GradcheckFlags& flags) {
         std::cerr << "actgrad gradcheck: " << op.status().message() << "\n";
         return 1;
       }
+      // Each other attribute setting checked, and whether it passed.
+      io::JsonValue checks(rapidjson::kArrayType);
+      for (const auto& [text, passed] : setting_results) {
+        io::JsonValue entry(rapidjson::kObjectType);
+        entry.AddMember("attrs", io::JsonValue(text.c_str(), op->GetAllocator()),
+                        op->GetAllocator());
+        entry.AddMember("passed", passed, op->GetAllocator());
+        checks.PushBack(entry, op->GetAllocator());
+      }
+      op->AddMember("attribute_checks", checks, op->GetAllocator());
       json.Value(*op);
       continue;
     }
@@ -113,6 +202,13 @@ int Run(const GradcheckFlags& flags) {
       continue;
     }
     std::cout << report.Summary() << "\n";
+    if (!setting_results.empty()) {
+      std::vector<std::string> texts;
+      for (const auto& [text, passed] : setting_results) {
+        texts.push_back(absl::StrCat(text, passed ? "" : " FAILED"));
+      }
+      std::cout << "      also at " << absl::StrJoin(texts, ", ") << "\n";
+    }
     for (const std::string& why : report.failures) std::cout << "      " << why << "\n";
     if (report.worst.has_value() && !report.worst->passed) {
       const ElementCheck& e = *report.worst;
@@ -157,6 +253,9 @@ void AddGradcheckCommand(CLI::App& app, int* exit_code) {
       "variance-preserving gain 1/sqrt(E[f(z)^2]). Prints one line per op (the reasons and "
       "the worst element under a failing one), the full block with --report, JSON with "
       "--json. Exits 1 when any op fails.");
+  sub->add_option("--sweep", flags->sweeps,
+                  "Also check ATTR at N values over [LOW, HIGH] (ATTR=LOW:HIGH[:N], N = 5 by "
+                  "default; repeatable)");
   sub->add_option("--op", flags->ops,
                   "Check only this op (repeatable), at given attributes with "
                   "NAME:attr=value[,attr=value] (e.g. leaky_relu:alpha=0.3)");

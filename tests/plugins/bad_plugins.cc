@@ -3,6 +3,7 @@
 //   THROWS          its registration throws
 //   CLASHING_NAME   defines an op named like a built-in one
 //   CRASHES         loads fine, but its forward formula dereferences null
+//   ATTRIBUTE_BUG   y = p x with dy/dx = 1: right only at the default p = 1
 
 #include <stdexcept>
 
@@ -39,6 +40,17 @@ void Register(actgrad::PluginRegistrar& registrar) {
       .formula = "y = *nullptr",
       .forward = &CrashingForward,
       .derivative = [](double, double, const actgrad::Attrs&) { return 1.0; },
+  });
+}
+ACTGRAD_PLUGIN(Register)
+#elif defined(ATTRIBUTE_BUG)
+void Register(actgrad::PluginRegistrar& registrar) {
+  registrar.Add({
+      .name = "scaled_identity",
+      .formula = "y = p x;  dy/dx = 1 (wrong unless p = 1)",
+      .forward = [](double x, const actgrad::Attrs& a) { return a.params[0] * x; },
+      .derivative = [](double, double, const actgrad::Attrs&) { return 1.0; },
+      .params = {{.name = "p", .default_value = 1.0, .meaning = "slope", .low = 0.5, .high = 2}},
   });
 }
 ACTGRAD_PLUGIN(Register)
