@@ -85,7 +85,8 @@ TEST(ModelFileTest, AUserModuleJoinsWithOneRegistrationAndPredictsFromLogits) {
   test_nets::ResidualNet net(4, 6, 3, gen, DType::kFloat64);
   const std::string path = TempPath("residual.safetensors");
   ASSERT_TRUE(
-      nn::Save(path, net, {.task = nn::Task::kMulticlass, .output = nn::ModelOutput::kLogits}).ok());
+      nn::Save(path, net, {.task = nn::Task::kMulticlass, .output = nn::ModelOutput::kLogits})
+          .ok());
   absl::StatusOr<nn::SavedModel> loaded = nn::Load(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(loaded->module->Kind(), "residual_net");
@@ -107,8 +108,8 @@ TEST(ModelFileTest, AnLstmCellAndABinaryLogitModelRoundTrip) {
   model.Add(std::make_unique<nn::LstmCell>(nn::LstmCellOptions{.input = 3, .hidden = 4}, gen));
   model.Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 4, .out = 1, .bias = false}, gen));
   const std::string path = TempPath("lstm.safetensors");
-  ASSERT_TRUE(nn::Save(path, model, {.task = nn::Task::kBinary, .output = nn::ModelOutput::kLogits})
-                  .ok());
+  ASSERT_TRUE(
+      nn::Save(path, model, {.task = nn::Task::kBinary, .output = nn::ModelOutput::kLogits}).ok());
   absl::StatusOr<nn::SavedModel> loaded = nn::Load(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   const Tensor x = Normal({4, 3}, 0, 1, gen);
@@ -170,8 +171,9 @@ TEST(ModelFileTest, BrokenDescriptionsAreRefusedNamingTheField) {
   EXPECT_EQ(linear(R"({"in": 2, "out": 3})", "ok.safetensors"), "");
   EXPECT_THAT(LoadError(WriteRaw("malformed.safetensors", weights, R"({"format": )")),
               HasSubstr("metadata \"actgrad\": byte 11: Invalid value"));
-  EXPECT_THAT(linear(R"({"in": 2, "out": "3"})", "type.safetensors"),
-              HasSubstr("architecture (the root, linear): options.out: expected an integer, found text"));
+  EXPECT_THAT(
+      linear(R"({"in": 2, "out": "3"})", "type.safetensors"),
+      HasSubstr("architecture (the root, linear): options.out: expected an integer, found text"));
   EXPECT_THAT(linear(R"({"in": 2, "out": 3, "outs": 4})", "unknown_option.safetensors"),
               HasSubstr("options.outs: not an option of this kind (it takes in, out, bias, dtype, "
                         "weight_init, bias_init)"));
@@ -195,16 +197,18 @@ TEST(ModelFileTest, BrokenDescriptionsAreRefusedNamingTheField) {
                                  R"("linear", "optoins": {}}})")),
               HasSubstr("architecture.optoins: not a field of a module (kind, options, children)"));
   std::string deep = R"({"format": "actgrad.model.v1", "architecture": )";
-  for (int i = 0; i < 40; ++i) deep += R"({"kind": "sequential", "children": [{"name": "0", "module": )";
+  for (int i = 0; i < 40; ++i)
+    deep += R"({"kind": "sequential", "children": [{"name": "0", "module": )";
   EXPECT_THAT(LoadError(WriteRaw("deep.safetensors", weights, deep)),
               HasSubstr("nested deeper than 64"));
   const nn::NamedTensors infinite = {{"weight", Full({3, 2}, INFINITY)}, {"bias", Zeros({3})}};
   EXPECT_THAT(LoadError(WriteRaw("inf.safetensors", infinite,
                                  std::string(kLinear23) + R"({"in": 2, "out": 3}}})")),
               HasSubstr("tensor \"weight\" holds inf"));
-  EXPECT_THAT(LoadError(WriteRaw("task.safetensors", weights,
-                                 std::string(kLinear23) + R"({"in": 2, "out": 3}}, "task": "rank"})")),
-              HasSubstr("task: "));
+  EXPECT_THAT(
+      LoadError(WriteRaw("task.safetensors", weights,
+                         std::string(kLinear23) + R"({"in": 2, "out": 3}}, "task": "rank"})")),
+      HasSubstr("task: "));
 }
 
 TEST(ModelFileTest, AUserModuleWhoseDescriptionDisagreesIsRefused) {

@@ -74,7 +74,8 @@ class ResidualNet : public nn::Module {
     absl::StatusOr<int64_t> width = config.IntInRange("width", 1, 1 << 16);
     absl::StatusOr<int64_t> classes = config.IntInRange("classes", 1, 1 << 16);
     absl::StatusOr<std::string> dtype = config.String("dtype");
-    for (const absl::Status& s : {inputs.status(), width.status(), classes.status(), dtype.status()}) {
+    for (const absl::Status& s :
+         {inputs.status(), width.status(), classes.status(), dtype.status()}) {
       if (!s.ok()) return s;
     }
     Generator unused(0);
