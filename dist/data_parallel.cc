@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "graph/factories.h"
+#include "io/hash.h"
 #include "nn/train_loop.h"
 
 namespace actgrad::dist {
@@ -17,15 +18,6 @@ namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-uint64_t Fnv1a(const void* data, size_t bytes, uint64_t hash) {
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < bytes; ++i) {
-    hash ^= p[i];
-    hash *= 0x100000001b3ULL;
-  }
-  return hash;
 }
 
 int64_t Bytes(const Tensor& t) { return t.numel() * static_cast<int64_t>(DTypeSize(t.dtype())); }
@@ -344,9 +336,9 @@ nn::GlobalBatchTotals DataParallel::FinishStep(double local_loss,
 }
 
 uint64_t DataParallel::ParameterFingerprint() const {
-  uint64_t hash = 0xcbf29ce484222325ULL;
+  uint64_t hash = io::kFnv1aSeed;
   for (const nn::NamedParameter& p : parameters_) {
-    hash = Fnv1a(p.tensor->raw_data(), Bytes(*p.tensor), hash);
+    hash = io::Fnv1a(p.tensor->raw_data(), Bytes(*p.tensor), hash);
   }
   return hash;
 }

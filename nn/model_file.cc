@@ -546,6 +546,11 @@ Tensor SavedModel::Outputs(const Tensor& raw_features) const {
                              : info.scaler.Transform(raw));
 }
 
+bool SavedModel::Classifies() const {
+  return info.task.has_value() && *info.task != Task::kRegression &&
+         info.output != ModelOutput::kValues;
+}
+
 DType SavedModel::dtype() const {
   const std::vector<Tensor> parameters = module->Parameters();
   return parameters.empty() ? DType::kFloat32 : parameters.front().dtype();
@@ -563,9 +568,7 @@ Predictions SavedModel::Predict(const Tensor& raw_features) const {
   Predictions p;
   const int64_t rows = out.rank() > 0 ? out.dim(0) : 0;
   const int64_t width = rows > 0 ? out.numel() / rows : 0;
-  const bool classification = info.task.has_value() && *info.task != Task::kRegression &&
-                              info.output != ModelOutput::kValues;
-  if (!classification) {
+  if (!Classifies()) {
     const std::vector<double> values = out.ToVector();
     for (int64_t r = 0; r < rows; ++r) {
       p.values.emplace_back(values.begin() + r * width, values.begin() + (r + 1) * width);

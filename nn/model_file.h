@@ -91,6 +91,9 @@ struct SavedModel {
   // recording.
   Tensor Outputs(const Tensor& raw_features) const;
   Predictions Predict(const Tensor& raw_features) const;
+  // Whether Predict() gives classes and probabilities (a classification
+  // task whose outputs are probabilities or logits) rather than values.
+  bool Classifies() const;
   // The dtype of the module's parameters (float32 when it has none): read
   // features in it to lose nothing on the way in.
   DType dtype() const;

@@ -39,3 +39,17 @@ string(FIND "${err}" "--op leaky_relu:beta=2: attribute \"beta=2\" does not fit 
 if(NOT rc EQUAL 2 OR refused EQUAL -1)
   message(FATAL_ERROR "an attribute the op lacks was not refused (${rc}):\n${err}")
 endif()
+
+# --sweep adds values of an attribute; a malformed one is refused.
+execute_process(COMMAND ${ACTGRAD} gradcheck --op elu --sweep alpha=0.1:3:3
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(FIND "${out}" "also at alpha=0.1, alpha=1.55, alpha=3," swept)
+if(NOT rc EQUAL 0 OR swept EQUAL -1)
+  message(FATAL_ERROR "--sweep did not check alpha 0.1, 1.55 and 3 (${rc}):\n${out}\n${err}")
+endif()
+execute_process(COMMAND ${ACTGRAD} gradcheck --op elu --sweep alpha=x
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(FIND "${err}" "--sweep alpha=x: expected ATTR=LOW:HIGH[:N]" refused)
+if(NOT rc EQUAL 2 OR refused EQUAL -1)
+  message(FATAL_ERROR "a malformed --sweep was not refused (${rc}):\n${err}")
+endif()

@@ -223,5 +223,29 @@ TEST(ModelFileTest, AUserModuleWhoseDescriptionDisagreesIsRefused) {
                         "block1, block2, head]"));
 }
 
+TEST(ModuleConfigTest, TypedReadsNameTheKeyAndKeepLiteralTypes) {
+  nn::ModuleConfig config;
+  config.Set("width", 8).Set("bias", true).Set("rate", 0.5).Set("name", "block");
+  config.Set("sizes", std::vector<int64_t>{2, 3}).Set("empty", std::vector<std::string>{});
+  config.Set("width", 16);  // replaces, keeping its place
+  EXPECT_EQ(config.entries().front().first, "width");
+  EXPECT_EQ(*config.Int("width"), 16);
+  EXPECT_EQ(*config.Number("width"), 16.0);  // an integer reads as a number
+  EXPECT_TRUE(*config.Bool("bias"));
+  EXPECT_EQ(*config.String("name"), "block");
+  EXPECT_EQ(*config.Numbers("sizes"), (std::vector<double>{2, 3}));
+  EXPECT_TRUE(config.Ints("empty")->empty());  // an empty list has no element type
+  EXPECT_EQ(*config.Int("missing", 7), 7);
+  EXPECT_THAT(std::string(config.Int("bias").status().message()),
+              HasSubstr("bias: expected an integer, found a boolean"));
+  EXPECT_THAT(std::string(config.String("width").status().message()),
+              HasSubstr("width: expected text, found an integer"));
+  EXPECT_THAT(std::string(config.Int("absent").status().message()), HasSubstr("absent: missing"));
+  EXPECT_THAT(std::string(config.IntInRange("width", 1, 10).status().message()),
+              HasSubstr("width: 16 is outside [1, 10]"));
+  EXPECT_THAT(std::string(config.OnlyKeys({"width", "bias"}).message()),
+              HasSubstr("rate: not an option of this kind (it takes width, bias)"));
+}
+
 }  // namespace
 }  // namespace actgrad

@@ -30,6 +30,7 @@ here, with the same checks on sizes that actgrad makes.
 """
 
 import json
+import os
 import struct
 
 import torch
@@ -228,7 +229,13 @@ def describe(module):
 
 
 def write_safetensors(path, tensors, metadata):
-    """Writes {name: tensor} and string metadata as a safetensors file."""
+    """Writes {name: tensor} and string metadata as a safetensors file.
+
+    As actgrad does: into a temporary file renamed over `path`, and never
+    where a symbolic link, a directory or a device is.
+    """
+    if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
+        raise ValueError(f"{path}: exists and is not a regular file; refusing to replace it")
     names = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
     header = {"__metadata__": metadata}
     blobs, offset = [], 0
@@ -241,11 +248,19 @@ def write_safetensors(path, tensors, metadata):
         offset += len(data)
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
+    temporary = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(temporary, "wb") as f:
+            f.write(struct.pack("<Q", len(text)))
+            f.write(text)
+            for blob in blobs:
+                f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def save(module, path, info=None):

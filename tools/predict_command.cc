@@ -80,9 +80,7 @@ int RunPredict(const PredictFlags& flags) {
     return 1;
   }
   const nn::Predictions predictions = model->Predict(data->Features(model->dtype()));
-  // As Predict() decides: class probabilities, or values.
-  const bool classification = info.task.has_value() && *info.task != nn::Task::kRegression &&
-                              info.output != nn::ModelOutput::kValues;
+  const bool classification = model->Classifies();
   // Against the target column, when the file has it.
   double metric = std::nan("");
   if (!data->y.empty() && data->rows > 0) {

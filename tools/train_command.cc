@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "io/csv.h"
 #include "io/file.h"
+#include "io/hash.h"
 #include "io/json.h"
 #include "nn/nn.h"
 #include "ops/registry.h"
@@ -34,12 +35,6 @@ int Fail(DistributedRun* run, const std::string& message) {
   return 1;
 }
 
-uint64_t Fnv1a(const void* data, size_t bytes, uint64_t hash = 0xcbf29ce484222325ULL) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < bytes; ++i) hash = (hash ^ p[i]) * 0x100000001b3ULL;
-  return hash;
-}
-
 // Everything that decides the steps and the result, for the ranks of a
 // distributed run to agree on before the first step: the options after
 // defaults, the data (shape and a hash of every value and name), the
@@ -47,16 +42,17 @@ uint64_t Fnv1a(const void* data, size_t bytes, uint64_t hash = 0xcbf29ce48422232
 std::vector<std::pair<std::string, std::string>> TrainingSettings(const ModelFlags& flags,
                                                                   const ModelPlan& plan) {
   const io::Dataset& data = plan.data;
-  uint64_t hash = Fnv1a(data.x.data(), data.x.size() * sizeof(double));
-  hash = Fnv1a(data.y.data(), data.y.size() * sizeof(double), hash);
+  uint64_t hash = io::Fnv1a(data.x.data(), data.x.size() * sizeof(double));
+  hash = io::Fnv1a(data.y.data(), data.y.size() * sizeof(double), hash);
   for (const std::string& name : data.feature_names)
-    hash = Fnv1a(name.data(), name.size() + 1, hash);
-  for (const std::string& label : plan.labels) hash = Fnv1a(label.data(), label.size() + 1, hash);
+    hash = io::Fnv1a(name.data(), name.size() + 1, hash);
+  for (const std::string& label : plan.labels)
+    hash = io::Fnv1a(label.data(), label.size() + 1, hash);
   std::vector<std::string> plugins;
   for (const std::string& path : flags.plugins) {
     absl::StatusOr<std::string> bytes = io::ReadFile(path);
     plugins.push_back(absl::StrFormat("%s (content %016x)", path,
-                                      bytes.ok() ? Fnv1a(bytes->data(), bytes->size()) : 0));
+                                      bytes.ok() ? io::Fnv1a(bytes->data(), bytes->size()) : 0));
   }
   const optim::OptimizerSpec& o = plan.optimizer;
   auto maybe = [](const std::optional<double>& v) {

@@ -145,6 +145,15 @@ def torch_to_actgrad(actgrad, models_dir, inputs, plugin):
                   {"task": "multiclass", "output": "probabilities", "labels": ["x", "y", "z"]}))
     cases.append(("torch residual_net (user kind)", ResidualNet(4, 5, 3),
                   {"task": "multiclass", "output": "logits"}))
+    # Like actgrad's own writers, save refuses to replace a link.
+    link = os.path.join(models_dir, "link.safetensors")
+    os.symlink(inputs, link)
+    try:
+        actgrad_torch.save(cases[0][1], link)
+        print("actgrad_torch.save replaced a symbolic link")
+        return False
+    except ValueError as e:
+        print("refused as it should:", e)
     ok = True
     for name, model, info in cases:
         model.eval()
