@@ -33,6 +33,7 @@
 #include "ops/builtin_ops.h"
 #include "ops/functional.h"
 #include "ops/gemm.h"
+#include "ops/layer_ops.h"
 #include "ops/registry.h"
 #include "ops/threads.h"
 #include "profile/export.h"

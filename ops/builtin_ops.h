@@ -62,6 +62,27 @@ extern const OpDef kReshape;
 extern const OpDef kConcatenate;
 extern const OpDef kSlice;
 
+// Convolutional layers (ops/conv.cc, pooling.cc, normalization.cc,
+// dropout.cc, layout_ops.cc).
+extern const OpDef kConv2d;
+extern const OpDef kConv1d;
+extern const OpDef kConvTranspose2d;
+extern const OpDef kConv2dWeightGrad;  // conv2d's weight gradient, as a row
+extern const OpDef kMaxPool2d;
+extern const OpDef kMaxPool1d;
+extern const OpDef kAvgPool2d;
+extern const OpDef kAvgPool1d;
+extern const OpDef kAdaptiveAvgPool2d;
+extern const OpDef kAvgPoolAdjoint;  // the average pools' gradient, as a row
+extern const OpDef kMaxUnpool;       // scatter by index (max pooling's gradient)
+extern const OpDef kGatherByIndex;   // gather by index (max_unpool's gradient)
+extern const OpDef kBatchNorm;
+extern const OpDef kLayerNorm;
+extern const OpDef kGroupNorm;
+extern const OpDef kDropout;
+extern const OpDef kPermute;
+extern const OpDef kPad;
+
 // Reductions.
 extern const OpDef kSum;
 extern const OpDef kMean;

@@ -1,0 +1,552 @@
+// Normalization rows: batch_norm, layer_norm and group_norm. All three
+// normalize a view [outer, mid, inner] of the input with one mean and
+// variance per `mid` index, taken over `outer` x `inner`, and then apply a
+// per-channel (or per-element) scale and shift:
+//
+//   batch_norm  x [N, C, *]: outer N, mid C, inner the rest; affine per C
+//   layer_norm  x [..., D*]: outer 1, mid the leading part, inner D*; affine per D*
+//   group_norm  x [N, C, *]: outer 1, mid N*G, inner C/G * the rest; affine per C
+//
+// Statistics are accumulated in double, mean first and then the squared
+// deviations, so float32 inputs with a large mean keep their variance.
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "ops/builtin_ops.h"
+#include "ops/check_cases.h"
+#include "ops/functional.h"
+#include "ops/kernels.h"
+#include "ops/layer_ops.h"
+
+namespace actgrad {
+namespace ops {
+
+namespace {
+
+enum class AffineBy { kMid, kInner, kGroupChannel };
+
+struct NormPlan {
+  int64_t outer = 1, mid = 1, inner = 1;
+  AffineBy affine_by = AffineBy::kMid;
+  int64_t groups = 1, group_channels = 1, plane = 1;  // group_norm
+  bool has_weight = false, has_bias = false;
+
+  int64_t Count() const { return outer * inner; }  // values per statistic
+  int64_t AffineIndex(int64_t m, int64_t i) const {
+    switch (affine_by) {
+      case AffineBy::kMid:
+        return m;
+      case AffineBy::kInner:
+        return i;
+      case AffineBy::kGroupChannel:
+        return (m % groups) * group_channels + i / plane;
+    }
+    return 0;
+  }
+  int64_t AffineSize() const {
+    switch (affine_by) {
+      case AffineBy::kMid:
+        return mid;
+      case AffineBy::kInner:
+        return inner;
+      case AffineBy::kGroupChannel:
+        return groups * group_channels;
+    }
+    return 0;
+  }
+};
+
+bool IsBatchNorm(const OpDef& op) { return &op == &kBatchNorm; }
+bool IsGroupNorm(const OpDef& op) { return &op == &kGroupNorm; }
+
+// The plan of `op` on `x`; validates the attributes and the affine inputs.
+NormPlan PlanNorm(const OpDef& op, const Shape& x, const Attrs& a, std::span<const Shape> affine,
+                  const Location& location) {
+  NormPlan p;
+  const absl::string_view name = op.name;
+  ACTGRAD_REQUIRE(a.eps > 0 && std::isfinite(a.eps), location, name,
+                  ": eps must be a finite number > 0, got ", a.eps);
+  Shape affine_shape;
+  if (IsBatchNorm(op) || IsGroupNorm(op)) {
+    ACTGRAD_REQUIRE(x.rank() >= 2, location, name, ": the input must be [N, C, ...], got ",
+                    x.ToString());
+    const int64_t n = x[0], c = x[1], rest = x.NumElements() / std::max<int64_t>(1, n * c);
+    affine_shape = Shape{c};
+    if (IsBatchNorm(op)) {
+      p.outer = n;
+      p.mid = c;
+      p.inner = rest;
+      p.affine_by = AffineBy::kMid;
+    } else {
+      ACTGRAD_REQUIRE(a.groups >= 1 && c % a.groups == 0, location, name, ": groups ", a.groups,
+                      " must divide the channels ", c);
+      p.groups = a.groups;
+      p.group_channels = c / a.groups;
+      p.plane = rest;
+      p.mid = n * a.groups;
+      p.inner = p.group_channels * rest;
+      p.affine_by = AffineBy::kGroupChannel;
+    }
+  } else {
+    const Shape& normalized = a.shape;
+    ACTGRAD_REQUIRE(normalized.rank() >= 1 && normalized.rank() <= x.rank(), location, name,
+                    ": normalized_shape ", normalized.ToString(), " must be 1 to ", x.rank(),
+                    " trailing dimensions of the input ", x.ToString());
+    for (int i = 0; i < normalized.rank(); ++i) {
+      ACTGRAD_REQUIRE(x[x.rank() - normalized.rank() + i] == normalized[i], location, name,
+                      ": normalized_shape ", normalized.ToString(),
+                      " is not the trailing part of the input ", x.ToString());
+    }
+    p.inner = normalized.NumElements();
+    p.mid = x.NumElements() / std::max<int64_t>(1, p.inner);
+    p.affine_by = AffineBy::kInner;
+    affine_shape = normalized;
+  }
+  for (size_t k = 0; k < affine.size(); ++k) {
+    ACTGRAD_REQUIRE(affine[k] == affine_shape, location, name, ": the ", k == 0 ? "weight" : "bias",
+                    " ", affine[k].ToString(), " must be ", affine_shape.ToString());
+  }
+  p.has_weight = !affine.empty();
+  p.has_bias = affine.size() >= 2;
+  return p;
+}
+
+// mean and 1/sqrt(var + eps) per mid index; var is the biased one. Also
+// returns the unbiased variance for running statistics.
+template <typename T>
+void Moments(const NormPlan& p, const T* x, double eps, std::vector<double>& mean,
+             std::vector<double>& rstd, std::vector<double>* unbiased) {
+  mean.assign(size_t(p.mid), 0.0);
+  rstd.assign(size_t(p.mid), 0.0);
+  if (unbiased != nullptr) unbiased->assign(size_t(p.mid), 0.0);
+  const double count = double(p.Count());
+  for (int64_t m = 0; m < p.mid; ++m) {
+    double sum = 0;
+    for (int64_t o = 0; o < p.outer; ++o) {
+      const T* row = x + (o * p.mid + m) * p.inner;
+      for (int64_t i = 0; i < p.inner; ++i) sum += row[i];
+    }
+    const double mu = sum / count;
+    double squares = 0;
+    for (int64_t o = 0; o < p.outer; ++o) {
+      const T* row = x + (o * p.mid + m) * p.inner;
+      for (int64_t i = 0; i < p.inner; ++i) {
+        const double d = double(row[i]) - mu;
+        squares += d * d;
+      }
+    }
+    mean[size_t(m)] = mu;
+    rstd[size_t(m)] = 1.0 / std::sqrt(squares / count + eps);
+    if (unbiased != nullptr) (*unbiased)[size_t(m)] = count > 1 ? squares / (count - 1) : NAN;
+  }
+}
+
+// y = (x - mean) * rstd * weight + bias.
+template <typename T>
+void Normalize(const NormPlan& p, const T* x, const std::vector<double>& mean,
+               const std::vector<double>& rstd, const T* weight, const T* bias, T* y) {
+  for (int64_t o = 0; o < p.outer; ++o) {
+    for (int64_t m = 0; m < p.mid; ++m) {
+      const int64_t base = (o * p.mid + m) * p.inner;
+      const double mu = mean[size_t(m)], rs = rstd[size_t(m)];
+      if (p.affine_by == AffineBy::kMid || !p.has_weight) {
+        // One scale and shift for the whole row; x - mean first, so a large
+        // mean does not cancel against the shift.
+        const T center = T(mu);
+        const T s = T(rs * (p.has_weight ? double(weight[m]) : 1.0));
+        const T t = p.has_bias ? bias[m] : T(0);
+        for (int64_t i = 0; i < p.inner; ++i) y[base + i] = (x[base + i] - center) * s + t;
+        continue;
+      }
+      for (int64_t i = 0; i < p.inner; ++i) {
+        const int64_t c = p.AffineIndex(m, i);
+        const double xhat = (double(x[base + i]) - mu) * rs;
+        y[base + i] = T(xhat * double(weight[c]) + (p.has_bias ? double(bias[c]) : 0.0));
+      }
+    }
+  }
+}
+
+// Gradients of Normalize. With batch statistics, x also moves the mean and
+// variance: dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy * weight.
+// With given statistics (batch_norm in evaluation), dmean and dvar are their
+// gradients: -rstd sum(g) and -rstd^2 sum(g xhat) / 2.
+template <typename T>
+void NormalizeBackward(const NormPlan& p, bool batch_statistics, const T* x, const T* dy,
+                       const std::vector<double>& mean, const std::vector<double>& rstd,
+                       const T* weight, T* dx, T* dweight, T* dbias, T* dmean, T* dvar) {
+  std::vector<double> dw(size_t(p.AffineSize()), 0.0), db(size_t(p.AffineSize()), 0.0);
+  const double count = double(p.Count());
+  for (int64_t m = 0; m < p.mid; ++m) {
+    const double mu = mean[size_t(m)], rs = rstd[size_t(m)];
+    double sum_g = 0, sum_gx = 0;
+    for (int64_t o = 0; o < p.outer; ++o) {
+      const int64_t base = (o * p.mid + m) * p.inner;
+      for (int64_t i = 0; i < p.inner; ++i) {
+        const int64_t c = p.AffineIndex(m, i);
+        const double xhat = (double(x[base + i]) - mu) * rs;
+        const double d = dy[base + i];
+        const double g = d * (weight != nullptr ? double(weight[c]) : 1.0);
+        sum_g += g;
+        sum_gx += g * xhat;
+        dw[size_t(c)] += d * xhat;
+        db[size_t(c)] += d;
+      }
+    }
+    if (dmean != nullptr) dmean[m] = T(-rs * sum_g);
+    if (dvar != nullptr) dvar[m] = T(-0.5 * rs * rs * sum_gx);
+    if (dx == nullptr) continue;
+    const double mean_g = batch_statistics ? sum_g / count : 0.0;
+    const double mean_gx = batch_statistics ? sum_gx / count : 0.0;
+    for (int64_t o = 0; o < p.outer; ++o) {
+      const int64_t base = (o * p.mid + m) * p.inner;
+      for (int64_t i = 0; i < p.inner; ++i) {
+        const int64_t c = p.AffineIndex(m, i);
+        const double xhat = (double(x[base + i]) - mu) * rs;
+        const double g = double(dy[base + i]) * (weight != nullptr ? double(weight[c]) : 1.0);
+        dx[base + i] = T(rs * (g - mean_g - xhat * mean_gx));
+      }
+    }
+  }
+  if (dweight != nullptr) {
+    for (size_t c = 0; c < dw.size(); ++c) dweight[c] = T(dw[c]);
+  }
+  if (dbias != nullptr) {
+    for (size_t c = 0; c < db.size(); ++c) dbias[c] = T(db[c]);
+  }
+}
+
+std::vector<Shape> AffineShapes(std::span<const Tensor> affine) {
+  std::vector<Shape> shapes;
+  for (const Tensor& t : affine) shapes.push_back(t.shape());
+  return shapes;
+}
+
+Tensor VectorTensor(const std::vector<double>& values, DType dtype) {
+  return FromValues(values, Shape{int64_t(values.size())}, dtype);
+}
+
+// Inputs: x, then weight and bias where given, then (batch_norm) the running
+// mean and variance.
+Tensor NormForward(ForwardContext& ctx) {
+  internal::RequireSameFloatingDType(ctx);
+  const OpDef& op = ctx.op();
+  const Tensor& x = ctx.input(0);
+  const Attrs& a = ctx.attrs();
+  const int num_affine = IsBatchNorm(op) ? 2 : int(ctx.inputs().size()) - 1;
+  ACTGRAD_REQUIRE(!IsBatchNorm(op) || ctx.inputs().size() == 3 || ctx.inputs().size() == 5,
+                  ctx.location(),
+                  "batch_norm: takes x, weight, bias and optionally running_mean and running_var, "
+                  "got ", ctx.inputs().size(), " inputs");
+  const std::vector<Shape> affine = AffineShapes(ctx.inputs().subspan(1, size_t(num_affine)));
+  const NormPlan p = PlanNorm(op, x.shape(), a, affine, ctx.location());
+  const bool has_running = IsBatchNorm(op) && ctx.inputs().size() == 5;
+  const bool batch_statistics = !IsBatchNorm(op) || a.training || !has_running;
+  if (has_running) {
+    for (int k = 3; k < 5; ++k) {
+      ACTGRAD_REQUIRE(ctx.input(k).shape() == Shape{p.mid}, ctx.location(), "batch_norm: running ",
+                      k == 3 ? "mean " : "var ", ctx.input(k).shape().ToString(), " must be [",
+                      p.mid, "]");
+    }
+  }
+  if (IsBatchNorm(op) && batch_statistics) {
+    ACTGRAD_REQUIRE(p.Count() > 1, ctx.location(),
+                    "batch_norm: training needs more than one value per channel, got input ",
+                    x.shape().ToString());
+    ACTGRAD_REQUIRE(a.momentum >= 0 && a.momentum <= 1, ctx.location(),
+                    "batch_norm: momentum must be in [0, 1], got ", a.momentum);
+  }
+  Tensor y = internal::EmptyLike(x);
+  std::vector<double> mean, rstd, unbiased;
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = static_cast<const T*>(x.raw_data());
+    if (batch_statistics) {
+      Moments<T>(p, px, a.eps, mean, rstd, has_running ? &unbiased : nullptr);
+      if (has_running && a.training) {
+        T* running_mean = static_cast<T*>(ctx.input(3).raw_data());
+        T* running_var = static_cast<T*>(ctx.input(4).raw_data());
+        for (int64_t c = 0; c < p.mid; ++c) {
+          running_mean[c] = T((1 - a.momentum) * running_mean[c] + a.momentum * mean[size_t(c)]);
+          running_var[c] = T((1 - a.momentum) * running_var[c] + a.momentum * unbiased[size_t(c)]);
+        }
+      }
+    } else {
+      const T* running_mean = static_cast<const T*>(ctx.input(3).raw_data());
+      const T* running_var = static_cast<const T*>(ctx.input(4).raw_data());
+      for (int64_t c = 0; c < p.mid; ++c) {
+        mean.push_back(running_mean[c]);
+        rstd.push_back(1.0 / std::sqrt(double(running_var[c]) + a.eps));
+      }
+    }
+    const T* weight = p.has_weight ? static_cast<const T*>(ctx.input(1).raw_data()) : nullptr;
+    const T* bias = p.has_bias ? static_cast<const T*>(ctx.input(2).raw_data()) : nullptr;
+    Normalize<T>(p, px, mean, rstd, weight, bias, static_cast<T*>(y.raw_data()));
+  });
+  if (batch_statistics) {
+    // Kept in double: the backward kernels recompute xhat from them.
+    ctx.SaveExtra(VectorTensor(mean, DType::kFloat64));
+    ctx.SaveExtra(VectorTensor(rstd, DType::kFloat64));
+  } else {
+    // The running statistics themselves, which the output depends on.
+    ctx.SaveExtra(ctx.input(3));
+    ctx.SaveExtra(ctx.input(4));
+  }
+  return y;
+}
+
+bool UsesBatchStatistics(const BackwardContext& ctx) {
+  return !IsBatchNorm(ctx.op()) || ctx.attrs().training || ctx.num_inputs() == 3;
+}
+
+int NumAffine(const BackwardContext& ctx) {
+  return IsBatchNorm(ctx.op()) ? 2 : ctx.num_inputs() - 1;
+}
+
+void NormBackward(BackwardContext& ctx) {
+  const Tensor& x = ctx.saved_input(0);
+  const int num_affine = NumAffine(ctx);
+  std::vector<Shape> affine;
+  for (int k = 0; k < num_affine; ++k) affine.push_back(ctx.input_shape(1 + k));
+  const NormPlan p = PlanNorm(ctx.op(), x.shape(), ctx.attrs(), affine, ctx.location());
+  const bool batch_statistics = UsesBatchStatistics(ctx);
+  const std::vector<double> mean = ctx.extra(0).ToVector();
+  std::vector<double> rstd = ctx.extra(1).ToVector();
+  if (!batch_statistics) {
+    for (double& v : rstd) v = 1.0 / std::sqrt(v + ctx.attrs().eps);
+  }
+  const Tensor& dy = ctx.dy();
+  Tensor dx, dweight, dbias, dmean, dvar;
+  if (!batch_statistics && ctx.needs_grad(3)) dmean = internal::Empty(Shape{p.mid}, x.dtype());
+  if (!batch_statistics && ctx.needs_grad(4)) dvar = internal::Empty(Shape{p.mid}, x.dtype());
+  if (ctx.needs_grad(0)) dx = internal::EmptyLike(x);
+  if (num_affine >= 1 && ctx.needs_grad(1)) dweight = internal::Empty(affine[0], x.dtype());
+  if (num_affine >= 2 && ctx.needs_grad(2)) dbias = internal::Empty(affine[1], x.dtype());
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    auto ptr = [](Tensor& t) { return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr; };
+    const T* weight = num_affine >= 1 ? static_cast<const T*>(ctx.saved_input(1).raw_data()) : nullptr;
+    NormalizeBackward<T>(p, batch_statistics, static_cast<const T*>(x.raw_data()),
+                         static_cast<const T*>(dy.raw_data()), mean, rstd, weight, ptr(dx),
+                         ptr(dweight), ptr(dbias), ptr(dmean), ptr(dvar));
+  });
+  if (dmean.defined()) ctx.set_dx(3, std::move(dmean));
+  if (dvar.defined()) ctx.set_dx(4, std::move(dvar));
+  if (dx.defined()) ctx.set_dx(0, std::move(dx));
+  if (dweight.defined()) ctx.set_dx(1, std::move(dweight));
+  if (dbias.defined()) ctx.set_dx(2, std::move(dbias));
+}
+
+// ---------------------------------------------------------- recorded backward
+// The shape an affine parameter broadcasts to against x.
+std::vector<int64_t> AffineBroadcastDims(const OpDef& op, const Shape& x, const Shape& affine) {
+  if (!IsBatchNorm(op) && !IsGroupNorm(op)) {
+    return std::vector<int64_t>(affine.dims().begin(), affine.dims().end());
+  }
+  std::vector<int64_t> dims(size_t(x.rank()), 1);
+  dims[1] = x[1];
+  return dims;
+}
+
+// Mean over the outer and inner axes of a [outer, mid, inner] view.
+Tensor StatMean(const Tensor& v) { return Mean(Mean(v, 2, true), 0, true); }
+
+void NormBackwardGraph(BackwardContext& ctx) {
+  const OpDef& op = ctx.op();
+  const Tensor& x = ctx.saved_input(0);
+  const Attrs& a = ctx.attrs();
+  const int num_affine = NumAffine(ctx);
+  std::vector<Shape> affine;
+  for (int k = 0; k < num_affine; ++k) affine.push_back(ctx.input_shape(1 + k));
+  const NormPlan p = PlanNorm(op, x.shape(), a, affine, ctx.location());
+  const Tensor& dy = ctx.dy();
+  const std::vector<int64_t> view = {p.outer, p.mid, p.inner};
+  const std::vector<int64_t> x_dims(x.shape().dims().begin(), x.shape().dims().end());
+  const Tensor xv = Reshape(x, view);
+  Tensor xhat, rstd;
+  if (UsesBatchStatistics(ctx)) {
+    const Tensor centered = xv - StatMean(xv);
+    rstd = 1.0 / Sqrt(StatMean(Square(centered)) + a.eps);
+    xhat = centered * rstd;
+  } else {
+    const Tensor mean = Reshape(ctx.extra(0), {1, p.mid, 1});
+    rstd = 1.0 / Sqrt(Reshape(ctx.extra(1), {1, p.mid, 1}) + a.eps);
+    xhat = (xv - mean) * rstd;
+  }
+  const Tensor xhat_native = Reshape(xhat, x_dims);
+  Tensor g = dy;
+  if (num_affine >= 1) {
+    g = dy * Reshape(ctx.saved_input(1), AffineBroadcastDims(op, x.shape(), affine[0]));
+  }
+  if (ctx.needs_grad(0)) {
+    const Tensor gv = Reshape(g, view);
+    Tensor dxv = gv * rstd;
+    if (UsesBatchStatistics(ctx)) dxv = rstd * (gv - StatMean(gv) - xhat * StatMean(gv * xhat));
+    ctx.set_dx(0, Reshape(dxv, x_dims));
+  }
+  if (!UsesBatchStatistics(ctx) && (ctx.needs_grad(3) || ctx.needs_grad(4))) {
+    const Tensor gv = Reshape(g, view);
+    const Tensor rs = Reshape(rstd, {p.mid});
+    if (ctx.needs_grad(3)) ctx.set_dx(3, -(Sum(Sum(gv, 2), 0) * rs));
+    if (ctx.needs_grad(4)) ctx.set_dx(4, Sum(Sum(gv * xhat, 2), 0) * Square(rs) * -0.5);
+  }
+  auto reduce_to_affine = [&](const Tensor& t, const Shape& shape) {
+    const std::vector<int64_t> dims = AffineBroadcastDims(op, x.shape(), shape);
+    const Tensor summed = SumTo(t, Shape(std::span<const int64_t>(dims)));
+    return Reshape(summed, std::vector<int64_t>(shape.dims().begin(), shape.dims().end()));
+  };
+  if (num_affine >= 1 && ctx.needs_grad(1)) ctx.set_dx(1, reduce_to_affine(dy * xhat_native, affine[0]));
+  if (num_affine >= 2 && ctx.needs_grad(2)) ctx.set_dx(2, reduce_to_affine(dy, affine[1]));
+}
+
+double NormFlops(std::span<const Tensor> inputs, const Tensor& output) {
+  return 5.0 * double(output.numel());
+}
+
+// -------------------------------------------------------------- check cases
+std::vector<GradCheckCase> BatchNormCases(Generator& gen) {
+  auto r = [&](const Shape& s, double lo, double hi) { return internal::RandomDouble(s, lo, hi, gen); };
+  Attrs training;
+  Attrs eval;
+  eval.training = false;
+  return {
+      {{r({4, 3, 2, 2}, -2, 2), r({3}, 0.5, 1.5), r({3}, -1, 1), r({3}, -0.5, 0.5), r({3}, 0.5, 2)},
+       training,
+       "[4,3,2,2] training, with running statistics",
+       {}},
+      {{r({5, 2}, -2, 2), r({2}, 0.5, 1.5), r({2}, -1, 1)}, training, "[5,2] batch statistics only", {}},
+      {{r({3, 2, 4}, -2, 2), r({2}, 0.5, 1.5), r({2}, -1, 1), r({2}, -0.5, 0.5), r({2}, 0.5, 2)},
+       eval,
+       "[3,2,4] evaluation (running statistics)",
+       {}},
+  };
+}
+
+std::vector<GradCheckCase> LayerNormCases(Generator& gen) {
+  auto r = [&](const Shape& s) { return internal::RandomDouble(s, -1, 1, gen); };
+  Attrs last;
+  last.shape = Shape{5};
+  Attrs last_two;
+  last_two.shape = Shape{2, 3};
+  return {
+      {{r({3, 5}), r({5}), r({5})}, last, "[3,5] over [5], weight and bias", {}},
+      {{r({2, 2, 3})}, last_two, "[2,2,3] over [2,3], no affine", {}},
+  };
+}
+
+std::vector<GradCheckCase> GroupNormCases(Generator& gen) {
+  auto r = [&](const Shape& s) { return internal::RandomDouble(s, -1, 1, gen); };
+  Attrs two;
+  two.groups = 2;
+  return {
+      {{r({2, 4, 2, 2}), r({4}), r({4})}, two, "[2,4,2,2] in 2 groups, weight and bias", {}},
+      {{r({3, 6, 3})}, two, "[3,6,3] in 2 groups, no affine", {}},
+  };
+}
+
+constexpr AttrSpec kBatchNormAttrs[] = {
+    {"eps", "added to the variance", &Attrs::eps},
+    {"momentum", "weight of the batch in the running statistics", &Attrs::momentum},
+};
+constexpr AttrSpec kEpsAttrs[] = {
+    {"eps", "added to the variance", &Attrs::eps},
+};
+
+}  // namespace
+
+const OpDef kBatchNorm{
+    .name = "batch_norm",
+    .formula = "Y = (X - mean_c) / sqrt(var_c + eps) * w_c + b_c over N and space (training: the "
+               "batch's, updating the running statistics; eval: the running ones, which then get "
+               "gradients too)",
+    .kind = OpKind::kNormalize,
+    .min_inputs = 3,
+    .max_inputs = 5,
+    .saves = kSaveInput0 | kSaveInput1,
+    .forward = &NormForward,
+    .backward = &NormBackward,
+    .backward_graph = &NormBackwardGraph,
+    .attrs = kBatchNormAttrs,
+    .check_cases = &BatchNormCases,
+    .forward_flops = &NormFlops,
+};
+
+const OpDef kLayerNorm{
+    .name = "layer_norm",
+    .formula = "Y = (X - mean) / sqrt(var + eps) * w + b over the trailing normalized_shape",
+    .kind = OpKind::kNormalize,
+    .min_inputs = 1,
+    .max_inputs = 3,
+    .saves = kSaveInput0 | kSaveInput1,
+    .forward = &NormForward,
+    .backward = &NormBackward,
+    .backward_graph = &NormBackwardGraph,
+    .attrs = kEpsAttrs,
+    .check_cases = &LayerNormCases,
+    .forward_flops = &NormFlops,
+};
+
+const OpDef kGroupNorm{
+    .name = "group_norm",
+    .formula = "Y = (X - mean_g) / sqrt(var_g + eps) * w_c + b_c per sample and channel group",
+    .kind = OpKind::kNormalize,
+    .min_inputs = 1,
+    .max_inputs = 3,
+    .saves = kSaveInput0 | kSaveInput1,
+    .forward = &NormForward,
+    .backward = &NormBackward,
+    .backward_graph = &NormBackwardGraph,
+    .attrs = kEpsAttrs,
+    .check_cases = &GroupNormCases,
+    .forward_flops = &NormFlops,
+};
+
+}  // namespace ops
+
+Tensor BatchNorm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                 const Tensor& running_mean, const Tensor& running_var,
+                 const BatchNormOptions& options, std::source_location location) {
+  Attrs a;
+  a.training = options.training;
+  a.momentum = options.momentum;
+  a.eps = options.eps;
+  ACTGRAD_REQUIRE(running_mean.defined() == running_var.defined(), location,
+                  "batch_norm: give both running statistics or neither");
+  ACTGRAD_REQUIRE(x.defined() && x.rank() >= 2, location, "batch_norm: the input must be [N, C, ...]");
+  const int64_t channels = x.dim(1);
+  const Tensor w = weight.defined() ? weight : Ones(Shape{channels}, x.dtype());
+  const Tensor b = bias.defined() ? bias : Zeros(Shape{channels}, x.dtype());
+  if (running_mean.defined()) {
+    return Apply(ops::kBatchNorm, {x, w, b, running_mean, running_var}, a, location);
+  }
+  return Apply(ops::kBatchNorm, {x, w, b}, a, location);
+}
+
+Tensor LayerNorm(const Tensor& x, const std::vector<int64_t>& normalized_shape,
+                 const Tensor& weight, const Tensor& bias, double eps,
+                 std::source_location location) {
+  Attrs a;
+  a.shape = Shape(std::span<const int64_t>(normalized_shape), location);
+  a.eps = eps;
+  ACTGRAD_REQUIRE(weight.defined() || !bias.defined(), location,
+                  "layer_norm: a bias needs a weight (pass ones)");
+  if (bias.defined()) return Apply(ops::kLayerNorm, {x, weight, bias}, a, location);
+  if (weight.defined()) return Apply(ops::kLayerNorm, {x, weight}, a, location);
+  return Apply(ops::kLayerNorm, {x}, a, location);
+}
+
+Tensor GroupNorm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias,
+                 double eps, std::source_location location) {
+  Attrs a;
+  a.groups = groups;
+  a.eps = eps;
+  ACTGRAD_REQUIRE(weight.defined() || !bias.defined(), location,
+                  "group_norm: a bias needs a weight (pass ones)");
+  if (bias.defined()) return Apply(ops::kGroupNorm, {x, weight, bias}, a, location);
+  if (weight.defined()) return Apply(ops::kGroupNorm, {x, weight}, a, location);
+  return Apply(ops::kGroupNorm, {x}, a, location);
+}
+
+}  // namespace actgrad
