@@ -6,6 +6,8 @@
 #include "absl/strings/str_join.h"
 #include "graph/error.h"
 #include "nn/activation.h"
+#include "nn/layer_config.h"
+#include "nn/layer_kinds.h"
 #include "nn/linear.h"
 #include "nn/lstm.h"
 #include "nn/sequential.h"
@@ -15,18 +17,7 @@ namespace actgrad::nn {
 
 namespace {
 
-// Any extent a saved layer may ask for; the loader also compares the
-// resulting shapes with the tensors the file really holds.
-constexpr int64_t kMaxExtent = int64_t{1} << 31;
-
-absl::StatusOr<DType> FloatDType(const ModuleConfig& config) {
-  absl::StatusOr<std::string> name = config.String("dtype", "float32");
-  if (!name.ok()) return name.status();
-  if (*name == DTypeName(DType::kFloat32)) return DType::kFloat32;
-  if (*name == DTypeName(DType::kFloat64)) return DType::kFloat64;
-  return absl::InvalidArgumentError(
-      absl::StrCat("dtype: \"", *name, "\" is not float32 or float64"));
-}
+constexpr int64_t kMaxExtent = kMaxLayerExtent;
 
 #define ACTGRAD_ASSIGN_OR_RETURN_CONFIG(lhs, expr) \
   auto lhs##_or = (expr);                          \
@@ -57,13 +48,9 @@ ModuleKind SequentialKind() {
 
 absl::StatusOr<Initializer> ReadInitializer(const ModuleConfig& config, absl::string_view key,
                                             const Initializer& fallback) {
-  if (!config.Has(key)) return fallback;
-  absl::StatusOr<std::string> text = config.String(key);
-  if (!text.ok()) return text.status();
-  absl::StatusOr<Initializer> init = Initializer::FromString(*text);
-  if (!init.ok())
-    return absl::InvalidArgumentError(absl::StrCat(key, ": ", init.status().message()));
-  return init;
+  absl::StatusOr<std::optional<Initializer>> init = OptionalInitializer(config, key);
+  if (!init.ok()) return init.status();
+  return init->value_or(fallback);
 }
 
 struct LinearConfig {
@@ -80,7 +67,7 @@ absl::StatusOr<LinearConfig> ReadLinear(const ModuleConfig& config) {
   ACTGRAD_ASSIGN_OR_RETURN_CONFIG(in, config.IntInRange("in", 1, kMaxExtent));
   ACTGRAD_ASSIGN_OR_RETURN_CONFIG(out, config.IntInRange("out", 1, kMaxExtent));
   ACTGRAD_ASSIGN_OR_RETURN_CONFIG(bias, config.Bool("bias", true));
-  ACTGRAD_ASSIGN_OR_RETURN_CONFIG(dtype, FloatDType(config));
+  ACTGRAD_ASSIGN_OR_RETURN_CONFIG(dtype, FloatDTypeOf(config));
   ACTGRAD_ASSIGN_OR_RETURN_CONFIG(
       weight_init, ReadInitializer(config, "weight_init", Initializer::XavierUniform()));
   ACTGRAD_ASSIGN_OR_RETURN_CONFIG(bias_init,
@@ -118,7 +105,7 @@ absl::StatusOr<LstmCellOptions> ReadLstm(const ModuleConfig& config) {
   ACTGRAD_ASSIGN_OR_RETURN_CONFIG(input, config.IntInRange("input", 1, kMaxExtent));
   ACTGRAD_ASSIGN_OR_RETURN_CONFIG(hidden, config.IntInRange("hidden", 1, kMaxExtent / 4));
   ACTGRAD_ASSIGN_OR_RETURN_CONFIG(bias, config.Bool("bias", true));
-  ACTGRAD_ASSIGN_OR_RETURN_CONFIG(dtype, FloatDType(config));
+  ACTGRAD_ASSIGN_OR_RETURN_CONFIG(dtype, FloatDTypeOf(config));
   return LstmCellOptions{.input = input, .hidden = hidden, .bias = bias, .dtype = dtype};
 }
 
@@ -193,6 +180,7 @@ ModuleKinds::ModuleKinds() {
   for (ModuleKind kind : {SequentialKind(), LinearKind(), LstmCellKind()}) {
     kinds_.emplace(kind.name, std::move(kind));
   }
+  for (ModuleKind& kind : ConvolutionalLayerKinds()) kinds_.emplace(kind.name, std::move(kind));
 }
 
 void ModuleKinds::Register(ModuleKind kind) {

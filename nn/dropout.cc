@@ -1,0 +1,32 @@
+#include "nn/dropout.h"
+
+#include "absl/strings/str_cat.h"
+#include "ops/layer_ops.h"
+
+namespace actgrad::nn {
+
+Dropout::Dropout(double p, Generator& gen, std::source_location location)
+    : p_(p), seeds_(gen.engine()()) {
+  ACTGRAD_REQUIRE(p >= 0 && p <= 1, location, "dropout: p must be in [0, 1], got ", p);
+}
+
+Tensor Dropout::Forward(const Tensor& x) {
+  if (!is_training() || p_ == 0) return x;
+  return actgrad::Dropout(x, p_, seeds_.engine()());
+}
+
+std::string Dropout::ToString() const { return absl::StrCat("Dropout(p=", p_, ")"); }
+
+ModuleConfig Dropout::Config() const { return ModuleConfig().Set("p", p_); }
+
+Tensor Flatten::Forward(const Tensor& x) { return actgrad::Flatten(x, start_, end_); }
+
+std::string Flatten::ToString() const {
+  return absl::StrCat("Flatten(", start_, " to ", end_, ")");
+}
+
+ModuleConfig Flatten::Config() const {
+  return ModuleConfig().Set("start", start_).Set("end", end_);
+}
+
+}  // namespace actgrad::nn
