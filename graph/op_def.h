@@ -124,6 +124,7 @@ enum class OpKind : uint8_t {
   kLinalg,
   kShape,  // reshape, transpose, concatenate, slice
   kLoss,
+  kLayer,  // batch, layer and group normalization: statistics over several axes
 };
 
 // Which values Apply() keeps for backward, as a bit mask.

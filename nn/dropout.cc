@@ -19,14 +19,4 @@ std::string Dropout::ToString() const { return absl::StrCat("Dropout(p=", p_, ")
 
 ModuleConfig Dropout::Config() const { return ModuleConfig().Set("p", p_); }
 
-Tensor Flatten::Forward(const Tensor& x) { return actgrad::Flatten(x, start_, end_); }
-
-std::string Flatten::ToString() const {
-  return absl::StrCat("Flatten(", start_, " to ", end_, ")");
-}
-
-ModuleConfig Flatten::Config() const {
-  return ModuleConfig().Set("start", start_).Set("end", end_);
-}
-
 }  // namespace actgrad::nn

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "nn/conv.h"
 #include "nn/dropout.h"
+#include "nn/flatten.h"
 #include "nn/layer_config.h"
 #include "nn/normalization.h"
 #include "nn/pooling.h"
@@ -71,6 +72,28 @@ absl::StatusOr<FlattenOptions> ReadFlatten(const ModuleConfig& config) {
   FlattenOptions o;
   ACTGRAD_CONFIG_ASSIGN(o.start, IntInRangeOr(config, "start", -Shape::kMaxRank, Shape::kMaxRank, 1));
   ACTGRAD_CONFIG_ASSIGN(o.end, IntInRangeOr(config, "end", -Shape::kMaxRank, Shape::kMaxRank, -1));
+  return o;
+}
+
+struct UnflattenOptions {
+  int64_t dim = 1;
+  std::vector<int64_t> sizes;
+};
+
+absl::StatusOr<UnflattenOptions> ReadUnflatten(const ModuleConfig& config) {
+  if (absl::Status s = OnlyKeysOf(config, {"dim", "sizes"}); !s.ok()) return s;
+  UnflattenOptions o;
+  ACTGRAD_CONFIG_ASSIGN(o.dim, IntInRangeOr(config, "dim", -Shape::kMaxRank, Shape::kMaxRank, 1));
+  ACTGRAD_CONFIG_ASSIGN(o.sizes, config.Ints("sizes"));
+  if (o.sizes.empty() || o.sizes.size() >= size_t(Shape::kMaxRank)) {
+    return absl::InvalidArgumentError("sizes: needs 1 to 7 extents");
+  }
+  for (int64_t v : o.sizes) {
+    if (v < 1 || v > kMaxLayerExtent) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sizes: ", v, " is outside [1, ", kMaxLayerExtent, "]"));
+    }
+  }
   return o;
 }
 
@@ -143,6 +166,12 @@ std::vector<ModuleKind> ConvolutionalLayerKinds() {
             return std::make_unique<Flatten>(o.start, o.end);
           },
           [](const FlattenOptions&) { return Shapes{}; }),
+      LayerKind<UnflattenOptions>(
+          "unflatten", &ReadUnflatten,
+          [](const UnflattenOptions& o) -> std::unique_ptr<Module> {
+            return std::make_unique<Unflatten>(o.dim, o.sizes);
+          },
+          [](const UnflattenOptions&) { return Shapes{}; }),
       ResidualKind(),
   };
   return kinds;

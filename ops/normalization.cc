@@ -461,7 +461,7 @@ const OpDef kBatchNorm{
     .formula = "Y = (X - mean_c) / sqrt(var_c + eps) * w_c + b_c over N and space (training: the "
                "batch's, updating the running statistics; eval: the running ones, which then get "
                "gradients too)",
-    .kind = OpKind::kNormalize,
+    .kind = OpKind::kLayer,
     .min_inputs = 3,
     .max_inputs = 5,
     .saves = kSaveInput0 | kSaveInput1,
@@ -476,7 +476,7 @@ const OpDef kBatchNorm{
 const OpDef kLayerNorm{
     .name = "layer_norm",
     .formula = "Y = (X - mean) / sqrt(var + eps) * w + b over the trailing normalized_shape",
-    .kind = OpKind::kNormalize,
+    .kind = OpKind::kLayer,
     .min_inputs = 1,
     .max_inputs = 3,
     .saves = kSaveInput0 | kSaveInput1,
@@ -491,7 +491,7 @@ const OpDef kLayerNorm{
 const OpDef kGroupNorm{
     .name = "group_norm",
     .formula = "Y = (X - mean_g) / sqrt(var_g + eps) * w_c + b_c per sample and channel group",
-    .kind = OpKind::kNormalize,
+    .kind = OpKind::kLayer,
     .min_inputs = 1,
     .max_inputs = 3,
     .saves = kSaveInput0 | kSaveInput1,

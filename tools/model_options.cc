@@ -101,6 +101,35 @@ TrainingMemory TrainingBytes(const nn::MlpOptions& mlp, int64_t batch) {
           .total = parameters * element * 6 + double(batch) * units * element * 4};
 }
 
+// "1,8,8" -> {1, 8, 8}; empty for an empty text.
+absl::StatusOr<std::vector<int64_t>> ParseInputShape(absl::string_view text) {
+  std::vector<int64_t> shape;
+  if (text.empty()) return shape;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int64_t extent = 0;
+    if (!absl::SimpleAtoi(part, &extent) || extent <= 0 || extent > (int64_t{1} << 24)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--input-shape ", text, ": \"", part, "\" is not an extent in [1, 16777216] (e.g. 1,8,8)"));
+    }
+    shape.push_back(extent);
+  }
+  if (shape.size() > 3) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--input-shape ", text, ": needs 1 to 3 extents (F, C,L or C,H,W)"));
+  }
+  return shape;
+}
+
+nn::LayerSpecOptions LayerSpecOptionsOf(const ModelFlags& flags, const ModelPlan& plan) {
+  return {.input_shape = plan.input_shape,
+          .outputs = plan.mlp.outputs,
+          .output_activation = plan.mlp.output_activation,
+          .init = flags.init == "auto" ? "" : flags.init,
+          .dtype = plan.mlp.dtype,
+          .memory_limit = plan.memory_limit,
+          .batch = flags.batch};
+}
+
 std::string ScalingText(nn::Scaling s) {
   switch (s) {
     case nn::Scaling::kUnit:
@@ -134,6 +163,12 @@ void AddModelOptions(CLI::App* sub, ModelFlags* flags) {
       ->capture_default_str();
   sub->add_option("--hidden", flags->hidden, "Hidden layer widths, e.g. 64,32 (\"none\" for none)")
       ->capture_default_str();
+  sub->add_option("--layers", flags->layers,
+                  "Layers instead of --hidden, e.g. conv2d:16:3:pad=1,batchnorm,relu,maxpool:2,"
+                  "flatten,dropout:0.25,linear:64,relu (the output layer comes from the task)");
+  sub->add_option("--input-shape", flags->input_shape,
+                  "The shape of one row for --layers: C,H,W for images, C,L for sequences "
+                  "(default: the row as it is)");
   sub->add_option("--activation", flags->activation,
                   "Hidden activation: any registered one, with attributes as NAME:key=value")
       ->capture_default_str();
@@ -413,7 +448,22 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
     limit = *parsed;
     limit_source = absl::StrCat("--max-memory is");
   }
-  if (const TrainingMemory need = TrainingBytes(mlp, flags.batch); need.total > limit) {
+  plan.memory_limit = limit;
+  if (!flags.input_shape.empty() && flags.layers.empty()) {
+    return absl::InvalidArgumentError("--input-shape: only --layers networks take it");
+  }
+  if (!flags.layers.empty()) {
+    absl::StatusOr<std::vector<int64_t>> shape = ParseInputShape(flags.input_shape);
+    if (!shape.ok()) return shape.status();
+    plan.input_shape = shape->empty() ? std::vector<int64_t>{plan.data.features} : *shape;
+    int64_t product = 1;
+    for (int64_t d : plan.input_shape) product *= d;
+    if (product != plan.data.features) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--input-shape %s: holds %d values, and the data's rows have %d features",
+          flags.input_shape, product, plan.data.features));
+    }
+  } else if (const TrainingMemory need = TrainingBytes(mlp, flags.batch); need.total > limit) {
     return absl::ResourceExhaustedError(absl::StrFormat(
         "--hidden %s: training this network needs about %s (%s of weights, with their "
         "gradients and optimizer state, and a batch's activations) and %s %s; use narrower "
@@ -439,7 +489,25 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
     return s;
   }
 
-  if (flags.init == "auto") {
+  if (!flags.layers.empty()) {
+    // Built once here to check the spec (sizes against the memory limit
+    // included) and to learn its first activation, which the input scaling
+    // follows.
+    Generator unused(0);
+    absl::StatusOr<nn::BuiltNetwork> built =
+        nn::BuildFromLayerSpec(flags.layers, LayerSpecOptionsOf(flags, plan), unused);
+    if (!built.ok()) return built.status();
+    mlp.hidden_activation =
+        built->first_activation != nullptr ? built->first_activation : &ops::kIdentity;
+    mlp.hidden_attrs = built->first_activation_attrs;
+    mlp.hidden.clear();
+  }
+  if (!flags.layers.empty()) {
+    plan.init_reason = flags.init == "auto"
+                           ? "auto: each weight layer He or Xavier/Glorot for the activation "
+                             "after it (shown per layer below), claims C18-C20"
+                           : "--init, with the gain of the activation after each layer";
+  } else if (flags.init == "auto") {
     plan.init_reason = absl::StrCat(
         "auto: ",
         mlp.hidden_activation->recommended_init == InitFamily::kHe ? "He" : "Xavier/Glorot",
@@ -474,6 +542,16 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
   return plan;
 }
 
+absl::StatusOr<std::unique_ptr<nn::Sequential>> BuildPlannedNetwork(const ModelFlags& flags,
+                                                                   const ModelPlan& plan,
+                                                                   Generator& gen) {
+  if (flags.layers.empty()) return nn::Mlp(plan.mlp, gen);
+  absl::StatusOr<nn::BuiltNetwork> built =
+      nn::BuildFromLayerSpec(flags.layers, LayerSpecOptionsOf(flags, plan), gen);
+  if (!built.ok()) return built.status();
+  return std::move(built->network);
+}
+
 void PrintPlan(std::ostream& out, const ModelFlags& flags, const ModelPlan& plan,
                const std::string& model_text) {
   const nn::MlpOptions& m = plan.mlp;
@@ -495,10 +573,16 @@ void PrintPlan(std::ostream& out, const ModelFlags& flags, const ModelPlan& plan
         plan.validation_reason, flags.split_seed, plan.split.train.size(), plan.validation.size(),
         plan.split.test.size());
   }
-  out << absl::StrFormat("network    %s, hidden %s, output %s (%s)\n",
-                         absl::StrJoin(widths, " -> "),
-                         nn::Activation(*m.hidden_activation, m.hidden_attrs).ToString(),
-                         m.output_activation->name, plan.output_reason);
+  if (flags.layers.empty()) {
+    out << absl::StrFormat("network    %s, hidden %s, output %s (%s)\n",
+                           absl::StrJoin(widths, " -> "),
+                           nn::Activation(*m.hidden_activation, m.hidden_attrs).ToString(),
+                           m.output_activation->name, plan.output_reason);
+  } else {
+    out << absl::StrFormat("network    rows as [%s], --layers %s, then %d outputs, %s (%s)\n",
+                           absl::StrJoin(plan.input_shape, ","), flags.layers, m.outputs,
+                           m.output_activation->name, plan.output_reason);
+  }
   out << absl::StrFormat("init       %s\n", plan.init_reason);
   out << absl::StrFormat("scaling    %s (%s), fitted on the training rows only\n",
                          ScalingText(plan.scaling), plan.scaling_reason);

@@ -41,6 +41,10 @@ struct ModelFlags {
   std::string target;
   std::string task = "auto";
   std::string hidden = "64,32";
+  // A layer spec (nn/layer_spec.h) instead of --hidden, and the shape of
+  // one row as the spec's first layer sees it ("1,8,8").
+  std::string layers;
+  std::string input_shape;
   std::string activation = "relu";
   std::string output_activation = "auto";
   std::string init = "auto";
@@ -104,6 +108,9 @@ struct ModelPlan {
   std::vector<int64_t> validation;
   std::string validation_reason;
   nn::MlpOptions mlp;
+  // With --layers: one sample's shape, and what the network may take.
+  std::vector<int64_t> input_shape;
+  double memory_limit = 0;
   std::string output_reason;
   std::string init_reason;
   nn::Scaling scaling;
@@ -129,6 +136,12 @@ void AddModelOptions(CLI::App* command, ModelFlags* flags);
 // Reads the data and decides the rest; outside-input errors come back as a
 // Status.
 absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags);
+
+// The network the plan describes: an MLP, or the --layers spec built with
+// `gen`.
+absl::StatusOr<std::unique_ptr<nn::Sequential>> BuildPlannedNetwork(const ModelFlags& flags,
+                                                                   const ModelPlan& plan,
+                                                                   Generator& gen);
 
 // The decisions, one line each, then the model.
 void PrintPlan(std::ostream& out, const ModelFlags& flags, const ModelPlan& plan,

@@ -65,7 +65,12 @@ int RunProfile(const ProfileFlags& given) {
   const io::Dataset train = plan.data.Subset(plan.split.train);
   const nn::Scaler scaler = nn::Scaler::Fit(plan.scaling, train.Features());
   Generator gen(flags.model.seed);
-  std::unique_ptr<nn::Sequential> model = nn::Mlp(plan.mlp, gen);
+  absl::StatusOr<std::unique_ptr<nn::Sequential>> built = BuildPlannedNetwork(flags.model, plan, gen);
+  if (!built.ok()) {
+    std::cerr << "actgrad profile: " << built.status().message() << "\n";
+    return 1;
+  }
+  std::unique_ptr<nn::Sequential> model = *std::move(built);
 
   // The same batch every step, as the reference workloads do.
   std::vector<int64_t> rows;

@@ -66,6 +66,8 @@ std::vector<std::pair<std::string, std::string>> TrainingSettings(const ModelFla
       {"--target", data.target_name},
       {"--task", nn::TaskName(plan.task)},
       {"--hidden", flags.hidden},
+      {"--layers", flags.layers},
+      {"--input-shape", flags.input_shape},
       {"--activation", flags.activation},
       {"--output-activation", std::string(plan.mlp.output_activation->name)},
       {"--init", flags.init},
@@ -126,10 +128,18 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
   const Tensor x_test = model.scaler.Transform(test.Features());
   const Tensor x_validation = model.scaler.Transform(validation.Features());
   Generator gen(flags.seed);
-  model.network = nn::Mlp(plan.mlp, gen);
+  absl::StatusOr<std::unique_ptr<nn::Sequential>> network = BuildPlannedNetwork(flags, plan, gen);
+  if (!network.ok()) return Fail(run, std::string(network.status().message()));
+  model.network = *std::move(network);
   nn::TrainState resumed;
   // Rank 0 reads the checkpoint; data parallelism broadcasts it to the rest.
-  if (flags.resume && leader) {
+  if (flags.resume && leader && !flags.layers.empty()) {
+    // A --layers network is rebuilt from the flags; the checkpoint must
+    // hold exactly its tensors.
+    absl::StatusOr<nn::TrainState> state = nn::LoadCheckpoint(flags.checkpoint, *model.network);
+    if (!state.ok()) return Fail(run, absl::StrCat("--resume: ", state.status().message()));
+    resumed = *std::move(state);
+  } else if (flags.resume && leader) {
     absl::StatusOr<nn::Checkpoint> checkpoint = nn::LoadCheckpoint(flags.checkpoint);
     if (!checkpoint.ok()) {
       return Fail(run, absl::StrCat("--resume: ", checkpoint.status().message()));
@@ -202,7 +212,11 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
     options.checkpoint_every = flags.checkpoint_every;
     options.on_checkpoint = [&](const nn::TrainState& state) {
       if (checkpoint_status.ok()) {
-        checkpoint_status = nn::SaveCheckpoint(flags.checkpoint, model, state);
+        checkpoint_status =
+            flags.layers.empty()
+                ? nn::SaveCheckpoint(flags.checkpoint, model, state)
+                : nn::SaveCheckpoint(flags.checkpoint, *model.network, state,
+                                     {{"layers", flags.layers}, {"input_shape", flags.input_shape}});
       }
     };
   }
