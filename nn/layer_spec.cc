@@ -100,7 +100,10 @@ absl::StatusOr<std::array<int64_t, 2>> Pair(const Item& item, absl::string_view 
   std::array<int64_t, 2> out = {min == 0 ? 0 : 1, 0};
   for (size_t i = 0; i < parts.size(); ++i) {
     absl::StatusOr<int64_t> v = Count(item, what, parts[i], min, kMaxKernel);
-    if (!v.ok()) return v.status();
+    if (!v.ok()) {
+      return Bad(item, absl::StrCat(what, " \"", text, "\" is not a whole number in [", min, ", ",
+                                    kMaxKernel, "] or two joined by x (3x5)"));
+    }
     if (spatial == 1) {
       out[1] = *v;
     } else if (parts.size() == 1) {

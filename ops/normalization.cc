@@ -152,12 +152,17 @@ void Normalize(const NormPlan& p, const T* x, const std::vector<double>& mean,
       const int64_t base = (o * p.mid + m) * p.inner;
       const double mu = mean[size_t(m)], rs = rstd[size_t(m)];
       if (p.affine_by == AffineBy::kMid || !p.has_weight) {
-        // One scale and shift for the whole row; x - mean first, so a large
-        // mean does not cancel against the shift.
+        // One scale and shift for the whole row. x - mean comes first, with
+        // the mean as a rounded value plus its rounding error, so a mean
+        // large against the spread cancels neither against the shift nor
+        // through its own rounding.
         const T center = T(mu);
+        const T residual = T(mu - double(center));
         const T s = T(rs * (p.has_weight ? double(weight[m]) : 1.0));
         const T t = p.has_bias ? bias[m] : T(0);
-        for (int64_t i = 0; i < p.inner; ++i) y[base + i] = (x[base + i] - center) * s + t;
+        for (int64_t i = 0; i < p.inner; ++i) {
+          y[base + i] = ((x[base + i] - center) - residual) * s + t;
+        }
         continue;
       }
       for (int64_t i = 0; i < p.inner; ++i) {
