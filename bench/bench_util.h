@@ -59,6 +59,8 @@ benchmark::internal::Benchmark* AsWorkload(benchmark::internal::Benchmark* b,
 bool RegisterOverheadWorkloads();
 // W3_mlp/<act>, W4_deep and W5_gemm (w3_w5_bench.cc).
 bool RegisterTrainingWorkloads();
+// W6_cnn (w6_bench.cc).
+void RegisterConvolutionWorkloads();
 // Activation/<name>/{forward,backward}/<n> for every registered activation
 // (activation_bench.cc).
 void RegisterActivationBenchmarks();

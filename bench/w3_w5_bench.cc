@@ -17,56 +17,13 @@
 
 #include "actgrad.h"
 #include "bench/bench_util.h"
+#include "bench/training_steps.h"
 #include "benchmark/benchmark.h"
 #include "nn/nn.h"
 #include "optim/sgd.h"
 
 namespace actgrad::bench {
 namespace {
-
-// LibTorch's default initialisation: weights and biases uniform in
-// +-1/sqrt(fan_in). WORKLOADS.md leaves initialisation free (it changes no
-// work), but the same distribution puts the loss checks in LibTorch's range,
-// so a wrong gradient shows up as a different loss curve.
-std::unique_ptr<nn::Linear> TorchLikeLinear(int64_t in, int64_t out, Generator& gen) {
-  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-  return std::make_unique<nn::Linear>(
-      nn::LinearOptions{.in = in,
-                        .out = out,
-                        .weight_init = nn::Initializer::Uniform(-bound, bound),
-                        .bias_init = nn::Initializer::Uniform(-bound, bound)},
-      gen);
-}
-
-struct StepStats {
-  std::vector<double> ms;  // The timed steps only.
-  double loss_first = 0.0;
-  double loss_last = 0.0;
-  int64_t faults = 0;
-};
-
-// Runs `warmup + steps` training steps, timing zero_grad + forward + loss +
-// backward + step as WORKLOADS.md does. `loss_of_batch` is forward and loss.
-StepStats TrainSteps(int warmup, int steps, optim::Sgd& sgd,
-                     const std::function<Tensor()>& loss_of_batch) {
-  StepStats stats;
-  for (int step = 0; step < warmup + steps; ++step) {
-    const int64_t faults_before = MinorFaults();
-    const Clock::time_point t0 = Clock::now();
-    sgd.ZeroGrad();
-    Tensor loss = loss_of_batch();
-    loss.Backward();
-    sgd.Step();
-    const Clock::time_point t1 = Clock::now();
-    if (step >= warmup) {
-      stats.faults += MinorFaults() - faults_before;
-      stats.ms.push_back(Seconds(t0, t1) * 1e3);
-    }
-    if (step == 0) stats.loss_first = loss.item();
-    if (step == warmup + steps - 1) stats.loss_last = loss.item();
-  }
-  return stats;
-}
 
 // --- W3 mlp ---------------------------------------------------------------------
 

@@ -120,11 +120,25 @@ void Col2Im(const ConvPlan& p, const T* cols, int64_t ld, T* image) {
   }
 }
 
-// Images per chunk: the im2col matrix of one group stays under 32 MiB.
+// Images per chunk: the im2col matrix of one group stays under 16 MiB.
 int64_t ChunkSize(const ConvPlan& p, size_t element) {
   const int64_t per_image = std::max<int64_t>(1, p.Rows() * p.OutPlane() * int64_t(element));
-  return std::clamp<int64_t>((int64_t{32} << 20) / per_image, 1, std::max<int64_t>(p.batch, 1));
+  return std::clamp<int64_t>((int64_t{16} << 20) / per_image, 1, std::max<int64_t>(p.batch, 1));
 }
+
+// Uninitialized working memory from the tensor pool (graph/storage.h): in a
+// steady training loop the same buffers come back every step, with neither
+// page faults nor the zero-fill a std::vector would do.
+template <typename T>
+class Scratch {
+ public:
+  explicit Scratch(int64_t n)
+      : buffer_(internal::Empty(Shape{std::max<int64_t>(n, 1)}, DTypeOf<T>())) {}
+  T* data() { return static_cast<T*>(buffer_.raw_data()); }
+
+ private:
+  Tensor buffer_;
+};
 
 // [chunk, channels, plane] <-> [channels, chunk * plane].
 template <typename T>
@@ -142,8 +156,7 @@ template <typename T>
 void Correlate(const ConvPlan& p, const T* x, const T* w, const T* bias, T* y) {
   const int64_t rows = p.Rows(), out_group = p.GroupOutChannels(), plane = p.OutPlane();
   const int64_t chunk = ChunkSize(p, sizeof(T));
-  std::vector<T> cols, product(size_t(p.out_channels * chunk * plane));
-  if (!p.Pointwise()) cols.resize(size_t(rows * chunk * plane));
+  Scratch<T> cols(rows * chunk * plane), product(p.out_channels * chunk * plane);
   for (int64_t n0 = 0; n0 < p.batch; n0 += chunk) {
     const int64_t nb = std::min(chunk, p.batch - n0), ld = nb * plane;
     for (int64_t g = 0; g < p.groups; ++g) {
@@ -151,7 +164,6 @@ void Correlate(const ConvPlan& p, const T* x, const T* w, const T* bias, T* y) {
       if (p.Pointwise() && nb == 1) {
         b_matrix = x + (n0 * p.channels + g * p.GroupChannels()) * p.InPlane();
       } else if (p.Pointwise()) {
-        cols.resize(size_t(rows * ld));
         for (int64_t b = 0; b < nb; ++b) {
           for (int64_t c = 0; c < rows; ++c) {
             const T* src = x + ((n0 + b) * p.channels + g * rows + c) * plane;
@@ -187,7 +199,7 @@ void Spread(const ConvPlan& p, const T* dy, const T* w, T* dx) {
   const int64_t rows = p.Rows(), out_group = p.GroupOutChannels(), plane = p.OutPlane();
   const int64_t chunk = ChunkSize(p, sizeof(T));
   std::fill(dx, dx + p.batch * p.channels * p.InPlane(), T(0));
-  std::vector<T> dy_t(size_t(p.out_channels * chunk * plane)), cols(size_t(rows * chunk * plane));
+  Scratch<T> dy_t(p.out_channels * chunk * plane), cols(rows * chunk * plane);
   for (int64_t n0 = 0; n0 < p.batch; n0 += chunk) {
     const int64_t nb = std::min(chunk, p.batch - n0), ld = nb * plane;
     GatherChannelsFirst(dy + n0 * p.out_channels * plane, nb, p.out_channels, plane, dy_t.data());
@@ -207,7 +219,7 @@ template <typename T>
 void WeightGradient(const ConvPlan& p, const T* x, const T* dy, T* dw) {
   const int64_t rows = p.Rows(), out_group = p.GroupOutChannels(), plane = p.OutPlane();
   const int64_t chunk = ChunkSize(p, sizeof(T));
-  std::vector<T> dy_t(size_t(p.out_channels * chunk * plane)), cols(size_t(rows * chunk * plane));
+  Scratch<T> dy_t(p.out_channels * chunk * plane), cols(rows * chunk * plane);
   if (p.batch == 0) std::fill(dw, dw + p.out_channels * rows, T(0));
   for (int64_t n0 = 0; n0 < p.batch; n0 += chunk) {
     const int64_t nb = std::min(chunk, p.batch - n0), ld = nb * plane;
@@ -232,10 +244,15 @@ Tensor BiasGradient(const Tensor& dy) {
     const T* pdy = static_cast<const T*>(dy.raw_data());
     T* pdb = static_cast<T*>(db.raw_data());
     for (int64_t c = 0; c < channels; ++c) {
+      // Float sums of each row (vectorized), added up in double.
       double sum = 0;
       for (int64_t n = 0; n < dy.dim(0); ++n) {
         const T* row = pdy + (n * channels + c) * plane;
-        for (int64_t k = 0; k < plane; ++k) sum += row[k];
+        for (int64_t b = 0; b < plane; b += 1024) {
+          sum += double(
+              Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(row + b, std::min<int64_t>(1024, plane - b))
+                  .sum());
+        }
       }
       pdb[c] = T(sum);
     }

@@ -113,6 +113,60 @@ NormPlan PlanNorm(const OpDef& op, const Shape& x, const Attrs& a, std::span<con
   return p;
 }
 
+// The rows of the [outer, mid, inner] view that statistic `m` covers, cut
+// into segments that share one affine index: a batch-norm row is one
+// segment of channel m, a group-norm row one segment per channel of the
+// group, and a layer-norm row one segment whose affine index runs with the
+// element (channel -1).
+template <typename Fn>
+void ForEachSegment(const NormPlan& p, int64_t m, Fn fn) {
+  for (int64_t o = 0; o < p.outer; ++o) {
+    const int64_t base = (o * p.mid + m) * p.inner;
+    switch (p.affine_by) {
+      case AffineBy::kMid:
+        fn(base, p.inner, m);
+        break;
+      case AffineBy::kInner:
+        fn(base, p.inner, int64_t{-1});
+        break;
+      case AffineBy::kGroupChannel:
+        for (int64_t k = 0; k < p.group_channels; ++k) {
+          fn(base + k * p.plane, p.plane, (m % p.groups) * p.group_channels + k);
+        }
+        break;
+    }
+  }
+}
+
+template <typename T>
+using ConstRow = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <typename T>
+using Row = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+// x - mean, with the mean as a rounded value plus its rounding error, so a
+// mean large against the spread cancels neither against the shift nor
+// through its own rounding.
+template <typename T>
+struct Centering {
+  explicit Centering(double mu) : center(T(mu)), residual(T(mu - double(T(mu)))) {}
+  template <typename Array>
+  auto Of(const Array& x) const {
+    return (x - center) - residual;
+  }
+  T center, residual;
+};
+
+// sum(f(i)) over [0, n) for an Eigen expression maker f(begin, length):
+// vectorized float sums over blocks of 1024, added up in double, so long
+// rows keep their digits without converting every element.
+template <typename BlockSum>
+double SumInBlocks(int64_t n, BlockSum block_sum) {
+  constexpr int64_t kBlock = 1024;
+  double total = 0;
+  for (int64_t b = 0; b < n; b += kBlock) total += double(block_sum(b, std::min(kBlock, n - b)));
+  return total;
+}
+
 // mean and 1/sqrt(var + eps) per mid index; var is the biased one. Also
 // returns the unbiased variance for running statistics.
 template <typename T>
@@ -123,19 +177,23 @@ void Moments(const NormPlan& p, const T* x, double eps, std::vector<double>& mea
   if (unbiased != nullptr) unbiased->assign(size_t(p.mid), 0.0);
   const double count = double(p.Count());
   for (int64_t m = 0; m < p.mid; ++m) {
+    // Summed relative to one of the values: float sums of values far from
+    // zero would lose the mean's digits, sums of differences keep them.
+    const T shift = p.Count() > 0 ? x[m * p.inner] : T(0);
     double sum = 0;
     for (int64_t o = 0; o < p.outer; ++o) {
       const T* row = x + (o * p.mid + m) * p.inner;
-      for (int64_t i = 0; i < p.inner; ++i) sum += row[i];
+      sum += SumInBlocks(p.inner,
+                         [&](int64_t b, int64_t n) { return (ConstRow<T>(row + b, n) - shift).sum(); });
     }
-    const double mu = sum / count;
+    const double mu = double(shift) + sum / count;
+    const Centering<T> centered(mu);
     double squares = 0;
     for (int64_t o = 0; o < p.outer; ++o) {
       const T* row = x + (o * p.mid + m) * p.inner;
-      for (int64_t i = 0; i < p.inner; ++i) {
-        const double d = double(row[i]) - mu;
-        squares += d * d;
-      }
+      squares += SumInBlocks(p.inner, [&](int64_t b, int64_t n) {
+        return centered.Of(ConstRow<T>(row + b, n)).square().sum();
+      });
     }
     mean[size_t(m)] = mu;
     rstd[size_t(m)] = 1.0 / std::sqrt(squares / count + eps);
@@ -147,30 +205,22 @@ void Moments(const NormPlan& p, const T* x, double eps, std::vector<double>& mea
 template <typename T>
 void Normalize(const NormPlan& p, const T* x, const std::vector<double>& mean,
                const std::vector<double>& rstd, const T* weight, const T* bias, T* y) {
-  for (int64_t o = 0; o < p.outer; ++o) {
-    for (int64_t m = 0; m < p.mid; ++m) {
-      const int64_t base = (o * p.mid + m) * p.inner;
-      const double mu = mean[size_t(m)], rs = rstd[size_t(m)];
-      if (p.affine_by == AffineBy::kMid || !p.has_weight) {
-        // One scale and shift for the whole row. x - mean comes first, with
-        // the mean as a rounded value plus its rounding error, so a mean
-        // large against the spread cancels neither against the shift nor
-        // through its own rounding.
-        const T center = T(mu);
-        const T residual = T(mu - double(center));
-        const T s = T(rs * (p.has_weight ? double(weight[m]) : 1.0));
-        const T t = p.has_bias ? bias[m] : T(0);
-        for (int64_t i = 0; i < p.inner; ++i) {
-          y[base + i] = ((x[base + i] - center) - residual) * s + t;
-        }
-        continue;
+  for (int64_t m = 0; m < p.mid; ++m) {
+    const Centering<T> centered(mean[size_t(m)]);
+    const double rs = rstd[size_t(m)];
+    ForEachSegment(p, m, [&](int64_t begin, int64_t n, int64_t channel) {
+      const auto in = centered.Of(ConstRow<T>(x + begin, n));
+      Row<T> out(y + begin, n);
+      if (weight == nullptr) {
+        out = in * T(rs);
+      } else if (channel >= 0) {
+        out = in * T(rs * double(weight[channel])) + (bias != nullptr ? bias[channel] : T(0));
+      } else if (bias != nullptr) {
+        out = in * T(rs) * ConstRow<T>(weight, n) + ConstRow<T>(bias, n);
+      } else {
+        out = in * T(rs) * ConstRow<T>(weight, n);
       }
-      for (int64_t i = 0; i < p.inner; ++i) {
-        const int64_t c = p.AffineIndex(m, i);
-        const double xhat = (double(x[base + i]) - mu) * rs;
-        y[base + i] = T(xhat * double(weight[c]) + (p.has_bias ? double(bias[c]) : 0.0));
-      }
-    }
+    });
   }
 }
 
@@ -182,44 +232,67 @@ template <typename T>
 void NormalizeBackward(const NormPlan& p, bool batch_statistics, const T* x, const T* dy,
                        const std::vector<double>& mean, const std::vector<double>& rstd,
                        const T* weight, T* dx, T* dweight, T* dbias, T* dmean, T* dvar) {
-  std::vector<double> dw(size_t(p.AffineSize()), 0.0), db(size_t(p.AffineSize()), 0.0);
+  using Doubles = Eigen::Array<double, Eigen::Dynamic, 1>;
+  Doubles dw = Doubles::Zero(p.AffineSize()), db = Doubles::Zero(p.AffineSize());
   const double count = double(p.Count());
   for (int64_t m = 0; m < p.mid; ++m) {
-    const double mu = mean[size_t(m)], rs = rstd[size_t(m)];
-    double sum_g = 0, sum_gx = 0;
-    for (int64_t o = 0; o < p.outer; ++o) {
-      const int64_t base = (o * p.mid + m) * p.inner;
-      for (int64_t i = 0; i < p.inner; ++i) {
-        const int64_t c = p.AffineIndex(m, i);
-        const double xhat = (double(x[base + i]) - mu) * rs;
-        const double d = dy[base + i];
-        const double g = d * (weight != nullptr ? double(weight[c]) : 1.0);
-        sum_g += g;
-        sum_gx += g * xhat;
-        dw[size_t(c)] += d * xhat;
-        db[size_t(c)] += d;
+    const Centering<T> centered(mean[size_t(m)]);
+    const double rs = rstd[size_t(m)];
+    // sum(g) and sum(g * (x - mean)), and the affine gradients on the way.
+    double sum_g = 0, sum_gc = 0;
+    ForEachSegment(p, m, [&](int64_t begin, int64_t n, int64_t channel) {
+      const T* d = dy + begin;
+      const T* xs = x + begin;
+      if (channel >= 0) {
+        const double dy_sum =
+            SumInBlocks(n, [&](int64_t b, int64_t k) { return ConstRow<T>(d + b, k).sum(); });
+        const double dc_sum = SumInBlocks(n, [&](int64_t b, int64_t k) {
+          return (ConstRow<T>(d + b, k) * centered.Of(ConstRow<T>(xs + b, k))).sum();
+        });
+        const double w = weight != nullptr ? double(weight[channel]) : 1.0;
+        sum_g += w * dy_sum;
+        sum_gc += w * dc_sum;
+        dw[channel] += rs * dc_sum;
+        db[channel] += dy_sum;
+      } else {
+        const auto dd = ConstRow<T>(d, n).template cast<double>();
+        const auto dc =
+            (ConstRow<T>(d, n) * centered.Of(ConstRow<T>(xs, n))).template cast<double>();
+        if (weight != nullptr) {
+          const auto w = ConstRow<T>(weight, n).template cast<double>();
+          sum_g += (dd * w).sum();
+          sum_gc += (dc * w).sum();
+        } else {
+          sum_g += dd.sum();
+          sum_gc += dc.sum();
+        }
+        dw += rs * dc;
+        db += dd;
       }
-    }
+    });
     if (dmean != nullptr) dmean[m] = T(-rs * sum_g);
-    if (dvar != nullptr) dvar[m] = T(-0.5 * rs * rs * sum_gx);
+    if (dvar != nullptr) dvar[m] = T(-0.5 * rs * rs * rs * sum_gc);
     if (dx == nullptr) continue;
-    const double mean_g = batch_statistics ? sum_g / count : 0.0;
-    const double mean_gx = batch_statistics ? sum_gx / count : 0.0;
-    for (int64_t o = 0; o < p.outer; ++o) {
-      const int64_t base = (o * p.mid + m) * p.inner;
-      for (int64_t i = 0; i < p.inner; ++i) {
-        const int64_t c = p.AffineIndex(m, i);
-        const double xhat = (double(x[base + i]) - mu) * rs;
-        const double g = double(dy[base + i]) * (weight != nullptr ? double(weight[c]) : 1.0);
-        dx[base + i] = T(rs * (g - mean_g - xhat * mean_gx));
+    // dx = rs w dy - rs mean(g) - rs^2 mean(g xhat) (x - mean), per element.
+    const T shift = T(batch_statistics ? -rs * sum_g / count : 0.0);
+    const T slope = T(batch_statistics ? -rs * rs * rs * sum_gc / count : 0.0);
+    ForEachSegment(p, m, [&](int64_t begin, int64_t n, int64_t channel) {
+      const ConstRow<T> d(dy + begin, n);
+      const auto c = centered.Of(ConstRow<T>(x + begin, n));
+      Row<T> out(dx + begin, n);
+      if (channel >= 0 || weight == nullptr) {
+        const double w = weight != nullptr ? double(weight[channel]) : 1.0;
+        out = d * T(rs * w) + c * slope + shift;
+      } else {
+        out = d * ConstRow<T>(weight, n) * T(rs) + c * slope + shift;
       }
-    }
+    });
   }
   if (dweight != nullptr) {
-    for (size_t c = 0; c < dw.size(); ++c) dweight[c] = T(dw[c]);
+    for (int64_t c = 0; c < dw.size(); ++c) dweight[c] = T(dw[c]);
   }
   if (dbias != nullptr) {
-    for (size_t c = 0; c < db.size(); ++c) dbias[c] = T(db[c]);
+    for (int64_t c = 0; c < db.size(); ++c) dbias[c] = T(db[c]);
   }
 }
 

@@ -133,8 +133,61 @@ Shape PooledShape(const Shape& in, const PoolPlan& p, bool one_dimensional) {
 }
 
 // ------------------------------------------------------------- max pooling
+// Every window lies inside the input: no padding, no dilation, and no
+// window that ceil_mode lets run past the edge.
+bool WindowsInside(const PoolPlan& p) {
+  for (const PoolAxis* a : {&p.h, &p.w}) {
+    if (a->pad != 0 || a->dilation != 1 || (a->out - 1) * a->stride + a->kernel > a->in) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Windows that tile the input: each element in exactly one window.
+bool WindowsTile(const PoolPlan& p) {
+  return WindowsInside(p) && p.h.stride == p.h.kernel && p.w.stride == p.w.kernel &&
+         p.h.out * p.h.stride == p.h.in && p.w.out * p.w.stride == p.w.in;
+}
+
+// MaxPoolPlanes for windows inside the input, without bounds checks.
+template <typename T>
+void MaxPoolInside(const PoolPlan& p, const T* x, T* y, int64_t* index) {
+  const int64_t in_plane = p.InPlane(), out_plane = p.OutPlane(), width = p.w.in;
+  for (int64_t plane = 0; plane < p.planes; ++plane) {
+    const T* src = x + plane * in_plane;
+    T* dst = y + plane * out_plane;
+    int64_t* idx = index + plane * out_plane;
+    for (int64_t oh = 0; oh < p.h.out; ++oh) {
+      const int64_t top = oh * p.h.stride * width;
+      for (int64_t ow = 0; ow < p.w.out; ++ow) {
+        int64_t best_index = top + ow * p.w.stride;
+        T best = src[best_index];
+        // Selects rather than branches: on real data which tap wins is
+        // unpredictable, and a mispredicted branch per tap cost more than
+        // the comparison.
+        for (int64_t i = 0; i < p.h.kernel; ++i) {
+          const int64_t row = top + i * width + ow * p.w.stride;
+          for (int64_t j = (i == 0 ? 1 : 0); j < p.w.kernel; ++j) {
+            const T v = src[row + j];
+            const bool take = (v > best) | (v != v);
+            best = take ? v : best;
+            best_index = take ? row + j : best_index;
+          }
+        }
+        dst[oh * p.w.out + ow] = best;
+        idx[oh * p.w.out + ow] = best_index;
+      }
+    }
+  }
+}
+
 template <typename T>
 void MaxPoolPlanes(const PoolPlan& p, const T* x, T* y, int64_t* index) {
+  if (WindowsInside(p)) {
+    MaxPoolInside(p, x, y, index);
+    return;
+  }
   const int64_t in_plane = p.InPlane(), out_plane = p.OutPlane();
   for (int64_t plane = 0; plane < p.planes; ++plane) {
     const T* src = x + plane * in_plane;
@@ -223,8 +276,40 @@ Tensor GatherPlanes(const Tensor& source, const Tensor& index) {
   return out;
 }
 
+// When the windows tile the input, each window's block of dx is written
+// once (zeros and the one gradient), with no separate zero fill.
+template <typename T>
+void ScatterTiles(const PoolPlan& p, const T* dy, const int64_t* index, T* dx) {
+  const int64_t in_plane = p.InPlane(), out_plane = p.OutPlane(), width = p.w.in;
+  for (int64_t plane = 0; plane < p.planes; ++plane) {
+    T* dst = dx + plane * in_plane;
+    for (int64_t oh = 0; oh < p.h.out; ++oh) {
+      for (int64_t i = 0; i < p.h.kernel; ++i) {
+        T* row = dst + (oh * p.h.stride + i) * width;
+        std::fill(row, row + p.w.out * p.w.stride, T(0));
+      }
+      for (int64_t ow = 0; ow < p.w.out; ++ow) {
+        const int64_t k = plane * out_plane + oh * p.w.out + ow;
+        dst[index[k]] = dy[k];
+      }
+    }
+  }
+}
+
 void MaxPoolBackward(BackwardContext& ctx) {
-  ctx.set_dx(0, ScatterPlanes(ctx.dy(), ctx.extra(0), ctx.input_shape(0)));
+  const PoolPlan p = PlanPool(ctx.op(), ctx.input_shape(0), ctx.attrs(), ctx.location());
+  if (!WindowsTile(p)) {
+    ctx.set_dx(0, ScatterPlanes(ctx.dy(), ctx.extra(0), ctx.input_shape(0)));
+    return;
+  }
+  Tensor dx = internal::Empty(ctx.input_shape(0), ctx.dy().dtype());
+  DispatchFloating(dx.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    ScatterTiles<T>(p, static_cast<const T*>(ctx.dy().raw_data()),
+                    static_cast<const int64_t*>(ctx.extra(0).raw_data()),
+                    static_cast<T*>(dx.raw_data()));
+  });
+  ctx.set_dx(0, std::move(dx));
 }
 
 void MaxPoolBackwardGraph(BackwardContext& ctx) {

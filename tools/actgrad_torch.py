@@ -11,8 +11,10 @@ returns the preprocessing as a function:
     probabilities = model(preprocess(torch.tensor(rows, dtype=torch.float32)))
 
 The other way, `save` writes a torch network of the same layers (Sequential,
-Linear, LSTMCell as load builds it, the activations below) as a file
-`actgrad predict` and `nn::Load` read:
+Linear, LSTMCell as load builds it, the activations below, Conv1d, Conv2d,
+ConvTranspose2d, MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool2d,
+BatchNorm1d/2d, LayerNorm, GroupNorm, Dropout, Flatten, Unflatten and the
+Residual below) as a file `actgrad predict` and `nn::Load` read:
 
     actgrad_torch.save(model, "model.safetensors",
                        {"task": "multiclass", "output": "logits", "features": names})
@@ -21,9 +23,9 @@ Kinds of your own (registered in C++ with ACTGRAD_REGISTER_MODULE_KIND)
 join with a builder that makes the equivalent torch module from the saved
 options and children:
 
-    @actgrad_torch.register("residual")
-    def build_residual(options, children):
-        return MyResidual(options["width"])
+    @actgrad_torch.register("residual_net")
+    def build_residual_net(options, children):
+        return MyResidualNet(options["width"])
 
 Needs only PyTorch (Debian's python3-torch); the safetensors layout is read
 here, with the same checks on sizes that actgrad makes.
@@ -101,8 +103,33 @@ class _Swish(nn.Module):
         return x * torch.sigmoid(self.beta * x)
 
 
+class Residual(nn.Module):
+    """actgrad's residual kind: body(x) + shortcut(x), or body(x) + x.
+
+    torch has no such module; the children keep actgrad's names, "body" and
+    "shortcut", so the state_dict names match the file's.
+    """
+
+    def __init__(self, body, shortcut=None):
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        return self.body(x) + (x if self.shortcut is None else self.shortcut(x))
+
+
 def _dtype(options):
     return torch.float64 if options.get("dtype") == "float64" else torch.float32
+
+
+def _sizes(options, key, spatial, default=None):
+    """A per-axis option as torch takes it: an int in 1-D, a tuple in 2-D.
+
+    Without a default the option must be there.
+    """
+    values = list(options[key] if default is None else options.get(key, [default] * spatial))
+    return values[0] if spatial == 1 else tuple(values)
 
 
 def _sequential(options, children):
@@ -120,6 +147,88 @@ def _lstm_cell(options, children):
     del children
     return _LstmCellOutput(options["input"], options["hidden"], bias=options.get("bias", True),
                            dtype=_dtype(options))
+
+
+def _conv(torch_type, spatial):
+    def build(options, children):
+        del children
+        keywords = {}
+        if torch_type is nn.ConvTranspose2d:
+            keywords["output_padding"] = _sizes(options, "output_padding", spatial, 0)
+        # A string, so that torch pads an even span as actgrad does: the
+        # extra row and column at the far side.
+        padding = "same" if options.get("same", False) else _sizes(options, "padding", spatial, 0)
+        return torch_type(options["in_channels"], options["out_channels"],
+                          _sizes(options, "kernel", spatial),
+                          stride=_sizes(options, "stride", spatial, 1), padding=padding,
+                          dilation=_sizes(options, "dilation", spatial, 1),
+                          groups=options.get("groups", 1), bias=options.get("bias", True),
+                          dtype=_dtype(options), **keywords)
+
+    return build
+
+
+def _pool_stride(options, spatial):
+    # None: the window, for torch as for actgrad.
+    return _sizes(options, "stride", spatial) if "stride" in options else None
+
+
+def _max_pool(torch_type, spatial):
+    def build(options, children):
+        del children
+        return torch_type(_sizes(options, "window", spatial), stride=_pool_stride(options, spatial),
+                          padding=_sizes(options, "padding", spatial, 0),
+                          dilation=_sizes(options, "dilation", spatial, 1),
+                          ceil_mode=options.get("ceil_mode", False))
+
+    return build
+
+
+def _avg_pool(torch_type, spatial):
+    def build(options, children):
+        del children
+        return torch_type(_sizes(options, "window", spatial), stride=_pool_stride(options, spatial),
+                          padding=_sizes(options, "padding", spatial, 0),
+                          ceil_mode=options.get("ceil_mode", False),
+                          count_include_pad=options.get("count_include_pad", True))
+
+    return build
+
+
+def _adaptive_avg_pool2d(options, children):
+    del children
+    return nn.AdaptiveAvgPool2d(tuple(options["output_size"]))
+
+
+def _batch_norm(torch_type):
+    def build(options, children):
+        del children
+        return torch_type(options["num_features"], eps=options.get("eps", 1e-5),
+                          momentum=options.get("momentum", 0.1),
+                          affine=options.get("affine", True),
+                          track_running_stats=options.get("track_running_stats", True),
+                          dtype=_dtype(options))
+
+    return build
+
+
+def _layer_norm(options, children):
+    del children
+    return nn.LayerNorm(list(options["normalized_shape"]), eps=options.get("eps", 1e-5),
+                        elementwise_affine=options.get("elementwise_affine", True),
+                        dtype=_dtype(options))
+
+
+def _group_norm(options, children):
+    del children
+    return nn.GroupNorm(options["groups"], options["channels"], eps=options.get("eps", 1e-5),
+                        affine=options.get("affine", True), dtype=_dtype(options))
+
+
+def _residual(options, children):
+    del options
+    named = dict(children)
+    return Residual(named["body"], named.get("shortcut"))
 
 
 # Activation ops: the torch module computing the same function.
@@ -148,6 +257,24 @@ _ACTIVATIONS = {
 register("sequential", takes_children=True)(_sequential)
 register("linear")(_linear)
 register("lstm_cell")(_lstm_cell)
+register("conv1d")(_conv(nn.Conv1d, 1))
+register("conv2d")(_conv(nn.Conv2d, 2))
+register("conv_transpose2d")(_conv(nn.ConvTranspose2d, 2))
+register("max_pool1d")(_max_pool(nn.MaxPool1d, 1))
+register("max_pool2d")(_max_pool(nn.MaxPool2d, 2))
+register("avg_pool1d")(_avg_pool(nn.AvgPool1d, 1))
+register("avg_pool2d")(_avg_pool(nn.AvgPool2d, 2))
+register("adaptive_avg_pool2d")(_adaptive_avg_pool2d)
+register("batch_norm1d")(_batch_norm(nn.BatchNorm1d))
+register("batch_norm2d")(_batch_norm(nn.BatchNorm2d))
+register("layer_norm")(_layer_norm)
+register("group_norm")(_group_norm)
+register("dropout")(lambda options, children: nn.Dropout(options.get("p", 0.5)))
+register("flatten")(lambda options, children: nn.Flatten(options.get("start", 1),
+                                                         options.get("end", -1)))
+register("unflatten")(lambda options, children: nn.Unflatten(options.get("dim", 1),
+                                                             tuple(options["sizes"])))
+register("residual", takes_children=True)(_residual)
 for _kind, _make in _ACTIVATIONS.items():
     register(_kind)(lambda options, children, make=_make: make(options))
 
@@ -163,6 +290,66 @@ def build(description):
     if kind in _CONTAINERS:
         children = [(child["name"], build(child["module"])) for child in children]
     return _BUILDERS[kind](description.get("options", {}), children)
+
+
+def _per_axis(value, spatial):
+    """torch's int-or-tuple sizes as the list actgrad saves."""
+    return [int(value)] * spatial if isinstance(value, int) else [int(v) for v in value]
+
+
+def _conv_options(module):
+    spatial = 1 if isinstance(module, nn.Conv1d) else 2
+    if module.padding_mode != "zeros":
+        raise ValueError(f"{type(module).__name__} pads with {module.padding_mode!r}; "
+                         "actgrad pads with zeros only")
+    same = module.padding == "same"
+    padding = [0] * spatial if isinstance(module.padding, str) else module.padding
+    options = {"in_channels": module.in_channels, "out_channels": module.out_channels,
+               "kernel": _per_axis(module.kernel_size, spatial),
+               "stride": _per_axis(module.stride, spatial),
+               "padding": _per_axis(padding, spatial), "same": same,
+               "dilation": _per_axis(module.dilation, spatial), "groups": module.groups,
+               "bias": module.bias is not None, "dtype": _dtype_name(module)}
+    if isinstance(module, nn.ConvTranspose2d):
+        options["output_padding"] = _per_axis(module.output_padding, spatial)
+    return options
+
+
+def _pool_options(module):
+    spatial = 1 if isinstance(module, (nn.MaxPool1d, nn.AvgPool1d)) else 2
+    if getattr(module, "return_indices", False) or getattr(module, "divisor_override", None):
+        raise ValueError(f"{type(module).__name__}: actgrad pools return no indices and divide "
+                         "by the window")
+    options = {"window": _per_axis(module.kernel_size, spatial),
+               "stride": _per_axis(module.stride or module.kernel_size, spatial),
+               "padding": _per_axis(module.padding, spatial), "ceil_mode": bool(module.ceil_mode)}
+    if isinstance(module, (nn.MaxPool1d, nn.MaxPool2d)):
+        options["dilation"] = _per_axis(module.dilation, spatial)
+    else:
+        options["count_include_pad"] = bool(module.count_include_pad)
+    return options
+
+
+def _adaptive_pool_options(module):
+    size = _per_axis(module.output_size, 2) if module.output_size is not None else [None]
+    if None in size:
+        raise ValueError("AdaptiveAvgPool2d: actgrad needs every output size, not None")
+    return {"output_size": size}
+
+
+def _batch_norm_options(module):
+    if module.momentum is None:
+        raise ValueError(f"{type(module).__name__}: actgrad has no cumulative average "
+                         "(momentum=None); give a momentum")
+    return {"num_features": module.num_features, "eps": float(module.eps),
+            "momentum": float(module.momentum), "affine": module.affine,
+            "track_running_stats": module.track_running_stats, "dtype": _dtype_name(module)}
+
+
+def _unflatten_options(module):
+    if isinstance(module.dim, str):
+        raise ValueError("Unflatten: actgrad has no named dimensions")
+    return {"dim": module.dim, "sizes": [int(v) for v in module.unflattened_size]}
 
 
 # torch module types back to actgrad kinds, with their options.
@@ -184,12 +371,33 @@ _KINDS_OF_TORCH = [
     (nn.Softsign, "softsign", lambda m: {}),
     (nn.Softmax, "softmax", lambda m: {"axis": -1 if m.dim is None else int(m.dim)}),
     (nn.LogSoftmax, "log_softmax", lambda m: {"axis": -1 if m.dim is None else int(m.dim)}),
+    (nn.Conv1d, "conv1d", _conv_options),
+    (nn.Conv2d, "conv2d", _conv_options),
+    (nn.ConvTranspose2d, "conv_transpose2d", _conv_options),
+    (nn.MaxPool1d, "max_pool1d", _pool_options),
+    (nn.MaxPool2d, "max_pool2d", _pool_options),
+    (nn.AvgPool1d, "avg_pool1d", _pool_options),
+    (nn.AvgPool2d, "avg_pool2d", _pool_options),
+    (nn.AdaptiveAvgPool2d, "adaptive_avg_pool2d", _adaptive_pool_options),
+    (nn.BatchNorm1d, "batch_norm1d", _batch_norm_options),
+    (nn.BatchNorm2d, "batch_norm2d", _batch_norm_options),
+    (nn.LayerNorm, "layer_norm", lambda m: {"normalized_shape": list(m.normalized_shape),
+                                            "eps": float(m.eps),
+                                            "elementwise_affine": m.elementwise_affine,
+                                            "dtype": _dtype_name(m)}),
+    (nn.GroupNorm, "group_norm", lambda m: {"groups": m.num_groups, "channels": m.num_channels,
+                                            "eps": float(m.eps), "affine": m.affine,
+                                            "dtype": _dtype_name(m)}),
+    (nn.Dropout, "dropout", lambda m: {"p": float(m.p)}),
+    (nn.Flatten, "flatten", lambda m: {"start": m.start_dim, "end": m.end_dim}),
+    (nn.Unflatten, "unflatten", _unflatten_options),
 ]
 
 
 def _dtype_name(module):
-    first = next(module.parameters(), None)
-    return "float64" if first is not None and first.dtype == torch.float64 else "float32"
+    # A norm layer without affine parameters keeps its precision in its buffers.
+    tensors = [*module.parameters(), *(b for b in module.buffers() if b.is_floating_point())]
+    return "float64" if tensors and tensors[0].dtype == torch.float64 else "float32"
 
 
 def describe(module):
@@ -204,8 +412,9 @@ def describe(module):
         kind, options = module.actgrad_kind, dict(module.actgrad_options)
         children = [{"name": name, "module": describe(child)}
                     for name, child in module.named_children()]
-    elif isinstance(module, nn.Sequential):
-        kind, options = "sequential", {}
+    elif isinstance(module, (nn.Sequential, Residual)):
+        kind = "sequential" if isinstance(module, nn.Sequential) else "residual"
+        options = {}
         children = [{"name": name, "module": describe(child)}
                     for name, child in module.named_children()]
     elif isinstance(module, nn.Linear):

@@ -5,7 +5,10 @@
 //
 // DIR/inputs.csv, DIR/residual.safetensors (a user kind), DIR/lstm.safetensors,
 // DIR/float64.safetensors and DIR/activation_<op>.safetensors for every
-// registered activation.
+// registered activation; DIR/images.csv (rows of 2x6x6 images) and, reading
+// it, DIR/cnn.safetensors and DIR/sequence.safetensors with every
+// convolutional layer kind, with running statistics that differ from the
+// batch's, so that evaluation mode matters.
 
 #include <fstream>
 #include <iostream>
@@ -23,10 +26,149 @@ using namespace actgrad;
 namespace {
 
 constexpr int64_t kFeatures = 4;
+// Image rows: 2 channels of 6x6, or 3 channels of 24 for the sequence model.
+constexpr int64_t kPixels = 72;
 
 bool Check(const absl::Status& status) {
   if (!status.ok()) std::cerr << status.message() << "\n";
   return status.ok();
+}
+
+void WriteCsv(const std::string& path, const std::vector<std::string>& header, const Tensor& rows) {
+  std::ofstream csv(path);
+  const int64_t columns = int64_t(header.size());
+  for (int64_t c = 0; c < columns; ++c) csv << header[c] << (c + 1 < columns ? "," : "\n");
+  const std::vector<double> v = rows.ToVector();
+  for (int64_t r = 0; r < rows.dim(0); ++r) {
+    for (int64_t c = 0; c < columns; ++c) {
+      csv << absl::StrFormat("%.9g", v[r * columns + c]) << (c + 1 < columns ? "," : "\n");
+    }
+  }
+}
+
+// Settings off their defaults wherever PyTorch could read them differently:
+// an even "same" kernel, grouped, dilated and strided convolutions, output
+// padding, ceil mode with a last window that starts in the padding,
+// uncounted padding, adaptive windows that overlap.
+std::unique_ptr<nn::Sequential> Cnn(Generator& gen) {
+  auto net = std::make_unique<nn::Sequential>();
+  net->Add(std::make_unique<nn::Unflatten>(1, std::vector<int64_t>{2, 6, 6}));
+  net->Add(std::make_unique<nn::Conv2d>(
+      nn::ConvOptions{.in_channels = 2, .out_channels = 4, .kernel = {3, 2}, .same = true}, gen));
+  net->Add(std::make_unique<nn::BatchNorm2d>(
+      nn::BatchNormOptions{.num_features = 4, .eps = 1e-3, .momentum = 0.5}));
+  net->Add(std::make_unique<nn::Activation>(ops::kRelu));
+  net->Add(std::make_unique<nn::GroupNorm>(nn::GroupNormOptions{.groups = 2, .channels = 4}));
+  net->Add(std::make_unique<nn::ConvTranspose2d>(  // 6x6 -> 12x12
+      nn::ConvOptions{.in_channels = 4,
+                      .out_channels = 4,
+                      .kernel = {3, 3},
+                      .stride = {2, 2},
+                      .padding = {1, 1},
+                      .output_padding = {1, 1},
+                      .groups = 2},
+      gen));
+  net->Add(std::make_unique<nn::MaxPool2d>(  // 12x12 -> 7x7
+      nn::PoolOptions{.window = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .ceil_mode = true}));
+  net->Add(std::make_unique<nn::Conv2d>(
+      nn::ConvOptions{.in_channels = 4,
+                      .out_channels = 6,
+                      .kernel = {3, 3},
+                      .padding = {2, 2},
+                      .dilation = {2, 2},
+                      .groups = 2},
+      gen));
+  net->Add(std::make_unique<nn::AvgPool2d>(  // 7x7 -> 4x4: a fifth window would start in the padding
+      nn::PoolOptions{.window = {2, 2},
+                      .stride = {2, 2},
+                      .padding = {1, 1},
+                      .ceil_mode = true,
+                      .count_include_pad = false}));
+  auto body = std::make_unique<nn::Sequential>();
+  body->Add(std::make_unique<nn::Conv2d>(
+      nn::ConvOptions{.in_channels = 6, .out_channels = 6, .kernel = {3, 3}, .padding = {1, 1}},
+      gen));
+  body->Add(std::make_unique<nn::BatchNorm2d>(nn::BatchNormOptions{.num_features = 6}));
+  body->Add(std::make_unique<nn::Activation>(ops::kTanh));
+  net->Add(std::make_unique<nn::Residual>(std::move(body)));
+  net->Add(std::make_unique<nn::Residual>(
+      std::make_unique<nn::Conv2d>(
+          nn::ConvOptions{.in_channels = 6, .out_channels = 3, .kernel = {1, 1}}, gen),
+      std::make_unique<nn::Conv2d>(
+          nn::ConvOptions{.in_channels = 6, .out_channels = 3, .kernel = {1, 1}, .bias = false},
+          gen)));
+  net->Add(std::make_unique<nn::AdaptiveAvgPool2d>(nn::PoolOptions{.window = {3, 2}}));
+  net->Add(std::make_unique<nn::LayerNorm>(
+      nn::LayerNormOptions{.normalized_shape = {3, 2}, .eps = 1e-4}));
+  net->Add(std::make_unique<nn::Dropout>(0.3, gen));
+  net->Add(std::make_unique<nn::Flatten>());
+  net->Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 18, .out = 3}, gen));
+  return net;
+}
+
+// The 1-D layers, in float64, over rows read as 3 channels of 24.
+std::unique_ptr<nn::Sequential> SequenceNet(Generator& gen) {
+  const DType f64 = DType::kFloat64;
+  auto net = std::make_unique<nn::Sequential>();
+  net->Add(std::make_unique<nn::Unflatten>(-1, std::vector<int64_t>{3, 24}));
+  net->Add(std::make_unique<nn::Conv1d>(  // 24 -> 12
+      nn::ConvOptions{.in_channels = 3,
+                      .out_channels = 4,
+                      .kernel = {1, 3},
+                      .stride = {1, 2},
+                      .padding = {0, 1},
+                      .dtype = f64},
+      gen));
+  net->Add(std::make_unique<nn::BatchNorm1d>(
+      nn::BatchNormOptions{.num_features = 4, .momentum = 0.3, .dtype = f64}));
+  net->Add(std::make_unique<nn::Activation>(ops::kRelu));
+  net->Add(std::make_unique<nn::MaxPool1d>(  // 12 -> 5
+      nn::PoolOptions{.window = {1, 3}, .stride = {1, 2}, .padding = {0, 1}, .dilation = {1, 2}}));
+  net->Add(std::make_unique<nn::Conv1d>(
+      nn::ConvOptions{
+          .in_channels = 4, .out_channels = 4, .kernel = {1, 2}, .same = true, .groups = 2, .dtype = f64},
+      gen));
+  net->Add(std::make_unique<nn::AvgPool1d>(  // 5 -> 6
+      nn::PoolOptions{.window = {1, 2}, .stride = {1, 1}, .padding = {0, 1}}));
+  net->Add(std::make_unique<nn::AvgPool1d>(  // 6 -> 4: ceil mode adds a window over one element
+      nn::PoolOptions{.window = {1, 3},
+                      .stride = {1, 2},
+                      .padding = {0, 1},
+                      .ceil_mode = true,
+                      .count_include_pad = false}));
+  net->Add(std::make_unique<nn::Flatten>(1, 2));
+  net->Add(std::make_unique<nn::BatchNorm1d>(
+      nn::BatchNormOptions{.num_features = 16, .momentum = 0.5, .affine = false, .dtype = f64}));
+  net->Add(std::make_unique<nn::Dropout>(0.5, gen));
+  net->Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 16, .out = 2, .dtype = f64}, gen));
+  return net;
+}
+
+template <typename T>
+void AddTo(Tensor& values, const Tensor& noise) {
+  T* v = values.data<T>();
+  const T* n = noise.data<T>();
+  for (int64_t i = 0; i < values.numel(); ++i) v[i] += n[i];
+}
+
+// Batch norms' running statistics moved by training-mode passes over batches
+// off the data's center, and every parameter moved off its initial value (the
+// norms' ones and zeros too), so that evaluation mode and each affine
+// parameter show in the outputs.
+void Settle(nn::Sequential& net, DType dtype, Generator& gen) {
+  {
+    NoGradGuard no_grad;
+    for (int pass = 0; pass < 3; ++pass) net(Normal({16, kPixels}, 1.5, 3, gen, dtype));
+  }
+  for (Tensor& p : net.Parameters()) {
+    const Tensor noise = Normal(p.shape(), 0, 0.3, gen, dtype);
+    if (dtype == DType::kFloat64) {
+      AddTo<double>(p, noise);
+    } else {
+      AddTo<float>(p, noise);
+    }
+  }
+  net.Eval();
 }
 
 }  // namespace
@@ -95,5 +237,27 @@ int main(int argc, char** argv) {
         nn::Save(dir + "/activation_" + std::string(op->name) + ".safetensors", model,
                  {.task = nn::Task::kRegression, .scaler = scaler, .feature_names = features}));
   }
+
+  std::vector<std::string> pixels;
+  for (int64_t i = 0; i < kPixels; ++i) pixels.push_back(absl::StrCat("p", i));
+  const Tensor images = Normal({64, kPixels}, 0.5, 2, gen);
+  WriteCsv(dir + "/images.csv", pixels, images);
+  const nn::Scaler image_scaler = nn::Scaler::Fit(nn::Scaling::kStandard, images);
+
+  std::unique_ptr<nn::Sequential> cnn = Cnn(gen);
+  Settle(*cnn, DType::kFloat32, gen);
+  ok &= Check(nn::Save(dir + "/cnn.safetensors", *cnn,
+                       {.task = nn::Task::kMulticlass,
+                        .output = nn::ModelOutput::kLogits,
+                        .scaler = image_scaler,
+                        .feature_names = pixels,
+                        .labels = {"a", "b", "c"}}));
+
+  std::unique_ptr<nn::Sequential> sequence = SequenceNet(gen);
+  Settle(*sequence, DType::kFloat64, gen);
+  ok &= Check(nn::Save(dir + "/sequence.safetensors", *sequence,
+                       {.task = nn::Task::kRegression,
+                        .scaler = image_scaler,
+                        .feature_names = pixels}));
   return ok ? 0 : 1;
 }
