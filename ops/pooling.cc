@@ -8,6 +8,8 @@
 // with all leading dimensions (batch, channels) as independent planes.
 
 #include <algorithm>
+#include <bit>
+#include <type_traits>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -150,6 +152,20 @@ bool WindowsTile(const PoolPlan& p) {
          p.h.out * p.h.stride == p.h.in && p.w.out * p.w.stride == p.w.in;
 }
 
+// best, best_index = v, index when v > best or v is NaN, with bit masks
+// instead of a branch: on real data which tap wins is unpredictable, and a
+// mispredicted branch per tap cost several times the comparison (the
+// compiler turns a conditional expression here back into branches).
+template <typename T>
+inline void TakeIfGreaterOrNan(T v, int64_t index, T& best, int64_t& best_index) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const bool take = (v > best) | (v != v);
+  const Bits mask = Bits(0) - Bits(take);
+  best = std::bit_cast<T>((std::bit_cast<Bits>(v) & mask) | (std::bit_cast<Bits>(best) & ~mask));
+  const uint64_t index_mask = uint64_t(0) - uint64_t(take);
+  best_index = int64_t((uint64_t(index) & index_mask) | (uint64_t(best_index) & ~index_mask));
+}
+
 // MaxPoolPlanes for windows inside the input, without bounds checks.
 template <typename T>
 void MaxPoolInside(const PoolPlan& p, const T* x, T* y, int64_t* index) {
@@ -163,16 +179,10 @@ void MaxPoolInside(const PoolPlan& p, const T* x, T* y, int64_t* index) {
       for (int64_t ow = 0; ow < p.w.out; ++ow) {
         int64_t best_index = top + ow * p.w.stride;
         T best = src[best_index];
-        // Selects rather than branches: on real data which tap wins is
-        // unpredictable, and a mispredicted branch per tap cost more than
-        // the comparison.
         for (int64_t i = 0; i < p.h.kernel; ++i) {
           const int64_t row = top + i * width + ow * p.w.stride;
           for (int64_t j = (i == 0 ? 1 : 0); j < p.w.kernel; ++j) {
-            const T v = src[row + j];
-            const bool take = (v > best) | (v != v);
-            best = take ? v : best;
-            best_index = take ? row + j : best_index;
+            TakeIfGreaterOrNan(src[row + j], row + j, best, best_index);
           }
         }
         dst[oh * p.w.out + ow] = best;

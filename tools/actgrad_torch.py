@@ -331,10 +331,12 @@ def _pool_options(module):
 
 
 def _adaptive_pool_options(module):
-    size = _per_axis(module.output_size, 2) if module.output_size is not None else [None]
+    size = module.output_size
+    size = (size, size) if isinstance(size, int) else tuple(size)
     if None in size:
-        raise ValueError("AdaptiveAvgPool2d: actgrad needs every output size, not None")
-    return {"output_size": size}
+        raise ValueError("AdaptiveAvgPool2d: actgrad needs every output size, not None "
+                         "(the input's)")
+    return {"output_size": [int(v) for v in size]}
 
 
 def _batch_norm_options(module):
