@@ -21,8 +21,9 @@ import sys
 N = 4194304  # W2's tensor size.
 ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu"]
 MLP_ACTIVATIONS = ["relu", "tanh", "sigmoid"]
-REFERENCE_NAMES = {"W1": "overhead", "W2": "activations", "W3": "mlp", "W4": "deep", "W5": "gemm"}
-HIGHER_IS_BETTER = {"gflops", "gflops_best", "gemm_gflops_effective"}
+REFERENCE_NAMES = {"W1": "overhead", "W2": "activations", "W3": "mlp", "W4": "deep", "W5": "gemm",
+                   "W6": "cnn"}
+HIGHER_IS_BETTER = {"gflops", "gflops_best", "gemm_gflops_effective", "gflops_effective"}
 
 
 def warn(message):
@@ -73,6 +74,7 @@ class Limits:
     def __init__(self, path, threads):
         self.copy16 = None
         self.sgemm = None
+        self.fma = None
         self.env = None
         for rec in read_json_lines(path):
             if rec.get("bench") == "env" and rec.get("phase") == "start":
@@ -83,6 +85,8 @@ class Limits:
                 self.copy16 = rec
             elif rec.get("test") == "sgemm":
                 self.sgemm = rec
+            elif rec.get("test") == "fma_peak":
+                self.fma = rec
 
 
 class Actgrad:
@@ -150,6 +154,8 @@ def main_rows(workload):
         return [("W4 deep", "step_ms", lambda r: r, "W4_deep", None)]
     if workload == "W5":
         return [("W5 gemm", m, lambda r: r, "W5_gemm", None) for m in ("ms", "gflops", "gflops_best")]
+    if workload == "W6":
+        return [("W6 cnn", m, lambda r: r, "W6_cnn", None) for m in ("step_ms", "gflops_effective")]
     return []
 
 
@@ -176,6 +182,9 @@ def side_rows(workload):
                 for m in ("step_ms_min", "check_loss_first", "check_loss_last", "minflt_per_step")]
     if workload == "W5":
         return [("W5 gemm", m, lambda r: r, "W5_gemm") for m in ("check_sum", "minflt_per_rep")]
+    if workload == "W6":
+        return [("W6 cnn", m, lambda r: r, "W6_cnn")
+                for m in ("step_ms_min", "check_loss_first", "check_loss_last", "minflt_per_step")]
     return []
 
 
@@ -345,6 +354,10 @@ def main():
     if "W5" in workloads:
         legend.append("W5: 1024³ float32 product, ms per call, GFLOP/s from the median "
                       "(gflops) and the fastest call (gflops_best).")
+    if "W6" in workloads:
+        legend.append("W6: step_ms per training step (conv 1→32, batch norm, relu, max pool, "
+                      "conv 32→64, batch norm, relu, max pool, 3136-128-10; batch 64 of 28×28); "
+                      "gflops_effective = 1599.701 MFLOP / step_ms, against the FMA roof below.")
     legend.append("busy = the most CPU cores other processes kept busy while this workload "
                   "ran, either side, any run; above ~0.2 the row is suspect, at T = 2 "
                   "especially.")
@@ -387,6 +400,10 @@ def main():
                 side_line("limits", t, "stream copy_gbs (16 MiB)", copy, [None], 2)
             if any(v is not None for v in gemm) and "W5" in workloads:
                 side_line("limits", t, "cblas_sgemm 1024³ gflops", gemm, [None], 2)
+            # The FMA roof of the threads used: the W6 target is a share of it.
+            fma = [limits[r, t].fma["avx512_gflops"] if limits[r, t].fma else None for r in runs]
+            if any(v is not None for v in fma) and "W6" in workloads:
+                side_line("limits", t, "FMA peak gflops (AVX-512)", fma, [None], 2)
 
     # ------------------------------------------------------------ noise
     print()
