@@ -383,11 +383,18 @@ int NumAffine(const BackwardContext& ctx) {
   return IsBatchNorm(ctx.op()) ? 2 : ctx.num_inputs() - 1;
 }
 
+// The weight's and bias's shapes, from the saved weight: the forward checked
+// that both have it, and an input that needs no gradient (a frozen or
+// constant weight) has no shape recorded for backward.
+std::vector<Shape> AffineShapesOf(const BackwardContext& ctx, int num_affine) {
+  if (num_affine == 0) return {};
+  return std::vector<Shape>(size_t(num_affine), ctx.saved_input(1).shape());
+}
+
 void NormBackward(BackwardContext& ctx) {
   const Tensor& x = ctx.saved_input(0);
   const int num_affine = NumAffine(ctx);
-  std::vector<Shape> affine;
-  for (int k = 0; k < num_affine; ++k) affine.push_back(ctx.input_shape(1 + k));
+  const std::vector<Shape> affine = AffineShapesOf(ctx, num_affine);
   const NormPlan p = PlanNorm(ctx.op(), x.shape(), ctx.attrs(), affine, ctx.location());
   const bool batch_statistics = UsesBatchStatistics(ctx);
   const std::vector<double> mean = ctx.extra(0).ToVector();
@@ -436,8 +443,7 @@ void NormBackwardGraph(BackwardContext& ctx) {
   const Tensor& x = ctx.saved_input(0);
   const Attrs& a = ctx.attrs();
   const int num_affine = NumAffine(ctx);
-  std::vector<Shape> affine;
-  for (int k = 0; k < num_affine; ++k) affine.push_back(ctx.input_shape(1 + k));
+  const std::vector<Shape> affine = AffineShapesOf(ctx, num_affine);
   const NormPlan p = PlanNorm(op, x.shape(), a, affine, ctx.location());
   const Tensor& dy = ctx.dy();
   const std::vector<int64_t> view = {p.outer, p.mid, p.inner};

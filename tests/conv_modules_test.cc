@@ -75,6 +75,28 @@ TEST(BatchNormModuleTest, KeepsPyTorchsBuffersAndModes) {
   EXPECT_EQ(bn.StateDict()[4].second.item(), 2);  // evaluation does not count
 }
 
+TEST(BatchNormModuleTest, TrainsWithoutAffineParametersAndWithFrozenOnes) {
+  // The weight and bias are then constants the graph does not record.
+  // Without affine parameters, and with frozen ones (weight 1, bias 0), x
+  // gets the gradient the trained layer gives it.
+  Generator gen(2);
+  Tensor x = Normal({4, 3, 2, 2}, 0, 1, gen, DType::kFloat64).set_requires_grad(true);
+  const Tensor probe = Normal({4, 3, 2, 2}, 0, 1, gen, DType::kFloat64);
+  nn::BatchNorm2d trained({.num_features = 3, .dtype = DType::kFloat64});
+  Sum(trained(x) * probe).Backward();
+  const std::vector<double> expected = x.grad().ToVector();
+  nn::BatchNorm2d plain({.num_features = 3, .affine = false, .dtype = DType::kFloat64});
+  x.ClearGrad();
+  Sum(plain(x) * probe).Backward();
+  EXPECT_THAT(x.grad().ToVector(), testing::ElementsAreNear(expected, 1e-12));
+  nn::BatchNorm2d frozen({.num_features = 3, .dtype = DType::kFloat64});
+  frozen.weight().set_requires_grad(false);
+  frozen.bias().set_requires_grad(false);
+  x.ClearGrad();
+  Sum(frozen(x) * probe).Backward();
+  EXPECT_THAT(x.grad().ToVector(), testing::ElementsAreNear(expected, 1e-12));
+}
+
 TEST(DropoutModuleTest, DropsOnlyInTrainingAndDrawsAFreshMaskEachCall) {
   Generator gen(3);
   nn::Dropout drop(0.5, gen);

@@ -3,14 +3,17 @@
     roundtrip_test.py ACTGRAD MODELS_DIR PLUGIN BREAST_CANCER_CSV
 
 For the MLP `actgrad train --save` writes, a user module kind (from a
-plugin), an LSTM cell, a float64 network and one network per registered
-activation: tools/actgrad_torch.py rebuilds the model in PyTorch, and its
-outputs on the same rows match `actgrad predict --json` to 1e-5 relative
-(1e-6 absolute for outputs near zero, where float32's rounding of the
-layers before decides). The other way, networks built in PyTorch and
-written by actgrad_torch.save — every activation torch has a kind for, and
-the user kind — predict the same in actgrad. Exits 77 (skipped) without
-PyTorch.
+plugin), an LSTM cell, a float64 network, one network per registered
+activation and two convolutional networks that hold every convolution,
+pooling, normalization, dropout, flatten and residual kind:
+tools/actgrad_torch.py rebuilds the model in PyTorch, and its outputs on the
+same rows match `actgrad predict --json` to 1e-5 relative (1e-6 absolute
+for outputs near zero, where float32's rounding of the layers before
+decides). The other way, networks built in PyTorch and written by
+actgrad_torch.save — every activation torch has a kind for, the layers of
+every convolutional kind, and the user kind — predict the same in actgrad.
+Each model reads the CSV file whose columns are its features. Exits 77
+(skipped) without PyTorch.
 """
 
 import csv
@@ -32,6 +35,16 @@ import actgrad_torch  # pylint: disable=wrong-import-position
 
 RELATIVE = 1e-5
 ABSOLUTE = 1e-6
+
+# The convolutional kinds, by the torch module that stands for each.
+CONVOLUTIONAL_KINDS = {
+    "conv1d": nn.Conv1d, "conv2d": nn.Conv2d, "conv_transpose2d": nn.ConvTranspose2d,
+    "max_pool1d": nn.MaxPool1d, "max_pool2d": nn.MaxPool2d, "avg_pool1d": nn.AvgPool1d,
+    "avg_pool2d": nn.AvgPool2d, "adaptive_avg_pool2d": nn.AdaptiveAvgPool2d,
+    "batch_norm1d": nn.BatchNorm1d, "batch_norm2d": nn.BatchNorm2d, "layer_norm": nn.LayerNorm,
+    "group_norm": nn.GroupNorm, "dropout": nn.Dropout, "flatten": nn.Flatten,
+    "unflatten": nn.Unflatten, "residual": actgrad_torch.Residual,
+}
 
 
 class ResidualBlock(nn.Module):
@@ -80,6 +93,22 @@ def rows_of(path, drop_last_column):
     return [[float(v) for v in (r[:-1] if drop_last_column else r)] for r in rows]
 
 
+def csv_by_columns(models_dir):
+    """{tuple of column names: path} of the CSV files write_models wrote."""
+    files = {}
+    for path in glob.glob(os.path.join(models_dir, "*.csv")):
+        with open(path, newline="") as f:
+            files[tuple(next(csv.reader(f)))] = path
+    return files
+
+
+def missing_kinds(modules):
+    """The convolutional kinds no module among `modules` stands for."""
+    present = {type(m) for m in modules}
+    return sorted(kind for kind, torch_type in CONVOLUTIONAL_KINDS.items()
+                  if torch_type not in present)
+
+
 def actgrad_predict(actgrad, model, data, plugin):
     command = [actgrad, "predict", "--model", model, "--data", data, "--json"]
     if plugin:
@@ -113,27 +142,90 @@ def main():
     subprocess.run([actgrad, "train", "--epochs", "5", "--no-progress", "--save", mlp],
                    check=True, capture_output=True)
     cases = [("mlp (actgrad train)", mlp, breast_cancer, True)]
-    inputs = os.path.join(models_dir, "inputs.csv")
+    data_files = csv_by_columns(models_dir)
     for path in sorted(glob.glob(os.path.join(models_dir, "*.safetensors"))):
         if path != mlp:
-            cases.append((os.path.basename(path), path, inputs, False))
+            features = tuple(actgrad_torch.load(path)[2]["features"])
+            cases.append((os.path.basename(path), path, data_files[features], False))
     kinds = set()
+    modules = []
     ok = True
     for name, model, data, labelled in cases:
-        info = actgrad_torch.load(model)[2]
+        module, _, info = actgrad_torch.load(model)
         collect_kinds(info["architecture"], kinds)
+        modules += module.modules()
         ours, _ = actgrad_predict(actgrad, model, data, plugin)
         theirs = actgrad_torch.predict(model, rows_of(data, labelled)).to(torch.float64)
         ok &= compare(name, ours, theirs)
     print("kinds covered:", ", ".join(sorted(kinds)))
-    ok &= torch_to_actgrad(actgrad, models_dir, inputs, plugin)
+    if missing_kinds(modules):
+        print("no saved model holds", ", ".join(missing_kinds(modules)))
+        ok = False
+    ok &= torch_to_actgrad(actgrad, models_dir, data_files, plugin)
     return 0 if ok else 1
 
 
-def torch_to_actgrad(actgrad, models_dir, inputs, plugin):
+def torch_cnn():
+    """Every 2-D kind, with options as torch spells them (ints for pairs)."""
+    return nn.Sequential(
+        nn.Unflatten(1, (2, 6, 6)),
+        nn.Conv2d(2, 4, 3, padding="same", dilation=2),
+        nn.BatchNorm2d(4, momentum=0.4),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),  # 6x6 -> 4x4, one by ceil mode
+        nn.ConvTranspose2d(4, 6, (2, 3), stride=(2, 1), padding=(0, 1),
+                           output_padding=(1, 0)),  # -> 9x4
+        nn.GroupNorm(3, 6, affine=False),
+        actgrad_torch.Residual(nn.Sequential(nn.Conv2d(6, 6, 3, padding=1, groups=3),
+                                             nn.BatchNorm2d(6), nn.ELU())),
+        nn.AvgPool2d((3, 2), stride=(2, 1), padding=(1, 0), count_include_pad=False),  # -> 5x3
+        actgrad_torch.Residual(nn.Conv2d(6, 4, 1), nn.Conv2d(6, 4, 1, bias=False)),
+        nn.AdaptiveAvgPool2d(2),
+        nn.GroupNorm(2, 4),
+        nn.LayerNorm([2, 2]),
+        nn.Dropout(0.2),
+        nn.Flatten(),
+        nn.Linear(16, 3))
+
+
+def torch_sequence():
+    """Every 1-D kind: "valid", a default stride, batch norm on [N, C] without running
+    statistics."""
+    return nn.Sequential(
+        nn.Unflatten(1, (3, 24)),
+        nn.Conv1d(3, 6, 5, stride=2, padding="valid"),  # -> 10
+        nn.BatchNorm1d(6),
+        nn.Tanh(),
+        nn.MaxPool1d(3, stride=2, ceil_mode=True),  # -> 5
+        nn.Conv1d(6, 4, 3, padding="same", dilation=2, groups=2),
+        nn.AvgPool1d(2, padding=1),  # stride 2 -> 3
+        nn.Flatten(),
+        nn.LayerNorm(12, elementwise_affine=False),
+        nn.BatchNorm1d(12, track_running_stats=False),
+        nn.Dropout(0.1),
+        nn.Linear(12, 2))
+
+
+def train_a_little(model, rows):
+    """A few SGD steps: batch norms' running statistics and every affine parameter move."""
+    model.train()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+    for _ in range(4):
+        batch = rows[torch.randperm(rows.shape[0])[:16]] * 2 + 1
+        sgd.zero_grad()
+        ((model(batch) - 1) ** 2).mean().backward()
+        sgd.step()
+    return model
+
+
+def torch_to_actgrad(actgrad, models_dir, data_files, plugin):
     """Networks built in PyTorch, saved for actgrad, predict the same there."""
     torch.manual_seed(3)
-    rows = torch.tensor(rows_of(inputs, False), dtype=torch.float32)
+    small = ("f0", "f1", "f2", "f3")
+    images = tuple(f"p{i}" for i in range(72))
+    inputs = data_files[small]
+    rows = {columns: torch.tensor(rows_of(path, False), dtype=torch.float32)
+            for columns, path in data_files.items()}
     activations = [nn.Identity(), nn.Sigmoid(), nn.Tanh(), nn.ReLU(), nn.LeakyReLU(0.2),
                    nn.ELU(0.7), nn.SELU(), nn.GELU(), nn.GELU(approximate="tanh"),
                    nn.Softplus(0.7, threshold=1e30), nn.SiLU(), nn.Mish(),
@@ -145,6 +237,18 @@ def torch_to_actgrad(actgrad, models_dir, inputs, plugin):
                   {"task": "multiclass", "output": "probabilities", "labels": ["x", "y", "z"]}))
     cases.append(("torch residual_net (user kind)", ResidualNet(4, 5, 3),
                   {"task": "multiclass", "output": "logits"}))
+    cases = [(name, model, dict(info, features=small)) for name, model, info in cases]
+    convolutional = [
+        ("torch cnn", train_a_little(torch_cnn(), rows[images]),
+         {"task": "multiclass", "output": "logits", "features": images}),
+        ("torch sequence", train_a_little(torch_sequence(), rows[images]),
+         {"task": "regression", "features": images}),
+    ]
+    missing = missing_kinds([m for _, model, _ in convolutional for m in model.modules()])
+    if missing:
+        print("no torch-built network holds", ", ".join(missing))
+        return False
+    cases += convolutional
     # Like actgrad's own writers, save refuses to replace a link.
     link = os.path.join(models_dir, "link.safetensors")
     os.symlink(inputs, link)
@@ -154,14 +258,23 @@ def torch_to_actgrad(actgrad, models_dir, inputs, plugin):
         return False
     except ValueError as e:
         print("refused as it should:", e)
+    # actgrad pads with zeros only: another padding is refused, not dropped.
+    try:
+        actgrad_torch.save(nn.Conv1d(1, 1, 3, padding=1, padding_mode="reflect"),
+                           os.path.join(models_dir, "reflect.safetensors"))
+        print("actgrad_torch.save wrote a reflect-padded convolution")
+        return False
+    except ValueError as e:
+        print("refused as it should:", e)
     ok = True
     for name, model, info in cases:
         model.eval()
         path = os.path.join(models_dir, "from_torch.safetensors")
-        actgrad_torch.save(model, path, dict(info, features=["f0", "f1", "f2", "f3"]))
-        ours, _ = actgrad_predict(actgrad, path, inputs, plugin)
+        actgrad_torch.save(model, path, info)
+        features = tuple(info["features"])
+        ours, _ = actgrad_predict(actgrad, path, data_files[features], plugin)
         with torch.no_grad():
-            theirs = model(rows).to(torch.float64)
+            theirs = model(rows[features]).to(torch.float64)
         if info.get("output") == "logits":
             theirs = torch.softmax(theirs, dim=1)
         ok &= compare(name, ours, theirs)

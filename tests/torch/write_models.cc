@@ -12,8 +12,11 @@
 
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "actgrad.h"
 #include "nn/nn.h"
@@ -70,20 +73,19 @@ std::unique_ptr<nn::Sequential> Cnn(Generator& gen) {
       gen));
   net->Add(std::make_unique<nn::MaxPool2d>(  // 12x12 -> 7x7
       nn::PoolOptions{.window = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .ceil_mode = true}));
-  net->Add(std::make_unique<nn::Conv2d>(
-      nn::ConvOptions{.in_channels = 4,
-                      .out_channels = 6,
-                      .kernel = {3, 3},
-                      .padding = {2, 2},
-                      .dilation = {2, 2},
-                      .groups = 2},
-      gen));
-  net->Add(std::make_unique<nn::AvgPool2d>(  // 7x7 -> 4x4: a fifth window would start in the padding
-      nn::PoolOptions{.window = {2, 2},
-                      .stride = {2, 2},
-                      .padding = {1, 1},
-                      .ceil_mode = true,
-                      .count_include_pad = false}));
+  net->Add(std::make_unique<nn::Conv2d>(nn::ConvOptions{.in_channels = 4,
+                                                        .out_channels = 6,
+                                                        .kernel = {3, 3},
+                                                        .padding = {2, 2},
+                                                        .dilation = {2, 2},
+                                                        .groups = 2},
+                                        gen));
+  // 7x7 -> 4x4: ceil mode's fifth window would start in the padding.
+  net->Add(std::make_unique<nn::AvgPool2d>(nn::PoolOptions{.window = {2, 2},
+                                                           .stride = {2, 2},
+                                                           .padding = {1, 1},
+                                                           .ceil_mode = true,
+                                                           .count_include_pad = false}));
   auto body = std::make_unique<nn::Sequential>();
   body->Add(std::make_unique<nn::Conv2d>(
       nn::ConvOptions{.in_channels = 6, .out_channels = 6, .kernel = {3, 3}, .padding = {1, 1}},
@@ -124,10 +126,13 @@ std::unique_ptr<nn::Sequential> SequenceNet(Generator& gen) {
   net->Add(std::make_unique<nn::Activation>(ops::kRelu));
   net->Add(std::make_unique<nn::MaxPool1d>(  // 12 -> 5
       nn::PoolOptions{.window = {1, 3}, .stride = {1, 2}, .padding = {0, 1}, .dilation = {1, 2}}));
-  net->Add(std::make_unique<nn::Conv1d>(
-      nn::ConvOptions{
-          .in_channels = 4, .out_channels = 4, .kernel = {1, 2}, .same = true, .groups = 2, .dtype = f64},
-      gen));
+  net->Add(std::make_unique<nn::Conv1d>(nn::ConvOptions{.in_channels = 4,
+                                                        .out_channels = 4,
+                                                        .kernel = {1, 2},
+                                                        .same = true,
+                                                        .groups = 2,
+                                                        .dtype = f64},
+                                        gen));
   net->Add(std::make_unique<nn::AvgPool1d>(  // 5 -> 6
       nn::PoolOptions{.window = {1, 2}, .stride = {1, 1}, .padding = {0, 1}}));
   net->Add(std::make_unique<nn::AvgPool1d>(  // 6 -> 4: ceil mode adds a window over one element
@@ -255,9 +260,8 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<nn::Sequential> sequence = SequenceNet(gen);
   Settle(*sequence, DType::kFloat64, gen);
-  ok &= Check(nn::Save(dir + "/sequence.safetensors", *sequence,
-                       {.task = nn::Task::kRegression,
-                        .scaler = image_scaler,
-                        .feature_names = pixels}));
+  ok &= Check(
+      nn::Save(dir + "/sequence.safetensors", *sequence,
+               {.task = nn::Task::kRegression, .scaler = image_scaler, .feature_names = pixels}));
   return ok ? 0 : 1;
 }
