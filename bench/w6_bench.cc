@@ -6,6 +6,7 @@
 // counters carry the field names of the LibTorch reference's JSON lines.
 
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <vector>
 
@@ -63,6 +64,11 @@ void CnnBenchmark(benchmark::State& state) {
     state.SetIterationTime(Summarize(stats.ms).median * 1e-3);
   }
   const Summary s = Summarize(stats.ms);
+  // Which convolution kernel each shape and direction measured faster.
+  for (const ConvKernelChoice& c : ConvKernelChoices()) {
+    std::fprintf(stderr, "W6_cnn: %s: %s (im2col %.0f us, oneDNN %.0f us)\n", c.work.c_str(),
+                 c.kernel == ConvKernel::kOneDnn ? "oneDNN" : "im2col", c.im2col_us, c.onednn_us);
+  }
   state.counters["step_ms"] = s.median;
   state.counters["step_ms_min"] = s.min;
   state.counters["gflops_effective"] = kCnnStepFlop / (s.median * 1e-3) / 1e9;

@@ -13,15 +13,19 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/dnnl_conv.h"
 #include "ops/functional.h"
 #include "ops/gemm.h"
+#include "ops/kernel_choice.h"
 #include "ops/kernels.h"
 #include "ops/layer_ops.h"
+#include "ops/threads.h"
 
 namespace actgrad {
 namespace ops {
@@ -344,13 +348,69 @@ std::vector<int64_t> Dims(const Shape& shape) {
 }
 
 // --------------------------------------------------------------- kernels on tensors
+// The oneDNN view of a plan. The far-side padding is what makes the output
+// sizes come out as planned (a transposed convolution's output_padding
+// lands there).
+internal::ConvGeometry GeometryOf(const ConvPlan& p) {
+  return {.batch = p.batch,
+          .channels = p.channels,
+          .height = p.height,
+          .width = p.width,
+          .out_channels = p.out_channels,
+          .out_height = p.out_height,
+          .out_width = p.out_width,
+          .kh = p.kh,
+          .kw = p.kw,
+          .groups = p.groups,
+          .sh = p.sh,
+          .sw = p.sw,
+          .pad_top = p.pt,
+          .pad_left = p.pl,
+          .pad_bottom = (p.out_height - 1) * p.sh + p.dh * (p.kh - 1) + 1 - p.height - p.pt,
+          .pad_right = (p.out_width - 1) * p.sw + p.dw * (p.kw - 1) + 1 - p.width - p.pl,
+          .dh = p.dh,
+          .dw = p.dw};
+}
+
+enum class Direction : int64_t { kForward, kInputGradient, kWeightGradient };
+
+// Runs `im2col` for float64, and the faster of it and `onednn` for float32.
+template <typename T, typename Im2col, typename OneDnn>
+void RunConvKernel(Direction direction, const ConvPlan& p, Im2col im2col, OneDnn onednn) {
+  if constexpr (!std::is_same_v<T, float>) {
+    im2col();
+  } else {
+    const internal::ConvGeometry g = GeometryOf(p);
+    const std::vector<int64_t> key = {int64_t(direction), g.batch, g.channels, g.height, g.width,
+                                      g.out_channels, g.out_height, g.out_width, g.kh, g.kw,
+                                      g.groups, g.sh, g.sw, g.pad_top, g.pad_left, g.pad_bottom,
+                                      g.pad_right, g.dh, g.dw, NumThreads()};
+    const char* name = direction == Direction::kForward         ? "forward"
+                       : direction == Direction::kInputGradient ? "input gradient"
+                                                                : "weight gradient";
+    const std::string what = absl::StrCat(
+        "convolution ", name, " [", g.batch, ",", g.channels, ",", g.height, ",", g.width, "] * [",
+        g.out_channels, ",", g.channels / g.groups, ",", g.kh, ",", g.kw, "] -> [", g.batch, ",",
+        g.out_channels, ",", g.out_height, ",", g.out_width, "], ", NumThreads(),
+        NumThreads() == 1 ? " thread" : " threads");
+    internal::RunFaster(what, key, im2col, [&] { return onednn(g); });
+  }
+}
+
 Tensor RunCorrelate(const ConvPlan& p, const Tensor& x, const Tensor& w, const Tensor* bias) {
   Tensor y = internal::Empty(Shape{p.batch, p.out_channels, p.out_height, p.out_width}, x.dtype());
   DispatchFloating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    Correlate<T>(p, static_cast<const T*>(x.raw_data()), static_cast<const T*>(w.raw_data()),
-                 bias != nullptr ? static_cast<const T*>(bias->raw_data()) : nullptr,
-                 static_cast<T*>(y.raw_data()));
+    const T* px = static_cast<const T*>(x.raw_data());
+    const T* pw = static_cast<const T*>(w.raw_data());
+    const T* pb = bias != nullptr ? static_cast<const T*>(bias->raw_data()) : nullptr;
+    T* py = static_cast<T*>(y.raw_data());
+    RunConvKernel<T>(
+        Direction::kForward, p, [&] { Correlate<T>(p, px, pw, pb, py); },
+        [&](const internal::ConvGeometry& g) {
+          if constexpr (std::is_same_v<T, float>) return internal::DnnlConvForward(g, px, pw, pb, py);
+          return false;
+        });
   });
   return y;
 }
@@ -359,8 +419,15 @@ Tensor RunSpread(const ConvPlan& p, const Tensor& dy, const Tensor& w) {
   Tensor dx = internal::Empty(Shape{p.batch, p.channels, p.height, p.width}, dy.dtype());
   DispatchFloating(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    Spread<T>(p, static_cast<const T*>(dy.raw_data()), static_cast<const T*>(w.raw_data()),
-              static_cast<T*>(dx.raw_data()));
+    const T* pdy = static_cast<const T*>(dy.raw_data());
+    const T* pw = static_cast<const T*>(w.raw_data());
+    T* pdx = static_cast<T*>(dx.raw_data());
+    RunConvKernel<T>(
+        Direction::kInputGradient, p, [&] { Spread<T>(p, pdy, pw, pdx); },
+        [&](const internal::ConvGeometry& g) {
+          if constexpr (std::is_same_v<T, float>) return internal::DnnlConvBackwardData(g, pdy, pw, pdx);
+          return false;
+        });
   });
   return dx;
 }
@@ -369,8 +436,17 @@ Tensor RunWeightGradient(const ConvPlan& p, const Tensor& x, const Tensor& dy) {
   Tensor dw = internal::Empty(Shape{p.out_channels, p.GroupChannels(), p.kh, p.kw}, x.dtype());
   DispatchFloating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    WeightGradient<T>(p, static_cast<const T*>(x.raw_data()), static_cast<const T*>(dy.raw_data()),
-                      static_cast<T*>(dw.raw_data()));
+    const T* px = static_cast<const T*>(x.raw_data());
+    const T* pdy = static_cast<const T*>(dy.raw_data());
+    T* pdw = static_cast<T*>(dw.raw_data());
+    RunConvKernel<T>(
+        Direction::kWeightGradient, p, [&] { WeightGradient<T>(p, px, pdy, pdw); },
+        [&](const internal::ConvGeometry& g) {
+          if constexpr (std::is_same_v<T, float>) {
+            return internal::DnnlConvBackwardWeights(g, px, pdy, pdw);
+          }
+          return false;
+        });
   });
   return dw;
 }

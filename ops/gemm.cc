@@ -12,20 +12,24 @@
 
 namespace actgrad {
 
-namespace {
+namespace internal {
 
-#if ACTGRAD_HAS_ONEDNN
-// oneDNN threads with OpenMP, whose thread count is a per-thread setting:
-// each calling thread is told NumThreads() once (and again after a change),
-// so that products never run on more threads than asked.
 void MatchOpenMpThreads() {
+#if ACTGRAD_HAS_ONEDNN
   thread_local int told = 0;
   const int wanted = NumThreads();
   if (told != wanted) {
     omp_set_num_threads(wanted);
     told = wanted;
   }
+#endif
 }
+
+}  // namespace internal
+
+namespace {
+
+#if ACTGRAD_HAS_ONEDNN
 
 const char* IsaName(dnnl_cpu_isa_t isa) {
   switch (isa) {
@@ -70,7 +74,7 @@ void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
   const float beta = accumulate ? 1.0f : 0.0f;
   EnsureBlasThreads();
 #if ACTGRAD_HAS_ONEDNN
-  MatchOpenMpThreads();
+  internal::MatchOpenMpThreads();
   dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
 #else
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,

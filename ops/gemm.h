@@ -29,6 +29,12 @@ std::string GemmLibraryName();
 
 namespace internal {
 
+// oneDNN threads with OpenMP, whose thread count is a per-thread setting:
+// each calling thread is told NumThreads() once (and again after a change),
+// so that oneDNN never runs on more threads than asked. Call it before any
+// oneDNN primitive.
+void MatchOpenMpThreads();
+
 // C[m,n] = op(A) op(B) (+ C when `accumulate`), row-major, where op(A) is
 // [m,k] (A stored [k,m] when trans_a) and op(B) is [k,n] (B stored [n,k]
 // when trans_b).

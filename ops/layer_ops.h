@@ -24,6 +24,7 @@
 #include <array>
 #include <cstdint>
 #include <source_location>
+#include <string>
 #include <vector>
 
 #include "graph/tensor.h"
@@ -72,6 +73,21 @@ struct ConvTranspose2dOptions {
 Tensor ConvTranspose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                        const ConvTranspose2dOptions& options = {},
                        std::source_location location = std::source_location::current());
+
+// Which kernel the float32 convolutions run (float64 always runs im2col):
+// im2col and the project's GEMM, or oneDNN's convolution primitives on
+// blocked layouts. kFastest times both on each new shape (per direction:
+// forward, input gradient, weight gradient) and keeps the faster.
+enum class ConvKernel { kFastest, kIm2col, kOneDnn };
+void SetConvKernel(ConvKernel kernel);
+// What kFastest chose so far in this process, in the order it chose.
+struct ConvKernelChoice {
+  std::string work;  // "conv2d forward [64,32,14,14] * [64,32,3,3], 1 thread"
+  ConvKernel kernel = ConvKernel::kIm2col;
+  double im2col_us = 0;  // the timed runs (0: oneDNN could not run it)
+  double onednn_us = 0;
+};
+std::vector<ConvKernelChoice> ConvKernelChoices();
 
 // --- Pooling -----------------------------------------------------------------
 struct Pool2dOptions {
