@@ -14,6 +14,7 @@
 #include <cmath>
 #include <vector>
 
+#include "graph/parallel.h"
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
@@ -167,6 +168,21 @@ double SumInBlocks(int64_t n, BlockSum block_sum) {
   return total;
 }
 
+// Runs body(m) for every statistic m, split over the threads when the work
+// is large enough to pay for waking them and `independent` says the
+// statistics touch disjoint outputs (their affine gradients included).
+template <typename Fn>
+void ForEachStatistic(const NormPlan& p, bool independent, Fn body) {
+  auto range = [&](int64_t begin, int64_t end) {
+    for (int64_t m = begin; m < end; ++m) body(m);
+  };
+  if (independent && p.mid > 1 && p.mid * p.Count() >= internal::kParallelMinElements) {
+    internal::ParallelForSplit(p.mid, range);
+  } else {
+    range(0, p.mid);
+  }
+}
+
 // mean and 1/sqrt(var + eps) per mid index; var is the biased one. Also
 // returns the unbiased variance for running statistics.
 template <typename T>
@@ -176,7 +192,7 @@ void Moments(const NormPlan& p, const T* x, double eps, std::vector<double>& mea
   rstd.assign(size_t(p.mid), 0.0);
   if (unbiased != nullptr) unbiased->assign(size_t(p.mid), 0.0);
   const double count = double(p.Count());
-  for (int64_t m = 0; m < p.mid; ++m) {
+  ForEachStatistic(p, true, [&](int64_t m) {
     // Summed relative to one of the values: float sums of values far from
     // zero would lose the mean's digits, sums of differences keep them.
     const T shift = p.Count() > 0 ? x[m * p.inner] : T(0);
@@ -198,14 +214,14 @@ void Moments(const NormPlan& p, const T* x, double eps, std::vector<double>& mea
     mean[size_t(m)] = mu;
     rstd[size_t(m)] = 1.0 / std::sqrt(squares / count + eps);
     if (unbiased != nullptr) (*unbiased)[size_t(m)] = count > 1 ? squares / (count - 1) : NAN;
-  }
+  });
 }
 
 // y = (x - mean) * rstd * weight + bias.
 template <typename T>
 void Normalize(const NormPlan& p, const T* x, const std::vector<double>& mean,
                const std::vector<double>& rstd, const T* weight, const T* bias, T* y) {
-  for (int64_t m = 0; m < p.mid; ++m) {
+  ForEachStatistic(p, true, [&](int64_t m) {
     const Centering<T> centered(mean[size_t(m)]);
     const double rs = rstd[size_t(m)];
     ForEachSegment(p, m, [&](int64_t begin, int64_t n, int64_t channel) {
@@ -221,7 +237,7 @@ void Normalize(const NormPlan& p, const T* x, const std::vector<double>& mean,
         out = in * T(rs) * ConstRow<T>(weight, n);
       }
     });
-  }
+  });
 }
 
 // Gradients of Normalize. With batch statistics, x also moves the mean and
@@ -235,7 +251,7 @@ void NormalizeBackward(const NormPlan& p, bool batch_statistics, const T* x, con
   using Doubles = Eigen::Array<double, Eigen::Dynamic, 1>;
   Doubles dw = Doubles::Zero(p.AffineSize()), db = Doubles::Zero(p.AffineSize());
   const double count = double(p.Count());
-  for (int64_t m = 0; m < p.mid; ++m) {
+  ForEachStatistic(p, p.affine_by == AffineBy::kMid, [&](int64_t m) {
     const Centering<T> centered(mean[size_t(m)]);
     const double rs = rstd[size_t(m)];
     // sum(g) and sum(g * (x - mean)), and the affine gradients on the way.
@@ -272,7 +288,7 @@ void NormalizeBackward(const NormPlan& p, bool batch_statistics, const T* x, con
     });
     if (dmean != nullptr) dmean[m] = T(-rs * sum_g);
     if (dvar != nullptr) dvar[m] = T(-0.5 * rs * rs * rs * sum_gc);
-    if (dx == nullptr) continue;
+    if (dx == nullptr) return;
     // dx = rs w dy - rs mean(g) - rs^2 mean(g xhat) (x - mean), per element.
     const T shift = T(batch_statistics ? -rs * sum_g / count : 0.0);
     const T slope = T(batch_statistics ? -rs * rs * rs * sum_gc / count : 0.0);
@@ -287,7 +303,7 @@ void NormalizeBackward(const NormPlan& p, bool batch_statistics, const T* x, con
         out = d * ConstRow<T>(weight, n) * T(rs) + c * slope + shift;
       }
     });
-  }
+  });
   if (dweight != nullptr) {
     for (int64_t c = 0; c < dw.size(); ++c) dweight[c] = T(dw[c]);
   }

@@ -14,6 +14,7 @@
 #include <limits>
 #include <vector>
 
+#include "graph/parallel.h"
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
@@ -134,6 +135,20 @@ Shape PooledShape(const Shape& in, const PoolPlan& p, bool one_dimensional) {
   return out;
 }
 
+// Runs body(plane) for every plane, split over the threads when the planes
+// hold enough elements to pay for waking them. Planes are independent.
+template <typename Fn>
+void ForEachPlane(const PoolPlan& p, Fn body) {
+  auto range = [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) body(plane);
+  };
+  if (p.planes > 1 && p.planes * p.InPlane() >= internal::kParallelMinElements) {
+    internal::ParallelForSplit(p.planes, range);
+  } else {
+    range(0, p.planes);
+  }
+}
+
 // ------------------------------------------------------------- max pooling
 // Every window lies inside the input: no padding, no dilation, and no
 // window that ceil_mode lets run past the edge.
@@ -170,7 +185,7 @@ inline void TakeIfGreaterOrNan(T v, int64_t index, T& best, int64_t& best_index)
 template <typename T>
 void MaxPoolInside(const PoolPlan& p, const T* x, T* y, int64_t* index) {
   const int64_t in_plane = p.InPlane(), out_plane = p.OutPlane(), width = p.w.in;
-  for (int64_t plane = 0; plane < p.planes; ++plane) {
+  ForEachPlane(p, [&](int64_t plane) {
     const T* src = x + plane * in_plane;
     T* dst = y + plane * out_plane;
     int64_t* idx = index + plane * out_plane;
@@ -189,17 +204,49 @@ void MaxPoolInside(const PoolPlan& p, const T* x, T* y, int64_t* index) {
         idx[oh * p.w.out + ow] = best_index;
       }
     }
-  }
+  });
+}
+
+// The common 2x2 window with stride 2, unrolled: a quarter of the loop
+// overhead of MaxPoolInside per tap.
+template <typename T>
+void MaxPool2x2(const PoolPlan& p, const T* x, T* y, int64_t* index) {
+  const int64_t in_plane = p.InPlane(), out_plane = p.OutPlane(), width = p.w.in;
+  ForEachPlane(p, [&](int64_t plane) {
+    const T* src = x + plane * in_plane;
+    T* dst = y + plane * out_plane;
+    int64_t* idx = index + plane * out_plane;
+    for (int64_t oh = 0; oh < p.h.out; ++oh) {
+      const int64_t top = 2 * oh * width;
+      const T* r0 = src + top;
+      const T* r1 = r0 + width;
+      for (int64_t ow = 0; ow < p.w.out; ++ow) {
+        const int64_t left = 2 * ow;
+        T best = r0[left];
+        int64_t best_index = top + left;
+        TakeIfGreaterOrNan(r0[left + 1], top + left + 1, best, best_index);
+        TakeIfGreaterOrNan(r1[left], top + width + left, best, best_index);
+        TakeIfGreaterOrNan(r1[left + 1], top + width + left + 1, best, best_index);
+        dst[oh * p.w.out + ow] = best;
+        idx[oh * p.w.out + ow] = best_index;
+      }
+    }
+  });
 }
 
 template <typename T>
 void MaxPoolPlanes(const PoolPlan& p, const T* x, T* y, int64_t* index) {
+  if (WindowsInside(p) && p.h.kernel == 2 && p.w.kernel == 2 && p.h.stride == 2 &&
+      p.w.stride == 2) {
+    MaxPool2x2(p, x, y, index);
+    return;
+  }
   if (WindowsInside(p)) {
     MaxPoolInside(p, x, y, index);
     return;
   }
   const int64_t in_plane = p.InPlane(), out_plane = p.OutPlane();
-  for (int64_t plane = 0; plane < p.planes; ++plane) {
+  ForEachPlane(p, [&](int64_t plane) {
     const T* src = x + plane * in_plane;
     T* dst = y + plane * out_plane;
     int64_t* idx = index + plane * out_plane;
@@ -227,7 +274,7 @@ void MaxPoolPlanes(const PoolPlan& p, const T* x, T* y, int64_t* index) {
         idx[oh * p.w.out + ow] = best_index;
       }
     }
-  }
+  });
 }
 
 Tensor MaxPoolForward(ForwardContext& ctx) {
@@ -291,7 +338,7 @@ Tensor GatherPlanes(const Tensor& source, const Tensor& index) {
 template <typename T>
 void ScatterTiles(const PoolPlan& p, const T* dy, const int64_t* index, T* dx) {
   const int64_t in_plane = p.InPlane(), out_plane = p.OutPlane(), width = p.w.in;
-  for (int64_t plane = 0; plane < p.planes; ++plane) {
+  ForEachPlane(p, [&](int64_t plane) {
     T* dst = dx + plane * in_plane;
     for (int64_t oh = 0; oh < p.h.out; ++oh) {
       for (int64_t i = 0; i < p.h.kernel; ++i) {
@@ -303,7 +350,7 @@ void ScatterTiles(const PoolPlan& p, const T* dy, const int64_t* index, T* dx) {
         dst[index[k]] = dy[k];
       }
     }
-  }
+  });
 }
 
 void MaxPoolBackward(BackwardContext& ctx) {
@@ -384,7 +431,7 @@ void GatherByIndexBackwardGraph(BackwardContext& ctx) {
 template <typename T>
 void AveragePlanes(const PoolPlan& p, const T* x, T* y) {
   const int64_t in_plane = p.InPlane(), out_plane = p.OutPlane();
-  for (int64_t plane = 0; plane < p.planes; ++plane) {
+  ForEachPlane(p, [&](int64_t plane) {
     const T* src = x + plane * in_plane;
     T* dst = y + plane * out_plane;
     for (int64_t oh = 0; oh < p.h.out; ++oh) {
@@ -396,7 +443,7 @@ void AveragePlanes(const PoolPlan& p, const T* x, T* y) {
         dst[oh * p.w.out + ow] = sum / T(p.h.divisor[oh] * p.w.divisor[ow]);
       }
     }
-  }
+  });
 }
 
 // The adjoint: each output's gradient, divided, back over its window.
@@ -404,7 +451,7 @@ template <typename T>
 void SpreadAverages(const PoolPlan& p, const T* dy, T* dx) {
   const int64_t in_plane = p.InPlane(), out_plane = p.OutPlane();
   std::fill(dx, dx + p.planes * in_plane, T(0));
-  for (int64_t plane = 0; plane < p.planes; ++plane) {
+  ForEachPlane(p, [&](int64_t plane) {
     const T* src = dy + plane * out_plane;
     T* dst = dx + plane * in_plane;
     for (int64_t oh = 0; oh < p.h.out; ++oh) {
@@ -415,7 +462,7 @@ void SpreadAverages(const PoolPlan& p, const T* dy, T* dx) {
         }
       }
     }
-  }
+  });
 }
 
 Tensor RunAverage(const OpDef& op, const Tensor& x, const Attrs& a, const Location& location) {
