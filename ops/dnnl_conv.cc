@@ -10,6 +10,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "ops/gemm.h"
+#include "ops/kernels.h"
 #include "ops/threads.h"
 
 namespace actgrad::internal {
@@ -31,45 +32,53 @@ dnnl::stream& Stream() {
 
 memory::dims Dims(std::initializer_list<int64_t> dims) { return memory::dims(dims); }
 
-// A primitive's side of one tensor: the layout the primitive wants, and,
-// when the user's plain layout differs, a buffer in that layout with the
-// reorders between the two.
+// Working memory for one call, from the tensor pool (graph/storage.h): the
+// reorder buffers and scratchpads of every shape and direction share the
+// pool's buffers instead of each keeping its own.
+memory PooledMemory(const memory::desc& desc, Tensor& hold) {
+  const int64_t bytes = static_cast<int64_t>(desc.get_size());
+  hold = Empty(Shape{std::max<int64_t>(1, (bytes + 3) / 4)}, DType::kFloat32);
+  return memory(desc, Engine(), hold.raw_data());
+}
+
+// A primitive's side of one tensor: the layout the primitive wants and,
+// when the user's plain layout differs, the reorders between the two.
 struct Operand {
   memory::desc user;
   memory::desc wanted;
-  std::optional<memory> buffer;
   std::optional<dnnl::reorder> to_wanted, to_user;
 
   Operand(const memory::desc& user_desc, const memory::desc& wanted_desc, bool in, bool out)
       : user(user_desc), wanted(wanted_desc) {
     if (user == wanted) return;
-    buffer.emplace(wanted, Engine());
     if (in) to_wanted.emplace(dnnl::reorder::primitive_desc(Engine(), user, Engine(), wanted));
     if (out) to_user.emplace(dnnl::reorder::primitive_desc(Engine(), wanted, Engine(), user));
   }
 
-  // The memory the primitive reads, after reordering `data` into it.
-  memory In(const float* data) {
+  // The memory the primitive reads, after reordering `data` into it
+  // (into a buffer `hold` keeps for the call).
+  memory In(const float* data, Tensor& hold) {
     memory plain(user, Engine(), const_cast<float*>(data));
-    if (!buffer) return plain;
-    to_wanted->execute(Stream(), plain, *buffer);
-    return *buffer;
+    if (user == wanted) return plain;
+    memory buffer = PooledMemory(wanted, hold);
+    to_wanted->execute(Stream(), plain, buffer);
+    return buffer;
   }
   // The memory the primitive writes; Finish() reorders it into `data`.
-  memory Out(float* data) {
-    if (!buffer) return memory(user, Engine(), data);
-    return *buffer;
+  memory Out(float* data, Tensor& hold) {
+    if (user == wanted) return memory(user, Engine(), data);
+    return PooledMemory(wanted, hold);
   }
-  void Finish(float* data) {
-    if (!buffer) return;
+  void Finish(memory written, float* data) {
+    if (user == wanted) return;
     memory plain(user, Engine(), data);
-    to_user->execute(Stream(), *buffer, plain);
+    to_user->execute(Stream(), written, plain);
   }
 };
 
-struct Scratchpad {
-  explicit Scratchpad(const memory::desc& desc) : memory_(desc, Engine()) {}
-  memory memory_;
+// The buffers of one call: inputs, output and scratchpad.
+struct CallBuffers {
+  Tensor a, b, out, scratchpad;
 };
 
 // Everything one shape needs, built on first use of each direction.
@@ -109,18 +118,18 @@ struct Entry {
   struct Forward {
     dnnl::convolution_forward primitive;
     Operand src, weights, dst;
-    Scratchpad scratchpad;
+    memory::desc scratchpad;
     memory zero_bias;
   };
   struct BackwardData {
     dnnl::convolution_backward_data primitive;
     Operand diff_dst, weights, diff_src;
-    Scratchpad scratchpad;
+    memory::desc scratchpad;
   };
   struct BackwardWeights {
     dnnl::convolution_backward_weights primitive;
     Operand src, diff_dst, diff_weights;
-    Scratchpad scratchpad;
+    memory::desc scratchpad;
   };
   std::optional<Forward> forward;
   std::optional<BackwardData> backward_data;
@@ -164,7 +173,7 @@ bool DnnlConvForward(const ConvGeometry& g, const float* x, const float* weight,
                                         Operand(e->user_src, pd.src_desc(), true, false),
                                         Operand(e->user_weights, pd.weights_desc(), true, false),
                                         Operand(e->user_dst, pd.dst_desc(), false, true),
-                                        Scratchpad(pd.scratchpad_desc()),
+                                        pd.scratchpad_desc(),
                                         memory(e->user_bias, Engine())});
       float* zeros = static_cast<float*>(e->forward->zero_bias.get_data_handle());
       std::fill(zeros, zeros + g.out_channels, 0.0f);
@@ -172,12 +181,14 @@ bool DnnlConvForward(const ConvGeometry& g, const float* x, const float* weight,
     Entry::Forward& f = *e->forward;
     const memory bias_memory =
         bias != nullptr ? memory(e->user_bias, Engine(), const_cast<float*>(bias)) : f.zero_bias;
-    f.primitive.execute(Stream(), {{DNNL_ARG_SRC, f.src.In(x)},
-                                   {DNNL_ARG_WEIGHTS, f.weights.In(weight)},
+    CallBuffers buffers;
+    const memory out = f.dst.Out(y, buffers.out);
+    f.primitive.execute(Stream(), {{DNNL_ARG_SRC, f.src.In(x, buffers.a)},
+                                   {DNNL_ARG_WEIGHTS, f.weights.In(weight, buffers.b)},
                                    {DNNL_ARG_BIAS, bias_memory},
-                                   {DNNL_ARG_DST, f.dst.Out(y)},
-                                   {DNNL_ARG_SCRATCHPAD, f.scratchpad.memory_}});
-    f.dst.Finish(y);
+                                   {DNNL_ARG_DST, out},
+                                   {DNNL_ARG_SCRATCHPAD, PooledMemory(f.scratchpad, buffers.scratchpad)}});
+    f.dst.Finish(out, y);
     Stream().wait();
   } catch (const dnnl::error&) {
     return false;
@@ -201,14 +212,16 @@ bool DnnlConvBackwardData(const ConvGeometry& g, const float* dy, const float* w
                               Operand(e->user_dst, pd.diff_dst_desc(), true, false),
                               Operand(e->user_weights, pd.weights_desc(), true, false),
                               Operand(e->user_src, pd.diff_src_desc(), false, true),
-                              Scratchpad(pd.scratchpad_desc())});
+                              pd.scratchpad_desc()});
     }
     Entry::BackwardData& b = *e->backward_data;
-    b.primitive.execute(Stream(), {{DNNL_ARG_DIFF_DST, b.diff_dst.In(dy)},
-                                   {DNNL_ARG_WEIGHTS, b.weights.In(weight)},
-                                   {DNNL_ARG_DIFF_SRC, b.diff_src.Out(dx)},
-                                   {DNNL_ARG_SCRATCHPAD, b.scratchpad.memory_}});
-    b.diff_src.Finish(dx);
+    CallBuffers buffers;
+    const memory out = b.diff_src.Out(dx, buffers.out);
+    b.primitive.execute(Stream(), {{DNNL_ARG_DIFF_DST, b.diff_dst.In(dy, buffers.a)},
+                                   {DNNL_ARG_WEIGHTS, b.weights.In(weight, buffers.b)},
+                                   {DNNL_ARG_DIFF_SRC, out},
+                                   {DNNL_ARG_SCRATCHPAD, PooledMemory(b.scratchpad, buffers.scratchpad)}});
+    b.diff_src.Finish(out, dx);
     Stream().wait();
   } catch (const dnnl::error&) {
     return false;
@@ -233,14 +246,16 @@ bool DnnlConvBackwardWeights(const ConvGeometry& g, const float* x, const float*
                                  Operand(e->user_src, pd.src_desc(), true, false),
                                  Operand(e->user_dst, pd.diff_dst_desc(), true, false),
                                  Operand(e->user_weights, pd.diff_weights_desc(), false, true),
-                                 Scratchpad(pd.scratchpad_desc())});
+                                 pd.scratchpad_desc()});
     }
     Entry::BackwardWeights& b = *e->backward_weights;
-    b.primitive.execute(Stream(), {{DNNL_ARG_SRC, b.src.In(x)},
-                                   {DNNL_ARG_DIFF_DST, b.diff_dst.In(dy)},
-                                   {DNNL_ARG_DIFF_WEIGHTS, b.diff_weights.Out(dweight)},
-                                   {DNNL_ARG_SCRATCHPAD, b.scratchpad.memory_}});
-    b.diff_weights.Finish(dweight);
+    CallBuffers buffers;
+    const memory out = b.diff_weights.Out(dweight, buffers.out);
+    b.primitive.execute(Stream(), {{DNNL_ARG_SRC, b.src.In(x, buffers.a)},
+                                   {DNNL_ARG_DIFF_DST, b.diff_dst.In(dy, buffers.b)},
+                                   {DNNL_ARG_DIFF_WEIGHTS, out},
+                                   {DNNL_ARG_SCRATCHPAD, PooledMemory(b.scratchpad, buffers.scratchpad)}});
+    b.diff_weights.Finish(out, dweight);
     Stream().wait();
   } catch (const dnnl::error&) {
     return false;
