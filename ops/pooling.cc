@@ -207,28 +207,62 @@ void MaxPoolInside(const PoolPlan& p, const T* x, T* y, int64_t* index) {
   });
 }
 
-// The common 2x2 window with stride 2, unrolled: a quarter of the loop
-// overhead of MaxPoolInside per tap.
+// The common 2x2 window with stride 2, in two passes per output row that
+// the compiler vectorizes: the larger of each vertical pair (and whether it
+// came from the lower row), then the larger of each horizontal pair of
+// those. A tie between the columns goes to the earlier element in
+// row-major order, as the plain scan gives it. Comparisons this way let a
+// NaN lose, so a row pair holding a NaN takes the plain scan instead.
 template <typename T>
 void MaxPool2x2(const PoolPlan& p, const T* x, T* y, int64_t* index) {
   const int64_t in_plane = p.InPlane(), out_plane = p.OutPlane(), width = p.w.in;
+  const int64_t out_width = p.w.out, pairs = 2 * out_width, out_height = p.h.out;
   ForEachPlane(p, [&](int64_t plane) {
+    // Local copies: stores through the outputs could otherwise alias the
+    // captured sizes and force a reload every iteration.
+    const int64_t row_stride = width, columns = out_width, pair_count = pairs, rows = out_height;
+    std::vector<T> column_max(static_cast<size_t>(pairs));
+    std::vector<int32_t> from_lower(static_cast<size_t>(pairs));
+    // No aliasing between the rows, the buffers and the outputs: what lets
+    // the compiler vectorize the loops.
+    T* __restrict vmax = column_max.data();
+    int32_t* __restrict lower = from_lower.data();
     const T* src = x + plane * in_plane;
-    T* dst = y + plane * out_plane;
-    int64_t* idx = index + plane * out_plane;
-    for (int64_t oh = 0; oh < p.h.out; ++oh) {
-      const int64_t top = 2 * oh * width;
-      const T* r0 = src + top;
-      const T* r1 = r0 + width;
-      for (int64_t ow = 0; ow < p.w.out; ++ow) {
-        const int64_t left = 2 * ow;
-        T best = r0[left];
-        int64_t best_index = top + left;
-        TakeIfGreaterOrNan(r0[left + 1], top + left + 1, best, best_index);
-        TakeIfGreaterOrNan(r1[left], top + width + left, best, best_index);
-        TakeIfGreaterOrNan(r1[left + 1], top + width + left + 1, best, best_index);
-        dst[oh * p.w.out + ow] = best;
-        idx[oh * p.w.out + ow] = best_index;
+    for (int64_t oh = 0; oh < rows; ++oh) {
+      const int64_t top = 2 * oh * row_stride;
+      const T* __restrict r0 = src + top;
+      const T* __restrict r1 = r0 + row_stride;
+      T* __restrict dst = y + plane * out_plane + oh * columns;
+      int64_t* __restrict idx = index + plane * out_plane + oh * columns;
+      int32_t nan = 0;
+      for (int64_t j = 0; j < pair_count; ++j) nan |= int32_t(r0[j] != r0[j]) | int32_t(r1[j] != r1[j]);
+      if (nan != 0) {
+        for (int64_t ow = 0; ow < columns; ++ow) {
+          const int64_t left = 2 * ow;
+          T best = r0[left];
+          int64_t best_index = top + left;
+          TakeIfGreaterOrNan(r0[left + 1], top + left + 1, best, best_index);
+          TakeIfGreaterOrNan(r1[left], top + row_stride + left, best, best_index);
+          TakeIfGreaterOrNan(r1[left + 1], top + row_stride + left + 1, best, best_index);
+          dst[ow] = best;
+          idx[ow] = best_index;
+        }
+        continue;
+      }
+      for (int64_t j = 0; j < pair_count; ++j) {
+        const T upper_value = r0[j], lower_value = r1[j];
+        vmax[j] = lower_value > upper_value ? lower_value : upper_value;
+        lower[j] = lower_value > upper_value ? 1 : 0;
+      }
+      // Arithmetic rather than conditionals, which compile to branches.
+      // Without NaNs the winner's value is the plain maximum.
+      for (int64_t ow = 0; ow < columns; ++ow) {
+        const T left = vmax[2 * ow], right = vmax[2 * ow + 1];
+        const int64_t left_row = lower[2 * ow], right_row = lower[2 * ow + 1];
+        const int64_t take =
+            int64_t(right > left) | (int64_t(right == left) & int64_t(right_row < left_row));
+        dst[ow] = std::max(left, right);
+        idx[ow] = top + (left_row + take * (right_row - left_row)) * row_stride + 2 * ow + take;
       }
     }
   });
