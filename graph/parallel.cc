@@ -56,4 +56,22 @@ void ParallelForSplit(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn) {
   fn(0, n);
 }
 
+void ParallelForItems(int64_t count, absl::FunctionRef<void(int64_t, int64_t)> fn) {
+#if ACTGRAD_HAS_OPENMP
+  const int64_t parts = std::min<int64_t>(ParallelThreads(), count);
+  if (parts >= 2 && omp_get_level() == 0) {
+    const int64_t chunk = (count + parts - 1) / parts;
+    const int threads = static_cast<int>(parts);
+#pragma omp parallel num_threads(threads)
+    {
+      const int64_t begin = std::min(count, omp_get_thread_num() * chunk);
+      const int64_t end = std::min(count, begin + chunk);
+      if (begin < end) fn(begin, end);
+    }
+    return;
+  }
+#endif
+  fn(0, count);
+}
+
 }  // namespace actgrad::internal

@@ -40,6 +40,11 @@ inline constexpr int64_t kParallelMinElements = int64_t{1} << 18;
 // The split itself (below).
 void ParallelForSplit(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn);
 
+// Calls fn(begin, end) on disjoint ranges of [0, count) items (channels,
+// image planes), one per thread. For items that each hold enough work: the
+// caller decides the whole is worth the threads. `fn` must not throw.
+void ParallelForItems(int64_t count, absl::FunctionRef<void(int64_t, int64_t)> fn);
+
 // Calls fn(begin, end) on disjoint ranges covering [0, n), one per thread,
 // each starting at a multiple of 16 elements so that every range keeps the
 // buffer's 64-byte alignment for float32 and float64. Returns after all are

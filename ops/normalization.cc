@@ -177,7 +177,7 @@ void ForEachStatistic(const NormPlan& p, bool independent, Fn body) {
     for (int64_t m = begin; m < end; ++m) body(m);
   };
   if (independent && p.mid > 1 && p.mid * p.Count() >= internal::kParallelMinElements) {
-    internal::ParallelForSplit(p.mid, range);
+    internal::ParallelForItems(p.mid, range);
   } else {
     range(0, p.mid);
   }

@@ -143,7 +143,7 @@ void ForEachPlane(const PoolPlan& p, Fn body) {
     for (int64_t plane = begin; plane < end; ++plane) body(plane);
   };
   if (p.planes > 1 && p.planes * p.InPlane() >= internal::kParallelMinElements) {
-    internal::ParallelForSplit(p.planes, range);
+    internal::ParallelForItems(p.planes, range);
   } else {
     range(0, p.planes);
   }
