@@ -37,12 +37,15 @@ int ParallelThreads() {
 
 void SetParallelThreads(int n) { parallel_threads.store(n >= 1 ? n : 1); }
 
-void ParallelForSplit(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn) {
+namespace {
+
+// Runs fn on [0, n) in `parts` ranges of `chunk` (the last one shorter) on
+// as many threads, or as one call when that is not worth it or a parallel
+// region is already running.
+void RunInParts(int64_t n, int64_t parts, int64_t chunk,
+                absl::FunctionRef<void(int64_t, int64_t)> fn) {
 #if ACTGRAD_HAS_OPENMP
-  const int64_t parts = std::min<int64_t>(ParallelThreads(), n / (kParallelMinElements / 2));
   if (parts >= 2 && omp_get_level() == 0) {
-    const int64_t per_part = (n + parts - 1) / parts;
-    const int64_t chunk = (per_part + kAlignElements - 1) / kAlignElements * kAlignElements;
     const int threads = static_cast<int>(parts);
 #pragma omp parallel num_threads(threads)
     {
@@ -56,22 +59,18 @@ void ParallelForSplit(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn) {
   fn(0, n);
 }
 
+}  // namespace
+
+void ParallelForSplit(int64_t n, absl::FunctionRef<void(int64_t, int64_t)> fn) {
+  const int64_t parts =
+      std::max<int64_t>(1, std::min<int64_t>(ParallelThreads(), n / (kParallelMinElements / 2)));
+  const int64_t per_part = (n + parts - 1) / parts;
+  RunInParts(n, parts, (per_part + kAlignElements - 1) / kAlignElements * kAlignElements, fn);
+}
+
 void ParallelForItems(int64_t count, absl::FunctionRef<void(int64_t, int64_t)> fn) {
-#if ACTGRAD_HAS_OPENMP
-  const int64_t parts = std::min<int64_t>(ParallelThreads(), count);
-  if (parts >= 2 && omp_get_level() == 0) {
-    const int64_t chunk = (count + parts - 1) / parts;
-    const int threads = static_cast<int>(parts);
-#pragma omp parallel num_threads(threads)
-    {
-      const int64_t begin = std::min(count, omp_get_thread_num() * chunk);
-      const int64_t end = std::min(count, begin + chunk);
-      if (begin < end) fn(begin, end);
-    }
-    return;
-  }
-#endif
-  fn(0, count);
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(ParallelThreads(), count));
+  RunInParts(count, parts, (count + parts - 1) / parts, fn);
 }
 
 }  // namespace actgrad::internal

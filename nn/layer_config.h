@@ -60,7 +60,8 @@ absl::StatusOr<std::optional<Initializer>> OptionalInitializer(const ModuleConfi
 
 }  // namespace actgrad::nn
 
-// Assigns the value of a StatusOr expression to `lhs`, or returns its error.
+// Assigns the value of a StatusOr expression to `lhs`, or returns its error
+// from the enclosing function.
 #define ACTGRAD_CONFIG_ASSIGN(lhs, expr)           \
   do {                                             \
     auto actgrad_config_value = (expr);            \

@@ -17,6 +17,7 @@
 #include "nn/dropout.h"
 #include "nn/flatten.h"
 #include "nn/init.h"
+#include "nn/layer_config.h"
 #include "nn/linear.h"
 #include "nn/normalization.h"
 #include "nn/pooling.h"
@@ -150,13 +151,6 @@ absl::StatusOr<double> RealOption(const Item& item, absl::string_view key, doubl
   return Real(item, key, it->second, low, high);
 }
 
-#define ACTGRAD_SPEC_ASSIGN(lhs, expr)               \
-  do {                                               \
-    auto actgrad_spec_value = (expr);                \
-    if (!actgrad_spec_value.ok()) return actgrad_spec_value.status(); \
-    lhs = *std::move(actgrad_spec_value);            \
-  } while (false)
-
 bool IsConv(const std::string& name) {
   return name == "conv2d" || name == "conv1d" || name == "conv_transpose2d";
 }
@@ -272,31 +266,31 @@ struct Builder {
     ConvOptions o;
     o.in_channels = shape[0];
     o.dtype = options.dtype;
-    ACTGRAD_SPEC_ASSIGN(o.out_channels, Count(item, "the output channels", item.positional[0], 1, kMaxWidth));
-    ACTGRAD_SPEC_ASSIGN(o.kernel, Pair(item, "the kernel", item.positional[1], spatial, 1));
+    ACTGRAD_CONFIG_ASSIGN(o.out_channels, Count(item, "the output channels", item.positional[0], 1, kMaxWidth));
+    ACTGRAD_CONFIG_ASSIGN(o.kernel, Pair(item, "the kernel", item.positional[1], spatial, 1));
     std::optional<std::array<int64_t, 2>> v;
-    ACTGRAD_SPEC_ASSIGN(v, OptionalPair(item, "stride", spatial, 1));
+    ACTGRAD_CONFIG_ASSIGN(v, OptionalPair(item, "stride", spatial, 1));
     if (v) o.stride = *v;
-    ACTGRAD_SPEC_ASSIGN(v, OptionalPair(item, "dilation", spatial, 1));
+    ACTGRAD_CONFIG_ASSIGN(v, OptionalPair(item, "dilation", spatial, 1));
     if (v) o.dilation = *v;
     if (auto it = item.keywords.find("pad"); it != item.keywords.end() && it->second == "same") {
       if (transposed) return Bad(item, "a transposed convolution has no padding \"same\"");
       o.same = true;
     } else {
-      ACTGRAD_SPEC_ASSIGN(v, OptionalPair(item, "pad", spatial, 0));
+      ACTGRAD_CONFIG_ASSIGN(v, OptionalPair(item, "pad", spatial, 0));
       if (v) o.padding = *v;
     }
-    ACTGRAD_SPEC_ASSIGN(v, OptionalPair(item, "output_padding", spatial, 0));
+    ACTGRAD_CONFIG_ASSIGN(v, OptionalPair(item, "output_padding", spatial, 0));
     if (v) o.output_padding = *v;
     if (auto it = item.keywords.find("groups"); it != item.keywords.end()) {
-      ACTGRAD_SPEC_ASSIGN(o.groups, Count(item, "groups", it->second, 1, kMaxWidth));
+      ACTGRAD_CONFIG_ASSIGN(o.groups, Count(item, "groups", it->second, 1, kMaxWidth));
     }
-    ACTGRAD_SPEC_ASSIGN(o.bias, Flag(item, "bias", true));
+    ACTGRAD_CONFIG_ASSIGN(o.bias, Flag(item, "bias", true));
     if (o.in_channels % o.groups != 0 || o.out_channels % o.groups != 0) {
       return Bad(item, absl::StrCat("groups ", o.groups, " must divide the input channels ",
                                     o.in_channels, " and the output channels ", o.out_channels));
     }
-    ACTGRAD_SPEC_ASSIGN(o.weight_init, WeightInit(i));
+    ACTGRAD_CONFIG_ASSIGN(o.weight_init, WeightInit(i));
     const ConvLayer::Form form = transposed        ? ConvLayer::Form::kConvTranspose2d
                                  : spatial == 1    ? ConvLayer::Form::kConv1d
                                                    : ConvLayer::Form::kConv2d;
@@ -336,17 +330,17 @@ struct Builder {
     PoolOptions o;
     o.window = spatial == 1 ? std::array<int64_t, 2>{1, 2} : std::array<int64_t, 2>{2, 2};
     if (!item.positional.empty()) {
-      ACTGRAD_SPEC_ASSIGN(o.window, Pair(item, "the window", item.positional[0], spatial, 1));
+      ACTGRAD_CONFIG_ASSIGN(o.window, Pair(item, "the window", item.positional[0], spatial, 1));
     }
     std::optional<std::array<int64_t, 2>> v;
-    ACTGRAD_SPEC_ASSIGN(v, OptionalPair(item, "stride", spatial, 1));
+    ACTGRAD_CONFIG_ASSIGN(v, OptionalPair(item, "stride", spatial, 1));
     if (v) o.stride = *v;
-    ACTGRAD_SPEC_ASSIGN(v, OptionalPair(item, "pad", spatial, 0));
+    ACTGRAD_CONFIG_ASSIGN(v, OptionalPair(item, "pad", spatial, 0));
     if (v) o.padding = *v;
-    ACTGRAD_SPEC_ASSIGN(v, OptionalPair(item, "dilation", spatial, 1));
+    ACTGRAD_CONFIG_ASSIGN(v, OptionalPair(item, "dilation", spatial, 1));
     if (v) o.dilation = *v;
-    ACTGRAD_SPEC_ASSIGN(o.ceil_mode, Flag(item, "ceil", false));
-    ACTGRAD_SPEC_ASSIGN(o.count_include_pad, Flag(item, "count_pad", true));
+    ACTGRAD_CONFIG_ASSIGN(o.ceil_mode, Flag(item, "ceil", false));
+    ACTGRAD_CONFIG_ASSIGN(o.count_include_pad, Flag(item, "count_pad", true));
     const PoolLayer::Form form = max ? (spatial == 1 ? PoolLayer::Form::kMax1d : PoolLayer::Form::kMax2d)
                                      : (spatial == 1 ? PoolLayer::Form::kAvg1d : PoolLayer::Form::kAvg2d);
     std::unique_ptr<Module> layer;
@@ -366,7 +360,7 @@ struct Builder {
     if (absl::Status s = OnlyArguments(item, 1, {}); !s.ok()) return s;
     if (item.positional.empty()) return Bad(item, "needs the output size, H or HxW");
     PoolOptions o;
-    ACTGRAD_SPEC_ASSIGN(o.window, Pair(item, "the output size", item.positional[0], 2, 1));
+    ACTGRAD_CONFIG_ASSIGN(o.window, Pair(item, "the output size", item.positional[0], 2, 1));
     return Add(item, std::make_unique<PoolLayer>(PoolLayer::Form::kAdaptiveAvg2d, o), 0);
   }
 
@@ -377,7 +371,7 @@ struct Builder {
     if (batch) keys.push_back("momentum");
     if (absl::Status s = OnlyArguments(item, group ? 1 : 0, keys); !s.ok()) return s;
     double eps = 1e-5;
-    ACTGRAD_SPEC_ASSIGN(eps, RealOption(item, "eps", 1e-5, 1e-300, 1.0));
+    ACTGRAD_CONFIG_ASSIGN(eps, RealOption(item, "eps", 1e-5, 1e-300, 1.0));
     const int64_t channels = shape[0];
     std::unique_ptr<Module> layer;
     double parameters = 2.0 * double(channels);
@@ -385,7 +379,7 @@ struct Builder {
       if (batch) {
         if (shape.size() > 3) return Bad(item, absl::StrCat("normalizes [C], [C, L] or [C, H, W] samples, got ", ShapeText(shape)));
         double momentum = 0.1;
-        ACTGRAD_SPEC_ASSIGN(momentum, RealOption(item, "momentum", 0.1, 0.0, 1.0));
+        ACTGRAD_CONFIG_ASSIGN(momentum, RealOption(item, "momentum", 0.1, 0.0, 1.0));
         layer = std::make_unique<BatchNorm>(shape.size() == 3 ? 2 : 1,
                                             BatchNormOptions{.num_features = channels,
                                                              .eps = eps,
@@ -394,7 +388,7 @@ struct Builder {
       } else if (group) {
         if (item.positional.empty()) return Bad(item, "needs the number of groups, groupnorm:G");
         int64_t groups = 1;
-        ACTGRAD_SPEC_ASSIGN(groups, Count(item, "the groups", item.positional[0], 1, kMaxWidth));
+        ACTGRAD_CONFIG_ASSIGN(groups, Count(item, "the groups", item.positional[0], 1, kMaxWidth));
         if (shape.size() < 2 || channels % groups != 0) {
           return Bad(item, absl::StrCat(groups, " groups must divide the channels of ",
                                         ShapeText(shape), " samples"));
@@ -421,10 +415,10 @@ struct Builder {
                                     ShapeText(shape), " (put flatten before it)"));
     }
     LinearOptions o{.in = shape[0], .dtype = options.dtype};
-    ACTGRAD_SPEC_ASSIGN(o.out, Count(item, "the width", item.positional[0], 1, kMaxWidth));
-    ACTGRAD_SPEC_ASSIGN(o.bias, Flag(item, "bias", true));
+    ACTGRAD_CONFIG_ASSIGN(o.out, Count(item, "the width", item.positional[0], 1, kMaxWidth));
+    ACTGRAD_CONFIG_ASSIGN(o.bias, Flag(item, "bias", true));
     std::optional<Initializer> init;
-    ACTGRAD_SPEC_ASSIGN(init, WeightInit(i));
+    ACTGRAD_CONFIG_ASSIGN(init, WeightInit(i));
     o.weight_init = init.value_or(RecommendedInitializer(ops::kIdentity));
     const double parameters = double(o.in) * double(o.out) + (o.bias ? double(o.out) : 0.0);
     if (absl::Status s = CheckMemory(item, parameters, double(o.out)); !s.ok()) return s;
@@ -453,7 +447,7 @@ struct Builder {
       if (absl::Status s = OnlyArguments(item, 1, {}); !s.ok()) return s;
       double p = 0.5;
       if (!item.positional.empty()) {
-        ACTGRAD_SPEC_ASSIGN(p, Real(item, "p", item.positional[0], 0.0, 1.0));
+        ACTGRAD_CONFIG_ASSIGN(p, Real(item, "p", item.positional[0], 0.0, 1.0));
       }
       return Add(item, std::make_unique<Dropout>(p, gen), 0);
     }
@@ -476,8 +470,6 @@ struct Builder {
     return Add(item, std::make_unique<Activation>(*activation->op, activation->attrs), 0);
   }
 };
-
-#undef ACTGRAD_SPEC_ASSIGN
 
 }  // namespace
 

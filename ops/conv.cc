@@ -1,15 +1,18 @@
 // Convolutions: conv2d, conv1d, conv_transpose2d and the weight gradient they
-// share (conv2d_weight_grad), by im2col and the project's GEMM (ops/gemm.h).
+// share (conv2d_weight_grad). Two kernels compute each direction: im2col and
+// the project's GEMM (ops/gemm.h), here, for both precisions; and for
+// float32 oneDNN's primitives (ops/dnnl_conv.h). Each new float32 shape
+// times both and keeps the faster (ops/kernel_choice.h).
 //
-// Three kernels cover every direction. With a convolution's input side
+// Three directions cover every row. With a convolution's input side
 // [N, C, H, W], weight [O, C/g, kh, kw] and output side [N, O, Ho, Wo]:
 // Correlate (input -> output), Spread (output -> input: the transposed
 // convolution, which is the input gradient) and WeightGradient (input and
 // output -> weight). conv2d's backward is Spread and WeightGradient;
-// conv_transpose2d runs Spread forward and Correlate backward. Images are
-// processed in chunks that share one GEMM per group, so the products are
-// [O/g, C/g*kh*kw] x [C/g*kh*kw, chunk*Ho*Wo] rather than one small product
-// per image.
+// conv_transpose2d runs Spread forward and Correlate backward. The im2col
+// kernels process images in chunks that share one GEMM per group, so the
+// products are [O/g, C/g*kh*kw] x [C/g*kh*kw, chunk*Ho*Wo] rather than one
+// small product per image.
 
 #include <algorithm>
 #include <cstring>

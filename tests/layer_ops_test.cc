@@ -180,6 +180,75 @@ TEST(Conv2dReferenceTest, AgreesWithDirectLoopsInBothPrecisions) {
   }
 }
 
+// Both float32 kernels (im2col and oneDNN), forced in turn, against the
+// float64 ones (im2col in double, itself checked against direct loops
+// above): outputs and both gradients, for convolutions and a transposed one.
+TEST(ConvKernelTest, BothFloat32KernelsAgreeWithFloat64) {
+  struct Case {
+    Shape x, w;
+    bool transposed;
+    ConvTranspose2dOptions options;
+  };
+  const Case cases[] = {
+      {{8, 32, 14, 14}, {64, 32, 3, 3}, false, {.padding = {1, 1}}},
+      {{4, 1, 28, 28}, {32, 1, 3, 3}, false, {.padding = {1, 1}}},
+      {{2, 4, 9, 8}, {6, 2, 3, 2}, false, {.stride = {2, 1}, .padding = {1, 0}, .dilation = {2, 1}, .groups = 2}},
+      {{2, 6, 5, 5}, {6, 2, 3, 3}, true, {.stride = {2, 2}, .padding = {1, 1}, .output_padding = {1, 0}}},
+  };
+  Generator gen(12);
+  for (const Case& c : cases) {
+    const Tensor x64 = Uniform(c.x, -1, 1, gen, DType::kFloat64);
+    const Tensor w64 = Uniform(c.w, -1, 1, gen, DType::kFloat64);
+    auto run = [&](const Tensor& x, const Tensor& w) {
+      if (c.transposed) return ConvTranspose2d(x, w, Tensor(), c.options);
+      return Conv2d(x, w, Tensor(),
+                    {.stride = c.options.stride, .padding = c.options.padding,
+                     .dilation = c.options.dilation, .groups = c.options.groups});
+    };
+    Tensor xr = x64.Clone().set_requires_grad(true), wr = w64.Clone().set_requires_grad(true);
+    const Tensor y64 = run(xr, wr);
+    const Tensor probe = Uniform(y64.shape(), -1, 1, gen, DType::kFloat64);
+    Sum(y64 * probe).Backward();
+    for (ConvKernel kernel : {ConvKernel::kIm2col, ConvKernel::kOneDnn}) {
+      SetConvKernel(kernel);
+      Tensor x = ToDType(x64, DType::kFloat32).set_requires_grad(true);
+      Tensor w = ToDType(w64, DType::kFloat32).set_requires_grad(true);
+      const Tensor y = run(x, w);
+      Sum(y * ToDType(probe, DType::kFloat32)).Backward();
+      const std::pair<const Tensor*, const Tensor*> pairs[] = {
+          {&y, &y64}, {&x.grad(), &xr.grad()}, {&w.grad(), &wr.grad()}};
+      for (const auto& [got, want] : pairs) {
+        const std::vector<double> a = got->ToVector(), b = want->ToVector();
+        double worst = 0, scale = 1;
+        for (double v : b) scale = std::max(scale, std::abs(v));
+        for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
+        // Sums of up to a few thousand float32 products of values in [-1, 1].
+        EXPECT_LT(worst / scale, 1e-5) << (kernel == ConvKernel::kIm2col ? "im2col" : "oneDNN")
+                                       << ", x " << c.x.ToString() << ", w " << c.w.ToString();
+      }
+    }
+    SetConvKernel(ConvKernel::kFastest);
+  }
+}
+
+TEST(ConvKernelTest, TheFastestIsChosenByMeasurementAndRecorded) {
+  SetConvKernel(ConvKernel::kFastest);
+  Generator gen(13);
+  Conv2d(Uniform({3, 5, 11, 13}, -1, 1, gen), Uniform({7, 5, 3, 3}, -1, 1, gen));
+  bool found = false;
+  for (const ConvKernelChoice& c : ConvKernelChoices()) {
+    if (c.work.find("forward [3,5,11,13] * [7,5,3,3]") == std::string::npos) continue;
+    found = true;
+    if (c.onednn_us > 0) {  // 0: this build has no oneDNN, and im2col ran untimed
+      EXPECT_GT(c.im2col_us, 0);
+      EXPECT_EQ(c.kernel, c.onednn_us < c.im2col_us ? ConvKernel::kOneDnn : ConvKernel::kIm2col);
+    } else {
+      EXPECT_EQ(c.kernel, ConvKernel::kIm2col);
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST(ConvTranspose2dReferenceTest, IsTheAdjointOfConv2d) {
   // <conv2d(x, w), y> = <x, conv_transpose2d(y, w)> for every x, y: the
   // definition of the transposed convolution, checked in float64.
