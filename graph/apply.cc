@@ -64,6 +64,19 @@ std::string DescribeShapes(std::span<const Tensor> tensors) {
 
 }  // namespace internal
 
+const LayerAttrs& Attrs::Layer() const {
+  static const LayerAttrs* defaults = new LayerAttrs();
+  return layer != nullptr ? *layer : *defaults;
+}
+
+LayerAttrs& Attrs::MutableLayer() {
+  if (layer == nullptr || layer.use_count() > 1) {
+    layer = std::make_shared<LayerAttrs>(layer != nullptr ? *layer : LayerAttrs());
+  }
+  // Made here, non-const, and owned by this Attrs alone.
+  return const_cast<LayerAttrs&>(*layer);
+}
+
 Attrs WithDefaults(const OpDef& op, const Attrs& attrs) {
   Attrs resolved = attrs;
   for (const AttrSpec& spec : op.attrs) {

@@ -30,6 +30,7 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <source_location>
 #include <span>
 #include <string>
@@ -46,6 +47,28 @@ struct BackwardAccess;
 }  // namespace internal
 
 struct OpDef;
+
+// The attributes of convolution, pooling, normalization, dropout and layout
+// rows, per spatial axis as [height, width] where they have two; the 1-D
+// rows use the width entries. Padding may differ on the two sides of an
+// axis (padding "same" with an even kernel needs that). Their real-valued
+// attributes (eps, momentum, dropout's p, pad's value) are row parameters
+// (Attrs::params), so the checker and the command line can sweep them.
+struct LayerAttrs {
+  std::array<int64_t, 2> window = {1, 1};  // pooling kernel; adaptive pooling: output size
+  std::array<int64_t, 2> stride = {1, 1};
+  std::array<int64_t, 2> pad_begin = {0, 0};  // top, left
+  std::array<int64_t, 2> pad_end = {0, 0};    // bottom, right
+  std::array<int64_t, 2> dilation = {1, 1};
+  std::array<int64_t, 2> output_padding = {0, 0};  // conv_transpose2d: added to the far side
+  int64_t groups = 1;             // convolution: channel groups; group_norm: groups
+  bool ceil_mode = false;         // pooling: round the output size up
+  bool count_include_pad = true;  // avg_pool: padding counts in the divisor
+  bool training = true;           // batch_norm: batch statistics (and update) or running ones
+  uint64_t seed = 0;              // dropout: the mask's stream
+  std::vector<int64_t> axes;      // permute: the new order of the dimensions
+  std::vector<int64_t> pads;      // pad: (before, after) per dimension, last dimension first
+};
 
 // Per-call attributes. One struct for every op keeps nodes uniform; an op
 // reads only the fields its row declares in `OpDef::attrs`.
@@ -64,26 +87,15 @@ struct Attrs {
   Shape shape;                    // reshape, sum_to, broadcast_to: the target shape.
   const OpDef* target = nullptr;  // activation_derivative: whose derivative; adjoint rows: whose adjoint
 
-  // Convolution and pooling, per spatial axis as [height, width]; the 1-D
-  // rows use the width entries. Padding may differ on the two sides of an
-  // axis (padding "same" with an even kernel needs that).
-  std::array<int64_t, 2> window = {1, 1};  // pooling kernel; adaptive pooling: output size
-  std::array<int64_t, 2> stride = {1, 1};
-  std::array<int64_t, 2> pad_begin = {0, 0};  // top, left
-  std::array<int64_t, 2> pad_end = {0, 0};    // bottom, right
-  std::array<int64_t, 2> dilation = {1, 1};
-  std::array<int64_t, 2> output_padding = {0, 0};  // conv_transpose2d: added to the far side
-  int64_t groups = 1;              // convolution: channel groups; group_norm: groups
-  bool ceil_mode = false;          // pooling: round the output size up
-  bool count_include_pad = true;   // avg_pool: padding counts in the divisor
-  double eps = 1e-5;               // normalization: added to the variance
-  double momentum = 0.1;           // batch_norm: running-statistics update
-  bool training = true;            // batch_norm: batch statistics (and update) or running ones
-  double probability = 0.5;        // dropout: of zeroing an element
-  uint64_t seed = 0;               // dropout: the mask's stream
-  std::vector<int64_t> axes;       // permute: the new order of the dimensions
-  std::vector<int64_t> pads;       // pad: (before, after) per dimension, last dimension first
-  double fill = 0.0;               // pad: the value of added elements
+  // What convolution, pooling, normalization, dropout and layout rows read
+  // (graph/op_def.h, LayerAttrs); null for every other op, so that a
+  // recorded node of an elementwise op carries one pointer for them.
+  std::shared_ptr<const LayerAttrs> layer;
+  // The layer attributes, or their defaults when none were given.
+  const LayerAttrs& Layer() const;
+  // The layer attributes to change, copied first when shared with another
+  // Attrs (or made from the defaults when absent).
+  LayerAttrs& MutableLayer();
 
   // Parameters of activations defined from formulas (ops/scalar_activation.h)
   // by index, as their rows name them; NaN means the row's default.

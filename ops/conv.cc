@@ -271,23 +271,23 @@ Tensor BiasGradient(const Tensor& dy) {
 // The 1-D rows carry their settings in the width entries; the height
 // entries of a 1-D call are the identity.
 Attrs HeightIdentity(Attrs attrs) {
-  attrs.window[0] = 1;
-  attrs.stride[0] = 1;
-  attrs.pad_begin[0] = attrs.pad_end[0] = 0;
-  attrs.dilation[0] = 1;
-  attrs.output_padding[0] = 0;
+  attrs.MutableLayer().window[0] = 1;
+  attrs.MutableLayer().stride[0] = 1;
+  attrs.MutableLayer().pad_begin[0] = attrs.MutableLayer().pad_end[0] = 0;
+  attrs.MutableLayer().dilation[0] = 1;
+  attrs.MutableLayer().output_padding[0] = 0;
   return attrs;
 }
 
 void CheckGeometryAttrs(const Attrs& a, absl::string_view name, const Location& location) {
   for (int axis = 0; axis < 2; ++axis) {
-    ACTGRAD_REQUIRE(a.stride[axis] >= 1 && a.dilation[axis] >= 1 && a.pad_begin[axis] >= 0 &&
-                        a.pad_end[axis] >= 0,
+    ACTGRAD_REQUIRE(a.Layer().stride[axis] >= 1 && a.Layer().dilation[axis] >= 1 && a.Layer().pad_begin[axis] >= 0 &&
+                        a.Layer().pad_end[axis] >= 0,
                     location, name, ": stride and dilation must be >= 1 and padding >= 0, got stride ",
-                    a.stride[axis], ", dilation ", a.dilation[axis], ", padding ",
-                    a.pad_begin[axis], "/", a.pad_end[axis]);
+                    a.Layer().stride[axis], ", dilation ", a.Layer().dilation[axis], ", padding ",
+                    a.Layer().pad_begin[axis], "/", a.Layer().pad_end[axis]);
   }
-  ACTGRAD_REQUIRE(a.groups >= 1, location, name, ": groups must be >= 1, got ", a.groups);
+  ACTGRAD_REQUIRE(a.Layer().groups >= 1, location, name, ": groups must be >= 1, got ", a.Layer().groups);
 }
 
 // The plan of a convolution whose input side is `in` [N, C, H, W] and whose
@@ -303,13 +303,13 @@ ConvPlan PlanConv(const Shape& in, const Shape& weight, const Attrs& a, absl::st
   p.out_channels = weight[0];
   p.kh = weight[2];
   p.kw = weight[3];
-  p.groups = a.groups;
-  p.sh = a.stride[0];
-  p.sw = a.stride[1];
-  p.pt = a.pad_begin[0];
-  p.pl = a.pad_begin[1];
-  p.dh = a.dilation[0];
-  p.dw = a.dilation[1];
+  p.groups = a.Layer().groups;
+  p.sh = a.Layer().stride[0];
+  p.sw = a.Layer().stride[1];
+  p.pt = a.Layer().pad_begin[0];
+  p.pl = a.Layer().pad_begin[1];
+  p.dh = a.Layer().dilation[0];
+  p.dw = a.Layer().dilation[1];
   ACTGRAD_REQUIRE(p.channels % p.groups == 0 && p.out_channels % p.groups == 0, location, name,
                   ": groups ", p.groups, " must divide the input channels (", p.channels,
                   ") and the output channels (", p.out_channels, ")");
@@ -317,12 +317,12 @@ ConvPlan PlanConv(const Shape& in, const Shape& weight, const Attrs& a, absl::st
                   weight.ToString(), " expects ", weight[1] * p.groups, " input channels (",
                   weight[1], " per group x ", p.groups, " groups), the input ", in.ToString(),
                   " has ", p.channels);
-  p.out_height = ConvExtent(p.height, a.pad_begin[0] + a.pad_end[0], p.dh, p.kh, p.sh);
-  p.out_width = ConvExtent(p.width, a.pad_begin[1] + a.pad_end[1], p.dw, p.kw, p.sw);
+  p.out_height = ConvExtent(p.height, a.Layer().pad_begin[0] + a.Layer().pad_end[0], p.dh, p.kh, p.sh);
+  p.out_width = ConvExtent(p.width, a.Layer().pad_begin[1] + a.Layer().pad_end[1], p.dw, p.kw, p.sw);
   ACTGRAD_REQUIRE(p.out_height >= 1 && p.out_width >= 1 && p.kh >= 1 && p.kw >= 1, location, name,
                   ": the kernel ", p.kh, "x", p.kw, " (dilation ", p.dh, "x", p.dw,
                   ") does not fit the padded input ", in.ToString(), " (padding ", p.pt, "/",
-                  a.pad_end[0], ", ", p.pl, "/", a.pad_end[1], ")");
+                  a.Layer().pad_end[0], ", ", p.pl, "/", a.Layer().pad_end[1], ")");
   return p;
 }
 
@@ -482,9 +482,9 @@ Attrs TransposeAttrsFor(const Attrs& conv, const Shape& input, const Shape& weig
   Attrs t = conv;
   for (int axis = 0; axis < 2; ++axis) {
     const int64_t k = weight[2 + axis];
-    const int64_t reached = (output[2 + axis] - 1) * conv.stride[axis] - conv.pad_begin[axis] -
-                            conv.pad_end[axis] + conv.dilation[axis] * (k - 1) + 1;
-    t.output_padding[axis] = input[2 + axis] - reached;
+    const int64_t reached = (output[2 + axis] - 1) * conv.Layer().stride[axis] - conv.Layer().pad_begin[axis] -
+                            conv.Layer().pad_end[axis] + conv.Layer().dilation[axis] * (k - 1) + 1;
+    t.MutableLayer().output_padding[axis] = input[2 + axis] - reached;
   }
   return t;
 }
@@ -517,15 +517,15 @@ double ConvFlops(std::span<const Tensor> inputs, const Tensor& output) {
 // output here.
 ConvPlan PlanTranspose(const Shape& x, const Shape& w, const Attrs& a, const Location& location) {
   CheckGeometryAttrs(a, "conv_transpose2d", location);
-  Shape out{x[0], w[1] * a.groups, 0, 0};
+  Shape out{x[0], w[1] * a.Layer().groups, 0, 0};
   for (int axis = 0; axis < 2; ++axis) {
-    ACTGRAD_REQUIRE(a.output_padding[axis] >= 0 &&
-                        a.output_padding[axis] < std::max(a.stride[axis], a.dilation[axis]),
-                    location, "conv_transpose2d: output_padding ", a.output_padding[axis],
-                    " must be >= 0 and below the stride (", a.stride[axis], ") or the dilation (",
-                    a.dilation[axis], ")");
-    out[2 + axis] = (x[2 + axis] - 1) * a.stride[axis] - a.pad_begin[axis] - a.pad_end[axis] +
-                    a.dilation[axis] * (w[2 + axis] - 1) + a.output_padding[axis] + 1;
+    ACTGRAD_REQUIRE(a.Layer().output_padding[axis] >= 0 &&
+                        a.Layer().output_padding[axis] < std::max(a.Layer().stride[axis], a.Layer().dilation[axis]),
+                    location, "conv_transpose2d: output_padding ", a.Layer().output_padding[axis],
+                    " must be >= 0 and below the stride (", a.Layer().stride[axis], ") or the dilation (",
+                    a.Layer().dilation[axis], ")");
+    out[2 + axis] = (x[2 + axis] - 1) * a.Layer().stride[axis] - a.Layer().pad_begin[axis] - a.Layer().pad_end[axis] +
+                    a.Layer().dilation[axis] * (w[2 + axis] - 1) + a.Layer().output_padding[axis] + 1;
     ACTGRAD_REQUIRE(out[2 + axis] >= 1, location, "conv_transpose2d: the input ", x.ToString(),
                     " with weight ", w.ToString(), " and this padding gives no output");
   }
@@ -546,8 +546,8 @@ Tensor ConvTranspose2dForward(ForwardContext& ctx) {
   const Tensor& w = ctx.input(1);
   RequireRank(x, 4, "conv_transpose2d", "input", "[N, C, H, W]", ctx.location());
   RequireRank(w, 4, "conv_transpose2d", "weight", "[in, out/groups, kh, kw]", ctx.location());
-  ACTGRAD_REQUIRE(x.dim(1) % ctx.attrs().groups == 0, ctx.location(),
-                  "conv_transpose2d: groups ", ctx.attrs().groups, " must divide the input channels ",
+  ACTGRAD_REQUIRE(x.dim(1) % ctx.attrs().Layer().groups == 0, ctx.location(),
+                  "conv_transpose2d: groups ", ctx.attrs().Layer().groups, " must divide the input channels ",
                   x.dim(1));
   const ConvPlan p = PlanTranspose(x.shape(), w.shape(), ctx.attrs(), ctx.location());
   RequireBias(ctx, p.channels);
@@ -583,7 +583,7 @@ void ConvTranspose2dBackwardGraph(BackwardContext& ctx) {
   const Tensor& w = ctx.saved_input(1);
   const Tensor& dy = ctx.dy();
   Attrs conv = ctx.attrs();
-  conv.output_padding = {0, 0};
+  conv.MutableLayer().output_padding = {0, 0};
   if (ctx.needs_grad(0)) ctx.set_dx(0, Apply(kConv2d, {dy, w}, conv));
   if (ctx.needs_grad(1)) ctx.set_dx(1, WeightGradientOp(dy, x, w.shape(), conv));
   if (ctx.num_inputs() == 3 && ctx.needs_grad(2)) ctx.set_dx(2, Sum(Sum(Sum(dy, 3), 2), 0));
@@ -691,11 +691,11 @@ void Conv1dBackwardGraph(BackwardContext& ctx) {
 Attrs ConvAttrs(std::array<int64_t, 2> stride, std::array<int64_t, 2> pad_begin,
                 std::array<int64_t, 2> pad_end, std::array<int64_t, 2> dilation, int64_t groups) {
   Attrs a;
-  a.stride = stride;
-  a.pad_begin = pad_begin;
-  a.pad_end = pad_end;
-  a.dilation = dilation;
-  a.groups = groups;
+  a.MutableLayer().stride = stride;
+  a.MutableLayer().pad_begin = pad_begin;
+  a.MutableLayer().pad_end = pad_end;
+  a.MutableLayer().dilation = dilation;
+  a.MutableLayer().groups = groups;
   return a;
 }
 
@@ -734,7 +734,7 @@ std::vector<GradCheckCase> Conv1dCases(Generator& gen) {
 std::vector<GradCheckCase> ConvTranspose2dCases(Generator& gen) {
   auto r = [&](const Shape& s) { return internal::RandomDouble(s, -1, 1, gen); };
   Attrs strided = ConvAttrs({2, 2}, {1, 0}, {1, 0}, {1, 1}, 1);
-  strided.output_padding = {1, 0};
+  strided.MutableLayer().output_padding = {1, 0};
   return {
       {{r({2, 3, 3, 3}), r({3, 2, 3, 3}), r({2})},
        strided,
@@ -832,10 +832,10 @@ void SamePadding(int64_t kernel, int64_t dilation, int64_t* begin, int64_t* end)
 Tensor Conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& options, std::source_location location) {
   Attrs a;
-  a.stride = options.stride;
-  a.dilation = options.dilation;
-  a.groups = options.groups;
-  a.pad_begin = a.pad_end = options.padding;
+  a.MutableLayer().stride = options.stride;
+  a.MutableLayer().dilation = options.dilation;
+  a.MutableLayer().groups = options.groups;
+  a.MutableLayer().pad_begin = a.MutableLayer().pad_end = options.padding;
   if (options.same) {
     ACTGRAD_REQUIRE(options.stride[0] == 1 && options.stride[1] == 1, location,
                     "conv2d: padding \"same\" needs stride 1, got ", options.stride[0], "x",
@@ -843,8 +843,8 @@ Tensor Conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
     ACTGRAD_REQUIRE(weight.defined() && weight.rank() == 4, location,
                     "conv2d: the weight must be [out, in/groups, kh, kw]");
     for (int axis = 0; axis < 2; ++axis) {
-      SamePadding(weight.dim(2 + axis), options.dilation[axis], &a.pad_begin[axis],
-                  &a.pad_end[axis]);
+      SamePadding(weight.dim(2 + axis), options.dilation[axis], &a.MutableLayer().pad_begin[axis],
+                  &a.MutableLayer().pad_end[axis]);
     }
   }
   if (bias.defined()) return Apply(ops::kConv2d, {x, weight, bias}, a, location);
@@ -854,16 +854,16 @@ Tensor Conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
 Tensor Conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv1dOptions& options, std::source_location location) {
   Attrs a;
-  a.stride[1] = options.stride;
-  a.dilation[1] = options.dilation;
-  a.groups = options.groups;
-  a.pad_begin[1] = a.pad_end[1] = options.padding;
+  a.MutableLayer().stride[1] = options.stride;
+  a.MutableLayer().dilation[1] = options.dilation;
+  a.MutableLayer().groups = options.groups;
+  a.MutableLayer().pad_begin[1] = a.MutableLayer().pad_end[1] = options.padding;
   if (options.same) {
     ACTGRAD_REQUIRE(options.stride == 1, location, "conv1d: padding \"same\" needs stride 1, got ",
                     options.stride);
     ACTGRAD_REQUIRE(weight.defined() && weight.rank() == 3, location,
                     "conv1d: the weight must be [out, in/groups, k]");
-    SamePadding(weight.dim(2), options.dilation, &a.pad_begin[1], &a.pad_end[1]);
+    SamePadding(weight.dim(2), options.dilation, &a.MutableLayer().pad_begin[1], &a.MutableLayer().pad_end[1]);
   }
   if (bias.defined()) return Apply(ops::kConv1d, {x, weight, bias}, a, location);
   return Apply(ops::kConv1d, {x, weight}, a, location);
@@ -872,11 +872,11 @@ Tensor Conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
 Tensor ConvTranspose2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
                        const ConvTranspose2dOptions& options, std::source_location location) {
   Attrs a;
-  a.stride = options.stride;
-  a.dilation = options.dilation;
-  a.groups = options.groups;
-  a.pad_begin = a.pad_end = options.padding;
-  a.output_padding = options.output_padding;
+  a.MutableLayer().stride = options.stride;
+  a.MutableLayer().dilation = options.dilation;
+  a.MutableLayer().groups = options.groups;
+  a.MutableLayer().pad_begin = a.MutableLayer().pad_end = options.padding;
+  a.MutableLayer().output_padding = options.output_padding;
   if (bias.defined()) return Apply(ops::kConvTranspose2d, {x, weight, bias}, a, location);
   return Apply(ops::kConvTranspose2d, {x, weight}, a, location);
 }

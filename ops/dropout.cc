@@ -55,7 +55,7 @@ void DropRange(const T* x, T* y, int64_t* bits, int64_t begin, int64_t end, uint
 Tensor DropoutForward(ForwardContext& ctx) {
   internal::RequireSameFloatingDType(ctx);
   const Tensor& x = ctx.input(0);
-  const double p = ctx.attrs().probability;
+  const double p = WithDefaults(ctx.op(), ctx.attrs()).params[0];
   ACTGRAD_REQUIRE(p >= 0 && p <= 1, ctx.location(), "dropout: p must be in [0, 1], got ", p);
   Tensor y = internal::EmptyLike(x);
   Tensor bits = internal::Empty(Shape{(x.numel() + kWordBits - 1) / kWordBits}, DType::kInt64);
@@ -70,7 +70,7 @@ Tensor DropoutForward(ForwardContext& ctx) {
     internal::ParallelFor(words * 16, [&](int64_t begin, int64_t end) {
       const int64_t first = begin / 16 * kWordBits;
       const int64_t last = std::min(x.numel(), end / 16 * kWordBits);
-      if (first < last) DropRange(px, py, pb, first, last, ctx.attrs().seed, p);
+      if (first < last) DropRange(px, py, pb, first, last, ctx.attrs().Layer().seed, p);
     });
   });
   ctx.SaveExtra(std::move(bits));
@@ -79,7 +79,7 @@ Tensor DropoutForward(ForwardContext& ctx) {
 
 void DropoutBackward(BackwardContext& ctx) {
   const Tensor& dy = ctx.dy();
-  const double p = ctx.attrs().probability;
+  const double p = WithDefaults(ctx.op(), ctx.attrs()).params[0];
   Tensor dx = internal::EmptyLike(dy);
   const int64_t* bits = static_cast<const int64_t*>(ctx.extra(0).raw_data());
   DispatchFloating(dy.dtype(), [&](auto tag) {
@@ -101,11 +101,11 @@ void DropoutBackwardGraph(BackwardContext& ctx) {
 
 std::vector<GradCheckCase> DropoutCases(Generator& gen) {
   Attrs half;
-  half.probability = 0.5;
-  half.seed = 12345;
+  half.params[0] = 0.5;
+  half.MutableLayer().seed = 12345;
   Attrs rare;
-  rare.probability = 0.1;
-  rare.seed = 99;
+  rare.params[0] = 0.1;
+  rare.MutableLayer().seed = 99;
   return {
       {{internal::RandomDouble({4, 33}, -1, 1, gen)}, half, "[4,33] p=0.5", {}},
       {{internal::RandomDouble({3, 5, 7}, -1, 1, gen)}, rare, "[3,5,7] p=0.1", {}},
@@ -113,7 +113,7 @@ std::vector<GradCheckCase> DropoutCases(Generator& gen) {
 }
 
 constexpr AttrSpec kDropoutAttrs[] = {
-    {"p", "probability of zeroing an element", &Attrs::probability, nullptr, -1, 0.5, 0.0, 1.0},
+    {"p", "probability of zeroing an element", nullptr, nullptr, 0, 0.5, 0.0, 1.0},
 };
 
 }  // namespace
@@ -133,8 +133,8 @@ const OpDef kDropout{
 
 Tensor Dropout(const Tensor& x, double p, uint64_t seed, std::source_location location) {
   Attrs a;
-  a.probability = p;
-  a.seed = seed;
+  a.params[0] = p;
+  a.MutableLayer().seed = seed;
   return Apply(ops::kDropout, {x}, a, location);
 }
 

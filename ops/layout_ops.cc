@@ -70,25 +70,25 @@ Tensor PermuteValues(const Tensor& x, const std::vector<int64_t>& axes) {
 
 Tensor PermuteForward(ForwardContext& ctx) {
   const Tensor& x = ctx.input(0);
-  CheckPermutation(ctx.attrs().axes, x.rank(), ctx.location());
-  return PermuteValues(x, ctx.attrs().axes);
+  CheckPermutation(ctx.attrs().Layer().axes, x.rank(), ctx.location());
+  return PermuteValues(x, ctx.attrs().Layer().axes);
 }
 
 void PermuteBackward(BackwardContext& ctx) {
-  ctx.set_dx(0, PermuteValues(ctx.dy(), Inverse(ctx.attrs().axes)));
+  ctx.set_dx(0, PermuteValues(ctx.dy(), Inverse(ctx.attrs().Layer().axes)));
 }
 
 void PermuteBackwardGraph(BackwardContext& ctx) {
   Attrs a;
-  a.axes = Inverse(ctx.attrs().axes);
+  a.MutableLayer().axes = Inverse(ctx.attrs().Layer().axes);
   ctx.set_dx(0, Apply(kPermute, {ctx.dy()}, a));
 }
 
 std::vector<GradCheckCase> PermuteCases(Generator& gen) {
   Attrs nchw_to_nhwc;
-  nchw_to_nhwc.axes = {0, 2, 3, 1};
+  nchw_to_nhwc.MutableLayer().axes = {0, 2, 3, 1};
   Attrs swap;
-  swap.axes = {2, 0, 1};
+  swap.MutableLayer().axes = {2, 0, 1};
   return {
       {{internal::RandomDouble({2, 3, 2, 2}, -1, 1, gen)}, nchw_to_nhwc, "[2,3,2,2] to (0,2,3,1)", {}},
       {{internal::RandomDouble({2, 3, 4}, -1, 1, gen)}, swap, "[2,3,4] to (2,0,1)", {}},
@@ -162,25 +162,26 @@ std::vector<int64_t> Negated(std::vector<int64_t> pads) {
 
 Tensor PadForward(ForwardContext& ctx) {
   internal::RequireSameFloatingDType(ctx);
-  return PadValues(ctx.input(0), ctx.attrs().pads, ctx.attrs().fill, ctx.location());
+  return PadValues(ctx.input(0), ctx.attrs().Layer().pads,
+                   WithDefaults(ctx.op(), ctx.attrs()).params[0], ctx.location());
 }
 
 void PadBackward(BackwardContext& ctx) {
-  ctx.set_dx(0, PadValues(ctx.dy(), Negated(ctx.attrs().pads), 0.0, ctx.location()));
+  ctx.set_dx(0, PadValues(ctx.dy(), Negated(ctx.attrs().Layer().pads), 0.0, ctx.location()));
 }
 
 void PadBackwardGraph(BackwardContext& ctx) {
   Attrs a;
-  a.pads = Negated(ctx.attrs().pads);
+  a.MutableLayer().pads = Negated(ctx.attrs().Layer().pads);
   ctx.set_dx(0, Apply(kPad, {ctx.dy()}, a));
 }
 
 std::vector<GradCheckCase> PadCases(Generator& gen) {
   Attrs spatial;
-  spatial.pads = {1, 2, 0, 1};
-  spatial.fill = 0.5;
+  spatial.MutableLayer().pads = {1, 2, 0, 1};
+  spatial.params[0] = 0.5;
   Attrs crop;
-  crop.pads = {-1, 1, 1, -1};
+  crop.MutableLayer().pads = {-1, 1, 1, -1};
   return {
       {{internal::RandomDouble({2, 2, 3, 3}, -1, 1, gen)}, spatial, "[2,2,3,3] by (1,2,0,1), fill 0.5", {}},
       {{internal::RandomDouble({3, 4}, -1, 1, gen)}, crop, "[3,4] by (-1,1,1,-1): crops and pads", {}},
@@ -188,7 +189,7 @@ std::vector<GradCheckCase> PadCases(Generator& gen) {
 }
 
 constexpr AttrSpec kPadAttrs[] = {
-    {"value", "the value of added elements", &Attrs::fill},
+    {"value", "the value of added elements", nullptr, nullptr, 0, 0.0},
 };
 
 }  // namespace
@@ -240,15 +241,15 @@ Tensor Flatten(const Tensor& x, int64_t start, int64_t end, std::source_location
 
 Tensor Permute(const Tensor& x, std::vector<int64_t> axes, std::source_location location) {
   Attrs a;
-  a.axes = std::move(axes);
+  a.MutableLayer().axes = std::move(axes);
   return Apply(ops::kPermute, {x}, a, location);
 }
 
 Tensor Pad(const Tensor& x, std::vector<int64_t> pads, double value,
            std::source_location location) {
   Attrs a;
-  a.pads = std::move(pads);
-  a.fill = value;
+  a.MutableLayer().pads = std::move(pads);
+  a.params[0] = value;
   return Apply(ops::kPad, {x}, a, location);
 }
 

@@ -62,13 +62,18 @@ struct NormPlan {
 bool IsBatchNorm(const OpDef& op) { return &op == &kBatchNorm; }
 bool IsGroupNorm(const OpDef& op) { return &op == &kGroupNorm; }
 
+// The row parameters: eps (all three rows) and batch_norm's momentum.
+double Eps(const OpDef& op, const Attrs& attrs) { return WithDefaults(op, attrs).params[0]; }
+double Momentum(const OpDef& op, const Attrs& attrs) { return WithDefaults(op, attrs).params[1]; }
+
 // The plan of `op` on `x`; validates the attributes and the affine inputs.
 NormPlan PlanNorm(const OpDef& op, const Shape& x, const Attrs& a, std::span<const Shape> affine,
                   const Location& location) {
   NormPlan p;
   const absl::string_view name = op.name;
-  ACTGRAD_REQUIRE(a.eps > 0 && std::isfinite(a.eps), location, name,
-                  ": eps must be a finite number > 0, got ", a.eps);
+  const double eps = Eps(op, a);
+  ACTGRAD_REQUIRE(eps > 0 && std::isfinite(eps), location, name,
+                  ": eps must be a finite number > 0, got ", eps);
   Shape affine_shape;
   if (IsBatchNorm(op) || IsGroupNorm(op)) {
     ACTGRAD_REQUIRE(x.rank() >= 2, location, name, ": the input must be [N, C, ...], got ",
@@ -81,12 +86,12 @@ NormPlan PlanNorm(const OpDef& op, const Shape& x, const Attrs& a, std::span<con
       p.inner = rest;
       p.affine_by = AffineBy::kMid;
     } else {
-      ACTGRAD_REQUIRE(a.groups >= 1 && c % a.groups == 0, location, name, ": groups ", a.groups,
+      ACTGRAD_REQUIRE(a.Layer().groups >= 1 && c % a.Layer().groups == 0, location, name, ": groups ", a.Layer().groups,
                       " must divide the channels ", c);
-      p.groups = a.groups;
-      p.group_channels = c / a.groups;
+      p.groups = a.Layer().groups;
+      p.group_channels = c / a.Layer().groups;
       p.plane = rest;
-      p.mid = n * a.groups;
+      p.mid = n * a.Layer().groups;
       p.inner = p.group_channels * rest;
       p.affine_by = AffineBy::kGroupChannel;
     }
@@ -337,7 +342,7 @@ Tensor NormForward(ForwardContext& ctx) {
   const std::vector<Shape> affine = AffineShapes(ctx.inputs().subspan(1, size_t(num_affine)));
   const NormPlan p = PlanNorm(op, x.shape(), a, affine, ctx.location());
   const bool has_running = IsBatchNorm(op) && ctx.inputs().size() == 5;
-  const bool batch_statistics = !IsBatchNorm(op) || a.training || !has_running;
+  const bool batch_statistics = !IsBatchNorm(op) || a.Layer().training || !has_running;
   if (has_running) {
     for (int k = 3; k < 5; ++k) {
       ACTGRAD_REQUIRE(ctx.input(k).shape() == Shape{p.mid}, ctx.location(), "batch_norm: running ",
@@ -345,12 +350,13 @@ Tensor NormForward(ForwardContext& ctx) {
                       p.mid, "]");
     }
   }
+  const double eps = Eps(op, a), momentum = IsBatchNorm(op) ? Momentum(op, a) : 0.0;
   if (IsBatchNorm(op) && batch_statistics) {
     ACTGRAD_REQUIRE(p.Count() > 1, ctx.location(),
                     "batch_norm: training needs more than one value per channel, got input ",
                     x.shape().ToString());
-    ACTGRAD_REQUIRE(a.momentum >= 0 && a.momentum <= 1, ctx.location(),
-                    "batch_norm: momentum must be in [0, 1], got ", a.momentum);
+    ACTGRAD_REQUIRE(momentum >= 0 && momentum <= 1, ctx.location(),
+                    "batch_norm: momentum must be in [0, 1], got ", momentum);
   }
   Tensor y = internal::EmptyLike(x);
   std::vector<double> mean, rstd, unbiased;
@@ -358,13 +364,13 @@ Tensor NormForward(ForwardContext& ctx) {
     using T = decltype(tag);
     const T* px = static_cast<const T*>(x.raw_data());
     if (batch_statistics) {
-      Moments<T>(p, px, a.eps, mean, rstd, has_running ? &unbiased : nullptr);
-      if (has_running && a.training) {
+      Moments<T>(p, px, eps, mean, rstd, has_running ? &unbiased : nullptr);
+      if (has_running && a.Layer().training) {
         T* running_mean = static_cast<T*>(ctx.input(3).raw_data());
         T* running_var = static_cast<T*>(ctx.input(4).raw_data());
         for (int64_t c = 0; c < p.mid; ++c) {
-          running_mean[c] = T((1 - a.momentum) * running_mean[c] + a.momentum * mean[size_t(c)]);
-          running_var[c] = T((1 - a.momentum) * running_var[c] + a.momentum * unbiased[size_t(c)]);
+          running_mean[c] = T((1 - momentum) * running_mean[c] + momentum * mean[size_t(c)]);
+          running_var[c] = T((1 - momentum) * running_var[c] + momentum * unbiased[size_t(c)]);
         }
       }
     } else {
@@ -372,7 +378,7 @@ Tensor NormForward(ForwardContext& ctx) {
       const T* running_var = static_cast<const T*>(ctx.input(4).raw_data());
       for (int64_t c = 0; c < p.mid; ++c) {
         mean.push_back(running_mean[c]);
-        rstd.push_back(1.0 / std::sqrt(double(running_var[c]) + a.eps));
+        rstd.push_back(1.0 / std::sqrt(double(running_var[c]) + eps));
       }
     }
     const T* weight = p.has_weight ? static_cast<const T*>(ctx.input(1).raw_data()) : nullptr;
@@ -392,7 +398,7 @@ Tensor NormForward(ForwardContext& ctx) {
 }
 
 bool UsesBatchStatistics(const BackwardContext& ctx) {
-  return !IsBatchNorm(ctx.op()) || ctx.attrs().training || ctx.num_inputs() == 3;
+  return !IsBatchNorm(ctx.op()) || ctx.attrs().Layer().training || ctx.num_inputs() == 3;
 }
 
 int NumAffine(const BackwardContext& ctx) {
@@ -416,7 +422,8 @@ void NormBackward(BackwardContext& ctx) {
   const std::vector<double> mean = ctx.extra(0).ToVector();
   std::vector<double> rstd = ctx.extra(1).ToVector();
   if (!batch_statistics) {
-    for (double& v : rstd) v = 1.0 / std::sqrt(v + ctx.attrs().eps);
+    const double eps = Eps(ctx.op(), ctx.attrs());
+    for (double& v : rstd) v = 1.0 / std::sqrt(v + eps);
   }
   const Tensor& dy = ctx.dy();
   Tensor dx, dweight, dbias, dmean, dvar;
@@ -468,11 +475,11 @@ void NormBackwardGraph(BackwardContext& ctx) {
   Tensor xhat, rstd;
   if (UsesBatchStatistics(ctx)) {
     const Tensor centered = xv - StatMean(xv);
-    rstd = 1.0 / Sqrt(StatMean(Square(centered)) + a.eps);
+    rstd = 1.0 / Sqrt(StatMean(Square(centered)) + Eps(op, a));
     xhat = centered * rstd;
   } else {
     const Tensor mean = Reshape(ctx.extra(0), {1, p.mid, 1});
-    rstd = 1.0 / Sqrt(Reshape(ctx.extra(1), {1, p.mid, 1}) + a.eps);
+    rstd = 1.0 / Sqrt(Reshape(ctx.extra(1), {1, p.mid, 1}) + Eps(op, a));
     xhat = (xv - mean) * rstd;
   }
   const Tensor xhat_native = Reshape(xhat, x_dims);
@@ -510,7 +517,7 @@ std::vector<GradCheckCase> BatchNormCases(Generator& gen) {
   auto r = [&](const Shape& s, double lo, double hi) { return internal::RandomDouble(s, lo, hi, gen); };
   Attrs training;
   Attrs eval;
-  eval.training = false;
+  eval.MutableLayer().training = false;
   return {
       {{r({4, 3, 2, 2}, -2, 2), r({3}, 0.5, 1.5), r({3}, -1, 1), r({3}, -0.5, 0.5), r({3}, 0.5, 2)},
        training,
@@ -539,7 +546,7 @@ std::vector<GradCheckCase> LayerNormCases(Generator& gen) {
 std::vector<GradCheckCase> GroupNormCases(Generator& gen) {
   auto r = [&](const Shape& s) { return internal::RandomDouble(s, -1, 1, gen); };
   Attrs two;
-  two.groups = 2;
+  two.MutableLayer().groups = 2;
   return {
       {{r({2, 4, 2, 2}), r({4}), r({4})}, two, "[2,4,2,2] in 2 groups, weight and bias", {}},
       {{r({3, 6, 3})}, two, "[3,6,3] in 2 groups, no affine", {}},
@@ -547,11 +554,11 @@ std::vector<GradCheckCase> GroupNormCases(Generator& gen) {
 }
 
 constexpr AttrSpec kBatchNormAttrs[] = {
-    {"eps", "added to the variance", &Attrs::eps},
-    {"momentum", "weight of the batch in the running statistics", &Attrs::momentum},
+    {"eps", "added to the variance", nullptr, nullptr, 0, 1e-5},
+    {"momentum", "weight of the batch in the running statistics", nullptr, nullptr, 1, 0.1},
 };
 constexpr AttrSpec kEpsAttrs[] = {
-    {"eps", "added to the variance", &Attrs::eps},
+    {"eps", "added to the variance", nullptr, nullptr, 0, 1e-5},
 };
 
 }  // namespace
@@ -609,9 +616,9 @@ Tensor BatchNorm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                  const Tensor& running_mean, const Tensor& running_var,
                  const BatchNormOptions& options, std::source_location location) {
   Attrs a;
-  a.training = options.training;
-  a.momentum = options.momentum;
-  a.eps = options.eps;
+  a.MutableLayer().training = options.training;
+  a.params[0] = options.eps;
+  a.params[1] = options.momentum;
   ACTGRAD_REQUIRE(running_mean.defined() == running_var.defined(), location,
                   "batch_norm: give both running statistics or neither");
   ACTGRAD_REQUIRE(x.defined() && x.rank() >= 2, location, "batch_norm: the input must be [N, C, ...]");
@@ -629,7 +636,7 @@ Tensor LayerNorm(const Tensor& x, const std::vector<int64_t>& normalized_shape,
                  std::source_location location) {
   Attrs a;
   a.shape = Shape(std::span<const int64_t>(normalized_shape), location);
-  a.eps = eps;
+  a.params[0] = eps;
   ACTGRAD_REQUIRE(weight.defined() || !bias.defined(), location,
                   "layer_norm: a bias needs a weight (pass ones)");
   if (bias.defined()) return Apply(ops::kLayerNorm, {x, weight, bias}, a, location);
@@ -640,8 +647,8 @@ Tensor LayerNorm(const Tensor& x, const std::vector<int64_t>& normalized_shape,
 Tensor GroupNorm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias,
                  double eps, std::source_location location) {
   Attrs a;
-  a.groups = groups;
-  a.eps = eps;
+  a.MutableLayer().groups = groups;
+  a.params[0] = eps;
   ACTGRAD_REQUIRE(weight.defined() || !bias.defined(), location,
                   "group_norm: a bias needs a weight (pass ones)");
   if (bias.defined()) return Apply(ops::kGroupNorm, {x, weight, bias}, a, location);

@@ -105,22 +105,22 @@ PoolPlan PlanPool(const OpDef& op, const Shape& in, const Attrs& a, const Locati
       continue;
     }
     if (kind == PoolKind::kAdaptive) {
-      axis.out = a.window[i];
+      axis.out = a.Layer().window[i];
       ACTGRAD_REQUIRE(axis.out >= 1, location, name, ": the output size must be >= 1, got ",
                       axis.out);
     } else {
-      axis.kernel = a.window[i];
-      axis.stride = a.stride[i];
-      axis.pad = a.pad_begin[i];
-      axis.dilation = kind == PoolKind::kMax ? a.dilation[i] : 1;
+      axis.kernel = a.Layer().window[i];
+      axis.stride = a.Layer().stride[i];
+      axis.pad = a.Layer().pad_begin[i];
+      axis.dilation = kind == PoolKind::kMax ? a.Layer().dilation[i] : 1;
       ACTGRAD_REQUIRE(axis.kernel >= 1 && axis.stride >= 1 && axis.dilation >= 1, location, name,
                       ": window, stride and dilation must be >= 1, got window ", axis.kernel,
                       ", stride ", axis.stride, ", dilation ", axis.dilation);
-      ACTGRAD_REQUIRE(a.pad_end[i] == a.pad_begin[i] && axis.pad >= 0 && 2 * axis.pad <= axis.kernel,
+      ACTGRAD_REQUIRE(a.Layer().pad_end[i] == a.Layer().pad_begin[i] && axis.pad >= 0 && 2 * axis.pad <= axis.kernel,
                       location, name, ": padding must be the same on both sides and at most half the window (",
-                      axis.kernel, "), got ", a.pad_begin[i], "/", a.pad_end[i]);
+                      axis.kernel, "), got ", a.Layer().pad_begin[i], "/", a.Layer().pad_end[i]);
     }
-    PlanAxis(kind, a.ceil_mode, a.count_include_pad, axis);
+    PlanAxis(kind, a.Layer().ceil_mode, a.Layer().count_include_pad, axis);
     ACTGRAD_REQUIRE(axis.out >= 1, location, name, ": the window ", axis.kernel, " (dilation ",
                     axis.dilation, ", padding ", axis.pad, ") does not fit the input ",
                     in.ToString());
@@ -577,12 +577,12 @@ Attrs PoolAttrs(std::array<int64_t, 2> window, std::array<int64_t, 2> stride,
                 std::array<int64_t, 2> pad, std::array<int64_t, 2> dilation = {1, 1},
                 bool ceil_mode = false, bool count_include_pad = true) {
   Attrs a;
-  a.window = window;
-  a.stride = stride;
-  a.pad_begin = a.pad_end = pad;
-  a.dilation = dilation;
-  a.ceil_mode = ceil_mode;
-  a.count_include_pad = count_include_pad;
+  a.MutableLayer().window = window;
+  a.MutableLayer().stride = stride;
+  a.MutableLayer().pad_begin = a.MutableLayer().pad_end = pad;
+  a.MutableLayer().dilation = dilation;
+  a.MutableLayer().ceil_mode = ceil_mode;
+  a.MutableLayer().count_include_pad = count_include_pad;
   return a;
 }
 
@@ -635,7 +635,7 @@ std::vector<GradCheckCase> AvgPool1dCases(Generator& gen) {
 
 std::vector<GradCheckCase> AdaptiveCases(Generator& gen) {
   Attrs a;
-  a.window = {3, 2};
+  a.MutableLayer().window = {3, 2};
   return {{{internal::RandomDouble({2, 2, 5, 7}, -1, 1, gen)}, a, "[2,2,5,7] to 3x2", {}}};
 }
 
@@ -775,23 +775,23 @@ namespace {
 
 Attrs Pool2dAttrs(const Pool2dOptions& o) {
   Attrs a;
-  a.window = o.window;
-  for (int i = 0; i < 2; ++i) a.stride[i] = o.stride[i] == 0 ? o.window[i] : o.stride[i];
-  a.pad_begin = a.pad_end = o.padding;
-  a.dilation = o.dilation;
-  a.ceil_mode = o.ceil_mode;
-  a.count_include_pad = o.count_include_pad;
+  a.MutableLayer().window = o.window;
+  for (int i = 0; i < 2; ++i) a.MutableLayer().stride[i] = o.stride[i] == 0 ? o.window[i] : o.stride[i];
+  a.MutableLayer().pad_begin = a.MutableLayer().pad_end = o.padding;
+  a.MutableLayer().dilation = o.dilation;
+  a.MutableLayer().ceil_mode = o.ceil_mode;
+  a.MutableLayer().count_include_pad = o.count_include_pad;
   return a;
 }
 
 Attrs Pool1dAttrs(const Pool1dOptions& o) {
   Attrs a;
-  a.window = {1, o.window};
-  a.stride = {1, o.stride == 0 ? o.window : o.stride};
-  a.pad_begin = a.pad_end = {0, o.padding};
-  a.dilation = {1, o.dilation};
-  a.ceil_mode = o.ceil_mode;
-  a.count_include_pad = o.count_include_pad;
+  a.MutableLayer().window = {1, o.window};
+  a.MutableLayer().stride = {1, o.stride == 0 ? o.window : o.stride};
+  a.MutableLayer().pad_begin = a.MutableLayer().pad_end = {0, o.padding};
+  a.MutableLayer().dilation = {1, o.dilation};
+  a.MutableLayer().ceil_mode = o.ceil_mode;
+  a.MutableLayer().count_include_pad = o.count_include_pad;
   return a;
 }
 
@@ -812,7 +812,7 @@ Tensor AvgPool1d(const Tensor& x, const Pool1dOptions& options, std::source_loca
 Tensor AdaptiveAvgPool2d(const Tensor& x, std::array<int64_t, 2> output_size,
                          std::source_location location) {
   Attrs a;
-  a.window = output_size;
+  a.MutableLayer().window = output_size;
   return Apply(ops::kAdaptiveAvgPool2d, {x}, a, location);
 }
 
