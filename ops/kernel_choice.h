@@ -4,8 +4,9 @@
 //
 // Choosing between two kernels for the same work by timing both, as cuDNN's
 // benchmark mode does: the first time a shape is seen on a thread, both run
-// (twice each, the second run timed, so that set-up and first-touch costs
-// do not count) and the faster one is kept for that shape from then on. The
+// three times each, the first untimed (so that set-up and first-touch costs
+// do not count) and the faster of the other two counted, and the faster
+// kernel is kept for that shape from then on. The
 // output of that first call comes from the kernel that won. The choices
 // made are listed by ConvKernelChoices() (ops/layer_ops.h), and
 // SetConvKernel() can force either kernel.

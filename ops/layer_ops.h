@@ -84,7 +84,7 @@ void SetConvKernel(ConvKernel kernel);
 struct ConvKernelChoice {
   std::string work;  // "conv2d forward [64,32,14,14] * [64,32,3,3], 1 thread"
   ConvKernel kernel = ConvKernel::kIm2col;
-  double im2col_us = 0;  // the timed runs (0: oneDNN could not run it)
+  double im2col_us = 0;  // the faster timed run of each (0: oneDNN could not run it)
   double onednn_us = 0;
 };
 std::vector<ConvKernelChoice> ConvKernelChoices();
