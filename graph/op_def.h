@@ -84,8 +84,9 @@ struct Attrs {
   bool keepdim = false;  // sum, mean, max over an axis.
   int64_t start = 0;     // slice: [start, stop) along `axis`.
   int64_t stop = 0;
-  Shape shape;                    // reshape, sum_to, broadcast_to: the target shape.
-  const OpDef* target = nullptr;  // activation_derivative: whose derivative; adjoint rows: whose adjoint
+  Shape shape;  // reshape, sum_to, broadcast_to: the target shape.
+  const OpDef* target =
+      nullptr;  // activation_derivative: whose derivative; adjoint rows: whose adjoint
 
   // What convolution, pooling, normalization, dropout and layout rows read
   // (graph/op_def.h, LayerAttrs); null for every other op, so that a

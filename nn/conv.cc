@@ -71,9 +71,10 @@ ConvLayer::ConvLayer(Form form, const ConvOptions& options, Generator& gen,
                     Extent(form, o.kernel), ", stride ", Extent(form, o.stride), ", dilation ",
                     Extent(form, o.dilation), ", padding ", Extent(form, o.padding));
   }
-  ACTGRAD_REQUIRE(!o.same || (form != Form::kConvTranspose2d &&
-                              Used(form, o.stride) == std::vector<int64_t>(size_t(Spatial(form)), 1)),
-                  location, kind, ": padding \"same\" needs stride 1 and a forward convolution");
+  ACTGRAD_REQUIRE(
+      !o.same || (form != Form::kConvTranspose2d &&
+                  Used(form, o.stride) == std::vector<int64_t>(size_t(Spatial(form)), 1)),
+      location, kind, ": padding \"same\" needs stride 1 and a forward convolution");
   const Shape weight_shape = WeightShape(form, o);
   const double bound = 1.0 / std::sqrt(FanIn(weight_shape));
   weight_init_ = o.weight_init.value_or(Initializer::HeUniform(1.0 / std::sqrt(3.0)));
@@ -174,8 +175,8 @@ ModuleConfig ConvLayer::Config() const {
 }
 
 absl::StatusOr<ConvOptions> ConvLayer::OptionsFromConfig(Form form, const ModuleConfig& config) {
-  std::vector<absl::string_view> keys = {"in_channels", "out_channels", "kernel", "stride",
-                                         "padding",     "same",         "dilation", "groups",
+  std::vector<absl::string_view> keys = {"in_channels", "out_channels", "kernel",      "stride",
+                                         "padding",     "same",         "dilation",    "groups",
                                          "bias",        "dtype",        "weight_init", "bias_init"};
   if (form == Form::kConvTranspose2d) keys.push_back("output_padding");
   if (absl::Status s = OnlyKeysOf(config, keys); !s.ok()) return s;

@@ -115,9 +115,9 @@ class ConvTranspose2d : public ConvLayer {
 };
 
 // A layer of `form` built from `options`.
-std::unique_ptr<ConvLayer> MakeConvLayer(ConvLayer::Form form, const ConvOptions& options,
-                                         Generator& gen,
-                                         std::source_location location = std::source_location::current());
+std::unique_ptr<ConvLayer> MakeConvLayer(
+    ConvLayer::Form form, const ConvOptions& options, Generator& gen,
+    std::source_location location = std::source_location::current());
 
 }  // namespace actgrad::nn
 

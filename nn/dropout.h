@@ -28,7 +28,8 @@ namespace actgrad::nn {
 class Dropout : public Module {
  public:
   // Throws `Error` for p outside [0, 1].
-  Dropout(double p, Generator& gen, std::source_location location = std::source_location::current());
+  Dropout(double p, Generator& gen,
+          std::source_location location = std::source_location::current());
   Tensor Forward(const Tensor& x) override;
   std::string ToString() const override;
   std::string Kind() const override { return "dropout"; }

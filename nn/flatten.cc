@@ -29,9 +29,10 @@ Tensor Unflatten::Forward(const Tensor& x) {
   const std::optional<int> axis = NormalizeAxis(dim_, x.rank());
   int64_t product = 1;
   for (int64_t s : sizes_) product *= s;
-  ACTGRAD_REQUIRE(axis && x.dim(*axis) == product && x.rank() + int(sizes_.size()) - 1 <= Shape::kMaxRank,
-                  std::source_location::current(), "unflatten: cannot split dimension ", dim_,
-                  " of ", x.shape().ToString(), " into (", absl::StrJoin(sizes_, ", "), ")");
+  ACTGRAD_REQUIRE(
+      axis && x.dim(*axis) == product && x.rank() + int(sizes_.size()) - 1 <= Shape::kMaxRank,
+      std::source_location::current(), "unflatten: cannot split dimension ", dim_, " of ",
+      x.shape().ToString(), " into (", absl::StrJoin(sizes_, ", "), ")");
   std::vector<int64_t> dims;
   for (int d = 0; d < x.rank(); ++d) {
     if (d == *axis) {

@@ -10,15 +10,15 @@ namespace actgrad::nn {
 absl::Status OnlyKeysOf(const ModuleConfig& config, const std::vector<absl::string_view>& known) {
   for (const auto& [key, value] : config.entries()) {
     if (std::find(known.begin(), known.end(), key) == known.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(key, ": not an option of this kind (it has ", absl::StrJoin(known, ", "), ")"));
+      return absl::InvalidArgumentError(absl::StrCat(key, ": not an option of this kind (it has ",
+                                                     absl::StrJoin(known, ", "), ")"));
     }
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> IntInRangeOr(const ModuleConfig& config, absl::string_view key,
-                                     int64_t min, int64_t max, int64_t fallback) {
+absl::StatusOr<int64_t> IntInRangeOr(const ModuleConfig& config, absl::string_view key, int64_t min,
+                                     int64_t max, int64_t fallback) {
   if (!config.Has(key)) return fallback;
   return config.IntInRange(key, min, max);
 }
@@ -34,9 +34,8 @@ absl::StatusOr<std::array<int64_t, 2>> SpatialList(const ModuleConfig& config,
   absl::StatusOr<std::vector<int64_t>> values = config.Ints(key);
   if (!values.ok()) return values.status();
   if (int(values->size()) != spatial) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(key, ": needs ", spatial, " value", spatial == 1 ? "" : "s", ", found ",
-                     values->size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        key, ": needs ", spatial, " value", spatial == 1 ? "" : "s", ", found ", values->size()));
   }
   for (int64_t v : *values) {
     if (v < min || v > kMaxKernelExtent) {

@@ -39,8 +39,8 @@ inline constexpr int64_t kMaxKernelExtent = int64_t{1} << 16;
 absl::Status OnlyKeysOf(const ModuleConfig& config, const std::vector<absl::string_view>& known);
 
 // The integer `key` in [min, max], `fallback` when absent.
-absl::StatusOr<int64_t> IntInRangeOr(const ModuleConfig& config, absl::string_view key,
-                                     int64_t min, int64_t max, int64_t fallback);
+absl::StatusOr<int64_t> IntInRangeOr(const ModuleConfig& config, absl::string_view key, int64_t min,
+                                     int64_t max, int64_t fallback);
 
 // A list of `spatial` (1 or 2) integers in [min, kMaxKernelExtent], as
 // [height, width]; a 1-D list fills the width and leaves the height at the
@@ -62,11 +62,11 @@ absl::StatusOr<std::optional<Initializer>> OptionalInitializer(const ModuleConfi
 
 // Assigns the value of a StatusOr expression to `lhs`, or returns its error
 // from the enclosing function.
-#define ACTGRAD_CONFIG_ASSIGN(lhs, expr)           \
-  do {                                             \
-    auto actgrad_config_value = (expr);            \
+#define ACTGRAD_CONFIG_ASSIGN(lhs, expr)                                  \
+  do {                                                                    \
+    auto actgrad_config_value = (expr);                                   \
     if (!actgrad_config_value.ok()) return actgrad_config_value.status(); \
-    lhs = *std::move(actgrad_config_value);        \
+    lhs = *std::move(actgrad_config_value);                               \
   } while (false)
 
 #endif  // ACTGRAD_NN_LAYER_CONFIG_H_

@@ -19,18 +19,19 @@ using Shapes = std::vector<std::pair<std::string, Shape>>;
 // `shapes` sizes.
 template <typename Options, typename Read, typename Make, typename ShapesFn>
 ModuleKind LayerKind(std::string name, Read read, Make make, ShapesFn shapes) {
-  return {.name = std::move(name),
-          .build = [read, make](const ModuleConfig& config, std::vector<NamedModule>&)
-              -> absl::StatusOr<std::unique_ptr<Module>> {
-            absl::StatusOr<Options> options = read(config);
-            if (!options.ok()) return options.status();
-            return make(*options);
-          },
-          .own_shapes = [read, shapes](const ModuleConfig& config) -> absl::StatusOr<Shapes> {
-            absl::StatusOr<Options> options = read(config);
-            if (!options.ok()) return options.status();
-            return shapes(*options);
-          }};
+  return {
+      .name = std::move(name),
+      .build = [read, make](const ModuleConfig& config,
+                            std::vector<NamedModule>&) -> absl::StatusOr<std::unique_ptr<Module>> {
+        absl::StatusOr<Options> options = read(config);
+        if (!options.ok()) return options.status();
+        return make(*options);
+      },
+      .own_shapes = [read, shapes](const ModuleConfig& config) -> absl::StatusOr<Shapes> {
+        absl::StatusOr<Options> options = read(config);
+        if (!options.ok()) return options.status();
+        return shapes(*options);
+      }};
 }
 
 ModuleKind ConvKind(ConvLayer::Form form, std::string name) {
@@ -70,7 +71,8 @@ struct FlattenOptions {
 absl::StatusOr<FlattenOptions> ReadFlatten(const ModuleConfig& config) {
   if (absl::Status s = OnlyKeysOf(config, {"start", "end"}); !s.ok()) return s;
   FlattenOptions o;
-  ACTGRAD_CONFIG_ASSIGN(o.start, IntInRangeOr(config, "start", -Shape::kMaxRank, Shape::kMaxRank, 1));
+  ACTGRAD_CONFIG_ASSIGN(o.start,
+                        IntInRangeOr(config, "start", -Shape::kMaxRank, Shape::kMaxRank, 1));
   ACTGRAD_CONFIG_ASSIGN(o.end, IntInRangeOr(config, "end", -Shape::kMaxRank, Shape::kMaxRank, -1));
   return o;
 }
@@ -107,24 +109,25 @@ absl::StatusOr<double> ReadDropout(const ModuleConfig& config) {
 }
 
 ModuleKind ResidualKind() {
-  return {.name = "residual",
-          .build = [](const ModuleConfig& config, std::vector<NamedModule>& children)
-              -> absl::StatusOr<std::unique_ptr<Module>> {
-            if (absl::Status s = config.OnlyKeys({}); !s.ok()) return s;
-            const bool shaped = (children.size() == 1 && children[0].first == "body") ||
-                                (children.size() == 2 && children[0].first == "body" &&
-                                 children[1].first == "shortcut");
-            if (!shaped) {
-              return absl::InvalidArgumentError(
-                  "children: a residual holds \"body\" and optionally \"shortcut\"");
-            }
-            std::unique_ptr<Module> shortcut =
-                children.size() == 2 ? std::move(children[1].second) : nullptr;
-            return std::unique_ptr<Module>(
-                std::make_unique<Residual>(std::move(children[0].second), std::move(shortcut)));
-          },
-          .takes_children = true,
-          .own_shapes = [](const ModuleConfig&) -> absl::StatusOr<Shapes> { return Shapes{}; }};
+  return {
+      .name = "residual",
+      .build = [](const ModuleConfig& config,
+                  std::vector<NamedModule>& children) -> absl::StatusOr<std::unique_ptr<Module>> {
+        if (absl::Status s = config.OnlyKeys({}); !s.ok()) return s;
+        const bool shaped = (children.size() == 1 && children[0].first == "body") ||
+                            (children.size() == 2 && children[0].first == "body" &&
+                             children[1].first == "shortcut");
+        if (!shaped) {
+          return absl::InvalidArgumentError(
+              "children: a residual holds \"body\" and optionally \"shortcut\"");
+        }
+        std::unique_ptr<Module> shortcut =
+            children.size() == 2 ? std::move(children[1].second) : nullptr;
+        return std::unique_ptr<Module>(
+            std::make_unique<Residual>(std::move(children[0].second), std::move(shortcut)));
+      },
+      .takes_children = true,
+      .own_shapes = [](const ModuleConfig&) -> absl::StatusOr<Shapes> { return Shapes{}; }};
 }
 
 }  // namespace

@@ -64,16 +64,17 @@ Item ParseItem(absl::string_view text, int position) {
 absl::Status OnlyArguments(const Item& item, size_t max_positional,
                            std::vector<absl::string_view> keywords) {
   if (item.positional.size() > max_positional) {
-    return Bad(item, absl::StrCat("takes at most ", max_positional, " positional value",
-                                  max_positional == 1 ? "" : "s", ", got ", item.positional.size()));
+    return Bad(item,
+               absl::StrCat("takes at most ", max_positional, " positional value",
+                            max_positional == 1 ? "" : "s", ", got ", item.positional.size()));
   }
   for (const auto& [key, value] : item.keywords) {
     if (std::find(keywords.begin(), keywords.end(), key) == keywords.end()) {
-      return Bad(item, absl::StrCat("has no option \"", key, "\"",
-                                    keywords.empty() ? ""
-                                                     : absl::StrCat(" (it takes ",
-                                                                    absl::StrJoin(keywords, ", "),
-                                                                    ")")));
+      return Bad(item, absl::StrCat(
+                           "has no option \"", key, "\"",
+                           keywords.empty()
+                               ? ""
+                               : absl::StrCat(" (it takes ", absl::StrJoin(keywords, ", "), ")")));
     }
   }
   return absl::OkStatus();
@@ -94,9 +95,9 @@ absl::StatusOr<std::array<int64_t, 2>> Pair(const Item& item, absl::string_view 
                                             absl::string_view text, int spatial, int64_t min) {
   const std::vector<std::string> parts = absl::StrSplit(absl::AsciiStrToLower(text), 'x');
   if (parts.size() > size_t(spatial)) {
-    return Bad(item, absl::StrCat(what, " \"", text, "\" has ", parts.size(),
-                                  " values for a layer of ", spatial, " spatial dimension",
-                                  spatial == 1 ? "" : "s"));
+    return Bad(item,
+               absl::StrCat(what, " \"", text, "\" has ", parts.size(), " values for a layer of ",
+                            spatial, " spatial dimension", spatial == 1 ? "" : "s"));
   }
   std::array<int64_t, 2> out = {min == 0 ? 0 : 1, 0};
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -138,8 +139,8 @@ absl::StatusOr<double> Real(const Item& item, absl::string_view what, absl::stri
                             double low, double high) {
   double v = 0;
   if (!absl::SimpleAtod(text, &v) || !(v >= low && v <= high)) {
-    return Bad(item, absl::StrCat(what, " \"", text, "\" is not a number in [", low, ", ", high,
-                                  "]"));
+    return Bad(item,
+               absl::StrCat(what, " \"", text, "\" is not a number in [", low, ", ", high, "]"));
   }
   return v;
 }
@@ -156,12 +157,28 @@ bool IsConv(const std::string& name) {
 }
 bool IsWeightLayer(const std::string& name) { return IsConv(name) || name == "linear"; }
 bool IsKnownLayer(const std::string& name) {
-  static const auto* known = new std::vector<std::string>{
-      "conv2d",     "conv1d",     "conv_transpose2d", "maxpool",    "max_pool",
-      "max_pool1d", "max_pool2d", "avgpool",          "avg_pool",   "avg_pool1d",
-      "avg_pool2d", "adaptive_avgpool", "adaptive_avg_pool2d", "batchnorm", "batch_norm",
-      "layernorm",  "layer_norm", "groupnorm",        "group_norm", "dropout",
-      "flatten",    "linear"};
+  static const auto* known = new std::vector<std::string>{"conv2d",
+                                                          "conv1d",
+                                                          "conv_transpose2d",
+                                                          "maxpool",
+                                                          "max_pool",
+                                                          "max_pool1d",
+                                                          "max_pool2d",
+                                                          "avgpool",
+                                                          "avg_pool",
+                                                          "avg_pool1d",
+                                                          "avg_pool2d",
+                                                          "adaptive_avgpool",
+                                                          "adaptive_avg_pool2d",
+                                                          "batchnorm",
+                                                          "batch_norm",
+                                                          "layernorm",
+                                                          "layer_norm",
+                                                          "groupnorm",
+                                                          "group_norm",
+                                                          "dropout",
+                                                          "flatten",
+                                                          "linear"};
   return std::find(known->begin(), known->end(), name) != known->end();
 }
 
@@ -238,8 +255,8 @@ struct Builder {
       layer->Train();
       out.assign(y.shape().dims().begin() + 1, y.shape().dims().end());
     } catch (const Error& e) {
-      return Bad(item, absl::StrCat("does not fit the shape ", ShapeText(shape), " that reaches it: ",
-                                    e.what()));
+      return Bad(item, absl::StrCat("does not fit the shape ", ShapeText(shape),
+                                    " that reaches it: ", e.what()));
     }
     built.parameters += parameters;
     activations += Product(out);
@@ -262,11 +279,13 @@ struct Builder {
     std::vector<absl::string_view> keys = {"stride", "pad", "dilation", "groups", "bias"};
     if (transposed) keys.push_back("output_padding");
     if (absl::Status s = OnlyArguments(item, 2, keys); !s.ok()) return s;
-    if (item.positional.size() != 2) return Bad(item, "needs OUT:K, the output channels and the kernel");
+    if (item.positional.size() != 2)
+      return Bad(item, "needs OUT:K, the output channels and the kernel");
     ConvOptions o;
     o.in_channels = shape[0];
     o.dtype = options.dtype;
-    ACTGRAD_CONFIG_ASSIGN(o.out_channels, Count(item, "the output channels", item.positional[0], 1, kMaxWidth));
+    ACTGRAD_CONFIG_ASSIGN(o.out_channels,
+                          Count(item, "the output channels", item.positional[0], 1, kMaxWidth));
     ACTGRAD_CONFIG_ASSIGN(o.kernel, Pair(item, "the kernel", item.positional[1], spatial, 1));
     std::optional<std::array<int64_t, 2>> v;
     ACTGRAD_CONFIG_ASSIGN(v, OptionalPair(item, "stride", spatial, 1));
@@ -291,9 +310,9 @@ struct Builder {
                                     o.in_channels, " and the output channels ", o.out_channels));
     }
     ACTGRAD_CONFIG_ASSIGN(o.weight_init, WeightInit(i));
-    const ConvLayer::Form form = transposed        ? ConvLayer::Form::kConvTranspose2d
-                                 : spatial == 1    ? ConvLayer::Form::kConv1d
-                                                   : ConvLayer::Form::kConv2d;
+    const ConvLayer::Form form = transposed     ? ConvLayer::Form::kConvTranspose2d
+                                 : spatial == 1 ? ConvLayer::Form::kConv1d
+                                                : ConvLayer::Form::kConv2d;
     double parameters = 0;
     for (const auto& [name, s] : ConvLayer::ShapesOf(form, o)) {
       double n = 1;
@@ -304,8 +323,8 @@ struct Builder {
     double out_units = double(o.out_channels);
     for (int axis = 2 - spatial; axis < 2; ++axis) {
       const int64_t in = shape[size_t(1 + axis - (2 - spatial))];
-      out_units *= transposed ? double(in) * double(o.stride[axis]) + double(o.dilation[axis]) *
-                                                                          double(o.kernel[axis])
+      out_units *= transposed ? double(in) * double(o.stride[axis]) +
+                                    double(o.dilation[axis]) * double(o.kernel[axis])
                               : double(in);
     }
     if (absl::Status s = CheckMemory(item, parameters, out_units); !s.ok()) return s;
@@ -320,8 +339,9 @@ struct Builder {
 
   absl::Status AddPool(const Item& item, bool max) {
     if (shape.size() != 2 && shape.size() != 3) {
-      return Bad(item, absl::StrCat("pools [C, L] or [C, H, W] samples; the shape that reaches it is ",
-                                    ShapeText(shape)));
+      return Bad(item,
+                 absl::StrCat("pools [C, L] or [C, H, W] samples; the shape that reaches it is ",
+                              ShapeText(shape)));
     }
     const int spatial = Spatial(item);
     std::vector<absl::string_view> keys = {"stride", "pad", "ceil"};
@@ -341,8 +361,9 @@ struct Builder {
     if (v) o.dilation = *v;
     ACTGRAD_CONFIG_ASSIGN(o.ceil_mode, Flag(item, "ceil", false));
     ACTGRAD_CONFIG_ASSIGN(o.count_include_pad, Flag(item, "count_pad", true));
-    const PoolLayer::Form form = max ? (spatial == 1 ? PoolLayer::Form::kMax1d : PoolLayer::Form::kMax2d)
-                                     : (spatial == 1 ? PoolLayer::Form::kAvg1d : PoolLayer::Form::kAvg2d);
+    const PoolLayer::Form form =
+        max ? (spatial == 1 ? PoolLayer::Form::kMax1d : PoolLayer::Form::kMax2d)
+            : (spatial == 1 ? PoolLayer::Form::kAvg1d : PoolLayer::Form::kAvg2d);
     std::unique_ptr<Module> layer;
     try {
       layer = std::make_unique<PoolLayer>(form, o);
@@ -377,7 +398,9 @@ struct Builder {
     double parameters = 2.0 * double(channels);
     try {
       if (batch) {
-        if (shape.size() > 3) return Bad(item, absl::StrCat("normalizes [C], [C, L] or [C, H, W] samples, got ", ShapeText(shape)));
+        if (shape.size() > 3)
+          return Bad(item, absl::StrCat("normalizes [C], [C, L] or [C, H, W] samples, got ",
+                                        ShapeText(shape)));
         double momentum = 0.1;
         ACTGRAD_CONFIG_ASSIGN(momentum, RealOption(item, "momentum", 0.1, 0.0, 1.0));
         layer = std::make_unique<BatchNorm>(shape.size() == 3 ? 2 : 1,
@@ -458,10 +481,11 @@ struct Builder {
     if (item.name == "linear") return AddLinear(i, item);
     absl::StatusOr<ActivationSpec> activation = ParseActivationSpec(item.text);
     if (!activation.ok()) {
-      return Bad(item, absl::StrCat("is neither a layer (conv2d, conv1d, conv_transpose2d, maxpool, "
-                                    "avgpool, adaptive_avgpool, batchnorm, layernorm, groupnorm, "
-                                    "dropout, flatten, linear) nor an activation: ",
-                                    activation.status().message()));
+      return Bad(item,
+                 absl::StrCat("is neither a layer (conv2d, conv1d, conv_transpose2d, maxpool, "
+                              "avgpool, adaptive_avgpool, batchnorm, layernorm, groupnorm, "
+                              "dropout, flatten, linear) nor an activation: ",
+                              activation.status().message()));
     }
     if (built.first_activation == nullptr) {
       built.first_activation = activation->op;
@@ -476,9 +500,8 @@ struct Builder {
 absl::StatusOr<BuiltNetwork> BuildFromLayerSpec(absl::string_view spec,
                                                 const LayerSpecOptions& options, Generator& gen) {
   if (options.input_shape.empty() || options.input_shape.size() > 3) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--input-shape: needs 1 to 3 extents (F, C,L or C,H,W), got ",
-                     options.input_shape.size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--input-shape: needs 1 to 3 extents (F, C,L or C,H,W), got ", options.input_shape.size()));
   }
   for (int64_t d : options.input_shape) {
     if (d < 1 || d > kMaxWidth) {
@@ -506,17 +529,19 @@ absl::StatusOr<BuiltNetwork> BuildFromLayerSpec(absl::string_view spec,
   }
   if (b.shape.size() > 1) b.built.network->Add(std::make_unique<Flatten>());
   const int64_t width = static_cast<int64_t>(Product(b.shape));
-  const OpDef& output = options.output_activation != nullptr ? *options.output_activation : ops::kIdentity;
+  const OpDef& output =
+      options.output_activation != nullptr ? *options.output_activation : ops::kIdentity;
   const double parameters = double(width) * double(options.outputs) + double(options.outputs);
   Item output_item{.position = position + 1, .text = "the output layer"};
   if (absl::Status s = b.CheckMemory(output_item, parameters, double(options.outputs)); !s.ok()) {
     return s;
   }
-  b.built.network->Add(std::make_unique<Linear>(LinearOptions{.in = width,
-                                                              .out = options.outputs,
-                                                              .weight_init = RecommendedInitializer(output),
-                                                              .dtype = options.dtype},
-                                                gen));
+  b.built.network->Add(
+      std::make_unique<Linear>(LinearOptions{.in = width,
+                                             .out = options.outputs,
+                                             .weight_init = RecommendedInitializer(output),
+                                             .dtype = options.dtype},
+                               gen));
   b.built.network->Add(std::make_unique<Activation>(output));
   b.built.parameters += parameters;
   b.built.training_bytes = b.TrainingBytes(b.built.parameters, b.activations);

@@ -35,8 +35,8 @@ BatchNorm::BatchNorm(int spatial_rank, const BatchNormOptions& options,
                      std::source_location location)
     : spatial_rank_(spatial_rank), options_(options) {
   const std::string kind = Kind();
-  ACTGRAD_REQUIRE(options.num_features > 0, location, kind,
-                  ": num_features must be positive, got ", options.num_features);
+  ACTGRAD_REQUIRE(options.num_features > 0, location, kind, ": num_features must be positive, got ",
+                  options.num_features);
   CheckEps(options.eps, kind, location);
   ACTGRAD_REQUIRE(options.momentum >= 0 && options.momentum <= 1, location, kind,
                   ": momentum must be in [0, 1], got ", options.momentum);
@@ -58,16 +58,18 @@ BatchNorm::BatchNorm(int spatial_rank, const BatchNormOptions& options,
 }
 
 Tensor BatchNorm::Forward(const Tensor& x) {
-  ACTGRAD_REQUIRE(x.defined() && (spatial_rank_ == 2 ? x.rank() == 4 : (x.rank() == 2 || x.rank() == 3)),
-                  std::source_location::current(), Kind(), ": the input must be ",
-                  spatial_rank_ == 2 ? "[N, C, H, W]" : "[N, C] or [N, C, L]", ", got ",
-                  x.defined() ? x.shape().ToString() : "undefined");
+  ACTGRAD_REQUIRE(
+      x.defined() && (spatial_rank_ == 2 ? x.rank() == 4 : (x.rank() == 2 || x.rank() == 3)),
+      std::source_location::current(), Kind(), ": the input must be ",
+      spatial_rank_ == 2 ? "[N, C, H, W]" : "[N, C] or [N, C, L]", ", got ",
+      x.defined() ? x.shape().ToString() : "undefined");
   const bool training = is_training();
   if (training && options_.track_running_stats) {
     ++num_batches_tracked_.data<int64_t>()[0];
   }
-  return actgrad::BatchNorm(x, weight_, bias_, running_mean_, running_var_,
-                            {.training = training, .momentum = options_.momentum, .eps = options_.eps});
+  return actgrad::BatchNorm(
+      x, weight_, bias_, running_mean_, running_var_,
+      {.training = training, .momentum = options_.momentum, .eps = options_.eps});
 }
 
 std::string BatchNorm::ToString() const {
@@ -88,8 +90,8 @@ ModuleConfig BatchNorm::Config() const {
 }
 
 absl::StatusOr<BatchNormOptions> BatchNorm::OptionsFromConfig(const ModuleConfig& config) {
-  if (absl::Status s = OnlyKeysOf(config, {"num_features", "eps", "momentum", "affine",
-                                           "track_running_stats", "dtype"});
+  if (absl::Status s = OnlyKeysOf(
+          config, {"num_features", "eps", "momentum", "affine", "track_running_stats", "dtype"});
       !s.ok()) {
     return s;
   }
@@ -188,10 +190,10 @@ std::vector<std::pair<std::string, Shape>> LayerNorm::ShapesOf(const LayerNormOp
 // ---------------------------------------------------------------- GroupNorm
 GroupNorm::GroupNorm(const GroupNormOptions& options, std::source_location location)
     : options_(options) {
-  ACTGRAD_REQUIRE(options.groups > 0 && options.channels > 0 &&
-                      options.channels % options.groups == 0,
-                  location, "group_norm: ", options.groups,
-                  " groups must be positive and divide the channels ", options.channels);
+  ACTGRAD_REQUIRE(
+      options.groups > 0 && options.channels > 0 && options.channels % options.groups == 0,
+      location, "group_norm: ", options.groups, " groups must be positive and divide the channels ",
+      options.channels);
   CheckEps(options.eps, "group_norm", location);
   if (options.affine) {
     weight_ = Ones(Shape{options.channels}, options.dtype);

@@ -52,28 +52,28 @@ Tensor PoolLayer::Forward(const Tensor& x) {
   switch (form_) {
     case Form::kMax1d:
       return actgrad::MaxPool1d(x, {.window = o.window[1],
-                           .stride = stride[1],
-                           .padding = o.padding[1],
-                           .dilation = o.dilation[1],
-                           .ceil_mode = o.ceil_mode});
+                                    .stride = stride[1],
+                                    .padding = o.padding[1],
+                                    .dilation = o.dilation[1],
+                                    .ceil_mode = o.ceil_mode});
     case Form::kMax2d:
       return actgrad::MaxPool2d(x, {.window = o.window,
-                           .stride = stride,
-                           .padding = o.padding,
-                           .dilation = o.dilation,
-                           .ceil_mode = o.ceil_mode});
+                                    .stride = stride,
+                                    .padding = o.padding,
+                                    .dilation = o.dilation,
+                                    .ceil_mode = o.ceil_mode});
     case Form::kAvg1d:
       return actgrad::AvgPool1d(x, {.window = o.window[1],
-                           .stride = stride[1],
-                           .padding = o.padding[1],
-                           .ceil_mode = o.ceil_mode,
-                           .count_include_pad = o.count_include_pad});
+                                    .stride = stride[1],
+                                    .padding = o.padding[1],
+                                    .ceil_mode = o.ceil_mode,
+                                    .count_include_pad = o.count_include_pad});
     case Form::kAvg2d:
       return actgrad::AvgPool2d(x, {.window = o.window,
-                           .stride = stride,
-                           .padding = o.padding,
-                           .ceil_mode = o.ceil_mode,
-                           .count_include_pad = o.count_include_pad});
+                                    .stride = stride,
+                                    .padding = o.padding,
+                                    .ceil_mode = o.ceil_mode,
+                                    .count_include_pad = o.count_include_pad});
     case Form::kAdaptiveAvg2d:
       return actgrad::AdaptiveAvgPool2d(x, o.window);
   }
@@ -159,9 +159,8 @@ absl::StatusOr<PoolOptions> PoolLayer::OptionsFromConfig(Form form, const Module
   }
   for (int axis = 2 - spatial; axis < 2; ++axis) {
     if (2 * o.padding[axis] > o.window[axis]) {
-      return absl::InvalidArgumentError(absl::StrCat("padding: ", o.padding[axis],
-                                                     " is more than half the window ",
-                                                     o.window[axis]));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "padding: ", o.padding[axis], " is more than half the window ", o.window[axis]));
     }
   }
   return o;

@@ -61,35 +61,35 @@ class PoolLayer : public Module {
 class MaxPool1d : public PoolLayer {
  public:
   explicit MaxPool1d(const PoolOptions& options = {},
-                    std::source_location location = std::source_location::current())
+                     std::source_location location = std::source_location::current())
       : PoolLayer(Form::kMax1d, options, location) {}
 };
 
 class MaxPool2d : public PoolLayer {
  public:
   explicit MaxPool2d(const PoolOptions& options = {},
-                    std::source_location location = std::source_location::current())
+                     std::source_location location = std::source_location::current())
       : PoolLayer(Form::kMax2d, options, location) {}
 };
 
 class AvgPool1d : public PoolLayer {
  public:
   explicit AvgPool1d(const PoolOptions& options = {},
-                    std::source_location location = std::source_location::current())
+                     std::source_location location = std::source_location::current())
       : PoolLayer(Form::kAvg1d, options, location) {}
 };
 
 class AvgPool2d : public PoolLayer {
  public:
   explicit AvgPool2d(const PoolOptions& options = {},
-                    std::source_location location = std::source_location::current())
+                     std::source_location location = std::source_location::current())
       : PoolLayer(Form::kAvg2d, options, location) {}
 };
 
 class AdaptiveAvgPool2d : public PoolLayer {
  public:
   explicit AdaptiveAvgPool2d(const PoolOptions& options = {},
-                            std::source_location location = std::source_location::current())
+                             std::source_location location = std::source_location::current())
       : PoolLayer(Form::kAdaptiveAvg2d, options, location) {}
 };
 

@@ -37,7 +37,7 @@ namespace {
 
 // The geometry of one convolution, in 2-D (1-D ops have height 1).
 struct ConvPlan {
-  int64_t batch = 0, channels = 0, height = 0, width = 0;  // input side
+  int64_t batch = 0, channels = 0, height = 0, width = 0;   // input side
   int64_t out_channels = 0, out_height = 0, out_width = 0;  // output side
   int64_t kh = 1, kw = 1, groups = 1;
   int64_t sh = 1, sw = 1, pt = 0, pl = 0, dh = 1, dw = 1;
@@ -49,8 +49,8 @@ struct ConvPlan {
   int64_t OutPlane() const { return out_height * out_width; }
   // Plain 1x1: the input is its own im2col matrix.
   bool Pointwise() const {
-    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 &&
-           out_height == height && out_width == width;
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && out_height == height &&
+           out_width == width;
   }
 };
 
@@ -244,7 +244,8 @@ void WeightGradient(const ConvPlan& p, const T* x, const T* dy, T* dw) {
 
 // Sums dy [N, O, plane] over N and the plane.
 Tensor BiasGradient(const Tensor& dy) {
-  const int64_t channels = dy.dim(1), plane = dy.numel() / std::max<int64_t>(1, dy.dim(0) * channels);
+  const int64_t channels = dy.dim(1),
+                plane = dy.numel() / std::max<int64_t>(1, dy.dim(0) * channels);
   Tensor db = internal::Empty(Shape{channels}, dy.dtype());
   DispatchFloating(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -256,9 +257,9 @@ Tensor BiasGradient(const Tensor& dy) {
       for (int64_t n = 0; n < dy.dim(0); ++n) {
         const T* row = pdy + (n * channels + c) * plane;
         for (int64_t b = 0; b < plane; b += 1024) {
-          sum += double(
-              Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(row + b, std::min<int64_t>(1024, plane - b))
-                  .sum());
+          sum += double(Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(
+                            row + b, std::min<int64_t>(1024, plane - b))
+                            .sum());
         }
       }
       pdb[c] = T(sum);
@@ -281,13 +282,15 @@ Attrs HeightIdentity(Attrs attrs) {
 
 void CheckGeometryAttrs(const Attrs& a, absl::string_view name, const Location& location) {
   for (int axis = 0; axis < 2; ++axis) {
-    ACTGRAD_REQUIRE(a.Layer().stride[axis] >= 1 && a.Layer().dilation[axis] >= 1 && a.Layer().pad_begin[axis] >= 0 &&
-                        a.Layer().pad_end[axis] >= 0,
-                    location, name, ": stride and dilation must be >= 1 and padding >= 0, got stride ",
+    ACTGRAD_REQUIRE(a.Layer().stride[axis] >= 1 && a.Layer().dilation[axis] >= 1 &&
+                        a.Layer().pad_begin[axis] >= 0 && a.Layer().pad_end[axis] >= 0,
+                    location, name,
+                    ": stride and dilation must be >= 1 and padding >= 0, got stride ",
                     a.Layer().stride[axis], ", dilation ", a.Layer().dilation[axis], ", padding ",
                     a.Layer().pad_begin[axis], "/", a.Layer().pad_end[axis]);
   }
-  ACTGRAD_REQUIRE(a.Layer().groups >= 1, location, name, ": groups must be >= 1, got ", a.Layer().groups);
+  ACTGRAD_REQUIRE(a.Layer().groups >= 1, location, name, ": groups must be >= 1, got ",
+                  a.Layer().groups);
 }
 
 // The plan of a convolution whose input side is `in` [N, C, H, W] and whose
@@ -317,8 +320,10 @@ ConvPlan PlanConv(const Shape& in, const Shape& weight, const Attrs& a, absl::st
                   weight.ToString(), " expects ", weight[1] * p.groups, " input channels (",
                   weight[1], " per group x ", p.groups, " groups), the input ", in.ToString(),
                   " has ", p.channels);
-  p.out_height = ConvExtent(p.height, a.Layer().pad_begin[0] + a.Layer().pad_end[0], p.dh, p.kh, p.sh);
-  p.out_width = ConvExtent(p.width, a.Layer().pad_begin[1] + a.Layer().pad_end[1], p.dw, p.kw, p.sw);
+  p.out_height =
+      ConvExtent(p.height, a.Layer().pad_begin[0] + a.Layer().pad_end[0], p.dh, p.kh, p.sh);
+  p.out_width =
+      ConvExtent(p.width, a.Layer().pad_begin[1] + a.Layer().pad_end[1], p.dw, p.kw, p.sw);
   ACTGRAD_REQUIRE(p.out_height >= 1 && p.out_width >= 1 && p.kh >= 1 && p.kw >= 1, location, name,
                   ": the kernel ", p.kh, "x", p.kw, " (dilation ", p.dh, "x", p.dw,
                   ") does not fit the padded input ", in.ToString(), " (padding ", p.pt, "/",
@@ -328,8 +333,8 @@ ConvPlan PlanConv(const Shape& in, const Shape& weight, const Attrs& a, absl::st
 
 void RequireRank(const Tensor& t, int rank, absl::string_view name, absl::string_view what,
                  absl::string_view layout, const Location& location) {
-  ACTGRAD_REQUIRE(t.rank() == rank, location, name, ": the ", what, " must be ", layout,
-                  ", got ", t.shape().ToString());
+  ACTGRAD_REQUIRE(t.rank() == rank, location, name, ": the ", what, " must be ", layout, ", got ",
+                  t.shape().ToString());
 }
 
 void RequireBias(const ForwardContext& ctx, int64_t channels) {
@@ -384,18 +389,19 @@ void RunConvKernel(Direction direction, const ConvPlan& p, Im2col im2col, OneDnn
     im2col();
   } else {
     const internal::ConvGeometry g = GeometryOf(p);
-    const std::vector<int64_t> key = {int64_t(direction), g.batch, g.channels, g.height, g.width,
-                                      g.out_channels, g.out_height, g.out_width, g.kh, g.kw,
-                                      g.groups, g.sh, g.sw, g.pad_top, g.pad_left, g.pad_bottom,
-                                      g.pad_right, g.dh, g.dw, NumThreads()};
+    const std::vector<int64_t> key = {
+        int64_t(direction), g.batch,      g.channels,  g.height,  g.width,
+        g.out_channels,     g.out_height, g.out_width, g.kh,      g.kw,
+        g.groups,           g.sh,         g.sw,        g.pad_top, g.pad_left,
+        g.pad_bottom,       g.pad_right,  g.dh,        g.dw,      NumThreads()};
     const char* name = direction == Direction::kForward         ? "forward"
                        : direction == Direction::kInputGradient ? "input gradient"
                                                                 : "weight gradient";
-    const std::string what = absl::StrCat(
-        "convolution ", name, " [", g.batch, ",", g.channels, ",", g.height, ",", g.width, "] * [",
-        g.out_channels, ",", g.channels / g.groups, ",", g.kh, ",", g.kw, "] -> [", g.batch, ",",
-        g.out_channels, ",", g.out_height, ",", g.out_width, "], ", NumThreads(),
-        NumThreads() == 1 ? " thread" : " threads");
+    const std::string what =
+        absl::StrCat("convolution ", name, " [", g.batch, ",", g.channels, ",", g.height, ",",
+                     g.width, "] * [", g.out_channels, ",", g.channels / g.groups, ",", g.kh, ",",
+                     g.kw, "] -> [", g.batch, ",", g.out_channels, ",", g.out_height, ",",
+                     g.out_width, "], ", NumThreads(), NumThreads() == 1 ? " thread" : " threads");
     internal::RunFaster(what, key, im2col, [&] { return onednn(g); });
   }
 }
@@ -411,7 +417,8 @@ Tensor RunCorrelate(const ConvPlan& p, const Tensor& x, const Tensor& w, const T
     RunConvKernel<T>(
         Direction::kForward, p, [&] { Correlate<T>(p, px, pw, pb, py); },
         [&](const internal::ConvGeometry& g) {
-          if constexpr (std::is_same_v<T, float>) return internal::DnnlConvForward(g, px, pw, pb, py);
+          if constexpr (std::is_same_v<T, float>)
+            return internal::DnnlConvForward(g, px, pw, pb, py);
           return false;
         });
   });
@@ -428,7 +435,8 @@ Tensor RunSpread(const ConvPlan& p, const Tensor& dy, const Tensor& w) {
     RunConvKernel<T>(
         Direction::kInputGradient, p, [&] { Spread<T>(p, pdy, pw, pdx); },
         [&](const internal::ConvGeometry& g) {
-          if constexpr (std::is_same_v<T, float>) return internal::DnnlConvBackwardData(g, pdy, pw, pdx);
+          if constexpr (std::is_same_v<T, float>)
+            return internal::DnnlConvBackwardData(g, pdy, pw, pdx);
           return false;
         });
   });
@@ -482,8 +490,9 @@ Attrs TransposeAttrsFor(const Attrs& conv, const Shape& input, const Shape& weig
   Attrs t = conv;
   for (int axis = 0; axis < 2; ++axis) {
     const int64_t k = weight[2 + axis];
-    const int64_t reached = (output[2 + axis] - 1) * conv.Layer().stride[axis] - conv.Layer().pad_begin[axis] -
-                            conv.Layer().pad_end[axis] + conv.Layer().dilation[axis] * (k - 1) + 1;
+    const int64_t reached = (output[2 + axis] - 1) * conv.Layer().stride[axis] -
+                            conv.Layer().pad_begin[axis] - conv.Layer().pad_end[axis] +
+                            conv.Layer().dilation[axis] * (k - 1) + 1;
     t.MutableLayer().output_padding[axis] = input[2 + axis] - reached;
   }
   return t;
@@ -520,12 +529,14 @@ ConvPlan PlanTranspose(const Shape& x, const Shape& w, const Attrs& a, const Loc
   Shape out{x[0], w[1] * a.Layer().groups, 0, 0};
   for (int axis = 0; axis < 2; ++axis) {
     ACTGRAD_REQUIRE(a.Layer().output_padding[axis] >= 0 &&
-                        a.Layer().output_padding[axis] < std::max(a.Layer().stride[axis], a.Layer().dilation[axis]),
+                        a.Layer().output_padding[axis] <
+                            std::max(a.Layer().stride[axis], a.Layer().dilation[axis]),
                     location, "conv_transpose2d: output_padding ", a.Layer().output_padding[axis],
-                    " must be >= 0 and below the stride (", a.Layer().stride[axis], ") or the dilation (",
-                    a.Layer().dilation[axis], ")");
-    out[2 + axis] = (x[2 + axis] - 1) * a.Layer().stride[axis] - a.Layer().pad_begin[axis] - a.Layer().pad_end[axis] +
-                    a.Layer().dilation[axis] * (w[2 + axis] - 1) + a.Layer().output_padding[axis] + 1;
+                    " must be >= 0 and below the stride (", a.Layer().stride[axis],
+                    ") or the dilation (", a.Layer().dilation[axis], ")");
+    out[2 + axis] = (x[2 + axis] - 1) * a.Layer().stride[axis] - a.Layer().pad_begin[axis] -
+                    a.Layer().pad_end[axis] + a.Layer().dilation[axis] * (w[2 + axis] - 1) +
+                    a.Layer().output_padding[axis] + 1;
     ACTGRAD_REQUIRE(out[2 + axis] >= 1, location, "conv_transpose2d: the input ", x.ToString(),
                     " with weight ", w.ToString(), " and this padding gives no output");
   }
@@ -547,8 +558,8 @@ Tensor ConvTranspose2dForward(ForwardContext& ctx) {
   RequireRank(x, 4, "conv_transpose2d", "input", "[N, C, H, W]", ctx.location());
   RequireRank(w, 4, "conv_transpose2d", "weight", "[in, out/groups, kh, kw]", ctx.location());
   ACTGRAD_REQUIRE(x.dim(1) % ctx.attrs().Layer().groups == 0, ctx.location(),
-                  "conv_transpose2d: groups ", ctx.attrs().Layer().groups, " must divide the input channels ",
-                  x.dim(1));
+                  "conv_transpose2d: groups ", ctx.attrs().Layer().groups,
+                  " must divide the input channels ", x.dim(1));
   const ConvPlan p = PlanTranspose(x.shape(), w.shape(), ctx.attrs(), ctx.location());
   RequireBias(ctx, p.channels);
   Tensor y = RunSpread(p, x, w);
@@ -604,21 +615,23 @@ Tensor Conv2dWeightGradForward(ForwardContext& ctx) {
   const Tensor& dy = ctx.input(1);
   const Shape& weight = ctx.attrs().shape;
   RequireRank(x, 4, "conv2d_weight_grad", "input", "[N, C, H, W]", ctx.location());
-  ACTGRAD_REQUIRE(weight.rank() == 4, ctx.location(),
-                  "conv2d_weight_grad: attrs.shape must be the weight's [out, in/groups, kh, kw], got ",
-                  weight.ToString());
+  ACTGRAD_REQUIRE(
+      weight.rank() == 4, ctx.location(),
+      "conv2d_weight_grad: attrs.shape must be the weight's [out, in/groups, kh, kw], got ",
+      weight.ToString());
   const ConvPlan p = PlanConv(x.shape(), weight, ctx.attrs(), "conv2d_weight_grad", ctx.location());
   const Shape expected{p.batch, p.out_channels, p.out_height, p.out_width};
-  ACTGRAD_REQUIRE(dy.shape() == expected, ctx.location(), "conv2d_weight_grad: the output gradient ",
-                  dy.shape().ToString(), " must be ", expected.ToString());
+  ACTGRAD_REQUIRE(dy.shape() == expected, ctx.location(),
+                  "conv2d_weight_grad: the output gradient ", dy.shape().ToString(), " must be ",
+                  expected.ToString());
   return RunWeightGradient(p, x, dy);
 }
 
 void Conv2dWeightGradBackward(BackwardContext& ctx) {
   const Tensor& x = ctx.saved_input(0);
   const Tensor& dy = ctx.saved_input(1);
-  const ConvPlan p = PlanConv(x.shape(), ctx.attrs().shape, ctx.attrs(), "conv2d_weight_grad",
-                              ctx.location());
+  const ConvPlan p =
+      PlanConv(x.shape(), ctx.attrs().shape, ctx.attrs(), "conv2d_weight_grad", ctx.location());
   if (ctx.needs_grad(0)) ctx.set_dx(0, RunSpread(p, dy, ctx.dy()));
   if (ctx.needs_grad(1)) ctx.set_dx(1, RunCorrelate(p, x, ctx.dy(), nullptr));
 }
@@ -659,9 +672,9 @@ Tensor Conv1dForward(ForwardContext& ctx) {
 void Conv1dBackward(BackwardContext& ctx) {
   const Tensor& x = ctx.saved_input(0);
   const Tensor& w = ctx.saved_input(1);
-  const ConvPlan p = PlanConv(Shape{x.dim(0), x.dim(1), 1, x.dim(2)},
-                              Shape{w.dim(0), w.dim(1), 1, w.dim(2)}, HeightIdentity(ctx.attrs()),
-                              "conv1d", ctx.location());
+  const ConvPlan p =
+      PlanConv(Shape{x.dim(0), x.dim(1), 1, x.dim(2)}, Shape{w.dim(0), w.dim(1), 1, w.dim(2)},
+               HeightIdentity(ctx.attrs()), "conv1d", ctx.location());
   if (ctx.needs_grad(0)) ctx.set_dx(0, ViewAs(RunSpread(p, ctx.dy(), w), x.shape()));
   if (ctx.needs_grad(1)) ctx.set_dx(1, ViewAs(RunWeightGradient(p, x, ctx.dy()), w.shape()));
   if (ctx.num_inputs() == 3 && ctx.needs_grad(2)) ctx.set_dx(2, BiasGradient(ctx.dy()));
@@ -759,8 +772,9 @@ std::vector<GradCheckCase> WeightGradCases(Generator& gen) {
 
 const OpDef kConv2d{
     .name = "conv2d",
-    .formula = "Y[n,o] = b[o] + sum_c W[o,c] (*) X[n,c];  dX = conv_transpose2d(dY, W), "
-               "dW = conv2d_weight_grad(X, dY), db = sum(dY)",
+    .formula =
+        "Y[n,o] = b[o] + sum_c W[o,c] (*) X[n,c];  dX = conv_transpose2d(dY, W), "
+        "dW = conv2d_weight_grad(X, dY), db = sum(dY)",
     .kind = OpKind::kLinalg,
     .min_inputs = 2,
     .max_inputs = 3,
@@ -788,8 +802,9 @@ const OpDef kConv1d{
 
 const OpDef kConvTranspose2d{
     .name = "conv_transpose2d",
-    .formula = "Y = the input gradient of conv2d(., W) at dY = X, + b;  dX = conv2d(dY, W), "
-               "dW = conv2d_weight_grad(dY, X)",
+    .formula =
+        "Y = the input gradient of conv2d(., W) at dY = X, + b;  dX = conv2d(dY, W), "
+        "dW = conv2d_weight_grad(dY, X)",
     .kind = OpKind::kLinalg,
     .min_inputs = 2,
     .max_inputs = 3,
@@ -803,8 +818,9 @@ const OpDef kConvTranspose2d{
 
 const OpDef kConv2dWeightGrad{
     .name = "conv2d_weight_grad",
-    .formula = "dW = sum_n X[n] (*) dY[n] (conv2d's weight gradient);  dX = conv_transpose2d(dY, G), "
-               "d(dY) = conv2d(X, G)",
+    .formula =
+        "dW = sum_n X[n] (*) dY[n] (conv2d's weight gradient);  dX = conv_transpose2d(dY, G), "
+        "d(dY) = conv2d(X, G)",
     .kind = OpKind::kLinalg,
     .min_inputs = 2,
     .max_inputs = 2,
@@ -863,7 +879,8 @@ Tensor Conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias,
                     options.stride);
     ACTGRAD_REQUIRE(weight.defined() && weight.rank() == 3, location,
                     "conv1d: the weight must be [out, in/groups, k]");
-    SamePadding(weight.dim(2), options.dilation, &a.MutableLayer().pad_begin[1], &a.MutableLayer().pad_end[1]);
+    SamePadding(weight.dim(2), options.dilation, &a.MutableLayer().pad_begin[1],
+                &a.MutableLayer().pad_end[1]);
   }
   if (bias.defined()) return Apply(ops::kConv1d, {x, weight, bias}, a, location);
   return Apply(ops::kConv1d, {x, weight}, a, location);

@@ -4,10 +4,9 @@
 
 #include <map>
 #include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <vector>
-
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "ops/gemm.h"
 #include "ops/kernels.h"
@@ -87,8 +86,9 @@ struct Entry {
     const memory::dims src = Dims({g.batch, g.channels, g.height, g.width});
     const memory::dims dst = Dims({g.batch, g.out_channels, g.out_height, g.out_width});
     const memory::dims weights =
-        g.groups == 1 ? Dims({g.out_channels, g.channels, g.kh, g.kw})
-                      : Dims({g.groups, g.out_channels / g.groups, g.channels / g.groups, g.kh, g.kw});
+        g.groups == 1
+            ? Dims({g.out_channels, g.channels, g.kh, g.kw})
+            : Dims({g.groups, g.out_channels / g.groups, g.channels / g.groups, g.kh, g.kw});
     const auto f32 = memory::data_type::f32;
     user_src = memory::desc(src, f32, Tag::nchw);
     user_dst = memory::desc(dst, f32, Tag::nchw);
@@ -137,9 +137,9 @@ struct Entry {
 };
 
 std::vector<int64_t> KeyOf(const ConvGeometry& g) {
-  return {g.batch, g.channels,  g.height,  g.width,    g.out_channels, g.out_height,
-          g.out_width, g.kh,    g.kw,      g.groups,   g.sh,           g.sw,
-          g.pad_top,   g.pad_left, g.pad_bottom, g.pad_right, g.dh, g.dw, NumThreads()};
+  return {g.batch,      g.channels,  g.height, g.width, g.out_channels, g.out_height, g.out_width,
+          g.kh,         g.kw,        g.groups, g.sh,    g.sw,           g.pad_top,    g.pad_left,
+          g.pad_bottom, g.pad_right, g.dh,     g.dw,    NumThreads()};
 }
 
 // The cache entry of `g` on this thread; nullptr when oneDNN refuses it.
@@ -173,8 +173,7 @@ bool DnnlConvForward(const ConvGeometry& g, const float* x, const float* weight,
                                         Operand(e->user_src, pd.src_desc(), true, false),
                                         Operand(e->user_weights, pd.weights_desc(), true, false),
                                         Operand(e->user_dst, pd.dst_desc(), false, true),
-                                        pd.scratchpad_desc(),
-                                        memory(e->user_bias, Engine())});
+                                        pd.scratchpad_desc(), memory(e->user_bias, Engine())});
       float* zeros = static_cast<float*>(e->forward->zero_bias.get_data_handle());
       std::fill(zeros, zeros + g.out_channels, 0.0f);
     }
@@ -183,11 +182,12 @@ bool DnnlConvForward(const ConvGeometry& g, const float* x, const float* weight,
         bias != nullptr ? memory(e->user_bias, Engine(), const_cast<float*>(bias)) : f.zero_bias;
     CallBuffers buffers;
     const memory out = f.dst.Out(y, buffers.out);
-    f.primitive.execute(Stream(), {{DNNL_ARG_SRC, f.src.In(x, buffers.a)},
-                                   {DNNL_ARG_WEIGHTS, f.weights.In(weight, buffers.b)},
-                                   {DNNL_ARG_BIAS, bias_memory},
-                                   {DNNL_ARG_DST, out},
-                                   {DNNL_ARG_SCRATCHPAD, PooledMemory(f.scratchpad, buffers.scratchpad)}});
+    f.primitive.execute(Stream(),
+                        {{DNNL_ARG_SRC, f.src.In(x, buffers.a)},
+                         {DNNL_ARG_WEIGHTS, f.weights.In(weight, buffers.b)},
+                         {DNNL_ARG_BIAS, bias_memory},
+                         {DNNL_ARG_DST, out},
+                         {DNNL_ARG_SCRATCHPAD, PooledMemory(f.scratchpad, buffers.scratchpad)}});
     f.dst.Finish(out, y);
     Stream().wait();
   } catch (const dnnl::error&) {
@@ -207,20 +207,20 @@ bool DnnlConvBackwardData(const ConvGeometry& g, const float* dy, const float* w
                                                 e->any_weights, e->any_dst, e->strides, e->dilates,
                                                 e->pad_l, e->pad_r),
           e->attr, Engine(), e->forward_pd);
-      e->backward_data.emplace(
-          Entry::BackwardData{dnnl::convolution_backward_data(pd),
-                              Operand(e->user_dst, pd.diff_dst_desc(), true, false),
-                              Operand(e->user_weights, pd.weights_desc(), true, false),
-                              Operand(e->user_src, pd.diff_src_desc(), false, true),
-                              pd.scratchpad_desc()});
+      e->backward_data.emplace(Entry::BackwardData{
+          dnnl::convolution_backward_data(pd),
+          Operand(e->user_dst, pd.diff_dst_desc(), true, false),
+          Operand(e->user_weights, pd.weights_desc(), true, false),
+          Operand(e->user_src, pd.diff_src_desc(), false, true), pd.scratchpad_desc()});
     }
     Entry::BackwardData& b = *e->backward_data;
     CallBuffers buffers;
     const memory out = b.diff_src.Out(dx, buffers.out);
-    b.primitive.execute(Stream(), {{DNNL_ARG_DIFF_DST, b.diff_dst.In(dy, buffers.a)},
-                                   {DNNL_ARG_WEIGHTS, b.weights.In(weight, buffers.b)},
-                                   {DNNL_ARG_DIFF_SRC, out},
-                                   {DNNL_ARG_SCRATCHPAD, PooledMemory(b.scratchpad, buffers.scratchpad)}});
+    b.primitive.execute(Stream(),
+                        {{DNNL_ARG_DIFF_DST, b.diff_dst.In(dy, buffers.a)},
+                         {DNNL_ARG_WEIGHTS, b.weights.In(weight, buffers.b)},
+                         {DNNL_ARG_DIFF_SRC, out},
+                         {DNNL_ARG_SCRATCHPAD, PooledMemory(b.scratchpad, buffers.scratchpad)}});
     b.diff_src.Finish(out, dx);
     Stream().wait();
   } catch (const dnnl::error&) {
@@ -241,20 +241,19 @@ bool DnnlConvBackwardWeights(const ConvGeometry& g, const float* x, const float*
                                                    e->any_weights, e->any_dst, e->strides,
                                                    e->dilates, e->pad_l, e->pad_r),
           e->attr, Engine(), e->forward_pd);
-      e->backward_weights.emplace(
-          Entry::BackwardWeights{dnnl::convolution_backward_weights(pd),
-                                 Operand(e->user_src, pd.src_desc(), true, false),
-                                 Operand(e->user_dst, pd.diff_dst_desc(), true, false),
-                                 Operand(e->user_weights, pd.diff_weights_desc(), false, true),
-                                 pd.scratchpad_desc()});
+      e->backward_weights.emplace(Entry::BackwardWeights{
+          dnnl::convolution_backward_weights(pd), Operand(e->user_src, pd.src_desc(), true, false),
+          Operand(e->user_dst, pd.diff_dst_desc(), true, false),
+          Operand(e->user_weights, pd.diff_weights_desc(), false, true), pd.scratchpad_desc()});
     }
     Entry::BackwardWeights& b = *e->backward_weights;
     CallBuffers buffers;
     const memory out = b.diff_weights.Out(dweight, buffers.out);
-    b.primitive.execute(Stream(), {{DNNL_ARG_SRC, b.src.In(x, buffers.a)},
-                                   {DNNL_ARG_DIFF_DST, b.diff_dst.In(dy, buffers.b)},
-                                   {DNNL_ARG_DIFF_WEIGHTS, out},
-                                   {DNNL_ARG_SCRATCHPAD, PooledMemory(b.scratchpad, buffers.scratchpad)}});
+    b.primitive.execute(Stream(),
+                        {{DNNL_ARG_SRC, b.src.In(x, buffers.a)},
+                         {DNNL_ARG_DIFF_DST, b.diff_dst.In(dy, buffers.b)},
+                         {DNNL_ARG_DIFF_WEIGHTS, out},
+                         {DNNL_ARG_SCRATCHPAD, PooledMemory(b.scratchpad, buffers.scratchpad)}});
     b.diff_weights.Finish(out, dweight);
     Stream().wait();
   } catch (const dnnl::error&) {

@@ -39,7 +39,8 @@ struct ConvGeometry {
 bool DnnlConvForward(const ConvGeometry& g, const float* x, const float* weight, const float* bias,
                      float* y);
 bool DnnlConvBackwardData(const ConvGeometry& g, const float* dy, const float* weight, float* dx);
-bool DnnlConvBackwardWeights(const ConvGeometry& g, const float* x, const float* dy, float* dweight);
+bool DnnlConvBackwardWeights(const ConvGeometry& g, const float* x, const float* dy,
+                             float* dweight);
 
 }  // namespace actgrad::internal
 

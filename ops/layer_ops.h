@@ -92,8 +92,8 @@ std::vector<ConvKernelChoice> ConvKernelChoices();
 // --- Pooling -----------------------------------------------------------------
 struct Pool2dOptions {
   std::array<int64_t, 2> window = {2, 2};
-  std::array<int64_t, 2> stride = {0, 0};  // 0: the window
-  std::array<int64_t, 2> padding = {0, 0};  // at most half the window
+  std::array<int64_t, 2> stride = {0, 0};    // 0: the window
+  std::array<int64_t, 2> padding = {0, 0};   // at most half the window
   std::array<int64_t, 2> dilation = {1, 1};  // max pooling only
   bool ceil_mode = false;
   bool count_include_pad = true;  // average pooling only
@@ -141,8 +141,7 @@ Tensor BatchNorm(const Tensor& x, const Tensor& weight, const Tensor& bias,
 // Normalizes over the last normalized_shape.size() dimensions, which must
 // equal normalized_shape; weight and bias have that shape or are undefined.
 Tensor LayerNorm(const Tensor& x, const std::vector<int64_t>& normalized_shape,
-                 const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
-                 double eps = 1e-5,
+                 const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), double eps = 1e-5,
                  std::source_location location = std::source_location::current());
 // x is [N, C, ...]; statistics per sample over each of `groups` channel
 // groups; weight and bias are per channel [C] or undefined.

@@ -90,7 +90,10 @@ std::vector<GradCheckCase> PermuteCases(Generator& gen) {
   Attrs swap;
   swap.MutableLayer().axes = {2, 0, 1};
   return {
-      {{internal::RandomDouble({2, 3, 2, 2}, -1, 1, gen)}, nchw_to_nhwc, "[2,3,2,2] to (0,2,3,1)", {}},
+      {{internal::RandomDouble({2, 3, 2, 2}, -1, 1, gen)},
+       nchw_to_nhwc,
+       "[2,3,2,2] to (0,2,3,1)",
+       {}},
       {{internal::RandomDouble({2, 3, 4}, -1, 1, gen)}, swap, "[2,3,4] to (2,0,1)", {}},
   };
 }
@@ -98,8 +101,8 @@ std::vector<GradCheckCase> PermuteCases(Generator& gen) {
 // --------------------------------------------------------------------- pad
 Shape PaddedShape(const Shape& in, const std::vector<int64_t>& pads, const Location& location) {
   ACTGRAD_REQUIRE(pads.size() % 2 == 0 && int(pads.size()) <= 2 * in.rank(), location,
-                  "pad: needs (before, after) pairs for at most ", in.rank(),
-                  " dimensions, got (", absl::StrJoin(pads, ", "), ")");
+                  "pad: needs (before, after) pairs for at most ", in.rank(), " dimensions, got (",
+                  absl::StrJoin(pads, ", "), ")");
   Shape out = in;
   for (size_t k = 0; k < pads.size() / 2; ++k) {
     const int axis = in.rank() - 1 - int(k);
@@ -183,8 +186,14 @@ std::vector<GradCheckCase> PadCases(Generator& gen) {
   Attrs crop;
   crop.MutableLayer().pads = {-1, 1, 1, -1};
   return {
-      {{internal::RandomDouble({2, 2, 3, 3}, -1, 1, gen)}, spatial, "[2,2,3,3] by (1,2,0,1), fill 0.5", {}},
-      {{internal::RandomDouble({3, 4}, -1, 1, gen)}, crop, "[3,4] by (-1,1,1,-1): crops and pads", {}},
+      {{internal::RandomDouble({2, 2, 3, 3}, -1, 1, gen)},
+       spatial,
+       "[2,2,3,3] by (1,2,0,1), fill 0.5",
+       {}},
+      {{internal::RandomDouble({3, 4}, -1, 1, gen)},
+       crop,
+       "[3,4] by (-1,1,1,-1): crops and pads",
+       {}},
   };
 }
 
@@ -206,8 +215,9 @@ const OpDef kPermute{
 
 const OpDef kPad{
     .name = "pad",
-    .formula = "Y = X with (before, after) added per trailing dimension (negative crops);  "
-               "dX = pad(dY, -pads)",
+    .formula =
+        "Y = X with (before, after) added per trailing dimension (negative crops);  "
+        "dX = pad(dY, -pads)",
     .kind = OpKind::kShape,
     .forward = &PadForward,
     .backward = &PadBackward,
@@ -223,8 +233,8 @@ Tensor Flatten(const Tensor& x, int64_t start, int64_t end, std::source_location
   const int rank = x.rank();
   const std::optional<int> first = NormalizeAxis(start, std::max(rank, 1));
   const std::optional<int> last = NormalizeAxis(end, std::max(rank, 1));
-  ACTGRAD_REQUIRE(first && last && *first <= *last, location, "flatten: dimensions ", start,
-                  " to ", end, " are not a range of ", x.shape().ToString());
+  ACTGRAD_REQUIRE(first && last && *first <= *last, location, "flatten: dimensions ", start, " to ",
+                  end, " are not a range of ", x.shape().ToString());
   std::vector<int64_t> dims;
   int64_t merged = 1;
   for (int d = 0; d < rank; ++d) {

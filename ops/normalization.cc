@@ -86,8 +86,8 @@ NormPlan PlanNorm(const OpDef& op, const Shape& x, const Attrs& a, std::span<con
       p.inner = rest;
       p.affine_by = AffineBy::kMid;
     } else {
-      ACTGRAD_REQUIRE(a.Layer().groups >= 1 && c % a.Layer().groups == 0, location, name, ": groups ", a.Layer().groups,
-                      " must divide the channels ", c);
+      ACTGRAD_REQUIRE(a.Layer().groups >= 1 && c % a.Layer().groups == 0, location, name,
+                      ": groups ", a.Layer().groups, " must divide the channels ", c);
       p.groups = a.Layer().groups;
       p.group_channels = c / a.Layer().groups;
       p.plane = rest;
@@ -204,8 +204,8 @@ void Moments(const NormPlan& p, const T* x, double eps, std::vector<double>& mea
     double sum = 0;
     for (int64_t o = 0; o < p.outer; ++o) {
       const T* row = x + (o * p.mid + m) * p.inner;
-      sum += SumInBlocks(p.inner,
-                         [&](int64_t b, int64_t n) { return (ConstRow<T>(row + b, n) - shift).sum(); });
+      sum += SumInBlocks(
+          p.inner, [&](int64_t b, int64_t n) { return (ConstRow<T>(row + b, n) - shift).sum(); });
     }
     const double mu = double(shift) + sum / count;
     const Centering<T> centered(mu);
@@ -338,7 +338,8 @@ Tensor NormForward(ForwardContext& ctx) {
   ACTGRAD_REQUIRE(!IsBatchNorm(op) || ctx.inputs().size() == 3 || ctx.inputs().size() == 5,
                   ctx.location(),
                   "batch_norm: takes x, weight, bias and optionally running_mean and running_var, "
-                  "got ", ctx.inputs().size(), " inputs");
+                  "got ",
+                  ctx.inputs().size(), " inputs");
   const std::vector<Shape> affine = AffineShapes(ctx.inputs().subspan(1, size_t(num_affine)));
   const NormPlan p = PlanNorm(op, x.shape(), a, affine, ctx.location());
   const bool has_running = IsBatchNorm(op) && ctx.inputs().size() == 5;
@@ -435,7 +436,8 @@ void NormBackward(BackwardContext& ctx) {
   DispatchFloating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     auto ptr = [](Tensor& t) { return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr; };
-    const T* weight = num_affine >= 1 ? static_cast<const T*>(ctx.saved_input(1).raw_data()) : nullptr;
+    const T* weight =
+        num_affine >= 1 ? static_cast<const T*>(ctx.saved_input(1).raw_data()) : nullptr;
     NormalizeBackward<T>(p, batch_statistics, static_cast<const T*>(x.raw_data()),
                          static_cast<const T*>(dy.raw_data()), mean, rstd, weight, ptr(dx),
                          ptr(dweight), ptr(dbias), ptr(dmean), ptr(dvar));
@@ -504,7 +506,8 @@ void NormBackwardGraph(BackwardContext& ctx) {
     const Tensor summed = SumTo(t, Shape(std::span<const int64_t>(dims)));
     return Reshape(summed, std::vector<int64_t>(shape.dims().begin(), shape.dims().end()));
   };
-  if (num_affine >= 1 && ctx.needs_grad(1)) ctx.set_dx(1, reduce_to_affine(dy * xhat_native, affine[0]));
+  if (num_affine >= 1 && ctx.needs_grad(1))
+    ctx.set_dx(1, reduce_to_affine(dy * xhat_native, affine[0]));
   if (num_affine >= 2 && ctx.needs_grad(2)) ctx.set_dx(2, reduce_to_affine(dy, affine[1]));
 }
 
@@ -514,7 +517,9 @@ double NormFlops(std::span<const Tensor> inputs, const Tensor& output) {
 
 // -------------------------------------------------------------- check cases
 std::vector<GradCheckCase> BatchNormCases(Generator& gen) {
-  auto r = [&](const Shape& s, double lo, double hi) { return internal::RandomDouble(s, lo, hi, gen); };
+  auto r = [&](const Shape& s, double lo, double hi) {
+    return internal::RandomDouble(s, lo, hi, gen);
+  };
   Attrs training;
   Attrs eval;
   eval.MutableLayer().training = false;
@@ -523,7 +528,10 @@ std::vector<GradCheckCase> BatchNormCases(Generator& gen) {
        training,
        "[4,3,2,2] training, with running statistics",
        {}},
-      {{r({5, 2}, -2, 2), r({2}, 0.5, 1.5), r({2}, -1, 1)}, training, "[5,2] batch statistics only", {}},
+      {{r({5, 2}, -2, 2), r({2}, 0.5, 1.5), r({2}, -1, 1)},
+       training,
+       "[5,2] batch statistics only",
+       {}},
       {{r({3, 2, 4}, -2, 2), r({2}, 0.5, 1.5), r({2}, -1, 1), r({2}, -0.5, 0.5), r({2}, 0.5, 2)},
        eval,
        "[3,2,4] evaluation (running statistics)",
@@ -565,9 +573,10 @@ constexpr AttrSpec kEpsAttrs[] = {
 
 const OpDef kBatchNorm{
     .name = "batch_norm",
-    .formula = "Y = (X - mean_c) / sqrt(var_c + eps) * w_c + b_c over N and space (training: the "
-               "batch's, updating the running statistics; eval: the running ones, which then get "
-               "gradients too)",
+    .formula =
+        "Y = (X - mean_c) / sqrt(var_c + eps) * w_c + b_c over N and space (training: the "
+        "batch's, updating the running statistics; eval: the running ones, which then get "
+        "gradients too)",
     .kind = OpKind::kLayer,
     .min_inputs = 3,
     .max_inputs = 5,
@@ -621,7 +630,8 @@ Tensor BatchNorm(const Tensor& x, const Tensor& weight, const Tensor& bias,
   a.params[1] = options.momentum;
   ACTGRAD_REQUIRE(running_mean.defined() == running_var.defined(), location,
                   "batch_norm: give both running statistics or neither");
-  ACTGRAD_REQUIRE(x.defined() && x.rank() >= 2, location, "batch_norm: the input must be [N, C, ...]");
+  ACTGRAD_REQUIRE(x.defined() && x.rank() >= 2, location,
+                  "batch_norm: the input must be [N, C, ...]");
   const int64_t channels = x.dim(1);
   const Tensor w = weight.defined() ? weight : Ones(Shape{channels}, x.dtype());
   const Tensor b = bias.defined() ? bias : Zeros(Shape{channels}, x.dtype());

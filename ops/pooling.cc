@@ -9,9 +9,9 @@
 
 #include <algorithm>
 #include <bit>
-#include <type_traits>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "graph/parallel.h"
@@ -116,8 +116,10 @@ PoolPlan PlanPool(const OpDef& op, const Shape& in, const Attrs& a, const Locati
       ACTGRAD_REQUIRE(axis.kernel >= 1 && axis.stride >= 1 && axis.dilation >= 1, location, name,
                       ": window, stride and dilation must be >= 1, got window ", axis.kernel,
                       ", stride ", axis.stride, ", dilation ", axis.dilation);
-      ACTGRAD_REQUIRE(a.Layer().pad_end[i] == a.Layer().pad_begin[i] && axis.pad >= 0 && 2 * axis.pad <= axis.kernel,
-                      location, name, ": padding must be the same on both sides and at most half the window (",
+      ACTGRAD_REQUIRE(a.Layer().pad_end[i] == a.Layer().pad_begin[i] && axis.pad >= 0 &&
+                          2 * axis.pad <= axis.kernel,
+                      location, name,
+                      ": padding must be the same on both sides and at most half the window (",
                       axis.kernel, "), got ", a.Layer().pad_begin[i], "/", a.Layer().pad_end[i]);
     }
     PlanAxis(kind, a.Layer().ceil_mode, a.Layer().count_include_pad, axis);
@@ -235,7 +237,8 @@ void MaxPool2x2(const PoolPlan& p, const T* x, T* y, int64_t* index) {
       T* __restrict dst = y + plane * out_plane + oh * columns;
       int64_t* __restrict idx = index + plane * out_plane + oh * columns;
       int32_t nan = 0;
-      for (int64_t j = 0; j < pair_count; ++j) nan |= int32_t(r0[j] != r0[j]) | int32_t(r1[j] != r1[j]);
+      for (int64_t j = 0; j < pair_count; ++j)
+        nan |= int32_t(r0[j] != r0[j]) | int32_t(r1[j] != r1[j]);
       if (nan != 0) {
         for (int64_t ow = 0; ow < columns; ++ow) {
           const int64_t left = 2 * ow;
@@ -330,7 +333,8 @@ Tensor MaxPoolForward(ForwardContext& ctx) {
 // out[plane].flat[index[k]] += values[plane].flat[k], into zeros of `shape`.
 Tensor ScatterPlanes(const Tensor& values, const Tensor& index, const Shape& shape) {
   Tensor out = internal::ZerosOf(shape, values.dtype());
-  const int64_t out_plane = values.rank() >= 2 ? values.numel() / (values.dim(0) * values.dim(1)) : values.numel();
+  const int64_t out_plane =
+      values.rank() >= 2 ? values.numel() / (values.dim(0) * values.dim(1)) : values.numel();
   const int64_t planes = values.numel() / std::max<int64_t>(1, out_plane);
   const int64_t in_plane = shape.NumElements() / std::max<int64_t>(1, planes);
   DispatchFloating(values.dtype(), [&](auto tag) {
@@ -350,7 +354,8 @@ Tensor ScatterPlanes(const Tensor& values, const Tensor& index, const Shape& sha
 // values[plane].flat[k] = source[plane].flat[index[k]].
 Tensor GatherPlanes(const Tensor& source, const Tensor& index) {
   Tensor out = internal::Empty(index.shape(), source.dtype());
-  const int64_t out_plane = index.rank() >= 2 ? index.numel() / (index.dim(0) * index.dim(1)) : index.numel();
+  const int64_t out_plane =
+      index.rank() >= 2 ? index.numel() / (index.dim(0) * index.dim(1)) : index.numel();
   const int64_t planes = index.numel() / std::max<int64_t>(1, out_plane);
   const int64_t in_plane = source.numel() / std::max<int64_t>(1, planes);
   DispatchFloating(source.dtype(), [&](auto tag) {
@@ -417,8 +422,8 @@ void CheckIndexRow(const ForwardContext& ctx, const Shape& values, const Shape& 
   ACTGRAD_REQUIRE(index.dtype() == DType::kInt64 && index.shape() == values, ctx.location(),
                   ctx.op().name, ": the index must be int64 with the values' shape ",
                   values.ToString(), ", got ", index.shape().ToString());
-  ACTGRAD_REQUIRE(values.rank() >= 3 && source.rank() == values.rank() &&
-                      source[0] == values[0] && source[1] == values[1],
+  ACTGRAD_REQUIRE(values.rank() >= 3 && source.rank() == values.rank() && source[0] == values[0] &&
+                      source[1] == values[1],
                   ctx.location(), ctx.op().name, ": values ", values.ToString(), " and planes ",
                   source.ToString(), " must share their first two dimensions (rank >= 3)");
   const int64_t plane = source.NumElements() / std::max<int64_t>(1, source[0] * source[1]);
@@ -430,7 +435,8 @@ void CheckIndexRow(const ForwardContext& ctx, const Shape& values, const Shape& 
 
 Tensor MaxUnpoolForward(ForwardContext& ctx) {
   const Tensor& values = ctx.input(0);
-  ACTGRAD_REQUIRE(IsFloating(values.dtype()), ctx.location(), "max_unpool: the values must be floating");
+  ACTGRAD_REQUIRE(IsFloating(values.dtype()), ctx.location(),
+                  "max_unpool: the values must be floating");
   CheckIndexRow(ctx, values.shape(), ctx.attrs().shape);
   return ScatterPlanes(values, ctx.input(1), ctx.attrs().shape);
 }
@@ -526,8 +532,8 @@ Tensor AvgPoolForward(ForwardContext& ctx) {
 }
 
 void AvgPoolBackward(BackwardContext& ctx) {
-  ctx.set_dx(0, RunSpreadAverages(ctx.op(), ctx.dy(), ctx.input_shape(0), ctx.attrs(),
-                                  ctx.location()));
+  ctx.set_dx(
+      0, RunSpreadAverages(ctx.op(), ctx.dy(), ctx.input_shape(0), ctx.attrs(), ctx.location()));
 }
 
 void AvgPoolBackwardGraph(BackwardContext& ctx) {
@@ -546,9 +552,9 @@ Tensor AvgPoolAdjointForward(ForwardContext& ctx) {
   const Shape& input = ctx.attrs().shape;
   const PoolPlan p = PlanPool(*pool, input, ctx.attrs(), ctx.location());
   const Shape expected = PooledShape(input, p, IsOneDimensional(*pool));
-  ACTGRAD_REQUIRE(ctx.input(0).shape() == expected, ctx.location(), "avg_pool_adjoint: ",
-                  pool->name, " of ", input.ToString(), " gives ", expected.ToString(), ", not ",
-                  ctx.input(0).shape().ToString());
+  ACTGRAD_REQUIRE(ctx.input(0).shape() == expected, ctx.location(),
+                  "avg_pool_adjoint: ", pool->name, " of ", input.ToString(), " gives ",
+                  expected.ToString(), ", not ", ctx.input(0).shape().ToString());
   return RunSpreadAverages(*pool, ctx.input(0), input, ctx.attrs(), ctx.location());
 }
 
@@ -600,7 +606,10 @@ Tensor DistinctValues(const Shape& shape, Generator& gen) {
 
 std::vector<GradCheckCase> MaxPool2dCases(Generator& gen) {
   return {
-      {{DistinctValues({2, 2, 4, 4}, gen)}, PoolAttrs({2, 2}, {2, 2}, {0, 0}), "[2,2,4,4] window 2", {}},
+      {{DistinctValues({2, 2, 4, 4}, gen)},
+       PoolAttrs({2, 2}, {2, 2}, {0, 0}),
+       "[2,2,4,4] window 2",
+       {}},
       {{DistinctValues({1, 2, 5, 6}, gen)},
        PoolAttrs({3, 2}, {2, 1}, {1, 1}, {1, 2}, true),
        "[1,2,5,6] window 3x2, stride 2x1, padding 1, dilation 1x2, ceil_mode",
@@ -644,8 +653,10 @@ std::vector<GradCheckCase> AdjointCases(Generator& gen) {
   a.target = &kAvgPool2d;
   a.shape = Shape{1, 2, 5, 6};
   // avg_pool2d of [1,2,5,6] with these settings is [1,2,3,7].
-  return {{{internal::RandomDouble({1, 2, 3, 7}, -1, 1, gen)}, a,
-           "avg_pool2d's adjoint, [1,2,3,7] onto [1,2,5,6]", {}}};
+  return {{{internal::RandomDouble({1, 2, 3, 7}, -1, 1, gen)},
+           a,
+           "avg_pool2d's adjoint, [1,2,3,7] onto [1,2,5,6]",
+           {}}};
 }
 
 Tensor RandomIndex(const Shape& shape, int64_t plane, Generator& gen) {
@@ -676,7 +687,8 @@ std::vector<GradCheckCase> GatherCases(Generator& gen) {
 
 const OpDef kMaxPool2d{
     .name = "max_pool2d",
-    .formula = "Y = max over each window (first maximum wins ties, NaN wins);  dX = dY at each argmax",
+    .formula =
+        "Y = max over each window (first maximum wins ties, NaN wins);  dX = dY at each argmax",
     .kind = OpKind::kReduction,
     .forward = &MaxPoolForward,
     .backward = &MaxPoolBackward,
@@ -720,8 +732,9 @@ const OpDef kAvgPool1d{
 
 const OpDef kAdaptiveAvgPool2d{
     .name = "adaptive_avg_pool2d",
-    .formula = "Y = mean over windows [floor(i H/h), ceil((i+1) H/h)) tiling the input;  "
-               "dX = dY / size over each window",
+    .formula =
+        "Y = mean over windows [floor(i H/h), ceil((i+1) H/h)) tiling the input;  "
+        "dX = dY / size over each window",
     .kind = OpKind::kReduction,
     .forward = &AvgPoolForward,
     .backward = &AvgPoolBackward,
@@ -732,8 +745,9 @@ const OpDef kAdaptiveAvgPool2d{
 
 const OpDef kAvgPoolAdjoint{
     .name = "avg_pool_adjoint",
-    .formula = "X = each of Y's values / divisor, spread over its window (attrs.target's "
-               "gradient);  dY = attrs.target(dX)",
+    .formula =
+        "X = each of Y's values / divisor, spread over its window (attrs.target's "
+        "gradient);  dY = attrs.target(dX)",
     .kind = OpKind::kReduction,
     .forward = &AvgPoolAdjointForward,
     .backward = &AvgPoolAdjointBackward,
@@ -743,7 +757,9 @@ const OpDef kAvgPoolAdjoint{
 
 const OpDef kMaxUnpool{
     .name = "max_unpool",
-    .formula = "Y[n,c].flat[I[k]] += X[n,c].flat[k] into zeros of attrs.shape;  dX = gather_by_index(dY, I)",
+    .formula =
+        "Y[n,c].flat[I[k]] += X[n,c].flat[k] into zeros of attrs.shape;  dX = gather_by_index(dY, "
+        "I)",
     .kind = OpKind::kShape,
     .min_inputs = 2,
     .max_inputs = 2,
@@ -776,7 +792,8 @@ namespace {
 Attrs Pool2dAttrs(const Pool2dOptions& o) {
   Attrs a;
   a.MutableLayer().window = o.window;
-  for (int i = 0; i < 2; ++i) a.MutableLayer().stride[i] = o.stride[i] == 0 ? o.window[i] : o.stride[i];
+  for (int i = 0; i < 2; ++i)
+    a.MutableLayer().stride[i] = o.stride[i] == 0 ? o.window[i] : o.stride[i];
   a.MutableLayer().pad_begin = a.MutableLayer().pad_end = o.padding;
   a.MutableLayer().dilation = o.dilation;
   a.MutableLayer().ceil_mode = o.ceil_mode;

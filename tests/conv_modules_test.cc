@@ -43,15 +43,16 @@ TEST(ConvModuleTest, NamesShapesAndPyTorchsDefaultInitialization) {
 
 TEST(ConvModuleTest, RefusesOptionsThatDescribeNoLayer) {
   Generator gen(0);
-  EXPECT_THAT(testing::ErrorMessageOf([&] {
-                nn::Conv2d({.in_channels = 3, .out_channels = 4, .groups = 2}, gen);
-              }),
-              HasSubstr("conv2d: channels must be positive and divisible by groups, got 3 -> 4 in 2 groups"));
-  EXPECT_THAT(testing::ErrorMessageOf([&] {
-                nn::Conv2d({.in_channels = 1, .out_channels = 1, .stride = {2, 2}, .same = true},
-                           gen);
-              }),
-              HasSubstr("padding \"same\" needs stride 1"));
+  EXPECT_THAT(
+      testing::ErrorMessageOf(
+          [&] { nn::Conv2d({.in_channels = 3, .out_channels = 4, .groups = 2}, gen); }),
+      HasSubstr(
+          "conv2d: channels must be positive and divisible by groups, got 3 -> 4 in 2 groups"));
+  EXPECT_THAT(
+      testing::ErrorMessageOf([&] {
+        nn::Conv2d({.in_channels = 1, .out_channels = 1, .stride = {2, 2}, .same = true}, gen);
+      }),
+      HasSubstr("padding \"same\" needs stride 1"));
 }
 
 TEST(BatchNormModuleTest, KeepsPyTorchsBuffersAndModes) {
@@ -137,7 +138,8 @@ std::unique_ptr<nn::Sequential> EveryKind(Generator& gen) {
   net->Add(std::make_unique<nn::Activation>(ops::kRelu));
   net->Add(std::make_unique<nn::GroupNorm>(nn::GroupNormOptions{.groups = 2, .channels = 4}));
   net->Add(std::make_unique<nn::ConvTranspose2d>(
-      nn::ConvOptions{.in_channels = 4, .out_channels = 2, .kernel = {2, 2}, .stride = {2, 2}}, gen));
+      nn::ConvOptions{.in_channels = 4, .out_channels = 2, .kernel = {2, 2}, .stride = {2, 2}},
+      gen));
   net->Add(std::make_unique<nn::MaxPool2d>(nn::PoolOptions{.window = {2, 2}}));
   net->Add(std::make_unique<nn::AvgPool2d>(
       nn::PoolOptions{.window = {3, 3}, .stride = {1, 1}, .padding = {1, 1}}));
@@ -177,9 +179,9 @@ TEST(ConvModelFileTest, EveryLayerKindSavesAndLoadsWithEqualOutputs) {
 
 TEST(LayerSpecTest, BuildsTracksShapesAndInitializesForTheNextActivation) {
   Generator gen(0);
-  absl::StatusOr<nn::BuiltNetwork> built = nn::BuildFromLayerSpec(
-      "conv2d:8:3:pad=same,batchnorm,tanh,maxpool:2,conv1d:4:2", {.input_shape = {1, 8, 8}, .outputs = 3},
-      gen);
+  absl::StatusOr<nn::BuiltNetwork> built =
+      nn::BuildFromLayerSpec("conv2d:8:3:pad=same,batchnorm,tanh,maxpool:2,conv1d:4:2",
+                             {.input_shape = {1, 8, 8}, .outputs = 3}, gen);
   ASSERT_FALSE(built.ok());
   EXPECT_THAT(std::string(built.status().message()),
               HasSubstr("layer 5 (\"conv1d:4:2\"): needs [C, L] samples, and the shape that "
@@ -188,7 +190,9 @@ TEST(LayerSpecTest, BuildsTracksShapesAndInitializesForTheNextActivation) {
                                  {.input_shape = {1, 8, 8}, .outputs = 3}, gen);
   ASSERT_TRUE(built.ok()) << built.status();
   const std::string text = built->network->ToString();
-  EXPECT_THAT(text, HasSubstr("Conv2d(1 -> 8, kernel 3x3, padding same, weight=xavier_uniform(gain=1.667)"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("Conv2d(1 -> 8, kernel 3x3, padding same, weight=xavier_uniform(gain=1.667)"));
   EXPECT_THAT(text, HasSubstr("(6): Flatten"));
   EXPECT_THAT(text, HasSubstr("Linear(128 -> 3"));
   EXPECT_EQ(built->first_activation, &ops::kTanh);

@@ -55,8 +55,8 @@ TEST(Conv2dValuesTest, SamePaddingKeepsTheSizeWithTheExtraAtTheFarSide) {
 TEST(ConvTranspose2dValuesTest, SpreadsEachInputOverItsWindow) {
   // Stride 2 with a 2x2 kernel of ones: each input fills its own 2x2 block.
   const Tensor x = FromValues({1, 2, 3, 4}, Shape{1, 1, 2, 2}, DType::kFloat64);
-  const Tensor y = ConvTranspose2d(x, Ones({1, 1, 2, 2}, DType::kFloat64), Tensor(),
-                                   {.stride = {2, 2}});
+  const Tensor y =
+      ConvTranspose2d(x, Ones({1, 1, 2, 2}, DType::kFloat64), Tensor(), {.stride = {2, 2}});
   EXPECT_EQ(y.shape(), (Shape{1, 1, 4, 4}));
   EXPECT_THAT(y.ToVector(), ElementsAreNear({1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4}, 0));
 }
@@ -160,19 +160,18 @@ TEST(Conv2dReferenceTest, AgreesWithDirectLoopsInBothPrecisions) {
     const int64_t ow = (k.w + 2 * k.padding[1] - k.dilation[1] * (k.kw - 1) - 1) / k.stride[1] + 1;
     const std::vector<double> expected = ReferenceConv2d(k, x, w, b, oh, ow);
     for (DType dtype : {DType::kFloat64, DType::kFloat32}) {
-      const Tensor y = Conv2d(FromValues(x, Shape{k.n, k.c, k.h, k.w}, dtype),
-                              FromValues(w, Shape{k.out, k.c / k.groups, k.kh, k.kw}, dtype),
-                              FromValues(b, Shape{k.out}, dtype),
-                              {.stride = k.stride,
-                               .padding = k.padding,
-                               .dilation = k.dilation,
-                               .groups = k.groups});
+      const Tensor y = Conv2d(
+          FromValues(x, Shape{k.n, k.c, k.h, k.w}, dtype),
+          FromValues(w, Shape{k.out, k.c / k.groups, k.kh, k.kw}, dtype),
+          FromValues(b, Shape{k.out}, dtype),
+          {.stride = k.stride, .padding = k.padding, .dilation = k.dilation, .groups = k.groups});
       ASSERT_EQ(y.shape(), (Shape{k.n, k.out, oh, ow}));
       const std::vector<double> got = y.ToVector();
       const double tolerance = dtype == DType::kFloat64 ? 1e-13 : 2e-6;
       double worst = 0;
       for (size_t i = 0; i < got.size(); ++i) {
-        worst = std::max(worst, std::abs(got[i] - expected[i]) / std::max(1.0, std::abs(expected[i])));
+        worst =
+            std::max(worst, std::abs(got[i] - expected[i]) / std::max(1.0, std::abs(expected[i])));
       }
       EXPECT_LE(worst, tolerance) << DTypeName(dtype) << ", case with " << k.n << " images of "
                                   << k.h << "x" << k.w;
@@ -192,8 +191,14 @@ TEST(ConvKernelTest, BothFloat32KernelsAgreeWithFloat64) {
   const Case cases[] = {
       {{8, 32, 14, 14}, {64, 32, 3, 3}, false, {.padding = {1, 1}}},
       {{4, 1, 28, 28}, {32, 1, 3, 3}, false, {.padding = {1, 1}}},
-      {{2, 4, 9, 8}, {6, 2, 3, 2}, false, {.stride = {2, 1}, .padding = {1, 0}, .dilation = {2, 1}, .groups = 2}},
-      {{2, 6, 5, 5}, {6, 2, 3, 3}, true, {.stride = {2, 2}, .padding = {1, 1}, .output_padding = {1, 0}}},
+      {{2, 4, 9, 8},
+       {6, 2, 3, 2},
+       false,
+       {.stride = {2, 1}, .padding = {1, 0}, .dilation = {2, 1}, .groups = 2}},
+      {{2, 6, 5, 5},
+       {6, 2, 3, 3},
+       true,
+       {.stride = {2, 2}, .padding = {1, 1}, .output_padding = {1, 0}}},
   };
   Generator gen(12);
   for (const Case& c : cases) {
@@ -202,8 +207,10 @@ TEST(ConvKernelTest, BothFloat32KernelsAgreeWithFloat64) {
     auto run = [&](const Tensor& x, const Tensor& w) {
       if (c.transposed) return ConvTranspose2d(x, w, Tensor(), c.options);
       return Conv2d(x, w, Tensor(),
-                    {.stride = c.options.stride, .padding = c.options.padding,
-                     .dilation = c.options.dilation, .groups = c.options.groups});
+                    {.stride = c.options.stride,
+                     .padding = c.options.padding,
+                     .dilation = c.options.dilation,
+                     .groups = c.options.groups});
     };
     Tensor xr = x64.Clone().set_requires_grad(true), wr = w64.Clone().set_requires_grad(true);
     const Tensor y64 = run(xr, wr);
@@ -260,9 +267,12 @@ TEST(ConvTranspose2dReferenceTest, IsTheAdjointOfConv2d) {
   const Tensor y = Uniform(Conv2d(x, w, Tensor(), conv).shape(), -1, 1, gen, DType::kFloat64);
   // 7 = (4-1)*2 - 2 + 1*(3-1) + 1 + op: output_padding 0 along the height;
   // 8 = (3-1)*3 - 2 + 2*(2-1) + 1 + op: output_padding 1 along the width.
-  const Tensor xt = ConvTranspose2d(
-      y, w, Tensor(),
-      {.stride = {2, 3}, .padding = {1, 1}, .output_padding = {0, 1}, .dilation = {1, 2}, .groups = 2});
+  const Tensor xt = ConvTranspose2d(y, w, Tensor(),
+                                    {.stride = {2, 3},
+                                     .padding = {1, 1},
+                                     .output_padding = {0, 1},
+                                     .dilation = {1, 2},
+                                     .groups = 2});
   ASSERT_EQ(xt.shape(), x_shape);
   const double lhs = Sum(Conv2d(x, w, Tensor(), conv) * y).item();
   const double rhs = Sum(x * xt).item();
@@ -374,21 +384,33 @@ TEST(DropoutTest, BackwardMasksTheSameElements) {
 
 // ---------------------------------------------------------------------- errors
 TEST(LayerOpErrorsTest, NameTheOpTheShapesAndTheCaller) {
-  const std::string channels = ErrorMessageOf([] { Conv2d(Ones({2, 3, 5, 5}), Ones({4, 2, 3, 3})); });
+  const std::string channels = ErrorMessageOf([] {
+    Conv2d(Ones({2, 3, 5, 5}), Ones({4, 2, 3, 3}));
+  });
   EXPECT_THAT(channels, HasSubstr("conv2d: the weight [4,2,3,3] expects 2 input channels"));
   EXPECT_THAT(channels, HasSubstr("the input [2,3,5,5] has 3"));
   EXPECT_THAT(channels, HasSubstr("layer_ops_test.cc"));
-  EXPECT_THAT(ErrorMessageOf([] { Conv2d(Ones({1, 1, 2, 2}), Ones({1, 1, 3, 3})); }),
+  EXPECT_THAT(ErrorMessageOf([] {
+                Conv2d(Ones({1, 1, 2, 2}), Ones({1, 1, 3, 3}));
+              }),
               HasSubstr("does not fit the padded input [1,1,2,2]"));
-  EXPECT_THAT(ErrorMessageOf([] { Conv2d(Ones({1, 4, 5}), Ones({1, 4, 3, 3})); }),
+  EXPECT_THAT(ErrorMessageOf([] {
+                Conv2d(Ones({1, 4, 5}), Ones({1, 4, 3, 3}));
+              }),
               HasSubstr("conv2d: the input must be [N, C, H, W], got [1,4,5]"));
-  EXPECT_THAT(ErrorMessageOf([] { MaxPool2d(Ones({1, 1, 4, 4}), {.window = {2, 2}, .padding = {2, 2}}); }),
+  EXPECT_THAT(ErrorMessageOf([] {
+                MaxPool2d(Ones({1, 1, 4, 4}), {.window = {2, 2}, .padding = {2, 2}});
+              }),
               HasSubstr("at most half the window"));
   EXPECT_THAT(ErrorMessageOf([] { Dropout(Ones({3}), 1.5, 0); }),
               HasSubstr("dropout: p must be in [0, 1], got 1.5"));
-  EXPECT_THAT(ErrorMessageOf([] { Permute(Ones({2, 3}), {0, 0}); }),
+  EXPECT_THAT(ErrorMessageOf([] {
+                Permute(Ones({2, 3}), {0, 0});
+              }),
               HasSubstr("permute: (0, 0) is not an order of the 2 dimensions"));
-  EXPECT_THAT(ErrorMessageOf([] { GroupNorm(Ones({2, 6, 3}), 4); }),
+  EXPECT_THAT(ErrorMessageOf([] {
+                GroupNorm(Ones({2, 6, 3}), 4);
+              }),
               HasSubstr("group_norm: groups 4 must divide the channels 6"));
 }
 

@@ -108,8 +108,9 @@ absl::StatusOr<std::vector<int64_t>> ParseInputShape(absl::string_view text) {
   for (absl::string_view part : absl::StrSplit(text, ',')) {
     int64_t extent = 0;
     if (!absl::SimpleAtoi(part, &extent) || extent <= 0 || extent > (int64_t{1} << 24)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--input-shape ", text, ": \"", part, "\" is not an extent in [1, 16777216] (e.g. 1,8,8)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--input-shape ", text, ": \"", part,
+                       "\" is not an extent in [1, 16777216] (e.g. 1,8,8)"));
     }
     shape.push_back(extent);
   }
@@ -459,9 +460,9 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
     int64_t product = 1;
     for (int64_t d : plan.input_shape) product *= d;
     if (product != plan.data.features) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "--input-shape %s: holds %d values, and the data's rows have %d features",
-          flags.input_shape, product, plan.data.features));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--input-shape %s: holds %d values, and the data's rows have %d features",
+                          flags.input_shape, product, plan.data.features));
     }
   } else if (const TrainingMemory need = TrainingBytes(mlp, flags.batch); need.total > limit) {
     return absl::ResourceExhaustedError(absl::StrFormat(
@@ -543,8 +544,8 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
 }
 
 absl::StatusOr<std::unique_ptr<nn::Sequential>> BuildPlannedNetwork(const ModelFlags& flags,
-                                                                   const ModelPlan& plan,
-                                                                   Generator& gen) {
+                                                                    const ModelPlan& plan,
+                                                                    Generator& gen) {
   if (flags.layers.empty()) return nn::Mlp(plan.mlp, gen);
   absl::StatusOr<nn::BuiltNetwork> built =
       nn::BuildFromLayerSpec(flags.layers, LayerSpecOptionsOf(flags, plan), gen);

@@ -140,8 +140,8 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags);
 // The network the plan describes: an MLP, or the --layers spec built with
 // `gen`.
 absl::StatusOr<std::unique_ptr<nn::Sequential>> BuildPlannedNetwork(const ModelFlags& flags,
-                                                                   const ModelPlan& plan,
-                                                                   Generator& gen);
+                                                                    const ModelPlan& plan,
+                                                                    Generator& gen);
 
 // The decisions, one line each, then the model.
 void PrintPlan(std::ostream& out, const ModelFlags& flags, const ModelPlan& plan,

@@ -65,7 +65,8 @@ int RunProfile(const ProfileFlags& given) {
   const io::Dataset train = plan.data.Subset(plan.split.train);
   const nn::Scaler scaler = nn::Scaler::Fit(plan.scaling, train.Features());
   Generator gen(flags.model.seed);
-  absl::StatusOr<std::unique_ptr<nn::Sequential>> built = BuildPlannedNetwork(flags.model, plan, gen);
+  absl::StatusOr<std::unique_ptr<nn::Sequential>> built =
+      BuildPlannedNetwork(flags.model, plan, gen);
   if (!built.ok()) {
     std::cerr << "actgrad profile: " << built.status().message() << "\n";
     return 1;

@@ -212,11 +212,11 @@ int TrainOnThisRank(const ModelFlags& flags, DistributedRun* run) {
     options.checkpoint_every = flags.checkpoint_every;
     options.on_checkpoint = [&](const nn::TrainState& state) {
       if (checkpoint_status.ok()) {
-        checkpoint_status =
-            flags.layers.empty()
-                ? nn::SaveCheckpoint(flags.checkpoint, model, state)
-                : nn::SaveCheckpoint(flags.checkpoint, *model.network, state,
-                                     {{"layers", flags.layers}, {"input_shape", flags.input_shape}});
+        checkpoint_status = flags.layers.empty()
+                                ? nn::SaveCheckpoint(flags.checkpoint, model, state)
+                                : nn::SaveCheckpoint(flags.checkpoint, *model.network, state,
+                                                     {{"layers", flags.layers},
+                                                      {"input_shape", flags.input_shape}});
       }
     };
   }
