@@ -223,8 +223,14 @@ void MaxPool2x2(const PoolPlan& p, const T* x, T* y, int64_t* index) {
     // Local copies: stores through the outputs could otherwise alias the
     // captured sizes and force a reload every iteration.
     const int64_t row_stride = width, columns = out_width, pair_count = pairs, rows = out_height;
-    std::vector<T> column_max(static_cast<size_t>(pairs));
-    std::vector<int32_t> from_lower(static_cast<size_t>(pairs));
+    // Per thread, kept between planes and calls: an allocation per plane
+    // cost as much as the pooling of a 14x14 plane.
+    thread_local std::vector<T> column_max;
+    thread_local std::vector<int32_t> from_lower;
+    if (column_max.size() < static_cast<size_t>(pairs)) {
+      column_max.resize(static_cast<size_t>(pairs));
+      from_lower.resize(static_cast<size_t>(pairs));
+    }
     // No aliasing between the rows, the buffers and the outputs: what lets
     // the compiler vectorize the loops.
     T* __restrict vmax = column_max.data();
