@@ -19,10 +19,13 @@ ModuleConfig Flatten::Config() const {
 
 Unflatten::Unflatten(int64_t dim, std::vector<int64_t> sizes, std::source_location location)
     : dim_(dim), sizes_(std::move(sizes)) {
-  bool positive = !sizes_.empty() && sizes_.size() < size_t(Shape::kMaxRank);
-  for (int64_t s : sizes_) positive &= s > 0;
-  ACTGRAD_REQUIRE(positive, location, "unflatten: sizes (", absl::StrJoin(sizes_, ", "),
-                  ") must be 1 to 7 positive extents");
+  // The product must fit in int64: Forward compares it with an extent, and
+  // the sizes may come from a file.
+  bool valid = !sizes_.empty() && sizes_.size() < size_t(Shape::kMaxRank);
+  int64_t product = 1;
+  for (int64_t s : sizes_) valid = valid && s > 0 && !__builtin_mul_overflow(product, s, &product);
+  ACTGRAD_REQUIRE(valid, location, "unflatten: sizes (", absl::StrJoin(sizes_, ", "),
+                  ") must be 1 to 7 positive extents whose product fits in 64 bits");
 }
 
 Tensor Unflatten::Forward(const Tensor& x) {

@@ -90,10 +90,14 @@ absl::StatusOr<UnflattenOptions> ReadUnflatten(const ModuleConfig& config) {
   if (o.sizes.empty() || o.sizes.size() >= size_t(Shape::kMaxRank)) {
     return absl::InvalidArgumentError("sizes: needs 1 to 7 extents");
   }
+  int64_t product = 1;
   for (int64_t v : o.sizes) {
     if (v < 1 || v > kMaxLayerExtent) {
       return absl::InvalidArgumentError(
           absl::StrCat("sizes: ", v, " is outside [1, ", kMaxLayerExtent, "]"));
+    }
+    if (__builtin_mul_overflow(product, v, &product)) {
+      return absl::InvalidArgumentError("sizes: their product does not fit in 64 bits");
     }
   }
   return o;

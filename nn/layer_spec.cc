@@ -152,34 +152,51 @@ absl::StatusOr<double> RealOption(const Item& item, absl::string_view key, doubl
   return Real(item, key, it->second, low, high);
 }
 
-bool IsConv(const std::string& name) {
-  return name == "conv2d" || name == "conv1d" || name == "conv_transpose2d";
+// The layers a spec can name, each under its short and its op-style names.
+enum class LayerName {
+  kConv,
+  kMaxPool,
+  kAvgPool,
+  kAdaptivePool,
+  kNorm,
+  kDropout,
+  kFlatten,
+  kLinear
+};
+
+// nullopt for anything else (an activation, or a mistake).
+std::optional<LayerName> LayerNamed(const std::string& name) {
+  static const auto* names =
+      new std::map<std::string, LayerName>{{"conv2d", LayerName::kConv},
+                                           {"conv1d", LayerName::kConv},
+                                           {"conv_transpose2d", LayerName::kConv},
+                                           {"maxpool", LayerName::kMaxPool},
+                                           {"max_pool", LayerName::kMaxPool},
+                                           {"max_pool1d", LayerName::kMaxPool},
+                                           {"max_pool2d", LayerName::kMaxPool},
+                                           {"avgpool", LayerName::kAvgPool},
+                                           {"avg_pool", LayerName::kAvgPool},
+                                           {"avg_pool1d", LayerName::kAvgPool},
+                                           {"avg_pool2d", LayerName::kAvgPool},
+                                           {"adaptive_avgpool", LayerName::kAdaptivePool},
+                                           {"adaptive_avg_pool2d", LayerName::kAdaptivePool},
+                                           {"batchnorm", LayerName::kNorm},
+                                           {"batch_norm", LayerName::kNorm},
+                                           {"layernorm", LayerName::kNorm},
+                                           {"layer_norm", LayerName::kNorm},
+                                           {"groupnorm", LayerName::kNorm},
+                                           {"group_norm", LayerName::kNorm},
+                                           {"dropout", LayerName::kDropout},
+                                           {"flatten", LayerName::kFlatten},
+                                           {"linear", LayerName::kLinear}};
+  auto it = names->find(name);
+  if (it == names->end()) return std::nullopt;
+  return it->second;
 }
-bool IsWeightLayer(const std::string& name) { return IsConv(name) || name == "linear"; }
-bool IsKnownLayer(const std::string& name) {
-  static const auto* known = new std::vector<std::string>{"conv2d",
-                                                          "conv1d",
-                                                          "conv_transpose2d",
-                                                          "maxpool",
-                                                          "max_pool",
-                                                          "max_pool1d",
-                                                          "max_pool2d",
-                                                          "avgpool",
-                                                          "avg_pool",
-                                                          "avg_pool1d",
-                                                          "avg_pool2d",
-                                                          "adaptive_avgpool",
-                                                          "adaptive_avg_pool2d",
-                                                          "batchnorm",
-                                                          "batch_norm",
-                                                          "layernorm",
-                                                          "layer_norm",
-                                                          "groupnorm",
-                                                          "group_norm",
-                                                          "dropout",
-                                                          "flatten",
-                                                          "linear"};
-  return std::find(known->begin(), known->end(), name) != known->end();
+
+bool IsWeightLayer(const std::string& name) {
+  const std::optional<LayerName> layer = LayerNamed(name);
+  return layer == LayerName::kConv || layer == LayerName::kLinear;
 }
 
 // The activation right after weight layer `i`, before the next weight
@@ -187,7 +204,7 @@ bool IsKnownLayer(const std::string& name) {
 std::optional<ActivationSpec> FollowingActivation(const std::vector<Item>& items, size_t i) {
   for (size_t j = i + 1; j < items.size(); ++j) {
     if (IsWeightLayer(items[j].name)) return std::nullopt;
-    if (IsKnownLayer(items[j].name)) continue;
+    if (LayerNamed(items[j].name)) continue;
     absl::StatusOr<ActivationSpec> spec = ParseActivationSpec(items[j].text);
     if (spec.ok()) return *spec;
   }
@@ -450,35 +467,35 @@ struct Builder {
 
   absl::Status AddItem(size_t i) {
     const Item& item = items[i];
-    if (IsConv(item.name)) return AddConv(i, item);
-    if (item.name == "maxpool" || item.name == "max_pool" || item.name == "max_pool1d" ||
-        item.name == "max_pool2d") {
-      return AddPool(item, true);
-    }
-    if (item.name == "avgpool" || item.name == "avg_pool" || item.name == "avg_pool1d" ||
-        item.name == "avg_pool2d") {
-      return AddPool(item, false);
-    }
-    if (item.name == "adaptive_avgpool" || item.name == "adaptive_avg_pool2d") {
-      return AddAdaptivePool(item);
-    }
-    if (item.name == "batchnorm" || item.name == "batch_norm" || item.name == "layernorm" ||
-        item.name == "layer_norm" || item.name == "groupnorm" || item.name == "group_norm") {
-      return AddNorm(item);
-    }
-    if (item.name == "dropout") {
-      if (absl::Status s = OnlyArguments(item, 1, {}); !s.ok()) return s;
-      double p = 0.5;
-      if (!item.positional.empty()) {
-        ACTGRAD_CONFIG_ASSIGN(p, Real(item, "p", item.positional[0], 0.0, 1.0));
+    const std::optional<LayerName> layer = LayerNamed(item.name);
+    if (layer) {
+      switch (*layer) {
+        case LayerName::kConv:
+          return AddConv(i, item);
+        case LayerName::kMaxPool:
+          return AddPool(item, true);
+        case LayerName::kAvgPool:
+          return AddPool(item, false);
+        case LayerName::kAdaptivePool:
+          return AddAdaptivePool(item);
+        case LayerName::kNorm:
+          return AddNorm(item);
+        case LayerName::kDropout: {
+          if (absl::Status s = OnlyArguments(item, 1, {}); !s.ok()) return s;
+          double p = 0.5;
+          if (!item.positional.empty()) {
+            ACTGRAD_CONFIG_ASSIGN(p, Real(item, "p", item.positional[0], 0.0, 1.0));
+          }
+          return Add(item, std::make_unique<Dropout>(p, gen), 0);
+        }
+        case LayerName::kFlatten:
+          if (absl::Status s = OnlyArguments(item, 0, {}); !s.ok()) return s;
+          return Add(item, std::make_unique<Flatten>(), 0);
+        case LayerName::kLinear:
+          return AddLinear(i, item);
       }
-      return Add(item, std::make_unique<Dropout>(p, gen), 0);
     }
-    if (item.name == "flatten") {
-      if (absl::Status s = OnlyArguments(item, 0, {}); !s.ok()) return s;
-      return Add(item, std::make_unique<Flatten>(), 0);
-    }
-    if (item.name == "linear") return AddLinear(i, item);
+    // Not a layer: an activation, or a mistake.
     absl::StatusOr<ActivationSpec> activation = ParseActivationSpec(item.text);
     if (!activation.ok()) {
       return Bad(item,
@@ -544,7 +561,6 @@ absl::StatusOr<BuiltNetwork> BuildFromLayerSpec(absl::string_view spec,
                                gen));
   b.built.network->Add(std::make_unique<Activation>(output));
   b.built.parameters += parameters;
-  b.built.training_bytes = b.TrainingBytes(b.built.parameters, b.activations);
   return std::move(b.built);
 }
 

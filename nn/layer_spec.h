@@ -72,9 +72,8 @@ struct BuiltNetwork {
   // the recommended input scaling follows.
   const OpDef* first_activation = nullptr;
   Attrs first_activation_attrs;
-  // Parameters, and bytes training needs (as checked against the limit).
+  // The network's parameters, counted as the memory limit counts them.
   double parameters = 0;
-  double training_bytes = 0;
 };
 
 absl::StatusOr<BuiltNetwork> BuildFromLayerSpec(absl::string_view spec,

@@ -394,15 +394,17 @@ void RunConvKernel(Direction direction, const ConvPlan& p, Im2col im2col, OneDnn
         g.out_channels,     g.out_height, g.out_width, g.kh,      g.kw,
         g.groups,           g.sh,         g.sw,        g.pad_top, g.pad_left,
         g.pad_bottom,       g.pad_right,  g.dh,        g.dw,      NumThreads()};
-    const char* name = direction == Direction::kForward         ? "forward"
-                       : direction == Direction::kInputGradient ? "input gradient"
-                                                                : "weight gradient";
-    const std::string what =
-        absl::StrCat("convolution ", name, " [", g.batch, ",", g.channels, ",", g.height, ",",
-                     g.width, "] * [", g.out_channels, ",", g.channels / g.groups, ",", g.kh, ",",
-                     g.kw, "] -> [", g.batch, ",", g.out_channels, ",", g.out_height, ",",
-                     g.out_width, "], ", NumThreads(), NumThreads() == 1 ? " thread" : " threads");
-    internal::RunFaster(what, key, im2col, [&] { return onednn(g); });
+    const auto describe = [&] {
+      const char* name = direction == Direction::kForward         ? "forward"
+                         : direction == Direction::kInputGradient ? "input gradient"
+                                                                  : "weight gradient";
+      return absl::StrCat("convolution ", name, " [", g.batch, ",", g.channels, ",", g.height, ",",
+                          g.width, "] * [", g.out_channels, ",", g.channels / g.groups, ",", g.kh,
+                          ",", g.kw, "] -> [", g.batch, ",", g.out_channels, ",", g.out_height, ",",
+                          g.out_width, "], ", NumThreads(),
+                          NumThreads() == 1 ? " thread" : " threads");
+    };
+    internal::RunFaster(key, describe, im2col, [&] { return onednn(g); });
   }
 }
 

@@ -43,7 +43,7 @@ std::vector<ConvKernelChoice> ConvKernelChoices() {
 
 namespace internal {
 
-void RunFaster(const std::string& what, const std::vector<int64_t>& key,
+void RunFaster(const std::vector<int64_t>& key, absl::FunctionRef<std::string()> describe,
                absl::FunctionRef<void()> im2col, absl::FunctionRef<bool()> onednn) {
   switch (forced.load()) {
     case ConvKernel::kIm2col:
@@ -60,7 +60,7 @@ void RunFaster(const std::string& what, const std::vector<int64_t>& key,
     if (!it->second || !onednn()) im2col();
     return;
   }
-  ConvKernelChoice choice{.work = what};
+  ConvKernelChoice choice{.work = describe()};
   if (!onednn()) {
     use_onednn[key] = false;
     im2col();

@@ -13,7 +13,7 @@
 //
 // Example:
 //
-//   internal::RunFaster("conv2d forward [64,32,14,14]", key,
+//   internal::RunFaster(key, [&] { return std::string("conv2d forward [64,32,14,14]"); },
 //                       [&] { Im2colForward(...); },
 //                       [&] { return DnnlConvForward(...); });
 
@@ -29,9 +29,10 @@
 namespace actgrad::internal {
 
 // Runs `im2col` or `onednn` (which returns false, having written nothing,
-// when it cannot run the shape) for the work `key` identifies; `what`
-// describes it for ConvKernelChoices().
-void RunFaster(const std::string& what, const std::vector<int64_t>& key,
+// when it cannot run the shape) for the work `key` identifies; `describe`
+// says what the work is, for ConvKernelChoices(), and runs only when a
+// choice is made.
+void RunFaster(const std::vector<int64_t>& key, absl::FunctionRef<std::string()> describe,
                absl::FunctionRef<void()> im2col, absl::FunctionRef<bool()> onednn);
 
 }  // namespace actgrad::internal

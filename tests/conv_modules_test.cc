@@ -199,6 +199,36 @@ TEST(LayerSpecTest, BuildsTracksShapesAndInitializesForTheNextActivation) {
   EXPECT_EQ((*built->network)(Ones({2, 64})).shape(), (Shape{2, 3}));
 }
 
+TEST(LayerSpecTest, EveryLayerNameBuildsAndTracksTheShape) {
+  Generator gen(0);
+  absl::StatusOr<nn::BuiltNetwork> built = nn::BuildFromLayerSpec(
+      "conv2d:4:3x2:pad=1:stride=2:dilation=1:groups=1:bias=0,groupnorm:2,"
+      "conv_transpose2d:4:2:stride=2:output_padding=1,avg_pool2d:3:stride=1:pad=1:count_pad=0,"
+      "adaptive_avgpool:4x3,layernorm,max_pool2d:2:ceil=1,batch_norm,flatten,dropout:0.2,"
+      "linear:6,elu:alpha=0.5",
+      {.input_shape = {2, 9, 8}, .outputs = 3}, gen);
+  ASSERT_TRUE(built.ok()) << built.status();
+  const std::string text = built->network->ToString();
+  for (const char* layer :
+       {"Conv2d(2 -> 4, kernel 3x2, stride 2x2, padding 1x1", "GroupNorm(2 groups, 4 channels",
+        "ConvTranspose2d(4 -> 4, kernel 2x2, stride 2x2, output_padding 1x1",
+        "AvgPool2d(window 3x3, stride 1x1, padding 1x1, padding not counted",
+        "AdaptiveAvgPool2d(output 4x3)", "LayerNorm([4, 4, 3]", "MaxPool2d(window 2x2", "ceil_mode",
+        "BatchNorm2d(4", "Dropout(p=0.2)", "Linear(16 -> 6", "elu"}) {
+    EXPECT_THAT(text, HasSubstr(layer));
+  }
+  EXPECT_EQ((*built->network)(Ones({5, 144})).shape(), (Shape{5, 3}));
+  // Sequences: conv1d, the 1-D pools and batch norm take their 1-D forms.
+  built = nn::BuildFromLayerSpec("conv1d:3:3:pad=same,maxpool:2,avgpool:2,batchnorm,relu",
+                                 {.input_shape = {2, 12}, .outputs = 2}, gen);
+  ASSERT_TRUE(built.ok()) << built.status();
+  const std::string sequence = built->network->ToString();
+  for (const char* layer : {"Conv1d(2 -> 3, kernel 3, padding same", "MaxPool1d(window 2",
+                            "AvgPool1d(window 2", "BatchNorm1d(3", "Linear(9 -> 2"}) {
+    EXPECT_THAT(sequence, HasSubstr(layer));
+  }
+}
+
 TEST(LayerSpecTest, RefusesBadLayersNamingThem) {
   Generator gen(0);
   auto message = [&](const std::string& spec, nn::LayerSpecOptions options) {

@@ -347,6 +347,18 @@ TEST(NormalizationTest, LargeMeansKeepFloat32Accuracy) {
   }
 }
 
+TEST(NormalizationTest, LongRowsKeepFloat32Accuracy) {
+  // Statistics over 300,000 values: the float sums run in blocks of 1024
+  // and add up in double, so the row's length costs no digits.
+  Generator gen(3);
+  const Tensor x32 = Normal({2, 300000}, 3.0, 2.0, gen, DType::kFloat32);
+  const std::vector<double> exact = LayerNorm(ToDType(x32, DType::kFloat64), {300000}).ToVector();
+  const std::vector<double> got = LayerNorm(x32, {300000}).ToVector();
+  double worst = 0;
+  for (size_t i = 0; i < exact.size(); ++i) worst = std::max(worst, std::abs(exact[i] - got[i]));
+  EXPECT_LT(worst, 2e-6);
+}
+
 // --------------------------------------------------------------------- dropout
 TEST(DropoutTest, ZeroesAboutPAndScalesTheRest) {
   const Tensor x = Ones({100000}, DType::kFloat64);

@@ -211,6 +211,37 @@ TEST(ModelFileTest, BrokenDescriptionsAreRefusedNamingTheField) {
       HasSubstr("task: "));
 }
 
+TEST(ModelFileTest, ConvolutionalDescriptionsAreBoundedBeforeAnythingIsBuilt) {
+  const nn::NamedTensors conv = {{"weight", Zeros({4, 1, 3, 3})}, {"bias", Zeros({4})}};
+  auto load = [&](const std::string& kind, const std::string& options, const std::string& name,
+                  const nn::NamedTensors& tensors) {
+    return LoadError(WriteRaw(name, tensors,
+                              R"({"format": "actgrad.model.v1", "architecture": {"kind": ")" +
+                                  kind + R"(", "options": )" + options + "}}"));
+  };
+  EXPECT_EQ(load("conv2d", R"({"in_channels": 1, "out_channels": 4, "kernel": [3, 3]})",
+                 "conv_ok.safetensors", conv),
+            "");
+  EXPECT_THAT(
+      load("conv2d", R"({"in_channels": 1, "out_channels": 4, "kernel": [3, 3], "groups": 3})",
+           "conv_groups.safetensors", conv),
+      HasSubstr("groups: 3 does not divide the channels 1 -> 4"));
+  EXPECT_THAT(load("conv2d", R"({"in_channels": 1, "out_channels": 4, "kernel": [3, 100000]})",
+                   "conv_kernel.safetensors", conv),
+              HasSubstr("kernel: 100000 is outside [1, 65536]"));
+  // A kernel the options allow but the file does not hold: refused before
+  // the weight is allocated.
+  EXPECT_THAT(load("conv2d", R"({"in_channels": 2000000000, "out_channels": 4, "kernel": [3, 3]})",
+                   "conv_huge.safetensors", conv),
+              HasSubstr("the file holds [4,1,3,3]"));
+  EXPECT_THAT(load("unflatten", R"({"dim": 1, "sizes": [2000000000, 2000000000, 2000000000]})",
+                   "unflatten.safetensors", {}),
+              HasSubstr("sizes: their product does not fit in 64 bits"));
+  EXPECT_THAT(
+      load("max_pool2d", R"({"window": [2, 2], "padding": [2, 2]})", "pool.safetensors", {}),
+      HasSubstr("padding: 2 is more than half the window 2"));
+}
+
 TEST(ModelFileTest, AUserModuleWhoseDescriptionDisagreesIsRefused) {
   Generator gen(5);
   test_nets::ResidualNet net(4, 6, 3, gen);
