@@ -1,5 +1,6 @@
 // Apply(): runs an op row and records it in the graph.
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/base/attributes.h"
@@ -152,8 +153,11 @@ ABSL_ATTRIBUTE_NOINLINE Tensor ApplyObserved(const OpDef& op, std::span<const Te
   internal::Node& node = graph->node(id);
   node.num_inputs = static_cast<uint16_t>(n);
   int slot = 0;
-  for (int i = 0; i < 3 && i < n; ++i) {
-    if (op.saves & (kSaveInput0 << i)) {
+  const bool saves_all = op.saves & kSaveAllInputs;
+  ACTGRAD_REQUIRE(!saves_all || n <= kMaxSavedInputs, location, op.name, ": saves more than ",
+                  kMaxSavedInputs, " inputs");
+  for (int i = 0, last = saves_all ? n : std::min(n, 3); i < last; ++i) {
+    if (saves_all || (op.saves & (kSaveInput0 << i))) {
       node.saved_input_slot[i] = static_cast<int8_t>(slot);
       node.saved[slot++] = Save(inputs[i]);
     }
@@ -222,7 +226,7 @@ namespace {
 }  // namespace
 
 const Tensor& BackwardContext::saved_input(int i) const {
-  if (i < 0 || i >= 3 || saved_input_slot_[i] < 0) {
+  if (i < 0 || i >= kMaxSavedInputs || saved_input_slot_[i] < 0) {
     ThrowNotSaved(*op_, absl::StrCat("input ", i), *location_);
   }
   return saved_[saved_input_slot_[i]];

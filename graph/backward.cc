@@ -44,7 +44,7 @@ struct BackwardAccess {
         ctx.saved_[i] = Tensor(saved.value);
       }
     }
-    for (int i = 0; i < 3; ++i) ctx.saved_input_slot_[i] = node.saved_input_slot[i];
+    for (int i = 0; i < kMaxSavedInputs; ++i) ctx.saved_input_slot_[i] = node.saved_input_slot[i];
     ctx.saved_output_slot_ = node.saved_output_slot;
     ctx.first_extra_slot_ = node.first_extra_slot;
     ctx.num_saved_ = node.num_saved;

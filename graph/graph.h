@@ -61,7 +61,7 @@ struct Node {
   Shape shape;  // of the output (or of the leaf)
   Attrs attrs;
   SavedValue saved[kMaxSaved];
-  int8_t saved_input_slot[3] = {-1, -1, -1};
+  int8_t saved_input_slot[kMaxSavedInputs] = {-1, -1, -1, -1, -1, -1, -1};
   int8_t saved_output_slot = -1;
   int8_t first_extra_slot = -1;
   std::source_location location;

@@ -68,6 +68,10 @@ struct LayerAttrs {
   uint64_t seed = 0;              // dropout: the mask's stream
   std::vector<int64_t> axes;      // permute: the new order of the dimensions
   std::vector<int64_t> pads;      // pad: (before, after) per dimension, last dimension first
+  bool reverse = false;           // lstm, gru: run from the last step to the first
+  bool causal = false;            // attention: query i sees keys 0..i only
+  int64_t padding_index = -1;     // embedding: the row that gets no gradient; -1: none
+  int64_t rows = 0;               // embedding_backward: rows of the table
 };
 
 // Per-call attributes. One struct for every op keeps nodes uniform; an op
@@ -147,6 +151,8 @@ enum SaveFlags : uint8_t {
   kSaveInput1 = 1 << 1,
   kSaveInput2 = 1 << 2,
   kSaveOutput = 1 << 3,
+  // Every input, for rows with more than three (the recurrent layers).
+  kSaveAllInputs = 1 << 4,
 };
 
 // The scalar, double-precision formulas of an elementwise activation: the
@@ -220,7 +226,8 @@ struct OpDef {
   static constexpr int kVariadic = -1;
 };
 
-inline constexpr int kMaxSaved = 4;
+inline constexpr int kMaxSaved = 10;  // every input, the output and two extras
+inline constexpr int kMaxSavedInputs = 7;
 
 // `attrs` with every unset (NaN) param of `op` replaced by its default.
 Attrs WithDefaults(const OpDef& op, const Attrs& attrs);
@@ -284,7 +291,7 @@ class BackwardContext {
   const Attrs* attrs_ = nullptr;
   const std::source_location* location_ = nullptr;
   std::array<Tensor, kMaxSaved> saved_;
-  int saved_input_slot_[3] = {-1, -1, -1};
+  int saved_input_slot_[kMaxSavedInputs] = {-1, -1, -1, -1, -1, -1, -1};
   int saved_output_slot_ = -1;
   int first_extra_slot_ = -1;
   int num_saved_ = 0;

@@ -82,6 +82,8 @@ extern const OpDef kGroupNorm;
 extern const OpDef kDropout;
 extern const OpDef kPermute;
 extern const OpDef kPad;
+extern const OpDef kLstm;
+extern const OpDef kGru;
 
 // Reductions.
 extern const OpDef kSum;

@@ -98,6 +98,8 @@ OpRegistry::OpRegistry() {
       &ops::kDropout,
       &ops::kPermute,
       &ops::kPad,
+      &ops::kLstm,
+      &ops::kGru,
       &ops::kMseLoss,
       &ops::kBinaryCrossEntropy,
       &ops::kBinaryCrossEntropyWithLogits,
