@@ -194,11 +194,12 @@ Tensor LstmForward(ForwardContext& ctx) {
 // The plan of a recorded node, from the shapes its backward sees.
 RecurrentPlan PlanFromSaved(const BackwardContext& ctx, int gates, int whh_index) {
   RecurrentPlan p;
-  const Shape& x = ctx.input_shape(0);
+  // Every input is saved; input_shape() holds only those that need a gradient.
+  const Shape& x = ctx.saved_input(0).shape();
   p.steps = x[0];
   p.batch = x[1];
   p.input = x[2];
-  p.hidden = ctx.input_shape(whh_index)[1];
+  p.hidden = ctx.saved_input(whh_index).shape()[1];
   p.gates = gates;
   p.has_bias = ctx.num_inputs() == whh_index + 3;
   p.reverse = ctx.attrs().Layer().reverse;
