@@ -35,6 +35,7 @@
 #include "ops/gemm.h"
 #include "ops/layer_ops.h"
 #include "ops/registry.h"
+#include "ops/sequence_ops.h"
 #include "ops/threads.h"
 #include "profile/export.h"
 #include "profile/profiler.h"

@@ -84,6 +84,9 @@ extern const OpDef kPermute;
 extern const OpDef kPad;
 extern const OpDef kLstm;
 extern const OpDef kGru;
+extern const OpDef kEmbedding;
+extern const OpDef kEmbeddingBackward;  // embedding's gradient (a scatter-add), as a row
+extern const OpDef kScaledDotProductAttention;
 
 // Reductions.
 extern const OpDef kSum;

@@ -130,7 +130,7 @@ void ProjectInputs(const RecurrentPlan& p, const Tensor& x, const Tensor& w_ih, 
 // when the step is large enough to pay for them.
 template <typename Fn>
 void ForBatchRows(const RecurrentPlan& p, Fn&& fn) {
-  if (p.batch * p.GateWidth() >= (int64_t{1} << 15) && internal::ParallelThreads() > 1) {
+  if (p.batch * p.GateWidth() >= (int64_t{1} << 13) && internal::ParallelThreads() > 1) {
     internal::ParallelForItems(p.batch, fn);
   } else {
     fn(int64_t{0}, p.batch);
@@ -247,12 +247,15 @@ void ProjectionGradients(BackwardContext& ctx, const RecurrentPlan& p, int wih_i
   for (int k = 0; k < 2 && p.has_bias; ++k) {
     const int index = wih_index + 2 + k;
     if (!ctx.needs_grad(index)) continue;
-    using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    if (k == 1 && d_hidden_proj == d_input_proj && ctx.needs_grad(index - 1)) {
+      ctx.set_dx(index, ctx.dx(index - 1));  // the LSTM's two biases get the same gradient
+      continue;
+    }
+    const T* d = k == 0 ? d_input_proj : d_hidden_proj;
     Tensor db = internal::Empty(Shape{width}, x.dtype());
-    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(MutableData<T>(db), width) =
-        Eigen::Map<const Matrix>(k == 0 ? d_input_proj : d_hidden_proj, rows, width)
-            .colwise()
-            .sum();
+    Row<T> sum(MutableData<T>(db), width);
+    sum = ConstRow<T>(d, width);
+    for (int64_t r = 1; r < rows; ++r) sum += ConstRow<T>(d + r * width, width);
     ctx.set_dx(index, std::move(db));
   }
 }

@@ -33,8 +33,10 @@ namespace actgrad {
 // --- Embedding ---------------------------------------------------------------
 // Row i of the output is row indices[i] of `weight` [V, D]: indices (int64,
 // any shape, each in [0, V)) of shape S give an output of shape S + [D].
-// The gradient is dense ([V, D]); row `padding_index` receives none (-1:
-// every row does), as torch.nn.functional.embedding.
+// The gradient is dense ([V, D]). Row `padding_index` receives none (-1:
+// every row does), as in torch.nn.functional.embedding; positions holding it
+// read zeros, so that the forward is the function whose derivative that is
+// (PyTorch reads the row, which its nn.Embedding keeps at zero).
 Tensor Embedding(const Tensor& indices, const Tensor& weight, int64_t padding_index = -1,
                  std::source_location location = std::source_location::current());
 
