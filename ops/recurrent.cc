@@ -126,11 +126,18 @@ void ProjectInputs(const RecurrentPlan& p, const Tensor& x, const Tensor& w_ih, 
   for (int64_t r = 0; r < rows; ++r) Row<T>(projected + r * width, width) += bias;
 }
 
-// Runs fn(begin, end) over the batch rows of one step, on several threads
-// when the step is large enough to pay for them.
+// Runs fn(begin, end) over slices of the batch rows. The rows of a batch
+// are independent through the whole recurrence, so each thread runs every
+// step for its own rows: its step products are [rows, H] x [H, G*H], and
+// the threads never wait for each other between steps (only the products
+// over all steps, before and after the recurrence, are shared).
 template <typename Fn>
-void ForBatchRows(const RecurrentPlan& p, Fn&& fn) {
-  if (p.batch * p.GateWidth() >= (int64_t{1} << 13) && internal::ParallelThreads() > 1) {
+void ForBatchSlices(const RecurrentPlan& p, Fn&& fn) {
+  const int threads = internal::ParallelThreads();
+  // A thread's share of one step must outweigh starting it (a few us).
+  const bool split = threads > 1 && p.batch >= 2 * 8 &&
+                     p.batch * p.GateWidth() * p.hidden >= (int64_t{1} << 18);
+  if (split) {
     internal::ParallelForItems(p.batch, fn);
   } else {
     fn(int64_t{0}, p.batch);
@@ -139,36 +146,34 @@ void ForBatchRows(const RecurrentPlan& p, Fn&& fn) {
 
 // ---------------------------------------------------------------------- lstm
 
-// Forward of the whole sequence. `gates` [T, B, 4H] holds the input
-// projections on entry and the activated gates i, f, g, o on return; `y` is
-// [2, T, B, H].
+// Forward of the whole sequence for batch rows [first, last). `gates`
+// [T, B, 4H] holds the input projections on entry and the activated gates
+// i, f, g, o on return; `y` is [2, T, B, H].
 template <typename T>
-void LstmRecurrence(const RecurrentPlan& p, const T* h0, const T* c0, const T* w_hh, T* gates,
-                    T* y) {
-  const int64_t H = p.hidden, B = p.batch, width = p.GateWidth();
+void LstmRecurrence(const RecurrentPlan& p, int64_t first, int64_t last, const T* h0, const T* c0,
+                    const T* w_hh, T* gates, T* y) {
+  const int64_t H = p.hidden, B = p.batch, width = p.GateWidth(), rows = last - first;
   T* hs = y;
   T* cs = y + p.steps * B * H;
-  const T* h_prev = h0;
-  const T* c_prev = c0;
+  const T* h_prev = h0 + first * H;
+  const T* c_prev = c0 + first * H;
   for (int64_t s = 0; s < p.steps; ++s) {
     const int64_t t = p.TimeOf(s);
-    T* z = gates + t * B * width;
-    internal::Gemm(false, true, B, width, H, h_prev, w_hh, z, true);
-    T* h = hs + t * B * H;
-    T* c = cs + t * B * H;
-    ForBatchRows(p, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        T* zb = z + b * width;
-        Row<T> i(zb, H), f(zb + H, H), g(zb + 2 * H, H), o(zb + 3 * H, H);
-        i = internal::Logistic(i);
-        f = internal::Logistic(f);
-        g = g.tanh();
-        o = internal::Logistic(o);
-        Row<T> cb(c + b * H, H);
-        cb = f * ConstRow<T>(c_prev + b * H, H) + i * g;
-        Row<T>(h + b * H, H) = o * cb.tanh();
-      }
-    });
+    T* z = gates + (t * B + first) * width;
+    internal::Gemm(false, true, rows, width, H, h_prev, w_hh, z, true);
+    T* h = hs + (t * B + first) * H;
+    T* c = cs + (t * B + first) * H;
+    for (int64_t b = 0; b < rows; ++b) {
+      T* zb = z + b * width;
+      Row<T> i(zb, H), f(zb + H, H), g(zb + 2 * H, H), o(zb + 3 * H, H);
+      i = internal::Logistic(i);
+      f = internal::Logistic(f);
+      g = g.tanh();
+      o = internal::Logistic(o);
+      Row<T> cb(c + b * H, H);
+      cb = f * ConstRow<T>(c_prev + b * H, H) + i * g;
+      Row<T>(h + b * H, H) = o * cb.tanh();
+    }
     h_prev = h;
     c_prev = c;
   }
@@ -184,8 +189,10 @@ Tensor LstmForward(ForwardContext& ctx) {
     using T = decltype(tag);
     ProjectInputs<T>(p, ctx.input(kX), ctx.input(kWih), bias ? &ctx.input(kBih) : nullptr,
                      bias ? &ctx.input(kBhh) : nullptr, MutableData<T>(gates));
-    LstmRecurrence<T>(p, Data<T>(ctx.input(kH0)), Data<T>(ctx.input(kC0)),
-                      Data<T>(ctx.input(kWhh)), MutableData<T>(gates), MutableData<T>(y));
+    ForBatchSlices(p, [&](int64_t first, int64_t last) {
+      LstmRecurrence<T>(p, first, last, Data<T>(ctx.input(kH0)), Data<T>(ctx.input(kC0)),
+                        Data<T>(ctx.input(kWhh)), MutableData<T>(gates), MutableData<T>(y));
+    });
   });
   ctx.SaveExtra(std::move(gates));
   return y;
@@ -279,12 +286,13 @@ void LstmBackwardTyped(BackwardContext& ctx, const RecurrentPlan& p) {
   Tensor dc_tensor = internal::ZerosOf(Shape{B, H}, y.dtype());
   T* dh_next = MutableData<T>(dh_tensor);
   T* dc_next = MutableData<T>(dc_tensor);
-  for (int64_t s = p.steps - 1; s >= 0; --s) {
-    const int64_t t = p.TimeOf(s);
-    const T* c_prev = s == 0 ? c0 : cs + p.TimeOf(s - 1) * B * H;
-    T* dz_t = dz + t * B * width;
-    ForBatchRows(p, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
+  ForBatchSlices(p, [&](int64_t first, int64_t last) {
+    const int64_t rows = last - first;
+    for (int64_t s = p.steps - 1; s >= 0; --s) {
+      const int64_t t = p.TimeOf(s);
+      const T* c_prev = s == 0 ? c0 : cs + p.TimeOf(s - 1) * B * H;
+      T* dz_t = dz + (t * B + first) * width;
+      for (int64_t b = first; b < last; ++b) {
         const T* gb = gates + (t * B + b) * width;
         ConstRow<T> i(gb, H), f(gb + H, H), g(gb + 2 * H, H), o(gb + 3 * H, H);
         const int64_t at = t * B * H + b * H;
@@ -293,17 +301,17 @@ void LstmBackwardTyped(BackwardContext& ctx, const RecurrentPlan& p) {
         const auto dc = (ConstRow<T>(dcs + at, H) + Row<T>(dc_next + b * H, H) +
                          dh * o * (T(1) - tc * tc))
                             .eval();
-        T* dzb = dz_t + b * width;
+        T* dzb = dz + (t * B + b) * width;
         Row<T>(dzb, H) = dc * g * i * (T(1) - i);
         Row<T>(dzb + H, H) = dc * ConstRow<T>(c_prev + b * H, H) * f * (T(1) - f);
         Row<T>(dzb + 2 * H, H) = dc * i * (T(1) - g * g);
         Row<T>(dzb + 3 * H, H) = dh * tc * o * (T(1) - o);
         Row<T>(dc_next + b * H, H) = dc * f;
       }
-    });
-    // dh_{t-1} = dz_t W_hh.
-    internal::Gemm(false, false, B, H, width, dz_t, w_hh, dh_next, false);
-  }
+      // dh_{t-1} = dz_t W_hh, for this slice's rows.
+      internal::Gemm(false, false, rows, H, width, dz_t, w_hh, dh_next + first * H, false);
+    }
+  });
   if (ctx.needs_grad(kH0)) ctx.set_dx(kH0, std::move(dh_tensor));
   if (ctx.needs_grad(kC0)) ctx.set_dx(kC0, std::move(dc_tensor));
   ProjectionGradients<T>(ctx, p, kWih, dz, dz, Data<T>(ctx.saved_input(kH0)), hs);
@@ -316,34 +324,33 @@ void LstmBackward(BackwardContext& ctx) {
 
 // ----------------------------------------------------------------------- gru
 
-// `projected` [T, B, 3H] holds x W_ih^T + b_ih on entry; on return the
-// gates buffer [T, B, 4H] holds r, z, n and W_hn h + b_hn per step; `y` is
+// Batch rows [first, last) of the whole sequence. `projected` [T, B, 3H]
+// holds x W_ih^T + b_ih; the gates buffer [T, B, 4H] receives r, z, n and
+// W_hn h + b_hn per step, and `hidden_proj` [B, 3H] is scratch; `y` is
 // [T, B, H].
 template <typename T>
-void GruRecurrence(const RecurrentPlan& p, const T* h0, const T* w_hh, const T* b_hh,
-                   const T* projected, T* gates, T* y) {
+void GruRecurrence(const RecurrentPlan& p, int64_t first, int64_t last, const T* h0,
+                   const T* w_hh, const T* b_hh, const T* projected, T* hidden_proj, T* gates,
+                   T* y) {
   const int64_t H = p.hidden, B = p.batch, width = p.GateWidth();
-  Tensor hidden_proj_tensor = internal::Empty(Shape{B, width}, DTypeOf<T>());
-  T* hidden_proj = MutableData<T>(hidden_proj_tensor);
-  const T* h_prev = h0;
+  const T* h_prev = h0 + first * H;
+  T* hp_rows = hidden_proj + first * width;
   for (int64_t s = 0; s < p.steps; ++s) {
     const int64_t t = p.TimeOf(s);
-    internal::Gemm(false, true, B, width, H, h_prev, w_hh, hidden_proj, false);
-    T* h = y + t * B * H;
-    ForBatchRows(p, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
-        const T* xb = projected + (t * B + b) * width;
-        T* hp = hidden_proj + b * width;
-        if (b_hh != nullptr) Row<T>(hp, width) += ConstRow<T>(b_hh, width);
-        T* gb = gates + (t * B + b) * 4 * H;
-        Row<T> r(gb, H), z(gb + H, H), n(gb + 2 * H, H), hn(gb + 3 * H, H);
-        r = internal::Logistic(ConstRow<T>(xb, H) + ConstRow<T>(hp, H));
-        z = internal::Logistic(ConstRow<T>(xb + H, H) + ConstRow<T>(hp + H, H));
-        hn = ConstRow<T>(hp + 2 * H, H);
-        n = (ConstRow<T>(xb + 2 * H, H) + r * hn).tanh();
-        Row<T>(h + b * H, H) = n + z * (ConstRow<T>(h_prev + b * H, H) - n);
-      }
-    });
+    internal::Gemm(false, true, last - first, width, H, h_prev, w_hh, hp_rows, false);
+    T* h = y + (t * B + first) * H;
+    for (int64_t b = 0; b < last - first; ++b) {
+      const T* xb = projected + (t * B + first + b) * width;
+      T* hp = hp_rows + b * width;
+      if (b_hh != nullptr) Row<T>(hp, width) += ConstRow<T>(b_hh, width);
+      T* gb = gates + (t * B + first + b) * 4 * H;
+      Row<T> r(gb, H), z(gb + H, H), n(gb + 2 * H, H), hn(gb + 3 * H, H);
+      r = internal::Logistic(ConstRow<T>(xb, H) + ConstRow<T>(hp, H));
+      z = internal::Logistic(ConstRow<T>(xb + H, H) + ConstRow<T>(hp + H, H));
+      hn = ConstRow<T>(hp + 2 * H, H);
+      n = (ConstRow<T>(xb + 2 * H, H) + r * hn).tanh();
+      Row<T>(h + b * H, H) = n + z * (ConstRow<T>(h_prev + b * H, H) - n);
+    }
     h_prev = h;
   }
 }
@@ -359,9 +366,12 @@ Tensor GruForward(ForwardContext& ctx) {
     using T = decltype(tag);
     ProjectInputs<T>(p, ctx.input(kX), ctx.input(kWih), p.has_bias ? &ctx.input(kBih) : nullptr,
                      nullptr, MutableData<T>(projected));
-    GruRecurrence<T>(p, Data<T>(ctx.input(kH0)), Data<T>(ctx.input(kWhh)),
-                     p.has_bias ? Data<T>(ctx.input(kBhh)) : nullptr, Data<T>(projected),
-                     MutableData<T>(gates), MutableData<T>(y));
+    Tensor hidden_proj = internal::Empty(Shape{p.batch, p.GateWidth()}, dtype);
+    ForBatchSlices(p, [&](int64_t first, int64_t last) {
+      GruRecurrence<T>(p, first, last, Data<T>(ctx.input(kH0)), Data<T>(ctx.input(kWhh)),
+                       p.has_bias ? Data<T>(ctx.input(kBhh)) : nullptr, Data<T>(projected),
+                       MutableData<T>(hidden_proj), MutableData<T>(gates), MutableData<T>(y));
+    });
   });
   ctx.SaveExtra(std::move(gates));
   return y;
@@ -383,13 +393,11 @@ void GruBackwardTyped(BackwardContext& ctx, const RecurrentPlan& p) {
   T* d_hidden = MutableData<T>(d_hidden_tensor);
   Tensor dh_tensor = internal::ZerosOf(Shape{B, H}, dtype);
   T* dh_next = MutableData<T>(dh_tensor);
-  for (int64_t s = p.steps - 1; s >= 0; --s) {
-    const int64_t t = p.TimeOf(s);
-    const T* h_prev = s == 0 ? h0 : hs + p.TimeOf(s - 1) * B * H;
-    T* di_t = d_input + t * B * width;
-    T* dh_t = d_hidden + t * B * width;
-    ForBatchRows(p, [&](int64_t begin, int64_t end) {
-      for (int64_t b = begin; b < end; ++b) {
+  ForBatchSlices(p, [&](int64_t first, int64_t last) {
+    for (int64_t s = p.steps - 1; s >= 0; --s) {
+      const int64_t t = p.TimeOf(s);
+      const T* h_prev = s == 0 ? h0 : hs + p.TimeOf(s - 1) * B * H;
+      for (int64_t b = first; b < last; ++b) {
         const T* gb = gates + (t * B + b) * 4 * H;
         ConstRow<T> r(gb, H), z(gb + H, H), n(gb + 2 * H, H), hn(gb + 3 * H, H);
         const auto dh =
@@ -398,8 +406,8 @@ void GruBackwardTyped(BackwardContext& ctx, const RecurrentPlan& p) {
         const auto dz_pre =
             (dh * (ConstRow<T>(h_prev + b * H, H) - n) * z * (T(1) - z)).eval();
         const auto dr_pre = (dn_pre * hn * r * (T(1) - r)).eval();
-        T* dib = di_t + b * width;
-        T* dhb = dh_t + b * width;
+        T* dib = d_input + (t * B + b) * width;
+        T* dhb = d_hidden + (t * B + b) * width;
         Row<T>(dib, H) = dr_pre;
         Row<T>(dib + H, H) = dz_pre;
         Row<T>(dib + 2 * H, H) = dn_pre;
@@ -409,9 +417,10 @@ void GruBackwardTyped(BackwardContext& ctx, const RecurrentPlan& p) {
         // The direct path h' = ... + z h; the product's share is added below.
         Row<T>(dh_next + b * H, H) = dh * z;
       }
-    });
-    internal::Gemm(false, false, B, H, width, dh_t, w_hh, dh_next, true);
-  }
+      internal::Gemm(false, false, last - first, H, width, d_hidden + (t * B + first) * width,
+                     w_hh, dh_next + first * H, true);
+    }
+  });
   if (ctx.needs_grad(kH0)) ctx.set_dx(kH0, std::move(dh_tensor));
   ProjectionGradients<T>(ctx, p, kWih, d_input, d_hidden, h0, hs);
 }
