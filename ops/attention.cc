@@ -1,6 +1,12 @@
-// Scaled dot-product attention as one row: per batch entry,
-// A = softmax(scale Q K^T + mask) over the keys and O = A V, with the
-// products in internal::Gemm and the batch entries spread over the threads.
+// Scaled dot-product attention as rows: per batch entry and head,
+// A = softmax(scale Q K^T + mask) over the keys and O = A V. One strided
+// kernel serves three layouts: scaled_dot_product_attention's [B, L, d] (one
+// head), multi_head_attention's sequence-first [L, B, heads d], and
+// multi_head_self_attention's packed in-projection output [L, B, 3 E]. The
+// sequence-first forms multiply each head where it lies (internal::
+// GemmStrided, rows B heads d apart), so splitting and merging heads costs no
+// copy in either direction; those copies were a fifth of a transformer
+// layer's step. The (entry, head) pairs are spread over the threads.
 // Backward keeps A from the forward; the recorded backward recomputes it
 // from the saved q, k and mask with recorded ops, so the gradient can be
 // differentiated again.
@@ -12,18 +18,23 @@
 // Example:
 //
 //   Tensor o = ScaledDotProductAttention(q, k, v, Tensor(), {.causal = true});
+//   Tensor context = MultiHeadSelfAttention(Linear(x, in_proj_weight), /*heads=*/4);
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "graph/parallel.h"
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
 #include "ops/gemm.h"
 #include "ops/kernels.h"
+#include "ops/layer_ops.h"
 #include "ops/sequence_ops.h"
 
 namespace actgrad {
@@ -31,15 +42,43 @@ namespace ops {
 
 namespace {
 
-// q is [B, L, d], k [B, S, d], v [B, S, dv]; the mask [L, S] or [B, L, S].
+// The three rows differ only in where each head's matrices lie:
+//   kBatchMajor  q [B, L, d], k [B, S, d], v [B, S, dv], one head;
+//   kHeads       q [L, B, h d], k [S, B, h d], v [S, B, h dv];
+//   kPacked      qkv [L, B, 3 E] with E = h d, q, k and v side by side.
+enum class AttentionLayout { kBatchMajor, kHeads, kPacked };
+
+// Where one operand's matrices lie: that of batch entry b and head j starts
+// at offset + b * batch_stride + j * head_stride, its rows row_stride apart.
+// A gradient lies as its input does, dy as the output.
+struct Layout {
+  int64_t offset = 0;
+  int64_t batch_stride = 0;
+  int64_t head_stride = 0;
+  int64_t row_stride = 0;
+
+  int64_t At(int64_t b, int64_t j) const { return offset + b * batch_stride + j * head_stride; }
+};
+
+// [B, rows, cols].
+Layout BatchMajor(int64_t rows, int64_t cols) { return {0, rows * cols, 0, cols}; }
+// [rows, B, width] holding head j's `cols` columns from offset + j * cols.
+Layout SequenceFirst(int64_t batch, int64_t width, int64_t cols, int64_t offset) {
+  return {offset, width, cols, batch * width};
+}
+
+// The mask is [L, S] shared, or one [L, S] per (batch entry, head), entry-
+// major ([B * h, L, S], PyTorch's 3-D attn_mask).
 struct AttentionPlan {
-  int64_t batch = 0, queries = 0, keys = 0, depth = 0, value_depth = 0;
+  int64_t batch = 0, heads = 1, queries = 0, keys = 0, depth = 0, value_depth = 0;
   bool has_mask = false;
   bool mask_batched = false;
   bool causal = false;
   double scale = 1;
+  Layout q, k, v, y;
 
-  int64_t ScoresPerEntry() const { return queries * keys; }
+  int64_t Items() const { return batch * heads; }
+  int64_t ScoresPerItem() const { return queries * keys; }
   // The keys query i may see before the mask: all, or 0..i when causal.
   int64_t VisibleKeys(int64_t i) const { return causal ? std::min(i + 1, keys) : keys; }
 };
@@ -51,14 +90,48 @@ double ResolveScale(const OpDef& op, const Attrs& attrs, int64_t depth) {
   return depth > 0 ? 1 / std::sqrt(double(depth)) : 1.0;
 }
 
-AttentionPlan PlanFromShapes(const OpDef& op, const Attrs& attrs, const Shape& q, const Shape& k,
-                             const Shape& v, const Shape* mask) {
+// For the packed layout q, k and v are all the qkv shape. Shapes are taken
+// as valid (PlanAttention checks them first).
+AttentionPlan PlanFromShapes(AttentionLayout layout, const OpDef& op, const Attrs& attrs,
+                             const Shape& q, const Shape& k, const Shape& v, const Shape* mask) {
   AttentionPlan p;
-  p.batch = q[0];
-  p.queries = q[1];
-  p.depth = q[2];
-  p.keys = k[1];
-  p.value_depth = v[2];
+  switch (layout) {
+    case AttentionLayout::kBatchMajor:
+      p.batch = q[0];
+      p.queries = q[1];
+      p.depth = q[2];
+      p.keys = k[1];
+      p.value_depth = v[2];
+      p.q = BatchMajor(p.queries, p.depth);
+      p.k = BatchMajor(p.keys, p.depth);
+      p.v = BatchMajor(p.keys, p.value_depth);
+      p.y = BatchMajor(p.queries, p.value_depth);
+      break;
+    case AttentionLayout::kHeads:
+      p.heads = attrs.Layer().groups;
+      p.batch = q[1];
+      p.queries = q[0];
+      p.keys = k[0];
+      p.depth = q[2] / p.heads;
+      p.value_depth = v[2] / p.heads;
+      p.q = SequenceFirst(p.batch, q[2], p.depth, 0);
+      p.k = SequenceFirst(p.batch, k[2], p.depth, 0);
+      p.v = SequenceFirst(p.batch, v[2], p.value_depth, 0);
+      p.y = SequenceFirst(p.batch, v[2], p.value_depth, 0);
+      break;
+    case AttentionLayout::kPacked: {
+      const int64_t e = q[2] / 3;
+      p.heads = attrs.Layer().groups;
+      p.batch = q[1];
+      p.queries = p.keys = q[0];
+      p.depth = p.value_depth = e / p.heads;
+      p.q = SequenceFirst(p.batch, q[2], p.depth, 0);
+      p.k = SequenceFirst(p.batch, q[2], p.depth, e);
+      p.v = SequenceFirst(p.batch, q[2], p.depth, 2 * e);
+      p.y = SequenceFirst(p.batch, e, p.depth, 0);
+      break;
+    }
+  }
   p.has_mask = mask != nullptr;
   p.mask_batched = mask != nullptr && mask->rank() == 3;
   p.causal = attrs.Layer().causal;
@@ -66,60 +139,82 @@ AttentionPlan PlanFromShapes(const OpDef& op, const Attrs& attrs, const Shape& q
   return p;
 }
 
-AttentionPlan PlanAttention(const ForwardContext& ctx) {
-  internal::RequireSameFloatingDType(ctx);
+// Throws naming the op unless the inputs have the shapes `layout` needs.
+void CheckShapes(const ForwardContext& ctx, AttentionLayout layout) {
   const Shape& q = ctx.input(0).shape();
+  const absl::string_view name = ctx.op().name;
+  const int64_t heads = ctx.attrs().Layer().groups;
+  if (layout != AttentionLayout::kBatchMajor) {
+    ACTGRAD_REQUIRE(heads > 0, ctx.location(), name, ": heads must be positive, got ", heads);
+  }
+  if (layout == AttentionLayout::kPacked) {
+    ACTGRAD_REQUIRE(q.rank() == 3 && q[2] % (3 * heads) == 0, ctx.location(), name, ": qkv ",
+                    q.ToString(), " must be [L, B, 3 E] with E divisible by heads = ", heads);
+    return;
+  }
   const Shape& k = ctx.input(1).shape();
   const Shape& v = ctx.input(2).shape();
-  const bool shapes_agree = q.rank() == 3 && k.rank() == 3 && v.rank() == 3 && k[0] == q[0] &&
-                            v[0] == q[0] && k[2] == q[2] && v[1] == k[1];
-  ACTGRAD_REQUIRE(shapes_agree, ctx.location(), ctx.op().name, ": q ", q.ToString(), ", k ",
-                  k.ToString(), " and v ", v.ToString(),
-                  " must be [B, L, d], [B, S, d] and [B, S, dv]");
-  const Shape* mask = ctx.inputs().size() == 4 ? &ctx.input(3).shape() : nullptr;
-  if (mask != nullptr) {
-    const bool shared = mask->rank() == 2 && (*mask)[0] == q[1] && (*mask)[1] == k[1];
-    const bool batched =
-        mask->rank() == 3 && (*mask)[0] == q[0] && (*mask)[1] == q[1] && (*mask)[2] == k[1];
-    ACTGRAD_REQUIRE(shared || batched, ctx.location(), ctx.op().name, ": the mask ",
-                    mask->ToString(), " must be [L, S] = [", q[1], ",", k[1], "] or [B, L, S] = [",
-                    q[0], ",", q[1], ",", k[1], "] for q ", q.ToString(), " and k ", k.ToString());
+  const bool ranks = q.rank() == 3 && k.rank() == 3 && v.rank() == 3;
+  if (layout == AttentionLayout::kBatchMajor) {
+    ACTGRAD_REQUIRE(ranks && k[0] == q[0] && v[0] == q[0] && k[2] == q[2] && v[1] == k[1],
+                    ctx.location(), name, ": q ", q.ToString(), ", k ", k.ToString(), " and v ",
+                    v.ToString(), " must be [B, L, d], [B, S, d] and [B, S, dv]");
+    return;
   }
-  const AttentionPlan p = PlanFromShapes(ctx.op(), ctx.attrs(), q, k, v, mask);
-  ACTGRAD_REQUIRE(!p.causal || p.queries <= p.keys, ctx.location(), ctx.op().name,
+  ACTGRAD_REQUIRE(ranks && k[1] == q[1] && v[1] == q[1] && k[2] == q[2] && v[0] == k[0],
+                  ctx.location(), name, ": q ", q.ToString(), ", k ", k.ToString(), " and v ",
+                  v.ToString(), " must be [L, B, heads d], [S, B, heads d] and [S, B, heads dv]");
+  ACTGRAD_REQUIRE(q[2] % heads == 0 && v[2] % heads == 0, ctx.location(), name,
+                  ": the widths of q ", q.ToString(), " and v ", v.ToString(),
+                  " must be multiples of heads = ", heads);
+}
+
+AttentionPlan PlanAttention(const ForwardContext& ctx, AttentionLayout layout) {
+  internal::RequireSameFloatingDType(ctx);
+  CheckShapes(ctx, layout);
+  const bool packed = layout == AttentionLayout::kPacked;
+  const Shape& q = ctx.input(0).shape();
+  const Shape& k = packed ? q : ctx.input(1).shape();
+  const Shape& v = packed ? q : ctx.input(2).shape();
+  const size_t mask_index = packed ? 1 : 3;
+  const Shape* mask = ctx.inputs().size() > mask_index ? &ctx.input(mask_index).shape() : nullptr;
+  const AttentionPlan p = PlanFromShapes(layout, ctx.op(), ctx.attrs(), q, k, v, mask);
+  const absl::string_view name = ctx.op().name;
+  const std::string inputs = packed ? absl::StrCat("qkv ", q.ToString())
+                                    : absl::StrCat("q ", q.ToString(), " and k ", k.ToString());
+  if (mask != nullptr) {
+    const int64_t L = p.queries, S = p.keys;
+    const bool shared = mask->rank() == 2 && (*mask)[0] == L && (*mask)[1] == S;
+    const bool batched =
+        mask->rank() == 3 && (*mask)[0] == p.Items() && (*mask)[1] == L && (*mask)[2] == S;
+    ACTGRAD_REQUIRE(shared || batched, ctx.location(), name, ": the mask ", mask->ToString(),
+                    " must be [L, S] = [", L, ",", S, "] or ",
+                    layout == AttentionLayout::kBatchMajor ? "[B, L, S]" : "[B * heads, L, S]",
+                    " = [", p.Items(), ",", L, ",", S, "] for ", inputs);
+  }
+  ACTGRAD_REQUIRE(!p.causal || p.queries <= p.keys, ctx.location(), name,
                   ": causal attention needs no more queries than keys, got L = ", p.queries,
-                  " and S = ", p.keys, " (q ", q.ToString(), ", k ", k.ToString(), ")");
-  ACTGRAD_REQUIRE(std::isfinite(p.scale), ctx.location(), ctx.op().name,
-                  ": the scale must be finite, got ", p.scale);
+                  " and S = ", p.keys, " (", inputs, ")");
+  ACTGRAD_REQUIRE(std::isfinite(p.scale), ctx.location(), name, ": the scale must be finite, got ",
+                  p.scale);
   return p;
 }
 
-// C[m,n] = op(A) op(B) as internal::Gemm, also for empty extents (an empty
-// sum is zero; not every GEMM library is asked to agree).
-template <typename T>
-void Product(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b,
-             T* c) {
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    std::fill(c, c + m * n, T(0));
-    return;
-  }
-  internal::Gemm(trans_a, trans_b, m, n, k, a, b, c, /*accumulate=*/false);
-}
-
-// Runs body(b) for every batch entry, on the threads when there are several
-// entries and enough work in them to pay for waking the threads. Each entry
-// writes only its own slices, so the split never changes a result.
+// Runs body(b, j) for every batch entry b and head j, on the threads when
+// there are several pairs and enough work in them to pay for waking the
+// threads. Each pair writes only its own matrices, so the split never
+// changes a result.
 template <typename Fn>
-void ForEachEntry(const AttentionPlan& p, Fn body) {
+void ForEachItem(const AttentionPlan& p, Fn body) {
   auto range = [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) body(b);
+    for (int64_t item = begin; item < end; ++item) body(item / p.heads, item % p.heads);
   };
-  const int64_t work = p.batch * p.ScoresPerEntry() * (p.depth + p.value_depth);
-  if (p.batch > 1 && work >= internal::kParallelMinElements) {
-    internal::ParallelForItems(p.batch, range);
+  const int64_t items = p.Items();
+  const int64_t work = items * p.ScoresPerItem() * (p.depth + p.value_depth);
+  if (items > 1 && work >= internal::kParallelMinElements) {
+    internal::ParallelForItems(items, range);
   } else {
-    range(0, p.batch);
+    range(0, items);
   }
 }
 
@@ -148,96 +243,135 @@ void SoftmaxRow(T* row, const T* mask_row, int64_t visible, int64_t keys, T scal
   for (int64_t j = 0; j < visible; ++j) row[j] *= inv;
 }
 
-Tensor AttentionForward(ForwardContext& ctx) {
-  const AttentionPlan p = PlanAttention(ctx);
+template <typename T>
+void ScaleRows(T* x, int64_t rows, int64_t cols, int64_t stride, T scale) {
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j) x[i * stride + j] *= scale;
+  }
+}
+
+// Per (b, j): A = softmax(scale Q K^T + mask) into probabilities[b h + j],
+// Y = A V in place. For the packed layout q, k and v are one pointer.
+template <typename T>
+void AttendForward(const AttentionPlan& p, const T* q, const T* k, const T* v, const T* mask,
+                   T* probabilities, T* y) {
+  const int64_t L = p.queries, S = p.keys, d = p.depth, dv = p.value_depth;
+  ForEachItem(p, [&](int64_t b, int64_t j) {
+    const int64_t item = b * p.heads + j;
+    T* a = probabilities + item * L * S;
+    internal::GemmStrided(false, true, L, S, d, q + p.q.At(b, j), p.q.row_stride, k + p.k.At(b, j),
+                          p.k.row_stride, a, S, /*accumulate=*/false);
+    const T* m = mask == nullptr ? nullptr : mask + (p.mask_batched ? item * L * S : 0);
+    for (int64_t i = 0; i < L; ++i) {
+      SoftmaxRow<T>(a + i * S, m == nullptr ? nullptr : m + i * S, p.VisibleKeys(i), S, T(p.scale));
+    }
+    internal::GemmStrided(false, false, L, dv, S, a, S, v + p.v.At(b, j), p.v.row_stride,
+                          y + p.y.At(b, j), p.y.row_stride, /*accumulate=*/false);
+  });
+}
+
+// dV = A^T dO;  dA = dO V^T;  dS = A (dA - rowsum(dA A));
+// dQ = scale dS K;  dK = scale dS^T Q. Null outputs are not wanted; dS
+// (into ds, [B h, L, S]) is needed for dQ, dK and the mask's gradient.
+template <typename T>
+void AttendBackward(const AttentionPlan& p, const T* q, const T* k, const T* v,
+                    const T* probabilities, const T* dy, T* dq, T* dk, T* dv, T* ds) {
+  const int64_t L = p.queries, S = p.keys, d = p.depth, dvd = p.value_depth;
+  const T scale = T(p.scale);
+  ForEachItem(p, [&](int64_t b, int64_t j) {
+    const int64_t item = b * p.heads + j;
+    const T* a = probabilities + item * L * S;
+    const T* dout = dy + p.y.At(b, j);
+    const int64_t ld_out = p.y.row_stride;
+    if (dv != nullptr) {
+      internal::GemmStrided(true, false, S, dvd, L, a, S, dout, ld_out, dv + p.v.At(b, j),
+                            p.v.row_stride, /*accumulate=*/false);
+    }
+    if (ds == nullptr) return;
+    T* dscores = ds + item * L * S;
+    internal::GemmStrided(false, true, L, S, dvd, dout, ld_out, v + p.v.At(b, j), p.v.row_stride,
+                          dscores, S, /*accumulate=*/false);
+    for (int64_t i = 0; i < L; ++i) {
+      const T* ar = a + i * S;
+      T* dr = dscores + i * S;
+      T dot = 0;
+      for (int64_t c = 0; c < S; ++c) dot += dr[c] * ar[c];
+      for (int64_t c = 0; c < S; ++c) dr[c] = ar[c] * (dr[c] - dot);
+    }
+    if (dq != nullptr) {
+      T* out = dq + p.q.At(b, j);
+      internal::GemmStrided(false, false, L, d, S, dscores, S, k + p.k.At(b, j), p.k.row_stride,
+                            out, p.q.row_stride, /*accumulate=*/false);
+      ScaleRows(out, L, d, p.q.row_stride, scale);
+    }
+    if (dk != nullptr) {
+      T* out = dk + p.k.At(b, j);
+      internal::GemmStrided(true, false, S, d, L, dscores, S, q + p.q.At(b, j), p.q.row_stride, out,
+                            p.k.row_stride, /*accumulate=*/false);
+      ScaleRows(out, S, d, p.k.row_stride, scale);
+    }
+  });
+}
+
+template <typename T>
+T* DataOf(const Tensor& t) {
+  return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr;
+}
+
+Tensor ForwardIn(ForwardContext& ctx, AttentionLayout layout) {
+  const AttentionPlan p = PlanAttention(ctx, layout);
+  const bool packed = layout == AttentionLayout::kPacked;
   const Tensor& q = ctx.input(0);
-  const Tensor& k = ctx.input(1);
-  const Tensor& v = ctx.input(2);
-  Tensor probabilities = internal::Empty(Shape{p.batch, p.queries, p.keys}, q.dtype());
-  Tensor y = internal::Empty(Shape{p.batch, p.queries, p.value_depth}, q.dtype());
+  const Tensor& k = packed ? q : ctx.input(1);
+  const Tensor& v = packed ? q : ctx.input(2);
+  const Tensor mask = p.has_mask ? ctx.input(packed ? 1 : 3) : Tensor();
+  Tensor probabilities = internal::Empty(Shape{p.Items(), p.queries, p.keys}, q.dtype());
+  const Shape y_shape = layout == AttentionLayout::kBatchMajor
+                            ? Shape{p.batch, p.queries, p.value_depth}
+                            : Shape{p.queries, p.batch, p.heads * p.value_depth};
+  Tensor y = internal::Empty(y_shape, q.dtype());
   DispatchFloating(q.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const T* pq = static_cast<const T*>(q.raw_data());
-    const T* pk = static_cast<const T*>(k.raw_data());
-    const T* pv = static_cast<const T*>(v.raw_data());
-    const T* pm = p.has_mask ? static_cast<const T*>(ctx.input(3).raw_data()) : nullptr;
-    T* pa = static_cast<T*>(probabilities.raw_data());
-    T* py = static_cast<T*>(y.raw_data());
-    const int64_t L = p.queries, S = p.keys, d = p.depth, dv = p.value_depth;
-    ForEachEntry(p, [&](int64_t b) {
-      T* a = pa + b * L * S;
-      Product<T>(false, true, L, S, d, pq + b * L * d, pk + b * S * d, a);
-      const T* mask = pm == nullptr ? nullptr : pm + (p.mask_batched ? b * L * S : 0);
-      for (int64_t i = 0; i < L; ++i) {
-        SoftmaxRow<T>(a + i * S, mask == nullptr ? nullptr : mask + i * S, p.VisibleKeys(i), S,
-                      T(p.scale));
-      }
-      Product<T>(false, false, L, dv, S, a, pv + b * S * dv, py + b * L * dv);
-    });
+    AttendForward<T>(p, DataOf<T>(q), DataOf<T>(k), DataOf<T>(v), DataOf<T>(mask),
+                     DataOf<T>(probabilities), DataOf<T>(y));
   });
   ctx.SaveExtra(std::move(probabilities));
   return y;
 }
 
-// dV = A^T dO;  dA = dO V^T;  dS = A (dA - rowsum(dA A));
-// dQ = scale dS K;  dK = scale dS^T Q;  dmask = dS summed to the mask's shape.
-void AttentionBackward(BackwardContext& ctx) {
+void BackwardIn(BackwardContext& ctx, AttentionLayout layout) {
+  const bool packed = layout == AttentionLayout::kPacked;
+  const int mask_index = packed ? 1 : 3;
   const Tensor& q = ctx.saved_input(0);
-  const Tensor& k = ctx.saved_input(1);
-  const Tensor& v = ctx.saved_input(2);
-  const Tensor& probabilities = ctx.extra(0);
-  const Tensor& dy = ctx.dy();
-  const bool has_mask = ctx.num_inputs() == 4;
-  const AttentionPlan p = PlanFromShapes(ctx.op(), ctx.attrs(), q.shape(), k.shape(), v.shape(),
-                                         has_mask ? &ctx.input_shape(3) : nullptr);
-  const bool want_q = ctx.needs_grad(0), want_k = ctx.needs_grad(1), want_v = ctx.needs_grad(2);
-  const bool want_mask = has_mask && ctx.needs_grad(3);
+  const Tensor& k = packed ? q : ctx.saved_input(1);
+  const Tensor& v = packed ? q : ctx.saved_input(2);
+  const bool has_mask = ctx.num_inputs() > mask_index;
+  const AttentionPlan p =
+      PlanFromShapes(layout, ctx.op(), ctx.attrs(), q.shape(), k.shape(), v.shape(),
+                     has_mask ? &ctx.input_shape(mask_index) : nullptr);
+  const bool want_q = ctx.needs_grad(0);
+  const bool want_k = packed ? want_q : ctx.needs_grad(1);
+  const bool want_v = packed ? want_q : ctx.needs_grad(2);
+  const bool want_mask = has_mask && ctx.needs_grad(mask_index);
   const bool want_scores = want_q || want_k || want_mask;
-  const int64_t L = p.queries, S = p.keys, d = p.depth, dv = p.value_depth;
   const DType dtype = q.dtype();
+  // The packed gradient is one [L, B, 3 E] tensor that the three parts fill
+  // where qkv holds them.
   Tensor dq = want_q ? internal::Empty(q.shape(), dtype) : Tensor();
-  Tensor dk = want_k ? internal::Empty(k.shape(), dtype) : Tensor();
-  Tensor dv_t = want_v ? internal::Empty(v.shape(), dtype) : Tensor();
-  Tensor ds = want_scores ? internal::Empty(probabilities.shape(), dtype) : Tensor();
+  Tensor dk = packed ? dq : (want_k ? internal::Empty(k.shape(), dtype) : Tensor());
+  Tensor dv = packed ? dq : (want_v ? internal::Empty(v.shape(), dtype) : Tensor());
+  Tensor ds = want_scores ? internal::Empty(ctx.extra(0).shape(), dtype) : Tensor();
   DispatchFloating(dtype, [&](auto tag) {
     using T = decltype(tag);
-    auto ptr = [](const Tensor& t) {
-      return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr;
-    };
-    const T *pq = ptr(q), *pk = ptr(k), *pv = ptr(v), *pa = ptr(probabilities), *pdy = ptr(dy);
-    T *pdq = ptr(dq), *pdk = ptr(dk), *pdv = ptr(dv_t), *pds = ptr(ds);
-    const T scale = T(p.scale);
-    ForEachEntry(p, [&](int64_t b) {
-      const T* a = pa + b * L * S;
-      const T* dout = pdy + b * L * dv;
-      if (want_v) Product<T>(true, false, S, dv, L, a, dout, pdv + b * S * dv);
-      if (!want_scores) return;
-      T* dscores = pds + b * L * S;
-      Product<T>(false, true, L, S, dv, dout, pv + b * S * dv, dscores);
-      for (int64_t i = 0; i < L; ++i) {
-        const T* ar = a + i * S;
-        T* dr = dscores + i * S;
-        T dot = 0;
-        for (int64_t j = 0; j < S; ++j) dot += dr[j] * ar[j];
-        for (int64_t j = 0; j < S; ++j) dr[j] = ar[j] * (dr[j] - dot);
-      }
-      if (want_q) {
-        T* out = pdq + b * L * d;
-        Product<T>(false, false, L, d, S, dscores, pk + b * S * d, out);
-        for (int64_t i = 0; i < L * d; ++i) out[i] *= scale;
-      }
-      if (want_k) {
-        T* out = pdk + b * S * d;
-        Product<T>(true, false, S, d, L, dscores, pq + b * L * d, out);
-        for (int64_t i = 0; i < S * d; ++i) out[i] *= scale;
-      }
-    });
+    AttendBackward<T>(p, DataOf<T>(q), DataOf<T>(k), DataOf<T>(v), DataOf<T>(ctx.extra(0)),
+                      DataOf<T>(ctx.dy()), DataOf<T>(dq), DataOf<T>(dk), DataOf<T>(dv),
+                      DataOf<T>(ds));
   });
   if (want_q) ctx.set_dx(0, std::move(dq));
-  if (want_k) ctx.set_dx(1, std::move(dk));
-  if (want_v) ctx.set_dx(2, std::move(dv_t));
-  // Summed over the batch in order, on one thread: reproducible.
-  if (want_mask) ctx.set_dx(3, internal::SumToShape(ds, ctx.input_shape(3)));
+  if (!packed && want_k) ctx.set_dx(1, std::move(dk));
+  if (!packed && want_v) ctx.set_dx(2, std::move(dv));
+  // Summed over the (entry, head) pairs in order, on one thread: reproducible.
+  if (want_mask) ctx.set_dx(mask_index, internal::SumToShape(ds, ctx.input_shape(mask_index)));
 }
 
 // The constants that keep the recorded softmax free of infinities: `fill` is
@@ -259,7 +393,7 @@ HiddenKeys FindHiddenKeys(const AttentionPlan& p, const Tensor& mask, DType dtyp
   h.hide = dtype == DType::kFloat32 ? -0.25 * double(std::numeric_limits<float>::max())
                                     : -0.25 * std::numeric_limits<double>::max();
   const int64_t L = p.queries, S = p.keys;
-  const int64_t entries = p.mask_batched ? p.batch : 1;
+  const int64_t entries = p.mask_batched ? p.Items() : 1;
   std::vector<double> mask_values = p.has_mask ? mask.ToVector() : std::vector<double>();
   std::vector<double> fill(size_t(entries * L * S), 0.0);
   std::vector<double> visible(size_t(entries * L), 1.0);
@@ -294,17 +428,19 @@ HiddenKeys FindHiddenKeys(const AttentionPlan& p, const Tensor& mask, DType dtyp
   return h;
 }
 
-void AttentionBackwardGraph(BackwardContext& ctx) {
-  const Tensor& q = ctx.saved_input(0);
-  const Tensor& k = ctx.saved_input(1);
-  const Tensor& v = ctx.saved_input(2);
-  const bool has_mask = ctx.num_inputs() == 4;
-  const Tensor mask = has_mask ? ctx.saved_input(3) : Tensor();
-  const AttentionPlan p = PlanFromShapes(ctx.op(), ctx.attrs(), q.shape(), k.shape(), v.shape(),
-                                         has_mask ? &mask.shape() : nullptr);
+struct RecordedGradients {
+  Tensor dq, dk, dv, dmask;
+};
+
+// The gradients written with ops, for q [N, L, d], k [N, S, d], v [N, S, dv]
+// and dy [N, L, dv] with N = B h (the heads already split off): the softmax
+// is recomputed from the saved values so that the result is in the graph.
+RecordedGradients RecordGradients(const AttentionPlan& p, const Tensor& q, const Tensor& k,
+                                  const Tensor& v, const Tensor& mask, const Tensor& dy,
+                                  bool want_q, bool want_k, bool want_v, bool want_mask) {
   const HiddenKeys hidden = FindHiddenKeys(p, mask, q.dtype());
   Tensor scores = Matmul(q, Transpose(k)) * p.scale;
-  if (has_mask) {
+  if (p.has_mask) {
     scores = scores + (hidden.clamp_mask
                            ? Clamp(mask, hidden.hide, std::numeric_limits<double>::infinity())
                            : mask);
@@ -313,22 +449,113 @@ void AttentionBackwardGraph(BackwardContext& ctx) {
   Tensor a = Softmax(scores, -1);
   if (hidden.visible.defined()) a = a * hidden.visible;
 
-  const Tensor& dy = ctx.dy();
-  if (ctx.needs_grad(2)) ctx.set_dx(2, Matmul(Transpose(a), dy));
-  const bool want_mask = has_mask && ctx.needs_grad(3);
-  if (!ctx.needs_grad(0) && !ctx.needs_grad(1) && !want_mask) return;
+  RecordedGradients g;
+  if (want_v) g.dv = Matmul(Transpose(a), dy);
+  if (!want_q && !want_k && !want_mask) return g;
   const Tensor da = Matmul(dy, Transpose(v));
   const Tensor ds = a * (da - Sum(da * a, -1, /*keepdim=*/true));
-  if (ctx.needs_grad(0)) ctx.set_dx(0, Matmul(ds, k) * p.scale);
-  if (ctx.needs_grad(1)) ctx.set_dx(1, Matmul(Transpose(ds), q) * p.scale);
-  if (want_mask) ctx.set_dx(3, SumTo(ds, mask.shape()));
+  if (want_q) g.dq = Matmul(ds, k) * p.scale;
+  if (want_k) g.dk = Matmul(Transpose(ds), q) * p.scale;
+  if (want_mask) g.dmask = SumTo(ds, mask.shape());
+  return g;
 }
 
-// Two products of 2 B L S d and 2 B L S dv.
+// [len, B, h c] -> [B h, len, c], and back: the copies the strided kernels
+// avoid, acceptable in the recorded backward, which runs for second order
+// only.
+Tensor SplitHeads(const Tensor& x, int64_t heads) {
+  const int64_t len = x.dim(0), batch = x.dim(1), c = x.dim(2) / heads;
+  return Reshape(Permute(Reshape(x, {len, batch, heads, c}), {1, 2, 0, 3}),
+                 {batch * heads, len, c});
+}
+
+Tensor MergeHeads(const Tensor& x, int64_t heads) {
+  const int64_t batch = x.dim(0) / heads, len = x.dim(1), c = x.dim(2);
+  return Reshape(Permute(Reshape(x, {batch, heads, len, c}), {2, 0, 1, 3}),
+                 {len, batch, heads * c});
+}
+
+void BackwardGraphIn(BackwardContext& ctx, AttentionLayout layout) {
+  const bool packed = layout == AttentionLayout::kPacked;
+  const int mask_index = packed ? 1 : 3;
+  const Tensor& q = ctx.saved_input(0);
+  const Tensor& k = packed ? q : ctx.saved_input(1);
+  const Tensor& v = packed ? q : ctx.saved_input(2);
+  const bool has_mask = ctx.num_inputs() > mask_index;
+  const Tensor mask = has_mask ? ctx.saved_input(mask_index) : Tensor();
+  const AttentionPlan p = PlanFromShapes(layout, ctx.op(), ctx.attrs(), q.shape(), k.shape(),
+                                         v.shape(), has_mask ? &mask.shape() : nullptr);
+  const bool want_mask = has_mask && ctx.needs_grad(mask_index);
+  if (layout == AttentionLayout::kBatchMajor) {
+    RecordedGradients g = RecordGradients(p, q, k, v, mask, ctx.dy(), ctx.needs_grad(0),
+                                          ctx.needs_grad(1), ctx.needs_grad(2), want_mask);
+    for (int i = 0; i < 3; ++i) {
+      if (ctx.needs_grad(i)) ctx.set_dx(i, std::move(i == 0 ? g.dq : (i == 1 ? g.dk : g.dv)));
+    }
+    if (want_mask) ctx.set_dx(mask_index, std::move(g.dmask));
+    return;
+  }
+  const int64_t h = p.heads, e = p.heads * p.depth;
+  const Tensor dy = SplitHeads(ctx.dy(), h);
+  if (layout == AttentionLayout::kHeads) {
+    RecordedGradients g =
+        RecordGradients(p, SplitHeads(q, h), SplitHeads(k, h), SplitHeads(v, h), mask, dy,
+                        ctx.needs_grad(0), ctx.needs_grad(1), ctx.needs_grad(2), want_mask);
+    if (ctx.needs_grad(0)) ctx.set_dx(0, MergeHeads(g.dq, h));
+    if (ctx.needs_grad(1)) ctx.set_dx(1, MergeHeads(g.dk, h));
+    if (ctx.needs_grad(2)) ctx.set_dx(2, MergeHeads(g.dv, h));
+    if (want_mask) ctx.set_dx(mask_index, std::move(g.dmask));
+    return;
+  }
+  const bool want = ctx.needs_grad(0);
+  RecordedGradients g = RecordGradients(
+      p, SplitHeads(Slice(q, 2, 0, e), h), SplitHeads(Slice(q, 2, e, 2 * e), h),
+      SplitHeads(Slice(q, 2, 2 * e, 3 * e), h), mask, dy, want, want, want, want_mask);
+  if (want) {
+    ctx.set_dx(0, Concatenate({MergeHeads(g.dq, h), MergeHeads(g.dk, h), MergeHeads(g.dv, h)}, 2));
+  }
+  if (want_mask) ctx.set_dx(mask_index, std::move(g.dmask));
+}
+
+Tensor AttentionForward(ForwardContext& ctx) {
+  return ForwardIn(ctx, AttentionLayout::kBatchMajor);
+}
+void AttentionBackward(BackwardContext& ctx) { BackwardIn(ctx, AttentionLayout::kBatchMajor); }
+void AttentionBackwardGraph(BackwardContext& ctx) {
+  BackwardGraphIn(ctx, AttentionLayout::kBatchMajor);
+}
+
+Tensor MultiHeadForward(ForwardContext& ctx) { return ForwardIn(ctx, AttentionLayout::kHeads); }
+void MultiHeadBackward(BackwardContext& ctx) { BackwardIn(ctx, AttentionLayout::kHeads); }
+void MultiHeadBackwardGraph(BackwardContext& ctx) { BackwardGraphIn(ctx, AttentionLayout::kHeads); }
+
+Tensor SelfAttentionForward(ForwardContext& ctx) {
+  return ForwardIn(ctx, AttentionLayout::kPacked);
+}
+void SelfAttentionBackward(BackwardContext& ctx) { BackwardIn(ctx, AttentionLayout::kPacked); }
+void SelfAttentionBackwardGraph(BackwardContext& ctx) {
+  BackwardGraphIn(ctx, AttentionLayout::kPacked);
+}
+
+// Two products of 2 B L S d and 2 B L S dv (d and dv summed over the heads
+// in the sequence-first forms).
 double AttentionFlops(std::span<const Tensor> inputs, const Tensor& output) {
   const double scores =
       double(inputs[0].dim(0)) * double(inputs[0].dim(1)) * double(inputs[1].dim(1));
   return 2.0 * scores * double(inputs[0].dim(2) + inputs[2].dim(2));
+}
+
+double MultiHeadFlops(std::span<const Tensor> inputs, const Tensor& output) {
+  const double scores =
+      double(inputs[0].dim(0)) * double(inputs[0].dim(1)) * double(inputs[1].dim(0));
+  return 2.0 * scores * double(inputs[0].dim(2) + inputs[2].dim(2));
+}
+
+// q, k and v E = qkv's width / 3 wide each, L = S.
+double SelfAttentionFlops(std::span<const Tensor> inputs, const Tensor& output) {
+  const Tensor& qkv = inputs[0];
+  const double scores = double(qkv.dim(0)) * double(qkv.dim(1)) * double(qkv.dim(0));
+  return 2.0 * scores * (2.0 * double(qkv.dim(2) / 3));
 }
 
 std::vector<GradCheckCase> AttentionCases(Generator& gen) {
@@ -357,6 +584,53 @@ std::vector<GradCheckCase> AttentionCases(Generator& gen) {
   };
 }
 
+Attrs HeadAttrs(int64_t heads, bool causal = false, double scale = 0) {
+  Attrs a;
+  a.MutableLayer().groups = heads;
+  a.MutableLayer().causal = causal;
+  if (scale != 0) a.params[0] = scale;
+  return a;
+}
+
+std::vector<GradCheckCase> MultiHeadCases(Generator& gen) {
+  auto r = [&](const Shape& s) { return internal::RandomDouble(s, -1, 1, gen); };
+  return {
+      {{r({3, 2, 4}), r({3, 2, 4}), r({3, 2, 4})},
+       HeadAttrs(1),
+       "1 head, q, k, v [3,2,4], no mask",
+       {}},
+      {{r({3, 2, 4}), r({4, 2, 4}), r({4, 2, 6}), r({3, 4})},
+       HeadAttrs(2),
+       "2 heads, q [3,2,4], k [4,2,4], v [4,2,6], mask [3,4]",
+       {}},
+      {{r({4, 2, 6}), r({5, 2, 6}), r({5, 2, 4}), r({4, 4, 5})},
+       HeadAttrs(2, false, 0.8),
+       "2 heads, q [4,2,6], k [5,2,6], v [5,2,4], mask [4,4,5], scale 0.8",
+       {}},
+      {{r({3, 1, 6}), r({4, 1, 6}), r({4, 1, 3})},
+       HeadAttrs(3, true),
+       "3 heads, causal, q [3,1,6], k [4,1,6], v [4,1,3]",
+       {}},
+      {{r({3, 2, 4}), r({4, 2, 4}), r({4, 2, 2}), r({4, 3, 4})},
+       HeadAttrs(2, true, 1.3),
+       "2 heads, causal, q [3,2,4], k [4,2,4], v [4,2,2], mask [4,3,4], scale 1.3",
+       {}},
+  };
+}
+
+std::vector<GradCheckCase> SelfAttentionCases(Generator& gen) {
+  auto r = [&](const Shape& s) { return internal::RandomDouble(s, -1, 1, gen); };
+  return {
+      {{r({3, 2, 12})}, HeadAttrs(1), "1 head, qkv [3,2,12], no mask", {}},
+      {{r({4, 2, 12}), r({4, 4})}, HeadAttrs(2), "2 heads, qkv [4,2,12], mask [4,4]", {}},
+      {{r({3, 2, 18}), r({4, 3, 3})},
+       HeadAttrs(2, true, 1.3),
+       "2 heads, causal, qkv [3,2,18], mask [4,3,3], scale 1.3",
+       {}},
+      {{r({4, 1, 9})}, HeadAttrs(3, true), "3 heads, causal, qkv [4,1,9]", {}},
+  };
+}
+
 constexpr AttrSpec kAttentionAttrs[] = {
     {"scale", "the factor on Q K^T; 0 means 1/sqrt(d)", nullptr, nullptr, 0, 0.0, 0.25, 2.0},
 };
@@ -380,16 +654,75 @@ const OpDef kScaledDotProductAttention{
     .forward_flops = &AttentionFlops,
 };
 
+const OpDef kMultiHeadAttention{
+    .name = "multi_head_attention",
+    .formula =
+        "per batch entry b and head j (groups heads), on columns j d..(j+1) d of the rows "
+        "(l, b): scaled_dot_product_attention, written in place",
+    .kind = OpKind::kLinalg,
+    .min_inputs = 3,
+    .max_inputs = 4,
+    .saves = kSaveAllInputs,
+    .forward = &MultiHeadForward,
+    .backward = &MultiHeadBackward,
+    .backward_graph = &MultiHeadBackwardGraph,
+    .attrs = kAttentionAttrs,
+    .check_cases = &MultiHeadCases,
+    .forward_flops = &MultiHeadFlops,
+};
+
+const OpDef kMultiHeadSelfAttention{
+    .name = "multi_head_self_attention",
+    .formula =
+        "qkv [L, B, 3E] = q | k | v: multi_head_attention(q, k, v); the gradient [L, B, 3E] "
+        "is written in place",
+    .kind = OpKind::kLinalg,
+    .min_inputs = 1,
+    .max_inputs = 2,
+    .saves = kSaveAllInputs,
+    .forward = &SelfAttentionForward,
+    .backward = &SelfAttentionBackward,
+    .backward_graph = &SelfAttentionBackwardGraph,
+    .attrs = kAttentionAttrs,
+    .check_cases = &SelfAttentionCases,
+    .forward_flops = &SelfAttentionFlops,
+};
+
 }  // namespace ops
+
+namespace {
+
+Attrs AttentionAttrs(const AttentionOptions& options, int64_t heads) {
+  Attrs a;
+  a.params[0] = options.scale;
+  if (options.causal) a.MutableLayer().causal = true;
+  if (heads != 1) a.MutableLayer().groups = heads;
+  return a;
+}
+
+}  // namespace
 
 Tensor ScaledDotProductAttention(const Tensor& q, const Tensor& k, const Tensor& v,
                                  const Tensor& mask, const AttentionOptions& options,
                                  std::source_location location) {
-  Attrs a;
-  a.params[0] = options.scale;
-  if (options.causal) a.MutableLayer().causal = true;
+  const Attrs a = AttentionAttrs(options, 1);
   if (mask.defined()) return Apply(ops::kScaledDotProductAttention, {q, k, v, mask}, a, location);
   return Apply(ops::kScaledDotProductAttention, {q, k, v}, a, location);
+}
+
+Tensor MultiHeadAttention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+                          const Tensor& mask, const AttentionOptions& options,
+                          std::source_location location) {
+  const Attrs a = AttentionAttrs(options, heads);
+  if (mask.defined()) return Apply(ops::kMultiHeadAttention, {q, k, v, mask}, a, location);
+  return Apply(ops::kMultiHeadAttention, {q, k, v}, a, location);
+}
+
+Tensor MultiHeadSelfAttention(const Tensor& qkv, int64_t heads, const Tensor& mask,
+                              const AttentionOptions& options, std::source_location location) {
+  const Attrs a = AttentionAttrs(options, heads);
+  if (mask.defined()) return Apply(ops::kMultiHeadSelfAttention, {qkv, mask}, a, location);
+  return Apply(ops::kMultiHeadSelfAttention, {qkv}, a, location);
 }
 
 }  // namespace actgrad

@@ -87,6 +87,8 @@ extern const OpDef kGru;
 extern const OpDef kEmbedding;
 extern const OpDef kEmbeddingBackward;  // embedding's gradient (a scatter-add), as a row
 extern const OpDef kScaledDotProductAttention;
+extern const OpDef kMultiHeadAttention;      // attention on [L, B, heads d], in place
+extern const OpDef kMultiHeadSelfAttention;  // attention on a packed [L, B, 3 E] qkv
 
 // Reductions.
 extern const OpDef kSum;

@@ -2,6 +2,8 @@
 
 #include <cblas.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "ops/threads.h"
 
@@ -67,29 +69,54 @@ std::string GemmLibraryName() {
 
 namespace internal {
 
-void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
-          const float* b, float* c, bool accumulate) {
-  const int64_t lda = trans_a ? m : k;
-  const int64_t ldb = trans_b ? k : n;
+namespace {
+
+// Handles what the libraries are not asked about: nothing to compute, or an
+// empty sum (zeros, or C unchanged when accumulating). True when done.
+template <typename T>
+bool EmptyProduct(int64_t m, int64_t n, int64_t k, T* c, int64_t ldc, bool accumulate) {
+  if (m == 0 || n == 0) return true;
+  if (k != 0) return false;
+  if (!accumulate) {
+    for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
+  }
+  return true;
+}
+
+}  // namespace
+
+void GemmStrided(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+                 int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  if (EmptyProduct(m, n, k, c, ldc, accumulate)) return;
   const float beta = accumulate ? 1.0f : 0.0f;
   EnsureBlasThreads();
 #if ACTGRAD_HAS_ONEDNN
   internal::MatchOpenMpThreads();
-  dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+  dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
 #else
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
+              trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
 #endif
+}
+
+void GemmStrided(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a,
+                 int64_t lda, const double* b, int64_t ldb, double* c, int64_t ldc,
+                 bool accumulate) {
+  if (EmptyProduct(m, n, k, c, ldc, accumulate)) return;
+  EnsureBlasThreads();
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb,
+              accumulate ? 1.0 : 0.0, c, ldc);
+}
+
+void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+          const float* b, float* c, bool accumulate) {
+  GemmStrided(trans_a, trans_b, m, n, k, a, trans_a ? m : k, b, trans_b ? k : n, c, n, accumulate);
 }
 
 void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a,
           const double* b, double* c, bool accumulate) {
-  const int64_t lda = trans_a ? m : k;
-  const int64_t ldb = trans_b ? k : n;
-  EnsureBlasThreads();
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb,
-              accumulate ? 1.0 : 0.0, c, n);
+  GemmStrided(trans_a, trans_b, m, n, k, a, trans_a ? m : k, b, trans_b ? k : n, c, n, accumulate);
 }
 
 }  // namespace internal

@@ -43,6 +43,20 @@ void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
 void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a,
           const double* b, double* c, bool accumulate);
 
+// Gemm on matrices whose rows lie `lda`, `ldb` and `ldc` elements apart
+// (each at least its row's length), so that one head of a [L, B, heads * d]
+// tensor is multiplied where it lies, with no copy into a dense block. Empty
+// extents are handled here (k = 0 gives zeros, or leaves C when
+// accumulating), since GEMM libraries disagree on them.
+//
+//   // C[2,4] = A[2,3] B[3,4], reading A's rows 8 apart and writing C's 16 apart:
+//   actgrad::internal::GemmStrided(false, false, 2, 4, 3, a, 8, b, 4, c, 16, false);
+void GemmStrided(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+                 int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
+void GemmStrided(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a,
+                 int64_t lda, const double* b, int64_t ldb, double* c, int64_t ldc,
+                 bool accumulate);
+
 }  // namespace internal
 }  // namespace actgrad
 

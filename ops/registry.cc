@@ -103,6 +103,8 @@ OpRegistry::OpRegistry() {
       &ops::kEmbedding,
       &ops::kEmbeddingBackward,
       &ops::kScaledDotProductAttention,
+      &ops::kMultiHeadAttention,
+      &ops::kMultiHeadSelfAttention,
       &ops::kMseLoss,
       &ops::kBinaryCrossEntropy,
       &ops::kBinaryCrossEntropyWithLogits,

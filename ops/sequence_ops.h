@@ -84,6 +84,27 @@ Tensor ScaledDotProductAttention(const Tensor& q, const Tensor& k, const Tensor&
                                  const Tensor& mask = Tensor(), const AttentionOptions& options = {},
                                  std::source_location location = std::source_location::current());
 
+// Attention over `heads` heads, read and written in the sequence-first
+// multi-head layout where they lie: q [L, B, heads d], k [S, B, heads d] and
+// v [S, B, heads dv] give [L, B, heads dv]. Head j of batch entry b reads
+// columns j d..(j+1) d of the rows (l, b). The result equals splitting the
+// heads ([L, B, heads d] -> [B heads, L, d]), ScaledDotProductAttention, and
+// merging them back, without the copies those take. `mask` is [L, S] shared
+// or [B heads, L, S] (entry-major, PyTorch's 3-D attn_mask); the scale's
+// default is 1/sqrt(d) of one head.
+Tensor MultiHeadAttention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+                          const Tensor& mask = Tensor(), const AttentionOptions& options = {},
+                          std::source_location location = std::source_location::current());
+// Self-attention on PyTorch's packed in-projection output qkv [L, B, 3 E]
+// (columns 0..E-1 are q, E..2E-1 k, 2E..3E-1 v): MultiHeadAttention of the
+// three parts, [L, B, E], with its gradient written straight into one
+// [L, B, 3 E] tensor (no slices to add back together).
+//
+//   Tensor context = MultiHeadSelfAttention(Linear(x, in_proj_weight, in_proj_bias), heads);
+Tensor MultiHeadSelfAttention(const Tensor& qkv, int64_t heads, const Tensor& mask = Tensor(),
+                              const AttentionOptions& options = {},
+                              std::source_location location = std::source_location::current());
+
 }  // namespace actgrad
 
 #endif  // ACTGRAD_OPS_SEQUENCE_OPS_H_

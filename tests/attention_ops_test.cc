@@ -2,16 +2,21 @@
 // plain float64 references written from their definitions (direct loops,
 // nothing shared with the kernels): padding semantics, the adjoint pair
 // embedding / embedding_backward, masks, causality, fully hidden rows, the
-// float32 kernels, the thread split, and the errors misuse gets. Every row is
-// also gradient-checked to first and second order by op_gradcheck_test and
+// float32 kernels, the thread split, and the errors misuse gets; the
+// multi-head rows against splitting the heads, attending and merging. Every
+// row is also gradient-checked to first and second order by op_gradcheck_test and
 // second_order_test; the direct checks here pin the cases named.
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <span>
+#include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "actgrad.h"
 #include "ops/sequence_ops.h"
 #include "tests/test_util.h"
@@ -463,6 +468,291 @@ TEST(AttentionTest, ProfilerCountsBothProducts) {
   const std::vector<Tensor> inputs = {q, k, v};
   EXPECT_DOUBLE_EQ(ops::kScaledDotProductAttention.forward_flops(inputs, y),
                    2.0 * 2 * 3 * 5 * (4 + 6));
+}
+
+// ------------------------------------------------------ multi-head attention
+// The head-layout rows against the composition they replace: split the heads
+// out of [len, B, h c] with copies, ScaledDotProductAttention on [B h, len, c],
+// merge back.
+struct HeadCase {
+  int64_t batch, heads, queries, keys, depth, value_depth;
+  enum MaskKind { kNoMask, kShared, kPerHead } mask;
+  bool causal;
+  double scale;  // 0: 1/sqrt(d)
+};
+
+const HeadCase kHeadCases[] = {
+    {2, 1, 3, 3, 4, 4, HeadCase::kNoMask, false, 0},
+    {2, 2, 3, 5, 2, 3, HeadCase::kShared, false, 0},
+    {3, 2, 4, 6, 3, 2, HeadCase::kPerHead, false, 0.7},
+    {2, 4, 5, 5, 3, 3, HeadCase::kNoMask, true, 0},
+    {2, 3, 3, 5, 4, 2, HeadCase::kShared, true, 1.5},
+    {1, 2, 4, 4, 8, 5, HeadCase::kPerHead, true, 0},
+};
+
+std::string Describe(const HeadCase& c) {
+  return absl::StrCat("B ", c.batch, " heads ", c.heads, " L ", c.queries, " S ", c.keys, " d ",
+                      c.depth, " dv ", c.value_depth, " mask ", c.mask, " causal ", c.causal);
+}
+
+Tensor SplitHeadsByCopy(const Tensor& x, int64_t heads) {
+  const int64_t len = x.dim(0), batch = x.dim(1), c = x.dim(2) / heads;
+  return Reshape(Permute(Reshape(x, {len, batch, heads, c}), {1, 2, 0, 3}),
+                 {batch * heads, len, c});
+}
+
+Tensor MergeHeadsByCopy(const Tensor& x, int64_t heads) {
+  const int64_t batch = x.dim(0) / heads, len = x.dim(1), c = x.dim(2);
+  return Reshape(Permute(Reshape(x, {batch, heads, len, c}), {2, 0, 1, 3}),
+                 {len, batch, heads * c});
+}
+
+Tensor ComposedAttention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t heads,
+                         const Tensor& mask, const AttentionOptions& options) {
+  return MergeHeadsByCopy(
+      ScaledDotProductAttention(SplitHeadsByCopy(q, heads), SplitHeadsByCopy(k, heads),
+                                SplitHeadsByCopy(v, heads), mask, options),
+      heads);
+}
+
+Tensor ComposedSelfAttention(const Tensor& qkv, int64_t heads, const Tensor& mask,
+                             const AttentionOptions& options) {
+  const int64_t e = qkv.dim(2) / 3;
+  return ComposedAttention(Slice(qkv, 2, 0, e), Slice(qkv, 2, e, 2 * e),
+                           Slice(qkv, 2, 2 * e, 3 * e), heads, mask, options);
+}
+
+Tensor HeadMask(const HeadCase& c, Generator& gen, DType dtype) {
+  if (c.mask == HeadCase::kShared) return Uniform({c.queries, c.keys}, -2, 2, gen, dtype);
+  if (c.mask == HeadCase::kPerHead) {
+    return Uniform({c.batch * c.heads, c.queries, c.keys}, -2, 2, gen, dtype);
+  }
+  return Tensor();
+}
+
+// The output and the gradients of <y, w> for every input, w fixed.
+std::vector<std::vector<double>> ValueAndGradients(
+    const std::function<Tensor(std::span<const Tensor>)>& f, const std::vector<Tensor>& inputs,
+    const Tensor& w) {
+  std::vector<Tensor> leaves;
+  for (const Tensor& t : inputs) leaves.push_back(t.Clone().set_requires_grad(true));
+  const Tensor y = f(leaves);
+  std::vector<std::vector<double>> out = {y.ToVector()};
+  for (const Tensor& g : Grad(Sum(y * w), leaves)) out.push_back(g.ToVector());
+  return out;
+}
+
+// Largest |got - expected| over largest |expected|, per tensor.
+double NormwiseError(const std::vector<double>& got, const std::vector<double>& expected) {
+  double largest = 0, worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    largest = std::max(largest, std::abs(expected[i]));
+    worst = std::max(worst, std::abs(got[i] - expected[i]));
+  }
+  return largest == 0 ? worst : worst / largest;
+}
+
+// Runs both forms in float64 (elementwise to 1e-12) and float32 (normwise to
+// 1e-6): outputs first, then the gradient of each input.
+void ExpectSameAsComposition(const std::function<Tensor(std::span<const Tensor>)>& fused,
+                             const std::function<Tensor(std::span<const Tensor>)>& composed,
+                             const std::vector<Tensor>& inputs64, const Tensor& w64,
+                             const std::string& label) {
+  const auto got = ValueAndGradients(fused, inputs64, w64);
+  const auto expected = ValueAndGradients(composed, inputs64, w64);
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t t = 0; t < got.size(); ++t) {
+    ASSERT_EQ(got[t].size(), expected[t].size()) << label << ", tensor " << t;
+    double largest = 0;
+    for (double x : expected[t]) largest = std::max(largest, std::abs(x));
+    EXPECT_GT(largest, 0) << label << ", tensor " << t << " is all zeros: the check proves nothing";
+    EXPECT_THAT(got[t], ElementsAreNear(expected[t], 1e-12)) << label << ", tensor " << t;
+  }
+  std::vector<Tensor> inputs32;
+  for (const Tensor& t : inputs64) inputs32.push_back(ToDType(t, DType::kFloat32));
+  const Tensor w32 = ToDType(w64, DType::kFloat32);
+  const auto got32 = ValueAndGradients(fused, inputs32, w32);
+  const auto expected32 = ValueAndGradients(composed, inputs32, w32);
+  for (size_t t = 0; t < got32.size(); ++t) {
+    EXPECT_LE(NormwiseError(got32[t], expected32[t]), 1e-6) << label << ", float32, tensor " << t;
+  }
+}
+
+TEST(MultiHeadAttentionTest, EqualsSplittingTheHeadsAttendingAndMerging) {
+  Generator gen(31);
+  for (const HeadCase& c : kHeadCases) {
+    const int64_t B = c.batch, h = c.heads;
+    std::vector<Tensor> inputs = {
+        Uniform({c.queries, B, h * c.depth}, -1.5, 1.5, gen, DType::kFloat64),
+        Uniform({c.keys, B, h * c.depth}, -1.5, 1.5, gen, DType::kFloat64),
+        Uniform({c.keys, B, h * c.value_depth}, -1, 1, gen, DType::kFloat64)};
+    if (c.mask != HeadCase::kNoMask) inputs.push_back(HeadMask(c, gen, DType::kFloat64));
+    const Tensor w = Normal({c.queries, B, h * c.value_depth}, 0, 1, gen, DType::kFloat64);
+    const AttentionOptions options{.causal = c.causal, .scale = c.scale};
+    auto mask_of = [](std::span<const Tensor> in) { return in.size() == 4 ? in[3] : Tensor(); };
+    ExpectSameAsComposition(
+        [&](std::span<const Tensor> in) {
+          return MultiHeadAttention(in[0], in[1], in[2], h, mask_of(in), options);
+        },
+        [&](std::span<const Tensor> in) {
+          return ComposedAttention(in[0], in[1], in[2], h, mask_of(in), options);
+        },
+        inputs, w, Describe(c));
+  }
+}
+
+TEST(MultiHeadSelfAttentionTest, EqualsSlicingThePackedInputAndAttending) {
+  Generator gen(32);
+  for (HeadCase c : kHeadCases) {
+    c.keys = c.queries;  // self-attention: S = L, dv = d
+    c.value_depth = c.depth;
+    const int64_t B = c.batch, h = c.heads, e = h * c.depth;
+    std::vector<Tensor> inputs = {Uniform({c.queries, B, 3 * e}, -1.5, 1.5, gen, DType::kFloat64)};
+    if (c.mask != HeadCase::kNoMask) inputs.push_back(HeadMask(c, gen, DType::kFloat64));
+    const Tensor w = Normal({c.queries, B, e}, 0, 1, gen, DType::kFloat64);
+    const AttentionOptions options{.causal = c.causal, .scale = c.scale};
+    auto mask_of = [](std::span<const Tensor> in) { return in.size() == 2 ? in[1] : Tensor(); };
+    ExpectSameAsComposition(
+        [&](std::span<const Tensor> in) {
+          return MultiHeadSelfAttention(in[0], h, mask_of(in), options);
+        },
+        [&](std::span<const Tensor> in) {
+          return ComposedSelfAttention(in[0], h, mask_of(in), options);
+        },
+        inputs, w, Describe(c));
+  }
+}
+
+TEST(MultiHeadSelfAttentionTest, RecordedGradientsDifferentiateLikeTheComposition) {
+  Generator gen(33);
+  const Tensor qkv = Uniform({4, 2, 12}, -1, 1, gen, DType::kFloat64);
+  const Tensor mask = Uniform({4, 4, 4}, -1, 1, gen, DType::kFloat64);
+  const Tensor w = Normal({4, 2, 4}, 0, 1, gen, DType::kFloat64);
+  const Tensor u = Normal({4, 2, 12}, 0, 1, gen, DType::kFloat64);
+  auto second = [&](bool fused) {
+    Tensor x = qkv.Clone().set_requires_grad(true);
+    Tensor m = mask.Clone().set_requires_grad(true);
+    const AttentionOptions options{.causal = true};
+    const Tensor y =
+        fused ? MultiHeadSelfAttention(x, 2, m, options) : ComposedSelfAttention(x, 2, m, options);
+    const Tensor g = Grad(Sum(y * w), {x}, Tensor(), {.create_graph = true})[0];
+    std::vector<std::vector<double>> out;
+    for (const Tensor& t : Grad(Sum(g * u), {x, m})) out.push_back(t.ToVector());
+    return out;
+  };
+  const auto got = second(true), expected = second(false);
+  for (size_t t = 0; t < got.size(); ++t) {
+    EXPECT_THAT(got[t], ElementsAreNear(expected[t], 1e-12)) << "input " << t;
+  }
+}
+
+TEST(MultiHeadAttentionTest, PairsSplitOverThreadsGiveTheSameResult) {
+  Generator gen(34);
+  const Tensor qkv = Normal({48, 3, 3 * 64}, 0, 1, gen);
+  const Tensor mask = Uniform({12, 48, 48}, -1, 1, gen);
+  auto run = [&](int threads) {
+    ThreadCount count(threads);
+    Tensor x = qkv.Clone().set_requires_grad(true);
+    Tensor m = mask.Clone().set_requires_grad(true);
+    const Tensor y = MultiHeadSelfAttention(x, 4, m, {.causal = true});
+    Sum(y * y).Backward();
+    return std::vector<std::vector<double>>{y.ToVector(), x.grad().ToVector(), m.grad().ToVector()};
+  };
+  const auto one = run(1), two = run(2);
+  for (size_t t = 0; t < one.size(); ++t) {
+    double largest = 0;
+    for (double x : one[t]) largest = std::max(largest, std::abs(x));
+    EXPECT_THAT(two[t], ElementsAreNear(one[t], 1e-6 * largest)) << "tensor " << t;
+  }
+}
+
+TEST(MultiHeadAttentionTest, ErrorsNameTheOpAndTheShapes) {
+  const Tensor q = Zeros({3, 2, 8}), k = Zeros({5, 2, 8}), v = Zeros({5, 2, 4});
+  EXPECT_THAT(ErrorMessageOf([&] {
+                MultiHeadAttention(Zeros({3, 2, 6}), Zeros({5, 2, 6}), v, 4);
+              }),
+              AllOf(HasSubstr("multi_head_attention"), HasSubstr("[3,2,6]"), HasSubstr("[5,2,4]"),
+                    HasSubstr("heads = 4")));
+  EXPECT_THAT(
+      ErrorMessageOf([&] {
+        MultiHeadAttention(q, k, Zeros({5, 2, 6}), 4);
+      }),
+      AllOf(HasSubstr("multi_head_attention"), HasSubstr("[5,2,6]"), HasSubstr("heads = 4")));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                MultiHeadAttention(q, Zeros({5, 3, 8}), v, 2);
+              }),
+              AllOf(HasSubstr("multi_head_attention"), HasSubstr("[3,2,8]"), HasSubstr("[5,3,8]"),
+                    HasSubstr("[5,2,4]")));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                MultiHeadAttention(q, k, Zeros({4, 2, 4}), 2);
+              }),
+              AllOf(HasSubstr("multi_head_attention"), HasSubstr("[4,2,4]")));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                MultiHeadAttention(q, Zeros({5, 2, 6}), v, 2);
+              }),
+              AllOf(HasSubstr("multi_head_attention"), HasSubstr("[5,2,6]")));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                MultiHeadAttention(Zeros({3, 8}), k, v, 2);
+              }),
+              AllOf(HasSubstr("multi_head_attention"), HasSubstr("[3,8]")));
+  EXPECT_THAT(ErrorMessageOf([&] { MultiHeadAttention(q, k, v, 0); }),
+              AllOf(HasSubstr("multi_head_attention"), HasSubstr("heads must be positive, got 0")));
+  // A [B, L, S] mask where [B heads, L, S] is due.
+  EXPECT_THAT(ErrorMessageOf([&] {
+                MultiHeadAttention(q, k, v, 2, Zeros({2, 3, 5}));
+              }),
+              AllOf(HasSubstr("multi_head_attention"), HasSubstr("mask [2,3,5]"),
+                    HasSubstr("[L, S] = [3,5]"), HasSubstr("[B * heads, L, S] = [4,3,5]")));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                MultiHeadAttention(q, k, v, 2, Zeros({5, 3}));
+              }),
+              AllOf(HasSubstr("multi_head_attention"), HasSubstr("mask [5,3]")));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                MultiHeadAttention(Zeros({6, 2, 8}), k, v, 2, Tensor(), {.causal = true});
+              }),
+              AllOf(HasSubstr("multi_head_attention"), HasSubstr("causal"), HasSubstr("L = 6"),
+                    HasSubstr("S = 5")));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                MultiHeadAttention(q, Zeros({5, 2, 8}, DType::kFloat64), v, 2);
+              }),
+              AllOf(HasSubstr("multi_head_attention"), HasSubstr("float64")));
+
+  const Tensor qkv = Zeros({3, 2, 12});
+  EXPECT_THAT(ErrorMessageOf([&] { MultiHeadSelfAttention(qkv, 3); }),
+              AllOf(HasSubstr("multi_head_self_attention"), HasSubstr("qkv [3,2,12]"),
+                    HasSubstr("heads = 3")));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                MultiHeadSelfAttention(Zeros({3, 2, 10}), 1);
+              }),
+              AllOf(HasSubstr("multi_head_self_attention"), HasSubstr("[3,2,10]")));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                MultiHeadSelfAttention(Zeros({3, 24}), 2);
+              }),
+              AllOf(HasSubstr("multi_head_self_attention"), HasSubstr("[3,24]")));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                MultiHeadSelfAttention(qkv, 2, Zeros({2, 3, 3}));
+              }),
+              AllOf(HasSubstr("multi_head_self_attention"), HasSubstr("mask [2,3,3]"),
+                    HasSubstr("[B * heads, L, S] = [4,3,3]"), HasSubstr("qkv [3,2,12]")));
+  // The caller's line, not the library's.
+  EXPECT_THAT(ErrorMessageOf([&] { MultiHeadSelfAttention(qkv, 3); }),
+              HasSubstr("attention_ops_test.cc"));
+}
+
+TEST(MultiHeadAttentionTest, ProfilerCountsBothProducts) {
+  const Tensor q = Zeros({3, 2, 8}), k = Zeros({5, 2, 8}), v = Zeros({5, 2, 4});
+  const std::vector<Tensor> inputs = {q, k, v};
+  const Tensor y = MultiHeadAttention(q, k, v, 2);
+  EXPECT_EQ(y.shape(), (Shape{3, 2, 4}));
+  // 2 heads of d 4, dv 2: 2 (B h) L S (d + dv).
+  EXPECT_DOUBLE_EQ(ops::kMultiHeadAttention.forward_flops(inputs, y),
+                   2.0 * (2 * 2) * 3 * 5 * (4 + 2));
+  const Tensor qkv = Zeros({3, 2, 12});
+  const std::vector<Tensor> packed = {qkv};
+  const Tensor z = MultiHeadSelfAttention(qkv, 2);
+  EXPECT_EQ(z.shape(), (Shape{3, 2, 4}));
+  EXPECT_DOUBLE_EQ(ops::kMultiHeadSelfAttention.forward_flops(packed, z),
+                   2.0 * (2 * 2) * 3 * 3 * (2 + 2));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The float32 matrix products (oneDNN or OpenBLAS, ops/gemm.h) against a
 // float64 reference computed here, on the shapes real networks use and on
-// awkward ones, every transpose combination, with and without accumulation.
+// awkward ones, every transpose combination, with and without accumulation;
+// the strided form also with rows further apart than their length.
 
 #include "ops/gemm.h"
 
@@ -67,6 +68,70 @@ INSTANTIATE_TEST_SUITE_P(Shapes, GemmTest,
                            return std::to_string(info.param.m) + "x" +
                                   std::to_string(info.param.n) + "x" + std::to_string(info.param.k);
                          });
+
+// GemmStrided reads A and B and writes C with rows further apart than their
+// length, as attention does for one head of a [L, B, heads * d] tensor: the
+// product matches the float64 reference in both precisions, and the gaps
+// between C's rows keep what they held.
+TEST(GemmStridedTest, MatchesAFloat64ReferenceWithWideRows) {
+  const int64_t m = 13, n = 9, k = 17;
+  Generator gen(41);
+  for (int variant = 0; variant < 8; ++variant) {
+    const bool trans_a = variant & 1, trans_b = variant & 2, accumulate = variant & 4;
+    // Stored shapes, each row padded by a few elements.
+    const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
+    const int64_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
+    const int64_t lda = a_cols + 5, ldb = b_cols + 3, ldc = n + 7;
+    const std::vector<double> a = Normal(Shape{a_rows * lda}, 0, 1, gen).ToVector();
+    const std::vector<double> b = Normal(Shape{b_rows * ldb}, 0, 1, gen).ToVector();
+    const std::vector<double> c0 = Normal(Shape{m * ldc}, 0, 1, gen).ToVector();
+    std::vector<float> a32(a.begin(), a.end()), b32(b.begin(), b.end()), c32(c0.begin(), c0.end());
+    std::vector<double> c64(c32.begin(), c32.end());
+    const std::vector<double> a64(a32.begin(), a32.end()), b64(b32.begin(), b32.end());
+    internal::GemmStrided(trans_a, trans_b, m, n, k, a32.data(), lda, b32.data(), ldb, c32.data(),
+                          ldc, accumulate);
+    internal::GemmStrided(trans_a, trans_b, m, n, k, a64.data(), lda, b64.data(), ldb, c64.data(),
+                          ldc, accumulate);
+    double worst32 = 0, worst64 = 0;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < ldc; ++j) {
+        const double before = double(float(c0[i * ldc + j]));
+        if (j >= n) {  // the gap after row i
+          ASSERT_EQ(double(c32[i * ldc + j]), before) << "float32 gap at " << i << "," << j;
+          ASSERT_EQ(c64[i * ldc + j], before) << "float64 gap at " << i << "," << j;
+          continue;
+        }
+        double exact = accumulate ? before : 0.0;
+        double magnitude = std::abs(exact);
+        for (int64_t p = 0; p < k; ++p) {
+          const double x = a64[trans_a ? p * lda + i : i * lda + p];
+          const double y = b64[trans_b ? j * ldb + p : p * ldb + j];
+          exact += x * y;
+          magnitude += std::abs(x * y);
+        }
+        worst32 = std::max(worst32, std::abs(double(c32[i * ldc + j]) - exact) / magnitude);
+        worst64 = std::max(worst64, std::abs(c64[i * ldc + j] - exact) / magnitude);
+      }
+    }
+    EXPECT_LE(worst32, Tolerance(k))
+        << "trans_a=" << trans_a << " trans_b=" << trans_b << " accumulate=" << accumulate;
+    EXPECT_LE(worst64, 1e-14) << "trans_a=" << trans_a << " trans_b=" << trans_b
+                              << " accumulate=" << accumulate;
+  }
+}
+
+// An empty sum (k = 0) gives zeros, or leaves C as it was when accumulating,
+// and only C's m rows of n are touched.
+TEST(GemmStridedTest, AnEmptySumWritesZerosInsideTheRowsOnly) {
+  std::vector<float> c(2 * 5, 7.0f);
+  internal::GemmStrided(false, false, 2, 3, 0, static_cast<const float*>(nullptr), 1,
+                        static_cast<const float*>(nullptr), 3, c.data(), 5, false);
+  EXPECT_EQ(c, (std::vector<float>{0, 0, 0, 7, 7, 0, 0, 0, 7, 7}));
+  std::vector<double> d(2 * 4, 7.0);
+  internal::GemmStrided(true, true, 2, 3, 0, static_cast<const double*>(nullptr), 2,
+                        static_cast<const double*>(nullptr), 1, d.data(), 4, true);
+  EXPECT_EQ(d, std::vector<double>(8, 7.0));
+}
 
 TEST(GemmLibraryTest, NamesTheLibrary) {
   const std::string name = GemmLibraryName();
