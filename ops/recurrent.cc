@@ -108,6 +108,18 @@ T* MutableData(Tensor& t) {
   return static_cast<T*>(t.raw_data());
 }
 
+// Runs fn(begin, end) over [0, items), split over the threads when the
+// whole is `elements` long enough to pay for waking them: the passes over
+// all steps that sit between the parallel products.
+template <typename Fn>
+void ForLargeWork(int64_t elements, int64_t items, Fn&& fn) {
+  if (elements >= (int64_t{1} << 16) && internal::ParallelThreads() > 1) {
+    internal::ParallelForItems(items, fn);
+  } else {
+    fn(int64_t{0}, items);
+  }
+}
+
 template <typename T>
 using Row = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <typename T>
@@ -123,7 +135,22 @@ void ProjectInputs(const RecurrentPlan& p, const Tensor& x, const Tensor& w_ih, 
   if (b_ih == nullptr) return;
   Eigen::Array<T, Eigen::Dynamic, 1> bias = ConstRow<T>(Data<T>(*b_ih), width);
   if (b_hh != nullptr) bias += ConstRow<T>(Data<T>(*b_hh), width);
-  for (int64_t r = 0; r < rows; ++r) Row<T>(projected + r * width, width) += bias;
+  ForLargeWork(rows * width, rows, [&](int64_t first, int64_t last) {
+    for (int64_t r = first; r < last; ++r) Row<T>(projected + r * width, width) += bias;
+  });
+}
+
+// W_hh^T [H, G*H]: the step products read the weight untransposed, which
+// oneDNN's sgemm runs about 1.3x faster at these shapes ([16, 128] x
+// [128, 512] in 14.5 us against 19.3 us, one thread).
+template <typename T>
+Tensor TransposedHiddenWeight(const RecurrentPlan& p, const Tensor& w_hh) {
+  const int64_t width = p.GateWidth(), H = p.hidden;
+  Tensor transposed = internal::Empty(Shape{H, width}, w_hh.dtype());
+  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::Map<Matrix>(MutableData<T>(transposed), H, width) =
+      Eigen::Map<const Matrix>(Data<T>(w_hh), width, H).transpose();
+  return transposed;
 }
 
 // Runs fn(begin, end) over slices of the batch rows. The rows of a batch
@@ -148,10 +175,10 @@ void ForBatchSlices(const RecurrentPlan& p, Fn&& fn) {
 
 // Forward of the whole sequence for batch rows [first, last). `gates`
 // [T, B, 4H] holds the input projections on entry and the activated gates
-// i, f, g, o on return; `y` is [2, T, B, H].
+// i, f, g, o on return; `y` is [2, T, B, H]. `w_hh_t` is W_hh^T.
 template <typename T>
 void LstmRecurrence(const RecurrentPlan& p, int64_t first, int64_t last, const T* h0, const T* c0,
-                    const T* w_hh, T* gates, T* y) {
+                    const T* w_hh_t, T* gates, T* y) {
   const int64_t H = p.hidden, B = p.batch, width = p.GateWidth(), rows = last - first;
   T* hs = y;
   T* cs = y + p.steps * B * H;
@@ -160,7 +187,7 @@ void LstmRecurrence(const RecurrentPlan& p, int64_t first, int64_t last, const T
   for (int64_t s = 0; s < p.steps; ++s) {
     const int64_t t = p.TimeOf(s);
     T* z = gates + (t * B + first) * width;
-    internal::Gemm(false, true, rows, width, H, h_prev, w_hh, z, true);
+    internal::Gemm(false, false, rows, width, H, h_prev, w_hh_t, z, true);
     T* h = hs + (t * B + first) * H;
     T* c = cs + (t * B + first) * H;
     for (int64_t b = 0; b < rows; ++b) {
@@ -189,9 +216,10 @@ Tensor LstmForward(ForwardContext& ctx) {
     using T = decltype(tag);
     ProjectInputs<T>(p, ctx.input(kX), ctx.input(kWih), bias ? &ctx.input(kBih) : nullptr,
                      bias ? &ctx.input(kBhh) : nullptr, MutableData<T>(gates));
+    const Tensor w_hh_t = TransposedHiddenWeight<T>(p, ctx.input(kWhh));
     ForBatchSlices(p, [&](int64_t first, int64_t last) {
       LstmRecurrence<T>(p, first, last, Data<T>(ctx.input(kH0)), Data<T>(ctx.input(kC0)),
-                        Data<T>(ctx.input(kWhh)), MutableData<T>(gates), MutableData<T>(y));
+                        Data<T>(w_hh_t), MutableData<T>(gates), MutableData<T>(y));
     });
   });
   ctx.SaveExtra(std::move(gates));
@@ -260,9 +288,14 @@ void ProjectionGradients(BackwardContext& ctx, const RecurrentPlan& p, int wih_i
     }
     const T* d = k == 0 ? d_input_proj : d_hidden_proj;
     Tensor db = internal::Empty(Shape{width}, x.dtype());
-    Row<T> sum(MutableData<T>(db), width);
-    sum = ConstRow<T>(d, width);
-    for (int64_t r = 1; r < rows; ++r) sum += ConstRow<T>(d + r * width, width);
+    T* pdb = MutableData<T>(db);
+    // Column blocks of 64 over the threads; rows summed in order.
+    ForLargeWork(rows * width, (width + 63) / 64, [&](int64_t first, int64_t last) {
+      const int64_t begin = first * 64, n = std::min(width, last * 64) - begin;
+      Row<T> sum(pdb + begin, n);
+      sum = ConstRow<T>(d + begin, n);
+      for (int64_t r = 1; r < rows; ++r) sum += ConstRow<T>(d + r * width + begin, n);
+    });
     ctx.set_dx(index, std::move(db));
   }
 }
@@ -326,18 +359,18 @@ void LstmBackward(BackwardContext& ctx) {
 
 // Batch rows [first, last) of the whole sequence. `projected` [T, B, 3H]
 // holds x W_ih^T + b_ih; the gates buffer [T, B, 4H] receives r, z, n and
-// W_hn h + b_hn per step, and `hidden_proj` [B, 3H] is scratch; `y` is
+// W_hn h + b_hn per step, `hidden_proj` [B, 3H] is scratch and `w_hh_t` is W_hh^T; `y` is
 // [T, B, H].
 template <typename T>
 void GruRecurrence(const RecurrentPlan& p, int64_t first, int64_t last, const T* h0,
-                   const T* w_hh, const T* b_hh, const T* projected, T* hidden_proj, T* gates,
+                   const T* w_hh_t, const T* b_hh, const T* projected, T* hidden_proj, T* gates,
                    T* y) {
   const int64_t H = p.hidden, B = p.batch, width = p.GateWidth();
   const T* h_prev = h0 + first * H;
   T* hp_rows = hidden_proj + first * width;
   for (int64_t s = 0; s < p.steps; ++s) {
     const int64_t t = p.TimeOf(s);
-    internal::Gemm(false, true, last - first, width, H, h_prev, w_hh, hp_rows, false);
+    internal::Gemm(false, false, last - first, width, H, h_prev, w_hh_t, hp_rows, false);
     T* h = y + (t * B + first) * H;
     for (int64_t b = 0; b < last - first; ++b) {
       const T* xb = projected + (t * B + first + b) * width;
@@ -367,8 +400,9 @@ Tensor GruForward(ForwardContext& ctx) {
     ProjectInputs<T>(p, ctx.input(kX), ctx.input(kWih), p.has_bias ? &ctx.input(kBih) : nullptr,
                      nullptr, MutableData<T>(projected));
     Tensor hidden_proj = internal::Empty(Shape{p.batch, p.GateWidth()}, dtype);
+    const Tensor w_hh_t = TransposedHiddenWeight<T>(p, ctx.input(kWhh));
     ForBatchSlices(p, [&](int64_t first, int64_t last) {
-      GruRecurrence<T>(p, first, last, Data<T>(ctx.input(kH0)), Data<T>(ctx.input(kWhh)),
+      GruRecurrence<T>(p, first, last, Data<T>(ctx.input(kH0)), Data<T>(w_hh_t),
                        p.has_bias ? Data<T>(ctx.input(kBhh)) : nullptr, Data<T>(projected),
                        MutableData<T>(hidden_proj), MutableData<T>(gates), MutableData<T>(y));
     });
