@@ -61,6 +61,8 @@ bool RegisterOverheadWorkloads();
 bool RegisterTrainingWorkloads();
 // W6_cnn (w6_bench.cc).
 void RegisterConvolutionWorkloads();
+// W7_lstm and W8_transformer (w7_w8_bench.cc).
+void RegisterSequenceWorkloads();
 // Activation/<name>/{forward,backward}/<n> for every registered activation
 // (activation_bench.cc).
 void RegisterActivationBenchmarks();

@@ -22,7 +22,11 @@ N = 4194304  # W2's tensor size.
 ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu"]
 MLP_ACTIVATIONS = ["relu", "tanh", "sigmoid"]
 REFERENCE_NAMES = {"W1": "overhead", "W2": "activations", "W3": "mlp", "W4": "deep", "W5": "gemm",
-                   "W6": "cnn"}
+                   "W6": "cnn", "W7": "lstm", "W8": "transformer"}
+# The benchmark of each training-step workload whose rows are step_ms and
+# gflops_effective.
+STEP_BENCHMARKS = {"W6": ("W6 cnn", "W6_cnn"), "W7": ("W7 lstm", "W7_lstm"),
+                   "W8": ("W8 transformer", "W8_transformer")}
 HIGHER_IS_BETTER = {"gflops", "gflops_best", "gemm_gflops_effective", "gflops_effective"}
 
 
@@ -154,8 +158,9 @@ def main_rows(workload):
         return [("W4 deep", "step_ms", lambda r: r, "W4_deep", None)]
     if workload == "W5":
         return [("W5 gemm", m, lambda r: r, "W5_gemm", None) for m in ("ms", "gflops", "gflops_best")]
-    if workload == "W6":
-        return [("W6 cnn", m, lambda r: r, "W6_cnn", None) for m in ("step_ms", "gflops_effective")]
+    if workload in STEP_BENCHMARKS:
+        label, name = STEP_BENCHMARKS[workload]
+        return [(label, m, lambda r: r, name, None) for m in ("step_ms", "gflops_effective")]
     return []
 
 
@@ -182,8 +187,9 @@ def side_rows(workload):
                 for m in ("step_ms_min", "check_loss_first", "check_loss_last", "minflt_per_step")]
     if workload == "W5":
         return [("W5 gemm", m, lambda r: r, "W5_gemm") for m in ("check_sum", "minflt_per_rep")]
-    if workload == "W6":
-        return [("W6 cnn", m, lambda r: r, "W6_cnn")
+    if workload in STEP_BENCHMARKS:
+        label, name = STEP_BENCHMARKS[workload]
+        return [(label, m, lambda r: r, name)
                 for m in ("step_ms_min", "check_loss_first", "check_loss_last", "minflt_per_step")]
     return []
 
@@ -358,6 +364,15 @@ def main():
         legend.append("W6: step_ms per training step (conv 1→32, batch norm, relu, max pool, "
                       "conv 32→64, batch norm, relu, max pool, 3136-128-10; batch 64 of 28×28); "
                       "gflops_effective = 1599.701 MFLOP / step_ms, against the FMA roof below.")
+    if "W7" in workloads:
+        legend.append("W7: step_ms per training step (LSTM 64→128 over 32 steps, batch 32, "
+                      "Linear(128→10) on the last state, SGD with momentum); "
+                      "gflops_effective = 532.677 MFLOP / step_ms.")
+    if "W8" in workloads:
+        legend.append("W8: step_ms per training step (one transformer encoder layer, d_model "
+                      "256, 4 heads, feed-forward 1024, gelu, post-norm; 64 tokens × batch 16; "
+                      "MSE, Adam); gflops_effective = 4630.512 MFLOP / step_ms, against the FMA "
+                      "roof below.")
     legend.append("busy = the most CPU cores other processes kept busy while this workload "
                   "ran, either side, any run; above ~0.2 the row is suspect, at T = 2 "
                   "especially.")
@@ -400,9 +415,9 @@ def main():
                 side_line("limits", t, "stream copy_gbs (16 MiB)", copy, [None], 2)
             if any(v is not None for v in gemm) and "W5" in workloads:
                 side_line("limits", t, "cblas_sgemm 1024³ gflops", gemm, [None], 2)
-            # The FMA roof of the threads used: the W6 target is a share of it.
+            # The FMA roof of the threads used: the W6 and W8 targets are shares of it.
             fma = [limits[r, t].fma["avx512_gflops"] if limits[r, t].fma else None for r in runs]
-            if any(v is not None for v in fma) and "W6" in workloads:
+            if any(v is not None for v in fma) and ({"W6", "W7", "W8"} & set(workloads)):
                 side_line("limits", t, "FMA peak gflops (AVX-512)", fma, [None], 2)
 
     # ------------------------------------------------------------ noise

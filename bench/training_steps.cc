@@ -16,16 +16,16 @@ std::unique_ptr<nn::Linear> TorchLikeLinear(int64_t in, int64_t out, Generator& 
       gen);
 }
 
-StepStats TrainSteps(int warmup, int steps, optim::Sgd& sgd,
+StepStats TrainSteps(int warmup, int steps, optim::Optimizer& optimizer,
                      const std::function<Tensor()>& loss_of_batch) {
   StepStats stats;
   for (int step = 0; step < warmup + steps; ++step) {
     const int64_t faults_before = MinorFaults();
     const Clock::time_point t0 = Clock::now();
-    sgd.ZeroGrad();
+    optimizer.ZeroGrad();
     Tensor loss = loss_of_batch();
     loss.Backward();
-    sgd.Step();
+    optimizer.Step();
     const Clock::time_point t1 = Clock::now();
     if (step >= warmup) {
       stats.faults += MinorFaults() - faults_before;

@@ -22,7 +22,7 @@
 #include "graph/generator.h"
 #include "graph/tensor.h"
 #include "nn/linear.h"
-#include "optim/sgd.h"
+#include "optim/optimizer.h"
 
 namespace actgrad::bench {
 
@@ -41,7 +41,7 @@ struct StepStats {
 
 // Runs `warmup + steps` training steps, timing zero_grad + forward + loss +
 // backward + step as WORKLOADS.md does. `loss_of_batch` is forward and loss.
-StepStats TrainSteps(int warmup, int steps, optim::Sgd& sgd,
+StepStats TrainSteps(int warmup, int steps, optim::Optimizer& optimizer,
                      const std::function<Tensor()>& loss_of_batch);
 
 }  // namespace actgrad::bench

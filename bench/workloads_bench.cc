@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
   if (!actgrad::bench::RegisterOverheadWorkloads()) return 1;
   if (!actgrad::bench::RegisterTrainingWorkloads()) return 1;
   actgrad::bench::RegisterConvolutionWorkloads();
+  actgrad::bench::RegisterSequenceWorkloads();
   actgrad::bench::RegisterActivationBenchmarks();
   actgrad::bench::RegisterOptimizerBenchmarks();
 

@@ -13,14 +13,18 @@
 #include "graph/factories.h"
 #include "graph/grad_mode.h"
 #include "nn/activation.h"
+#include "nn/attention.h"
 #include "nn/conv.h"
 #include "nn/dropout.h"
+#include "nn/embedding.h"
 #include "nn/flatten.h"
 #include "nn/init.h"
 #include "nn/layer_config.h"
 #include "nn/linear.h"
 #include "nn/normalization.h"
 #include "nn/pooling.h"
+#include "nn/recurrent.h"
+#include "nn/sequence_layers.h"
 #include "ops/builtin_ops.h"
 
 namespace actgrad::nn {
@@ -161,34 +165,54 @@ enum class LayerName {
   kNorm,
   kDropout,
   kFlatten,
-  kLinear
+  kLinear,
+  kRecurrent,
+  kLastStep,
+  kMeanOverTime,
+  kEmbedding,
+  kPositionalEmbedding,
+  kTransformer,
+  kAttention,
 };
 
 // nullopt for anything else (an activation, or a mistake).
 std::optional<LayerName> LayerNamed(const std::string& name) {
-  static const auto* names =
-      new std::map<std::string, LayerName>{{"conv2d", LayerName::kConv},
-                                           {"conv1d", LayerName::kConv},
-                                           {"conv_transpose2d", LayerName::kConv},
-                                           {"maxpool", LayerName::kMaxPool},
-                                           {"max_pool", LayerName::kMaxPool},
-                                           {"max_pool1d", LayerName::kMaxPool},
-                                           {"max_pool2d", LayerName::kMaxPool},
-                                           {"avgpool", LayerName::kAvgPool},
-                                           {"avg_pool", LayerName::kAvgPool},
-                                           {"avg_pool1d", LayerName::kAvgPool},
-                                           {"avg_pool2d", LayerName::kAvgPool},
-                                           {"adaptive_avgpool", LayerName::kAdaptivePool},
-                                           {"adaptive_avg_pool2d", LayerName::kAdaptivePool},
-                                           {"batchnorm", LayerName::kNorm},
-                                           {"batch_norm", LayerName::kNorm},
-                                           {"layernorm", LayerName::kNorm},
-                                           {"layer_norm", LayerName::kNorm},
-                                           {"groupnorm", LayerName::kNorm},
-                                           {"group_norm", LayerName::kNorm},
-                                           {"dropout", LayerName::kDropout},
-                                           {"flatten", LayerName::kFlatten},
-                                           {"linear", LayerName::kLinear}};
+  static const auto* names = new std::map<std::string, LayerName>{
+      {"conv2d", LayerName::kConv},
+      {"conv1d", LayerName::kConv},
+      {"conv_transpose2d", LayerName::kConv},
+      {"maxpool", LayerName::kMaxPool},
+      {"max_pool", LayerName::kMaxPool},
+      {"max_pool1d", LayerName::kMaxPool},
+      {"max_pool2d", LayerName::kMaxPool},
+      {"avgpool", LayerName::kAvgPool},
+      {"avg_pool", LayerName::kAvgPool},
+      {"avg_pool1d", LayerName::kAvgPool},
+      {"avg_pool2d", LayerName::kAvgPool},
+      {"adaptive_avgpool", LayerName::kAdaptivePool},
+      {"adaptive_avg_pool2d", LayerName::kAdaptivePool},
+      {"batchnorm", LayerName::kNorm},
+      {"batch_norm", LayerName::kNorm},
+      {"layernorm", LayerName::kNorm},
+      {"layer_norm", LayerName::kNorm},
+      {"groupnorm", LayerName::kNorm},
+      {"group_norm", LayerName::kNorm},
+      {"dropout", LayerName::kDropout},
+      {"flatten", LayerName::kFlatten},
+      {"linear", LayerName::kLinear},
+      {"lstm", LayerName::kRecurrent},
+      {"gru", LayerName::kRecurrent},
+      {"last", LayerName::kLastStep},
+      {"last_step", LayerName::kLastStep},
+      {"mean", LayerName::kMeanOverTime},
+      {"mean_over_time", LayerName::kMeanOverTime},
+      {"embedding", LayerName::kEmbedding},
+      {"posembed", LayerName::kPositionalEmbedding},
+      {"positional_embedding", LayerName::kPositionalEmbedding},
+      {"transformer", LayerName::kTransformer},
+      {"transformer_encoder_layer", LayerName::kTransformer},
+      {"attention", LayerName::kAttention},
+      {"multihead_attention", LayerName::kAttention}};
   auto it = names->find(name);
   if (it == names->end()) return std::nullopt;
   return it->second;
@@ -196,7 +220,9 @@ std::optional<LayerName> LayerNamed(const std::string& name) {
 
 bool IsWeightLayer(const std::string& name) {
   const std::optional<LayerName> layer = LayerNamed(name);
-  return layer == LayerName::kConv || layer == LayerName::kLinear;
+  return layer == LayerName::kConv || layer == LayerName::kLinear ||
+         layer == LayerName::kRecurrent || layer == LayerName::kEmbedding ||
+         layer == LayerName::kTransformer || layer == LayerName::kAttention;
 }
 
 // The activation right after weight layer `i`, before the next weight
@@ -219,6 +245,12 @@ double Product(const std::vector<int64_t>& shape) {
 
 std::string ShapeText(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
+}
+
+double Elements(const std::vector<std::pair<std::string, Shape>>& shapes) {
+  double n = 0;
+  for (const auto& [name, shape] : shapes) n += Product({shape.dims().begin(), shape.dims().end()});
+  return n;
 }
 
 struct Builder {
@@ -450,19 +482,177 @@ struct Builder {
   absl::Status AddLinear(size_t i, const Item& item) {
     if (absl::Status s = OnlyArguments(item, 1, {"bias"}); !s.ok()) return s;
     if (item.positional.size() != 1) return Bad(item, "needs its width, linear:N");
-    if (shape.size() != 1) {
-      return Bad(item, absl::StrCat("takes flat samples; the shape that reaches it is ",
+    // A [T, F] sequence is transformed step by step, as torch.nn.Linear
+    // does with any leading dimensions.
+    if (shape.size() > 2) {
+      return Bad(item, absl::StrCat("takes flat samples or [T, F] sequences; the shape that "
+                                    "reaches it is ",
                                     ShapeText(shape), " (put flatten before it)"));
     }
-    LinearOptions o{.in = shape[0], .dtype = options.dtype};
+    LinearOptions o{.in = shape.back(), .dtype = options.dtype};
     ACTGRAD_CONFIG_ASSIGN(o.out, Count(item, "the width", item.positional[0], 1, kMaxWidth));
     ACTGRAD_CONFIG_ASSIGN(o.bias, Flag(item, "bias", true));
     std::optional<Initializer> init;
     ACTGRAD_CONFIG_ASSIGN(init, WeightInit(i));
     o.weight_init = init.value_or(RecommendedInitializer(ops::kIdentity));
     const double parameters = double(o.in) * double(o.out) + (o.bias ? double(o.out) : 0.0);
-    if (absl::Status s = CheckMemory(item, parameters, double(o.out)); !s.ok()) return s;
+    const double steps = shape.size() == 2 ? double(shape[0]) : 1.0;
+    if (absl::Status s = CheckMemory(item, parameters, steps * double(o.out)); !s.ok()) return s;
     return Add(item, std::make_unique<Linear>(o, gen), parameters);
+  }
+
+  // Sequence layers take batch-first [T, F] samples.
+  absl::Status RequireSequence(const Item& item, absl::string_view what) const {
+    if (shape.size() == 2) return absl::OkStatus();
+    return Bad(item, absl::StrCat(what, " [T, F] sequences, and the shape that reaches it is ",
+                                  ShapeText(shape), " (give --input-shape T,F)"));
+  }
+
+  absl::Status AddRecurrent(const Item& item) {
+    if (absl::Status s = OnlyArguments(item, 1, {"layers", "bidirectional", "dropout", "bias"});
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = RequireSequence(item, "reads"); !s.ok()) return s;
+    if (item.positional.size() != 1) return Bad(item, "needs its hidden size, " + item.name + ":H");
+    const bool lstm = item.name == "lstm";
+    RecurrentOptions o{.input_size = shape[1], .batch_first = true, .dtype = options.dtype};
+    ACTGRAD_CONFIG_ASSIGN(o.hidden_size,
+                          Count(item, "the hidden size", item.positional[0], 1, kMaxWidth));
+    if (auto it = item.keywords.find("layers"); it != item.keywords.end()) {
+      ACTGRAD_CONFIG_ASSIGN(o.num_layers, Count(item, "layers", it->second, 1, 64));
+    }
+    ACTGRAD_CONFIG_ASSIGN(o.bidirectional, Flag(item, "bidirectional", false));
+    ACTGRAD_CONFIG_ASSIGN(o.bias, Flag(item, "bias", true));
+    ACTGRAD_CONFIG_ASSIGN(o.dropout, RealOption(item, "dropout", 0.0, 0.0, 1.0));
+    const RecurrentLayer::Form form =
+        lstm ? RecurrentLayer::Form::kLstm : RecurrentLayer::Form::kGru;
+    const double parameters = Elements(RecurrentLayer::ShapesOf(form, o));
+    // Per step and layer the row keeps the gates and the states.
+    const double units = double(shape[0]) * double(o.num_layers) * (o.bidirectional ? 2 : 1) *
+                         double(o.hidden_size) * double(RecurrentLayer::Gates(form) + 2);
+    if (absl::Status s = CheckMemory(item, parameters, units); !s.ok()) return s;
+    std::unique_ptr<Module> layer;
+    try {
+      if (lstm) {
+        layer = std::make_unique<Lstm>(o, gen);
+      } else {
+        layer = std::make_unique<Gru>(o, gen);
+      }
+    } catch (const Error& e) {
+      return Bad(item, e.what());
+    }
+    return Add(item, std::move(layer), parameters);
+  }
+
+  absl::Status AddReduction(const Item& item, bool last) {
+    if (absl::Status s = OnlyArguments(item, 0, {}); !s.ok()) return s;
+    if (absl::Status s = RequireSequence(item, "reduces"); !s.ok()) return s;
+    if (last) return Add(item, std::make_unique<LastStep>(), 0);
+    return Add(item, std::make_unique<MeanOverTime>(), 0);
+  }
+
+  absl::Status AddEmbedding(const Item& item) {
+    if (absl::Status s = OnlyArguments(item, 2, {"padding"}); !s.ok()) return s;
+    if (shape.size() != 1) {
+      return Bad(item, absl::StrCat("looks up [T] token indices, and the shape that reaches it "
+                                    "is ",
+                                    ShapeText(shape), " (it must come first)"));
+    }
+    if (item.positional.size() != 2) {
+      return Bad(item, "needs the vocabulary size and the width, embedding:V:D");
+    }
+    EmbeddingOptions o{.dtype = options.dtype};
+    ACTGRAD_CONFIG_ASSIGN(o.num_embeddings,
+                          Count(item, "the vocabulary size", item.positional[0], 1, kMaxWidth));
+    ACTGRAD_CONFIG_ASSIGN(o.embedding_dim,
+                          Count(item, "the width", item.positional[1], 1, kMaxWidth));
+    if (auto it = item.keywords.find("padding"); it != item.keywords.end()) {
+      ACTGRAD_CONFIG_ASSIGN(o.padding_index,
+                            Count(item, "padding", it->second, 0, o.num_embeddings - 1));
+    }
+    const double parameters = double(o.num_embeddings) * double(o.embedding_dim);
+    if (absl::Status s = CheckMemory(item, parameters, double(shape[0]) * double(o.embedding_dim));
+        !s.ok()) {
+      return s;
+    }
+    built.takes_indices = true;
+    return Add(item, std::make_unique<Embedding>(o, gen), parameters);
+  }
+
+  absl::Status AddPositionalEmbedding(const Item& item) {
+    if (absl::Status s = OnlyArguments(item, 0, {}); !s.ok()) return s;
+    if (absl::Status s = RequireSequence(item, "adds positions to"); !s.ok()) return s;
+    const double parameters = Product(shape);
+    if (absl::Status s = CheckMemory(item, parameters, Product(shape)); !s.ok()) return s;
+    return Add(item,
+               std::make_unique<PositionalEmbedding>(
+                   PositionalEmbeddingOptions{
+                       .max_length = shape[0], .embedding_dim = shape[1], .dtype = options.dtype},
+                   gen),
+               parameters);
+  }
+
+  absl::StatusOr<int64_t> Heads(const Item& item) const {
+    int64_t heads = 1;
+    ACTGRAD_CONFIG_ASSIGN(heads, Count(item, "the heads", item.positional[0], 1, kMaxWidth));
+    if (shape[1] % heads != 0) {
+      return Bad(item, absl::StrCat(heads, " heads must divide the width ", shape[1],
+                                    " of the [T, F] = ", ShapeText(shape),
+                                    " samples (put linear:N before it)"));
+    }
+    return heads;
+  }
+
+  // Per sample: the projections, the scores of every head and the
+  // feed-forward hidden layer.
+  double AttentionUnits(int64_t heads, int64_t feedforward) const {
+    const double t = double(shape[0]), e = double(shape[1]);
+    return t * (8 * e + 2 * double(feedforward)) + 2 * double(heads) * t * t;
+  }
+
+  absl::Status AddTransformer(const Item& item) {
+    if (absl::Status s = OnlyArguments(item, 4, {"dropout"}); !s.ok()) return s;
+    if (absl::Status s = RequireSequence(item, "encodes"); !s.ok()) return s;
+    if (item.positional.size() < 2) {
+      return Bad(item, "needs the heads and the feed-forward width, transformer:HEADS:FF");
+    }
+    TransformerEncoderLayerOptions o{
+        .d_model = shape[1], .dropout = 0.1, .batch_first = true, .dtype = options.dtype};
+    ACTGRAD_CONFIG_ASSIGN(o.nhead, Heads(item));
+    ACTGRAD_CONFIG_ASSIGN(o.dim_feedforward,
+                          Count(item, "the feed-forward width", item.positional[1], 1, kMaxWidth));
+    for (size_t i = 2; i < item.positional.size(); ++i) {
+      const std::string& flag = item.positional[i];
+      if (flag == "gelu" || flag == "relu") {
+        o.activation = flag;
+      } else if (flag == "prenorm" || flag == "postnorm") {
+        o.norm_first = flag == "prenorm";
+      } else {
+        return Bad(item, absl::StrCat("\"", flag, "\" is not gelu, relu, prenorm or postnorm"));
+      }
+    }
+    ACTGRAD_CONFIG_ASSIGN(o.dropout, RealOption(item, "dropout", 0.1, 0.0, 1.0));
+    const double parameters = Elements(TransformerEncoderLayer::ShapesOf(o));
+    if (absl::Status s = CheckMemory(item, parameters, AttentionUnits(o.nhead, o.dim_feedforward));
+        !s.ok()) {
+      return s;
+    }
+    return Add(item, std::make_unique<TransformerEncoderLayer>(o, gen), parameters);
+  }
+
+  absl::Status AddAttention(const Item& item) {
+    if (absl::Status s = OnlyArguments(item, 1, {"bias"}); !s.ok()) return s;
+    if (absl::Status s = RequireSequence(item, "attends over"); !s.ok()) return s;
+    if (item.positional.size() != 1) return Bad(item, "needs the number of heads, attention:HEADS");
+    MultiheadAttentionOptions o{.embed_dim = shape[1], .batch_first = true, .dtype = options.dtype};
+    ACTGRAD_CONFIG_ASSIGN(o.num_heads, Heads(item));
+    ACTGRAD_CONFIG_ASSIGN(o.bias, Flag(item, "bias", true));
+    const double parameters = Elements(MultiheadAttention::ShapesOf(o));
+    if (absl::Status s = CheckMemory(item, parameters, AttentionUnits(o.num_heads, 0)); !s.ok()) {
+      return s;
+    }
+    return Add(item, std::make_unique<MultiheadAttention>(o, gen), parameters);
   }
 
   absl::Status AddItem(size_t i) {
@@ -493,6 +683,20 @@ struct Builder {
           return Add(item, std::make_unique<Flatten>(), 0);
         case LayerName::kLinear:
           return AddLinear(i, item);
+        case LayerName::kRecurrent:
+          return AddRecurrent(item);
+        case LayerName::kLastStep:
+          return AddReduction(item, true);
+        case LayerName::kMeanOverTime:
+          return AddReduction(item, false);
+        case LayerName::kEmbedding:
+          return AddEmbedding(item);
+        case LayerName::kPositionalEmbedding:
+          return AddPositionalEmbedding(item);
+        case LayerName::kTransformer:
+          return AddTransformer(item);
+        case LayerName::kAttention:
+          return AddAttention(item);
       }
     }
     // Not a layer: an activation, or a mistake.
@@ -501,7 +705,8 @@ struct Builder {
       return Bad(item,
                  absl::StrCat("is neither a layer (conv2d, conv1d, conv_transpose2d, maxpool, "
                               "avgpool, adaptive_avgpool, batchnorm, layernorm, groupnorm, "
-                              "dropout, flatten, linear) nor an activation: ",
+                              "dropout, flatten, linear, lstm, gru, last, mean, embedding, "
+                              "posembed, transformer, attention) nor an activation: ",
                               activation.status().message()));
     }
     if (built.first_activation == nullptr) {

@@ -13,11 +13,23 @@
 //   batchnorm[:eps=E][:momentum=M]   layernorm[:eps=E]   groupnorm:G[:eps=E]
 //   dropout[:P]   flatten   linear:N[:bias=0]   any activation (relu, elu:alpha=0.5, ...)
 //
+// and for sequences, batch-first [T, F] samples (--input-shape T,F):
+//
+//   lstm:H[:layers=N][:bidirectional=1][:dropout=P][:bias=0]   [T, F] -> [T, directions*H]
+//   gru:H[...]                            the same options
+//   last   mean                           [T, F] -> [F]: the last step, the mean over steps
+//   embedding:V:D[:padding=P]             [T] token indices (whole numbers; first) -> [T, D]
+//   posembed                              [T, D] + a learned [T, D] table of positions
+//   transformer:HEADS:FF[:gelu][:prenorm][:dropout=P]    [T, D] -> [T, D]
+//   attention:HEADS[:bias=0]              self-attention, [T, D] -> [T, D]
+//
 // K may be "3" or "3x5". Pools, batch norm and convolutions take their 1-D
-// or 2-D form from the shape that reaches them. The builder tracks the shape
-// of one sample through the layers, so sizes are never given twice; it
-// appends the task's output layer (after a flatten when the last shape is
-// not flat). Each weight layer is initialized for the activation that
+// or 2-D form from the shape that reaches them; linear:N on a [T, F]
+// sequence transforms each step. Recurrent, attention and embedding layers
+// keep PyTorch's initialization. The builder tracks the shape of one
+// sample through the layers, so sizes are never given twice; it appends
+// the task's output layer (after a flatten when the last shape is not
+// flat). Each weight layer is initialized for the activation that
 // follows it (He or Xavier with the activation's gain, claims C18-C20) and
 // says so in its printed form; a layer with no activation after it gets
 // PyTorch's default (convolutions) or Xavier (linear). Every size is checked
@@ -32,6 +44,10 @@
 //       {.input_shape = {1, 8, 8}, .outputs = 10, .output_activation = &actgrad::ops::kSoftmax},
 //       gen);
 //   std::cout << built->network->ToString();
+//
+//   // The rows of an 8x8 image as a sequence of 8 steps of 8 features:
+//   built = actgrad::nn::BuildFromLayerSpec("lstm:64,last",
+//                                           {.input_shape = {8, 8}, .outputs = 10}, gen);
 
 #ifndef ACTGRAD_NN_LAYER_SPEC_H_
 #define ACTGRAD_NN_LAYER_SPEC_H_
@@ -74,6 +90,9 @@ struct BuiltNetwork {
   Attrs first_activation_attrs;
   // The network's parameters, counted as the memory limit counts them.
   double parameters = 0;
+  // The first layer is an embedding: the rows hold token indices, which
+  // must reach it unscaled.
+  bool takes_indices = false;
 };
 
 absl::StatusOr<BuiltNetwork> BuildFromLayerSpec(absl::string_view spec,

@@ -10,6 +10,7 @@
 #include "nn/layer_kinds.h"
 #include "nn/linear.h"
 #include "nn/lstm.h"
+#include "nn/sequence_kinds.h"
 #include "nn/sequential.h"
 #include "ops/registry.h"
 
@@ -181,6 +182,7 @@ ModuleKinds::ModuleKinds() {
     kinds_.emplace(kind.name, std::move(kind));
   }
   for (ModuleKind& kind : ConvolutionalLayerKinds()) kinds_.emplace(kind.name, std::move(kind));
+  for (ModuleKind& kind : SequenceLayerKinds()) kinds_.emplace(kind.name, std::move(kind));
 }
 
 void ModuleKinds::Register(ModuleKind kind) {

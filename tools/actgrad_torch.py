@@ -13,8 +13,11 @@ returns the preprocessing as a function:
 The other way, `save` writes a torch network of the same layers (Sequential,
 Linear, LSTMCell as load builds it, the activations below, Conv1d, Conv2d,
 ConvTranspose2d, MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool2d,
-BatchNorm1d/2d, LayerNorm, GroupNorm, Dropout, Flatten, Unflatten and the
-Residual below) as a file `actgrad predict` and `nn::Load` read:
+BatchNorm1d/2d, LayerNorm, GroupNorm, Dropout, Flatten, Unflatten, the
+Residual below, and the sequence layers: Embedding, LSTM, GRU,
+MultiheadAttention (self-attention), TransformerEncoderLayer and the
+LastStep, MeanOverTime and PositionalEmbedding below) as a file
+`actgrad predict` and `nn::Load` read:
 
     actgrad_torch.save(model, "model.safetensors",
                        {"task": "multiclass", "output": "logits", "features": names})
@@ -26,6 +29,13 @@ options and children:
     @actgrad_torch.register("residual_net")
     def build_residual_net(options, children):
         return MyResidualNet(options["width"])
+
+torch's LSTM, GRU and MultiheadAttention return tuples; inside a Sequential
+use the subclasses here that return the output sequence alone (Lstm, Gru,
+SelfAttention: what `load` builds), with the same state_dict names.
+Sequences in a saved network are batch-first ([B, T, F]), as actgrad's
+LastStep, MeanOverTime and PositionalEmbedding read them; a network's rows
+of T*F features become a sequence through an Unflatten(1, (T, F)).
 
 Needs only PyTorch (Debian's python3-torch); the safetensors layout is read
 here, with the same checks on sizes that actgrad makes.
@@ -117,6 +127,92 @@ class Residual(nn.Module):
 
     def forward(self, x):
         return self.body(x) + (x if self.shortcut is None else self.shortcut(x))
+
+
+class Embedding(nn.Embedding):
+    """torch.nn.Embedding that also takes floating indices holding whole numbers.
+
+    Rows reach a network as floats (CSV files, `actgrad predict`), and
+    actgrad's embedding takes them so; any other value is refused, as there.
+    """
+
+    def forward(self, input):  # pylint: disable=redefined-builtin
+        if input.is_floating_point():
+            if not bool(((input >= 0) & (input < self.num_embeddings) &
+                         (input == input.floor())).all()):
+                raise ValueError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): an "
+                                 "index is not a whole number in [0, num_embeddings)")
+            input = input.long()
+        return super().forward(input)
+
+
+class Lstm(nn.LSTM):
+    """torch.nn.LSTM returning the output sequence alone, as actgrad's lstm layer."""
+
+    def forward(self, x):  # pylint: disable=arguments-differ
+        return super().forward(x)[0]
+
+
+class Gru(nn.GRU):
+    """torch.nn.GRU returning the output sequence alone, as actgrad's gru layer."""
+
+    def forward(self, x):  # pylint: disable=arguments-differ
+        return super().forward(x)[0]
+
+
+class SelfAttention(nn.MultiheadAttention):
+    """torch.nn.MultiheadAttention as a layer: self-attention, the output alone."""
+
+    def forward(self, x):  # pylint: disable=arguments-differ
+        if self.in_proj_bias is not None or x.dim() != 3:
+            return super().forward(x, x, x, need_weights=False)[0]
+        # Without biases, torch 1.13's evaluation fast path fails (its fused
+        # op needs a bias tensor); its general path serves, [L, B, E].
+        t = x.transpose(0, 1) if self.batch_first else x
+        out = torch.nn.functional.multi_head_attention_forward(
+            t, t, t, self.embed_dim, self.num_heads, self.in_proj_weight, None, self.bias_k,
+            self.bias_v, self.add_zero_attn, self.dropout, self.out_proj.weight,
+            self.out_proj.bias, training=self.training, need_weights=False)[0]
+        return out.transpose(0, 1) if self.batch_first else out
+
+
+class LastStep(nn.Module):
+    """actgrad's last_step: [B, T, F] -> [B, F], the last step of each sample."""
+
+    def forward(self, x):
+        if x.dim() != 3 or x.shape[1] < 1:
+            raise ValueError(f"LastStep: the input must be [B, T, F] with T >= 1, got "
+                             f"{list(x.shape)}")
+        return x[:, -1]
+
+
+class MeanOverTime(nn.Module):
+    """actgrad's mean_over_time: [B, T, F] -> [B, F], the mean over the steps."""
+
+    def forward(self, x):
+        if x.dim() != 3 or x.shape[1] < 1:
+            raise ValueError(f"MeanOverTime: the input must be [B, T, F] with T >= 1, got "
+                             f"{list(x.shape)}")
+        return x.mean(1)
+
+
+class PositionalEmbedding(nn.Module):
+    """actgrad's positional_embedding: x [B, T, D] + weight[:T], weight [max_length, D]."""
+
+    def __init__(self, max_length, embedding_dim, dtype=None):
+        super().__init__()
+        self.max_length = max_length
+        self.embedding_dim = embedding_dim
+        self.weight = nn.Parameter(torch.empty(max_length, embedding_dim, dtype=dtype))
+        nn.init.normal_(self.weight, 0.0, 0.02)
+
+    def forward(self, x):
+        if x.dim() != 3 or not 1 <= x.shape[1] <= self.max_length or \
+                x.shape[2] != self.embedding_dim:
+            raise ValueError(f"PositionalEmbedding: the input must be [B, T, "
+                             f"{self.embedding_dim}] with 1 <= T <= {self.max_length}, got "
+                             f"{list(x.shape)}")
+        return x + self.weight[: x.shape[1]]
 
 
 def _dtype(options):
@@ -231,6 +327,51 @@ def _residual(options, children):
     return Residual(named["body"], named.get("shortcut"))
 
 
+def _embedding(options, children):
+    del children
+    padding = options.get("padding_index", -1)
+    return Embedding(options["num_embeddings"], options["embedding_dim"],
+                     padding_idx=None if padding < 0 else padding, dtype=_dtype(options))
+
+
+def _recurrent(torch_type):
+    def build(options, children):
+        del children
+        return torch_type(options["input_size"], options["hidden_size"],
+                          num_layers=options.get("num_layers", 1),
+                          bias=options.get("bias", True),
+                          batch_first=options.get("batch_first", False),
+                          dropout=options.get("dropout", 0.0),
+                          bidirectional=options.get("bidirectional", False),
+                          dtype=_dtype(options))
+
+    return build
+
+
+def _multihead_attention(options, children):
+    del children
+    return SelfAttention(options["embed_dim"], options.get("num_heads", 1),
+                         bias=options.get("bias", True),
+                         batch_first=options.get("batch_first", False), dtype=_dtype(options))
+
+
+def _transformer_encoder_layer(options, children):
+    del children
+    return nn.TransformerEncoderLayer(
+        options["d_model"], options.get("nhead", 1),
+        dim_feedforward=options.get("dim_feedforward", 2048),
+        dropout=options.get("dropout", 0.1), activation=options.get("activation", "relu"),
+        layer_norm_eps=options.get("layer_norm_eps", 1e-5),
+        batch_first=options.get("batch_first", False),
+        norm_first=options.get("norm_first", False), dtype=_dtype(options))
+
+
+def _positional_embedding(options, children):
+    del children
+    return PositionalEmbedding(options["max_length"], options["embedding_dim"],
+                               dtype=_dtype(options))
+
+
 # Activation ops: the torch module computing the same function.
 _ACTIVATIONS = {
     "identity": lambda o: nn.Identity(),
@@ -275,6 +416,14 @@ register("flatten")(lambda options, children: nn.Flatten(options.get("start", 1)
 register("unflatten")(lambda options, children: nn.Unflatten(options.get("dim", 1),
                                                              tuple(options["sizes"])))
 register("residual", takes_children=True)(_residual)
+register("embedding")(_embedding)
+register("lstm")(_recurrent(Lstm))
+register("gru")(_recurrent(Gru))
+register("multihead_attention")(_multihead_attention)
+register("transformer_encoder_layer")(_transformer_encoder_layer)
+register("positional_embedding")(_positional_embedding)
+register("last_step")(lambda options, children: LastStep())
+register("mean_over_time")(lambda options, children: MeanOverTime())
 for _kind, _make in _ACTIVATIONS.items():
     register(_kind)(lambda options, children, make=_make: make(options))
 
@@ -354,6 +503,77 @@ def _unflatten_options(module):
     return {"dim": module.dim, "sizes": [int(v) for v in module.unflattened_size]}
 
 
+def _embedding_options(module):
+    if module.max_norm is not None or module.scale_grad_by_freq:
+        raise ValueError("Embedding: actgrad's embedding neither renormalizes rows (max_norm) "
+                         "nor scales gradients by frequency")
+    if module.padding_idx is not None and bool(module.weight[module.padding_idx].any()):
+        # torch reads the row; actgrad reads zeros at padding positions (the
+        # same while the row is zero, as torch makes it and training keeps it).
+        raise ValueError(f"Embedding: the padding row {module.padding_idx} is not zero; "
+                         "actgrad reads zeros there")
+    return {"num_embeddings": module.num_embeddings, "embedding_dim": module.embedding_dim,
+            "padding_index": -1 if module.padding_idx is None else int(module.padding_idx),
+            "dtype": _dtype_name(module)}
+
+
+def _recurrent_options(module):
+    if getattr(module, "proj_size", 0):
+        raise ValueError("LSTM: actgrad's lstm has no projection (proj_size)")
+    return {"input_size": module.input_size, "hidden_size": module.hidden_size,
+            "num_layers": module.num_layers, "bias": bool(module.bias),
+            "batch_first": bool(module.batch_first), "bidirectional": bool(module.bidirectional),
+            "dropout": float(module.dropout), "dtype": _dtype_name(module)}
+
+
+def _attention_options(module, standalone=True):
+    if not module._qkv_same_embed_dim:  # pylint: disable=protected-access
+        raise ValueError("MultiheadAttention: actgrad's keys and values have embed_dim "
+                         "features (no kdim, vdim)")
+    if module.bias_k is not None or module.add_zero_attn:
+        raise ValueError("MultiheadAttention: actgrad has no add_bias_kv or add_zero_attn")
+    if standalone and module.dropout:
+        raise ValueError("MultiheadAttention: actgrad's attention drops no attention weights; "
+                         "give dropout=0")
+    return {"embed_dim": module.embed_dim, "num_heads": module.num_heads,
+            "bias": module.in_proj_bias is not None, "batch_first": bool(module.batch_first),
+            "dtype": _dtype_name(module)}
+
+
+# TransformerEncoderLayer's children as actgrad's layer registers them.
+_ENCODER_CHILDREN = ("self_attn", "linear1", "dropout", "linear2", "norm1", "norm2",
+                     "dropout1", "dropout2")
+
+
+def _transformer_options(module):
+    activation = module.activation
+    if activation is torch.nn.functional.relu or isinstance(activation, nn.ReLU):
+        activation = "relu"
+    elif activation is torch.nn.functional.gelu or (isinstance(activation, nn.GELU) and
+                                                    activation.approximate == "none"):
+        activation = "gelu"
+    else:
+        raise ValueError(f"TransformerEncoderLayer: activation {activation!r}; actgrad's is "
+                         "relu or gelu (exact)")
+    norms = (module.norm1, module.norm2)
+    if norms[0].eps != norms[1].eps or not all(n.elementwise_affine for n in norms):
+        raise ValueError("TransformerEncoderLayer: actgrad's norms share one eps and have "
+                         "weights and biases")
+    if module.self_attn.in_proj_bias is None or module.linear1.bias is None:
+        raise ValueError("TransformerEncoderLayer: actgrad's layer has biases")
+    _attention_options(module.self_attn, standalone=False)
+    return {"d_model": module.self_attn.embed_dim, "nhead": module.self_attn.num_heads,
+            "dim_feedforward": module.linear1.out_features, "dropout": float(module.dropout.p),
+            "activation": activation, "layer_norm_eps": float(module.norm1.eps),
+            "batch_first": bool(module.self_attn.batch_first),
+            "norm_first": bool(module.norm_first), "dtype": _dtype_name(module)}
+
+
+def _positional_options(module):
+    return {"max_length": module.max_length, "embedding_dim": module.embedding_dim,
+            "dtype": _dtype_name(module)}
+
+
 # torch module types back to actgrad kinds, with their options.
 _KINDS_OF_TORCH = [
     (nn.Identity, "identity", lambda m: {}),
@@ -427,6 +647,30 @@ def describe(module):
         kind = "lstm_cell"
         options = {"input": module.input_size, "hidden": module.hidden_size,
                    "bias": module.bias, "dtype": _dtype_name(module)}
+    elif isinstance(module, nn.Embedding):
+        kind, options = "embedding", _embedding_options(module)
+    elif isinstance(module, (nn.LSTM, nn.GRU)):
+        kind = "lstm" if isinstance(module, nn.LSTM) else "gru"
+        options = _recurrent_options(module)
+    elif isinstance(module, nn.MultiheadAttention):
+        kind, options = "multihead_attention", _attention_options(module)
+        children = [{"name": "out_proj", "module": describe(module.out_proj)}]
+    elif isinstance(module, nn.TransformerEncoderLayer):
+        # The children actgrad's layer builds itself, in its order; a torch
+        # activation module (a child in torch) is an option there.
+        kind, options = "transformer_encoder_layer", _transformer_options(module)
+        children = [{"name": "self_attn",
+                     "module": {"kind": "multihead_attention",
+                                "options": _attention_options(module.self_attn, False),
+                                "children": [{"name": "out_proj",
+                                              "module": describe(module.self_attn.out_proj)}]}}]
+        children += [{"name": name, "module": describe(getattr(module, name))}
+                     for name in _ENCODER_CHILDREN[1:]]
+    elif isinstance(module, PositionalEmbedding):
+        kind, options = "positional_embedding", _positional_options(module)
+    elif isinstance(module, (LastStep, MeanOverTime)):
+        kind = "last_step" if isinstance(module, LastStep) else "mean_over_time"
+        options = {}
     else:
         for torch_type, name, options_of in _KINDS_OF_TORCH:
             if type(module) is torch_type:  # pylint: disable=unidiomatic-typecheck

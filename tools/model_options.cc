@@ -166,10 +166,13 @@ void AddModelOptions(CLI::App* sub, ModelFlags* flags) {
       ->capture_default_str();
   sub->add_option("--layers", flags->layers,
                   "Layers instead of --hidden, e.g. conv2d:16:3:pad=1,batchnorm,relu,maxpool:2,"
-                  "flatten,dropout:0.25,linear:64,relu (the output layer comes from the task)");
+                  "flatten,dropout:0.25,linear:64,relu, or for [T, F] sequences lstm:64,last; "
+                  "also gru:H, last, mean, embedding:V:D, posembed, transformer:HEADS:FF[:gelu]"
+                  "[:prenorm], attention:HEADS (the output layer comes from the task)");
   sub->add_option("--input-shape", flags->input_shape,
-                  "The shape of one row for --layers: C,H,W for images, C,L for sequences "
-                  "(default: the row as it is)");
+                  "The shape of one row for --layers: C,H,W for images, C,L for 1-D "
+                  "convolutions, T,F for recurrent and attention layers (T steps of F "
+                  "features) (default: the row as it is)");
   sub->add_option("--activation", flags->activation,
                   "Hidden activation: any registered one, with attributes as NAME:key=value")
       ->capture_default_str();
@@ -490,6 +493,7 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
     return s;
   }
 
+  bool takes_indices = false;  // the rows are token indices for an embedding
   if (!flags.layers.empty()) {
     // Built once here to check the spec (sizes against the memory limit
     // included) and to learn its first activation, which the input scaling
@@ -502,6 +506,7 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
         built->first_activation != nullptr ? built->first_activation : &ops::kIdentity;
     mlp.hidden_attrs = built->first_activation_attrs;
     mlp.hidden.clear();
+    takes_indices = built->takes_indices;
   }
   if (!flags.layers.empty()) {
     plan.init_reason = flags.init == "auto"
@@ -523,7 +528,10 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
     plan.init_reason = "--init";
   }
 
-  if (flags.scale == "auto") {
+  if (flags.scale == "auto" && takes_indices) {
+    plan.scaling = nn::Scaling::kNone;
+    plan.scaling_reason = "auto: the rows are token indices for the embedding";
+  } else if (flags.scale == "auto") {
     plan.scaling = nn::RecommendedScaling(*mlp.hidden_activation);
     plan.scaling_reason =
         absl::StrCat("auto for ", mlp.hidden_activation->name, " hidden layers, claims C18-C20");

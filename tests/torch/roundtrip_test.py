@@ -4,14 +4,20 @@
 
 For the MLP `actgrad train --save` writes, a user module kind (from a
 plugin), an LSTM cell, a float64 network, one network per registered
-activation and two convolutional networks that hold every convolution,
-pooling, normalization, dropout, flatten and residual kind:
+activation, two convolutional networks that hold every convolution,
+pooling, normalization, dropout, flatten and residual kind, and three
+sequence networks that hold every sequence kind (embedding over integer
+token columns, 2-layer bidirectional LSTM, GRU, positional embedding, post-
+and pre-norm transformer encoder layers, self-attention, last step, mean
+over time):
 tools/actgrad_torch.py rebuilds the model in PyTorch, and its outputs on the
 same rows match `actgrad predict --json` to 1e-5 relative (1e-6 absolute
 for outputs near zero, where float32's rounding of the layers before
 decides). The other way, networks built in PyTorch and written by
 actgrad_torch.save — every activation torch has a kind for, the layers of
-every convolutional kind, and the user kind — predict the same in actgrad.
+every convolutional and sequence kind, and the user kind — predict the same
+in actgrad. PyTorch's encoder layer takes its fused fast path in evaluation
+mode; it agrees within the same allowance.
 Each model reads the CSV file whose columns are its features. Exits 77
 (skipped) without PyTorch.
 """
@@ -36,14 +42,20 @@ import actgrad_torch  # pylint: disable=wrong-import-position
 RELATIVE = 1e-5
 ABSOLUTE = 1e-6
 
-# The convolutional kinds, by the torch module that stands for each.
-CONVOLUTIONAL_KINDS = {
+# The convolutional and sequence kinds, by the torch module that stands for each.
+LAYER_KINDS = {
     "conv1d": nn.Conv1d, "conv2d": nn.Conv2d, "conv_transpose2d": nn.ConvTranspose2d,
     "max_pool1d": nn.MaxPool1d, "max_pool2d": nn.MaxPool2d, "avg_pool1d": nn.AvgPool1d,
     "avg_pool2d": nn.AvgPool2d, "adaptive_avg_pool2d": nn.AdaptiveAvgPool2d,
     "batch_norm1d": nn.BatchNorm1d, "batch_norm2d": nn.BatchNorm2d, "layer_norm": nn.LayerNorm,
     "group_norm": nn.GroupNorm, "dropout": nn.Dropout, "flatten": nn.Flatten,
     "unflatten": nn.Unflatten, "residual": actgrad_torch.Residual,
+    # The sequence kinds.
+    "embedding": actgrad_torch.Embedding, "lstm": actgrad_torch.Lstm, "gru": actgrad_torch.Gru,
+    "multihead_attention": actgrad_torch.SelfAttention,
+    "transformer_encoder_layer": nn.TransformerEncoderLayer,
+    "positional_embedding": actgrad_torch.PositionalEmbedding,
+    "last_step": actgrad_torch.LastStep, "mean_over_time": actgrad_torch.MeanOverTime,
 }
 
 
@@ -103,9 +115,9 @@ def csv_by_columns(models_dir):
 
 
 def missing_kinds(modules):
-    """The convolutional kinds no module among `modules` stands for."""
+    """The convolutional and sequence kinds no module among `modules` stands for."""
     present = {type(m) for m in modules}
-    return sorted(kind for kind, torch_type in CONVOLUTIONAL_KINDS.items()
+    return sorted(kind for kind, torch_type in LAYER_KINDS.items()
                   if torch_type not in present)
 
 
@@ -206,12 +218,52 @@ def torch_sequence():
         nn.Linear(12, 2))
 
 
-def train_a_little(model, rows):
-    """A few SGD steps: batch norms' running statistics and every affine parameter move."""
+def torch_recurrent():
+    """A 2-layer bidirectional GRU (dropout between its layers) into an LSTM without
+    biases, the last step into a linear head; rows as 12 steps of 6 features."""
+    return nn.Sequential(
+        nn.Unflatten(1, (12, 6)),
+        actgrad_torch.Gru(6, 5, num_layers=2, bidirectional=True, batch_first=True, dropout=0.1),
+        actgrad_torch.Lstm(10, 6, batch_first=True, bias=False),
+        actgrad_torch.LastStep(),
+        nn.Linear(6, 3))
+
+
+def torch_transformer():
+    """A projection, learned positions, a pre-norm relu encoder layer, a post-norm one with
+    an exact GELU module and another eps, self-attention without biases in a residual,
+    the mean over time."""
+    return nn.Sequential(
+        nn.Unflatten(1, (12, 6)),
+        nn.Linear(6, 8),
+        actgrad_torch.PositionalEmbedding(12, 8),
+        nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.1, batch_first=True,
+                                   norm_first=True),
+        nn.TransformerEncoderLayer(8, 4, dim_feedforward=12, dropout=0.2, activation=nn.GELU(),
+                                   layer_norm_eps=1e-6, batch_first=True),
+        actgrad_torch.Residual(actgrad_torch.SelfAttention(8, 2, bias=False, batch_first=True)),
+        actgrad_torch.MeanOverTime(),
+        nn.Linear(8, 2))
+
+
+def torch_tokens():
+    """Integer tokens through an embedding with a padding row, an LSTM, the last step."""
+    return nn.Sequential(
+        actgrad_torch.Embedding(20, 5, padding_idx=0),
+        actgrad_torch.Lstm(5, 6, batch_first=True),
+        actgrad_torch.LastStep(),
+        nn.Linear(6, 1))
+
+
+def train_a_little(model, rows, shift=True):
+    """A few SGD steps: batch norms' running statistics and every affine parameter move.
+
+    Token rows (shift=False) are taken as they are."""
     model.train()
     sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
     for _ in range(4):
-        batch = rows[torch.randperm(rows.shape[0])[:16]] * 2 + 1
+        batch = rows[torch.randperm(rows.shape[0])[:16]]
+        batch = batch * 2 + 1 if shift else batch
         sgd.zero_grad()
         ((model(batch) - 1) ** 2).mean().backward()
         sgd.step()
@@ -223,6 +275,7 @@ def torch_to_actgrad(actgrad, models_dir, data_files, plugin):
     torch.manual_seed(3)
     small = ("f0", "f1", "f2", "f3")
     images = tuple(f"p{i}" for i in range(72))
+    tokens = tuple(f"t{i}" for i in range(10))
     inputs = data_files[small]
     rows = {columns: torch.tensor(rows_of(path, False), dtype=torch.float32)
             for columns, path in data_files.items()}
@@ -238,17 +291,23 @@ def torch_to_actgrad(actgrad, models_dir, data_files, plugin):
     cases.append(("torch residual_net (user kind)", ResidualNet(4, 5, 3),
                   {"task": "multiclass", "output": "logits"}))
     cases = [(name, model, dict(info, features=small)) for name, model, info in cases]
-    convolutional = [
+    layered = [
         ("torch cnn", train_a_little(torch_cnn(), rows[images]),
          {"task": "multiclass", "output": "logits", "features": images}),
         ("torch sequence", train_a_little(torch_sequence(), rows[images]),
          {"task": "regression", "features": images}),
+        ("torch recurrent", train_a_little(torch_recurrent(), rows[images]),
+         {"task": "multiclass", "output": "logits", "features": images}),
+        ("torch transformer", train_a_little(torch_transformer(), rows[images]),
+         {"task": "regression", "features": images}),
+        ("torch tokens", train_a_little(torch_tokens(), rows[tokens], shift=False),
+         {"task": "binary", "output": "logits", "features": tokens}),
     ]
-    missing = missing_kinds([m for _, model, _ in convolutional for m in model.modules()])
+    missing = missing_kinds([m for _, model, _ in layered for m in model.modules()])
     if missing:
         print("no torch-built network holds", ", ".join(missing))
         return False
-    cases += convolutional
+    cases += layered
     # Like actgrad's own writers, save refuses to replace a link.
     link = os.path.join(models_dir, "link.safetensors")
     os.symlink(inputs, link)
@@ -266,6 +325,22 @@ def torch_to_actgrad(actgrad, models_dir, data_files, plugin):
         return False
     except ValueError as e:
         print("refused as it should:", e)
+    # Sequence layers that compute what actgrad's do not are refused too: a
+    # padding row that is not zero (actgrad reads zeros there), a tanh GELU in
+    # an encoder layer (its fast path and actgrad compute the exact one),
+    # attention dropout outside an encoder layer.
+    nonzero_padding = actgrad_torch.Embedding(4, 2, padding_idx=1)
+    with torch.no_grad():
+        nonzero_padding.weight[1] = 1
+    for refused in (nonzero_padding,
+                    nn.TransformerEncoderLayer(4, 2, 8, activation=nn.GELU(approximate="tanh")),
+                    actgrad_torch.SelfAttention(4, 2, dropout=0.1)):
+        try:
+            actgrad_torch.save(refused, os.path.join(models_dir, "refused.safetensors"))
+            print(f"actgrad_torch.save wrote {type(refused).__name__}, which it should refuse")
+            return False
+        except ValueError as e:
+            print("refused as it should:", e)
     ok = True
     for name, model, info in cases:
         model.eval()
@@ -275,7 +350,10 @@ def torch_to_actgrad(actgrad, models_dir, data_files, plugin):
         ours, _ = actgrad_predict(actgrad, path, data_files[features], plugin)
         with torch.no_grad():
             theirs = model(rows[features]).to(torch.float64)
-        if info.get("output") == "logits":
+        if info.get("output") == "logits" and theirs.shape[1] == 1:
+            theirs = torch.sigmoid(theirs)
+            theirs = torch.cat([1 - theirs, theirs], dim=1)
+        elif info.get("output") == "logits":
             theirs = torch.softmax(theirs, dim=1)
         ok &= compare(name, ours, theirs)
     return ok

@@ -8,8 +8,14 @@
 // registered activation; DIR/images.csv (rows of 2x6x6 images) and, reading
 // it, DIR/cnn.safetensors and DIR/sequence.safetensors with every
 // convolutional layer kind, with running statistics that differ from the
-// batch's, so that evaluation mode matters.
+// batch's, so that evaluation mode matters; reading the same rows as 12 steps
+// of 6 features, DIR/recurrent.safetensors (a 2-layer bidirectional LSTM and
+// a GRU) and DIR/transformer.safetensors (positional embedding, post- and
+// pre-norm encoder layers, self-attention); DIR/tokens.csv (rows of 10
+// integer tokens, left-padded with 0) and DIR/tokens.safetensors (embedding,
+// LSTM, last step).
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -19,7 +25,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "actgrad.h"
+#include "nn/attention.h"
+#include "nn/embedding.h"
 #include "nn/nn.h"
+#include "nn/recurrent.h"
+#include "nn/sequence_layers.h"
 #include "tests/residual_net.h"
 
 ACTGRAD_REGISTER_MODULE_KIND(actgrad::test_nets::ResidualNet, "residual_net");
@@ -29,8 +39,14 @@ using namespace actgrad;
 namespace {
 
 constexpr int64_t kFeatures = 4;
-// Image rows: 2 channels of 6x6, or 3 channels of 24 for the sequence model.
+// Image rows: 2 channels of 6x6, or 3 channels of 24 for the sequence model,
+// or 12 steps of 6 features for the recurrent and transformer models.
 constexpr int64_t kPixels = 72;
+constexpr int64_t kSteps = 12;
+constexpr int64_t kStepFeatures = 6;
+// Token rows: kTokenSteps tokens in [0, kVocabulary), 0 the padding.
+constexpr int64_t kTokenSteps = 10;
+constexpr int64_t kVocabulary = 20;
 
 bool Check(const absl::Status& status) {
   if (!status.ok()) std::cerr << status.message() << "\n";
@@ -149,6 +165,93 @@ std::unique_ptr<nn::Sequential> SequenceNet(Generator& gen) {
   return net;
 }
 
+// Rows as a batch-first sequence [B, kSteps, kStepFeatures].
+std::unique_ptr<nn::Unflatten> AsSteps() {
+  return std::make_unique<nn::Unflatten>(1, std::vector<int64_t>{kSteps, kStepFeatures});
+}
+
+// A 2-layer bidirectional LSTM (dropout between its layers in training) into
+// a GRU without biases, the last step into a linear head.
+std::unique_ptr<nn::Sequential> RecurrentNet(Generator& gen) {
+  auto net = std::make_unique<nn::Sequential>();
+  net->Add(AsSteps());
+  net->Add(std::make_unique<nn::Lstm>(nn::RecurrentOptions{.input_size = kStepFeatures,
+                                                           .hidden_size = 8,
+                                                           .num_layers = 2,
+                                                           .batch_first = true,
+                                                           .bidirectional = true,
+                                                           .dropout = 0.2},
+                                      gen));
+  net->Add(std::make_unique<nn::Gru>(
+      nn::RecurrentOptions{.input_size = 16, .hidden_size = 6, .bias = false, .batch_first = true},
+      gen));
+  net->Add(std::make_unique<nn::LastStep>());
+  net->Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 6, .out = 3}, gen));
+  return net;
+}
+
+// A projection, learned positions, a post-norm gelu encoder layer, a
+// pre-norm relu one with another eps, self-attention with a residual, the
+// mean over time into a linear head.
+std::unique_ptr<nn::Sequential> TransformerNet(Generator& gen) {
+  constexpr int64_t d = 8;
+  auto net = std::make_unique<nn::Sequential>();
+  net->Add(AsSteps());
+  net->Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = kStepFeatures, .out = d}, gen));
+  net->Add(std::make_unique<nn::PositionalEmbedding>(
+      nn::PositionalEmbeddingOptions{.max_length = kSteps, .embedding_dim = d}, gen));
+  net->Add(std::make_unique<nn::TransformerEncoderLayer>(
+      nn::TransformerEncoderLayerOptions{.d_model = d,
+                                         .nhead = 2,
+                                         .dim_feedforward = 16,
+                                         .dropout = 0.1,
+                                         .activation = "gelu",
+                                         .batch_first = true},
+      gen));
+  net->Add(std::make_unique<nn::TransformerEncoderLayer>(
+      nn::TransformerEncoderLayerOptions{.d_model = d,
+                                         .nhead = 4,
+                                         .dim_feedforward = 12,
+                                         .dropout = 0.2,
+                                         .activation = "relu",
+                                         .layer_norm_eps = 1e-4,
+                                         .batch_first = true,
+                                         .norm_first = true},
+      gen));
+  net->Add(std::make_unique<nn::Residual>(std::make_unique<nn::MultiheadAttention>(
+      nn::MultiheadAttentionOptions{.embed_dim = d, .num_heads = 2, .batch_first = true}, gen)));
+  net->Add(std::make_unique<nn::MeanOverTime>());
+  net->Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = d, .out = 2}, gen));
+  return net;
+}
+
+// Integer tokens through an embedding with a padding row, an LSTM, the last
+// step, a one-logit head.
+std::unique_ptr<nn::Sequential> TokenNet(Generator& gen) {
+  auto net = std::make_unique<nn::Sequential>();
+  net->Add(std::make_unique<nn::Embedding>(
+      nn::EmbeddingOptions{.num_embeddings = kVocabulary, .embedding_dim = 6, .padding_index = 0},
+      gen));
+  net->Add(std::make_unique<nn::Lstm>(
+      nn::RecurrentOptions{.input_size = 6, .hidden_size = 7, .batch_first = true}, gen));
+  net->Add(std::make_unique<nn::LastStep>());
+  net->Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 7, .out = 1}, gen));
+  return net;
+}
+
+// Rows of kTokenSteps tokens in [1, kVocabulary), each row's sequence of
+// 3 to 10 tokens left-padded with 0, so that the last step is a token.
+Tensor Tokens(int64_t rows, Generator& gen) {
+  std::vector<double> v;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t length = 3 + r % (kTokenSteps - 2);
+    for (int64_t t = 0; t < kTokenSteps; ++t) {
+      v.push_back(t < kTokenSteps - length ? 0.0 : double(1 + gen.engine()() % (kVocabulary - 1)));
+    }
+  }
+  return FromValues(v, {rows, kTokenSteps});
+}
+
 template <typename T>
 void AddTo(Tensor& values, const Tensor& noise) {
   T* v = values.data<T>();
@@ -160,8 +263,8 @@ void AddTo(Tensor& values, const Tensor& noise) {
 // off the data's center, and every parameter moved off its initial value (the
 // norms' ones and zeros too), so that evaluation mode and each affine
 // parameter show in the outputs.
-void Settle(nn::Sequential& net, DType dtype, Generator& gen) {
-  {
+void Settle(nn::Sequential& net, DType dtype, Generator& gen, bool passes = true) {
+  if (passes) {
     NoGradGuard no_grad;
     for (int pass = 0; pass < 3; ++pass) net(Normal({16, kPixels}, 1.5, 3, gen, dtype));
   }
@@ -263,5 +366,37 @@ int main(int argc, char** argv) {
   ok &= Check(
       nn::Save(dir + "/sequence.safetensors", *sequence,
                {.task = nn::Task::kRegression, .scaler = image_scaler, .feature_names = pixels}));
+
+  std::unique_ptr<nn::Sequential> recurrent = RecurrentNet(gen);
+  Settle(*recurrent, DType::kFloat32, gen, /*passes=*/false);
+  ok &= Check(nn::Save(dir + "/recurrent.safetensors", *recurrent,
+                       {.task = nn::Task::kMulticlass,
+                        .output = nn::ModelOutput::kLogits,
+                        .scaler = image_scaler,
+                        .feature_names = pixels,
+                        .labels = {"a", "b", "c"}}));
+
+  std::unique_ptr<nn::Sequential> transformer = TransformerNet(gen);
+  Settle(*transformer, DType::kFloat32, gen, /*passes=*/false);
+  ok &= Check(
+      nn::Save(dir + "/transformer.safetensors", *transformer,
+               {.task = nn::Task::kRegression, .scaler = image_scaler, .feature_names = pixels}));
+
+  std::vector<std::string> token_columns;
+  for (int64_t i = 0; i < kTokenSteps; ++i) token_columns.push_back(absl::StrCat("t", i));
+  WriteCsv(dir + "/tokens.csv", token_columns, Tokens(64, gen));
+  std::unique_ptr<nn::Sequential> tokens = TokenNet(gen);
+  Settle(*tokens, DType::kFloat32, gen, /*passes=*/false);
+  {
+    // The padding row stays zero, as training leaves it: actgrad reads zeros
+    // there and PyTorch the row.
+    auto& embedding = dynamic_cast<nn::Embedding&>(*tokens->NamedChildren().front().second);
+    float* row = embedding.weight().data<float>();
+    std::fill_n(row, embedding.options().embedding_dim, 0.0f);
+  }
+  ok &= Check(nn::Save(dir + "/tokens.safetensors", *tokens,
+                       {.task = nn::Task::kBinary,
+                        .output = nn::ModelOutput::kLogits,
+                        .feature_names = token_columns}));
   return ok ? 0 : 1;
 }

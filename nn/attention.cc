@@ -1,0 +1,329 @@
+#include "nn/attention.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "graph/factories.h"
+#include "nn/init.h"
+#include "nn/layer_config.h"
+#include "ops/builtin_ops.h"
+#include "ops/functional.h"
+#include "ops/layer_ops.h"
+#include "ops/sequence_ops.h"
+
+namespace actgrad::nn {
+
+namespace {
+
+std::string Describe(const Tensor& t) { return t.defined() ? t.shape().ToString() : "undefined"; }
+
+// The options, checked before any member is built from them, so that a bad
+// one is reported as the attention layer's, not its out_proj's.
+const MultiheadAttentionOptions& Checked(const MultiheadAttentionOptions& o,
+                                         const std::source_location& location) {
+  ACTGRAD_REQUIRE(o.embed_dim > 0 && o.num_heads > 0 && o.embed_dim % o.num_heads == 0, location,
+                  "multihead_attention: num_heads must be positive and divide embed_dim, got ",
+                  o.num_heads, " heads for embed_dim ", o.embed_dim);
+  return o;
+}
+
+const TransformerEncoderLayerOptions& Checked(const TransformerEncoderLayerOptions& o,
+                                              const std::source_location& location) {
+  ACTGRAD_REQUIRE(o.d_model > 0 && o.nhead > 0 && o.d_model % o.nhead == 0, location,
+                  "transformer_encoder_layer: nhead must be positive and divide d_model, got ",
+                  o.nhead, " heads for d_model ", o.d_model);
+  ACTGRAD_REQUIRE(o.dim_feedforward > 0, location,
+                  "transformer_encoder_layer: dim_feedforward must be positive, got ",
+                  o.dim_feedforward);
+  ACTGRAD_REQUIRE(o.activation == "relu" || o.activation == "gelu", location,
+                  "transformer_encoder_layer: activation must be \"relu\" or \"gelu\", got \"",
+                  o.activation, "\"");
+  ACTGRAD_REQUIRE(o.dropout >= 0 && o.dropout <= 1, location,
+                  "transformer_encoder_layer: dropout must be in [0, 1], got ", o.dropout);
+  return o;
+}
+
+// PyTorch's nn.Linear default: U(+-1/sqrt(fan_in)) for the weight and bias.
+LinearOptions TorchLinear(int64_t in, int64_t out, DType dtype) {
+  const double bound = 1.0 / std::sqrt(double(in));
+  return {.in = in,
+          .out = out,
+          .weight_init = Initializer::HeUniform(1.0 / std::sqrt(3.0)),
+          .bias_init = Initializer::Uniform(-bound, bound),
+          .dtype = dtype};
+}
+
+absl::StatusOr<double> NumberIn(const ModuleConfig& config, absl::string_view key, double fallback,
+                                double low, double high, bool open_low) {
+  absl::StatusOr<double> v = config.Number(key, fallback);
+  if (!v.ok()) return v.status();
+  if (!((open_low ? *v > low : *v >= low) && *v <= high)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(key, ": ", *v, " is outside ", open_low ? "(" : "[", low, ", ", high, "]"));
+  }
+  return v;
+}
+
+}  // namespace
+
+// ------------------------------------------------------- MultiheadAttention
+MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& options, Generator& gen,
+                                       std::source_location location)
+    : options_(Checked(options, location)),
+      out_proj_({.in = options.embed_dim,
+                 .out = options.embed_dim,
+                 .bias = options.bias,
+                 .weight_init = Initializer::HeUniform(1.0 / std::sqrt(3.0)),
+                 .bias_init = Initializer::Zeros(),
+                 .dtype = options.dtype},
+                gen, location) {
+  const int64_t e = options.embed_dim;
+  in_proj_weight_ = Zeros({3 * e, e}, options.dtype);
+  Initializer::XavierUniform().Fill(in_proj_weight_, gen);
+  RegisterParameter("in_proj_weight", &in_proj_weight_, location);
+  if (options.bias) {
+    in_proj_bias_ = Zeros({3 * e}, options.dtype);
+    RegisterParameter("in_proj_bias", &in_proj_bias_, location);
+  }
+  RegisterModule("out_proj", &out_proj_, location);
+}
+
+Tensor MultiheadAttention::Forward(const Tensor& x) { return Attend(x, x, x); }
+
+Tensor MultiheadAttention::Attend(const Tensor& query, const Tensor& key, const Tensor& value,
+                                  const Tensor& attn_mask, bool causal,
+                                  std::source_location location) {
+  const MultiheadAttentionOptions& o = options_;
+  const int64_t e = o.embed_dim, heads = o.num_heads;
+  const int batch_axis = o.batch_first ? 0 : 1, time_axis = o.batch_first ? 1 : 0;
+  auto fits = [&](const Tensor& t) { return t.defined() && t.rank() == 3 && t.dim(2) == e; };
+  ACTGRAD_REQUIRE(
+      fits(query) && fits(key) && fits(value) && key.dim(batch_axis) == query.dim(batch_axis) &&
+          value.dim(batch_axis) == query.dim(batch_axis) &&
+          value.dim(time_axis) == key.dim(time_axis),
+      location, ToString(), ": query, key and value must be ",
+      o.batch_first ? "[B, L, E], [B, S, E], [B, S, E]" : "[L, B, E], [S, B, E], [S, B, E]",
+      " with E = ", e, ", got ", Describe(query), ", ", Describe(key), ", ", Describe(value));
+  const int64_t batch = query.dim(batch_axis);
+  const int64_t target = query.dim(time_axis), source = key.dim(time_axis);
+  if (attn_mask.defined()) {
+    const bool shared =
+        attn_mask.rank() == 2 && attn_mask.dim(0) == target && attn_mask.dim(1) == source;
+    const bool per_head = attn_mask.rank() == 3 && attn_mask.dim(0) == batch * heads &&
+                          attn_mask.dim(1) == target && attn_mask.dim(2) == source;
+    ACTGRAD_REQUIRE(shared || per_head, location, ToString(), ": attn_mask must be [L, S] = [",
+                    target, ", ", source, "] or [B * heads, L, S] = [", batch * heads, ", ", target,
+                    ", ", source, "], got ", attn_mask.shape().ToString());
+  }
+  // The attention rows read sequence-first [L, B, E] in place, each head a
+  // strided column block; batch-first inputs are turned once, which costs
+  // less than splitting and merging heads.
+  auto sequence_first = [&](const Tensor& t) {
+    return o.batch_first ? Permute(t, {1, 0, 2}, location) : t;
+  };
+  const AttentionOptions attention{.causal = causal};
+  Tensor context;
+  if (query.impl() == key.impl() && key.impl() == value.impl()) {
+    // Self-attention: one product for the three projections, read in place.
+    const Tensor qkv =
+        actgrad::Linear(sequence_first(query), in_proj_weight_, in_proj_bias_, location);
+    context = MultiHeadSelfAttention(qkv, heads, attn_mask, attention, location);
+  } else {
+    auto project = [&](const Tensor& x, int64_t part) {
+      const Tensor w = Slice(in_proj_weight_, 0, part * e, (part + 1) * e, location);
+      const Tensor b =
+          o.bias ? Slice(in_proj_bias_, 0, part * e, (part + 1) * e, location) : Tensor();
+      return actgrad::Linear(sequence_first(x), w, b, location);
+    };
+    context = MultiHeadAttention(project(query, 0), project(key, 1), project(value, 2), heads,
+                                 attn_mask, attention, location);
+  }
+  const Tensor attended = out_proj_(context);
+  return o.batch_first ? Permute(attended, {1, 0, 2}, location) : attended;
+}
+
+std::string MultiheadAttention::ToString() const {
+  const MultiheadAttentionOptions& o = options_;
+  return absl::StrCat("MultiheadAttention(", o.embed_dim, ", ", o.num_heads, " heads",
+                      o.batch_first ? ", batch_first" : "", o.bias ? "" : ", no bias", ")");
+}
+
+ModuleConfig MultiheadAttention::Config() const {
+  const MultiheadAttentionOptions& o = options_;
+  return ModuleConfig()
+      .Set("embed_dim", o.embed_dim)
+      .Set("num_heads", o.num_heads)
+      .Set("bias", o.bias)
+      .Set("batch_first", o.batch_first)
+      .Set("dtype", DTypeName(o.dtype));
+}
+
+absl::StatusOr<MultiheadAttentionOptions> MultiheadAttention::OptionsFromConfig(
+    const ModuleConfig& config) {
+  if (absl::Status s =
+          OnlyKeysOf(config, {"embed_dim", "num_heads", "bias", "batch_first", "dtype"});
+      !s.ok()) {
+    return s;
+  }
+  MultiheadAttentionOptions o;
+  // in_proj_weight has 3E rows, which must stay within the extent bound.
+  ACTGRAD_CONFIG_ASSIGN(o.embed_dim, config.IntInRange("embed_dim", 1, kMaxLayerExtent / 3));
+  ACTGRAD_CONFIG_ASSIGN(o.num_heads, config.IntInRange("num_heads", 1, o.embed_dim));
+  if (o.embed_dim % o.num_heads != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_heads: ", o.num_heads, " does not divide embed_dim ", o.embed_dim));
+  }
+  ACTGRAD_CONFIG_ASSIGN(o.bias, config.Bool("bias", true));
+  ACTGRAD_CONFIG_ASSIGN(o.batch_first, config.Bool("batch_first", false));
+  ACTGRAD_CONFIG_ASSIGN(o.dtype, FloatDTypeOf(config));
+  return o;
+}
+
+std::vector<std::pair<std::string, Shape>> MultiheadAttention::ShapesOf(
+    const MultiheadAttentionOptions& o) {
+  const int64_t e = o.embed_dim;
+  std::vector<std::pair<std::string, Shape>> shapes = {{"in_proj_weight", Shape{3 * e, e}}};
+  if (o.bias) shapes.emplace_back("in_proj_bias", Shape{3 * e});
+  shapes.emplace_back("out_proj.weight", Shape{e, e});
+  if (o.bias) shapes.emplace_back("out_proj.bias", Shape{e});
+  return shapes;
+}
+
+// -------------------------------------------------- TransformerEncoderLayer
+TransformerEncoderLayer::TransformerEncoderLayer(const TransformerEncoderLayerOptions& options,
+                                                 Generator& gen, std::source_location location)
+    : options_(Checked(options, location)),
+      self_attn_({.embed_dim = options.d_model,
+                  .num_heads = options.nhead,
+                  .batch_first = options.batch_first,
+                  .dtype = options.dtype},
+                 gen, location),
+      linear1_(TorchLinear(options.d_model, options.dim_feedforward, options.dtype), gen, location),
+      dropout_(options.dropout, gen, location),
+      linear2_(TorchLinear(options.dim_feedforward, options.d_model, options.dtype), gen, location),
+      norm1_({.normalized_shape = {options.d_model},
+              .eps = options.layer_norm_eps,
+              .dtype = options.dtype},
+             location),
+      norm2_({.normalized_shape = {options.d_model},
+              .eps = options.layer_norm_eps,
+              .dtype = options.dtype},
+             location),
+      dropout1_(options.dropout, gen, location),
+      dropout2_(options.dropout, gen, location) {
+  // PyTorch's registration order, which is its state_dict's.
+  RegisterModule("self_attn", &self_attn_, location);
+  RegisterModule("linear1", &linear1_, location);
+  RegisterModule("dropout", &dropout_, location);
+  RegisterModule("linear2", &linear2_, location);
+  RegisterModule("norm1", &norm1_, location);
+  RegisterModule("norm2", &norm2_, location);
+  RegisterModule("dropout1", &dropout1_, location);
+  RegisterModule("dropout2", &dropout2_, location);
+}
+
+Tensor TransformerEncoderLayer::FeedForward(const Tensor& x) {
+  Tensor h = linear1_(x);
+  h = options_.activation == "gelu" ? Apply(ops::kGelu, {h}) : Relu(h);
+  return linear2_(dropout_(h));
+}
+
+Tensor TransformerEncoderLayer::Forward(const Tensor& x) { return Encode(x); }
+
+Tensor TransformerEncoderLayer::Encode(const Tensor& x, const Tensor& mask, bool causal,
+                                       std::source_location location) {
+  const TransformerEncoderLayerOptions& o = options_;
+  ACTGRAD_REQUIRE(x.defined() && x.rank() == 3 && x.dim(2) == o.d_model, location, ToString(),
+                  ": the input must be ", o.batch_first ? "[B, L, " : "[L, B, ", o.d_model,
+                  "], got ", Describe(x));
+  auto attend = [&](const Tensor& t) {
+    // Plain self-attention goes through the module call, so that a profile
+    // names its ops as the self_attn layer's.
+    const Tensor a = mask.defined() || causal ? self_attn_.Attend(t, t, t, mask, causal, location)
+                                              : self_attn_(t);
+    return dropout1_(a);
+  };
+  auto feed_forward = [&](const Tensor& t) { return dropout2_(FeedForward(t)); };
+  Tensor y = x;
+  if (o.norm_first) {
+    y = y + attend(norm1_(y));
+    y = y + feed_forward(norm2_(y));
+  } else {
+    y = norm1_(y + attend(y));
+    y = norm2_(y + feed_forward(y));
+  }
+  return y;
+}
+
+std::string TransformerEncoderLayer::ToString() const {
+  const TransformerEncoderLayerOptions& o = options_;
+  return absl::StrCat("TransformerEncoderLayer(", o.d_model, ", ", o.nhead, " heads, feedforward ",
+                      o.dim_feedforward, " ", o.activation, ", dropout=", o.dropout,
+                      o.norm_first ? ", pre-norm" : ", post-norm",
+                      o.batch_first ? ", batch_first" : "", ")");
+}
+
+ModuleConfig TransformerEncoderLayer::Config() const {
+  const TransformerEncoderLayerOptions& o = options_;
+  return ModuleConfig()
+      .Set("d_model", o.d_model)
+      .Set("nhead", o.nhead)
+      .Set("dim_feedforward", o.dim_feedforward)
+      .Set("dropout", o.dropout)
+      .Set("activation", o.activation)
+      .Set("layer_norm_eps", o.layer_norm_eps)
+      .Set("batch_first", o.batch_first)
+      .Set("norm_first", o.norm_first)
+      .Set("dtype", DTypeName(o.dtype));
+}
+
+absl::StatusOr<TransformerEncoderLayerOptions> TransformerEncoderLayer::OptionsFromConfig(
+    const ModuleConfig& config) {
+  if (absl::Status s =
+          OnlyKeysOf(config, {"d_model", "nhead", "dim_feedforward", "dropout", "activation",
+                              "layer_norm_eps", "batch_first", "norm_first", "dtype"});
+      !s.ok()) {
+    return s;
+  }
+  TransformerEncoderLayerOptions o;
+  ACTGRAD_CONFIG_ASSIGN(o.d_model, config.IntInRange("d_model", 1, kMaxLayerExtent / 3));
+  ACTGRAD_CONFIG_ASSIGN(o.nhead, config.IntInRange("nhead", 1, o.d_model));
+  if (o.d_model % o.nhead != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("nhead: ", o.nhead, " does not divide d_model ", o.d_model));
+  }
+  ACTGRAD_CONFIG_ASSIGN(o.dim_feedforward,
+                        IntInRangeOr(config, "dim_feedforward", 1, kMaxLayerExtent, 2048));
+  ACTGRAD_CONFIG_ASSIGN(o.dropout, NumberIn(config, "dropout", 0.1, 0, 1, false));
+  ACTGRAD_CONFIG_ASSIGN(o.activation, config.String("activation", "relu"));
+  if (o.activation != "relu" && o.activation != "gelu") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("activation: \"", o.activation, "\" is not relu or gelu"));
+  }
+  ACTGRAD_CONFIG_ASSIGN(o.layer_norm_eps, NumberIn(config, "layer_norm_eps", 1e-5, 0, 1, true));
+  ACTGRAD_CONFIG_ASSIGN(o.batch_first, config.Bool("batch_first", false));
+  ACTGRAD_CONFIG_ASSIGN(o.norm_first, config.Bool("norm_first", false));
+  ACTGRAD_CONFIG_ASSIGN(o.dtype, FloatDTypeOf(config));
+  return o;
+}
+
+std::vector<std::pair<std::string, Shape>> TransformerEncoderLayer::ShapesOf(
+    const TransformerEncoderLayerOptions& o) {
+  std::vector<std::pair<std::string, Shape>> shapes;
+  for (auto& [name, shape] :
+       MultiheadAttention::ShapesOf({.embed_dim = o.d_model, .num_heads = o.nhead})) {
+    shapes.emplace_back("self_attn." + name, shape);
+  }
+  const int64_t e = o.d_model, f = o.dim_feedforward;
+  shapes.emplace_back("linear1.weight", Shape{f, e});
+  shapes.emplace_back("linear1.bias", Shape{f});
+  shapes.emplace_back("linear2.weight", Shape{e, f});
+  shapes.emplace_back("linear2.bias", Shape{e});
+  for (const char* norm : {"norm1", "norm2"}) {
+    shapes.emplace_back(absl::StrCat(norm, ".weight"), Shape{e});
+    shapes.emplace_back(absl::StrCat(norm, ".bias"), Shape{e});
+  }
+  return shapes;
+}
+
+}  // namespace actgrad::nn

@@ -1,0 +1,155 @@
+// -----------------------------------------------------------------------------
+// File: attention.h
+// -----------------------------------------------------------------------------
+//
+// Multi-head attention and the transformer encoder layer, as
+// torch.nn.MultiheadAttention and torch.nn.TransformerEncoderLayer, over the
+// ScaledDotProductAttention row of ops/sequence_ops.h. Names, shapes and
+// initial values are PyTorch's, so state dicts load both ways:
+//
+//   MultiheadAttention       in_proj_weight [3E, E] (Xavier uniform), in_proj_bias [3E]
+//                            (zeros), out_proj.weight [E, E], out_proj.bias [E] (zeros)
+//   TransformerEncoderLayer  self_attn.*, linear1 [F, E], linear2 [E, F], norm1, norm2
+//
+// Sequences are [L, B, E], or [B, L, E] with batch_first. The E features
+// split into num_heads heads of E / num_heads each; the heads attend
+// independently ([B * heads, L, d] for the row) and are merged before
+// out_proj.
+//
+// Example:
+//
+//   actgrad::Generator gen(0);
+//   actgrad::nn::TransformerEncoderLayer encoder(
+//       {.d_model = 256, .nhead = 4, .dim_feedforward = 1024, .dropout = 0,
+//        .activation = "gelu", .batch_first = true},
+//       gen);
+//   actgrad::Tensor y = encoder(x);                          // x [B, L, 256]
+//   actgrad::Tensor causal = encoder.Encode(x, {}, /*causal=*/true);
+
+#ifndef ACTGRAD_NN_ATTENTION_H_
+#define ACTGRAD_NN_ATTENTION_H_
+
+#include <cstdint>
+#include <source_location>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "graph/generator.h"
+#include "nn/dropout.h"
+#include "nn/linear.h"
+#include "nn/module.h"
+#include "nn/normalization.h"
+
+namespace actgrad::nn {
+
+struct MultiheadAttentionOptions {
+  int64_t embed_dim = 0;
+  int64_t num_heads = 1;  // must divide embed_dim
+  bool bias = true;
+  bool batch_first = false;
+  DType dtype = DType::kFloat32;
+};
+
+class MultiheadAttention : public Module {
+ public:
+  // Throws `Error` for non-positive sizes or heads that do not divide
+  // embed_dim.
+  MultiheadAttention(const MultiheadAttentionOptions& options, Generator& gen,
+                     std::source_location location = std::source_location::current());
+
+  // Self-attention: Attend(x, x, x).
+  Tensor Forward(const Tensor& x) override;
+  // Each query [L, B, E] attends to the keys [S, B, E] and values [S, B, E]
+  // ([B, L, E] and [B, S, E] with batch_first). `attn_mask`, when defined,
+  // is added to the scores: [L, S] for every batch entry and head, or
+  // [B * num_heads, L, S] (PyTorch's 3-D form); -inf hides a key. With
+  // `causal`, query i sees keys 0..i only. Throws `Error` naming the layer
+  // for inputs of another shape.
+  Tensor Attend(const Tensor& query, const Tensor& key, const Tensor& value,
+                const Tensor& attn_mask = Tensor(), bool causal = false,
+                std::source_location location = std::source_location::current());
+
+  std::string ToString() const override;
+  std::string Kind() const override { return "multihead_attention"; }
+  ModuleConfig Config() const override;
+
+  Tensor& in_proj_weight() { return in_proj_weight_; }
+  Tensor& in_proj_bias() { return in_proj_bias_; }
+  Linear& out_proj() { return out_proj_; }
+  const MultiheadAttentionOptions& options() const { return options_; }
+
+  static absl::StatusOr<MultiheadAttentionOptions> OptionsFromConfig(const ModuleConfig& config);
+  // Every tensor's shape by local name, out_proj's included.
+  static std::vector<std::pair<std::string, Shape>> ShapesOf(
+      const MultiheadAttentionOptions& options);
+
+ private:
+  MultiheadAttentionOptions options_;
+  Tensor in_proj_weight_, in_proj_bias_;
+  Linear out_proj_;
+};
+
+struct TransformerEncoderLayerOptions {
+  int64_t d_model = 0;
+  int64_t nhead = 1;  // must divide d_model
+  int64_t dim_feedforward = 2048;
+  double dropout = 0.1;
+  std::string activation = "relu";  // "relu" or "gelu" (the exact, erf form)
+  double layer_norm_eps = 1e-5;
+  bool batch_first = false;
+  // Pre-norm (x + f(norm(x))) instead of PyTorch's default post-norm
+  // (norm(x + f(x))).
+  bool norm_first = false;
+  DType dtype = DType::kFloat32;
+};
+
+// Post-norm: x = norm1(x + dropout1(sa(x))); x = norm2(x + dropout2(ff(x))).
+// Pre-norm:  x = x + dropout1(sa(norm1(x))); x = x + dropout2(ff(norm2(x))).
+// ff(x) = linear2(dropout(activation(linear1(x)))). Dropout acts in
+// training mode only, with masks drawn from seeds the layer's dropouts take
+// from the constructor's generator.
+class TransformerEncoderLayer : public Module {
+ public:
+  // Throws `Error` for options that describe no layer.
+  TransformerEncoderLayer(const TransformerEncoderLayerOptions& options, Generator& gen,
+                          std::source_location location = std::source_location::current());
+
+  Tensor Forward(const Tensor& x) override;
+  // With an attention mask and/or causal attention, as Attend takes them.
+  Tensor Encode(const Tensor& x, const Tensor& mask = Tensor(), bool causal = false,
+                std::source_location location = std::source_location::current());
+
+  std::string ToString() const override;
+  std::string Kind() const override { return "transformer_encoder_layer"; }
+  ModuleConfig Config() const override;
+
+  MultiheadAttention& self_attn() { return self_attn_; }
+  Linear& linear1() { return linear1_; }
+  Linear& linear2() { return linear2_; }
+  LayerNorm& norm1() { return norm1_; }
+  LayerNorm& norm2() { return norm2_; }
+  const TransformerEncoderLayerOptions& options() const { return options_; }
+
+  static absl::StatusOr<TransformerEncoderLayerOptions> OptionsFromConfig(
+      const ModuleConfig& config);
+  // Every tensor's shape by dotted local name ("self_attn.in_proj_weight").
+  static std::vector<std::pair<std::string, Shape>> ShapesOf(
+      const TransformerEncoderLayerOptions& options);
+
+ private:
+  Tensor FeedForward(const Tensor& x);
+
+  TransformerEncoderLayerOptions options_;
+  MultiheadAttention self_attn_;
+  Linear linear1_;
+  Dropout dropout_;
+  Linear linear2_;
+  LayerNorm norm1_, norm2_;
+  Dropout dropout1_, dropout2_;
+};
+
+}  // namespace actgrad::nn
+
+#endif  // ACTGRAD_NN_ATTENTION_H_
