@@ -89,10 +89,9 @@ Results RunRow(bool lstm, const RnnShape& s, const std::vector<actgrad::Tensor>&
   Results r;
   auto pass = [&] {
     for (const Tensor& w : weights) const_cast<Tensor&>(w).ZeroGrad();
-    const Tensor y = lstm ? LstmLayer(x, zeros, zeros, weights[0], weights[1], weights[2],
-                                      weights[3])
-                                .output
-                          : GruLayer(x, zeros, weights[0], weights[1], weights[2], weights[3]);
+    const Tensor y =
+        lstm ? LstmLayer(x, zeros, zeros, weights[0], weights[1], weights[2], weights[3]).output
+             : GruLayer(x, zeros, weights[0], weights[1], weights[2], weights[3]);
     y.Backward(Ones(y.shape()));
     return y;
   };
@@ -134,9 +133,9 @@ Results RunOneDnn(bool lstm, const RnnShape& s, const std::vector<actgrad::Tenso
       b[3 * H + j] = b_hh[2 * H + j];    // o's hidden part, inside the reset
     }
   }
-  std::vector<float> x = Floats(x_tensor), zeros(N * H, 0.0f), y(T * N * H), h_n(N * H),
-      c_n(N * H), dy(T * N * H, 1.0f), dx(T * N * I), dh0(N * H), dc0(N * H), db(4 * H),
-      dw_ih(G * H * I), dw_hh(G * H * H);
+  std::vector<float> x = Floats(x_tensor), zeros(N * H, 0.0f), y(T * N * H), h_n(N * H), c_n(N * H),
+                     dy(T * N * H, 1.0f), dx(T * N * I), dh0(N * H), dc0(N * H), db(4 * H),
+                     dw_ih(G * H * I), dw_hh(G * H * H);
 
   Results r;
   const auto direction = dnnl::rnn_direction::unidirectional_left2right;
@@ -174,27 +173,41 @@ Results RunOneDnn(bool lstm, const RnnShape& s, const std::vector<actgrad::Tenso
     pass = [=, &stream, &db]() mutable {
       dnnl::reorder(m_w_ih, *fw_l).execute(stream, m_w_ih, *fw_l);
       dnnl::reorder(m_w_hh, *fw_i).execute(stream, m_w_hh, *fw_i);
-      fwd->execute(stream, {{DNNL_ARG_SRC_LAYER, m_x}, {DNNL_ARG_SRC_ITER, m_zero},
-                            {DNNL_ARG_SRC_ITER_C, m_zero_c}, {DNNL_ARG_WEIGHTS_LAYER, *fw_l},
-                            {DNNL_ARG_WEIGHTS_ITER, *fw_i}, {DNNL_ARG_BIAS, m_bias},
-                            {DNNL_ARG_DST_LAYER, m_y}, {DNNL_ARG_DST_ITER, m_hn},
-                            {DNNL_ARG_DST_ITER_C, m_cn}, {DNNL_ARG_WORKSPACE, *ws}});
+      fwd->execute(stream, {{DNNL_ARG_SRC_LAYER, m_x},
+                            {DNNL_ARG_SRC_ITER, m_zero},
+                            {DNNL_ARG_SRC_ITER_C, m_zero_c},
+                            {DNNL_ARG_WEIGHTS_LAYER, *fw_l},
+                            {DNNL_ARG_WEIGHTS_ITER, *fw_i},
+                            {DNNL_ARG_BIAS, m_bias},
+                            {DNNL_ARG_DST_LAYER, m_y},
+                            {DNNL_ARG_DST_ITER, m_hn},
+                            {DNNL_ARG_DST_ITER_C, m_cn},
+                            {DNNL_ARG_WORKSPACE, *ws}});
       dnnl::reorder(m_w_ih, *bw_l).execute(stream, m_w_ih, *bw_l);
       dnnl::reorder(m_w_hh, *bw_i).execute(stream, m_w_hh, *bw_i);
       // Backward accumulates into the weight gradients.
       std::memset(dw_l->get_data_handle(), 0, dw_l->get_desc().get_size());
       std::memset(dw_i->get_data_handle(), 0, dw_i->get_desc().get_size());
       std::fill(db.begin(), db.end(), 0.0f);
-      bwd->execute(stream, {{DNNL_ARG_SRC_LAYER, m_x}, {DNNL_ARG_SRC_ITER, m_zero},
-                            {DNNL_ARG_SRC_ITER_C, m_zero_c}, {DNNL_ARG_WEIGHTS_LAYER, *bw_l},
-                            {DNNL_ARG_WEIGHTS_ITER, *bw_i}, {DNNL_ARG_BIAS, m_bias},
-                            {DNNL_ARG_DST_LAYER, m_y}, {DNNL_ARG_DST_ITER, m_hn},
-                            {DNNL_ARG_DST_ITER_C, m_cn}, {DNNL_ARG_WORKSPACE, *ws},
-                            {DNNL_ARG_DIFF_DST_LAYER, m_dy}, {DNNL_ARG_DIFF_DST_ITER, m_zero_dh},
-                            {DNNL_ARG_DIFF_DST_ITER_C, m_zero_dc}, {DNNL_ARG_DIFF_SRC_LAYER, m_dx},
-                            {DNNL_ARG_DIFF_SRC_ITER, m_dh0}, {DNNL_ARG_DIFF_SRC_ITER_C, m_dc0},
+      bwd->execute(stream, {{DNNL_ARG_SRC_LAYER, m_x},
+                            {DNNL_ARG_SRC_ITER, m_zero},
+                            {DNNL_ARG_SRC_ITER_C, m_zero_c},
+                            {DNNL_ARG_WEIGHTS_LAYER, *bw_l},
+                            {DNNL_ARG_WEIGHTS_ITER, *bw_i},
+                            {DNNL_ARG_BIAS, m_bias},
+                            {DNNL_ARG_DST_LAYER, m_y},
+                            {DNNL_ARG_DST_ITER, m_hn},
+                            {DNNL_ARG_DST_ITER_C, m_cn},
+                            {DNNL_ARG_WORKSPACE, *ws},
+                            {DNNL_ARG_DIFF_DST_LAYER, m_dy},
+                            {DNNL_ARG_DIFF_DST_ITER, m_zero_dh},
+                            {DNNL_ARG_DIFF_DST_ITER_C, m_zero_dc},
+                            {DNNL_ARG_DIFF_SRC_LAYER, m_dx},
+                            {DNNL_ARG_DIFF_SRC_ITER, m_dh0},
+                            {DNNL_ARG_DIFF_SRC_ITER_C, m_dc0},
                             {DNNL_ARG_DIFF_WEIGHTS_LAYER, *dw_l},
-                            {DNNL_ARG_DIFF_WEIGHTS_ITER, *dw_i}, {DNNL_ARG_DIFF_BIAS, m_db}});
+                            {DNNL_ARG_DIFF_WEIGHTS_ITER, *dw_i},
+                            {DNNL_ARG_DIFF_BIAS, m_db}});
       dnnl::reorder(*dw_l, m_dw_ih).execute(stream, *dw_l, m_dw_ih);
       dnnl::reorder(*dw_i, m_dw_hh).execute(stream, *dw_i, m_dw_hh);
       stream.wait();
@@ -209,8 +222,8 @@ Results RunOneDnn(bool lstm, const RnnShape& s, const std::vector<actgrad::Tenso
                                      iter_any, bias, dst, state, src, state, layer_any, iter_any,
                                      bias, dst, state),
         engine, fpd);
-    std::printf("#   oneDNN lbr_gru implementation: forward %s, backward %s\n",
-                fpd.impl_info_str(), bpd.impl_info_str());
+    std::printf("#   oneDNN lbr_gru implementation: forward %s, backward %s\n", fpd.impl_info_str(),
+                bpd.impl_info_str());
     auto fwd = std::make_shared<dnnl::lbr_gru_forward>(fpd);
     auto bwd = std::make_shared<dnnl::lbr_gru_backward>(bpd);
     auto ws = std::make_shared<memory>(fpd.workspace_desc(), engine);
@@ -223,23 +236,34 @@ Results RunOneDnn(bool lstm, const RnnShape& s, const std::vector<actgrad::Tenso
     pass = [=, &stream, &db]() mutable {
       dnnl::reorder(m_w_ih, *fw_l).execute(stream, m_w_ih, *fw_l);
       dnnl::reorder(m_w_hh, *fw_i).execute(stream, m_w_hh, *fw_i);
-      fwd->execute(stream, {{DNNL_ARG_SRC_LAYER, m_x}, {DNNL_ARG_SRC_ITER, m_zero},
-                            {DNNL_ARG_WEIGHTS_LAYER, *fw_l}, {DNNL_ARG_WEIGHTS_ITER, *fw_i},
-                            {DNNL_ARG_BIAS, m_bias}, {DNNL_ARG_DST_LAYER, m_y},
-                            {DNNL_ARG_DST_ITER, m_hn}, {DNNL_ARG_WORKSPACE, *ws}});
+      fwd->execute(stream, {{DNNL_ARG_SRC_LAYER, m_x},
+                            {DNNL_ARG_SRC_ITER, m_zero},
+                            {DNNL_ARG_WEIGHTS_LAYER, *fw_l},
+                            {DNNL_ARG_WEIGHTS_ITER, *fw_i},
+                            {DNNL_ARG_BIAS, m_bias},
+                            {DNNL_ARG_DST_LAYER, m_y},
+                            {DNNL_ARG_DST_ITER, m_hn},
+                            {DNNL_ARG_WORKSPACE, *ws}});
       dnnl::reorder(m_w_ih, *bw_l).execute(stream, m_w_ih, *bw_l);
       dnnl::reorder(m_w_hh, *bw_i).execute(stream, m_w_hh, *bw_i);
       std::memset(dw_l->get_data_handle(), 0, dw_l->get_desc().get_size());
       std::memset(dw_i->get_data_handle(), 0, dw_i->get_desc().get_size());
       std::fill(db.begin(), db.end(), 0.0f);
-      bwd->execute(stream, {{DNNL_ARG_SRC_LAYER, m_x}, {DNNL_ARG_SRC_ITER, m_zero},
-                            {DNNL_ARG_WEIGHTS_LAYER, *bw_l}, {DNNL_ARG_WEIGHTS_ITER, *bw_i},
-                            {DNNL_ARG_BIAS, m_bias}, {DNNL_ARG_DST_LAYER, m_y},
-                            {DNNL_ARG_DST_ITER, m_hn}, {DNNL_ARG_WORKSPACE, *ws},
-                            {DNNL_ARG_DIFF_DST_LAYER, m_dy}, {DNNL_ARG_DIFF_DST_ITER, m_zero_dh},
-                            {DNNL_ARG_DIFF_SRC_LAYER, m_dx}, {DNNL_ARG_DIFF_SRC_ITER, m_dh0},
+      bwd->execute(stream, {{DNNL_ARG_SRC_LAYER, m_x},
+                            {DNNL_ARG_SRC_ITER, m_zero},
+                            {DNNL_ARG_WEIGHTS_LAYER, *bw_l},
+                            {DNNL_ARG_WEIGHTS_ITER, *bw_i},
+                            {DNNL_ARG_BIAS, m_bias},
+                            {DNNL_ARG_DST_LAYER, m_y},
+                            {DNNL_ARG_DST_ITER, m_hn},
+                            {DNNL_ARG_WORKSPACE, *ws},
+                            {DNNL_ARG_DIFF_DST_LAYER, m_dy},
+                            {DNNL_ARG_DIFF_DST_ITER, m_zero_dh},
+                            {DNNL_ARG_DIFF_SRC_LAYER, m_dx},
+                            {DNNL_ARG_DIFF_SRC_ITER, m_dh0},
                             {DNNL_ARG_DIFF_WEIGHTS_LAYER, *dw_l},
-                            {DNNL_ARG_DIFF_WEIGHTS_ITER, *dw_i}, {DNNL_ARG_DIFF_BIAS, m_db}});
+                            {DNNL_ARG_DIFF_WEIGHTS_ITER, *dw_i},
+                            {DNNL_ARG_DIFF_BIAS, m_db}});
       dnnl::reorder(*dw_l, m_dw_ih).execute(stream, *dw_l, m_dw_ih);
       dnnl::reorder(*dw_i, m_dw_hh).execute(stream, *dw_i, m_dw_hh);
       stream.wait();
@@ -257,13 +281,19 @@ Results RunOneDnn(bool lstm, const RnnShape& s, const std::vector<actgrad::Tenso
 
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
+  if (threads < 1 || threads > 1024) {
+    std::fprintf(stderr, "usage: %s [threads], threads in [1, 1024]\n", argv[0]);
+    return 2;
+  }
   actgrad::SetNumThreads(threads);
-  std::printf("# lstm and gru, forward_training + backward of one layer, %d thread(s); "
-              "median ms of 15\n",
-              threads);
-  std::printf("| layer | T | B | I | H | oneDNN 2.6 ms | row ms | oneDNN / row | "
-              "largest difference |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-              "|\n");
+  std::printf(
+      "# lstm and gru, forward_training + backward of one layer, %d thread(s); "
+      "median ms of 15\n",
+      threads);
+  std::printf(
+      "| layer | T | B | I | H | oneDNN 2.6 ms | row ms | oneDNN / row | "
+      "largest difference |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+      "|\n");
   for (const bool lstm : {true, false}) {
     for (const RnnShape& s : kShapes) {
       actgrad::Generator gen(7);
@@ -278,14 +308,12 @@ int main(int argc, char** argv) {
       const actgrad::Tensor x = actgrad::Normal({s.steps, s.batch, s.input}, 0, 1, gen);
       const Results ours = RunRow(lstm, s, weights, x);
       const Results theirs = RunOneDnn(lstm, s, weights, x);
-      const double difference =
-          std::max({LargestDifference(ours.output, theirs.output),
-                    LargestDifference(ours.dw_ih, theirs.dw_ih),
-                    LargestDifference(ours.dw_hh, theirs.dw_hh)});
+      const double difference = std::max({LargestDifference(ours.output, theirs.output),
+                                          LargestDifference(ours.dw_ih, theirs.dw_ih),
+                                          LargestDifference(ours.dw_hh, theirs.dw_hh)});
       std::printf("| %s | %lld | %lld | %lld | %lld | %.3f | %.3f | %.2f | %.1e |\n",
-                  lstm ? "lstm" : "gru", (long long)s.steps, (long long)s.batch,
-                  (long long)s.input, (long long)s.hidden, theirs.ms, ours.ms,
-                  theirs.ms / ours.ms, difference);
+                  lstm ? "lstm" : "gru", (long long)s.steps, (long long)s.batch, (long long)s.input,
+                  (long long)s.hidden, theirs.ms, ours.ms, theirs.ms / ours.ms, difference);
     }
   }
 }

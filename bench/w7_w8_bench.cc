@@ -36,10 +36,10 @@ constexpr int kTransformerWarmup = 5;
 constexpr int kTransformerTimed = 50;
 constexpr double kTokens = double(kSeq * kTokenBatch);
 constexpr double kTransformerForwardFlop =
-    2 * kTokens * kModel * 3 * kModel                             // packed projection
+    2 * kTokens * kModel * 3 * kModel                                   // packed projection
     + 2 * 2.0 * kTokenBatch * kHeads * kSeq * kSeq * (kModel / kHeads)  // scores, A V
-    + 2 * kTokens * kModel * kModel                               // output projection
-    + 2 * 2 * kTokens * kModel * kFeedForward;                    // feed-forward
+    + 2 * kTokens * kModel * kModel                                     // output projection
+    + 2 * 2 * kTokens * kModel * kFeedForward;                          // feed-forward
 constexpr double kTransformerStepFlop =
     3 * kTransformerForwardFlop - 2 * kTokens * kModel * 3 * kModel;
 

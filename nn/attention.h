@@ -4,7 +4,7 @@
 //
 // Multi-head attention and the transformer encoder layer, as
 // torch.nn.MultiheadAttention and torch.nn.TransformerEncoderLayer, over the
-// ScaledDotProductAttention row of ops/sequence_ops.h. Names, shapes and
+// multi-head attention rows of ops/sequence_ops.h. Names, shapes and
 // initial values are PyTorch's, so state dicts load both ways:
 //
 //   MultiheadAttention       in_proj_weight [3E, E] (Xavier uniform), in_proj_bias [3E]
@@ -12,9 +12,17 @@
 //   TransformerEncoderLayer  self_attn.*, linear1 [F, E], linear2 [E, F], norm1, norm2
 //
 // Sequences are [L, B, E], or [B, L, E] with batch_first. The E features
-// split into num_heads heads of E / num_heads each; the heads attend
-// independently ([B * heads, L, d] for the row) and are merged before
-// out_proj.
+// split into num_heads heads of E / num_heads each, which attend
+// independently: the rows read each head as a strided column block of the
+// sequence-first projections (self-attention straight from the packed
+// in_proj output), so heads are never copied apart or back together; a
+// batch-first input is turned to sequence-first once. A 3-D attention mask
+// is [B * heads, L, S], batch entry first, as PyTorch's.
+//
+// Unlike PyTorch, attention has no dropout on the attention weights: a
+// TransformerEncoderLayer with dropout > 0 drops after attention, in the
+// feed-forward block and after it, as PyTorch does, but not the weights
+// themselves, so in training mode the two differ (evaluation is the same).
 //
 // Example:
 //

@@ -15,27 +15,8 @@ namespace {
 
 using Shapes = std::vector<std::pair<std::string, Shape>>;
 
-// A kind whose options `read` parses and bounds, `make` builds from, and
-// `shapes` sizes.
-template <typename Options, typename Read, typename Make, typename ShapesFn>
-ModuleKind LayerKind(std::string name, Read read, Make make, ShapesFn shapes) {
-  return {
-      .name = std::move(name),
-      .build = [read, make](const ModuleConfig& config,
-                            std::vector<NamedModule>&) -> absl::StatusOr<std::unique_ptr<Module>> {
-        absl::StatusOr<Options> options = read(config);
-        if (!options.ok()) return options.status();
-        return make(*options);
-      },
-      .own_shapes = [read, shapes](const ModuleConfig& config) -> absl::StatusOr<Shapes> {
-        absl::StatusOr<Options> options = read(config);
-        if (!options.ok()) return options.status();
-        return shapes(*options);
-      }};
-}
-
 ModuleKind ConvKind(ConvLayer::Form form, std::string name) {
-  return LayerKind<ConvOptions>(
+  return internal::OptionsKind<ConvOptions>(
       std::move(name),
       [form](const ModuleConfig& c) { return ConvLayer::OptionsFromConfig(form, c); },
       [form](const ConvOptions& o) -> std::unique_ptr<Module> {
@@ -46,7 +27,7 @@ ModuleKind ConvKind(ConvLayer::Form form, std::string name) {
 }
 
 ModuleKind PoolKind(PoolLayer::Form form, std::string name) {
-  return LayerKind<PoolOptions>(
+  return internal::OptionsKind<PoolOptions>(
       std::move(name),
       [form](const ModuleConfig& c) { return PoolLayer::OptionsFromConfig(form, c); },
       [form](const PoolOptions& o) -> std::unique_ptr<Module> {
@@ -56,7 +37,7 @@ ModuleKind PoolKind(PoolLayer::Form form, std::string name) {
 }
 
 ModuleKind BatchNormKind(int spatial_rank, std::string name) {
-  return LayerKind<BatchNormOptions>(
+  return internal::OptionsKind<BatchNormOptions>(
       std::move(name), &BatchNorm::OptionsFromConfig,
       [spatial_rank](const BatchNormOptions& o) -> std::unique_ptr<Module> {
         return std::make_unique<BatchNorm>(spatial_rank, o);
@@ -148,32 +129,32 @@ std::vector<ModuleKind> ConvolutionalLayerKinds() {
       PoolKind(PoolLayer::Form::kAdaptiveAvg2d, "adaptive_avg_pool2d"),
       BatchNormKind(1, "batch_norm1d"),
       BatchNormKind(2, "batch_norm2d"),
-      LayerKind<LayerNormOptions>(
+      internal::OptionsKind<LayerNormOptions>(
           "layer_norm", &LayerNorm::OptionsFromConfig,
           [](const LayerNormOptions& o) -> std::unique_ptr<Module> {
             return std::make_unique<LayerNorm>(o);
           },
           &LayerNorm::ShapesOf),
-      LayerKind<GroupNormOptions>(
+      internal::OptionsKind<GroupNormOptions>(
           "group_norm", &GroupNorm::OptionsFromConfig,
           [](const GroupNormOptions& o) -> std::unique_ptr<Module> {
             return std::make_unique<GroupNorm>(o);
           },
           &GroupNorm::ShapesOf),
-      LayerKind<double>(
+      internal::OptionsKind<double>(
           "dropout", &ReadDropout,
           [](double p) -> std::unique_ptr<Module> {
             Generator unused(0);
             return std::make_unique<Dropout>(p, unused);
           },
           [](double) { return Shapes{}; }),
-      LayerKind<FlattenOptions>(
+      internal::OptionsKind<FlattenOptions>(
           "flatten", &ReadFlatten,
           [](const FlattenOptions& o) -> std::unique_ptr<Module> {
             return std::make_unique<Flatten>(o.start, o.end);
           },
           [](const FlattenOptions&) { return Shapes{}; }),
-      LayerKind<UnflattenOptions>(
+      internal::OptionsKind<UnflattenOptions>(
           "unflatten", &ReadUnflatten,
           [](const UnflattenOptions& o) -> std::unique_ptr<Module> {
             return std::make_unique<Unflatten>(o.dim, o.sizes);

@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -258,6 +259,10 @@ struct Builder {
   Generator& gen;
   std::vector<Item> items;
   std::vector<int64_t> shape;  // one sample's
+  // The 2-D shape came out of a convolution, pooling or normalization over
+  // channels: [C, L], not a [T, F] sequence that linear and the sequence
+  // layers read step by step.
+  bool channels_first = false;
   BuiltNetwork built;
   double activations = 0;  // per sample, every layer's output
 
@@ -311,6 +316,14 @@ struct Builder {
     activations += Product(out);
     if (absl::Status s = CheckMemory(item, 0, 0); !s.ok()) return s;
     shape = std::move(out);
+    static constexpr absl::string_view kChannelLayers[] = {
+        "conv1d",  "conv2d",           "conv_transpose2d", "maxpool",
+        "avgpool", "adaptive_avgpool", "batchnorm",        "groupnorm"};
+    if (absl::c_linear_search(kChannelLayers, item.name)) {
+      channels_first = shape.size() == 2;
+    } else if (shape.size() != 2) {
+      channels_first = false;
+    }
     built.network->Add(std::move(layer));
     return absl::OkStatus();
   }
@@ -484,10 +497,12 @@ struct Builder {
     if (item.positional.size() != 1) return Bad(item, "needs its width, linear:N");
     // A [T, F] sequence is transformed step by step, as torch.nn.Linear
     // does with any leading dimensions.
-    if (shape.size() > 2) {
-      return Bad(item, absl::StrCat("takes flat samples or [T, F] sequences; the shape that "
-                                    "reaches it is ",
-                                    ShapeText(shape), " (put flatten before it)"));
+    if (shape.size() > 2 || channels_first) {
+      return Bad(item,
+                 absl::StrCat("takes flat samples or [T, F] sequences; the shape that "
+                              "reaches it is ",
+                              ShapeText(shape), channels_first ? " channels by positions" : "",
+                              " (put flatten before it)"));
     }
     LinearOptions o{.in = shape.back(), .dtype = options.dtype};
     ACTGRAD_CONFIG_ASSIGN(o.out, Count(item, "the width", item.positional[0], 1, kMaxWidth));
@@ -503,9 +518,12 @@ struct Builder {
 
   // Sequence layers take batch-first [T, F] samples.
   absl::Status RequireSequence(const Item& item, absl::string_view what) const {
-    if (shape.size() == 2) return absl::OkStatus();
-    return Bad(item, absl::StrCat(what, " [T, F] sequences, and the shape that reaches it is ",
-                                  ShapeText(shape), " (give --input-shape T,F)"));
+    if (shape.size() == 2 && !channels_first) return absl::OkStatus();
+    return Bad(
+        item,
+        absl::StrCat(what, " [T, F] sequences, and the shape that reaches it is ", ShapeText(shape),
+                     channels_first ? ", channels by positions from a convolution" : "",
+                     " (give --input-shape T,F)"));
   }
 
   absl::Status AddRecurrent(const Item& item) {
@@ -552,9 +570,10 @@ struct Builder {
     return Add(item, std::make_unique<MeanOverTime>(), 0);
   }
 
-  absl::Status AddEmbedding(const Item& item) {
+  absl::Status AddEmbedding(size_t i, const Item& item) {
     if (absl::Status s = OnlyArguments(item, 2, {"padding"}); !s.ok()) return s;
-    if (shape.size() != 1) {
+    // The rows reach an embedding unscaled, so nothing may stand before it.
+    if (i != 0 || shape.size() != 1) {
       return Bad(item, absl::StrCat("looks up [T] token indices, and the shape that reaches it "
                                     "is ",
                                     ShapeText(shape), " (it must come first)"));
@@ -690,7 +709,7 @@ struct Builder {
         case LayerName::kMeanOverTime:
           return AddReduction(item, false);
         case LayerName::kEmbedding:
-          return AddEmbedding(item);
+          return AddEmbedding(i, item);
         case LayerName::kPositionalEmbedding:
           return AddPositionalEmbedding(item);
         case LayerName::kTransformer:

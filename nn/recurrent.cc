@@ -85,10 +85,11 @@ RecurrentLayer::RecurrentLayer(Form form, const RecurrentOptions& options, Gener
   if (o.dropout > 0) dropout_seeds_ = Generator(gen.engine()());
 }
 
-RecurrentWeights& RecurrentLayer::weights(int64_t layer, bool reverse) {
+RecurrentWeights& RecurrentLayer::weights(int64_t layer, bool reverse,
+                                          std::source_location location) {
   ACTGRAD_REQUIRE(layer >= 0 && layer < options_.num_layers && (!reverse || options_.bidirectional),
-                  std::source_location::current(), Kind(), ": there is no layer ", layer,
-                  reverse ? " in reverse" : "", " (", options_.num_layers, " layers, ",
+                  location, Kind(), ": there is no layer ", layer, reverse ? " in reverse" : "",
+                  " (", options_.num_layers, " layers, ",
                   options_.bidirectional ? "bidirectional" : "one direction", ")");
   return weights_[size_t(layer * directions() + (reverse ? 1 : 0))];
 }

@@ -99,7 +99,8 @@ class RecurrentLayer : public Module {
   int64_t directions() const { return options_.bidirectional ? 2 : 1; }
   // Layer `layer`'s parameters in one direction. Throws for a layer out of
   // range or `reverse` on a unidirectional layer.
-  RecurrentWeights& weights(int64_t layer, bool reverse = false);
+  RecurrentWeights& weights(int64_t layer, bool reverse = false,
+                            std::source_location location = std::source_location::current());
 
   // 4 for the LSTM, 3 for the GRU.
   static int64_t Gates(Form form) { return form == Form::kLstm ? 4 : 3; }

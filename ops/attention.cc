@@ -348,7 +348,7 @@ void BackwardIn(BackwardContext& ctx, AttentionLayout layout) {
   const bool has_mask = ctx.num_inputs() > mask_index;
   const AttentionPlan p =
       PlanFromShapes(layout, ctx.op(), ctx.attrs(), q.shape(), k.shape(), v.shape(),
-                     has_mask ? &ctx.input_shape(mask_index) : nullptr);
+                     has_mask ? &ctx.saved_input(mask_index).shape() : nullptr);
   const bool want_q = ctx.needs_grad(0);
   const bool want_k = packed ? want_q : ctx.needs_grad(1);
   const bool want_v = packed ? want_q : ctx.needs_grad(2);

@@ -60,12 +60,13 @@ RecurrentPlan PlanRecurrent(const ForwardContext& ctx, int gates, bool with_cell
   const int first_weight = with_cell ? lstm_in::kWih : gru_in::kWih;
   const int n = static_cast<int>(ctx.inputs().size());
   ACTGRAD_REQUIRE(n == first_weight + 2 || n == first_weight + 4, ctx.location(), name,
-                  ": takes both biases or neither, got ", n, " inputs: ",
-                  internal::DescribeShapes(ctx.inputs()));
+                  ": takes both biases or neither, got ", n,
+                  " inputs: ", internal::DescribeShapes(ctx.inputs()));
   const Tensor& x = ctx.input(0);
   const Tensor& w_ih = ctx.input(first_weight);
   const Tensor& w_hh = ctx.input(first_weight + 1);
-  ACTGRAD_REQUIRE(x.rank() == 3, ctx.location(), name, ": the input must be [T, B, I], got ",
+  ACTGRAD_REQUIRE(x.rank() == 3 && x.dim(0) > 0, ctx.location(), name,
+                  ": the input must be [T, B, I] with at least one step, got ",
                   x.shape().ToString());
   ACTGRAD_REQUIRE(w_hh.rank() == 2 && w_hh.dim(0) == gates * w_hh.dim(1) && w_hh.dim(1) > 0,
                   ctx.location(), name, ": weight_hh must be [", gates, "H, H], got ",
@@ -162,8 +163,8 @@ template <typename Fn>
 void ForBatchSlices(const RecurrentPlan& p, Fn&& fn) {
   const int threads = internal::ParallelThreads();
   // A thread's share of one step must outweigh starting it (a few us).
-  const bool split = threads > 1 && p.batch >= 2 * 8 &&
-                     p.batch * p.GateWidth() * p.hidden >= (int64_t{1} << 18);
+  const bool split =
+      threads > 1 && p.batch >= 2 * 8 && p.batch * p.GateWidth() * p.hidden >= (int64_t{1} << 18);
   if (split) {
     internal::ParallelForItems(p.batch, fn);
   } else {
@@ -243,12 +244,11 @@ RecurrentPlan PlanFromSaved(const BackwardContext& ctx, int gates, int whh_index
 
 // The weight, input and bias gradients shared by both rows, from the
 // gradients `d_input_proj` [T*B, G*H] of the input projections and
-// `d_hidden_proj` of the hidden ones (the same buffer for the LSTM).
-// `h_of_step(t)` is the state the step at time t read.
+// `d_hidden_proj` of the hidden ones (the same buffer for the LSTM); `h0`
+// is the initial state and `hs` [T, B, H] the states the steps produced.
 template <typename T>
 void ProjectionGradients(BackwardContext& ctx, const RecurrentPlan& p, int wih_index,
-                         const T* d_input_proj, const T* d_hidden_proj, const T* h0,
-                         const T* hs) {
+                         const T* d_input_proj, const T* d_hidden_proj, const T* h0, const T* hs) {
   const int64_t H = p.hidden, B = p.batch, width = p.GateWidth(), rows = p.steps * B;
   const Tensor& x = ctx.saved_input(0);
   const int whh_index = wih_index + 1;
@@ -260,8 +260,8 @@ void ProjectionGradients(BackwardContext& ctx, const RecurrentPlan& p, int wih_i
   }
   if (ctx.needs_grad(wih_index)) {
     Tensor dw = internal::Empty(Shape{width, p.input}, x.dtype());
-    internal::Gemm(true, false, width, p.input, rows, d_input_proj, Data<T>(x),
-                   MutableData<T>(dw), false);
+    internal::Gemm(true, false, width, p.input, rows, d_input_proj, Data<T>(x), MutableData<T>(dw),
+                   false);
     ctx.set_dx(wih_index, std::move(dw));
   }
   if (ctx.needs_grad(whh_index)) {
@@ -272,8 +272,8 @@ void ProjectionGradients(BackwardContext& ctx, const RecurrentPlan& p, int wih_i
     const int64_t first = p.reverse ? p.steps - 1 : 0;
     internal::Gemm(true, false, width, H, B, d_hidden_proj + first * B * width, h0, pdw, false);
     if (p.steps > 1) {
-      const int64_t later = p.reverse ? 0 : 1;        // steps that read an output
-      const int64_t read = p.reverse ? 1 : 0;         // the outputs they read
+      const int64_t later = p.reverse ? 0 : 1;  // steps that read an output
+      const int64_t read = p.reverse ? 1 : 0;   // the outputs they read
       internal::Gemm(true, false, width, H, (p.steps - 1) * B, d_hidden_proj + later * B * width,
                      hs + read * B * H, pdw, true);
     }
@@ -331,9 +331,9 @@ void LstmBackwardTyped(BackwardContext& ctx, const RecurrentPlan& p) {
         const int64_t at = t * B * H + b * H;
         const auto tc = ConstRow<T>(cs + at, H).tanh().eval();
         const auto dh = (ConstRow<T>(dhs + at, H) + ConstRow<T>(dh_next + b * H, H)).eval();
-        const auto dc = (ConstRow<T>(dcs + at, H) + Row<T>(dc_next + b * H, H) +
-                         dh * o * (T(1) - tc * tc))
-                            .eval();
+        const auto dc =
+            (ConstRow<T>(dcs + at, H) + Row<T>(dc_next + b * H, H) + dh * o * (T(1) - tc * tc))
+                .eval();
         T* dzb = dz + (t * B + b) * width;
         Row<T>(dzb, H) = dc * g * i * (T(1) - i);
         Row<T>(dzb + H, H) = dc * ConstRow<T>(c_prev + b * H, H) * f * (T(1) - f);
@@ -437,8 +437,7 @@ void GruBackwardTyped(BackwardContext& ctx, const RecurrentPlan& p) {
         const auto dh =
             (ConstRow<T>(dys + (t * B + b) * H, H) + ConstRow<T>(dh_next + b * H, H)).eval();
         const auto dn_pre = (dh * (T(1) - z) * (T(1) - n * n)).eval();
-        const auto dz_pre =
-            (dh * (ConstRow<T>(h_prev + b * H, H) - n) * z * (T(1) - z)).eval();
+        const auto dz_pre = (dh * (ConstRow<T>(h_prev + b * H, H) - n) * z * (T(1) - z)).eval();
         const auto dr_pre = (dn_pre * hn * r * (T(1) - r)).eval();
         T* dib = d_input + (t * B + b) * width;
         T* dhb = d_hidden + (t * B + b) * width;
@@ -451,8 +450,8 @@ void GruBackwardTyped(BackwardContext& ctx, const RecurrentPlan& p) {
         // The direct path h' = ... + z h; the product's share is added below.
         Row<T>(dh_next + b * H, H) = dh * z;
       }
-      internal::Gemm(false, false, last - first, H, width, d_hidden + (t * B + first) * width,
-                     w_hh, dh_next + first * H, true);
+      internal::Gemm(false, false, last - first, H, width, d_hidden + (t * B + first) * width, w_hh,
+                     dh_next + first * H, true);
     }
   });
   if (ctx.needs_grad(kH0)) ctx.set_dx(kH0, std::move(dh_tensor));
@@ -647,8 +646,9 @@ double GruFlops(std::span<const Tensor> inputs, const Tensor& output) {
 
 const OpDef kLstm{
     .name = "lstm",
-    .formula = "z = W_ih x_t + b_ih + W_hh h + b_hh = [i f g o];  c = s(f) c + s(i) tanh(g);  "
-               "h = s(o) tanh(c);  Y = [h_1..h_T; c_1..c_T]",
+    .formula =
+        "z = W_ih x_t + b_ih + W_hh h + b_hh = [i f g o];  c = s(f) c + s(i) tanh(g);  "
+        "h = s(o) tanh(c);  Y = [h_1..h_T; c_1..c_T]",
     .kind = OpKind::kLayer,
     .min_inputs = 5,
     .max_inputs = 7,
@@ -662,8 +662,9 @@ const OpDef kLstm{
 
 const OpDef kGru{
     .name = "gru",
-    .formula = "r = s(W_ir x + b_ir + W_hr h + b_hr);  z = s(...);  "
-               "n = tanh(W_in x + b_in + r (W_hn h + b_hn));  h = (1 - z) n + z h",
+    .formula =
+        "r = s(W_ir x + b_ir + W_hr h + b_hr);  z = s(...);  "
+        "n = tanh(W_in x + b_in + r (W_hn h + b_hn));  h = (1 - z) n + z h",
     .kind = OpKind::kLayer,
     .min_inputs = 4,
     .max_inputs = 6,

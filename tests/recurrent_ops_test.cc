@@ -43,9 +43,12 @@ Weights RandomWeights(const Sizes& s, int gates, uint64_t seed) {
   // from step to step.
   const int64_t width = gates * s.hidden;
   const double range = 2 / std::sqrt(double(s.hidden + s.input));
-  return {draw(s.steps * s.batch * s.input, 1.5), draw(s.batch * s.hidden, 0.5),
-          draw(s.batch * s.hidden, 0.5),          draw(width * s.input, range),
-          draw(width * s.hidden, range),          draw(width, 0.3),
+  return {draw(s.steps * s.batch * s.input, 1.5),
+          draw(s.batch * s.hidden, 0.5),
+          draw(s.batch * s.hidden, 0.5),
+          draw(width * s.input, range),
+          draw(width * s.hidden, range),
+          draw(width, 0.3),
           draw(width, 0.3)};
 }
 
@@ -165,11 +168,11 @@ TEST_P(RecurrentReferenceTest, LstmMatchesTheDefinition) {
     return FromValues(v, shape, c.dtype);
   };
   const Shape state{s.batch, s.hidden};
-  const LstmSequence y = LstmLayer(
-      tensor(w.x, {s.steps, s.batch, s.input}), tensor(w.h0, state), tensor(w.c0, state),
-      tensor(w.w_ih, {4 * s.hidden, s.input}), tensor(w.w_hh, {4 * s.hidden, s.hidden}),
-      c.bias ? tensor(w.b_ih, {4 * s.hidden}) : Tensor(),
-      c.bias ? tensor(w.b_hh, {4 * s.hidden}) : Tensor(), c.reverse);
+  const LstmSequence y =
+      LstmLayer(tensor(w.x, {s.steps, s.batch, s.input}), tensor(w.h0, state), tensor(w.c0, state),
+                tensor(w.w_ih, {4 * s.hidden, s.input}), tensor(w.w_hh, {4 * s.hidden, s.hidden}),
+                c.bias ? tensor(w.b_ih, {4 * s.hidden}) : Tensor(),
+                c.bias ? tensor(w.b_hh, {4 * s.hidden}) : Tensor(), c.reverse);
   const Reference r = ReferenceLstm(s, w, c.bias, c.reverse);
   EXPECT_EQ(y.output.shape(), (Shape{s.steps, s.batch, s.hidden}));
   ExpectClose(y.output.ToVector(), r.output, c.dtype, "output");
@@ -204,10 +207,15 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{{32, 32, 64, 128}, true, false, DType::kFloat32, 2},
                       Case{{32, 32, 64, 128}, true, true, DType::kFloat32, 2}));
 
-TEST(RecurrentGradientTest, Float32BackwardAtW7SizeMatchesFloat64OnTwoThreads) {
-  SetNumThreads(1);
+// Float32 gradients against float64 ones at W7's size, on two threads:
+// the batch slices' own step products and the bias sums over column
+// blocks. Gradients are sums over steps and rows, where float32 rounding is
+// relative to the largest terms: compared against each tensor's largest.
+void ExpectFloat32GradientsMatchFloat64(bool lstm, bool reverse) {
+  SetNumThreads(2);
   const Sizes s{12, 32, 64, 128};
-  const Weights w = RandomWeights(s, 4, 3);
+  const int64_t G = lstm ? 4 : 3;
+  const Weights w = RandomWeights(s, int(G), 3);
   const Shape state{s.batch, s.hidden};
   std::vector<std::vector<double>> grads[2];
   for (int k = 0; k < 2; ++k) {
@@ -215,45 +223,101 @@ TEST(RecurrentGradientTest, Float32BackwardAtW7SizeMatchesFloat64OnTwoThreads) {
     std::vector<Tensor> inputs = {FromValues(w.x, {s.steps, s.batch, s.input}, dtype),
                                   FromValues(w.h0, state, dtype),
                                   FromValues(w.c0, state, dtype),
-                                  FromValues(w.w_ih, {4 * s.hidden, s.input}, dtype),
-                                  FromValues(w.w_hh, {4 * s.hidden, s.hidden}, dtype),
-                                  FromValues(w.b_ih, {4 * s.hidden}, dtype),
-                                  FromValues(w.b_hh, {4 * s.hidden}, dtype)};
+                                  FromValues(w.w_ih, {G * s.hidden, s.input}, dtype),
+                                  FromValues(w.w_hh, {G * s.hidden, s.hidden}, dtype),
+                                  FromValues(w.b_ih, {G * s.hidden}, dtype),
+                                  FromValues(w.b_hh, {G * s.hidden}, dtype)};
     for (Tensor& t : inputs) t.set_requires_grad(true);
-    const LstmSequence y = LstmLayer(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4],
-                                     inputs[5], inputs[6]);
-    // Weights on every output, the final cell state included.
-    Add(Sum(Mul(y.output, y.output)), Sum(Mul(y.c_n, y.h_n))).Backward();
+    Tensor loss;
+    if (lstm) {
+      const LstmSequence y = LstmLayer(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4],
+                                       inputs[5], inputs[6], reverse);
+      // Weights on every output, the final cell state included.
+      loss = Add(Sum(Mul(y.output, y.output)), Sum(Mul(y.c_n, y.h_n)));
+    } else {
+      const Tensor y =
+          GruLayer(inputs[0], inputs[1], inputs[3], inputs[4], inputs[5], inputs[6], reverse);
+      loss = Sum(Mul(y, y));
+      inputs.erase(inputs.begin() + 2);  // no cell state
+    }
+    loss.Backward();
     for (const Tensor& t : inputs) grads[k].push_back(t.grad().ToVector());
   }
   SetNumThreads(1);
-  const char* names[] = {"x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh"};
-  // Gradients are sums over steps and rows, where float32 rounding is
-  // relative to the largest terms: compared against each tensor's largest.
   for (size_t i = 0; i < grads[0].size(); ++i) {
     double largest = 0, worst = 0;
     for (double g : grads[0][i]) largest = std::max(largest, std::abs(g));
     for (size_t j = 0; j < grads[0][i].size(); ++j) {
       worst = std::max(worst, std::abs(grads[1][i][j] - grads[0][i][j]));
     }
-    EXPECT_LE(worst, 1e-5 * largest) << names[i];
+    EXPECT_LE(worst, 1e-5 * largest) << (lstm ? "lstm" : "gru") << " input " << i;
+  }
+}
+
+TEST(RecurrentGradientTest, Float32LstmBackwardAtW7SizeMatchesFloat64OnTwoThreads) {
+  ExpectFloat32GradientsMatchFloat64(/*lstm=*/true, /*reverse=*/false);
+  ExpectFloat32GradientsMatchFloat64(/*lstm=*/true, /*reverse=*/true);
+}
+
+TEST(RecurrentGradientTest, Float32GruBackwardAtW7SizeMatchesFloat64OnTwoThreads) {
+  ExpectFloat32GradientsMatchFloat64(/*lstm=*/false, /*reverse=*/false);
+  ExpectFloat32GradientsMatchFloat64(/*lstm=*/false, /*reverse=*/true);
+}
+
+// Two threads give the batch rows to different threads; one thread runs
+// them all. The float64 results agree to rounding of the shared products.
+TEST(RecurrentGradientTest, TwoThreadsAgreeWithOne) {
+  const Sizes s{6, 32, 16, 64};
+  const Weights w = RandomWeights(s, 4, 5);
+  std::vector<double> results[2];
+  for (int threads = 1; threads <= 2; ++threads) {
+    SetNumThreads(threads);
+    std::vector<Tensor> inputs = {FromValues(w.x, {s.steps, s.batch, s.input}, DType::kFloat64),
+                                  FromValues(w.h0, {s.batch, s.hidden}, DType::kFloat64),
+                                  FromValues(w.c0, {s.batch, s.hidden}, DType::kFloat64),
+                                  FromValues(w.w_ih, {4 * s.hidden, s.input}, DType::kFloat64),
+                                  FromValues(w.w_hh, {4 * s.hidden, s.hidden}, DType::kFloat64)};
+    for (Tensor& t : inputs) t.set_requires_grad(true);
+    const LstmSequence y = LstmLayer(inputs[0], inputs[1], inputs[2], inputs[3], inputs[4]);
+    Sum(Mul(y.output, y.output)).Backward();
+    for (const Tensor& t : inputs) {
+      for (double g : t.grad().ToVector()) results[threads - 1].push_back(g);
+    }
+  }
+  SetNumThreads(1);
+  ASSERT_EQ(results[0].size(), results[1].size());
+  for (size_t i = 0; i < results[0].size(); ++i) {
+    ASSERT_NEAR(results[0][i], results[1][i], 1e-12 * (1 + std::abs(results[0][i]))) << i;
   }
 }
 
 TEST(RecurrentErrorsTest, NameTheOpAndTheShapes) {
   const Tensor x = Zeros({3, 2, 4});
   const Tensor h = Zeros({2, 5});
-  EXPECT_THAT(ErrorMessageOf([&] { LstmLayer(x, h, h, Zeros({20, 3}), Zeros({20, 5})); }),
+  EXPECT_THAT(ErrorMessageOf([&] {
+                LstmLayer(x, h, h, Zeros({20, 3}), Zeros({20, 5}));
+              }),
               HasSubstr("lstm: weight_ih must be [20,4] for the input [3,2,4]"));
-  EXPECT_THAT(ErrorMessageOf([&] { LstmLayer(x, h, h, Zeros({20, 4}), Zeros({15, 5})); }),
+  EXPECT_THAT(ErrorMessageOf([&] {
+                LstmLayer(x, h, h, Zeros({20, 4}), Zeros({15, 5}));
+              }),
               HasSubstr("lstm: weight_hh must be [4H, H], got [15,5]"));
-  EXPECT_THAT(ErrorMessageOf([&] { LstmLayer(x, Zeros({3, 5}), h, Zeros({20, 4}), Zeros({20, 5})); }),
+  EXPECT_THAT(ErrorMessageOf([&] {
+                LstmLayer(x, Zeros({3, 5}), h, Zeros({20, 4}), Zeros({20, 5}));
+              }),
               HasSubstr("lstm: the initial hidden state must be [2,5], got [3,5]"));
-  EXPECT_THAT(ErrorMessageOf([&] { GruLayer(Zeros({3, 4}), h, Zeros({15, 4}), Zeros({15, 5})); }),
-              HasSubstr("gru: the input must be [T, B, I], got [3,4]"));
-  EXPECT_THAT(
-      ErrorMessageOf([&] { GruLayer(x, h, Zeros({15, 4}), Zeros({15, 5}), Zeros({15})); }),
-      HasSubstr("give both biases or neither"));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                GruLayer(Zeros({3, 4}), h, Zeros({15, 4}), Zeros({15, 5}));
+              }),
+              HasSubstr("gru: the input must be [T, B, I] with at least one step, got [3,4]"));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                LstmLayer(Zeros({0, 2, 4}), h, h, Zeros({20, 4}), Zeros({20, 5}));
+              }),
+              HasSubstr("lstm: the input must be [T, B, I] with at least one step, got [0,2,4]"));
+  EXPECT_THAT(ErrorMessageOf([&] {
+                GruLayer(x, h, Zeros({15, 4}), Zeros({15, 5}), Zeros({15}));
+              }),
+              HasSubstr("give both biases or neither"));
   EXPECT_THAT(ErrorMessageOf([&] {
                 GruLayer(x, h, Zeros({15, 4}), Zeros({15, 5}), Zeros({15}), Zeros({12}));
               }),
@@ -263,7 +327,9 @@ TEST(RecurrentErrorsTest, NameTheOpAndTheShapes) {
               }),
               HasSubstr("gru"));
   // The caller's line, not the library's.
-  EXPECT_THAT(ErrorMessageOf([&] { GruLayer(x, h, Zeros({15, 4}), Zeros({14, 5})); }),
+  EXPECT_THAT(ErrorMessageOf([&] {
+                GruLayer(x, h, Zeros({15, 4}), Zeros({14, 5}));
+              }),
               HasSubstr("recurrent_ops_test.cc"));
 }
 

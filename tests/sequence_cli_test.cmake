@@ -69,17 +69,25 @@ foreach(row "lstm " "gru " "multi_head_self_attention " "3.transformer_encoder_l
   expect_in("${out}" "${row}" "the profile")
 endforeach()
 
-# A checkpoint of a recurrent network resumes into the same network.
+# A recurrent network stopped after a checkpoint and resumed ends with the
+# same weights, bit for bit, as one that was never stopped (a constant rate,
+# which does not depend on --epochs).
 set(checkpoint ${WORK_DIR}/sequence.checkpoint)
-run(${ACTGRAD} train ${common} --layers gru:16,last --epochs 2 --checkpoint ${checkpoint}
-    --checkpoint-every 1 --json)
+set(recurrent --data ${DATA} --input-shape 8,8 --optimizer adam --no-progress --layers gru:16,last)
+run(${ACTGRAD} train ${recurrent} --epochs 3 --save ${WORK_DIR}/straight.safetensors)
+run(${ACTGRAD} train ${recurrent} --epochs 2 --checkpoint ${checkpoint} --checkpoint-every 2)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "train with checkpoints failed (${rc}):\n${out}\n${err}")
 endif()
-run(${ACTGRAD} train ${common} --layers gru:16,last --epochs 3 --checkpoint ${checkpoint} --resume
-    --json)
+run(${ACTGRAD} train ${recurrent} --epochs 3 --checkpoint ${checkpoint} --resume
+    --save ${WORK_DIR}/resumed.safetensors)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "resume failed (${rc}):\n${out}\n${err}")
+endif()
+file(SHA256 ${WORK_DIR}/straight.safetensors straight)
+file(SHA256 ${WORK_DIR}/resumed.safetensors resumed)
+if(NOT straight STREQUAL resumed)
+  message(FATAL_ERROR "the resumed recurrent network differs from the uninterrupted one")
 endif()
 
 # Pixel intensities (0-16) as tokens: an embedding takes the rows unscaled.
@@ -91,8 +99,18 @@ endif()
 expect_in("${err}" "auto: the rows are token indices for the embedding" "train with an embedding")
 expect_in("${err}" "Embedding(17, 8, padding_index=0)" "train with an embedding")
 
+# An explicit scaling would change the token indices.
+run(${ACTGRAD} train --data ${DATA} --layers embedding:17:8,gru:16,last --epochs 1 --scale standard
+    --no-progress)
+string(FIND "${err}" "must reach it unscaled" at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "--scale with an embedding was not refused (${rc}):\n${err}")
+endif()
+
 # The rows behind the layers pass the gradient check.
-run(${ACTGRAD} gradcheck --op lstm --op gru --op scaled_dot_product_attention --op embedding)
+run(${ACTGRAD} gradcheck --op lstm --op gru --op scaled_dot_product_attention
+    --op multi_head_attention --op multi_head_self_attention --op embedding
+    --op embedding_backward)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "gradcheck of the sequence rows failed (${rc}):\n${out}\n${err}")
 endif()

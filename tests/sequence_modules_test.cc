@@ -342,7 +342,11 @@ Tensor AttentionByHand(nn::MultiheadAttention& m, const Tensor& query, const Ten
       const Tensor kh = Slice(entry(k), 1, h * d, (h + 1) * d);
       const Tensor vh = Slice(entry(v), 1, h * d, (h + 1) * d);
       Tensor scores = Matmul(qh, Transpose(kh)) * (1.0 / std::sqrt(double(d)));
-      if (mask.defined()) scores = scores + mask;
+      if (mask.defined() && mask.rank() == 2) scores = scores + mask;
+      if (mask.defined() && mask.rank() == 3) {  // [B * heads, L, S], batch entry first
+        const int64_t at = n * heads + h;
+        scores = scores + Reshape(Slice(mask, 0, at, at + 1), {mask.dim(1), mask.dim(2)});
+      }
       per_head.push_back(Matmul(Softmax(scores, -1), vh));
     }
     const Tensor joined = Concatenate(std::span<const Tensor>(per_head), 1);
@@ -402,14 +406,15 @@ TEST(AttentionModuleTest, SelfCausalAndBatchFirstAttentionAgree) {
 }
 
 // The encoder layer from the hand-written attention and basic ops.
-Tensor EncoderByHand(nn::TransformerEncoderLayer& layer, const Tensor& x) {
+Tensor EncoderByHand(nn::TransformerEncoderLayer& layer, const Tensor& x,
+                     const Tensor& mask = Tensor()) {
   const nn::TransformerEncoderLayerOptions& o = layer.options();
   auto norm = [&](nn::LayerNorm& n, const Tensor& t) {
     const std::vector<nn::NamedParameter> p = n.NamedParameters();
     return LayerNorm(t, {o.d_model}, *p[0].tensor, *p[1].tensor, o.layer_norm_eps);
   };
   auto attend = [&](const Tensor& t) {
-    return AttentionByHand(layer.self_attn(), t, t, t, Tensor());
+    return AttentionByHand(layer.self_attn(), t, t, t, mask);
   };
   auto feed_forward = [&](const Tensor& t) {
     Tensor h = Linear(t, layer.linear1().weight(), layer.linear1().bias());
@@ -455,6 +460,33 @@ TEST(TransformerEncoderLayerTest, PostAndPreNormEqualHandWrittenCompositions) {
     ExpectNear(got_grads, TakeGradients(layer), 1e-12);
     EXPECT_THAT(got_dx, testing::ElementsAreNear(x.grad().ToVector(), 1e-12));
   }
+}
+
+TEST(TransformerEncoderLayerTest, MasksPerEntryAndHeadAndCausalEqualTheComposition) {
+  Generator gen(10);
+  nn::TransformerEncoderLayer layer(
+      {.d_model = 6, .nhead = 2, .dim_feedforward = 8, .dropout = 0, .dtype = kF64}, gen);
+  Tensor x = Normal({4, 3, 6}, 0, 1, gen, kF64).set_requires_grad(true);
+  // One mask per batch entry and head, which gets a gradient of its own.
+  Tensor mask = Normal({3 * 2, 4, 4}, 0, 1, gen, kF64).set_requires_grad(true);
+  const Tensor probe = Normal({4, 3, 6}, 0, 1, gen, kF64);
+  const Tensor got = layer.Encode(x, mask);
+  Sum(got * probe).Backward();
+  const std::vector<double> got_dx = x.grad().ToVector(), got_dmask = mask.grad().ToVector();
+  x.ClearGrad();
+  mask.ClearGrad();
+  const Tensor expected = EncoderByHand(layer, x, mask);
+  Sum(expected * probe).Backward();
+  EXPECT_THAT(got.ToVector(), testing::ElementsAreNear(expected.ToVector(), 1e-12));
+  EXPECT_THAT(got_dx, testing::ElementsAreNear(x.grad().ToVector(), 1e-12));
+  EXPECT_THAT(got_dmask, testing::ElementsAreNear(mask.grad().ToVector(), 1e-12));
+
+  Tensor causal = Zeros({4, 4}, kF64);
+  for (int i = 0; i < 4; ++i) {
+    for (int j = i + 1; j < 4; ++j) causal.data<double>()[i * 4 + j] = -INFINITY;
+  }
+  EXPECT_THAT(layer.Encode(x, Tensor(), /*causal=*/true).ToVector(),
+              testing::ElementsAreNear(EncoderByHand(layer, x, causal).ToVector(), 1e-12));
 }
 
 TEST(TransformerEncoderLayerTest, DropoutActsInTrainingOnlyWithSeededMasks) {
@@ -602,6 +634,17 @@ TEST(SequenceLayerSpecTest, RefusesSequenceLayersThatDoNotFit) {
   EXPECT_THAT(message("embedding:10:4:padding=10", {8}),
               HasSubstr("padding \"10\" is not a whole number in [0, 9]"));
   EXPECT_THAT(message("linear:4", {1, 8, 8}), HasSubstr("put flatten before it"));
+  // A convolution's [C, L] output is channels by positions, not steps.
+  EXPECT_THAT(message("conv1d:8:3,linear:16", {1, 64}),
+              HasSubstr("layer 2 (\"linear:16\"): takes flat samples or [T, F] sequences; the "
+                        "shape that reaches it is [8,62] channels by positions"));
+  EXPECT_THAT(message("conv1d:8:3,lstm:4", {1, 64}),
+              HasSubstr("layer 2 (\"lstm:4\"): reads [T, F] sequences, and the shape that "
+                        "reaches it is [8,62], channels by positions from a convolution"));
+  EXPECT_TRUE(message("conv1d:8:3,flatten,linear:16", {1, 64}).empty());
+  // The rows reach an embedding unscaled: it must come first.
+  EXPECT_THAT(message("linear:8,embedding:17:4,gru:4,last", {8}),
+              HasSubstr("layer 2 (\"embedding:17:4\"): looks up [T] token indices"));
 }
 
 // --- Model files ---------------------------------------------------------------

@@ -538,6 +538,13 @@ absl::StatusOr<ModelPlan> MakePlan(const ModelFlags& flags) {
   } else {
     absl::StatusOr<nn::Scaling> scaling = nn::ParseScaling(flags.scale);
     if (!scaling.ok()) return scaling.status();
+    if (takes_indices && *scaling != nn::Scaling::kNone) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--scale ", flags.scale,
+                       ": the rows are token indices for the "
+                       "embedding that --layers starts with, which must reach it unscaled "
+                       "(use --scale none or auto)"));
+    }
     plan.scaling = *scaling;
     plan.scaling_reason = "--scale";
   }
