@@ -481,9 +481,15 @@ struct Builder {
         layer = std::make_unique<GroupNorm>(GroupNormOptions{
             .groups = groups, .channels = channels, .eps = eps, .dtype = options.dtype});
       } else {
-        parameters = 2.0 * Product(shape);
+        // A [T, F] sequence is normalized step by step, over its features,
+        // as torch.nn.LayerNorm(F) does in a transformer; other samples as
+        // a whole.
+        const bool per_step = shape.size() == 2 && !channels_first;
+        const std::vector<int64_t> normalized =
+            per_step ? std::vector<int64_t>{shape.back()} : shape;
+        parameters = 2.0 * Product(normalized);
         layer = std::make_unique<LayerNorm>(
-            LayerNormOptions{.normalized_shape = shape, .eps = eps, .dtype = options.dtype});
+            LayerNormOptions{.normalized_shape = normalized, .eps = eps, .dtype = options.dtype});
       }
     } catch (const Error& e) {
       return Bad(item, e.what());

@@ -24,8 +24,8 @@
 //   attention:HEADS[:bias=0]              self-attention, [T, D] -> [T, D]
 //
 // K may be "3" or "3x5". Pools, batch norm and convolutions take their 1-D
-// or 2-D form from the shape that reaches them; linear:N on a [T, F]
-// sequence transforms each step. Recurrent, attention and embedding layers
+// or 2-D form from the shape that reaches them; linear:N and layernorm on
+// a [T, F] sequence act on each step. Recurrent, attention and embedding layers
 // keep PyTorch's initialization. The builder tracks the shape of one
 // sample through the layers, so sizes are never given twice; it appends
 // the task's output layer (after a flatten when the last shape is not

@@ -18,10 +18,12 @@
 #define ACTGRAD_NN_NN_H_
 
 #include "nn/activation.h"
+#include "nn/attention.h"
 #include "nn/checkpoint.h"
 #include "nn/conv.h"
 #include "nn/dropout.h"
 #include "nn/early_stopping.h"
+#include "nn/embedding.h"
 #include "nn/flatten.h"
 #include "nn/init.h"
 #include "nn/layer_spec.h"
@@ -35,8 +37,10 @@
 #include "nn/normalization.h"
 #include "nn/pooling.h"
 #include "nn/progress_bar.h"
+#include "nn/recurrent.h"
 #include "nn/residual.h"
 #include "nn/scaler.h"
+#include "nn/sequence_layers.h"
 #include "nn/sequential.h"
 #include "nn/task.h"
 #include "nn/train_loop.h"

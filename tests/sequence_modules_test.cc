@@ -413,9 +413,7 @@ Tensor EncoderByHand(nn::TransformerEncoderLayer& layer, const Tensor& x,
     const std::vector<nn::NamedParameter> p = n.NamedParameters();
     return LayerNorm(t, {o.d_model}, *p[0].tensor, *p[1].tensor, o.layer_norm_eps);
   };
-  auto attend = [&](const Tensor& t) {
-    return AttentionByHand(layer.self_attn(), t, t, t, mask);
-  };
+  auto attend = [&](const Tensor& t) { return AttentionByHand(layer.self_attn(), t, t, t, mask); };
   auto feed_forward = [&](const Tensor& t) {
     Tensor h = Linear(t, layer.linear1().weight(), layer.linear1().bias());
     h = o.activation == "gelu" ? Apply(ops::kGelu, {h}) : Relu(h);
@@ -588,6 +586,15 @@ TEST(SequenceLayerSpecTest, BuildsRecurrentAndAttentionNetworksTrackingTheShape)
   built = nn::BuildFromLayerSpec("gru:12,mean,relu", rows, gen);
   ASSERT_TRUE(built.ok()) << built.status();
   EXPECT_THAT(built->network->ToString(), HasSubstr("Linear(12 -> 10"));
+
+  // Layer norm on a sequence normalizes each step over its features, as
+  // torch.nn.LayerNorm(F) does; after a convolution, the whole sample.
+  built = nn::BuildFromLayerSpec("gru:12,layernorm,last", rows, gen);
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_THAT(built->network->ToString(), HasSubstr("LayerNorm([12], eps=1e-05)"));
+  built = nn::BuildFromLayerSpec("conv1d:4:3,layernorm,flatten", rows, gen);
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_THAT(built->network->ToString(), HasSubstr("LayerNorm([4, 6], eps=1e-05)"));
 
   built = nn::BuildFromLayerSpec(
       "linear:16,posembed,transformer:4:32:gelu:prenorm:dropout=0,attention:2,gru:6", rows, gen);
