@@ -24,6 +24,8 @@ const MultiheadAttentionOptions& Checked(const MultiheadAttentionOptions& o,
   ACTGRAD_REQUIRE(o.embed_dim > 0 && o.num_heads > 0 && o.embed_dim % o.num_heads == 0, location,
                   "multihead_attention: num_heads must be positive and divide embed_dim, got ",
                   o.num_heads, " heads for embed_dim ", o.embed_dim);
+  ACTGRAD_REQUIRE(o.dropout >= 0 && o.dropout <= 1, location,
+                  "multihead_attention: dropout must be in [0, 1], got ", o.dropout);
   return o;
 }
 
@@ -86,6 +88,9 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& options,
     RegisterParameter("in_proj_bias", &in_proj_bias_, location);
   }
   RegisterModule("out_proj", &out_proj_, location);
+  // Drawn last and only with dropout, so that layers without it draw their
+  // weights as before.
+  if (options.dropout > 0) dropout_seeds_ = Generator(gen.engine()());
 }
 
 Tensor MultiheadAttention::Forward(const Tensor& x) { return Attend(x, x, x); }
@@ -121,7 +126,11 @@ Tensor MultiheadAttention::Attend(const Tensor& query, const Tensor& key, const 
   auto sequence_first = [&](const Tensor& t) {
     return o.batch_first ? Permute(t, {1, 0, 2}, location) : t;
   };
-  const AttentionOptions attention{.causal = causal};
+  AttentionOptions attention{.causal = causal};
+  if (is_training() && o.dropout > 0) {
+    attention.dropout = o.dropout;
+    attention.seed = dropout_seeds_.engine()();
+  }
   Tensor context;
   if (query.impl() == key.impl() && key.impl() == value.impl()) {
     // Self-attention: one product for the three projections, read in place.
@@ -145,6 +154,7 @@ Tensor MultiheadAttention::Attend(const Tensor& query, const Tensor& key, const 
 std::string MultiheadAttention::ToString() const {
   const MultiheadAttentionOptions& o = options_;
   return absl::StrCat("MultiheadAttention(", o.embed_dim, ", ", o.num_heads, " heads",
+                      o.dropout > 0 ? absl::StrCat(", dropout=", o.dropout) : "",
                       o.batch_first ? ", batch_first" : "", o.bias ? "" : ", no bias", ")");
 }
 
@@ -153,6 +163,7 @@ ModuleConfig MultiheadAttention::Config() const {
   return ModuleConfig()
       .Set("embed_dim", o.embed_dim)
       .Set("num_heads", o.num_heads)
+      .Set("dropout", o.dropout)
       .Set("bias", o.bias)
       .Set("batch_first", o.batch_first)
       .Set("dtype", DTypeName(o.dtype));
@@ -161,7 +172,7 @@ ModuleConfig MultiheadAttention::Config() const {
 absl::StatusOr<MultiheadAttentionOptions> MultiheadAttention::OptionsFromConfig(
     const ModuleConfig& config) {
   if (absl::Status s =
-          OnlyKeysOf(config, {"embed_dim", "num_heads", "bias", "batch_first", "dtype"});
+          OnlyKeysOf(config, {"embed_dim", "num_heads", "dropout", "bias", "batch_first", "dtype"});
       !s.ok()) {
     return s;
   }
@@ -173,6 +184,7 @@ absl::StatusOr<MultiheadAttentionOptions> MultiheadAttention::OptionsFromConfig(
     return absl::InvalidArgumentError(
         absl::StrCat("num_heads: ", o.num_heads, " does not divide embed_dim ", o.embed_dim));
   }
+  ACTGRAD_CONFIG_ASSIGN(o.dropout, NumberIn(config, "dropout", 0, 0, 1, false));
   ACTGRAD_CONFIG_ASSIGN(o.bias, config.Bool("bias", true));
   ACTGRAD_CONFIG_ASSIGN(o.batch_first, config.Bool("batch_first", false));
   ACTGRAD_CONFIG_ASSIGN(o.dtype, FloatDTypeOf(config));
@@ -195,6 +207,7 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerEncoderLayerOp
     : options_(Checked(options, location)),
       self_attn_({.embed_dim = options.d_model,
                   .num_heads = options.nhead,
+                  .dropout = options.dropout,
                   .batch_first = options.batch_first,
                   .dtype = options.dtype},
                  gen, location),

@@ -19,10 +19,10 @@
 // batch-first input is turned to sequence-first once. A 3-D attention mask
 // is [B * heads, L, S], batch entry first, as PyTorch's.
 //
-// Unlike PyTorch, attention has no dropout on the attention weights: a
-// TransformerEncoderLayer with dropout > 0 drops after attention, in the
-// feed-forward block and after it, as PyTorch does, but not the weights
-// themselves, so in training mode the two differ (evaluation is the same).
+// Dropout, in training mode, acts where PyTorch's does: on the attention
+// weights (MultiheadAttention's `dropout`, which a TransformerEncoderLayer
+// passes its own), after attention, inside the feed-forward block and after
+// it.
 //
 // Example:
 //
@@ -55,6 +55,9 @@ namespace actgrad::nn {
 struct MultiheadAttentionOptions {
   int64_t embed_dim = 0;
   int64_t num_heads = 1;  // must divide embed_dim
+  // Dropout on the attention weights, in training mode only, as PyTorch's
+  // `dropout`; the masks' seeds come from the constructor's generator.
+  double dropout = 0;
   bool bias = true;
   bool batch_first = false;
   DType dtype = DType::kFloat32;
@@ -97,6 +100,7 @@ class MultiheadAttention : public Module {
   MultiheadAttentionOptions options_;
   Tensor in_proj_weight_, in_proj_bias_;
   Linear out_proj_;
+  Generator dropout_seeds_{0};
 };
 
 struct TransformerEncoderLayerOptions {

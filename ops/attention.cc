@@ -31,6 +31,7 @@
 #include "graph/parallel.h"
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/dropout_mask.h"
 #include "ops/functional.h"
 #include "ops/gemm.h"
 #include "ops/kernels.h"
@@ -75,6 +76,10 @@ struct AttentionPlan {
   bool mask_batched = false;
   bool causal = false;
   double scale = 1;
+  // Dropout on the attention weights (training): the probability, and the
+  // stream the mask of element (item, i, j) of [B h, L, S] is drawn from.
+  double dropout = 0;
+  uint64_t seed = 0;
   Layout q, k, v, y;
 
   int64_t Items() const { return batch * heads; }
@@ -136,6 +141,8 @@ AttentionPlan PlanFromShapes(AttentionLayout layout, const OpDef& op, const Attr
   p.mask_batched = mask != nullptr && mask->rank() == 3;
   p.causal = attrs.Layer().causal;
   p.scale = ResolveScale(op, attrs, p.depth);
+  p.dropout = WithDefaults(op, attrs).params[1];
+  p.seed = attrs.Layer().seed;
   return p;
 }
 
@@ -197,6 +204,8 @@ AttentionPlan PlanAttention(const ForwardContext& ctx, AttentionLayout layout) {
                   " and S = ", p.keys, " (", inputs, ")");
   ACTGRAD_REQUIRE(std::isfinite(p.scale), ctx.location(), name, ": the scale must be finite, got ",
                   p.scale);
+  ACTGRAD_REQUIRE(p.dropout >= 0 && p.dropout <= 1, ctx.location(), name,
+                  ": dropout must be in [0, 1], got ", p.dropout);
   return p;
 }
 
@@ -250,8 +259,30 @@ void ScaleRows(T* x, int64_t rows, int64_t cols, int64_t stride, T scale) {
   }
 }
 
+// `values` [L, S] of item `item` with attention's dropout applied: zeroed
+// where the mask drops, the rest scaled by 1/(1-p), into `out` (which may
+// be `values`). The mask is that of the dropout row on [B h, L, S].
+template <typename T>
+void DropWeights(const AttentionPlan& p, int64_t item, const T* values, T* out) {
+  const uint64_t threshold = internal::DropoutThreshold(p.dropout);
+  const T scale = T(internal::DropoutScale(p.dropout));
+  const int64_t n = p.ScoresPerItem(), first = item * n;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = internal::DropoutKeeps(p.seed, first + i, threshold) ? values[i] * scale : T(0);
+  }
+}
+
+// A per-thread buffer of n values, for the dropped weights of one item.
+template <typename T>
+T* DroppedScratch(int64_t n) {
+  thread_local std::vector<T> scratch;
+  if (int64_t(scratch.size()) < n) scratch.resize(size_t(n));
+  return scratch.data();
+}
+
 // Per (b, j): A = softmax(scale Q K^T + mask) into probabilities[b h + j],
-// Y = A V in place. For the packed layout q, k and v are one pointer.
+// Y = dropout(A) V in place. For the packed layout q, k and v are one
+// pointer.
 template <typename T>
 void AttendForward(const AttentionPlan& p, const T* q, const T* k, const T* v, const T* mask,
                    T* probabilities, T* y) {
@@ -265,14 +296,21 @@ void AttendForward(const AttentionPlan& p, const T* q, const T* k, const T* v, c
     for (int64_t i = 0; i < L; ++i) {
       SoftmaxRow<T>(a + i * S, m == nullptr ? nullptr : m + i * S, p.VisibleKeys(i), S, T(p.scale));
     }
-    internal::GemmStrided(false, false, L, dv, S, a, S, v + p.v.At(b, j), p.v.row_stride,
+    const T* weights = a;
+    if (p.dropout > 0) {
+      T* dropped = DroppedScratch<T>(L * S);
+      DropWeights(p, item, a, dropped);
+      weights = dropped;
+    }
+    internal::GemmStrided(false, false, L, dv, S, weights, S, v + p.v.At(b, j), p.v.row_stride,
                           y + p.y.At(b, j), p.y.row_stride, /*accumulate=*/false);
   });
 }
 
-// dV = A^T dO;  dA = dO V^T;  dS = A (dA - rowsum(dA A));
-// dQ = scale dS K;  dK = scale dS^T Q. Null outputs are not wanted; dS
-// (into ds, [B h, L, S]) is needed for dQ, dK and the mask's gradient.
+// With D = dropout(A): dV = D^T dO;  dA = dropout(dO V^T) (the same mask
+// and scale);  dS = A (dA - rowsum(dA A));  dQ = scale dS K;
+// dK = scale dS^T Q. Null outputs are not wanted; dS (into ds, [B h, L, S])
+// is needed for dQ, dK and the mask's gradient.
 template <typename T>
 void AttendBackward(const AttentionPlan& p, const T* q, const T* k, const T* v,
                     const T* probabilities, const T* dy, T* dq, T* dk, T* dv, T* ds) {
@@ -284,13 +322,20 @@ void AttendBackward(const AttentionPlan& p, const T* q, const T* k, const T* v,
     const T* dout = dy + p.y.At(b, j);
     const int64_t ld_out = p.y.row_stride;
     if (dv != nullptr) {
-      internal::GemmStrided(true, false, S, dvd, L, a, S, dout, ld_out, dv + p.v.At(b, j),
+      const T* weights = a;
+      if (p.dropout > 0) {
+        T* dropped = DroppedScratch<T>(L * S);
+        DropWeights(p, item, a, dropped);
+        weights = dropped;
+      }
+      internal::GemmStrided(true, false, S, dvd, L, weights, S, dout, ld_out, dv + p.v.At(b, j),
                             p.v.row_stride, /*accumulate=*/false);
     }
     if (ds == nullptr) return;
     T* dscores = ds + item * L * S;
     internal::GemmStrided(false, true, L, S, dvd, dout, ld_out, v + p.v.At(b, j), p.v.row_stride,
                           dscores, S, /*accumulate=*/false);
+    if (p.dropout > 0) DropWeights(p, item, dscores, dscores);
     for (int64_t i = 0; i < L; ++i) {
       const T* ar = a + i * S;
       T* dr = dscores + i * S;
@@ -448,11 +493,13 @@ RecordedGradients RecordGradients(const AttentionPlan& p, const Tensor& q, const
   if (hidden.fill.defined()) scores = scores + hidden.fill;
   Tensor a = Softmax(scores, -1);
   if (hidden.visible.defined()) a = a * hidden.visible;
+  // The dropout row on [B h, L, S] draws the kernel's mask.
+  auto drop = [&](const Tensor& t) { return p.dropout > 0 ? Dropout(t, p.dropout, p.seed) : t; };
 
   RecordedGradients g;
-  if (want_v) g.dv = Matmul(Transpose(a), dy);
+  if (want_v) g.dv = Matmul(Transpose(drop(a)), dy);
   if (!want_q && !want_k && !want_mask) return g;
-  const Tensor da = Matmul(dy, Transpose(v));
+  const Tensor da = drop(Matmul(dy, Transpose(v)));
   const Tensor ds = a * (da - Sum(da * a, -1, /*keepdim=*/true));
   if (want_q) g.dq = Matmul(ds, k) * p.scale;
   if (want_k) g.dk = Matmul(Transpose(ds), q) * p.scale;
@@ -566,6 +613,9 @@ std::vector<GradCheckCase> AttentionCases(Generator& gen) {
   scaled.params[0] = 0.8;
   Attrs causal_scaled = causal;
   causal_scaled.params[0] = 1.3;
+  Attrs dropped;
+  dropped.params[1] = 0.3;
+  dropped.MutableLayer().seed = 5;
   return {
       {{r({2, 3, 4}), r({2, 3, 4}), r({2, 3, 4})}, {}, "q, k, v [2,3,4], no mask", {}},
       {{r({2, 3, 2}), r({2, 4, 2}), r({2, 4, 3}), r({3, 4})},
@@ -581,14 +631,22 @@ std::vector<GradCheckCase> AttentionCases(Generator& gen) {
        causal_scaled,
        "causal, q [2,3,2], k [2,4,2], v [2,4,3], mask [3,4], scale 1.3",
        {}},
+      {{r({2, 4, 3}), r({2, 5, 3}), r({2, 5, 2}), r({2, 4, 5})},
+       dropped,
+       "q [2,4,3], k [2,5,3], v [2,5,2], mask [2,4,5], dropout 0.3",
+       {}},
   };
 }
 
-Attrs HeadAttrs(int64_t heads, bool causal = false, double scale = 0) {
+Attrs HeadAttrs(int64_t heads, bool causal = false, double scale = 0, double dropout = 0) {
   Attrs a;
   a.MutableLayer().groups = heads;
   a.MutableLayer().causal = causal;
   if (scale != 0) a.params[0] = scale;
+  if (dropout != 0) {
+    a.params[1] = dropout;
+    a.MutableLayer().seed = 77;
+  }
   return a;
 }
 
@@ -615,6 +673,10 @@ std::vector<GradCheckCase> MultiHeadCases(Generator& gen) {
        HeadAttrs(2, true, 1.3),
        "2 heads, causal, q [3,2,4], k [4,2,4], v [4,2,2], mask [4,3,4], scale 1.3",
        {}},
+      {{r({3, 2, 4}), r({4, 2, 4}), r({4, 2, 6}), r({4, 3, 4})},
+       HeadAttrs(2, false, 0, 0.4),
+       "2 heads, q [3,2,4], k [4,2,4], v [4,2,6], mask [4,3,4], dropout 0.4",
+       {}},
   };
 }
 
@@ -628,11 +690,19 @@ std::vector<GradCheckCase> SelfAttentionCases(Generator& gen) {
        "2 heads, causal, qkv [3,2,18], mask [4,3,3], scale 1.3",
        {}},
       {{r({4, 1, 9})}, HeadAttrs(3, true), "3 heads, causal, qkv [4,1,9]", {}},
+      {{r({4, 2, 12})},
+       HeadAttrs(2, true, 0, 0.25),
+       "2 heads, causal, qkv [4,2,12], dropout 0.25",
+       {}},
   };
 }
 
 constexpr AttrSpec kAttentionAttrs[] = {
     {"scale", "the factor on Q K^T; 0 means 1/sqrt(d)", nullptr, nullptr, 0, 0.0, 0.25, 2.0},
+    {"dropout",
+     "probability of zeroing an attention weight (training only; the seed in "
+     "the layer attributes)",
+     nullptr, nullptr, 1, 0.0, 0.0, 1.0},
 };
 
 }  // namespace
@@ -695,6 +765,8 @@ namespace {
 Attrs AttentionAttrs(const AttentionOptions& options, int64_t heads) {
   Attrs a;
   a.params[0] = options.scale;
+  a.params[1] = options.dropout;
+  if (options.dropout > 0) a.MutableLayer().seed = options.seed;
   if (options.causal) a.MutableLayer().causal = true;
   if (heads != 1) a.MutableLayer().groups = heads;
   return a;

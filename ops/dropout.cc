@@ -10,6 +10,7 @@
 #include "graph/parallel.h"
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/dropout_mask.h"
 #include "ops/kernels.h"
 #include "ops/layer_ops.h"
 
@@ -18,19 +19,6 @@ namespace ops {
 
 namespace {
 
-// SplitMix64's output function over the element's index: a counter-based
-// stream, so any element's draw costs the same and needs no state.
-inline bool Keeps(uint64_t seed, int64_t index, uint64_t threshold) {
-  uint64_t z = seed + uint64_t(index + 1) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return (z >> 11) >= threshold;
-}
-
-// Draws below this (of 2^53) are dropped.
-uint64_t Threshold(double p) { return uint64_t(std::ldexp(p, 53)); }
-
 constexpr int64_t kWordBits = 64;
 
 // Applies the mask of `seed` to `x`: y = x * keep / (1 - p); fills `bits`
@@ -38,13 +26,13 @@ constexpr int64_t kWordBits = 64;
 template <typename T>
 void DropRange(const T* x, T* y, int64_t* bits, int64_t begin, int64_t end, uint64_t seed,
                double p) {
-  const uint64_t threshold = Threshold(p);
+  const uint64_t threshold = internal::DropoutThreshold(p);
   const T scale = p < 1 ? T(1 / (1 - p)) : T(0);
   for (int64_t word = begin / kWordBits; word * kWordBits < end; ++word) {
     uint64_t mask = 0;
     const int64_t first = word * kWordBits, last = std::min(first + kWordBits, end);
     for (int64_t i = first; i < last; ++i) {
-      const bool keep = Keeps(seed, i, threshold);
+      const bool keep = internal::DropoutKeeps(seed, i, threshold);
       mask |= uint64_t(keep) << (i - first);
       y[i] = keep ? x[i] * scale : T(0);
     }

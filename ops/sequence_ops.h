@@ -74,6 +74,12 @@ struct AttentionOptions {
   bool causal = false;
   // The factor on the scores; 0 means 1/sqrt(d).
   double scale = 0;
+  // Dropout on the attention weights, for training only (pass 0 to
+  // evaluate): A V becomes dropout(A) V, as in PyTorch's attention, the
+  // mask of weight (entry, i, j) a hash of `seed` and its index in
+  // [entries, L, S], so backward replays it without storing it.
+  double dropout = 0;
+  uint64_t seed = 0;
 };
 // softmax(scale * Q K^T + mask) V over the keys, per batch entry: q is
 // [B, L, d], k [B, S, d], v [B, S, dv]; the output is [B, L, dv]. `mask`, when
@@ -81,7 +87,8 @@ struct AttentionOptions {
 // key. It receives a gradient like any input (a learned bias). A query row
 // whose keys are all hidden gets zeros, not NaN.
 Tensor ScaledDotProductAttention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                 const Tensor& mask = Tensor(), const AttentionOptions& options = {},
+                                 const Tensor& mask = Tensor(),
+                                 const AttentionOptions& options = {},
                                  std::source_location location = std::source_location::current());
 
 // Attention over `heads` heads, read and written in the sequence-first

@@ -28,6 +28,7 @@ using ::actgrad::testing::ElementsAreNear;
 using ::actgrad::testing::ErrorMessageOf;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -644,6 +645,61 @@ TEST(MultiHeadSelfAttentionTest, RecordedGradientsDifferentiateLikeTheCompositio
   for (size_t t = 0; t < got.size(); ++t) {
     EXPECT_THAT(got[t], ElementsAreNear(expected[t], 1e-12)) << "input " << t;
   }
+}
+
+// Attention's dropout acts on the weights with the dropout row's mask over
+// [entries, L, S]: the row equals softmax, then dropout, then the product,
+// in value and in every gradient; and the multi-head forms equal the
+// composition through the batch-major row at the same seed.
+TEST(AttentionDropoutTest, EqualsDroppingTheWeightsWithTheDropoutRow) {
+  Generator gen(31);
+  const AttentionOptions options{.dropout = 0.35, .seed = 1234};
+  const std::vector<Tensor> inputs = {Uniform({2, 4, 3}, -1, 1, gen, DType::kFloat64),
+                                      Uniform({2, 5, 3}, -1, 1, gen, DType::kFloat64),
+                                      Uniform({2, 5, 2}, -1, 1, gen, DType::kFloat64),
+                                      Uniform({4, 5}, -1, 1, gen, DType::kFloat64)};
+  const Tensor w = Uniform({2, 4, 2}, -1, 1, gen, DType::kFloat64);
+  const auto fused = ValueAndGradients(
+      [&](std::span<const Tensor> in) {
+        return ScaledDotProductAttention(in[0], in[1], in[2], in[3], options);
+      },
+      inputs, w);
+  const auto composed = ValueAndGradients(
+      [&](std::span<const Tensor> in) {
+        const Tensor scores = Matmul(in[0], Transpose(in[1])) * (1 / std::sqrt(3.0)) + in[3];
+        return Matmul(Dropout(Softmax(scores, -1), options.dropout, options.seed), in[2]);
+      },
+      inputs, w);
+  ASSERT_EQ(fused.size(), composed.size());
+  for (size_t i = 0; i < fused.size(); ++i) {
+    EXPECT_THAT(fused[i], ElementsAreNear(composed[i], 1e-12)) << "tensor " << i;
+  }
+  // Some weights are dropped and some kept: the mask is not all or nothing.
+  const Tensor without = ScaledDotProductAttention(inputs[0], inputs[1], inputs[2], inputs[3]);
+  EXPECT_THAT(without.ToVector(), Not(ElementsAreNear(fused[0], 1e-6)));
+
+  const std::vector<Tensor> heads_inputs = {Uniform({4, 2, 6}, -1, 1, gen, DType::kFloat64),
+                                            Uniform({5, 2, 6}, -1, 1, gen, DType::kFloat64),
+                                            Uniform({5, 2, 4}, -1, 1, gen, DType::kFloat64)};
+  const Tensor hw = Uniform({4, 2, 4}, -1, 1, gen, DType::kFloat64);
+  const auto heads_fused = ValueAndGradients(
+      [&](std::span<const Tensor> in) {
+        return MultiHeadAttention(in[0], in[1], in[2], 2, Tensor(), options);
+      },
+      heads_inputs, hw);
+  const auto heads_composed = ValueAndGradients(
+      [&](std::span<const Tensor> in) {
+        return ComposedAttention(in[0], in[1], in[2], 2, Tensor(), options);
+      },
+      heads_inputs, hw);
+  for (size_t i = 0; i < heads_fused.size(); ++i) {
+    EXPECT_THAT(heads_fused[i], ElementsAreNear(heads_composed[i], 1e-12)) << "tensor " << i;
+  }
+  EXPECT_THAT(ErrorMessageOf([&] {
+                ScaledDotProductAttention(inputs[0], inputs[1], inputs[2], Tensor(),
+                                          {.dropout = 1.5});
+              }),
+              HasSubstr("scaled_dot_product_attention: dropout must be in [0, 1], got 1.5"));
 }
 
 TEST(MultiHeadAttentionTest, PairsSplitOverThreadsGiveTheSameResult) {

@@ -28,6 +28,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::Pair;
 
 constexpr DType kF64 = DType::kFloat64;
@@ -485,6 +486,33 @@ TEST(TransformerEncoderLayerTest, MasksPerEntryAndHeadAndCausalEqualTheCompositi
   }
   EXPECT_THAT(layer.Encode(x, Tensor(), /*causal=*/true).ToVector(),
               testing::ElementsAreNear(EncoderByHand(layer, x, causal).ToVector(), 1e-12));
+}
+
+// Dropout on the attention weights, as PyTorch's: in training only, with
+// masks from the constructor's generator; a transformer layer passes its
+// dropout to its attention.
+TEST(AttentionModuleTest, DropsAttentionWeightsInTrainingOnly) {
+  Generator gen(14), same(14);
+  nn::MultiheadAttention m({.embed_dim = 4, .num_heads = 2, .dropout = 0.5, .dtype = kF64}, gen);
+  nn::MultiheadAttention twin({.embed_dim = 4, .num_heads = 2, .dropout = 0.5, .dtype = kF64},
+                              same);
+  const Tensor x = Normal({5, 3, 4}, 0, 1, gen, kF64);
+  m.Eval();
+  const std::vector<double> evaluated = m(x).ToVector();
+  EXPECT_THAT(evaluated,
+              testing::ElementsAreNear(AttentionByHand(m, x, x, x, Tensor()).ToVector(), 1e-12));
+  m.Train();
+  const std::vector<double> trained = m(x).ToVector();
+  EXPECT_THAT(trained, Not(testing::ElementsAreNear(evaluated, 1e-6)));
+  EXPECT_EQ(twin(x).ToVector(), trained);  // the same seeds, the same masks
+  EXPECT_NE(m(x).ToVector(), trained);     // a new mask each call
+
+  Generator layer_gen(15);
+  nn::TransformerEncoderLayer layer(
+      {.d_model = 4, .nhead = 2, .dim_feedforward = 8, .dropout = 0.2, .dtype = kF64}, layer_gen);
+  EXPECT_EQ(layer.self_attn().options().dropout, 0.2);
+  EXPECT_THAT(layer.self_attn().ToString(),
+              HasSubstr("MultiheadAttention(4, 2 heads, dropout=0.2"));
 }
 
 TEST(TransformerEncoderLayerTest, DropoutActsInTrainingOnlyWithSeededMasks) {

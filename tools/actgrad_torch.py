@@ -351,7 +351,7 @@ def _recurrent(torch_type):
 def _multihead_attention(options, children):
     del children
     return SelfAttention(options["embed_dim"], options.get("num_heads", 1),
-                         bias=options.get("bias", True),
+                         dropout=options.get("dropout", 0.0), bias=options.get("bias", True),
                          batch_first=options.get("batch_first", False), dtype=_dtype(options))
 
 
@@ -526,18 +526,15 @@ def _recurrent_options(module):
             "dropout": float(module.dropout), "dtype": _dtype_name(module)}
 
 
-def _attention_options(module, standalone=True):
+def _attention_options(module):
     if not module._qkv_same_embed_dim:  # pylint: disable=protected-access
         raise ValueError("MultiheadAttention: actgrad's keys and values have embed_dim "
                          "features (no kdim, vdim)")
     if module.bias_k is not None or module.add_zero_attn:
         raise ValueError("MultiheadAttention: actgrad has no add_bias_kv or add_zero_attn")
-    if standalone and module.dropout:
-        raise ValueError("MultiheadAttention: actgrad's attention drops no attention weights; "
-                         "give dropout=0")
     return {"embed_dim": module.embed_dim, "num_heads": module.num_heads,
-            "bias": module.in_proj_bias is not None, "batch_first": bool(module.batch_first),
-            "dtype": _dtype_name(module)}
+            "dropout": float(module.dropout), "bias": module.in_proj_bias is not None,
+            "batch_first": bool(module.batch_first), "dtype": _dtype_name(module)}
 
 
 # TransformerEncoderLayer's children as actgrad's layer registers them.
@@ -561,7 +558,7 @@ def _transformer_options(module):
                          "weights and biases")
     if module.self_attn.in_proj_bias is None or module.linear1.bias is None:
         raise ValueError("TransformerEncoderLayer: actgrad's layer has biases")
-    _attention_options(module.self_attn, standalone=False)
+    _attention_options(module.self_attn)
     return {"d_model": module.self_attn.embed_dim, "nhead": module.self_attn.num_heads,
             "dim_feedforward": module.linear1.out_features, "dropout": float(module.dropout.p),
             "activation": activation, "layer_norm_eps": float(module.norm1.eps),
@@ -661,7 +658,7 @@ def describe(module):
         kind, options = "transformer_encoder_layer", _transformer_options(module)
         children = [{"name": "self_attn",
                      "module": {"kind": "multihead_attention",
-                                "options": _attention_options(module.self_attn, False),
+                                "options": _attention_options(module.self_attn),
                                 "children": [{"name": "out_proj",
                                               "module": describe(module.self_attn.out_proj)}]}}]
         children += [{"name": name, "module": describe(getattr(module, name))}
