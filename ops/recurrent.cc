@@ -149,8 +149,19 @@ Tensor TransposedHiddenWeight(const RecurrentPlan& p, const Tensor& w_hh) {
   const int64_t width = p.GateWidth(), H = p.hidden;
   Tensor transposed = internal::Empty(Shape{H, width}, w_hh.dtype());
   using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  Eigen::Map<Matrix>(MutableData<T>(transposed), H, width) =
-      Eigen::Map<const Matrix>(Data<T>(w_hh), width, H).transpose();
+  using Stride = Eigen::OuterStride<>;
+  // Rows of the transpose (columns of W_hh) in blocks over the threads.
+  ForLargeWork(H * width, H, [&](int64_t first, int64_t last) {
+    if (first == 0 && last == H) {
+      Eigen::Map<Matrix>(MutableData<T>(transposed), H, width) =
+          Eigen::Map<const Matrix>(Data<T>(w_hh), width, H).transpose();
+      return;
+    }
+    Eigen::Map<Matrix>(MutableData<T>(transposed) + first * width, last - first, width) =
+        Eigen::Map<const Matrix, 0, Stride>(Data<T>(w_hh) + first, width, last - first,
+                                            Stride(H))
+            .transpose();
+  });
   return transposed;
 }
 
