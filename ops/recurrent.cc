@@ -158,8 +158,7 @@ Tensor TransposedHiddenWeight(const RecurrentPlan& p, const Tensor& w_hh) {
       return;
     }
     Eigen::Map<Matrix>(MutableData<T>(transposed) + first * width, last - first, width) =
-        Eigen::Map<const Matrix, 0, Stride>(Data<T>(w_hh) + first, width, last - first,
-                                            Stride(H))
+        Eigen::Map<const Matrix, 0, Stride>(Data<T>(w_hh) + first, width, last - first, Stride(H))
             .transpose();
   });
   return transposed;
