@@ -48,11 +48,12 @@ struct BackwardAccess;
 
 struct OpDef;
 
-// The attributes of convolution, pooling, normalization, dropout and layout
-// rows, per spatial axis as [height, width] where they have two; the 1-D
-// rows use the width entries. Padding may differ on the two sides of an
-// axis (padding "same" with an even kernel needs that). Their real-valued
-// attributes (eps, momentum, dropout's p, pad's value) are row parameters
+// The attributes of convolution, pooling, normalization, dropout, layout,
+// recurrent, attention and embedding rows, per spatial axis as [height,
+// width] where they have two; the 1-D rows use the width entries. Padding
+// may differ on the two sides of an axis (padding "same" with an even kernel
+// needs that). Their real-valued attributes (eps, momentum, dropout's p,
+// pad's value, attention's scale and dropout) are row parameters
 // (Attrs::params), so the checker and the command line can sweep them.
 struct LayerAttrs {
   std::array<int64_t, 2> window = {1, 1};  // pooling kernel; adaptive pooling: output size
@@ -61,11 +62,11 @@ struct LayerAttrs {
   std::array<int64_t, 2> pad_end = {0, 0};    // bottom, right
   std::array<int64_t, 2> dilation = {1, 1};
   std::array<int64_t, 2> output_padding = {0, 0};  // conv_transpose2d: added to the far side
-  int64_t groups = 1;             // convolution: channel groups; group_norm: groups
-  bool ceil_mode = false;         // pooling: round the output size up
+  int64_t groups = 1;      // convolution: channel groups; group_norm: groups; attention: heads
+  bool ceil_mode = false;  // pooling: round the output size up
   bool count_include_pad = true;  // avg_pool: padding counts in the divisor
   bool training = true;           // batch_norm: batch statistics (and update) or running ones
-  uint64_t seed = 0;              // dropout: the mask's stream
+  uint64_t seed = 0;              // dropout, attention's dropout: the mask's stream
   std::vector<int64_t> axes;      // permute: the new order of the dimensions
   std::vector<int64_t> pads;      // pad: (before, after) per dimension, last dimension first
   bool reverse = false;           // lstm, gru: run from the last step to the first
