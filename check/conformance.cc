@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "graph/factories.h"
 #include "graph/grad_mode.h"
 #include "ops/activation_gain.h"
@@ -257,6 +259,23 @@ void CheckFiniteness(const OpDef& op, const ConformanceOptions& options,
     }
     if (!std::isnan(e.y[nan_at])) add(kNaN, "output", e.y[nan_at], "NaN in, not NaN out", true);
   }
+  // What the neighbours of a finite input say the value should have been.
+  for (FinitenessProblem& p : report.finiteness) {
+    if (!std::isfinite(p.x)) continue;
+    try {
+      if (p.quantity == "derivative") {
+        p.expected = NumericDerivative(op, attrs, p.x, options.gradcheck.step);
+      } else {
+        const double h = 1e-6 * std::max(1.0, std::abs(p.x));
+        const double around[] = {p.x - h, p.x + h};
+        const std::vector<double> y = Evaluate(op, attrs, around, DType::kFloat64, false).y;
+        p.expected = (y[0] + y[1]) / 2;
+      }
+      if (!std::isfinite(p.expected)) p.expected = kNaN;
+    } catch (const std::exception&) {
+      // The problem stands as found.
+    }
+  }
   for (size_t i = 0; i < report.finiteness.size(); ++i) {
     if (!report.finiteness[i].fatal) continue;
     const std::string text = FinitenessLine(report.finiteness, i);
@@ -336,7 +355,8 @@ std::string CaseFailure(const std::string& what, const GradCheckReport& r) {
   if (r.verdict == "mismatch") {
     return absl::StrFormat("%s: %d of %d elements outside tolerance", what, r.failed, r.checked);
   }
-  return absl::StrCat(what, ": ", r.verdict);
+  return absl::StrCat(what, ": ", r.verdict,
+                      r.non_finite_output.empty() ? "" : ": " + r.non_finite_output);
 }
 
 // Second-order checks that prove nothing but are not wrong: a piecewise-
@@ -348,7 +368,32 @@ bool SecondOrderAcceptable(const GradCheckReport& r) {
 
 std::string Number(double v) { return absl::StrFormat("%.4g", v); }
 
+// f''(x) by the row: its backward differentiated once more.
+double RowSecondDerivative(const OpDef& op, const Attrs& attrs, double x) {
+  GradModeGuard recording(true);
+  Tensor at = FromValues({x}, DType::kFloat64);
+  at.set_requires_grad(true);
+  const Tensor ones = Ones(at.shape(), DType::kFloat64);
+  const Tensor dy = Grad(Apply(op, {at}, attrs), {at}, ones, {.create_graph = true})[0];
+  return Grad(dy, {at}, ones)[0].ToVector()[0];
+}
+
 // ------------------------------------------------------------------ stages
+
+// Against the derivative oracle, in both dtypes; the second derivative only
+// where the second-order check was asked for.
+void CheckExactDerivatives(const OpDef& op, const ConformanceOptions& options,
+                           ConformanceReport& report) {
+  if (op.formulas == nullptr || op.formulas->generic == nullptr) return;
+  for (OracleOptions oracle : {options.float64_oracle, options.float32_oracle}) {
+    oracle.second_order = options.second_order;
+    OracleReport exact = CheckAgainstOracle(op, options.attrs, oracle);
+    for (const std::string& why : exact.failures) {
+      report.failures.push_back(absl::StrCat("exact derivatives: ", why));
+    }
+    report.exact.push_back(std::move(exact));
+  }
+}
 
 void CheckFirstDerivative(const OpDef& op, const std::vector<GradCheckCase>& cases,
                           const std::optional<GradCheckCase>& grid,
@@ -371,17 +416,24 @@ void CheckFirstDerivative(const OpDef& op, const std::vector<GradCheckCase>& cas
     }
   };
   try {
-    report.cases = CheckOp(op, options.seed, options.gradcheck);
+    report.cases = CheckOp(op, options.seed, options.gradcheck, options.attrs);
     if (report.cases.cases.empty()) {
       report.failures.push_back("first derivative: no sample inputs (the row has no check_cases)");
     }
     for (size_t i = 0; i < report.cases.cases.size(); ++i) {
       const OpCaseResult& c = report.cases.cases[i];
       const std::string where = absl::StrCat("case ", c.description);
-      if (!c.report.passed) {
+      if (!c.report.passed && !c.uninformative) {
         report.failures.push_back(CaseFailure("first derivative, " + where, c.report));
       }
       fold(c.report, where, i < cases.size() ? cases[i].attrs : Attrs());
+    }
+    if (!report.cases.cases.empty() &&
+        report.cases.uninformative == static_cast<int64_t>(report.cases.cases.size())) {
+      report.failures.push_back(absl::StrFormat(
+          "first derivative: no case was informative: both gradients are zero throughout "
+          "every case (random ones drawn again up to %d times)",
+          kFlatRedraws));
     }
   } catch (const std::exception& e) {
     report.failures.push_back(absl::StrCat("first derivative: the op threw: ", What(e)));
@@ -438,6 +490,25 @@ void CheckSecondDerivative(const OpDef& op, const std::vector<GradCheckCase>& ca
       failed.verdict = What(e);
       report.second_order.push_back({c->description, std::move(failed)});
     }
+  }
+  // The worst element, and for an activation f''(x) itself there.
+  const WorstElement worst = FindWorstElement(report.second_order, options.gradcheck);
+  if (worst.element == nullptr) return;
+  report.second_order_worst = *worst.element;
+  report.second_order_worst_case = absl::StrCat("case ", worst.in->description);
+  if (!IsActivation(op)) return;
+  const Attrs& attrs = all[worst.in - report.second_order.data()]->attrs;
+  try {
+    report.second_order_worst_derivative = RowSecondDerivative(op, attrs, worst.element->x);
+    report.second_order_worst_numeric_derivative = internal::RichardsonDerivative(
+        [&](double hk) {
+          const double points[] = {worst.element->x + hk, worst.element->x - hk};
+          const std::vector<double> dy = Evaluate(op, attrs, points, DType::kFloat64).dy;
+          return (dy[0] - dy[1]) / (2 * hk);
+        },
+        options.gradcheck.step * std::max(1.0, std::abs(worst.element->x)));
+  } catch (const std::exception&) {
+    // Already reported by the check that found the element.
   }
 }
 
@@ -504,7 +575,7 @@ ConformanceReport CheckConformance(const OpDef& op, const ConformanceOptions& op
   try {
     if (op.check_cases != nullptr) {
       Generator gen(options.seed);
-      cases = op.check_cases(gen);
+      cases = DrawCheckCases(op, gen, options.attrs);
     }
   } catch (const std::exception& e) {
     report.failures.push_back(
@@ -523,6 +594,7 @@ ConformanceReport CheckConformance(const OpDef& op, const ConformanceOptions& op
   CheckFirstDerivative(op, cases, grid, options, report);
   if (options.second_order) CheckSecondDerivative(op, cases, grid, options, report);
   CheckFloat32(op, cases, options, report);
+  if (IsActivation(op) && options.exact_derivatives) CheckExactDerivatives(op, options, report);
   if (IsActivation(op)) {
     CheckFiniteness(op, options, report);
     try {
@@ -537,6 +609,33 @@ ConformanceReport CheckConformance(const OpDef& op, const ConformanceOptions& op
 
 // ------------------------------------------------------------------ printing
 
+namespace {
+
+// %.10g, with NaN spelled one way whatever its sign bit.
+std::string Precise(double v) { return std::isnan(v) ? "nan" : absl::StrFormat("%.10g", v); }
+
+std::string SecondOrderWorstLine(const ConformanceReport& r) {
+  const ElementCheck& e = *r.second_order_worst;
+  if (r.second_order_worst_derivative && r.second_order_worst_numeric_derivative) {
+    return absl::StrFormat(
+        "second derivative, %s, x=%.6g: f''(x) = %s by the row, %s by finite differences of f'",
+        r.second_order_worst_case, e.x, Precise(*r.second_order_worst_derivative),
+        Precise(*r.second_order_worst_numeric_derivative));
+  }
+  return absl::StrCat("second derivative, ", r.second_order_worst_case, ": ", ElementLine(e));
+}
+
+// "; 1 uninformative (...)" for the first-derivative line, or "".
+std::string Uninformative(const OpCheckResult& r) {
+  if (r.uninformative == 0) return "";
+  return absl::StrFormat(
+      "; %d uninformative (both gradients zero throughout, random ones drawn again up to %d "
+      "times)",
+      r.uninformative, kFlatRedraws);
+}
+
+}  // namespace
+
 std::string ConformanceReport::Summary() const {
   std::string out = absl::StrFormat(
       "%-4s  %-22s %2d cases %4d elements  max abs %-9.2g max rel %-9.2g", passed ? "PASS" : "FAIL",
@@ -545,6 +644,7 @@ std::string ConformanceReport::Summary() const {
   absl::StrAppend(
       &out, "taylor ",
       std::isnan(taylor_order) ? std::string("-") : absl::StrFormat("%.2f", taylor_order));
+  if (cases.uninformative > 0) absl::StrAppend(&out, "  ", cases.uninformative, " uninformative");
   return out;
 }
 
@@ -566,8 +666,9 @@ std::string ConformanceReport::ToString() const {
   if (worst.has_value() && !worst->passed) {
     if (worst_derivative.has_value() && worst_numeric_derivative.has_value()) {
       line("worst element",
-           absl::StrFormat("%s, x=%.6g: f'(x) = %.10g by the row, %.10g by finite differences",
-                           worst_case, worst->x, *worst_derivative, *worst_numeric_derivative));
+           absl::StrFormat("%s, x=%.6g: f'(x) = %s by the row, %s by finite differences",
+                           worst_case, worst->x, Precise(*worst_derivative),
+                           Precise(*worst_numeric_derivative)));
       absl::StrAppend(&out, kIndent,
                       "(as checked, times a random output weight: ", ElementLine(*worst), ")\n");
     } else {
@@ -578,7 +679,8 @@ std::string ConformanceReport::ToString() const {
   line("first derivative",
        absl::StrFormat("%s on %d random cases, %d elements: max abs error %.2g, max rel error %.2g",
                        cases.passed ? "ok" : "FAILED", cases.cases.size(), cases.checked,
-                       cases.max_abs_error, cases.max_rel_error));
+                       cases.max_abs_error, cases.max_rel_error) +
+           Uninformative(cases));
   if (grid.has_value()) {
     absl::StrAppend(&out, kIndent,
                     absl::StrFormat("%s on the fixed grid: %d points checked, %d skipped near "
@@ -608,6 +710,9 @@ std::string ConformanceReport::ToString() const {
                         second_order.size(), checked, max_rel);
     if (zero > 0) absl::StrAppendFormat(&text, "; zero in %d cases (piecewise linear)", zero);
     line("second derivative", text);
+    if (bad > 0 && second_order_worst.has_value()) {
+      absl::StrAppend(&out, kIndent, "worst element: ", SecondOrderWorstLine(*this), "\n");
+    }
   }
   if (!float32.error.empty()) {
     line("float32", absl::StrCat("the op threw: ", float32.error));
@@ -619,6 +724,15 @@ std::string ConformanceReport::ToString() const {
          absl::StrFormat("max rel error against float64: forward %s; derivative %s",
                          worst_at(float32.forward_max_rel_error, float32.forward_worst),
                          worst_at(float32.derivative_max_rel_error, float32.derivative_worst)));
+  }
+  for (const OracleReport& e : exact) {
+    const std::string text = e.ToString();
+    const size_t end_of_first = text.find('\n');
+    line("exact derivatives", text.substr(0, end_of_first));
+    for (absl::string_view rest :
+         absl::StrSplit(text.substr(end_of_first + 1), '\n', absl::SkipEmpty())) {
+      absl::StrAppend(&out, kIndent, absl::StripLeadingAsciiWhitespace(rest), "\n");
+    }
   }
   if (finiteness_checked) {
     if (finiteness.empty()) {

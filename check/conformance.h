@@ -14,6 +14,10 @@
 //     the lowest over the checks;
 //   * on request, the second derivative (GradCheckSecondOrder);
 //   * float32 forward and derivative against float64 on the same inputs;
+//   * activations with a generic formula: forward and derivatives against
+//     exact references from dual numbers over every binade, in float64 and
+//     float32 (check/derivative_oracle.h), with the row's choice at each
+//     kink shown as a convention;
 //   * activations only: finiteness (outputs and derivatives finite, or the
 //     infinity the function heads for, at +-1e4 and +-1e30; never NaN from a
 //     finite input; a NaN input gives a NaN output; +-inf warns unless
@@ -39,10 +43,12 @@
 #define ACTGRAD_CHECK_CONFORMANCE_H_
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "check/derivative_oracle.h"
 #include "check/gradcheck.h"
 #include "check/op_check.h"
 #include "graph/op_def.h"
@@ -57,8 +63,9 @@ struct ConformanceOptions {
   // Seeds the row's random check cases (OpDef::check_cases).
   uint64_t seed = 1;
   // Activations: the attributes of the grid, float32, finiteness and figure
-  // checks (the check cases carry their own). Unset params take the row's
-  // defaults.
+  // checks; the check cases carry their own, and take from here the params
+  // they leave unset (op_check.h, DrawCheckCases). Unset params take the
+  // row's defaults.
   Attrs attrs;
   // Also check second derivatives with GradCheckSecondOrder, at tolerances
   // this many times the first derivative's (finite differences of a
@@ -74,6 +81,15 @@ struct ConformanceOptions {
   // of being reported as a warning. (x sigmoid(x) at -inf is -inf * 0 = NaN
   // in IEEE arithmetic although its limit is 0; PyTorch gives NaN there too.)
   bool strict_infinity = false;
+  // Activations with a generic formula: forward, derivative and second
+  // derivative against the derivative oracle (check/derivative_oracle.h)
+  // in float64 and float32, at these ulp bounds.
+  bool exact_derivatives = true;
+  OracleOptions float64_oracle = {.dtype = DType::kFloat64,
+                                  .forward_max_ulps = 4,
+                                  .derivative_max_ulps = 16,
+                                  .second_derivative_max_ulps = 64};
+  OracleOptions float32_oracle = {.dtype = DType::kFloat32};
   // Samples of z ~ N(0, 1) behind the mean, saturation and gain figures.
   int64_t monte_carlo_samples = kMonteCarloSamples;
 };
@@ -102,6 +118,10 @@ struct FinitenessProblem {
   std::string why;
   bool fatal = true;    // false: a warning that does not fail the op
   int64_t similar = 0;  // further grid inputs with the same problem
+  // At a finite input, what its neighbours say the value should be: the
+  // mean of f(x - h) and f(x + h) for the output, central differences for
+  // the derivative (float64); NaN where they say nothing finite.
+  double expected = std::numeric_limits<double>::quiet_NaN();
 };
 
 enum class Monotonicity { kConstant, kNonDecreasing, kNonIncreasing, kNeither };
@@ -160,8 +180,19 @@ struct ConformanceReport {
   // With ConformanceOptions::second_order: per case (and "grid").
   bool second_order_checked = false;
   std::vector<OpCaseResult> second_order;
+  // The worst element of the second-order checks, and where it was; for
+  // activations f''(x) itself at its x, by the row (double backward) and by
+  // finite differences of the row's f'.
+  std::optional<ElementCheck> second_order_worst;
+  std::string second_order_worst_case;
+  std::optional<double> second_order_worst_derivative;
+  std::optional<double> second_order_worst_numeric_derivative;
 
   Float32Check float32;
+
+  // Activations with a generic formula: the oracle's reports, float64 then
+  // float32.
+  std::vector<OracleReport> exact;
 
   // Activations only.
   bool finiteness_checked = false;

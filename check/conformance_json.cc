@@ -17,13 +17,46 @@ namespace {
 // be special print as strings.
 std::string ValueString(double v) { return std::isnan(v) ? "nan" : absl::StrFormat("%g", v); }
 
-// `v` when there is one, else null.
+// A value that may be special: a number when finite, else "nan", "inf" or
+// "-inf" (a NaN derivative is the point of the report that names it).
+void MaybeSpecial(io::JsonWriter& out, double v) {
+  if (std::isfinite(v)) {
+    out.Number(v);
+  } else {
+    out.String(ValueString(v));
+  }
+}
+
+// `v` when there is one (MaybeSpecial), else null.
 void OptionalNumber(io::JsonWriter& out, const std::optional<double>& v) {
   if (v.has_value()) {
-    out.Number(*v);
+    MaybeSpecial(out, *v);
   } else {
     out.Null();
   }
+}
+
+// One checked element, where it was, and f' or f'' itself when known.
+void Element(io::JsonWriter& out, const ElementCheck& e, const std::string& where,
+             const std::optional<double>& derivative,
+             const std::optional<double>& numeric_derivative) {
+  out.BeginObject().Key("case").String(where).Key("input").Int(e.input).Key("index").String(
+      e.index);
+  out.Key("x");
+  MaybeSpecial(out, e.x);
+  out.Key("analytic");
+  MaybeSpecial(out, e.analytic);
+  out.Key("numeric");
+  MaybeSpecial(out, e.numeric);
+  out.Key("abs_error");
+  MaybeSpecial(out, e.abs_error);
+  out.Key("rel_error");
+  MaybeSpecial(out, e.rel_error);
+  out.Key("passed").Bool(e.passed).Key("derivative");
+  OptionalNumber(out, derivative);
+  out.Key("numeric_derivative");
+  OptionalNumber(out, numeric_derivative);
+  out.EndObject();
 }
 
 }  // namespace
@@ -54,33 +87,16 @@ std::string ConformanceJson(const ConformanceReport& r) {
   for (const std::string& failure : r.failures) out.String(failure);
   out.EndArray();
 
+  // Random cases in which both gradients were zero throughout, even redrawn.
+  out.Key("uninformative_cases").Int(r.cases.uninformative).Key("uninformative").BeginArray();
+  for (const OpCaseResult& c : r.cases.cases) {
+    if (c.uninformative) out.String(c.description);
+  }
+  out.EndArray();
+
   out.Key("worst");
   if (r.worst.has_value()) {
-    const ElementCheck& e = *r.worst;
-    out.BeginObject()
-        .Key("case")
-        .String(r.worst_case)
-        .Key("input")
-        .Int(e.input)
-        .Key("index")
-        .String(e.index)
-        .Key("x")
-        .Number(e.x)
-        .Key("analytic")
-        .Number(e.analytic)
-        .Key("numeric")
-        .Number(e.numeric)
-        .Key("abs_error")
-        .Number(e.abs_error)
-        .Key("rel_error")
-        .Number(e.rel_error)
-        .Key("passed")
-        .Bool(e.passed)
-        .Key("derivative");
-    OptionalNumber(out, r.worst_derivative);
-    out.Key("numeric_derivative");
-    OptionalNumber(out, r.worst_numeric_derivative);
-    out.EndObject();
+    Element(out, *r.worst, r.worst_case, r.worst_derivative, r.worst_numeric_derivative);
   } else {
     out.Null();
   }
@@ -127,7 +143,14 @@ std::string ConformanceJson(const ConformanceReport& r) {
         .Number(max_rel)
         .Key("zero_cases")
         .Int(zero)
-        .EndObject();
+        .Key("worst");
+    if (r.second_order_worst.has_value()) {
+      Element(out, *r.second_order_worst, r.second_order_worst_case,
+              r.second_order_worst_derivative, r.second_order_worst_numeric_derivative);
+    } else {
+      out.Null();
+    }
+    out.EndObject();
   } else {
     out.Null();
   }
@@ -167,7 +190,9 @@ std::string ConformanceJson(const ConformanceReport& r) {
           .Bool(p.fatal)
           .Key("similar")
           .Int(p.similar)
-          .EndObject();
+          .Key("expected");
+      OptionalNumber(out, std::isnan(p.expected) ? std::nullopt : std::optional(p.expected));
+      out.EndObject();
     }
     out.EndArray().EndObject();
   } else {

@@ -5,9 +5,13 @@
 // A conformance report (check/conformance.h) as one JSON object, the form
 // `actgrad gradcheck --json` prints and scripts read: name, passed, cases,
 // elements, max_abs_error, max_rel_error, kind, taylor_order, taylor_case,
-// failures, worst, grid, second_order, float32, finiteness, activation.
-// Values JSON cannot hold (NaN, infinities) print as null, or as strings
-// where the value itself is the point (inputs such as "inf").
+// failures, uninformative_cases, uninformative, worst, grid, second_order
+// (with its own worst), float32, finiteness, activation. A worst element
+// carries its case, input, index, x, analytic, numeric, errors, and f' (or
+// f'') by the row and by finite differences for activations; a finiteness
+// problem its x, value, why and the expected value. Values JSON cannot hold
+// (NaN, infinities) print as null, or as strings where the value itself is
+// the point (inputs such as "inf", a NaN derivative).
 //
 // Example:
 //

@@ -47,6 +47,27 @@ double FittedOrder(const std::vector<double>& h, const std::vector<double>& r) {
   return (n * sxy - sx * sy) / (n * sxx - sx * sx);
 }
 
+// Where f's value is not finite: its first such element, and the input
+// there when the output has the first input's shape.
+std::string NonFiniteOutput(const TensorFunction& f, std::span<const Tensor> x) {
+  NoGradGuard values_only;
+  const Tensor y = f(x);
+  const std::vector<double> values = y.ToVector();
+  for (size_t k = 0; k < values.size(); ++k) {
+    if (std::isfinite(values[k])) continue;
+    const int64_t flat = static_cast<int64_t>(k);
+    std::string out =
+        absl::StrFormat("output %s = %s", internal::IndexString(y.shape(), flat),
+                        std::isnan(values[k]) ? "nan" : absl::StrFormat("%g", values[k]));
+    if (!x.empty() && x[0].defined() && IsFloating(x[0].dtype()) && x[0].shape() == y.shape()) {
+      absl::StrAppendFormat(&out, " at input 0 %s, x=%.6g", internal::IndexString(y.shape(), flat),
+                            x[0].ToVector()[k]);
+    }
+    return out;
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string GradCheckReport::ToString() const {
@@ -55,6 +76,7 @@ std::string GradCheckReport::ToString() const {
       "tolerance; max abs error %.3g, max rel error %.3g; taylor order %.2f\n",
       passed ? "passed" : "FAILED", verdict, checked, skipped, failed, max_abs_error, max_rel_error,
       taylor_order);
+  if (!non_finite_output.empty()) absl::StrAppend(&out, "  ", non_finite_output, "\n");
   for (const ElementCheck& e : worst) {
     absl::StrAppendFormat(&out,
                           "  %s input %d %s  x=%.6g  analytic=%.10g  numeric=%.10g  "
@@ -97,6 +119,7 @@ GradCheckReport GradCheck(const TensorFunction& f, std::span<const Tensor> input
   const double base = loss();
   if (!std::isfinite(base)) {
     report.verdict = "non-finite values";
+    report.non_finite_output = NonFiniteOutput(f, x);
     return report;
   }
 
@@ -133,7 +156,7 @@ GradCheckReport GradCheck(const TensorFunction& f, std::span<const Tensor> input
       finite &= std::isfinite(e.analytic) && std::isfinite(e.numeric);
       e.abs_error = std::abs(e.analytic - e.numeric);
       const double scale = std::max(std::abs(e.analytic), std::abs(e.numeric));
-      e.rel_error = scale > 0 ? e.abs_error / scale : 0.0;
+      e.rel_error = scale > 0 || std::isnan(scale) ? e.abs_error / scale : 0.0;
       e.passed = e.abs_error <= options.atol + options.rtol * scale;
       all.push_back(e);
     }
@@ -275,6 +298,9 @@ double RichardsonDerivative(const std::function<double(double step)>& central, d
 }
 
 double Badness(const ElementCheck& e, const GradCheckOptions& options) {
+  if (std::isnan(e.abs_error) || std::isinf(e.abs_error)) {
+    return std::numeric_limits<double>::infinity();
+  }
   return e.abs_error /
          (options.atol + options.rtol * std::max(std::abs(e.analytic), std::abs(e.numeric)));
 }

@@ -89,7 +89,13 @@ struct GradCheckReport {
   // Fitted exponent of the Taylor remainder (2 for a right gradient); NaN
   // when the remainder is at rounding level throughout.
   double taylor_order = 0;
-  std::vector<ElementCheck> worst;  // worst first
+  // Worst first; an element with a non-finite value counts as the worst.
+  std::vector<ElementCheck> worst;
+  // With the verdict "non-finite values" because the function's own value
+  // is not finite: its first such element, e.g. "output [3] = nan", and the
+  // input there when the output has the first input's shape ("output [3] =
+  // nan at input 0 [3], x=0"). Empty otherwise.
+  std::string non_finite_output;
 
   // A multi-line, human-readable account naming the worst elements.
   std::string ToString() const;
@@ -129,7 +135,8 @@ namespace internal {
 // report of ops/conformance.h.
 double RichardsonDerivative(const std::function<double(double step)>& central, double h);
 
-// How far an element is outside its tolerance (above 1: failed).
+// How far an element is outside its tolerance (above 1: failed); infinite
+// when its values are not finite, so that such an element sorts first.
 double Badness(const ElementCheck& e, const GradCheckOptions& options);
 
 // "[1,2]" for flat index 5 of a [2,3] tensor.

@@ -156,6 +156,8 @@ enum SaveFlags : uint8_t {
   kSaveAllInputs = 1 << 4,
 };
 
+struct GenericFormula;  // ops/generic_formula.h
+
 // The scalar, double-precision formulas of an elementwise activation: the
 // reference that known-value tests, plots and user ops are built from.
 struct ActivationFormulas {
@@ -164,6 +166,10 @@ struct ActivationFormulas {
   double (*derivative)(double x, double y, const Attrs& attrs);
   // d2y/dx2, when the row knows it.
   double (*second_derivative)(double x, double y, const Attrs& attrs) = nullptr;
+  // The forward once more, written for any number type: the derivative
+  // oracle (check/derivative_oracle.h) evaluates it on dual numbers and in
+  // wider precision. Rows defined by it alone take their derivatives from it.
+  const GenericFormula* generic = nullptr;
 };
 
 // The article's advice for a layer that feeds an activation (claims C18-C20):

@@ -9,6 +9,7 @@
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
+#include "ops/generic_formula.h"
 #include "ops/kernels.h"
 #include "ops/logistic.h"
 #include "ops/streaming.h"
@@ -122,6 +123,7 @@ constexpr double kKinkAtZero[] = {0.0};
 constexpr ActivationFormulas kIdentityFormulas{
     .forward = [](double x, const Attrs&) { return x; },
     .derivative = [](double, double, const Attrs&) { return 1.0; },
+    .generic = Generic([](auto x, const Attrs&) { return x; }),
 };
 
 Tensor IdentityForward(ForwardContext& ctx) {
@@ -140,16 +142,31 @@ constexpr ActivationFormulas kSigmoidFormulas{
           return e / (1.0 + e);
         },
     .derivative = [](double, double y, const Attrs&) { return y * (1.0 - y); },
+    .generic = Generic([](auto x, const Attrs&) {
+      using std::exp;
+      using T = decltype(x);
+      if (x >= 0) return T(1 / (1 + exp(-x)));
+      const T e = exp(x);
+      return T(e / (1 + e));
+    }),
 };
 
 Tensor SigmoidForward(ForwardContext& ctx) {
-  return MapForward</*kComputeHeavy=*/true>(
-      ctx, [](const auto& x, auto y, auto) { y = internal::Logistic(x); });
+  return MapForward</*kComputeHeavy=*/true>(ctx, [](const auto& x, auto y, auto t) {
+    if constexpr (std::is_same_v<decltype(t), float>) {
+      internal::LogisticFloat(x.data(), y.data(), x.size());  // within 3 ulps
+    } else {
+      y = internal::Logistic(x);
+    }
+  });
 }
 void SigmoidBackward(BackwardContext& ctx) {
   ctx.set_dx(
       0, MapBackward(ctx, ctx.saved_output(), [](const auto& dy, const auto& y, auto dx, auto t) {
         using T = decltype(t);
+        // 1 - y is exact where y nears 1; what is left is y's own error, which
+        // moves y (1 - y) by |1 - 2y| times it: |1 - 2y| |y| u for a correctly
+        // rounded y (the oracle allows 4 ulps of y, the forward's contract).
         dx = dy * y * (T{1} - y);
       }));
 }
@@ -159,16 +176,29 @@ void SigmoidBackward(BackwardContext& ctx) {
 constexpr ActivationFormulas kTanhFormulas{
     .forward = [](double x, const Attrs&) { return std::tanh(x); },
     .derivative = [](double, double y, const Attrs&) { return 1.0 - y * y; },
+    .generic = Generic([](auto x, const Attrs&) {
+      using std::tanh;
+      return tanh(x);
+    }),
 };
 
 Tensor TanhForward(ForwardContext& ctx) {
-  return MapForward</*kComputeHeavy=*/true>(ctx, [](const auto& x, auto y, auto) { y = x.tanh(); });
+  return MapForward</*kComputeHeavy=*/true>(ctx, [](const auto& x, auto y, auto t) {
+    if constexpr (std::is_same_v<decltype(t), float>) {
+      internal::TanhFloat(x.data(), y.data(), x.size());  // within 4 ulps, not clamped
+    } else {
+      y = x.tanh();
+    }
+  });
 }
 void TanhBackward(BackwardContext& ctx) {
   ctx.set_dx(
       0, MapBackward(ctx, ctx.saved_output(), [](const auto& dy, const auto& y, auto dx, auto t) {
         using T = decltype(t);
-        dx = dy * (T{1} - y.square());
+        // (1 - y)(1 + y): 1 - y is exact where y nears 1, so the one error
+        // left is y's own, times |2y|: 2 y^2 u for a correctly rounded y (the
+        // oracle allows 4 ulps of y, the forward's contract).
+        dx = dy * ((T{1} - y) * (T{1} + y));
       }));
 }
 
@@ -178,6 +208,7 @@ constexpr ActivationFormulas kReluFormulas{
     .forward = [](double x, const Attrs&) { return x < 0.0 ? 0.0 : x; },
     .derivative = [](double x, double,
                      const Attrs& a) { return x > 0.0 ? 1.0 : (x < 0.0 ? 0.0 : a.grad_at_zero); },
+    .generic = Generic([](auto x, const Attrs&) { return x < 0 ? decltype(x)(0) : x; }),
 };
 
 // The piecewise kernels below are plain unrolled loops that GCC vectorizes
@@ -238,6 +269,7 @@ constexpr AttrSpec kReluAttrs[] = {
 constexpr ActivationFormulas kLeakyReluFormulas{
     .forward = [](double x, const Attrs& a) { return x > 0.0 ? x : a.alpha * x; },
     .derivative = [](double x, double, const Attrs& a) { return x > 0.0 ? 1.0 : a.alpha; },
+    .generic = Generic([](auto x, const Attrs& a) { return x > 0 ? x : decltype(x)(a.alpha * x); }),
 };
 
 // As for relu, the output is saved: with alpha > 0 it has the sign of x.

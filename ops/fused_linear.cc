@@ -63,10 +63,18 @@ void ActivateInPlace(Fused kind, T alpha, T* y, int64_t n) {
     case Fused::kIdentity:
       return;
     case Fused::kSigmoid:
-      v = internal::Logistic(v);
+      if constexpr (std::is_same_v<T, float>) {
+        internal::LogisticFloat(y, y, n);  // within 3 ulps (ops/logistic.h)
+      } else {
+        v = internal::Logistic(v);
+      }
       return;
     case Fused::kTanh:
-      v = v.tanh();
+      if constexpr (std::is_same_v<T, float>) {
+        internal::TanhFloat(y, y, n);
+      } else {
+        v = v.tanh();
+      }
       return;
     case Fused::kRelu:
       for (int64_t i = 0; i < n; ++i) y[i] = y[i] < T{0} ? T{0} : y[i];
@@ -106,7 +114,7 @@ void ActivationGradientAndBiasSum(Fused kind, T alpha, const T* dy, const T* y, 
         d = g * v * (T{1} - v);
         break;
       case Fused::kTanh:
-        d = g * (T{1} - v.square());
+        d = g * ((T{1} - v) * (T{1} + v));  // 1 - v exact near saturation
         break;
       case Fused::kRelu:
         for (int64_t j = 0; j < out; ++j) d[j] = g[j] * (v[j] > T{0} ? T{1} : T{0});

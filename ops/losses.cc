@@ -2,14 +2,21 @@
 // cross_entropy): mse_loss, binary_cross_entropy (on probabilities),
 // binary_cross_entropy_with_logits and cross_entropy (softmax on logits with
 // int64 class labels).
+//
+// float32 inputs are computed on in double, element by element, and summed
+// in double: the loss and the gradient keep float32's relative accuracy at
+// logits up to +-1e4, where float arithmetic would cancel (logsumexp minus
+// the label's logit, sigmoid(z) - 1, a softmax probability minus 1) or round
+// a large intermediate (m + log(sum) at m = 1e4 is 1e-3 coarse).
+// tests/float32_accuracy_test.cc holds them to long double references.
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
 #include "ops/kernels.h"
-#include "ops/logistic.h"
 
 namespace actgrad {
 namespace ops {
@@ -50,8 +57,11 @@ Tensor MseForward(ForwardContext& ctx) {
   double loss = 0;
   DispatchFloating(p.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    loss = static_cast<double>((AsArray<T>(p) - AsArray<T>(ctx.input(1))).square().sum()) /
-           static_cast<double>(p.numel());
+    loss =
+        (AsArray<T>(p).template cast<double>() - AsArray<T>(ctx.input(1)).template cast<double>())
+            .square()
+            .sum() /
+        static_cast<double>(p.numel());
   });
   return ScalarOut(p.dtype(), loss);
 }
@@ -63,7 +73,9 @@ void MseBackward(BackwardContext& ctx) {
   const double scale = 2.0 * UpstreamScalar(ctx) / static_cast<double>(p.numel());
   DispatchFloating(p.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    AsArray<T>(dp) = (AsArray<T>(p) - AsArray<T>(t)) * T(scale);
+    AsArray<T>(dp) =
+        ((AsArray<T>(p).template cast<double>() - AsArray<T>(t).template cast<double>()) * scale)
+            .template cast<T>();
   });
   if (ctx.needs_grad(1)) {
     Tensor dt = internal::EmptyLike(dp);
@@ -101,12 +113,11 @@ Tensor BceForward(ForwardContext& ctx) {
   double loss = 0;
   DispatchFloating(p.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const auto pa = AsArray<T>(p);
-    const auto ta = AsArray<T>(ctx.input(1));
-    const auto log_p = pa.log().max(T(kLogFloor));
-    const auto log_1mp = (T(1) - pa).log().max(T(kLogFloor));
-    loss = -static_cast<double>((ta * log_p + (T(1) - ta) * log_1mp).sum()) /
-           static_cast<double>(p.numel());
+    const auto pa = AsArray<T>(p).template cast<double>();
+    const auto ta = AsArray<T>(ctx.input(1)).template cast<double>();
+    const auto log_p = pa.log().max(kLogFloor);
+    const auto log_1mp = (-pa).log1p().max(kLogFloor);
+    loss = -(ta * log_p + (1.0 - ta) * log_1mp).sum() / static_cast<double>(p.numel());
   });
   return ScalarOut(p.dtype(), loss);
 }
@@ -117,17 +128,17 @@ void BceBackward(BackwardContext& ctx) {
   const double scale = UpstreamScalar(ctx) / static_cast<double>(p.numel());
   DispatchFloating(p.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const auto pa = AsArray<T>(p);
-    const auto ta = AsArray<T>(t);
+    const auto pa = AsArray<T>(p).template cast<double>();
+    const auto ta = AsArray<T>(t).template cast<double>();
     if (ctx.needs_grad(0)) {
       Tensor dp = internal::EmptyLike(p);
-      AsArray<T>(dp) = (pa - ta) / (pa * (T(1) - pa)).max(T(kBceGradEps)) * T(scale);
+      AsArray<T>(dp) = ((pa - ta) / (pa * (1.0 - pa)).max(kBceGradEps) * scale).template cast<T>();
       ctx.set_dx(0, std::move(dp));
     }
     if (ctx.needs_grad(1)) {
       Tensor dt = internal::EmptyLike(t);
       AsArray<T>(dt) =
-          ((T(1) - pa).log().max(T(kLogFloor)) - pa.log().max(T(kLogFloor))) * T(scale);
+          (((-pa).log1p().max(kLogFloor) - pa.log().max(kLogFloor)) * scale).template cast<T>();
       ctx.set_dx(1, std::move(dt));
     }
   });
@@ -164,10 +175,13 @@ Tensor BceLogitsForward(ForwardContext& ctx) {
   double loss = 0;
   DispatchFloating(z.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const auto za = AsArray<T>(z);
-    const auto ta = AsArray<T>(ctx.input(1));
-    loss = static_cast<double>((za.max(T(0)) - za * ta + (-za.abs()).exp().log1p()).sum()) /
-           static_cast<double>(z.numel());
+    const T* pz = static_cast<const T*>(z.raw_data());
+    const T* pt = static_cast<const T*>(ctx.input(1).raw_data());
+    for (int64_t i = 0; i < z.numel(); ++i) {
+      const double v = pz[i];
+      loss += (v > 0 ? v : 0.0) - v * double(pt[i]) + std::log1p(std::exp(-std::abs(v)));
+    }
+    loss /= static_cast<double>(z.numel());
   });
   return ScalarOut(z.dtype(), loss);
 }
@@ -179,8 +193,17 @@ void BceLogitsBackward(BackwardContext& ctx) {
   DispatchFloating(z.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if (ctx.needs_grad(0)) {
+      // sigmoid(z) - t as (1 - t) - sigmoid(-z) for z >= 0: sigmoid(20) is 1
+      // in float, and sigmoid(20) - 1 would be 0 instead of -2e-9.
       Tensor dz = internal::EmptyLike(z);
-      AsArray<T>(dz) = (internal::Logistic(AsArray<T>(z)) - AsArray<T>(t)) * T(scale);
+      const T* pz = static_cast<const T*>(z.raw_data());
+      const T* pt = static_cast<const T*>(t.raw_data());
+      T* out = static_cast<T*>(dz.raw_data());
+      for (int64_t i = 0; i < z.numel(); ++i) {
+        const double v = pz[i], target = pt[i];
+        const double e = std::exp(-std::abs(v)), q = e / (1.0 + e);  // sigmoid(-|z|)
+        out[i] = T((v >= 0 ? (1.0 - target) - q : q - target) * scale);
+      }
       ctx.set_dx(0, std::move(dz));
     }
     if (ctx.needs_grad(1)) {
@@ -239,19 +262,21 @@ Tensor CrossEntropyForward(ForwardContext& ctx) {
     using T = decltype(tag);
     const T* pz = static_cast<const T*>(z.raw_data());
     T* pp = static_cast<T*>(probabilities.raw_data());
+    // In double: z - m is exact for float logits, and the loss is
+    // (m - z[label]) + log1p(rest), rest the sum of exp(z - m) over all but
+    // the largest logit: two terms that do not cancel, and no 1 + rest
+    // rounded before its logarithm (1e-13 losses keep their digits).
     for (int64_t i = 0; i < batch; ++i) {
       const T* row = pz + i * classes;
       T* prob = pp + i * classes;
-      T m = row[0];
-      for (int64_t c = 1; c < classes; ++c) m = std::max(m, row[c]);
-      T sum = 0;
-      for (int64_t c = 0; c < classes; ++c) {
-        prob[c] = std::exp(row[c] - m);
-        sum += prob[c];
-      }
-      const T inv = T(1) / sum;
-      for (int64_t c = 0; c < classes; ++c) prob[c] *= inv;
-      loss += static_cast<double>(m + std::log(sum) - row[pl[i]]);
+      int64_t top = 0;
+      for (int64_t c = 1; c < classes; ++c) top = row[c] > row[top] ? c : top;
+      const double m = row[top];
+      double rest = 0;
+      for (int64_t c = 0; c < classes; ++c) rest += c == top ? 0.0 : std::exp(double(row[c]) - m);
+      const double inv = 1.0 / (1.0 + rest);
+      for (int64_t c = 0; c < classes; ++c) prob[c] = T(std::exp(double(row[c]) - m) * inv);
+      loss += (m - double(row[pl[i]])) + std::log1p(rest);
     }
   });
   ctx.SaveExtra(std::move(probabilities));
@@ -266,10 +291,22 @@ void CrossEntropyBackward(BackwardContext& ctx) {
   Tensor dz = internal::EmptyLike(probabilities);
   DispatchFloating(dz.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    AsArray<T>(dz) = AsArray<T>(probabilities) * T(scale);
+    AsArray<T>(dz) = (AsArray<T>(probabilities).template cast<double>() * scale).template cast<T>();
+    const T* pp = static_cast<const T*>(probabilities.raw_data());
     T* pdz = static_cast<T*>(dz.raw_data());
     const int64_t* pl = labels.data<int64_t>();
-    for (int64_t i = 0; i < batch; ++i) pdz[i * classes + pl[i]] -= T(scale);
+    for (int64_t i = 0; i < batch; ++i) {
+      // p - 1 at the label; where p nears 1 that cancels, and it is minus
+      // the other classes' probabilities instead.
+      const T* prob = pp + i * classes;
+      const int64_t label = pl[i];
+      double d = double(prob[label]) - 1.0;
+      if (prob[label] >= T(0.5)) {
+        d = 0;
+        for (int64_t c = 0; c < classes; ++c) d -= c == label ? 0.0 : double(prob[c]);
+      }
+      pdz[i * classes + label] = T(d * scale);
+    }
   });
   ctx.set_dx(0, std::move(dz));
 }

@@ -12,6 +12,7 @@
 #include "ops/check_cases.h"
 #include "ops/formula_kernels.h"
 #include "ops/functional.h"
+#include "ops/generic_formula.h"
 #include "ops/kernels.h"
 #include "ops/scalar_activation.h"
 #include "ops/streaming.h"
@@ -21,15 +22,20 @@ namespace ops {
 
 namespace {
 
-double Logistic(double x) {
-  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
-  const double e = std::exp(x);
-  return e / (1.0 + e);
+// The logistic function and log(1 + e^x), for any number type, written per
+// sign so that exp never overflows.
+template <typename T>
+T Logistic(T x) {
+  using std::exp;
+  if (x >= 0) return T(1) / (1 + exp(-x));
+  const T e = exp(x);
+  return e / (1 + e);
 }
-
-// log(1 + exp(x)) without overflow.
-double Softplus1(double x) {
-  return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+template <typename T>
+T Softplus1(T x) {
+  using std::exp;
+  using std::log1p;
+  return x > 0 ? T(x + log1p(exp(-x))) : T(log1p(exp(x)));
 }
 
 // Row kernels (F is a struct of static functions): float32 tensors go to the
@@ -73,15 +79,26 @@ void Backward(BackwardContext& ctx) {
   internal::MapScalarDerivative(
       ctx, [](double x, double y, const Attrs& a) { return F::Derivative(x, y, a); });
 }
+// F's generic forward as a callable, for Generic().
 template <typename F>
-constexpr ActivationFormulas kFormulas{&F::Forward, &F::Derivative, &F::Second};
+struct ForwardOf {
+  template <typename T>
+  T operator()(T x, const Attrs& a) const {
+    return F::Forward(x, a);
+  }
+};
+template <typename F>
+constexpr ActivationFormulas kFormulas{&F::template Forward<double>, &F::Derivative, &F::Second,
+                                       &kGenericFormula<ForwardOf<F>>};
 
 // y = x (x > 0), alpha (e^x - 1) (x <= 0)
 struct Elu {
   static constexpr auto ForwardFloat = &internal::EluForwardFloat;
   static constexpr auto BackwardFloat = &internal::EluBackwardFloat;
-  static double Forward(double x, const Attrs& a) {
-    return x > 0 ? x : a.params[0] * std::expm1(x);
+  template <typename T>
+  static T Forward(T x, const Attrs& a) {
+    using std::expm1;
+    return x > 0 ? x : T(PrimalOf<T>(a.params[0]) * expm1(x));
   }
   static double Derivative(double x, double, const Attrs& a) {
     return x > 0 ? 1.0 : a.params[0] * std::exp(x);
@@ -95,10 +112,13 @@ struct Elu {
 struct Selu {
   static constexpr auto ForwardFloat = &internal::SeluForwardFloat;
   static constexpr auto BackwardFloat = &internal::SeluBackwardFloat;
-  static constexpr double kAlpha = 1.6732632423543772848170429916717;
-  static constexpr double kScale = 1.0507009873554804934193349852946;
-  static double Forward(double x, const Attrs&) {
-    return kScale * (x > 0 ? x : kAlpha * std::expm1(x));
+  static constexpr long double kAlpha = 1.6732632423543772848170429916717L;
+  static constexpr long double kScale = 1.0507009873554804934193349852946L;
+  template <typename T>
+  static T Forward(T x, const Attrs&) {
+    using std::expm1;
+    using P = PrimalOf<T>;
+    return P(kScale) * (x > 0 ? x : T(P(kAlpha) * expm1(x)));
   }
   static double Derivative(double x, double, const Attrs&) {
     return kScale * (x > 0 ? 1.0 : kAlpha * std::exp(x));
@@ -113,36 +133,59 @@ struct Gelu {
   static constexpr auto ForwardFloat = &internal::GeluForwardFloat;
   static constexpr auto BackwardFloat = &internal::GeluBackwardFloat;
   static double Pdf(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2 * std::numbers::pi); }
-  static double Forward(double x, const Attrs&) {
-    return 0.5 * x * std::erfc(-x / std::numbers::sqrt2);
+  template <typename T>
+  static T Forward(T x, const Attrs&) {
+    using std::erfc;
+    using P = PrimalOf<T>;
+    return P(0.5) * x * erfc(-x / std::numbers::sqrt2_v<P>);
   }
   static double Derivative(double x, double, const Attrs&) {
     return 0.5 * std::erfc(-x / std::numbers::sqrt2) + x * Pdf(x);
   }
-  static double Second(double x, double, const Attrs&) { return Pdf(x) * (2 - x * x); }
+  // Past |x| = 38.6 the density underflows to 0 while x^2 may overflow.
+  static double Second(double x, double, const Attrs&) {
+    const double pdf = Pdf(x);
+    return pdf == 0 ? 0.0 : pdf * (2 - x * x);
+  }
 };
 
-// y = x (1 + tanh(c (x + k x^3))) / 2, c = sqrt(2 / pi), k = 0.044715.
+// y = x (1 + tanh(u)) / 2, u = c (x + k x^3), c = sqrt(2 / pi), k = 0.044715,
+// computed as x s with s = sigmoid(2u) = (1 + tanh(u)) / 2: 1 + tanh(u)
+// would cancel to 0 for x below -7.5, where y is still 3e-18.
 struct GeluTanh {
   static constexpr auto ForwardFloat = &internal::GeluTanhForwardFloat;
   static constexpr auto BackwardFloat = &internal::GeluTanhBackwardFloat;
   static constexpr double kK = 0.044715;
   static double C() { return std::sqrt(2.0 / std::numbers::pi); }
-  static double Forward(double x, const Attrs&) {
-    return 0.5 * x * (1 + std::tanh(C() * (x + kK * x * x * x)));
+  template <typename T>
+  static T Forward(T x, const Attrs&) {
+    using std::sqrt;
+    using P = PrimalOf<T>;
+    const P c = sqrt(P(2) / std::numbers::pi_v<P>);
+    return x * Logistic(T(2 * c * (x + P(0.044715L) * x * x * x)));
   }
+  // With w = s (1 - s), both factors from the logistic without cancelling:
+  // y' = s + 2 x w u',  y'' = 4 w u' + 2 x w (2 (1 - 2s) u'^2 + u'').
+  // Where w underflows to 0 the terms it multiplies are 0 (x^3 may be inf).
   static double Derivative(double x, double, const Attrs&) {
-    const double t = std::tanh(C() * (x + kK * x * x * x));
+    const double u = C() * (x + kK * x * x * x);
+    const double s = Logistic(2 * u), w = s * Logistic(-2 * u);
     const double du = C() * (1 + 3 * kK * x * x);
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du;
+    return w == 0 ? s : s + 2 * x * w * du;
   }
   static double Second(double x, double, const Attrs&) {
-    const double t = std::tanh(C() * (x + kK * x * x * x));
+    const double u = C() * (x + kK * x * x * x);
+    const double s = Logistic(2 * u), w = s * Logistic(-2 * u);
+    if (w == 0) return 0.0;
     const double du = C() * (1 + 3 * kK * x * x);
     const double d2u = C() * 6 * kK * x;
-    const double dt = (1 - t * t) * du;
-    const double d2t = -2 * t * dt * du + (1 - t * t) * d2u;
-    return dt + 0.5 * x * d2t;
+    const double factor = 4 * du + 2 * x * (2 * (1 - 2 * s) * du * du + d2u);
+    // Far out w = e^(-2|u|) is subnormal and has lost digits that the large
+    // factor would show: the product is taken through logarithms.
+    if (std::abs(u) > 300) {
+      return std::copysign(std::exp(std::log(std::abs(factor)) - 2 * std::abs(u)), factor);
+    }
+    return w * factor;
   }
 };
 
@@ -150,14 +193,21 @@ struct GeluTanh {
 struct Softplus {
   static constexpr auto ForwardFloat = &internal::SoftplusForwardFloat;
   static constexpr auto BackwardFloat = &internal::SoftplusBackwardFloat;
-  static double Forward(double x, const Attrs& a) {
-    const double beta = a.params[0];
-    return Softplus1(beta * x) / beta;
+  // For beta x > 0 as x + log(1 + e^(-beta x)) / beta: beta x itself may
+  // overflow where the result, about x, does not.
+  template <typename T>
+  static T Forward(T x, const Attrs& a) {
+    using std::exp;
+    using std::log1p;
+    const PrimalOf<T> beta = a.params[0];
+    const T scaled = beta * x;
+    if (scaled > 0) return x + log1p(exp(-scaled)) / beta;
+    return log1p(exp(scaled)) / beta;
   }
   static double Derivative(double x, double, const Attrs& a) { return Logistic(a.params[0] * x); }
   static double Second(double x, double, const Attrs& a) {
-    const double s = Logistic(a.params[0] * x);
-    return a.params[0] * s * (1 - s);
+    const double beta = a.params[0];
+    return beta * Logistic(beta * x) * Logistic(-beta * x);
   }
 };
 
@@ -166,14 +216,18 @@ struct Swish {
   static constexpr auto ForwardFloat = &internal::SwishForwardFloat;
   static constexpr auto BackwardFloat = &internal::SwishBackwardFloat;
   static double Beta(const Attrs& a) { return std::isnan(a.params[0]) ? 1.0 : a.params[0]; }
-  static double Forward(double x, const Attrs& a) { return x * Logistic(Beta(a) * x); }
+  template <typename T>
+  static T Forward(T x, const Attrs& a) {
+    return x * Logistic(T(PrimalOf<T>(Beta(a)) * x));
+  }
+  // s (1 - s) as s sigmoid(-b x): 1 - s cancels for large b x.
   static double Derivative(double x, double, const Attrs& a) {
-    const double b = Beta(a), s = Logistic(b * x);
-    return s + b * x * s * (1 - s);
+    const double b = Beta(a), s = Logistic(b * x), w = s * Logistic(-b * x);
+    return w == 0 ? s : s + b * x * w;
   }
   static double Second(double x, double, const Attrs& a) {
-    const double b = Beta(a), s = Logistic(b * x);
-    return b * s * (1 - s) * (2 + b * x * (1 - 2 * s));
+    const double b = Beta(a), s = Logistic(b * x), q = Logistic(-b * x), w = s * q;
+    return w == 0 ? 0.0 : b * w * (2 + b * x * (q - s));
   }
 };
 
@@ -181,14 +235,20 @@ struct Swish {
 struct Mish {
   static constexpr auto ForwardFloat = &internal::MishForwardFloat;
   static constexpr auto BackwardFloat = &internal::MishBackwardFloat;
-  static double Forward(double x, const Attrs&) { return x * std::tanh(Softplus1(x)); }
+  template <typename T>
+  static T Forward(T x, const Attrs&) {
+    using std::tanh;
+    return x * tanh(Softplus1(x));
+  }
+  // 1 - t^2 = 1 / cosh^2(sp), which does not cancel where t rounds to 1.
   static double Derivative(double x, double, const Attrs&) {
-    const double t = std::tanh(Softplus1(x));
-    return t + x * (1 - t * t) * Logistic(x);
+    const double sp = Softplus1(x), t = std::tanh(sp), c = std::cosh(sp);
+    return t + x / c / c * Logistic(x);
   }
   static double Second(double x, double, const Attrs&) {
-    const double t = std::tanh(Softplus1(x)), s = Logistic(x);
-    return (1 - t * t) * s * (2 + x * (1 - s - 2 * t * s));
+    const double sp = Softplus1(x), t = std::tanh(sp), c = std::cosh(sp), s = Logistic(x);
+    const double sech2 = 1 / c / c;
+    return sech2 == 0 ? 0.0 : sech2 * s * (2 + x * (Logistic(-x) - 2 * t * s));
   }
 };
 
@@ -196,8 +256,10 @@ struct Mish {
 struct Hardtanh {
   static constexpr auto ForwardFloat = &internal::HardtanhForwardFloat;
   static constexpr auto BackwardFloat = &internal::HardtanhBackwardFloat;
-  static double Forward(double x, const Attrs& a) {
-    return std::min(std::max(x, a.params[0]), a.params[1]);
+  // NaN passes through: both comparisons are false.
+  template <typename T>
+  static T Forward(T x, const Attrs& a) {
+    return x < a.params[0] ? T(a.params[0]) : (x > a.params[1] ? T(a.params[1]) : x);
   }
   static double Derivative(double x, double, const Attrs& a) {
     return x > a.params[0] && x < a.params[1] ? 1.0 : 0.0;
@@ -209,8 +271,11 @@ struct Hardtanh {
 struct Hardsigmoid {
   static constexpr auto ForwardFloat = &internal::HardsigmoidForwardFloat;
   static constexpr auto BackwardFloat = &internal::HardsigmoidBackwardFloat;
-  static double Forward(double x, const Attrs&) {
-    return std::min(std::max(x / 6 + 0.5, 0.0), 1.0);
+  // (x + 3) / 6 rather than x / 6 + 1/2, which cancels next to x = -3.
+  template <typename T>
+  static T Forward(T x, const Attrs&) {
+    const T v = (x + 3) / 6;
+    return v < 0 ? T(0) : (v > 1 ? T(1) : v);
   }
   static double Derivative(double x, double, const Attrs&) {
     return x > -3 && x < 3 ? 1.0 / 6 : 0.0;
@@ -222,14 +287,25 @@ struct Hardsigmoid {
 struct Softsign {
   static constexpr auto ForwardFloat = &internal::SoftsignForwardFloat;
   static constexpr auto BackwardFloat = &internal::SoftsignBackwardFloat;
-  static double Forward(double x, const Attrs&) { return x / (1 + std::abs(x)); }
+  // Written per range so that its dual-number derivative does not cancel:
+  // differentiating x / (1 + |x|) subtracts |x| / (1 + |x|) from 1, which
+  // loses every digit for |x| beyond 2^64 in long double.
+  template <typename T>
+  static T Forward(T x, const Attrs&) {
+    using std::abs;
+    if (abs(x) <= 1) return x / (1 + abs(x));
+    const T tail = 1 - 1 / (1 + abs(x));
+    return x < 0 ? T(-tail) : tail;
+  }
+  // Divided step by step: d^2 overflows for |x| beyond 1.3e154, d^3 beyond
+  // 5.6e102, where the results are still (subnormal) numbers.
   static double Derivative(double x, double, const Attrs&) {
     const double d = 1 + std::abs(x);
-    return 1 / (d * d);
+    return 1 / d / d;
   }
   static double Second(double x, double, const Attrs&) {
     const double d = 1 + std::abs(x);
-    return -2 * (x > 0 ? 1 : x < 0 ? -1 : 0) / (d * d * d);
+    return -2 * (x > 0 ? 1 : x < 0 ? -1 : 0) / d / d / d;
   }
 };
 

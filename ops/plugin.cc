@@ -78,10 +78,12 @@ absl::StatusOr<std::vector<const OpDef*>> LoadPlugin(const std::string& path) {
                          "'; names are letters, digits and underscores"));
       }
     }
-    if (d.name.empty() || d.forward == nullptr || d.derivative == nullptr) {
+    if (d.name.empty() ||
+        (d.generic == nullptr && (d.forward == nullptr || d.derivative == nullptr))) {
       return absl::InvalidArgumentError(
           absl::StrCat("plugin ", path, ": activation \"", d.name,
-                       "\" needs a name, a forward formula and a derivative"));
+                       "\" needs a name, and a generic formula or a forward formula and a "
+                       "derivative"));
     }
     if (OpRegistry::Global().Find(d.name).ok() || !names.insert(d.name).second) {
       return absl::AlreadyExistsError(absl::StrCat("plugin ", path, ": op name \"", d.name,

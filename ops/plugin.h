@@ -17,6 +17,14 @@
 //
 //   void Register(actgrad::PluginRegistrar& registrar) {
 //     registrar.Add({
+//         .name = "my_mish",
+//         .formula = "y = x tanh(log(1 + e^x))",
+//         .generic = actgrad::Generic([](auto x, const actgrad::Attrs&) {
+//           using std::exp, std::log1p, std::tanh;
+//           return x * tanh(log1p(exp(x)));
+//         }),
+//     });
+//     registrar.Add({
 //         .name = "sin_plus",
 //         .formula = "y = x + sin(x)^2;  dy/dx = 1 + sin(2x)",
 //         .forward = [](double x, const actgrad::Attrs&) { return x + std::sin(x) * std::sin(x); },
@@ -43,7 +51,7 @@
 namespace actgrad {
 
 // Bumped whenever ActivationDefinition, Attrs or the registrar change shape.
-inline constexpr int kPluginAbiVersion = 2;
+inline constexpr int kPluginAbiVersion = 3;
 
 // Collects a plugin's definitions; the loader checks and registers them.
 class PluginRegistrar {

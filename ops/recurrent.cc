@@ -204,13 +204,15 @@ void LstmRecurrence(const RecurrentPlan& p, int64_t first, int64_t last, const T
     for (int64_t b = 0; b < rows; ++b) {
       T* zb = z + b * width;
       Row<T> i(zb, H), f(zb + H, H), g(zb + 2 * H, H), o(zb + 3 * H, H);
-      i = internal::Logistic(i);
-      f = internal::Logistic(f);
-      g = g.tanh();
-      o = internal::Logistic(o);
+      internal::LogisticInPlace(zb, 2 * H);  // i and f
+      internal::TanhInPlace(zb + 2 * H, H);  // g
+      internal::LogisticInPlace(zb + 3 * H, H);
       Row<T> cb(c + b * H, H);
       cb = f * ConstRow<T>(c_prev + b * H, H) + i * g;
-      Row<T>(h + b * H, H) = o * cb.tanh();
+      Row<T> hb(h + b * H, H);
+      hb = cb;
+      internal::TanhInPlace(hb.data(), H);
+      hb *= o;
     }
     h_prev = h;
     c_prev = c;
@@ -339,7 +341,8 @@ void LstmBackwardTyped(BackwardContext& ctx, const RecurrentPlan& p) {
         const T* gb = gates + (t * B + b) * width;
         ConstRow<T> i(gb, H), f(gb + H, H), g(gb + 2 * H, H), o(gb + 3 * H, H);
         const int64_t at = t * B * H + b * H;
-        const auto tc = ConstRow<T>(cs + at, H).tanh().eval();
+        Eigen::Array<T, Eigen::Dynamic, 1> tc = ConstRow<T>(cs + at, H);
+        internal::TanhInPlace(tc.data(), H);
         const auto dh = (ConstRow<T>(dhs + at, H) + ConstRow<T>(dh_next + b * H, H)).eval();
         const auto dc =
             (ConstRow<T>(dcs + at, H) + Row<T>(dc_next + b * H, H) + dh * o * (T(1) - tc * tc))
@@ -388,10 +391,12 @@ void GruRecurrence(const RecurrentPlan& p, int64_t first, int64_t last, const T*
       if (b_hh != nullptr) Row<T>(hp, width) += ConstRow<T>(b_hh, width);
       T* gb = gates + (t * B + first + b) * 4 * H;
       Row<T> r(gb, H), z(gb + H, H), n(gb + 2 * H, H), hn(gb + 3 * H, H);
-      r = internal::Logistic(ConstRow<T>(xb, H) + ConstRow<T>(hp, H));
-      z = internal::Logistic(ConstRow<T>(xb + H, H) + ConstRow<T>(hp + H, H));
+      r = ConstRow<T>(xb, H) + ConstRow<T>(hp, H);
+      z = ConstRow<T>(xb + H, H) + ConstRow<T>(hp + H, H);
+      internal::LogisticInPlace(gb, 2 * H);  // r and z
       hn = ConstRow<T>(hp + 2 * H, H);
-      n = (ConstRow<T>(xb + 2 * H, H) + r * hn).tanh();
+      n = ConstRow<T>(xb + 2 * H, H) + r * hn;
+      internal::TanhInPlace(gb + 2 * H, H);
       Row<T>(h + b * H, H) = n + z * (ConstRow<T>(h_prev + b * H, H) - n);
     }
     h_prev = h;

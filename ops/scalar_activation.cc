@@ -132,11 +132,24 @@ const OpDef kActivationDerivative{
 
 }  // namespace ops
 
+namespace {
+
+// Whatever the definition leaves out, its generic formula gives.
+void CompleteFromGeneric(ActivationDefinition& d) {
+  if (d.generic == nullptr) return;
+  if (d.forward == nullptr) d.forward = d.generic->forward;
+  if (d.derivative == nullptr) d.derivative = d.generic->derivative;
+  if (d.second_derivative == nullptr) d.second_derivative = d.generic->second_derivative;
+}
+
+}  // namespace
+
 const OpDef& MakeActivation(ActivationDefinition definition, std::source_location location) {
+  CompleteFromGeneric(definition);
   ACTGRAD_REQUIRE(
       !definition.name.empty() && definition.forward != nullptr && definition.derivative != nullptr,
       location, "MakeActivation: \"", definition.name,
-      "\" needs a name, a forward formula and a derivative");
+      "\" needs a name, and a generic formula or a forward formula and a derivative");
   ACTGRAD_REQUIRE(definition.params.size() <= static_cast<size_t>(Attrs::kMaxParams), location,
                   "MakeActivation: ", definition.name, " has ", definition.params.size(),
                   " parameters; at most ", Attrs::kMaxParams, " are supported");
@@ -152,7 +165,7 @@ const OpDef& MakeActivation(ActivationDefinition definition, std::source_locatio
                                 .low = d.params[i].low,
                                 .high = d.params[i].high});
   }
-  owned.formulas = {d.forward, d.derivative, d.second_derivative};
+  owned.formulas = {d.forward, d.derivative, d.second_derivative, d.generic};
   owned.row = OpDef{
       .name = d.name,
       .formula = d.formula,
@@ -174,10 +187,13 @@ const OpDef& MakeActivation(ActivationDefinition definition, std::source_locatio
 }
 
 absl::StatusOr<const OpDef*> DefineActivation(ActivationDefinition definition) {
+  CompleteFromGeneric(definition);
   if (definition.name.empty() || definition.forward == nullptr ||
       definition.derivative == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "activation \"", definition.name, "\" needs a name, a forward formula and a derivative"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("activation \"", definition.name,
+                     "\" needs a name, and a generic formula or a forward formula and a "
+                     "derivative"));
   }
   if (definition.params.size() > static_cast<size_t>(Attrs::kMaxParams)) {
     return absl::InvalidArgumentError(

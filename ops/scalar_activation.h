@@ -11,9 +11,21 @@
 // (ops/plugin.h) register their activations the same way.
 //
 // The formulas run in double precision element by element; for float32
-// tensors each value is widened and the result narrowed.
+// tensors each value is widened and the result narrowed. Derivatives taken
+// from a generic formula run on dual numbers, element by element too.
 //
-// Example:
+// Example, from the forward alone (derivatives by dual numbers):
+//
+//   absl::StatusOr<const actgrad::OpDef*> op = actgrad::DefineActivation({
+//       .name = "my_mish",
+//       .formula = "y = x tanh(log(1 + e^x))",
+//       .generic = actgrad::Generic([](auto x, const actgrad::Attrs&) {
+//         using std::exp, std::log1p, std::tanh;
+//         return x * tanh(log1p(exp(x)));
+//       }),
+//   });
+//
+// or with hand-written formulas:
 //
 //   absl::StatusOr<const actgrad::OpDef*> op = actgrad::DefineActivation({
 //       .name = "softsign2",
@@ -34,6 +46,7 @@
 
 #include "absl/status/statusor.h"
 #include "graph/op_def.h"
+#include "ops/generic_formula.h"
 
 namespace actgrad {
 
@@ -51,6 +64,11 @@ struct ActivationParam {
 struct ActivationDefinition {
   std::string name;     // snake_case, unique in the registry
   std::string formula;  // one line for reports, e.g. "y = x + sin(x)^2"
+  // The forward written once for any number type (Generic(), ops/
+  // generic_formula.h). With it alone the row is complete: forward and both
+  // derivatives come from it. Formulas given below as well take precedence,
+  // and `actgrad gradcheck` checks them against it.
+  const GenericFormula* generic = nullptr;
   double (*forward)(double x, const Attrs& attrs) = nullptr;
   double (*derivative)(double x, double y, const Attrs& attrs) = nullptr;
   double (*second_derivative)(double x, double y, const Attrs& attrs) = nullptr;
@@ -65,7 +83,8 @@ struct ActivationDefinition {
 
 // A row built from `definition`, owned for the rest of the process (rows
 // must outlive the registry). Throws `Error` for a definition without a
-// name, forward or derivative, or with more than Attrs::kMaxParams params.
+// name, or without a generic formula and without a forward and derivative,
+// or with more than Attrs::kMaxParams params.
 const OpDef& MakeActivation(ActivationDefinition definition,
                             std::source_location location = std::source_location::current());
 

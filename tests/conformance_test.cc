@@ -12,8 +12,11 @@
 #include <limits>
 #include <numbers>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "actgrad.h"
+#include "check/conformance_json.h"
 #include "nn/nn.h"
 #include "ops/scalar_activation.h"
 #include "tests/test_util.h"
@@ -99,6 +102,21 @@ TEST(ConformanceTest, CatchesAWrongSecondDerivative) {
   ASSERT_FALSE(report.failures.empty());
   EXPECT_THAT(report.failures.front(), HasSubstr("second derivative"));
   EXPECT_THAT(report.ToString(), HasSubstr("second derivative   FAILED"));
+  // The worst element names x and f''(x) by the row and by finite
+  // differences of f', in the block and in the JSON.
+  ASSERT_TRUE(report.second_order_worst.has_value());
+  EXPECT_FALSE(report.second_order_worst->passed);
+  ASSERT_TRUE(report.second_order_worst_derivative.has_value());
+  ASSERT_TRUE(report.second_order_worst_numeric_derivative.has_value());
+  const double x = report.second_order_worst->x;
+  EXPECT_NEAR(*report.second_order_worst_derivative, 2 * std::sin(2 * x), 1e-9);
+  EXPECT_NEAR(*report.second_order_worst_numeric_derivative, 2 * std::cos(2 * x), 1e-6);
+  EXPECT_THAT(report.second_order_worst_case, HasSubstr("case "));
+  EXPECT_THAT(report.ToString(), HasSubstr("worst element: second derivative, case "));
+  EXPECT_THAT(report.ToString(), HasSubstr("by finite differences of f'"));
+  const std::string json = ConformanceJson(report);
+  EXPECT_THAT(json, HasSubstr("\"zero_cases\":0,\"worst\":{\"case\":\""));
+  EXPECT_THAT(json, HasSubstr(absl::StrFormat("\"x\":%.17g", x).substr(0, 10)));
   // Without the request, nothing looks at it.
   EXPECT_TRUE(CheckConformance(op).passed);
 }
@@ -201,6 +219,133 @@ TEST(FixedGridTest, CatchesAMistakeOnlyAtLargeInputs) {
   EXPECT_NEAR(report.taylor_order, 1.0, 0.2) << report.ToString();
 }
 
+// ------------------------------------------------------------ flat regions
+
+// max(x - 2, 0)^2: right, and flat below 2, so that a random case drawn
+// from [-3, 3] is flat throughout with probability (5/6)^6 for six values.
+const OpDef& GateAboveTwo() {
+  static const OpDef& op = **DefineActivation({
+      .name = "conf_gate_above_two",
+      .forward = [](double x, const Attrs&) { return x > 2 ? (x - 2) * (x - 2) : 0.0 * x; },
+      .derivative = [](double x, double, const Attrs&) { return x > 2 ? 2 * (x - 2) : 0.0 * x; },
+      .second_derivative = [](double x, double, const Attrs&) { return x > 2 ? 2.0 : 0.0 * x; },
+      .kinks = {2.0},
+  });
+  return op;
+}
+
+TEST(FlatRegionTest, ARightActivationFlatOverPartOfTheRangePassesEverySeed) {
+  const OpDef& op = GateAboveTwo();
+  int flat_first_draws = 0, redrawn = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    // The false alarm: some of the row's first draws are flat throughout,
+    // which GradCheck alone refuses as proving nothing.
+    Generator gen(seed);
+    for (const GradCheckCase& c : op.check_cases(gen)) {
+      flat_first_draws += IsFlat(CheckOpCase(op, c)) ? 1 : 0;
+    }
+    ConformanceOptions options;
+    options.seed = seed;
+    options.second_order = true;
+    const ConformanceReport report = CheckConformance(op, options);
+    EXPECT_TRUE(report.passed) << "seed " << seed << "\n" << Failures(report);
+    for (const OpCaseResult& c : report.cases.cases) redrawn += c.redraws > 0 ? 1 : 0;
+  }
+  EXPECT_GT(flat_first_draws, 5);
+  EXPECT_EQ(redrawn, flat_first_draws);
+}
+
+TEST(FlatRegionTest, ACaseThatStaysFlatIsUninformativeNotFailed) {
+  // Flat below 2.99: nearly every draw from [-3, 3] is flat throughout; the
+  // row's fixed grid (to 20) is not.
+  const OpDef& op = MakeActivation({
+      .name = "conf_gate_above_2_99",
+      .forward = [](double x, const Attrs&) { return x > 2.99 ? x - 2.99 : 0.0 * x; },
+      .derivative = [](double x, double, const Attrs&) { return x > 2.99 ? 1.0 : 0.0 * x; },
+      .kinks = {2.99},
+  });
+  const ConformanceReport report = CheckConformance(op);
+  EXPECT_TRUE(report.passed) << Failures(report);
+  EXPECT_GT(report.cases.uninformative, 0);
+  for (const OpCaseResult& c : report.cases.cases) {
+    if (!c.uninformative) continue;
+    EXPECT_EQ(c.redraws, kFlatRedraws) << c.description;
+    EXPECT_EQ(c.report.verdict, "all gradients are zero");
+  }
+  EXPECT_THAT(report.Summary(),
+              HasSubstr(absl::StrCat(report.cases.uninformative, " uninformative")));
+  EXPECT_THAT(report.ToString(), HasSubstr("uninformative (both gradients zero throughout"));
+  EXPECT_THAT(ConformanceJson(report),
+              HasSubstr(absl::StrCat("\"uninformative_cases\":", report.cases.uninformative)));
+}
+
+TEST(FlatRegionTest, AnOpWithNoInformativeCaseFails) {
+  // Zero everywhere: every case is flat, the fixed ones too.
+  const OpDef& op = MakeActivation({
+      .name = "conf_zero",
+      .forward = [](double x, const Attrs&) { return 0.0 * x; },
+      .derivative = [](double x, double, const Attrs&) { return 0.0 * x; },
+  });
+  const OpCheckResult result = CheckOp(op);
+  EXPECT_FALSE(result.passed);
+  EXPECT_EQ(result.uninformative, static_cast<int64_t>(result.cases.size()));
+  const ConformanceReport report = CheckConformance(op);
+  EXPECT_FALSE(report.passed);
+  EXPECT_THAT(absl::StrJoin(report.failures, "\n"), HasSubstr("no case was informative"));
+}
+
+TEST(FlatRegionTest, ADerivativeZeroWhereItShouldNotBeIsStillCaught) {
+  // softplus whose derivative is 0 below 1 instead of the logistic function;
+  // and tanh whose derivative is 0 everywhere.
+  const OpDef& below_one = MakeActivation({
+      .name = "conf_zero_below_one",
+      .forward = &Softplus,
+      .derivative = [](double x, double, const Attrs&) { return x < 1 ? 0.0 : Logistic(x); },
+  });
+  const OpDef& everywhere = MakeActivation({
+      .name = "conf_zero_everywhere",
+      .forward = &TanhForward,
+      .derivative = [](double x, double, const Attrs&) { return 0.0 * x; },
+  });
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    ConformanceOptions options;
+    options.seed = seed;
+    const ConformanceReport report = CheckConformance(below_one, options);
+    EXPECT_FALSE(report.passed) << seed;
+    EXPECT_FALSE(report.cases.passed) << seed;
+    EXPECT_EQ(report.cases.uninformative, 0) << seed;
+    ASSERT_TRUE(report.worst.has_value());
+    EXPECT_LT(report.worst->x, 1.0);
+    EXPECT_EQ(*report.worst_derivative, 0.0);
+    const ConformanceReport zero = CheckConformance(everywhere, options);
+    EXPECT_FALSE(zero.passed) << seed;
+    EXPECT_FALSE(zero.cases.passed) << seed;
+    EXPECT_EQ(zero.cases.uninformative, 0) << seed;
+  }
+}
+
+// ------------------------------------------------------ attribute values
+
+TEST(AttributeTest, RandomCasesRunAtTheAttributesAskedFor) {
+  // y = p x with dy/dx = 1: right only at the default p = 1.
+  const OpDef& op = MakeActivation({
+      .name = "conf_scaled_identity",
+      .forward = [](double x, const Attrs& a) { return a.params[0] * x; },
+      .derivative = [](double, double, const Attrs&) { return 1.0; },
+      .params = {{.name = "p", .default_value = 1.0, .low = 0.5, .high = 2}},
+  });
+  EXPECT_TRUE(CheckConformance(op).passed);
+  ConformanceOptions at_two;
+  at_two.attrs.params[0] = 2;
+  const ConformanceReport report = CheckConformance(op, at_two);
+  EXPECT_FALSE(report.passed);
+  EXPECT_FALSE(report.cases.passed) << "the random cases, not only the fixed grid, fail";
+  for (const OpCaseResult& c : report.cases.cases) EXPECT_FALSE(c.report.passed) << c.description;
+  ASSERT_TRUE(report.worst_derivative.has_value());
+  EXPECT_EQ(*report.worst_derivative, 1.0);
+  EXPECT_NEAR(*report.worst_numeric_derivative, 2.0, 1e-9);
+}
+
 // ------------------------------------------------------------- finiteness
 
 bool HasProblem(const ConformanceReport& r, double x, const std::string& quantity,
@@ -224,6 +369,34 @@ TEST(FinitenessTest, NaNAtAFiniteInputIsCaught) {
   EXPECT_FALSE(report.passed);
   EXPECT_TRUE(HasProblem(report, 0.0, "output", "NaN from a finite input")) << report.ToString();
   EXPECT_THAT(report.ToString(), HasSubstr("NaN from a finite input: output at x=0 is nan"));
+  // Its neighbours say sin(x) / x -> 1, and f'(x) -> 0.
+  for (const FinitenessProblem& p : report.finiteness) {
+    if (p.x != 0.0) continue;
+    EXPECT_NEAR(p.expected, p.quantity == "output" ? 1.0 : 0.0, 1e-6) << p.quantity;
+  }
+}
+
+TEST(FinitenessTest, ANaNDerivativeAtAFiniteInputIsTheWorstElement) {
+  // x |x| with f' written 2 x^2 / |x|: 0 / 0 at x = 0 only.
+  const OpDef& op = MakeActivation({
+      .name = "conf_nan_derivative",
+      .forward = [](double x, const Attrs&) { return x * std::abs(x); },
+      .derivative = [](double x, double, const Attrs&) { return 2 * x * x / std::abs(x); },
+  });
+  const ConformanceReport report = CheckConformance(op);
+  EXPECT_FALSE(report.passed);
+  ASSERT_TRUE(report.worst.has_value());
+  EXPECT_EQ(report.worst_case, "fixed grid");
+  EXPECT_EQ(report.worst->x, 0.0);
+  EXPECT_TRUE(std::isnan(report.worst->analytic));
+  EXPECT_TRUE(std::isnan(*report.worst_derivative));
+  EXPECT_NEAR(*report.worst_numeric_derivative, 0.0, 1e-6);
+  EXPECT_THAT(report.ToString(), HasSubstr("worst element       fixed grid, x=0: f'(x) = nan"));
+  EXPECT_TRUE(HasProblem(report, 0.0, "derivative", "NaN from a finite input"));
+  const std::string json = ConformanceJson(report);
+  EXPECT_THAT(json, HasSubstr("\"case\":\"fixed grid\",\"input\":0,\"index\":\"[7]\",\"x\":0"));
+  EXPECT_THAT(json, HasSubstr("\"analytic\":\"nan\""));
+  EXPECT_THAT(json, HasSubstr("\"why\":\"NaN from a finite input\""));
 }
 
 TEST(FinitenessTest, OverflowToNaNAtLargeInputsIsCaught) {

@@ -134,6 +134,43 @@ TEST(GradCheckTest, AllZeroGradientsDoNotCountAsAPass) {
   EXPECT_EQ(report.verdict, "all gradients are zero");
 }
 
+TEST(GradCheckTest, ANaNGradientIsTheWorstElement) {
+  // y = x |x| with a backward of 2 x^2 / |x|: NaN at x = 0 only.
+  const OpDef nan_at_zero{
+      .name = "nan_at_zero",
+      .saves = kSaveInput0,
+      .forward = [](ForwardContext& ctx) { return ctx.input(0) * Abs(ctx.input(0)); },
+      .backward =
+          [](BackwardContext& ctx) {
+            const Tensor& x = ctx.saved_input(0);
+            ctx.set_dx(0, ctx.dy() * 2.0 * x * x / Abs(x));
+          },
+  };
+  const Tensor x = FromValues({-2.0, -0.7, 0.0, 0.4, 0.9, 1.6}, DType::kFloat64);
+  const GradCheckReport report = CheckRow(nan_at_zero, x);
+  EXPECT_FALSE(report.passed);
+  EXPECT_EQ(report.verdict, "non-finite values");
+  ASSERT_FALSE(report.worst.empty());
+  const ElementCheck& worst = report.worst.front();
+  EXPECT_EQ(worst.index, "[2]");
+  EXPECT_EQ(worst.x, 0.0);
+  EXPECT_TRUE(std::isnan(worst.analytic));
+  EXPECT_NEAR(worst.numeric, 0.0, 1e-6);
+  EXPECT_FALSE(worst.passed);
+  EXPECT_EQ(report.failed, 1);
+  EXPECT_TRUE(std::isinf(internal::Badness(worst, {})));
+}
+
+TEST(GradCheckTest, ANonFiniteValueNamesItsElement) {
+  // log of a negative input: NaN at [1] only.
+  const GradCheckReport report = GradCheck([](std::span<const Tensor> in) { return Log(in[0]); },
+                                           {FromValues({0.5, -1.0, 2.0}, DType::kFloat64)});
+  EXPECT_FALSE(report.passed);
+  EXPECT_EQ(report.verdict, "non-finite values");
+  EXPECT_EQ(report.non_finite_output, "output [1] = nan at input 0 [1], x=-1");
+  EXPECT_THAT(report.ToString(), HasSubstr("output [1] = nan at input 0 [1], x=-1"));
+}
+
 TEST(GradCheckTest, KeepsAwayFromKinks) {
   const Tensor x = FromValues({-1.0, 0.0, 1e-5, 1.0}, DType::kFloat64);
   const GradCheckReport report = CheckRow(ops::kRelu, x, {.kinks = {0.0}});

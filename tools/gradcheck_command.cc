@@ -89,10 +89,79 @@ absl::StatusOr<std::vector<AttributeSetting>> Settings(const OpDef& op,
   return settings;
 }
 
+// "nan", or the value as %.10g.
+std::string Value(double v) { return std::isnan(v) ? "nan" : absl::StrFormat("%.10g", v); }
+
+// The worst elements under a failing op's summary: first and second
+// derivative, and a NaN (or wrong value) at a finite input, each with its
+// case, x and both values.
+void PrintWorst(const ConformanceReport& report, const std::string& prefix = "") {
+  const std::string indent = "      " + prefix;
+  if (report.worst.has_value() && !report.worst->passed) {
+    const ElementCheck& e = *report.worst;
+    if (report.worst_derivative && report.worst_numeric_derivative) {
+      std::cout << absl::StrFormat(
+          "%sworst element: %s, x=%.6g: f'(x) = %s by the row, %s by finite differences\n", indent,
+          report.worst_case, e.x, Value(*report.worst_derivative),
+          Value(*report.worst_numeric_derivative));
+    } else {
+      std::cout << absl::StrFormat(
+          "%sworst element: %s input %d %s  x=%.6g  analytic=%s  numeric=%s  abs=%.3g  "
+          "rel=%.3g\n",
+          indent, report.worst_case, e.input, e.index, e.x, Value(e.analytic), Value(e.numeric),
+          e.abs_error, e.rel_error);
+    }
+  }
+  if (report.second_order_worst.has_value() && !report.second_order_worst->passed) {
+    const ElementCheck& e = *report.second_order_worst;
+    if (report.second_order_worst_derivative && report.second_order_worst_numeric_derivative) {
+      std::cout << absl::StrFormat(
+          "%sworst second-order element: %s, x=%.6g: f''(x) = %s by the row, %s by finite "
+          "differences of f'\n",
+          indent, report.second_order_worst_case, e.x, Value(*report.second_order_worst_derivative),
+          Value(*report.second_order_worst_numeric_derivative));
+    } else {
+      std::cout << absl::StrFormat(
+          "%sworst second-order element: %s input %d %s  x=%.6g  analytic=%s  numeric=%s  "
+          "abs=%.3g  rel=%.3g\n",
+          indent, report.second_order_worst_case, e.input, e.index, e.x, Value(e.analytic),
+          Value(e.numeric), e.abs_error, e.rel_error);
+    }
+  }
+  // One per quantity: the first fatal problem at a finite input.
+  for (const char* quantity : {"output", "derivative"}) {
+    for (const FinitenessProblem& p : report.finiteness) {
+      if (!p.fatal || !std::isfinite(p.x) || p.quantity != quantity) continue;
+      // Already named as the worst element of the first derivative.
+      if (p.quantity == "derivative" && report.worst.has_value() && !report.worst->passed &&
+          report.worst->x == p.x && report.worst_derivative.has_value() &&
+          !std::isfinite(*report.worst_derivative)) {
+        break;
+      }
+      const bool output = p.quantity == "output";
+      std::cout << absl::StrFormat(
+          "%s%s element: extreme inputs and grids (%s), x=%.6g: %s = %s by the row, %s\n", indent,
+          std::isnan(p.value) ? "NaN" : "non-finite", p.dtype, p.x, output ? "f(x)" : "f'(x)",
+          Value(p.value),
+          std::isnan(p.expected)
+              ? std::string("no finite value near it")
+              : absl::StrCat(Value(p.expected),
+                             output ? " from f(x - h) and f(x + h)" : " by finite differences"));
+      break;
+    }
+  }
+}
+
 void PrintCases(const ConformanceReport& r, bool all) {
   for (const OpCaseResult& c : r.cases.cases) {
     if (c.report.passed && !all) continue;
-    std::cout << "      case " << c.description << ": " << c.report.ToString();
+    std::cout << "      case " << c.description;
+    if (c.redraws > 0) {
+      std::cout << absl::StrFormat(" (flat, drawn again %d %s)", c.redraws,
+                                   c.redraws == 1 ? "time" : "times");
+    }
+    if (c.uninformative) std::cout << " uninformative";
+    std::cout << ": " << c.report.ToString();
   }
   if (r.grid.has_value() && (!r.grid->passed || all)) {
     std::cout << "      fixed grid: " << r.grid->ToString();
@@ -163,16 +232,19 @@ int Run(const GradcheckFlags& flags) {
       return 2;
     }
     std::vector<std::pair<std::string, bool>> setting_results;
+    // The reports at settings that failed, for their worst elements.
+    std::vector<std::pair<std::string, ConformanceReport>> failed_settings;
     for (const AttributeSetting& setting : *settings) {
       ConformanceOptions at = op_options;
       at.attrs = setting.attrs;
-      const ConformanceReport other = CheckConformance(*ops[i], at);
+      ConformanceReport other = CheckConformance(*ops[i], at);
       setting_results.emplace_back(setting.text, other.passed);
       if (!other.passed) {
         report.passed = false;
         for (const std::string& why : other.failures) {
           report.failures.push_back(absl::StrCat("at ", setting.text, ": ", why));
         }
+        failed_settings.emplace_back(setting.text, std::move(other));
       }
     }
     failures += report.passed ? 0 : 1;
@@ -183,13 +255,23 @@ int Run(const GradcheckFlags& flags) {
         std::cerr << "actgrad gradcheck: " << op.status().message() << "\n";
         return 1;
       }
-      // Each other attribute setting checked, and whether it passed.
+      // Each other attribute setting checked, and whether it passed; a
+      // failing one with its failures and worst elements.
       io::JsonValue checks(rapidjson::kArrayType);
       for (const auto& [text, passed] : setting_results) {
         io::JsonValue entry(rapidjson::kObjectType);
         entry.AddMember("attrs", io::JsonValue(text.c_str(), op->GetAllocator()),
                         op->GetAllocator());
         entry.AddMember("passed", passed, op->GetAllocator());
+        for (const auto& [failed_text, other] : failed_settings) {
+          if (failed_text != text) continue;
+          absl::StatusOr<io::JsonDocument> at = io::ParseJson(ConformanceJson(other), text);
+          if (!at.ok()) break;
+          for (const char* key : {"failures", "worst", "second_order", "finiteness"}) {
+            entry.AddMember(io::JsonValue(key, op->GetAllocator()),
+                            io::JsonValue((*at)[key], op->GetAllocator()), op->GetAllocator());
+          }
+        }
         checks.PushBack(entry, op->GetAllocator());
       }
       op->AddMember("attribute_checks", checks, op->GetAllocator());
@@ -210,21 +292,9 @@ int Run(const GradcheckFlags& flags) {
       std::cout << "      also at " << absl::StrJoin(texts, ", ") << "\n";
     }
     for (const std::string& why : report.failures) std::cout << "      " << why << "\n";
-    if (report.worst.has_value() && !report.worst->passed) {
-      const ElementCheck& e = *report.worst;
-      if (report.worst_derivative && report.worst_numeric_derivative) {
-        std::cout << absl::StrFormat(
-            "      worst element: %s, x=%.6g: f'(x) = %.10g by the row, %.10g by finite "
-            "differences\n",
-            report.worst_case, e.x, *report.worst_derivative, *report.worst_numeric_derivative);
-      } else {
-        std::cout << absl::StrFormat(
-            "      worst element: %s input %d %s  x=%.6g  analytic=%.10g  numeric=%.10g  "
-            "abs=%.3g  rel=%.3g\n",
-            report.worst_case, e.input, e.index, e.x, e.analytic, e.numeric, e.abs_error,
-            e.rel_error);
-      }
-    }
+    PrintWorst(report);
+    for (const auto& [text, other] : failed_settings)
+      PrintWorst(other, absl::StrCat("at ", text, ": "));
     if (flags.verbose) PrintCases(report, true);
   }
   if (flags.json) {

@@ -1,7 +1,9 @@
-// A plugin with two activations of its own, each defined in one place:
+// A plugin with three activations of its own, each defined in one place:
 //
-//   sin_plus    y = x + sin(x)^2            a periodic ripple on the identity
-//   squareplus  y = (x + sqrt(x^2 + b)) / 2 a smooth ReLU with no exp()
+//   sin_plus      y = x + sin(x)^2            a periodic ripple on the identity
+//   squareplus    y = (x + sqrt(x^2 + b)) / 2 a smooth ReLU with no exp()
+//   mish_by_hand  y = x tanh(softplus(x))     from its forward alone: both
+//                                             derivatives by dual numbers
 //
 //   actgrad gradcheck --plugin build/release/examples/libexample_activations.so
 //   actgrad train --plugin build/release/examples/libexample_activations.so --activation squareplus
@@ -13,6 +15,15 @@
 namespace {
 
 using actgrad::Attrs;
+
+// Generic in its number type, so the library can evaluate it on dual
+// numbers. softplus is written per sign so that e^x never overflows.
+constexpr auto kMishByHand = [](auto x, const Attrs&) {
+  using std::exp, std::log1p, std::tanh;
+  using T = decltype(x);
+  const T softplus = x > 0 ? T(x + log1p(exp(-x))) : T(log1p(exp(x)));
+  return x * tanh(softplus);
+};
 
 void Register(actgrad::PluginRegistrar& registrar) {
   registrar.Add({
@@ -34,6 +45,12 @@ void Register(actgrad::PluginRegistrar& registrar) {
             return a.params[0] / (2 * r * r * r);
           },
       .params = {{.name = "b", .default_value = 4.0, .meaning = "smoothness at 0"}},
+      .recommended_init = actgrad::InitFamily::kHe,
+  });
+  registrar.Add({
+      .name = "mish_by_hand",
+      .formula = "y = x tanh(softplus(x)), derivatives by dual numbers",
+      .generic = actgrad::Generic(kMishByHand),
       .recommended_init = actgrad::InitFamily::kHe,
   });
 }
