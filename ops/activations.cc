@@ -337,8 +337,12 @@ double ReluGain(const Attrs&) { return std::numbers::sqrt2; }
 double LeakyReluGain(const Attrs& a) { return std::sqrt(2.0 / (1.0 + a.alpha * a.alpha)); }
 
 // ------------------------------------------------------ softmax, log_softmax
-// Both are computed along `axis` after subtracting the maximum, so logits in
-// the thousands stay finite.
+// Both are computed along `axis` after subtracting the maximum m, so logits
+// in the thousands stay finite. The maximum's own term is exactly 1, so the
+// sum is 1 + rest with rest the other terms, accumulated in double: then
+// log_softmax = (x - m) - log1p(rest) keeps its digits at logits of 1e4,
+// where m + log(sum) would be rounded to 1e-3 in float32 before x was
+// subtracted from it.
 template <typename T, bool kLog>
 void SoftmaxKernel(const T* x, T* y, const internal::AxisSplit& s) {
   if (s.extent == 0) return;  // nothing to normalize, and nothing to read
@@ -346,20 +350,26 @@ void SoftmaxKernel(const T* x, T* y, const internal::AxisSplit& s) {
     for (int64_t i = 0; i < s.inner; ++i) {
       const T* xr = x + o * s.extent * s.inner + i;
       T* yr = y + o * s.extent * s.inner + i;
-      T m = xr[0];
-      for (int64_t k = 1; k < s.extent; ++k) m = std::max(m, xr[k * s.inner]);
-      T sum = 0;
+      int64_t largest = 0;
+      for (int64_t k = 1; k < s.extent; ++k) {
+        if (xr[k * s.inner] > xr[largest * s.inner]) largest = k;
+      }
+      const double m = xr[largest * s.inner];
+      double rest = 0;
       for (int64_t k = 0; k < s.extent; ++k) {
-        const T e = std::exp(xr[k * s.inner] - m);
-        if constexpr (!kLog) yr[k * s.inner] = e;
-        sum += e;
+        // float inputs subtract exactly in double.
+        const double e = std::exp(double(xr[k * s.inner]) - m);
+        if constexpr (!kLog) yr[k * s.inner] = T(e);
+        if (k != largest) rest += e;
       }
       if constexpr (kLog) {
-        const T log_sum = m + std::log(sum);
-        for (int64_t k = 0; k < s.extent; ++k) yr[k * s.inner] = xr[k * s.inner] - log_sum;
+        const double log_sum = std::log1p(rest);
+        for (int64_t k = 0; k < s.extent; ++k) {
+          yr[k * s.inner] = T((double(xr[k * s.inner]) - m) - log_sum);
+        }
       } else {
-        const T inv = T{1} / sum;
-        for (int64_t k = 0; k < s.extent; ++k) yr[k * s.inner] *= inv;
+        const double inv = 1 / (1 + rest);
+        for (int64_t k = 0; k < s.extent; ++k) yr[k * s.inner] = T(double(yr[k * s.inner]) * inv);
       }
     }
   }

@@ -92,6 +92,25 @@ TEST(SoftmaxTest, RowsSumToOneAndLargeLogitsStayFinite) {
   EXPECT_NEAR(LogSoftmax(logits).ToVector()[3], -10000.0, 1e-2);
 }
 
+// At logits of 1e4 float32 log-probabilities keep their relative accuracy
+// (a few ulps against long double), the largest one included, and softmax
+// rounds each probability once.
+TEST(SoftmaxTest, Float32KeepsFullRelativeAccuracyAtLargeLogits) {
+  const std::vector<double> z = {10000, 9999.5, 9990, -10000, 10000.25, 9999.999};
+  long double rest = 0;
+  const long double m = 10000.25L;
+  for (double v : z) rest += std::exp(static_cast<long double>(float(v)) - m);
+  const Tensor logits = FromValues(z, Shape{1, 6}, DType::kFloat32);
+  const std::vector<double> lp = LogSoftmax(logits).ToVector();
+  const std::vector<double> p = Softmax(logits).ToVector();
+  for (size_t i = 0; i < z.size(); ++i) {
+    const long double exact = (static_cast<long double>(float(z[i])) - m) - std::log(rest);
+    EXPECT_NEAR(lp[i], double(exact), 4 * std::abs(double(exact)) * 0x1p-24) << i;
+    const long double exact_p = std::exp(exact);
+    EXPECT_NEAR(p[i], double(exact_p), 4 * double(exact_p) * 0x1p-24 + 1e-45) << i;
+  }
+}
+
 TEST(LossTest, MeanSquaredError) {
   EXPECT_DOUBLE_EQ(MseLoss(FromValues({1, 2}), FromValues({3, 2})).item(), 2.0);
 }
