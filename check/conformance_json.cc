@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "io/json.h"
@@ -57,6 +58,77 @@ void Element(io::JsonWriter& out, const ElementCheck& e, const std::string& wher
   out.Key("numeric_derivative");
   OptionalNumber(out, numeric_derivative);
   out.EndObject();
+}
+
+// One quantity of an oracle report, with its worst point.
+void UlpJson(io::JsonWriter& out, const UlpSummary& s) {
+  out.BeginObject().Key("compared").Int(s.compared).Key("failed").Int(s.failed);
+  out.Key("undefined").Int(s.undefined).Key("max_ulps");
+  MaybeSpecial(out, s.max_ulps);
+  out.Key("max_ulps_beyond_allowance");
+  MaybeSpecial(out, s.max_ulps_beyond_allowance);
+  out.Key("worst").BeginObject().Key("x");
+  MaybeSpecial(out, s.worst_x);
+  out.Key("row");
+  MaybeSpecial(out, s.worst_value);
+  out.Key("exact");
+  MaybeSpecial(out, static_cast<double>(s.worst_reference));
+  out.Key("ulps");
+  MaybeSpecial(out, s.worst_ulps);
+  out.Key("allowed_ulps");
+  MaybeSpecial(out, s.worst_allowed_ulps);
+  out.EndObject().EndObject();
+}
+
+// The derivative oracle's reports, one per dtype.
+void ExactJson(io::JsonWriter& out, const std::vector<OracleReport>& reports) {
+  out.BeginArray();
+  for (const OracleReport& e : reports) {
+    out.BeginObject()
+        .Key("dtype")
+        .String(DTypeName(e.dtype))
+        .Key("passed")
+        .Bool(e.passed)
+        .Key("points")
+        .Int(e.points)
+        .Key("failures")
+        .BeginArray();
+    for (const std::string& f : e.failures) out.String(f);
+    out.EndArray().Key("forward");
+    UlpJson(out, e.forward);
+    out.Key("derivative");
+    UlpJson(out, e.derivative);
+    out.Key("second_derivative");
+    if (e.second_derivative.has_value()) {
+      UlpJson(out, *e.second_derivative);
+    } else {
+      out.Null();
+    }
+    out.Key("kinks").BeginArray();
+    for (const KinkConvention& k : e.kinks) {
+      out.BeginObject().Key("x");
+      MaybeSpecial(out, k.kink);
+      out.Key("quantity").String(k.quantity).Key("chosen");
+      MaybeSpecial(out, k.chosen);
+      out.Key("left_limit");
+      MaybeSpecial(out, static_cast<double>(k.left_limit));
+      out.Key("right_limit");
+      MaybeSpecial(out, static_cast<double>(k.right_limit));
+      out.Key("between").Bool(k.between).EndObject();
+    }
+    out.EndArray().Key("problems").BeginArray();
+    for (const OracleProblem& p : e.problems) {
+      out.BeginObject().Key("x");
+      MaybeSpecial(out, p.x);
+      out.Key("quantity").String(p.quantity).Key("value");
+      MaybeSpecial(out, p.value);
+      out.Key("exact");
+      MaybeSpecial(out, static_cast<double>(p.reference));
+      out.Key("why").String(p.why).EndObject();
+    }
+    out.EndArray().EndObject();
+  }
+  out.EndArray();
 }
 
 }  // namespace
@@ -168,6 +240,9 @@ std::string ConformanceJson(const ConformanceReport& r) {
       .Key("compared")
       .Int(r.float32.compared)
       .EndObject();
+
+  out.Key("exact_derivatives");
+  ExactJson(out, r.exact);
 
   out.Key("finiteness");
   if (r.finiteness_checked) {

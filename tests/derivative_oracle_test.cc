@@ -13,8 +13,10 @@
 
 #include "actgrad.h"
 #include "check/conformance.h"
+#include "check/conformance_json.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "io/json.h"
 #include "ops/dual.h"
 #include "ops/generic_formula.h"
 #include "ops/registry.h"
@@ -187,6 +189,31 @@ TEST(Oracle, CatchesADerivativeWrongOnlyInASliverNextToAKink) {
 
 // The second derivative of elu wrong for x in (-1e-10, 0): invisible to any
 // finite difference step, seen at -1e-17 and -1e-300.
+// The command line's --json carries the oracle's verdict and worst point.
+TEST(Oracle, TheJsonReportCarriesTheWorstPoint) {
+  const OpDef& op = MakeActivation({
+      .name = "sliver_relu_json",
+      .generic = Generic(kReluForward),
+      .derivative = [](double x, double,
+                       const Attrs&) { return x > 0 ? (x < 1e-12 ? 0.5 : 1.0) : 0.0; },
+      .kinks = {kKinkAtZero, kKinkAtZero + 1},
+  });
+  absl::StatusOr<io::JsonDocument> json = io::ParseJson(ConformanceJson(CheckConformance(op)), "");
+  ASSERT_TRUE(json.ok()) << json.status();
+  const io::JsonValue& exact = (*json)["exact_derivatives"];
+  ASSERT_EQ(exact.Size(), 2u);
+  EXPECT_STREQ(exact[0]["dtype"].GetString(), "float64");
+  EXPECT_FALSE(exact[0]["passed"].GetBool());
+  const io::JsonValue& worst = exact[0]["derivative"]["worst"];
+  EXPECT_GT(worst["x"].GetDouble(), 0);
+  EXPECT_LT(worst["x"].GetDouble(), 1e-12);
+  EXPECT_EQ(worst["row"].GetDouble(), 0.5);
+  EXPECT_EQ(worst["exact"].GetDouble(), 1.0);
+  EXPECT_GT(worst["ulps"].GetDouble(), 1e15);
+  EXPECT_TRUE(exact[0]["kinks"][0]["between"].GetBool());
+  EXPECT_FALSE((*json)["passed"].GetBool());
+}
+
 TEST(Oracle, CatchesASecondDerivativeWrongInASliverNextToAKink) {
   const OpDef& op = MakeActivation({
       .name = "sliver_elu",
