@@ -1,6 +1,5 @@
 #include "ops/formula_kernels.h"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -17,13 +16,6 @@ namespace actgrad::internal {
 
 namespace {
 
-// Small enough that a block's temporaries stay in L1, large enough that the
-// loop overhead vanishes.
-constexpr int64_t kBlock = 1024;
-
-using ConstDoubles = Eigen::Map<const Eigen::ArrayXd, Eigen::Aligned64>;
-using Doubles = Eigen::Map<Eigen::ArrayXd, Eigen::Aligned64>;
-
 // Plain loops that GCC vectorizes (Eigen 3.4's select() stays scalar);
 // comparisons are written so that NaN inputs give NaN outputs. Lambdas that
 // read a runtime scalar take it by value: captured by reference, it might
@@ -38,17 +30,25 @@ void ForEach(int64_t n, Fn fn) {
 // fdlibm's split of ln 2, Taylor's terms to the 11th): plenty for float32
 // results, and no division, which made Eigen's double exp the cost of
 // these kernels. e^v below -700 is taken as e^-700 (1e-304: 0 for any
-// float result); NaN stays NaN.
+// float result); NaN stays NaN. kTerms = 9 stops at the 9th term, within
+// 2^-36 relative (|r| <= ln 2 / 2: |r|^10 / 10! e^|r|), for the kernels
+// where e^v is not subtracted from 1: a seventh less work. kClamp = false
+// for callers whose v is never below -700.
+template <int kTerms = 11, bool kClamp = true>
 inline double ExpNonPositiveDouble(double v) {
-  v = v < -700.0 ? -700.0 : v;
+  static_assert(kTerms == 11 || kTerms == 9);
+  if constexpr (kClamp) v = v < -700.0 ? -700.0 : v;
   constexpr double kShift = 0x1.8p52;
   const double shifted = v * 1.4426950408889634074 + kShift;
   const double k = shifted - kShift;
   double r = v - k * 6.93147180369123816490e-01;  // exact: 32 bits times 10
   r = r - k * 1.90821492927058770002e-10;
-  double p = 1.0 / 39916800;
-  p = p * r + 1.0 / 3628800;
-  p = p * r + 1.0 / 362880;
+  double p = 1.0 / 362880;
+  if constexpr (kTerms == 11) {
+    p = 1.0 / 39916800;
+    p = p * r + 1.0 / 3628800;
+    p = p * r + 1.0 / 362880;
+  }
   p = p * r + 1.0 / 40320;
   p = p * r + 1.0 / 5040;
   p = p * r + 1.0 / 720;
@@ -62,33 +62,68 @@ inline double ExpNonPositiveDouble(double v) {
   return p * std::bit_cast<double>((ki + 1023u) << 52);
 }
 
-// Calls fn(v, e, offset, length) over [0, n) in blocks of kBlock, with v the
-// block's inputs times `scale` in double and e = exp(-|v|): the one
-// transcendental most of the kernels below are written on. Computing in
-// double keeps each result within 1 ulp of float32 even where the float
-// formula cancels (a derivative crossing zero, e^x - 1 near 0).
-template <typename Fn>
-void ForDoubleBlocks(const float* x, int64_t n, double scale, Fn fn) {
+// min(|v|, limit) for limit > 0, NaN staying NaN, in integer operations on
+// the bits of |v| (ordered as the doubles are): with a floating select, as
+// in ExpNonPositiveDouble's clamp, GCC evaluates the rest of a kernel's body
+// once for each side under a mask, doing much of the work twice.
+inline double AbsAtMost(double v, double limit) {
+  constexpr uint64_t kInf = 0x7ff0000000000000u;
+  const uint64_t b = std::bit_cast<uint64_t>(std::abs(v));
+  const uint64_t nan = b & -uint64_t(b > kInf);  // NaN's bits, or 0
+  return std::bit_cast<double>(std::min(b, std::bit_cast<uint64_t>(limit)) | nan);
+}
+
+// Calls fn(i, v, e) for i in [0, n), with v = scale x[i] in double and
+// e = exp(-|v|) (to kTerms terms): the one transcendental most of the
+// kernels below are written on. Computing in double keeps each result within
+// 1 ulp of float32 even where the float formula cancels (a derivative
+// crossing zero, e^x - 1 near 0). One pass, with nothing stored in between:
+// GCC vectorizes the whole body.
+template <int kTerms, typename Fn>
+[[gnu::always_inline]] inline void ForEachDouble(const float* x, int64_t n, double scale, Fn fn) {
+  ForEach(n, [=](int64_t i) {
+    const double v = scale * double(x[i]);
+    fn(i, v, ExpNonPositiveDouble<kTerms, false>(-AbsAtMost(v, 700.0)));
+  });
+}
+
+// ForEachDouble (scale 1) for bodies that use e on one side of a select
+// only: GCC moves e^v into that branch and then leaves the loop scalar
+// (7x slower), so e^-|x| is computed for a block first, in a loop of its own.
+// Always inlined: a separate copy reads fn's captures through memory, which
+// might alias the output, and GCC then leaves the loops scalar (7x slower).
+template <int kTerms, typename Fn>
+[[gnu::always_inline]] inline void ForExpBlocks(const float* x, int64_t n, double scale, Fn fn) {
+  constexpr int64_t kBlock = 1024;  // the exponentials of a block stay in L1
   for (int64_t start = 0; start < n; start += kBlock) {
     const int64_t len = std::min(kBlock, n - start);
-    alignas(64) double v[kBlock], e[kBlock];
+    alignas(64) double e[kBlock];
     const float* in = x + start;
-    ForEach(len, [=, &v, &e](int64_t i) {
-      v[i] = scale * double(in[i]);
-      e[i] = ExpNonPositiveDouble(-std::abs(v[i]));
+    ForEach(len, [=, &e](int64_t i) {
+      e[i] = ExpNonPositiveDouble<kTerms>(-std::abs(scale * double(in[i])));
     });
-    fn(static_cast<const double*>(v), static_cast<const double*>(e), start, len);
+    ForEach(len, [=, &e](int64_t i) { fn(start + i, scale * double(in[i]), e[i]); });
   }
 }
 
-// log(1 + u) for u in [0, 1], in double: log(w) u / (w - 1) with w = 1 + u
-// is exact to a few ulp even where w rounds (Goldberg's trick), and Eigen's
-// log vectorizes where its log1p does not.
-void Log1pUnit(const double* u, double* out, int64_t len) {
-  alignas(64) double w[kBlock];
-  Doubles(w, len) = 1.0 + ConstDoubles(u, len);
-  Doubles(out, len) = ConstDoubles(w, len).log();
-  ForEach(len, [=](int64_t i) { out[i] = w[i] == 1.0 ? u[i] : out[i] * u[i] / (w[i] - 1.0); });
+// log(1 + u) for u in [0, 1] (or NaN), in double: 2 atanh(s) with
+// s = u / (2 + u) in [0, 1/3], whose odd series to s^23 / 23 is within
+// 2^-42 relative; no cancellation anywhere, and branch-free, so that GCC
+// vectorizes it (with Eigen's double log, softplus took three times as long).
+inline double Log1pUnit(double u) {
+  const double s = u / (2.0 + u), s2 = s * s;
+  double p = 1.0 / 23;
+  p = p * s2 + 1.0 / 21;
+  p = p * s2 + 1.0 / 19;
+  p = p * s2 + 1.0 / 17;
+  p = p * s2 + 1.0 / 15;
+  p = p * s2 + 1.0 / 13;
+  p = p * s2 + 1.0 / 11;
+  p = p * s2 + 1.0 / 9;
+  p = p * s2 + 1.0 / 7;
+  p = p * s2 + 1.0 / 5;
+  p = p * s2 + 1.0 / 3;
+  return 2.0 * s + 2.0 * s * s2 * p;
 }
 
 // e^v - 1 for v <= 0 from e = e^v: Taylor's three terms below 2^-20, where
@@ -97,80 +132,59 @@ inline double Expm1NonPositive(double v, double e) {
   return v > -0x1p-20 ? v * (1.0 + v * (0.5 + v * (1.0 / 6))) : e - 1.0;
 }
 
-// Phi(x) = erfc(-x / sqrt 2) / 2 to double precision, on Cephes' rational
-// approximations: erf(z) = z T(z^2) / U(z^2) for |z| < 1, erfc(z) = e^-z^2
-// P(z) / Q(z) for 1 <= z < 8 and R(z) / S(z) beyond. All three are
-// evaluated, and the numerator and denominator chosen before the one
-// division, so that the loop vectorizes. g[i] = e^-z^2 = e^(-x^2 / 2), the
-// normal density's factor, is left for the derivative.
-void NormalCdf(const float* x, double* phi, double* g, int64_t len) {
-  alignas(64) double z[kBlock];
-  ForEach(len, [=, &z](int64_t i) {
-    z[i] = -double(x[i]) * std::numbers::sqrt2 / 2;
-    g[i] = ExpNonPositiveDouble(-z[i] * z[i]);
-  });
-  ForEach(len, [=, &z](int64_t i) {
-    const double a = std::min(std::abs(z[i]), 30.0), s = a * a;
-    const double t = (((9.60497373987051638749E0 * s + 9.00260197203842689217E1) * s +
-                       2.23200534594684319226E3) *
-                          s +
-                      7.00332514112805075473E3) *
-                         s +
-                     5.55923013010394962768E4;
-    const double u = ((((s + 3.35617141647503099647E1) * s + 5.21357949780152679795E2) * s +
-                       4.59432382970980127987E3) *
-                          s +
-                      2.26290000613890934246E4) *
-                         s +
-                     4.92673942608635921086E4;
-    const double p = (((((((2.46196981473530512524E-10 * a + 5.64189564831068821977E-1) * a +
-                           7.46321056442269912687E0) *
-                              a +
-                          4.86371970985681366614E1) *
-                             a +
-                         1.96520832956077098242E2) *
+// Phi(x) = erfc(-x / sqrt 2) / 2 from one of Cephes' rational
+// approximations, erfc(|z|) = e^-z^2 P(|z|) / Q(|z|), and erfc(-|z|) =
+// 2 - erfc(|z|). Cephes uses it on [1, 8], to double precision; down to 0
+// it is still within 1e-8 relative (at z = 0, where Phi = 1/2: a sixth of a
+// float32 ulp; 1e-11 at 1/2), and out to 11 (x = -15.6, past where gelu
+// underflows) within 1e-13, so that no other approximation (Cephes' erf
+// below 1, its R / S beyond 8) need be evaluated alongside it. g = e^-z^2 =
+// e^(-x^2 / 2), the normal density's factor, is left for the derivative.
+struct NormalCdfParts {
+  double phi, g;
+};
+inline NormalCdfParts NormalCdf(double x) {
+  const double z = -x * (std::numbers::sqrt2 / 2);
+  // |z| at most 26 (Phi(-36.8) = 1e-296: 0 for gelu, 1 - 0 for its
+  // derivative), with an integer min on the bits of the non-negative
+  // double: a floating select, like the clamp in ExpNonPositiveDouble,
+  // makes GCC evaluate the rest of the function once for each side under a
+  // mask, three divisions for every two vectors. NaN becomes 26 here, and
+  // stays NaN in the callers through x.
+  const double a = std::bit_cast<double>(
+      std::min(std::bit_cast<int64_t>(std::abs(z)), std::bit_cast<int64_t>(26.0)));
+  const double g = ExpNonPositiveDouble<9, false>(-a * a);
+  const double p = (((((((2.46196981473530512524E-10 * a + 5.64189564831068821977E-1) * a +
+                         7.46321056442269912687E0) *
                             a +
-                        5.26445194995477358631E2) *
+                        4.86371970985681366614E1) *
                            a +
-                       9.34528527171957607540E2) *
+                       1.96520832956077098242E2) *
                           a +
-                      1.02755188689515710272E3) *
+                      5.26445194995477358631E2) *
                          a +
-                     5.57535335369399327526E2;
-    const double q = (((((((a + 1.32281951154744992508E1) * a + 8.67072140885989742329E1) * a +
-                          3.54937778887819891062E2) *
-                             a +
-                         9.75708501743205489753E2) *
-                            a +
-                        1.82390916687909736289E3) *
+                     9.34528527171957607540E2) *
+                        a +
+                    1.02755188689515710272E3) *
+                       a +
+                   5.57535335369399327526E2;
+  const double q = (((((((a + 1.32281951154744992508E1) * a + 8.67072140885989742329E1) * a +
+                        3.54937778887819891062E2) *
                            a +
-                       2.24633760818710981792E3) *
+                       9.75708501743205489753E2) *
                           a +
-                      1.65666309194161350182E3) *
+                      1.82390916687909736289E3) *
                          a +
-                     5.57535340817727675546E2;
-    const double r = ((((5.64189583547755073984E-1 * a + 1.27536670759978104416E0) * a +
-                        5.01905042251180477414E0) *
-                           a +
-                       6.16021097993053585195E0) *
-                          a +
-                      7.40974269950448939160E0) *
-                         a +
-                     2.97886665372100240670E0;
-    const double ss = (((((a + 2.26052863220117276590E0) * a + 9.39603524938001434673E0) * a +
-                         1.20489539808096656605E1) *
-                            a +
-                        1.70814450747565897222E1) *
-                           a +
-                       9.60896809063285878198E0) *
-                          a +
-                      3.36907645100081516050E0;
-    // erfc(z) = (u - z t) / u for |z| < 1; erfc(|z|) = g P / Q or g R / S.
-    const double ratio =
-        (a < 1.0 ? u - z[i] * t : g[i] * (a < 8.0 ? p : r)) / (a < 1.0 ? u : (a < 8.0 ? q : ss));
-    const double erfc = a >= 1.0 && z[i] < 0.0 ? 2.0 - ratio : ratio;
-    phi[i] = 0.5 * erfc;  // NaN: a is NaN, and so is the ratio
-  });
+                     2.24633760818710981792E3) *
+                        a +
+                    1.65666309194161350182E3) *
+                       a +
+                   5.57535340817727675546E2;
+  // erfc(|z|), or 2 - erfc(|z|): a select on the constants alone, for the
+  // same reason.
+  const double ratio = g * p / q;
+  const double erfc = std::fma(z < 0.0 ? -1.0 : 1.0, ratio, z < 0.0 ? 2.0 : 0.0);
+  return {0.5 * erfc, g};
 }
 
 constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
@@ -183,21 +197,16 @@ double SwishBeta(const Attrs& a) { return std::isnan(a.params[0]) ? 1.0 : a.para
 
 // y = alpha expm1(x) (x <= 0), scale x (x > 0): elu (scale 1) and selu.
 void ExpLinearForward(const float* x, float* y, int64_t n, double scale, double alpha) {
-  ForDoubleBlocks(x, n, 1.0, [=](const double* v, const double* e, int64_t s, int64_t len) {
-    float* out = y + s;
-    ForEach(len, [=](int64_t i) {
-      out[i] = float(v[i] > 0.0 ? scale * v[i] : alpha * Expm1NonPositive(v[i], e[i]));
-    });
+  ForExpBlocks<11>(x, n, 1.0, [=](int64_t i, double v, double e) {
+    y[i] = float(v > 0.0 ? scale * v : alpha * Expm1NonPositive(v, e));
   });
 }
 // dy/dx = scale (x > 0), alpha e^x (x <= 0): from the input, where y + alpha
 // would cancel.
 void ExpLinearBackward(const float* x, const float* dy, float* dx, int64_t n, double scale,
                        double alpha) {
-  ForDoubleBlocks(x, n, 1.0, [=](const double* v, const double* e, int64_t s, int64_t len) {
-    const float* g = dy + s;
-    float* out = dx + s;
-    ForEach(len, [=](int64_t i) { out[i] = float(g[i] * (v[i] > 0.0 ? scale : alpha * e[i])); });
+  ForExpBlocks<9>(x, n, 1.0, [=](int64_t i, double v, double e) {
+    dx[i] = float(dy[i] * (v > 0.0 ? scale : alpha * e));
   });
 }
 
@@ -229,28 +238,18 @@ void SeluBackwardFloat(const float* x, const float*, const float* dy, float* dx,
 // ------------------------------------------------------------------ gelu
 // y = x Phi(x);  dy/dx = Phi(x) + x phi(x)
 void GeluForwardFloat(const float* x, float* y, int64_t n, const Attrs&) {
-  for (int64_t s = 0; s < n; s += kBlock) {
-    const int64_t len = std::min(kBlock, n - s);
-    alignas(64) double phi[kBlock], g[kBlock];
-    NormalCdf(x + s, phi, g, len);
-    const float* in = x + s;
-    float* out = y + s;
-    ForEach(len, [=, &phi](int64_t i) { out[i] = float(double(in[i]) * phi[i]); });
-  }
+  ForEach(n, [=](int64_t i) {
+    const double v = x[i];
+    y[i] = float(v * NormalCdf(v).phi);
+  });
 }
 void GeluBackwardFloat(const float* x, const float*, const float* dy, float* dx, int64_t n,
                        const Attrs&) {
-  for (int64_t s = 0; s < n; s += kBlock) {
-    const int64_t len = std::min(kBlock, n - s);
-    alignas(64) double phi[kBlock], density[kBlock];
-    NormalCdf(x + s, phi, density, len);
-    const float* in = x + s;
-    const float* g = dy + s;
-    float* out = dx + s;
-    ForEach(len, [=, &phi, &density](int64_t i) {
-      out[i] = float(g[i] * (phi[i] + double(in[i]) * kInvSqrt2Pi * density[i]));
-    });
-  }
+  ForEach(n, [=](int64_t i) {
+    const double v = x[i];
+    const NormalCdfParts p = NormalCdf(v);
+    dx[i] = float(dy[i] * (p.phi + v * kInvSqrt2Pi * p.g));
+  });
 }
 
 // ------------------------------------------------------------- gelu_tanh
@@ -258,71 +257,43 @@ void GeluBackwardFloat(const float* x, const float*, const float* dy, float* dx,
 // and (1 - tanh^2 u) / 2 = 2 E / (1 + E)^2, neither of which cancels;
 // y = x (1 + t) / 2;  dy/dx = (1 + t) / 2 + x (1 - t^2) c (1 + 3 k x^2) / 2
 void GeluTanhForwardFloat(const float* x, float* y, int64_t n, const Attrs&) {
-  for (int64_t s = 0; s < n; s += kBlock) {
-    const int64_t len = std::min(kBlock, n - s);
-    alignas(64) double u[kBlock], e[kBlock];
-    const float* in = x + s;
-    ForEach(len, [=, &u](int64_t i) {
-      const double v = in[i];
-      u[i] = kGeluTanhC * (v + kGeluTanhK * v * v * v);
-    });
-    ForEach(len, [=, &u, &e](int64_t i) { e[i] = ExpNonPositiveDouble(-2.0 * std::abs(u[i])); });
-    float* out = y + s;
-    ForEach(len, [=, &u, &e](int64_t i) {
-      out[i] = float(double(in[i]) * (u[i] < 0.0 ? e[i] : 1.0) / (1.0 + e[i]));
-    });
-  }
+  ForEach(n, [=](int64_t i) {
+    const double v = x[i];
+    const double u = kGeluTanhC * (v + kGeluTanhK * v * v * v);
+    const double e = ExpNonPositiveDouble<9, false>(-AbsAtMost(2.0 * u, 700.0));
+    y[i] = float(v * (u < 0.0 ? e : 1.0) / (1.0 + e));
+  });
 }
 void GeluTanhBackwardFloat(const float* x, const float*, const float* dy, float* dx, int64_t n,
                            const Attrs&) {
-  for (int64_t s = 0; s < n; s += kBlock) {
-    const int64_t len = std::min(kBlock, n - s);
-    alignas(64) double v[kBlock], u[kBlock], e[kBlock];
-    const float* in = x + s;
+  ForEach(n, [=](int64_t i) {
     // Past |x| = 30 the derivative is 0 or 1 in double; clamping keeps x^3
     // finite there, so that infinite inputs do not make inf * 0.
-    ForEach(len, [=, &v, &u](int64_t i) {
-      const double c = std::min(std::max(double(in[i]), -30.0), 30.0);
-      v[i] = std::isnan(in[i]) ? double(in[i]) : c;
-      u[i] = kGeluTanhC * (v[i] + kGeluTanhK * v[i] * v[i] * v[i]);
-    });
-    ForEach(len, [=, &u, &e](int64_t i) { e[i] = ExpNonPositiveDouble(-2.0 * std::abs(u[i])); });
-    const float* g = dy + s;
-    float* out = dx + s;
-    ForEach(len, [=, &v, &u, &e](int64_t i) {
-      const double w = 1.0 / (1.0 + e[i]);
-      const double half_sech2 = 2.0 * e[i] * w * w;
-      const double d = (u[i] < 0.0 ? e[i] : 1.0) * w +
-                       v[i] * half_sech2 * kGeluTanhC * (1.0 + 3.0 * kGeluTanhK * v[i] * v[i]);
-      out[i] = float(g[i] * d);
-    });
-  }
+    const double v = std::copysign(AbsAtMost(x[i], 30.0), double(x[i]));
+    const double u = kGeluTanhC * (v + kGeluTanhK * v * v * v);
+    const double e = ExpNonPositiveDouble<9, false>(-AbsAtMost(2.0 * u, 700.0));
+    const double w = 1.0 / (1.0 + e);
+    const double half_sech2 = 2.0 * e * w * w;
+    const double d =
+        (u < 0.0 ? e : 1.0) * w + v * half_sech2 * kGeluTanhC * (1.0 + 3.0 * kGeluTanhK * v * v);
+    dx[i] = float(dy[i] * d);
+  });
 }
 
 // -------------------------------------------------------------- softplus
 // v = beta x, E = e^-|v|: y = (max(v, 0) + log1p(E)) / beta;
 // dy/dx = sigmoid(v) = (v < 0 ? E : 1) / (1 + E)
 void SoftplusForwardFloat(const float* x, float* y, int64_t n, const Attrs& attrs) {
-  const double beta = attrs.params[0];
-  ForDoubleBlocks(x, n, beta, [=](const double* v, const double* e, int64_t s, int64_t len) {
-    alignas(64) double log1p_e[kBlock];
-    Log1pUnit(e, log1p_e, len);
-    float* out = y + s;
-    ForEach(len, [=, &log1p_e](int64_t i) {
-      out[i] = float(((v[i] > 0.0 ? v[i] : 0.0) + log1p_e[i]) / beta);  // NaN stays NaN
-    });
+  const double beta = attrs.params[0], inv_beta = 1.0 / beta;
+  ForExpBlocks<9>(x, n, beta, [=](int64_t i, double v, double e) {
+    y[i] = float(((v > 0.0 ? v : 0.0) + Log1pUnit(e)) * inv_beta);  // NaN stays NaN
   });
 }
 void SoftplusBackwardFloat(const float* x, const float*, const float* dy, float* dx, int64_t n,
                            const Attrs& attrs) {
-  ForDoubleBlocks(x, n, attrs.params[0],
-                  [=](const double* v, const double* e, int64_t s, int64_t len) {
-                    const float* g = dy + s;
-                    float* out = dx + s;
-                    ForEach(len, [=](int64_t i) {
-                      out[i] = float(g[i] * ((v[i] < 0.0 ? e[i] : 1.0) / (1.0 + e[i])));
-                    });
-                  });
+  ForEachDouble<9>(x, n, attrs.params[0], [=](int64_t i, double v, double e) {
+    dx[i] = float(dy[i] * ((v < 0.0 ? e : 1.0) / (1.0 + e)));
+  });
 }
 
 // ----------------------------------------------------------- swish, silu
@@ -330,28 +301,18 @@ void SoftplusBackwardFloat(const float* x, const float*, const float* dy, float*
 // y = x s;  dy/dx = s (1 + v (1 - s)), which crosses zero near v = -1.28
 // and is computed in double so that it stays relatively accurate there.
 void SwishForwardFloat(const float* x, float* y, int64_t n, const Attrs& attrs) {
-  const double beta = SwishBeta(attrs);
-  ForDoubleBlocks(x, n, beta, [=](const double* v, const double* e, int64_t s, int64_t len) {
-    const float* in = x + s;
-    float* out = y + s;
-    ForEach(len, [=](int64_t i) {
-      out[i] = float(double(in[i]) * ((v[i] < 0.0 ? e[i] : 1.0) / (1.0 + e[i])));
-    });
+  ForEachDouble<9>(x, n, SwishBeta(attrs), [=](int64_t i, double v, double e) {
+    y[i] = float(double(x[i]) * ((v < 0.0 ? e : 1.0) / (1.0 + e)));
   });
 }
 void SwishBackwardFloat(const float* x, const float*, const float* dy, float* dx, int64_t n,
                         const Attrs& attrs) {
-  ForDoubleBlocks(x, n, SwishBeta(attrs),
-                  [=](const double* v, const double* e, int64_t s, int64_t len) {
-                    const float* g = dy + s;
-                    float* out = dx + s;
-                    ForEach(len, [=](int64_t i) {
-                      const double w = 1.0 / (1.0 + e[i]);
-                      const double gate = (v[i] < 0.0 ? e[i] : 1.0) * w;
-                      const double rest = (v[i] < 0.0 ? 1.0 : e[i]) * w;
-                      out[i] = float(g[i] * (gate * (1.0 + v[i] * rest)));
-                    });
-                  });
+  ForEachDouble<9>(x, n, SwishBeta(attrs), [=](int64_t i, double v, double e) {
+    const double w = 1.0 / (1.0 + e);
+    const double gate = (v < 0.0 ? e : 1.0) * w;
+    const double rest = (v < 0.0 ? 1.0 : e) * w;
+    dx[i] = float(dy[i] * (gate * (1.0 + v * rest)));
+  });
 }
 
 // ------------------------------------------------------------------ mish
@@ -363,33 +324,43 @@ namespace {
 struct MishParts {
   double t, one_minus_t2, sigmoid;
 };
+// One division: 1 / ((1 + E) d) gives both 1 / (1 + E) and 1 / d, with
+// d = m + 2 or 1 + 2E + 2E^2 as above.
+// c ? a : b in bits: selects between doubles that share a condition, GCC
+// turns into a branch and then into masked copies of both sides, each with
+// its own division.
+inline double Pick(bool c, double a, double b) {
+  const uint64_t m = -uint64_t(c);
+  return std::bit_cast<double>((std::bit_cast<uint64_t>(a) & m) |
+                               (std::bit_cast<uint64_t>(b) & ~m));
+}
 inline MishParts Mish(double v, double e) {
-  const double w = 1.0 / (1.0 + e);
-  if (v <= 0.0) {
-    const double m = e * (e + 2.0), r = 1.0 / (m + 2.0);
-    return {m * r, 4.0 * (m + 1.0) * r * r, e * w};
-  }
-  const double r = 1.0 / (1.0 + 2.0 * e + 2.0 * e * e);
-  const double q = 2.0 * e * (1.0 + e) * r;
-  return {(1.0 + 2.0 * e) * r, q * q, w};
+  const bool neg = v <= 0.0;
+  const double m = e * (e + 2.0);
+  const double d = Pick(neg, m + 2.0, 1.0 + 2.0 * e + 2.0 * e * e);
+  const double inv = 1.0 / ((1.0 + e) * d);
+  const double w = d * inv, r = (1.0 + e) * inv;  // 1 / (1 + E), 1 / d
+  const double q = 2.0 * e * (1.0 + e);
+  const double num = Pick(neg, 4.0 * (m + 1.0), q * q);  // (1 - t^2) d^2
+  return {Pick(neg, m, 1.0 + 2.0 * e) * r, num * r * r, Pick(neg, e, 1.0) * w};
+}
+// The forward alone: t, with its one division.
+inline double MishT(double v, double e) {
+  const bool neg = v <= 0.0;
+  const double m = e * (e + 2.0);
+  return (neg ? m : 1.0 + 2.0 * e) / (neg ? m + 2.0 : 1.0 + 2.0 * e + 2.0 * e * e);
 }
 }  // namespace
 
 void MishForwardFloat(const float* x, float* y, int64_t n, const Attrs&) {
-  ForDoubleBlocks(x, n, 1.0, [=](const double* v, const double* e, int64_t s, int64_t len) {
-    float* out = y + s;
-    ForEach(len, [=](int64_t i) { out[i] = float(v[i] * Mish(v[i], e[i]).t); });
-  });
+  ForEachDouble<9>(x, n, 1.0,
+                   [=](int64_t i, double v, double e) { y[i] = float(v * MishT(v, e)); });
 }
 void MishBackwardFloat(const float* x, const float*, const float* dy, float* dx, int64_t n,
                        const Attrs&) {
-  ForDoubleBlocks(x, n, 1.0, [=](const double* v, const double* e, int64_t s, int64_t len) {
-    const float* g = dy + s;
-    float* out = dx + s;
-    ForEach(len, [=](int64_t i) {
-      const MishParts p = Mish(v[i], e[i]);
-      out[i] = float(g[i] * (p.t + v[i] * p.one_minus_t2 * p.sigmoid));
-    });
+  ForExpBlocks<9>(x, n, 1.0, [=](int64_t i, double v, double e) {
+    const MishParts p = Mish(v, e);
+    dx[i] = float(dy[i] * (p.t + v * p.one_minus_t2 * p.sigmoid));
   });
 }
 
