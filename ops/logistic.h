@@ -192,6 +192,9 @@ inline __m512 Tanh16(__m512 v) {
       0xd8));
 }
 
+// Fewer values than this are computed one at a time.
+inline constexpr int64_t kScalarBelow = 4;
+
 // Applies op to n floats, 16 at a time, the tail masked.
 template <typename Op>
 void Map16(const float* x, float* y, int64_t n, Op op) {
@@ -207,6 +210,12 @@ void Map16(const float* x, float* y, int64_t n, Op op) {
 // y = 1 / (1 + e^-x) for n floats; y may alias x.
 inline void LogisticFloat(const float* x, float* y, int64_t n) {
 #if defined(ACTGRAD_LOGISTIC_AVX512)
+  // A few values (a scalar graph) go the shorter scalar way: a masked
+  // 16-wide pass has the longer latency.
+  if (n < kScalarBelow) {
+    for (int64_t i = 0; i < n; ++i) y[i] = LogisticOne(x[i]);
+    return;
+  }
   Map16(x, y, n, Logistic16);
 #else
   for (int64_t i = 0; i < n; ++i) y[i] = LogisticOne(x[i]);
@@ -217,6 +226,10 @@ inline void LogisticFloat(const float* x, float* y, int64_t n) {
 // correctly rounded value does (|x| > 9.01).
 inline void TanhFloat(const float* x, float* y, int64_t n) {
 #if defined(ACTGRAD_LOGISTIC_AVX512)
+  if (n < kScalarBelow) {
+    for (int64_t i = 0; i < n; ++i) y[i] = TanhOne(x[i]);
+    return;
+  }
   Map16(x, y, n, Tanh16);
 #else
   for (int64_t i = 0; i < n; ++i) y[i] = TanhOne(x[i]);

@@ -21,6 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "actgrad.h"
 #include "check/derivative_oracle.h"
+#include "ops/generic_formula.h"
+#include "ops/registry.h"
 
 namespace actgrad {
 namespace {
@@ -111,6 +113,23 @@ constexpr double kLogits[] = {-1e4, -3e3, -1e3, -150,  -100, -90,  -40, -20, -17
                               17,   20,   40,   90,    100,  150,  1e3, 3e3, 1e4};
 
 // Loss and gradient of one element, so that the mean is the element's own.
+// A scalar graph (one value per tensor) takes the kernels' one-at-a-time
+// path: it holds the same contract, value by value over every binade.
+TEST(Float32ActivationTest, OneValueAtATimeIsWithinFourUlps) {
+  const std::vector<double> grid = OracleGrid({.dtype = DType::kFloat32}, {});
+  for (const char* name : {"sigmoid", "tanh"}) {
+    const OpDef& op = **OpRegistry::Global().Find(name);
+    double worst = 0;
+    for (double x : grid) {
+      if (!std::isfinite(x)) continue;
+      const double y = Apply(op, {FromValues({x}, DType::kFloat32)}).item();
+      const long double exact = Oracle(*op.formulas->generic, x, Attrs{}).value;
+      worst = std::max(worst, double(std::fabs(y - exact) / Ulp(exact, DType::kFloat32)));
+    }
+    EXPECT_LE(worst, 4.0) << name;
+  }
+}
+
 TEST(Float32LossTest, BinaryCrossEntropyWithLogitsKeepsItsDigitsAtLargeLogits) {
   const OpDef& op = **OpRegistry::Global().Find("binary_cross_entropy_with_logits");
   for (double z : kLogits) {
