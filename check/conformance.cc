@@ -594,6 +594,12 @@ ConformanceReport CheckConformance(const OpDef& op, const ConformanceOptions& op
   CheckFirstDerivative(op, cases, grid, options, report);
   if (options.second_order) CheckSecondDerivative(op, cases, grid, options, report);
   CheckFloat32(op, cases, options, report);
+  if (op.check_cases != nullptr) {
+    report.forward_mode = CheckForwardAgainstReverse(op, options.seed, options.attrs);
+    if (!report.forward_mode->passed) {
+      report.failures.push_back(report.forward_mode->ToString());
+    }
+  }
   if (IsActivation(op) && options.exact_derivatives) CheckExactDerivatives(op, options, report);
   if (IsActivation(op)) {
     CheckFiniteness(op, options, report);
@@ -724,6 +730,10 @@ std::string ConformanceReport::ToString() const {
          absl::StrFormat("max rel error against float64: forward %s; derivative %s",
                          worst_at(float32.forward_max_rel_error, float32.forward_worst),
                          worst_at(float32.derivative_max_rel_error, float32.derivative_worst)));
+  }
+  if (forward_mode.has_value()) {
+    const std::string text = forward_mode->ToString();
+    line("forward mode", text.substr(absl::string_view("forward mode ").size()));
   }
   for (const OracleReport& e : exact) {
     const std::string text = e.ToString();

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "check/derivative_oracle.h"
+#include "check/forward_mode_check.h"
 #include "check/gradcheck.h"
 #include "check/op_check.h"
 #include "graph/op_def.h"
@@ -189,6 +190,9 @@ struct ConformanceReport {
   std::optional<double> second_order_worst_numeric_derivative;
 
   Float32Check float32;
+
+  // Forward mode against reverse mode on the row's cases (every row).
+  std::optional<ForwardReverseCheck> forward_mode;
 
   // Activations with a generic formula: the oracle's reports, float64 then
   // float32.

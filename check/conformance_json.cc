@@ -241,6 +241,29 @@ std::string ConformanceJson(const ConformanceReport& r) {
       .Int(r.float32.compared)
       .EndObject();
 
+  out.Key("forward_mode");
+  if (r.forward_mode.has_value()) {
+    const ForwardReverseCheck& f = *r.forward_mode;
+    out.BeginObject()
+        .Key("source")
+        .String(JvpSourceName(f.source))
+        .Key("passed")
+        .Bool(f.passed)
+        .Key("cases")
+        .Int(static_cast<int64_t>(f.cases.size()))
+        .Key("worst_discrepancy")
+        .Number(f.worst)
+        .Key("worst_case")
+        .String(f.worst_case)
+        .Key("limit")
+        .Number(kForwardReverseLimit)
+        .Key("error")
+        .String(f.error)
+        .EndObject();
+  } else {
+    out.Null();
+  }
+
   out.Key("exact_derivatives");
   ExactJson(out, r.exact);
 

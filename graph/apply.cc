@@ -7,6 +7,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_join.h"
 #include "graph/anomaly.h"
+#include "graph/forward_mode.h"
 #include "graph/grad_mode.h"
 #include "graph/graph.h"
 #include "graph/op_def.h"
@@ -122,10 +123,9 @@ Tensor RunForward(const OpDef& op, ForwardContext& ctx) {
 ABSL_ATTRIBUTE_NOINLINE Tensor ApplyObserved(const OpDef& op, std::span<const Tensor> inputs,
                                              const Attrs& attrs,
                                              const std::source_location& location, bool record,
-                                             OpObserver* observer) {
+                                             OpObserver* observer, ForwardContext& ctx) {
   const int n = static_cast<int>(inputs.size());
   const int64_t started = observer != nullptr ? internal::ObserverClockNs() : 0;
-  ForwardContext ctx(op, inputs, attrs, location);
   Tensor y = RunForward(op, ctx);
   const int64_t computed = observer != nullptr ? internal::ObserverClockNs() : 0;
   if (internal::detect_anomaly) [[unlikely]]
@@ -189,6 +189,30 @@ ABSL_ATTRIBUTE_NOINLINE Tensor ApplyObserved(const OpDef& op, std::span<const Te
   return y;
 }
 
+// Apply() in forward mode: the output's tangent is computed beside it. The
+// scope is suspended meanwhile, so that ops run inside the row or its
+// tangent rule compute values only.
+ABSL_ATTRIBUTE_NOINLINE Tensor ApplyWithTangents(const OpDef& op, std::span<const Tensor> inputs,
+                                                 const Attrs& attrs,
+                                                 const std::source_location& location,
+                                                 bool record) {
+  internal::SuspendForwardAd suspended;
+  internal::TangentTable& table = *suspended.table();
+  OpObserver* observer = internal::ActiveObserver();
+  ForwardContext ctx(op, inputs, attrs, location);
+  absl::InlinedVector<Tensor, 4> tangents(inputs.size());
+  const bool any_tangent = internal::LookUpTangents(table, op, inputs, std::span<Tensor>(tangents.data(), tangents.size()));
+  Tensor y = record || observer != nullptr || internal::detect_anomaly
+                 ? ApplyObserved(op, inputs, attrs, location, record, observer, ctx)
+                 : RunForward(op, ctx);
+  if (!any_tangent || !IsFloating(y.dtype())) return y;
+  Tensor tangent =
+      internal::ComputeTangent(op, inputs, y, ctx.extras(), tangents, attrs,
+                               internal::RecordsTangents(table), location);
+  internal::SetTangent(table, op, y, std::move(tangent), location);
+  return y;
+}
+
 }  // namespace
 
 Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs,
@@ -203,11 +227,13 @@ Tensor Apply(const OpDef& op, std::span<const Tensor> inputs, const Attrs& attrs
     record |= inputs[i].requires_grad() && IsDifferentiable(op, i);
   }
   record &= IsGradEnabled();
+  if (internal::forward_ad != nullptr) [[unlikely]]
+    return ApplyWithTangents(op, inputs, attrs, location, record);
   OpObserver* observer = internal::ActiveObserver();
-  if (record || observer != nullptr || internal::detect_anomaly) {
-    return ApplyObserved(op, inputs, attrs, location, record, observer);
-  }
   ForwardContext ctx(op, inputs, attrs, location);
+  if (record || observer != nullptr || internal::detect_anomaly) {
+    return ApplyObserved(op, inputs, attrs, location, record, observer, ctx);
+  }
   return RunForward(op, ctx);
 }
 

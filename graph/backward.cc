@@ -1,5 +1,6 @@
 #include "graph/backward.h"
 
+#include <algorithm>
 #include <boost/graph/depth_first_search.hpp>
 #include <vector>
 
@@ -48,6 +49,37 @@ struct BackwardAccess {
     ctx.saved_output_slot_ = node.saved_output_slot;
     ctx.first_extra_slot_ = node.first_extra_slot;
     ctx.num_saved_ = node.num_saved;
+    ctx.dx_ = dx;
+    ctx.needs_grad_ = needs_grad;
+    ctx.input_shapes_ = input_shapes;
+    ctx.input_dtypes_ = input_dtypes;
+  }
+
+  // The same from values at hand rather than a node: every input that fits,
+  // the output, then the extras, as Apply() would have saved them had the
+  // row asked for all of them.
+  static void FillFromValues(BackwardContext& ctx, const OpDef& op, std::span<const Tensor> inputs,
+                             const Tensor& output, std::span<const Tensor> extras,
+                             const Attrs& attrs, const std::source_location& location,
+                             const Tensor& dy, std::span<Tensor> dx,
+                             std::span<const bool> needs_grad, std::span<const Shape> input_shapes,
+                             std::span<const DType> input_dtypes) {
+    ctx.op_ = &op;
+    ctx.dy_ = &dy;
+    ctx.attrs_ = &attrs;
+    ctx.location_ = &location;
+    const int room = kMaxSaved - 1 - static_cast<int>(extras.size());
+    const int kept = std::min({static_cast<int>(inputs.size()), kMaxSavedInputs, room});
+    int slot = 0;
+    for (int i = 0; i < kept; ++i) {
+      ctx.saved_input_slot_[i] = static_cast<int8_t>(slot);
+      ctx.saved_[slot++] = inputs[i];
+    }
+    ctx.saved_output_slot_ = static_cast<int8_t>(slot);
+    ctx.saved_[slot++] = output;
+    if (!extras.empty()) ctx.first_extra_slot_ = static_cast<int8_t>(slot);
+    for (const Tensor& extra : extras) ctx.saved_[slot++] = extra;
+    ctx.num_saved_ = slot;
     ctx.dx_ = dx;
     ctx.needs_grad_ = needs_grad;
     ctx.input_shapes_ = input_shapes;
@@ -302,6 +334,43 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
     }
   }
   return results;
+}
+
+std::vector<Tensor> RunRowBackward(const OpDef& op, std::span<const Tensor> inputs,
+                                   const Tensor& output, std::span<const Tensor> extras,
+                                   const Attrs& attrs, const Tensor& dy,
+                                   std::span<const bool> needs_grad, bool recorded,
+                                   const std::source_location& location) {
+  const size_t n = inputs.size();
+  ACTGRAD_REQUIRE(!recorded || op.backward_graph != nullptr, location, op.name,
+                  ": has no recordable backward");
+  ACTGRAD_REQUIRE(extras.size() <= 2, location, op.name, ": saves more than two extra values");
+  std::vector<Tensor> dx(n);
+  std::vector<Shape> shapes(n);
+  std::vector<DType> dtypes(n);
+  for (size_t i = 0; i < n; ++i) {
+    shapes[i] = inputs[i].shape();
+    dtypes[i] = inputs[i].dtype();
+  }
+  BackwardContext ctx;
+  BackwardAccess::FillFromValues(ctx, op, inputs, output, extras, attrs, location, dy, dx,
+                                 needs_grad, shapes, dtypes);
+  {
+    GradModeGuard mode(recorded);
+    (recorded ? op.backward_graph : op.backward)(ctx);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!needs_grad[i]) {
+      dx[i] = Tensor();
+      continue;
+    }
+    if (!dx[i].defined()) continue;
+    ACTGRAD_REQUIRE(dx[i].shape() == shapes[i] && dx[i].dtype() == dtypes[i], location,
+                    "backward of ", op.name, " produced a gradient of ", dx[i].shape().ToString(),
+                    " ", DTypeName(dx[i].dtype()), " for input ", i, " of ",
+                    shapes[i].ToString(), " ", DTypeName(dtypes[i]));
+  }
+  return dx;
 }
 
 }  // namespace internal

@@ -19,6 +19,7 @@
 #include <span>
 #include <vector>
 
+#include "graph/op_def.h"
 #include "graph/tensor.h"
 
 namespace actgrad {
@@ -31,6 +32,19 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed,
                                 const BackwardOptions& options,
                                 const std::source_location& location,
                                 std::span<const Tensor> captured = {});
+
+// One row's backward run outside any graph, on values at hand: `inputs`,
+// `output` and the `extras` its forward saved, with `dy` arriving. Returns
+// the gradient for each input with `needs_grad` (undefined for the others,
+// or where the row gives none). With `recorded`, the row's backward_graph
+// runs with recording on, so that the results are functions of `dy` and the
+// values in the graph; forward mode derives Jacobian-vector products from
+// that (graph/forward_mode.h).
+std::vector<Tensor> RunRowBackward(const OpDef& op, std::span<const Tensor> inputs,
+                                   const Tensor& output, std::span<const Tensor> extras,
+                                   const Attrs& attrs, const Tensor& dy,
+                                   std::span<const bool> needs_grad, bool recorded,
+                                   const std::source_location& location);
 
 }  // namespace internal
 }  // namespace actgrad

@@ -179,6 +179,7 @@ enum class InputRange : uint8_t { kUnit, kSymmetric };  // [0, 1] or [-1, 1]
 
 class ForwardContext;
 class BackwardContext;
+class JvpContext;
 
 // Inputs on which the registry-wide gradient check runs an op.
 struct GradCheckCase {
@@ -207,6 +208,11 @@ struct OpDef {
   // BackwardOptions::create_graph (ctx.dy() and the saved values are then in
   // the graph). Rows without it cannot be differentiated twice.
   void (*backward_graph)(BackwardContext& ctx) = nullptr;
+  // Forward mode: the output's tangent from the inputs' tangents (a
+  // Jacobian-vector product), written with ops so that it is recorded and
+  // can be differentiated again. Rows without it get theirs by transposing
+  // `backward_graph` (graph/forward_mode.h), which costs a reverse pass.
+  Tensor (*jvp)(JvpContext& ctx) = nullptr;
 
   std::span<const AttrSpec> attrs = {};
   // Input values where the derivative is undefined; finite differences must
@@ -306,6 +312,42 @@ class BackwardContext {
   std::span<const bool> needs_grad_;
   std::span<const Shape> input_shapes_;
   std::span<const DType> input_dtypes_;
+};
+
+// What an op's Jacobian-vector product sees: the inputs and the output of
+// the forward it differentiates, and a tangent per input. An input without a
+// tangent (a constant, or an integer input) has an undefined one and
+// contributes nothing.
+class JvpContext {
+ public:
+  JvpContext(const OpDef& op, std::span<const Tensor> inputs, const Tensor& output,
+             std::span<const Tensor> tangents, const Attrs& attrs,
+             const std::source_location& location)
+      : op_(op),
+        inputs_(inputs),
+        output_(output),
+        tangents_(tangents),
+        attrs_(attrs),
+        location_(location) {}
+
+  const OpDef& op() const { return op_; }
+  std::span<const Tensor> inputs() const { return inputs_; }
+  const Tensor& input(int i) const { return inputs_[i]; }
+  const Tensor& output() const { return output_; }
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  bool has_tangent(int i) const { return tangents_[i].defined(); }
+  const Tensor& tangent(int i) const { return tangents_[i]; }
+  std::span<const Tensor> tangents() const { return tangents_; }
+  const Attrs& attrs() const { return attrs_; }
+  const std::source_location& location() const { return location_; }
+
+ private:
+  const OpDef& op_;
+  std::span<const Tensor> inputs_;
+  const Tensor& output_;
+  std::span<const Tensor> tangents_;
+  const Attrs& attrs_;
+  const std::source_location& location_;
 };
 
 namespace internal {

@@ -25,6 +25,7 @@
 #include "ops/dnnl_conv.h"
 #include "ops/functional.h"
 #include "ops/gemm.h"
+#include "ops/jvp_rules.h"
 #include "ops/kernel_choice.h"
 #include "ops/kernels.h"
 #include "ops/layer_ops.h"
@@ -784,6 +785,7 @@ const OpDef kConv2d{
     .forward = &Conv2dForward,
     .backward = &Conv2dBackward,
     .backward_graph = &Conv2dBackwardGraph,
+    .jvp = &internal::ProductWithBiasJvp,
     .check_cases = &Conv2dCases,
     .forward_flops = &ConvFlops,
 };
@@ -798,6 +800,7 @@ const OpDef kConv1d{
     .forward = &Conv1dForward,
     .backward = &Conv1dBackward,
     .backward_graph = &Conv1dBackwardGraph,
+    .jvp = &internal::ProductWithBiasJvp,
     .check_cases = &Conv1dCases,
     .forward_flops = &ConvFlops,
 };
@@ -814,6 +817,7 @@ const OpDef kConvTranspose2d{
     .forward = &ConvTranspose2dForward,
     .backward = &ConvTranspose2dBackward,
     .backward_graph = &ConvTranspose2dBackwardGraph,
+    .jvp = &internal::ProductWithBiasJvp,
     .check_cases = &ConvTranspose2dCases,
     .forward_flops = &ConvTransposeFlops,
 };
@@ -830,6 +834,7 @@ const OpDef kConv2dWeightGrad{
     .forward = &Conv2dWeightGradForward,
     .backward = &Conv2dWeightGradBackward,
     .backward_graph = &Conv2dWeightGradBackwardGraph,
+    .jvp = &internal::ProductJvp,
     .check_cases = &WeightGradCases,
     .forward_flops = &WeightGradFlops,
 };

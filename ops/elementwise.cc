@@ -6,6 +6,7 @@
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
+#include "ops/jvp_rules.h"
 #include "ops/kernels.h"
 
 namespace actgrad {
@@ -328,6 +329,7 @@ const OpDef kAdd{
     .forward = &BinaryForward<AddFn>,
     .backward = &AddBackward,
     .backward_graph = &AddBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &AnyBinaryCases,
 };
 
@@ -339,6 +341,7 @@ const OpDef kSub{
     .forward = &BinaryForward<SubFn>,
     .backward = &SubBackward,
     .backward_graph = &SubBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &AnyBinaryCases,
 };
 
@@ -351,6 +354,7 @@ const OpDef kMul{
     .forward = &BinaryForward<MulFn>,
     .backward = &MulBackward,
     .backward_graph = &MulBackwardGraph,
+    .jvp = &internal::ProductJvp,
     .check_cases = &AnyBinaryCases,
 };
 
@@ -363,6 +367,7 @@ const OpDef kDiv{
     .forward = &BinaryForward<DivFn>,
     .backward = &DivBackward,
     .backward_graph = &DivBackwardGraph,
+    .jvp = &internal::DivJvp,
     .check_cases = &DivCases,
 };
 

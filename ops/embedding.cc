@@ -22,6 +22,7 @@
 #include "graph/parallel.h"
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
+#include "ops/jvp_rules.h"
 #include "ops/kernels.h"
 #include "ops/sequence_ops.h"
 
@@ -227,6 +228,7 @@ const OpDef kEmbedding{
     .forward = &EmbeddingForward,
     .backward = &EmbeddingBackward,
     .backward_graph = &EmbeddingBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &EmbeddingCases,
 };
 
@@ -243,6 +245,7 @@ const OpDef kEmbeddingBackward{
     .forward = &EmbeddingBackwardForward,
     .backward = &EmbeddingBackwardBackward,
     .backward_graph = &EmbeddingBackwardBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &EmbeddingBackwardCases,
 };
 

@@ -11,6 +11,7 @@
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
+#include "ops/jvp_rules.h"
 #include "ops/kernels.h"
 #include "ops/layer_ops.h"
 
@@ -210,6 +211,7 @@ const OpDef kPermute{
     .forward = &PermuteForward,
     .backward = &PermuteBackward,
     .backward_graph = &PermuteBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &PermuteCases,
 };
 
@@ -222,6 +224,7 @@ const OpDef kPad{
     .forward = &PadForward,
     .backward = &PadBackward,
     .backward_graph = &PadBackwardGraph,
+    .jvp = &internal::PadJvp,
     .attrs = kPadAttrs,
     .check_cases = &PadCases,
 };

@@ -6,6 +6,7 @@
 #include "ops/check_cases.h"
 #include "ops/functional.h"
 #include "ops/gemm.h"
+#include "ops/jvp_rules.h"
 #include "ops/kernels.h"
 #include "ops/linear_kernels.h"
 #include "ops/threads.h"
@@ -241,6 +242,7 @@ const OpDef kMatmul{
     .forward = &MatmulForward,
     .backward = &MatmulBackward,
     .backward_graph = &MatmulBackwardGraph,
+    .jvp = &internal::ProductJvp,
     .check_cases = &MatmulCases,
     .forward_flops = &MatmulFlops,
 };
@@ -255,6 +257,7 @@ const OpDef kLinear{
     .forward = &LinearForward,
     .backward = &LinearBackward,
     .backward_graph = &LinearBackwardGraph,
+    .jvp = &internal::ProductWithBiasJvp,
     .check_cases = &LinearCases,
     .forward_flops = &internal::LinearFlops,
 };
@@ -266,6 +269,7 @@ const OpDef kTranspose{
     .forward = &TransposeForward,
     .backward = &TransposeBackward,
     .backward_graph = &TransposeBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &TransposeCases,
 };
 

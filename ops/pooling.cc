@@ -18,6 +18,7 @@
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
+#include "ops/jvp_rules.h"
 #include "ops/kernels.h"
 #include "ops/layer_ops.h"
 
@@ -721,6 +722,7 @@ const OpDef kAvgPool2d{
     .forward = &AvgPoolForward,
     .backward = &AvgPoolBackward,
     .backward_graph = &AvgPoolBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &AvgPool2dCases,
     .forward_flops = &WindowFlops,
 };
@@ -732,6 +734,7 @@ const OpDef kAvgPool1d{
     .forward = &AvgPoolForward,
     .backward = &AvgPoolBackward,
     .backward_graph = &AvgPoolBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &AvgPool1dCases,
     .forward_flops = &WindowFlops,
 };
@@ -745,6 +748,7 @@ const OpDef kAdaptiveAvgPool2d{
     .forward = &AvgPoolForward,
     .backward = &AvgPoolBackward,
     .backward_graph = &AvgPoolBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &AdaptiveCases,
     .forward_flops = &WindowFlops,
 };
@@ -758,6 +762,7 @@ const OpDef kAvgPoolAdjoint{
     .forward = &AvgPoolAdjointForward,
     .backward = &AvgPoolAdjointBackward,
     .backward_graph = &AvgPoolAdjointBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &AdjointCases,
 };
 
@@ -774,6 +779,7 @@ const OpDef kMaxUnpool{
     .forward = &MaxUnpoolForward,
     .backward = &MaxUnpoolBackward,
     .backward_graph = &MaxUnpoolBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &UnpoolCases,
 };
 
@@ -788,6 +794,7 @@ const OpDef kGatherByIndex{
     .forward = &GatherByIndexForward,
     .backward = &GatherByIndexBackward,
     .backward_graph = &GatherByIndexBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &GatherCases,
 };
 

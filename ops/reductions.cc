@@ -5,6 +5,7 @@
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
+#include "ops/jvp_rules.h"
 #include "ops/kernels.h"
 
 namespace actgrad {
@@ -284,6 +285,7 @@ const OpDef kSum{
     .forward = &SumForward<false>,
     .backward = &SumBackward<false>,
     .backward_graph = &SumBackwardGraph<false>,
+    .jvp = &internal::LinearJvp,
     .attrs = kReductionAttrs,
     .check_cases = &ReductionCases,
 };
@@ -295,6 +297,7 @@ const OpDef kMean{
     .forward = &SumForward<true>,
     .backward = &SumBackward<true>,
     .backward_graph = &SumBackwardGraph<true>,
+    .jvp = &internal::LinearJvp,
     .attrs = kReductionAttrs,
     .check_cases = &ReductionCases,
 };
@@ -317,6 +320,7 @@ const OpDef kSumTo{
     .forward = &SumToForward,
     .backward = &SumToBackward,
     .backward_graph = &SumToBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &SumToCases,
 };
 
@@ -327,6 +331,7 @@ const OpDef kBroadcastTo{
     .forward = &BroadcastToForward,
     .backward = &BroadcastToBackward,
     .backward_graph = &BroadcastToBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &BroadcastToCases,
 };
 

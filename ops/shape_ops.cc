@@ -6,6 +6,7 @@
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
+#include "ops/jvp_rules.h"
 #include "ops/kernels.h"
 
 namespace actgrad {
@@ -236,6 +237,7 @@ const OpDef kReshape{
     .forward = &ReshapeForward,
     .backward = &ReshapeBackward,
     .backward_graph = &ReshapeBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .check_cases = &ReshapeCases,
 };
 
@@ -248,6 +250,7 @@ const OpDef kConcatenate{
     .forward = &ConcatenateForward,
     .backward = &ConcatenateBackward,
     .backward_graph = &ConcatenateBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .attrs = kAxisAttrs,
     .check_cases = &ConcatenateCases,
 };
@@ -259,6 +262,7 @@ const OpDef kSlice{
     .forward = &SliceForward,
     .backward = &SliceBackward,
     .backward_graph = &SliceBackwardGraph,
+    .jvp = &internal::LinearJvp,
     .attrs = kSliceAttrs,
     .check_cases = &SliceCases,
 };
