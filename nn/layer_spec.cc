@@ -1,8 +1,10 @@
 #include "nn/layer_spec.h"
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <optional>
+#include <span>
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
@@ -27,6 +29,8 @@
 #include "nn/recurrent.h"
 #include "nn/sequence_layers.h"
 #include "ops/builtin_ops.h"
+#include "ops/plugin.h"
+#include "ops/registry.h"
 
 namespace actgrad::nn {
 
@@ -680,6 +684,64 @@ struct Builder {
     return Add(item, std::make_unique<MultiheadAttention>(o, gen), parameters);
   }
 
+  // A tensor op (ops/plugin.h) as a layer, its params given as key=value.
+  // It must take one input and, as its shape rule says, keep the batch axis
+  // and every axis but the last, whatever the batch: the shape kept, [B, F]
+  // to [B, F'], or [B, C, L] to [B, C, L'] (a pooling or a normalization,
+  // not a reshape), so that the layers after it see one sample's shape.
+  absl::Status AddTensorOp(const Item& item, const OpDef& op) {
+    const TensorOpDefinition& definition = *TensorOpDefinitionOf(op);
+    if (definition.num_inputs != 1) {
+      return Bad(item, absl::StrCat("the tensor op ", op.name, " takes ", definition.num_inputs,
+                                    " inputs; a layer gives one"));
+    }
+    if (!item.positional.empty()) {
+      return Bad(item,
+                 absl::StrCat("the tensor op ", op.name, " takes its params as key=value, not \"",
+                              item.positional[0], "\""));
+    }
+    Attrs attrs;
+    for (const auto& [key, value] : item.keywords) {
+      const AttrSpec* spec = nullptr;
+      for (const AttrSpec& s : op.attrs) {
+        if (s.name == key && s.param >= 0) spec = &s;
+      }
+      if (spec == nullptr) {
+        std::vector<std::string> names;
+        for (const AttrSpec& s : op.attrs) names.emplace_back(s.name);
+        return Bad(item, absl::StrCat(key, " is not a param of ", op.name, " (its params: ",
+                                      names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
+      }
+      ACTGRAD_CONFIG_ASSIGN(attrs.params[spec->param],
+                            Real(item, key, value, -std::numeric_limits<double>::max(),
+                                 std::numeric_limits<double>::max()));
+    }
+    std::optional<std::vector<int64_t>> sample_out;
+    for (int64_t batch : {1, 2}) {
+      std::vector<int64_t> dims = {batch};
+      dims.insert(dims.end(), shape.begin(), shape.end());
+      const Shape in{std::span<const int64_t>(dims)};
+      absl::StatusOr<Shape> out = TensorOpOutputShape(op, std::span<const Shape>(&in, 1), attrs);
+      if (!out.ok()) {
+        return Bad(item,
+                   absl::StrCat("the tensor op ", op.name, " does not fit the shape ",
+                                ShapeText(shape), " that reaches it: ", out.status().message()));
+      }
+      std::vector<int64_t> got(out->dims().begin(), out->dims().end());
+      const bool kept = got.size() == dims.size() && got[0] == batch &&
+                        std::equal(dims.begin(), dims.end() - 1, got.begin()) && got.back() >= 1;
+      if (!kept ||
+          (sample_out && *sample_out != std::vector<int64_t>(got.begin() + 1, got.end()))) {
+        return Bad(item, absl::StrCat("the tensor op ", op.name, " maps ", ShapeText(dims), " to ",
+                                      ShapeText(got),
+                                      "; as a layer a tensor op must keep the batch axis "
+                                      "and every axis but the last, whatever the batch"));
+      }
+      sample_out.emplace(got.begin() + 1, got.end());
+    }
+    return Add(item, std::make_unique<Activation>(op, attrs), 0);
+  }
+
   absl::Status AddItem(size_t i) {
     const Item& item = items[i];
     const std::optional<LayerName> layer = LayerNamed(item.name);
@@ -724,14 +786,17 @@ struct Builder {
           return AddAttention(item);
       }
     }
-    // Not a layer: an activation, or a mistake.
+    // Not a layer: an activation, a tensor op (from a plugin), or a mistake.
     absl::StatusOr<ActivationSpec> activation = ParseActivationSpec(item.text);
     if (!activation.ok()) {
+      absl::StatusOr<const OpDef*> op = OpRegistry::Global().Find(item.name);
+      if (op.ok() && TensorOpDefinitionOf(**op) != nullptr) return AddTensorOp(item, **op);
       return Bad(item,
                  absl::StrCat("is neither a layer (conv2d, conv1d, conv_transpose2d, maxpool, "
                               "avgpool, adaptive_avgpool, batchnorm, layernorm, groupnorm, "
                               "dropout, flatten, linear, lstm, gru, last, mean, embedding, "
-                              "posembed, transformer, attention) nor an activation: ",
+                              "posembed, transformer, attention), an activation nor a tensor "
+                              "op: ",
                               activation.status().message()));
     }
     if (built.first_activation == nullptr) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -11,9 +12,12 @@
 #include "graph/grad_mode.h"
 #include "io/json.h"
 #include "io/safetensors.h"
+#include "nn/activation.h"
 #include "nn/checkpoint.h"
 #include "nn/module_kinds.h"
 #include "ops/functional.h"
+#include "ops/plugin.h"
+#include "ops/registry.h"
 
 namespace actgrad::nn {
 
@@ -23,6 +27,51 @@ constexpr char kMetadataKey[] = "actgrad";
 constexpr char kFormat[] = "actgrad.model.v1";
 // A bound on the tree a file may describe, far above any real network.
 constexpr int kMaxModules = 100000;
+
+// A one-input tensor op (a plugin's, ops/plugin.h) as a layer: an
+// nn::Activation of the op, its params the options, saved by the op's name
+// like an activation, and rebuilt once the plugin is loaded again.
+ModuleKind TensorOpKind(const OpDef& op) {
+  return {
+      .name = std::string(op.name),
+      .build = [&op](const ModuleConfig& config,
+                     std::vector<NamedModule>&) -> absl::StatusOr<std::unique_ptr<Module>> {
+        Attrs attrs;
+        for (const auto& [key, value] : config.entries()) {
+          const AttrSpec* spec = nullptr;
+          for (const AttrSpec& s : op.attrs) {
+            if (s.name == key && s.param >= 0) spec = &s;
+          }
+          if (spec == nullptr) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(key, ": not a param of the tensor op ", op.name));
+          }
+          absl::StatusOr<double> v = config.Number(key);
+          if (!v.ok()) return v.status();
+          attrs.params[spec->param] = *v;
+        }
+        return std::unique_ptr<Module>(std::make_unique<Activation>(op, attrs));
+      },
+      .own_shapes =
+          [](const ModuleConfig&) -> absl::StatusOr<std::vector<std::pair<std::string, Shape>>> {
+        return std::vector<std::pair<std::string, Shape>>{};
+      }};
+}
+
+// ModuleKinds::Find, and for a registered one-input tensor op a kind made
+// and registered on first use: plugins register their ops after start-up.
+absl::StatusOr<const ModuleKind*> FindKind(const std::string& name) {
+  absl::StatusOr<const ModuleKind*> kind = ModuleKinds::Global().Find(name);
+  if (kind.ok()) return kind;
+  absl::StatusOr<const OpDef*> op = OpRegistry::Global().Find(name);
+  if (!op.ok()) return kind;
+  const TensorOpDefinition* definition = TensorOpDefinitionOf(**op);
+  if (definition == nullptr || definition->num_inputs != 1) return kind;
+  static auto* mutex = new std::mutex();
+  std::lock_guard<std::mutex> lock(*mutex);
+  if (!ModuleKinds::Global().Find(name).ok()) ModuleKinds::Global().Register(TensorOpKind(**op));
+  return ModuleKinds::Global().Find(name);
+}
 
 // ---------------------------------------------------------------- writing
 
@@ -53,7 +102,7 @@ void WriteConfigValue(const ModuleConfig::Value& value, io::JsonWriter& out) {
 absl::Status WriteModule(Module& module, const std::string& path, bool built_by_loader,
                          io::JsonWriter& out) {
   const std::string kind = module.Kind();
-  absl::StatusOr<const ModuleKind*> registered = ModuleKinds::Global().Find(kind);
+  absl::StatusOr<const ModuleKind*> registered = FindKind(kind);
   if (built_by_loader && !registered.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Save: the module ", path.empty() ? "at the root" : absl::StrCat("\"", path, "\""),
@@ -237,7 +286,7 @@ absl::StatusOr<Node> ReadNode(const io::JsonValue& v, std::string path, std::str
 // before anything is built.
 absl::Status CheckShapes(const Node& node, bool built_by_loader,
                          const std::map<std::string, const Tensor*>& tensors) {
-  absl::StatusOr<const ModuleKind*> kind = ModuleKinds::Global().Find(node.kind);
+  absl::StatusOr<const ModuleKind*> kind = FindKind(node.kind);
   if (!kind.ok()) {
     // A child its parent builds may be of a kind of no registry.
     if (!built_by_loader) {
@@ -300,7 +349,7 @@ absl::Status CheckTree(Module& module, const Node& node) {
 }
 
 absl::StatusOr<std::unique_ptr<Module>> Build(const Node& node) {
-  absl::StatusOr<const ModuleKind*> kind = ModuleKinds::Global().Find(node.kind);
+  absl::StatusOr<const ModuleKind*> kind = FindKind(node.kind);
   if (!kind.ok())
     return absl::InvalidArgumentError(absl::StrCat(Where(node), ": ", kind.status().message()));
   std::vector<NamedModule> children;

@@ -3,8 +3,9 @@
 // -----------------------------------------------------------------------------
 //
 // The `--plugin PATH` option every command shares: loads each plugin before
-// the command looks up op names, so plugin activations work wherever
-// built-in ones do.
+// the command looks up op names, so plugin activations and tensor ops work
+// wherever built-in ones do. A plugin's tensor ops are checked as they load
+// (check/plugin_check.h); one that fails refuses the plugin.
 //
 // Example:
 //
@@ -23,8 +24,8 @@ namespace actgrad::tools {
 
 void AddPluginOption(CLI::App* command, std::vector<std::string>* paths);
 
-// Loads every plugin; on the first failure prints "<command>: <why>" to
-// stderr and returns false.
+// Loads every plugin with LoadCheckedPlugin; on the first failure prints
+// "<command>: <why>" to stderr and returns false.
 bool LoadPlugins(const std::vector<std::string>& paths, const char* command);
 
 }  // namespace actgrad::tools

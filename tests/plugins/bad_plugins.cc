@@ -4,9 +4,14 @@
 //   CLASHING_NAME   defines an op named like a built-in one
 //   CRASHES         loads fine, but its forward formula dereferences null
 //   ATTRIBUTE_BUG   y = p x with dy/dx = 1: right only at the default p = 1
+//   WRONG_TENSOR_BACKWARD  a tensor op (an RMS norm) whose backward drops the
+//                          normalizer's own derivative: refused at load
+//   WRONG_TENSOR_JVP       the same op with a right backward and a JVP of the
+//                          wrong sign: refused at load
 
 #include <stdexcept>
 
+#include "ops/functional.h"
 #include "ops/plugin.h"
 
 #if defined(WRONG_ABI)
@@ -51,6 +56,39 @@ void Register(actgrad::PluginRegistrar& registrar) {
       .forward = [](double x, const actgrad::Attrs& a) { return a.params[0] * x; },
       .derivative = [](double, double, const actgrad::Attrs&) { return 1.0; },
       .params = {{.name = "p", .default_value = 1.0, .meaning = "slope", .low = 0.5, .high = 2}},
+  });
+}
+ACTGRAD_PLUGIN(Register)
+#elif defined(WRONG_TENSOR_BACKWARD) || defined(WRONG_TENSOR_JVP)
+actgrad::Tensor InverseRms(const actgrad::Tensor& x) {
+  return 1.0 / actgrad::Sqrt(actgrad::Mean(actgrad::Square(x), -1, true) + 1e-5);
+}
+void Register(actgrad::PluginRegistrar& registrar) {
+  registrar.AddTensorOp({
+    .name = "bad_rms_norm", .formula = "y = x / sqrt(mean(x^2) + eps)",
+    .shape = [](std::span<const actgrad::Shape> in,
+                const actgrad::Attrs&) -> absl::StatusOr<actgrad::Shape> { return in[0]; },
+    .forward = [](actgrad::ForwardContext& ctx) { return ctx.input(0) * InverseRms(ctx.input(0)); },
+#if defined(WRONG_TENSOR_BACKWARD)
+    .backward =
+        [](actgrad::BackwardContext& ctx) {
+          ctx.set_dx(0, ctx.dy() * InverseRms(ctx.saved_input(0)));
+        },
+#else
+    .backward =
+        [](actgrad::BackwardContext& ctx) {
+          const actgrad::Tensor r = InverseRms(ctx.saved_input(0));
+          const actgrad::Tensor y = ctx.saved_input(0) * r;
+          ctx.set_dx(0, r * (ctx.dy() - y * actgrad::Mean(ctx.dy() * y, -1, true)));
+        },
+    .jvp =
+        [](actgrad::JvpContext& ctx) {
+          const actgrad::Tensor r = InverseRms(ctx.input(0));
+          return -(r * (ctx.tangent(0) -
+                        ctx.output() * actgrad::Mean(ctx.tangent(0) * ctx.output(), -1, true)));
+        },
+#endif
+    .example_shapes = {{actgrad::Shape{3, 4}}},
   });
 }
 ACTGRAD_PLUGIN(Register)
