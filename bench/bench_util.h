@@ -68,6 +68,8 @@ void RegisterSequenceWorkloads();
 void RegisterActivationBenchmarks();
 // optimizer_bench.cc: one optimizer step on W3's parameters, per optimizer.
 void RegisterOptimizerBenchmarks();
+// Jacobians, Hessians and Jacobian-vector products (autodiff_bench.cc).
+void RegisterAutodiffBenchmarks();
 
 }  // namespace actgrad::bench
 

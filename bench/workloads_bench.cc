@@ -134,6 +134,7 @@ int main(int argc, char** argv) {
   actgrad::bench::RegisterSequenceWorkloads();
   actgrad::bench::RegisterActivationBenchmarks();
   actgrad::bench::RegisterOptimizerBenchmarks();
+  actgrad::bench::RegisterAutodiffBenchmarks();
 
   const std::string display_format = FlagValue(argc, argv, "benchmark_format", "console");
   const std::string out_path = FlagValue(argc, argv, "benchmark_out", "");

@@ -40,6 +40,13 @@ void GradAccumulateBackward(BackwardContext& ctx) {
   }
 }
 
+// Linear: the tangents summed, as the values are.
+Tensor GradAccumulateJvp(JvpContext& ctx) {
+  if (!ctx.has_tangent(0)) return ctx.tangent(1);
+  if (!ctx.has_tangent(1)) return ctx.tangent(0);
+  return Apply(ctx.op(), ctx.tangents(), {}, ctx.location());
+}
+
 std::vector<GradCheckCase> GradAccumulateCases(Generator& gen) {
   std::vector<GradCheckCase> cases;
   for (const Shape& shape : {Shape{5}, Shape{3, 4}}) {
@@ -60,6 +67,7 @@ const OpDef kGradAccumulate{
     .forward = &GradAccumulateForward,
     .backward = &GradAccumulateBackward,
     .backward_graph = &GradAccumulateBackward,
+    .jvp = &GradAccumulateJvp,
     .check_cases = &GradAccumulateCases,
 };
 

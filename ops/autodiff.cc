@@ -165,8 +165,22 @@ Tensor Hessian(const UnaryTensorFunction& f, const Tensor& x, std::source_locati
   RequireFloating(x, "Hessian", location);
   const int64_t n = x.numel();
   Tensor hessian = Zeros(Concat(x.shape(), x.shape()), x.dtype());
-  for (int64_t j = 0; j < n; ++j) {
-    Place(hessian, Hvp(f, x, Basis(x, j), location), j, /*column=*/true);
+  Tensor input = x.Clone();
+  input.set_requires_grad(true);
+  GradModeGuard recording(true);
+  const Tensor y = f(input);
+  ACTGRAD_REQUIRE(y.defined() && y.numel() == 1, location,
+                  "Hessian: the function must return one element, got ",
+                  y.defined() ? y.shape().ToString() : "nothing");
+  if (!y.requires_grad()) return hessian;
+  // The gradient recorded once and differentiated once per row: cheaper for
+  // a whole Hessian than a forward-over-reverse pass per column, which
+  // repeats the forward and the first reverse pass every time.
+  const Tensor gradient = Grad(y, {input}, Tensor(), {.create_graph = true}, location)[0];
+  if (!gradient.requires_grad()) return hessian;
+  for (int64_t i = 0; i < n; ++i) {
+    const Tensor row = Grad(gradient, {input}, Basis(x, i), {.retain_graph = true}, location)[0];
+    Place(hessian, row, i, /*column=*/false);
   }
   return hessian;
 }

@@ -4,10 +4,9 @@
 //
 // Derivatives of whole functions of tensors: Jacobian-vector products
 // (forward mode, graph/forward_mode.h), vector-Jacobian products (reverse
-// mode), full Jacobians by whichever mode needs fewer passes, and Hessians
-// and Hessian-vector products by forward over reverse: one forward pass
-// carrying the direction and one reverse pass recorded with it, rather than
-// two reverse passes.
+// mode), full Jacobians by whichever mode needs fewer passes, Hessian-vector
+// products by forward over reverse (one forward pass carrying the direction
+// and one reverse pass recorded with it), and whole Hessians.
 //
 // The function is called on copies of the inputs (fresh storage, no graph),
 // so the caller's tensors and their gradients are left as they were; the
@@ -25,6 +24,7 @@
 #define ACTGRAD_OPS_AUTODIFF_H_
 
 #include <functional>
+#include <initializer_list>
 #include <source_location>
 #include <span>
 #include <vector>
@@ -48,6 +48,13 @@ JvpResult Jvp(const TensorFunction& f, std::span<const Tensor> primals,
               std::span<const Tensor> tangents,
               std::source_location location = std::source_location::current());
 
+inline JvpResult Jvp(const TensorFunction& f, std::initializer_list<Tensor> primals,
+                     std::initializer_list<Tensor> tangents,
+                     std::source_location location = std::source_location::current()) {
+  return Jvp(f, std::span<const Tensor>(primals.begin(), primals.size()),
+             std::span<const Tensor>(tangents.begin(), tangents.size()), location);
+}
+
 struct VjpResult {
   Tensor output;
   std::vector<Tensor> cotangents;  // Jᵀ · cotangent, one per primal
@@ -57,6 +64,12 @@ struct VjpResult {
 // for a one-element output means 1), in one reverse pass.
 VjpResult Vjp(const TensorFunction& f, std::span<const Tensor> primals, const Tensor& cotangent,
               std::source_location location = std::source_location::current());
+
+inline VjpResult Vjp(const TensorFunction& f, std::initializer_list<Tensor> primals,
+                     const Tensor& cotangent,
+                     std::source_location location = std::source_location::current()) {
+  return Vjp(f, std::span<const Tensor>(primals.begin(), primals.size()), cotangent, location);
+}
 
 enum class JacobianMode {
   kAuto,     // reverse when the output has no more elements than the input
@@ -74,7 +87,9 @@ Tensor Hvp(const UnaryTensorFunction& f, const Tensor& x, const Tensor& v,
            std::source_location location = std::source_location::current());
 
 // The Hessian of a function with a one-element output, of shape
-// x.shape ++ x.shape: one Hessian-vector product per element of x.
+// x.shape ++ x.shape: the gradient recorded once, then one reverse pass
+// through it per element of x (reverse over reverse reuses the first two
+// passes; forward over reverse would repeat them for every column).
 Tensor Hessian(const UnaryTensorFunction& f, const Tensor& x,
                std::source_location location = std::source_location::current());
 

@@ -97,6 +97,18 @@ void MseBackwardGraph(BackwardContext& ctx) {
   if (ctx.needs_grad(1)) ctx.set_dx(1, -dp);
 }
 
+// ẏ = 2 mean((p - t)(ṗ - ṫ)).
+Tensor MseJvp(JvpContext& ctx) {
+  const Tensor& p = ctx.input(0);
+  Tensor direction = ctx.has_tangent(0) ? ctx.tangent(0) : Tensor();
+  if (ctx.has_tangent(1)) {
+    direction = direction.defined() ? direction - ctx.tangent(1) : -ctx.tangent(1);
+  }
+  const Tensor sum = Sum((p - ctx.input(1)) * direction) * (2.0 / double(p.numel()));
+  return Reshape(sum, std::vector<int64_t>(ctx.output().shape().dims().begin(),
+                                           ctx.output().shape().dims().end()));
+}
+
 std::vector<GradCheckCase> MseCases(Generator& gen) {
   auto r = [&](const Shape& s) { return internal::RandomDouble(s, -2, 2, gen); };
   return {{{r({4, 3}), r({4, 3})}, {}, "[4,3]", {}}, {{r({5}), r({5})}, {}, "[5]", {}}};
@@ -348,6 +360,7 @@ const OpDef kMseLoss{
     .forward = &MseForward,
     .backward = &MseBackward,
     .backward_graph = &MseBackwardGraph,
+    .jvp = &MseJvp,
     .check_cases = &MseCases,
 };
 
