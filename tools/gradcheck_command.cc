@@ -13,8 +13,13 @@
 #include "absl/strings/str_split.h"
 #include "check/conformance.h"
 #include "check/conformance_json.h"
+#include "check/module_check.h"
+#include "graph/factories.h"
+#include "graph/generator.h"
+#include "io/csv.h"
 #include "io/json.h"
 #include "nn/activation.h"
+#include "nn/model_file.h"
 #include "ops/registry.h"
 #include "tools/plugins.h"
 
@@ -36,6 +41,17 @@ struct GradcheckFlags {
   // "attr=LOW:HIGH[:N]": check N values (5 by default) of the attribute,
   // on every op checked that has it.
   std::vector<std::string> sweeps;
+  // --model: a saved network instead of the op table.
+  std::string model;
+  std::string data;
+  int64_t rows = 8;
+  int directions = ModuleCheckOptions().directions;
+  double step = ModuleCheckOptions().step;
+  bool no_shrink = false;
+  bool eval = false;
+  // Whether --atol and --rtol were given: the network check has its own
+  // defaults.
+  bool tolerances_given = false;
 };
 
 // One attribute setting to check besides an op's defaults.
@@ -172,7 +188,144 @@ void PrintCases(const ConformanceReport& r, bool all) {
   }
 }
 
+// The first layer of a saved network, looking through containers.
+nn::Module& FirstLayer(nn::Module& module) {
+  nn::Module* m = &module;
+  while (m->Kind() == "sequential" && !m->NamedChildren().empty()) {
+    m = m->NamedChildren()[0].second;
+  }
+  return *m;
+}
+
+// The rows the network is checked on: the first --rows rows of --data,
+// scaled as the model scales its features, with their targets; or random
+// rows of the saved width (token indices for an embedding, N(0, 1)
+// otherwise).
+struct ModelInput {
+  Tensor x;
+  std::vector<double> targets;  // empty: the random cotangent
+  std::string description;
+};
+
+absl::StatusOr<ModelInput> ReadModelInput(const GradcheckFlags& flags,
+                                          const nn::SavedModel& model) {
+  const nn::ModelInfo& info = model.info;
+  ModelInput input;
+  if (!flags.data.empty()) {
+    absl::StatusOr<io::Dataset> data =
+        io::ReadCsv(flags.data, {.target_column = info.target_name,
+                                 .target_optional = true,
+                                 .no_target = info.target_name.empty(),
+                                 .allow_beyond_float32 = true});
+    if (!data.ok()) return data.status();
+    if (!info.feature_names.empty() && data->feature_names != info.feature_names) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flags.data, ": its columns are not the model's features (",
+                       info.feature_names.size(), " columns from \"", info.feature_names.front(),
+                       "\" to \"", info.feature_names.back(), "\")"));
+    }
+    if (data->rows == 0) return absl::InvalidArgumentError(absl::StrCat(flags.data, ": no rows"));
+    std::vector<int64_t> first;
+    for (int64_t r = 0; r < std::min(flags.rows, data->rows); ++r) first.push_back(r);
+    io::Dataset rows = data->Subset(first);
+    input.x = rows.Features(DType::kFloat64);
+    if (info.scaler.scaling() != nn::Scaling::kNone) input.x = info.scaler.Transform(input.x);
+    if (info.task.has_value() && !rows.y.empty()) input.targets = rows.y;
+    input.description = absl::StrCat("the first ", rows.rows, " rows of ", flags.data);
+    return input;
+  }
+  const int64_t width = static_cast<int64_t>(info.feature_names.size());
+  if (width == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flags.model, ": the model does not say how many features it takes; pass --data"));
+  }
+  Generator gen(flags.seed);
+  nn::Module& first = FirstLayer(*model.module);
+  if (first.Kind() == "embedding") {
+    const int64_t tokens = first.Config().Int("num_embeddings", 1).value_or(1);
+    std::vector<double> x;
+    for (int64_t i = 0; i < flags.rows * width; ++i) {
+      x.push_back(double(gen.NextBelow(static_cast<uint64_t>(tokens))));
+    }
+    input.x = FromValues(x, Shape{flags.rows, width}, DType::kFloat64);
+    input.description = absl::StrCat(flags.rows, " rows of random tokens in [0, ", tokens, ")");
+  } else {
+    input.x = Normal(Shape{flags.rows, width}, 0.0, 1.0, gen, DType::kFloat64);
+    input.description = absl::StrCat(flags.rows, " random rows, N(0, 1)");
+  }
+  return input;
+}
+
+int RunModel(const GradcheckFlags& flags) {
+  if (!flags.ops.empty() || !flags.sweeps.empty() || flags.second_order || flags.report) {
+    std::cerr << "actgrad gradcheck: --model checks a network; --op, --sweep, --second-order "
+                 "and --report are for ops\n";
+    return 2;
+  }
+  if (!LoadPlugins(flags.plugins, "actgrad gradcheck")) return 1;
+  absl::StatusOr<nn::SavedModel> model = nn::Load(flags.model);
+  if (!model.ok()) {
+    std::cerr << "actgrad gradcheck: " << model.status().message() << "\n";
+    return 1;
+  }
+  absl::StatusOr<ModelInput> input = ReadModelInput(flags, *model);
+  if (!input.ok()) {
+    std::cerr << "actgrad gradcheck: " << input.status().message() << "\n";
+    return 1;
+  }
+  // Training mode unless --eval: where backward runs. The checker puts
+  // the layers that draw masks in evaluation mode itself.
+  model->module->Train(!flags.eval);
+  ModuleCheckOptions options;
+  if (flags.tolerances_given) {
+    options.atol = flags.atol;
+    options.rtol = flags.rtol;
+  }
+  options.step = flags.step;
+  options.directions = flags.directions;
+  options.shrink = !flags.no_shrink;
+  options.seed = ModuleCheckOptions().seed + (flags.seed - 1);
+  const bool sequential = dynamic_cast<nn::Sequential*>(model->module.get()) != nullptr;
+  if (!input->targets.empty() && sequential) {
+    options.task = model->info.task;
+    options.targets = input->targets;
+  }
+  ModuleCheckReport report;
+  try {
+    report = GradCheckModule(*model->module, input->x, options);
+  } catch (const Error& e) {
+    std::cerr << "actgrad gradcheck: " << flags.model << ": " << e.message() << "\n";
+    return 1;
+  }
+  const std::string mode = flags.eval ? "evaluation mode" : "training mode";
+  if (flags.json) {
+    absl::StatusOr<io::JsonDocument> json = io::ParseJson(report.ToJson(), flags.model);
+    if (!json.ok()) {
+      std::cerr << "actgrad gradcheck: " << json.status().message() << "\n";
+      return 1;
+    }
+    auto& alloc = json->GetAllocator();
+    json->AddMember("model", io::JsonValue(flags.model.c_str(), alloc), alloc);
+    json->AddMember("input", io::JsonValue(input->description.c_str(), alloc), alloc);
+    json->AddMember("mode", io::JsonValue(mode.c_str(), alloc), alloc);
+    json->AddMember("atol", options.atol, alloc);
+    json->AddMember("rtol", options.rtol, alloc);
+    io::JsonWriter out(/*pretty=*/true);
+    out.Value(*json);
+    std::cout << out.str() << "\n";
+  } else {
+    std::cout << absl::StrFormat("%s: %s, %s\n", flags.model, input->description, mode);
+    std::cout << report.ToString();
+    std::cout << absl::StrFormat(
+        "float64 copy; central differences from step %g, Richardson-extrapolated; pass when "
+        "|a - n| <= %g + %g * max(|a|, |n|); seed %d\n",
+        options.step, options.atol, options.rtol, flags.seed);
+  }
+  return report.passed ? 0 : 1;
+}
+
 int Run(const GradcheckFlags& flags) {
+  if (!flags.model.empty()) return RunModel(flags);
   if (!LoadPlugins(flags.plugins, "actgrad gradcheck")) return 1;
   const OpRegistry& registry = OpRegistry::Global();
   std::vector<const OpDef*> ops;
@@ -346,13 +499,41 @@ void AddGradcheckCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--seed", flags->seed,
                   "Seed of the sample inputs, the output weighting and the Taylor direction")
       ->capture_default_str();
-  sub->add_option("--atol", flags->atol, "Absolute tolerance")
+  CLI::Option* atol =
+      sub->add_option("--atol", flags->atol, "Absolute tolerance (with --model: 1e-08 by default)")
+          ->check(CLI::PositiveNumber)
+          ->capture_default_str();
+  CLI::Option* rtol = sub->add_option("--rtol", flags->rtol, "Relative tolerance")
+                          ->check(CLI::NonNegativeNumber)
+                          ->capture_default_str();
+  sub->add_option("--model", flags->model,
+                  "Check a saved network (actgrad train --save) instead of the ops: random "
+                  "directional derivatives in float64 over all parameters, each parameter tensor "
+                  "and the input, against Richardson-extrapolated central differences; a "
+                  "failure is shrunk to the smallest input that still fails");
+  sub->add_option("--data", flags->data,
+                  "With --model: check on the first --rows rows of this CSV file, scaled as the "
+                  "model scales them, with the task's loss on its targets (default: random rows "
+                  "of the model's width and a random cotangent)");
+  sub->add_option("--rows", flags->rows, "With --model: rows of the input")
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}))
+      ->capture_default_str();
+  sub->add_option("--directions", flags->directions,
+                  "With --model: random directions over all parameters and the input")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  sub->add_option("--step", flags->step,
+                  "With --model: the first finite-difference step along a unit direction")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  sub->add_option("--rtol", flags->rtol, "Relative tolerance")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  sub->callback([flags, exit_code] { *exit_code = Run(*flags); });
+  sub->add_flag("--no-shrink", flags->no_shrink, "With --model: report a failure unshrunk");
+  sub->add_flag("--eval", flags->eval,
+                "With --model: check in evaluation mode (default: training mode, with the "
+                "layers that draw dropout masks in evaluation mode)");
+  sub->callback([flags, exit_code, atol, rtol] {
+    flags->tolerances_given = atol->count() > 0 || rtol->count() > 0;
+    *exit_code = Run(*flags);
+  });
 }
 
 }  // namespace actgrad::tools

@@ -18,6 +18,15 @@
 //   PASS  tanh     4 cases   39 elements  max abs 1.7e-12  max rel 1.8e-09  grid ok    taylor 1.99
 //   PASS  relu     8 cases   78 elements  max abs 1.5e-12  max rel 1.9e-11  grid ok    taylor -
 //   $ actgrad gradcheck --report --plugin libmy_activations.so --op my_activation
+//
+// With --model FILE it checks a saved network instead (check/module_check.h):
+// directional derivatives of the whole network in float64, on random rows of
+// the model's width or on the first rows of --data with the task's loss,
+// and prints the worst direction and, for a failure, the shrunk input. It
+// exits 1 when the check fails, 2 for flags that do not go together.
+//
+//   $ actgrad gradcheck --model digits.safetensors --data data/digits.csv
+//   $ actgrad gradcheck --model digits.safetensors --json
 
 #ifndef ACTGRAD_TOOLS_GRADCHECK_COMMAND_H_
 #define ACTGRAD_TOOLS_GRADCHECK_COMMAND_H_
