@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "experiments/runners.h"
+#include "experiments/stats.h"
 
 namespace actgrad::experiments {
 
@@ -59,6 +63,21 @@ int EditDistance(absl::string_view a, absl::string_view b) {
 
 }  // namespace
 
+double LossFactor(const Options& options, int repeat) {
+  return repeat == options.perturbed_repeat ? 1 + options.loss_perturbation : 1.0;
+}
+
+int DefaultRepeats(const Options& options) {
+  if (options.repeats > 0) return options.repeats;
+  return options.reduced ? 2 : 10;
+}
+
+int MaxRepeats(const Options& options) {
+  if (options.repeats > 0) return options.repeats;
+  if (options.max_repeats > 0) return std::max(options.max_repeats, DefaultRepeats(options));
+  return options.reduced ? 4 : 30;
+}
+
 const char* VerdictName(Verdict verdict) {
   switch (verdict) {
     case Verdict::kAgrees:
@@ -67,16 +86,78 @@ const char* VerdictName(Verdict verdict) {
       return "partly agrees";
     case Verdict::kDisagrees:
       return "disagrees";
+    case Verdict::kInconclusive:
+      return "inconclusive";
   }
   return "?";
 }
 
+const char* OutcomeName(CheckOutcome outcome) {
+  switch (outcome) {
+    case CheckOutcome::kAgrees:
+      return "agrees";
+    case CheckOutcome::kDisagrees:
+      return "disagrees";
+    case CheckOutcome::kInconclusive:
+      return "inconclusive";
+  }
+  return "?";
+}
+
+CheckOutcome Decide(const Check& check) {
+  const Interval& v = check.value;
+  if (std::isnan(v.low) || std::isnan(v.high)) return CheckOutcome::kInconclusive;
+  if (check.side == Side::kAtMost) {
+    if (v.high <= check.threshold) return CheckOutcome::kAgrees;
+    if (v.low > check.threshold) return CheckOutcome::kDisagrees;
+  } else {
+    if (v.low >= check.threshold) return CheckOutcome::kAgrees;
+    if (v.high < check.threshold) return CheckOutcome::kDisagrees;
+  }
+  return CheckOutcome::kInconclusive;
+}
+
+std::string FormatThreshold(const Check& check) {
+  return absl::StrCat(check.side == Side::kAtMost ? "≤ " : "≥ ", FormatValue(check.threshold));
+}
+
+std::string CheckLine(const Check& check) {
+  return absl::StrCat(check.quantity, " ", FormatInterval(check.value), ", claim ",
+                      FormatThreshold(check), ": ", OutcomeName(Decide(check)));
+}
+
+std::string CheckSentence(const Check& check) {
+  const char* where = "";
+  switch (Decide(check)) {
+    case CheckOutcome::kAgrees:
+      where = check.side == Side::kAtMost ? "at or below" : "at or above";
+      break;
+    case CheckOutcome::kDisagrees:
+      where = check.side == Side::kAtMost ? "above" : "below";
+      break;
+    case CheckOutcome::kInconclusive:
+      where = "with an interval across";
+      break;
+  }
+  std::string sentence = absl::StrCat(check.quantity, " was ", FormatInterval(check.value), ", ",
+                                      where, " the claim's ", FormatThreshold(check), ".");
+  sentence[0] = absl::ascii_toupper(static_cast<unsigned char>(sentence[0]));
+  return sentence;
+}
+
 Verdict VerdictFromChecks(std::span<const Check> checks) {
-  const auto supported =
-      std::count_if(checks.begin(), checks.end(), [](const Check& c) { return c.supported; });
-  if (checks.empty() || supported == 0) return Verdict::kDisagrees;
-  return supported == static_cast<std::ptrdiff_t>(checks.size()) ? Verdict::kAgrees
-                                                                 : Verdict::kPartlyAgrees;
+  int agree = 0;
+  int disagree = 0;
+  for (const Check& c : checks) {
+    const CheckOutcome o = Decide(c);
+    agree += o == CheckOutcome::kAgrees;
+    disagree += o == CheckOutcome::kDisagrees;
+  }
+  const int n = static_cast<int>(checks.size());
+  if (agree > 0 && disagree > 0) return Verdict::kPartlyAgrees;
+  if (n > 0 && agree == n) return Verdict::kAgrees;
+  if (n > 0 && disagree == n) return Verdict::kDisagrees;
+  return Verdict::kInconclusive;
 }
 
 std::span<const Experiment> AllExperiments() { return kExperiments; }
@@ -103,11 +184,31 @@ absl::StatusOr<const Experiment*> FindExperiment(absl::string_view name) {
 
 absl::StatusOr<Result> RunExperiment(const Experiment& experiment, const Options& options) {
   const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<Result> result = experiment.run(options);
-  if (!result.ok()) return result.status();
+  Options round = options;
+  if (round.threads <= 0) round.threads = std::max(1u, std::thread::hardware_concurrency());
+  round.repeats = DefaultRepeats(options);
+  const int cap = MaxRepeats(options);
+  std::vector<int> rounds;
+  absl::StatusOr<Result> result;
+  while (true) {
+    rounds.push_back(round.repeats);
+    result = experiment.run(round);
+    if (!result.ok()) return result.status();
+    const bool open = std::any_of(result->checks.begin(), result->checks.end(), [](const Check& c) {
+      return Decide(c) == CheckOutcome::kInconclusive;
+    });
+    if (!open || round.repeats >= cap) break;
+    // Doubling keeps the rounds few; each reruns seeds 0..n-1 too, which
+    // costs at most as much as the new seeds and keeps one code path.
+    round.repeats = std::min(cap, 2 * round.repeats);
+  }
   result->name = std::string(experiment.name);
   result->claims = std::string(experiment.claims);
+  for (Check& c : result->checks) c.outcome = Decide(c);
   result->verdict = VerdictFromChecks(result->checks);
+  result->seeds = round.repeats;
+  result->seed_rounds = std::move(rounds);
+  result->threads = round.threads;
   result->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

@@ -60,6 +60,41 @@ std::vector<std::string> ClaimQuotes(absl::string_view claims) {
 
 std::string Heading(const Result& r) { return absl::StrCat(r.name, " (", r.claims, ")"); }
 
+// "6 checks: 3 agree, 1 disagrees, 2 inconclusive", leaving out the zeros.
+std::string CheckCounts(const Result& r) {
+  int counts[3] = {0, 0, 0};
+  for (const Check& c : r.checks) ++counts[static_cast<int>(c.outcome)];
+  std::vector<std::string> parts;
+  if (counts[0] > 0)
+    parts.push_back(absl::StrCat(counts[0], counts[0] == 1 ? " agrees" : " agree"));
+  if (counts[1] > 0) {
+    parts.push_back(absl::StrCat(counts[1], counts[1] == 1 ? " disagrees" : " disagree"));
+  }
+  if (counts[2] > 0) parts.push_back(absl::StrCat(counts[2], " inconclusive"));
+  return absl::StrCat(r.checks.size(),
+                      r.checks.size() == 1 ? " check: " : " checks: ", absl::StrJoin(parts, ", "));
+}
+
+// Why the verdict is what it is, from the outcomes alone; then the checks
+// that keep it from being a plain agree, each as a sentence with its numbers.
+std::string VerdictSentence(const Result& r) {
+  std::string text = absl::StrCat("Verdict **", VerdictName(r.verdict), "** after ", r.seeds,
+                                  " seeds; ", CheckCounts(r), ".");
+  std::vector<std::string> against;
+  std::vector<std::string> open;
+  for (const Check& c : r.checks) {
+    if (c.outcome == CheckOutcome::kDisagrees) against.push_back(CheckSentence(c));
+    if (c.outcome == CheckOutcome::kInconclusive) open.push_back(CheckSentence(c));
+  }
+  if (!against.empty()) {
+    absl::StrAppend(&text, " Against the claim: ", absl::StrJoin(against, " "));
+  }
+  if (!open.empty()) {
+    absl::StrAppend(&text, " Not settled by ", r.seeds, " seeds: ", absl::StrJoin(open, " "));
+  }
+  return text;
+}
+
 }  // namespace
 
 Figure ActivationFigure() {
@@ -91,11 +126,21 @@ viz::Report BuildReport(std::span<const Result> results, const ReportContext& co
       "Every measurable claim of the article on activation functions (numbered C1-C20 in "
       "[claims.md](claims.md); each section quotes the ones it tests) is an experiment that "
       "trains small networks with actgrad over several seeds. Each section gives the setup, the "
-      "numbers (mean ± "
-      "standard deviation [min, max] over seeds), figures, and a verdict. The verdict is not "
-      "written by hand: every experiment states the parts of its claim it can test as checks "
-      "with thresholds fixed in its code, and the verdict is **agrees** when all checks hold, "
-      "**disagrees** when none does, and **partly agrees** otherwise.");
+      "numbers (mean ± standard deviation [min, max] over seeds), figures, and a verdict.");
+  report.Paragraph(
+      "The verdict is not written by hand. Every experiment states the parts of its claim it "
+      "can test as checks: one quantity, its 95 % confidence interval over seeds (a percentile "
+      "bootstrap: 4000 resamples of the seeds, paired across configurations, drawn by a "
+      "generator with a fixed seed, so the same runs always give the same interval), and a "
+      "threshold fixed in the experiment's code. A check **agrees** when the whole interval is "
+      "on the claim's side of its threshold, **disagrees** when it is wholly on the other side, "
+      "and is **inconclusive** when it straddles it. An experiment starts with 10 seeds per "
+      "configuration and reruns with 20, then 30, while any check is inconclusive. Its verdict "
+      "is **agrees** when every check agrees, **disagrees** when every check disagrees, "
+      "**partly agrees** when at least one agrees and at least one disagrees, and "
+      "**inconclusive** otherwise, that is when an inconclusive check could still turn the "
+      "verdict either way. Each verdict line below shows the estimate, its interval and the "
+      "threshold; the prose after it is generated from the same numbers.");
   std::vector<std::string> how = {absl::StrCat("Regenerate: `", context.command, "`")};
   if (!context.machine.empty()) how.push_back(absl::StrCat("Ran on: ", context.machine));
   report.List(how);
@@ -108,16 +153,18 @@ viz::Report BuildReport(std::span<const Result> results, const ReportContext& co
   std::vector<std::vector<std::string>> rows;
   for (const Result& r : results) {
     rows.push_back({absl::StrCat("[", r.name, "](#", viz::Slug(Heading(r)), ")"), r.claims,
-                    absl::StrCat("**", VerdictName(r.verdict), "**"), r.title});
+                    absl::StrCat("**", VerdictName(r.verdict), "**"), CheckCounts(r),
+                    absl::StrCat(r.seeds), r.title});
   }
-  report.Table({"experiment", "claims", "verdict", "question"}, rows);
+  report.Table({"experiment", "claims", "verdict", "checks", "seeds", "question"}, rows);
 
   for (const Result& r : results) {
     report.Heading(Heading(r));
     const bool punctuated = !r.title.empty() && (r.title.back() == '?' || r.title.back() == '.');
     report.Paragraph(absl::StrCat("**", r.title, punctuated ? "" : ".", "** Verdict: **",
-                                  VerdictName(r.verdict), "** (",
-                                  absl::StrFormat("%.1f", r.seconds), " s on one core)."));
+                                  VerdictName(r.verdict), "** (", CheckCounts(r), "; ", r.seeds,
+                                  " seeds per configuration, rounds of ",
+                                  absl::StrJoin(r.seed_rounds, ", "), ")."));
     const std::vector<std::string> quotes = ClaimQuotes(r.claims);
     if (!quotes.empty()) {
       report.Paragraph("What the article says:");
@@ -134,9 +181,14 @@ viz::Report BuildReport(std::span<const Result> results, const ReportContext& co
     report.Heading("Verdict", 3);
     std::vector<std::vector<std::string>> checks;
     for (const Check& c : r.checks) {
-      checks.push_back({c.claim, c.statement, c.supported ? "holds" : "does not hold", c.evidence});
+      checks.push_back({c.claim, c.statement, c.quantity, FormatInterval(c.value),
+                        FormatThreshold(c), absl::StrCat("**", OutcomeName(c.outcome), "**"),
+                        c.evidence.empty() ? "-" : c.evidence});
     }
-    report.Table({"claim", "tested statement", "result", "evidence"}, checks);
+    report.Table({"claim", "tested statement", "quantity", "estimate [95 % interval]",
+                  "claim holds if", "result", "also measured"},
+                 checks);
+    report.Paragraph(VerdictSentence(r));
     if (!r.discussion.empty()) report.Paragraph(r.discussion);
   }
   return report;

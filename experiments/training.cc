@@ -40,10 +40,10 @@ Run TrainMlp(const Data& data, const RunOptions& options) {
   double elapsed = 0;
   train.on_epoch = [&](const nn::EpochReport& r) {
     elapsed += r.seconds;
-    run.train_loss.push_back(r.train_loss);
-    run.test_loss.push_back(r.test.has_value() ? r.test->loss : 0.0);
+    run.train_loss.push_back(r.train_loss * options.loss_factor);
+    run.test_loss.push_back(r.test.has_value() ? r.test->loss * options.loss_factor : 0.0);
     run.test_metric.push_back(r.test.has_value() ? r.test->metrics[0] : 0.0);
-    if (run.epochs_to_target < 0 && r.train_loss <= options.target_loss) {
+    if (run.epochs_to_target < 0 && run.train_loss.back() <= options.target_loss) {
       run.epochs_to_target = r.epoch + 1;
       run.seconds_to_target = elapsed;
     }

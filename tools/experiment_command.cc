@@ -30,6 +30,8 @@ struct ExperimentFlags {
   bool json = false;
   uint64_t seed = 0;
   int repeats = 0;
+  int max_repeats = 0;
+  int threads = 0;
   bool reduced = false;
   std::string data_dir;
   bool follow_symlinks = false;
@@ -90,19 +92,17 @@ void PrintResult(std::ostream& out, const experiments::Result& r,
     out << "\n";
     PrintTable(out, t);
   }
-  out << "\nchecks\n";
-  int held = 0;
+  out << "\nchecks (estimate [95 % bootstrap interval] against the claim's threshold)\n";
   for (const experiments::Check& c : r.checks) {
-    held += c.supported ? 1 : 0;
-    out << absl::StrFormat("  %-15s %-4s %s\n  %15s      %s\n",
-                           c.supported ? "[holds]" : "[does not hold]", c.claim, c.statement, "",
-                           c.evidence);
+    out << absl::StrFormat("  %-14s %-4s %s\n  %14s      %s\n",
+                           absl::StrCat("[", experiments::OutcomeName(c.outcome), "]"), c.claim,
+                           c.statement, "", experiments::CheckLine(c));
   }
   if (!r.discussion.empty()) out << "\n" << r.discussion << "\n";
   out << "\nfigures: " << absl::StrJoin(figure_paths, ", ") << "\n";
-  out << absl::StrFormat("verdict: %s (%d of %d checks hold; %s), %.1f s\n",
-                         experiments::VerdictName(r.verdict), held, r.checks.size(), r.claims,
-                         r.seconds);
+  out << absl::StrFormat("verdict: %s (%s), %d seeds (rounds %s), %.1f s\n",
+                         experiments::VerdictName(r.verdict), r.claims, r.seeds,
+                         absl::StrJoin(r.seed_rounds, ", "), r.seconds);
 }
 
 void WriteResultJson(io::JsonWriter& out, const experiments::Result& r,
@@ -123,6 +123,8 @@ void WriteResultJson(io::JsonWriter& out, const experiments::Result& r,
       .String(experiments::VerdictName(r.verdict))
       .Key("seconds")
       .Number(r.seconds)
+      .Key("seeds")
+      .Number(r.seeds)
       .Key("setup");
   strings(r.setup);
   out.Key("checks").BeginArray();
@@ -132,8 +134,20 @@ void WriteResultJson(io::JsonWriter& out, const experiments::Result& r,
         .String(c.claim)
         .Key("statement")
         .String(c.statement)
-        .Key("supported")
-        .Bool(c.supported)
+        .Key("quantity")
+        .String(c.quantity)
+        .Key("estimate")
+        .Number(c.value.estimate)
+        .Key("low")
+        .Number(c.value.low)
+        .Key("high")
+        .Number(c.value.high)
+        .Key("side")
+        .String(c.side == experiments::Side::kAtMost ? "at most" : "at least")
+        .Key("threshold")
+        .Number(c.threshold)
+        .Key("outcome")
+        .String(experiments::OutcomeName(c.outcome))
         .Key("evidence")
         .String(c.evidence)
         .EndObject();
@@ -185,7 +199,8 @@ int Run(const ExperimentFlags& given) {
           {}, flags.follow_symlinks)) {
     return 2;
   }
-  // "One core": the timings in the report are single-threaded.
+  // Seeds run in parallel, each training run on one thread: small products
+  // gain nothing from more, and one thread per run keeps its bits the same.
   SetNumThreads(1);
   const std::string figure_dir =
       flags.report.empty() ? flags.figures : absl::StrCat(flags.report, "/figures");
@@ -195,6 +210,8 @@ int Run(const ExperimentFlags& given) {
   }
   const experiments::Options options{.seed = flags.seed,
                                      .repeats = flags.repeats,
+                                     .max_repeats = flags.max_repeats,
+                                     .threads = flags.threads,
                                      .reduced = flags.reduced,
                                      .data_dir = flags.data_dir};
   std::ostream& log = flags.json ? std::cerr : std::cout;
@@ -230,11 +247,14 @@ int Run(const ExperimentFlags& given) {
         absl::StrCat("actgrad experiment ", flags.name, " --report ", flags.report);
     if (flags.seed != 0) absl::StrAppend(&command, " --seed ", flags.seed);
     if (flags.repeats != 0) absl::StrAppend(&command, " --repeats ", flags.repeats);
+    if (flags.max_repeats != 0) absl::StrAppend(&command, " --max-repeats ", flags.max_repeats);
     if (flags.reduced) command += " --reduced";
     const viz::Report report = experiments::BuildReport(
-        results, {.command = command,
-                  .machine = absl::StrCat(GemmLibraryName(), " for float32 products, ",
-                                          NumThreads(), " thread")});
+        results,
+        {.command = command,
+         .machine = absl::StrCat(GemmLibraryName(), " for float32 products; ",
+                                 results.empty() ? 1 : results[0].threads,
+                                 " training runs at a time, each on ", NumThreads(), " thread")});
     for (const viz::Report::Figure& f : report.figures()) {
       if (absl::Status s = WriteText(absl::StrCat(figure_dir, "/", f.file_name), f.svg); !s.ok()) {
         std::cerr << "actgrad experiment: " << s.message() << "\n";
@@ -276,8 +296,17 @@ void AddExperimentCommand(CLI::App& app, int* exit_code) {
                 "Write into --report or --figures through a symbolic link");
   sub->add_option("--seed", flags->seed, "Base seed; repeat i uses seed + i")
       ->capture_default_str();
-  sub->add_option("--repeats", flags->repeats, "Seeds per configuration (default: per experiment)")
+  sub->add_option("--repeats", flags->repeats,
+                  "Seeds per configuration, fixed (default: 10, more while a check is "
+                  "inconclusive)")
       ->check(CLI::Range(1, 100));
+  sub->add_option("--max-repeats", flags->max_repeats,
+                  "The most seeds to add while a check is inconclusive (default: 30)")
+      ->check(CLI::Range(1, 100));
+  sub->add_option("--threads", flags->threads,
+                  "Training runs at once (default: the hardware's threads); results do not "
+                  "depend on it")
+      ->check(CLI::Range(1, 256));
   sub->add_flag("--reduced", flags->reduced, "Smaller data and fewer epochs (seconds)");
   sub->add_option("--data-dir", flags->data_dir,
                   "Where breast_cancer.csv and digits.csv are (default: the bundled data/)");

@@ -264,11 +264,30 @@ Frame LayOut(const ChartOptions& o, const std::vector<LegendEntry>& legend,
   return f;
 }
 
+// White, outlined and struck through with 45° lines of `color`: it reads as
+// "not a full measurement" next to solid bars of the same colour.
+void HatchedRect(SvgDocument& svg, double x, double y, double width, double height,
+                 const std::string& color, const std::string& clip) {
+  svg.Rect(x, y, width, height,
+           {.fill = "#ffffff", .stroke = color, .stroke_width = 1.4, .clip_id = clip});
+  const Style stroke{.stroke = color, .stroke_width = 1.2, .clip_id = clip};
+  constexpr double kGap = 5;
+  // Lines v = u + c in coordinates (u, v) from the bottom-left corner, up.
+  for (double c = -width + kGap / 2; c < height; c += kGap) {
+    const double lo = std::max(0.0, -c);
+    const double hi = std::min(width, height - c);
+    if (hi <= lo) continue;
+    svg.Line(x + lo, y + height - (lo + c), x + hi, y + height - (hi + c), stroke);
+  }
+}
+
 void DrawLegend(SvgDocument& svg, const ChartOptions& o, const std::vector<LegendEntry>& legend,
                 const Frame& f) {
   auto entry = [&](const LegendEntry& e, double ex, double ey) {
     const std::string color = ColorOf(e.color);
-    if (e.swatch) {
+    if (e.hatch) {
+      HatchedRect(svg, ex + kLegendSample / 2 - 6, ey - 6, 12, 12, color, "");
+    } else if (e.swatch) {
       svg.Rect(ex + kLegendSample / 2 - 6, ey - 6, 12, 12, {.fill = color});
     } else if (e.line != LineStyle::kNone) {
       svg.Line(ex, ey, ex + kLegendSample, ey,
@@ -593,8 +612,13 @@ void BarChart::Draw(SvgDocument& svg, double x, double y, double width, double h
       const std::string color = PaletteColor(s.color >= 0 ? s.color : static_cast<int>(i));
       const double left = center - group / 2 + bar * i;
       const double top = std::clamp(yscale.Map(s.values[c]), f.plot.y0 - 2, f.plot.y1);
-      svg.Rect(left + bar * 0.06, std::min(top, base), bar * 0.88, std::abs(base - top),
-               {.fill = color, .clip_id = clip});
+      if (c < s.hatched.size() && s.hatched[c]) {
+        HatchedRect(svg, left + bar * 0.06, std::min(top, base), bar * 0.88, std::abs(base - top),
+                    color, clip);
+      } else {
+        svg.Rect(left + bar * 0.06, std::min(top, base), bar * 0.88, std::abs(base - top),
+                 {.fill = color, .clip_id = clip});
+      }
       if (c < s.low.size() && c < s.high.size() && yscale.Valid(s.low[c]) &&
           yscale.Valid(s.high[c])) {
         const double mid = left + bar / 2;

@@ -77,6 +77,7 @@ struct LegendEntry {
   LineStyle line = LineStyle::kSolid;
   bool marker = false;
   bool swatch = false;  // a filled square, as for a bar
+  bool hatch = false;   // a hatched square, as for a hatched bar
 };
 
 struct ChartOptions {
@@ -155,6 +156,11 @@ struct BarSeries {
   // Optional error bars, both empty or as long as values.
   std::vector<double> low;
   std::vector<double> high;
+  // Optional, as long as values: bars drawn hatched instead of filled, for
+  // a value that is a bound rather than a measurement (a run that never
+  // reached its target, counted as the last epoch + 1). The chart's
+  // `extra_legend` should say what hatching means (a `hatch` entry).
+  std::vector<bool> hatched;
   int color = -1;
 };
 
