@@ -1,9 +1,14 @@
 #include "graph/profile_hooks.h"
 
+#include <algorithm>
+
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "graph/anomaly.h"
 #include "graph/error.h"
 #include "graph/graph.h"
+#include "graph/storage.h"
+#include "graph/tensor_impl.h"
 
 namespace actgrad {
 
@@ -40,6 +45,10 @@ LayerScope::~LayerScope() {
   if (active_) internal::layer_path.resize(restore_);
 }
 
+RecomputeScope::RecomputeScope() : restore_(internal::recomputing) { internal::recomputing = true; }
+
+RecomputeScope::~RecomputeScope() { internal::recomputing = restore_; }
+
 namespace internal {
 
 void ReportForward(OpObserver& observer, const OpDef& op, std::span<const Tensor> inputs,
@@ -50,10 +59,16 @@ void ReportForward(OpObserver& observer, const OpDef& op, std::span<const Tensor
                      .output = &output,
                      .attrs = &attrs,
                      .layer = layer_path,
+                     .output_storage = output.impl()->storage,
+                     .recompute = recomputing,
                      .start_ns = start,
                      .kernel_start_ns = kernel_start,
                      .kernel_end_ns = kernel_end,
                      .end_ns = end};
+  for (const Tensor& input : inputs) {
+    event.output_is_view |= input.impl()->storage == output.impl()->storage;
+  }
+  absl::InlinedVector<SavedStorage, kMaxSaved> saved;
   if (graph != nullptr && node != kNoNode) {
     event.recorded = true;
     event.graph_epoch = graph->epoch();
@@ -61,8 +76,21 @@ void ReportForward(OpObserver& observer, const OpDef& op, std::span<const Tensor
     const Node& n = graph->node(node);
     for (int i = 0; i < n.num_saved; ++i) {
       const TensorImpl* v = n.saved[i].value;
-      event.saved_bytes += v->shape.NumElements() * static_cast<int64_t>(DTypeSize(v->dtype));
+      const bool repeated = std::any_of(saved.begin(), saved.end(), [v](const SavedStorage& s) {
+        return s.storage == v->storage;
+      });
+      if (repeated) continue;
+      SavedStorage::Kind kind = SavedStorage::Kind::kInput;
+      if (i == n.saved_output_slot) kind = SavedStorage::Kind::kOutput;
+      if (n.first_extra_slot >= 0 && i >= n.first_extra_slot) kind = SavedStorage::Kind::kExtra;
+      saved.push_back({.storage = v->storage,
+                       .bytes = static_cast<int64_t>(v->storage->bytes()),
+                       .kind = kind,
+                       .from_node = n.saved[i].node != kNoNode,
+                       .shape = v->shape});
+      event.saved_bytes += saved.back().bytes;
     }
+    event.saved = saved;
   }
   observer.OnForward(event);
 }
@@ -77,7 +105,8 @@ void ReportBackward(OpObserver& observer, const Graph& graph, uint32_t node, int
                        .start_ns = start,
                        .kernel_start_ns = kernel_start,
                        .kernel_end_ns = kernel_end,
-                       .end_ns = end});
+                       .end_ns = end,
+                       .released_saved = n.freed});
 }
 
 }  // namespace internal

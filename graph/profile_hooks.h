@@ -12,6 +12,13 @@
 // layers open one around their forward, and the name reaches the observer
 // and anomaly messages.
 //
+// Memory: each recorded forward lists the storages its node keeps for
+// backward (`SavedStorage`, one entry per distinct storage), and each
+// backward says whether the node let go of them, so an observer can follow
+// every saved buffer from the op that produced it to the backward that
+// released it. `RecomputeScope` marks ops run again inside a backward (an
+// activation checkpoint recomputing its forward).
+//
 // Example (an observer that counts ops):
 //
 //   class Counter : public actgrad::OpObserver {
@@ -39,6 +46,18 @@
 
 namespace actgrad {
 
+// A storage a recorded node keeps for backward.
+struct SavedStorage {
+  enum class Kind : uint8_t { kInput, kOutput, kExtra };
+  const void* storage = nullptr;  // identity only; shared storage repeats it
+  int64_t bytes = 0;              // the storage's size
+  Kind kind = Kind::kInput;
+  // An input that is the output of a recorded op (as opposed to a leaf: a
+  // parameter, the data, a constant).
+  bool from_node = false;
+  Shape shape;  // of the value as the node keeps it
+};
+
 // One op's forward, as Apply() ran it.
 struct ForwardEvent {
   const OpDef* op = nullptr;
@@ -50,7 +69,13 @@ struct ForwardEvent {
   bool recorded = false;
   uint64_t graph_epoch = 0;
   uint32_t node = 0;
-  int64_t saved_bytes = 0;  // kept for backward
+  int64_t saved_bytes = 0;  // kept for backward, each storage once
+  std::span<const SavedStorage> saved;
+  const void* output_storage = nullptr;  // identity only
+  // The output shares its storage with an input (reshape, a view).
+  bool output_is_view = false;
+  // Run again inside a backward (RecomputeScope).
+  bool recompute = false;
   int64_t start_ns = 0;
   int64_t kernel_start_ns = 0;  // the row's forward alone
   int64_t kernel_end_ns = 0;
@@ -67,6 +92,8 @@ struct BackwardEvent {
   int64_t kernel_start_ns = 0;  // the row's backward alone
   int64_t kernel_end_ns = 0;
   int64_t end_ns = 0;  // accumulation included
+  // The node released its saved values (a Backward() without retain_graph).
+  bool released_saved = false;
 };
 
 class OpObserver {
@@ -105,11 +132,25 @@ class LayerScope {
   bool active_ = false;
 };
 
+// Marks the ops run in its scope as a recomputation of an earlier forward:
+// an activation checkpoint opens one around its forward inside backward.
+class RecomputeScope {
+ public:
+  RecomputeScope();
+  ~RecomputeScope();
+  RecomputeScope(const RecomputeScope&) = delete;
+  RecomputeScope& operator=(const RecomputeScope&) = delete;
+
+ private:
+  bool restore_;
+};
+
 namespace internal {
 
 class Graph;
 
 inline thread_local OpObserver* active_observer = nullptr;
+inline thread_local bool recomputing = false;
 inline OpObserver* ActiveObserver() { return active_observer; }
 
 inline int64_t ObserverClockNs() {

@@ -91,6 +91,7 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& options,
   // Drawn last and only with dropout, so that layers without it draw their
   // weights as before.
   if (options.dropout > 0) dropout_seeds_ = Generator(gen.engine()());
+  RegisterRandomStream(&dropout_seeds_);
 }
 
 Tensor MultiheadAttention::Forward(const Tensor& x) { return Attend(x, x, x); }

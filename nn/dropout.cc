@@ -7,6 +7,7 @@ namespace actgrad::nn {
 
 Dropout::Dropout(double p, Generator& gen, std::source_location location)
     : p_(p), seeds_(gen.engine()()) {
+  RegisterRandomStream(&seeds_);
   ACTGRAD_REQUIRE(p >= 0 && p <= 1, location, "dropout: p must be in [0, 1], got ", p);
 }
 

@@ -214,6 +214,14 @@ void Module::Train(bool on) {
   for (const auto& [name, child] : children_) child->Train(on);
 }
 
+std::vector<Generator*> Module::RandomStreams() {
+  std::vector<Generator*> out = streams_;
+  for (const auto& [name, child] : children_) {
+    for (Generator* stream : child->RandomStreams()) out.push_back(stream);
+  }
+  return out;
+}
+
 void Module::ZeroGrad() {
   for (const NamedParameter& p : NamedParameters()) p.tensor->ZeroGrad();
 }

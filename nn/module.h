@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "graph/generator.h"
 #include "graph/tensor.h"
 #include "nn/module_config.h"
 
@@ -133,6 +134,12 @@ class Module {
   // Zeroes the gradients of all parameters (keeping their buffers).
   void ZeroGrad();
 
+  // The random streams this module and its descendants draw from in
+  // Forward() (dropout's masks), own first: what an activation checkpoint
+  // (nn/activation_checkpoint.h) rewinds so that its recomputed forward
+  // draws the same masks.
+  std::vector<Generator*> RandomStreams();
+
  protected:
   // Registration, for a module's constructor. `name` is local ("weight"),
   // non-empty, without "."; a name used twice in one module, a null pointer
@@ -142,6 +149,8 @@ class Module {
                             std::source_location location = std::source_location::current());
   Tensor& RegisterBuffer(std::string name, Tensor* tensor,
                          std::source_location location = std::source_location::current());
+  // A generator Forward() draws from; it must outlive the module.
+  void RegisterRandomStream(Generator* stream) { streams_.push_back(stream); }
   template <typename M>
   M& RegisterModule(std::string name, M* module,
                     std::source_location location = std::source_location::current()) {
@@ -168,6 +177,7 @@ class Module {
 
   std::vector<Slot> slots_;
   std::vector<std::pair<std::string, Module*>> children_;
+  std::vector<Generator*> streams_;
   Module* parent_ = nullptr;
   std::string name_;  // under the parent; empty for a root
   bool training_ = true;

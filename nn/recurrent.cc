@@ -83,6 +83,7 @@ RecurrentLayer::RecurrentLayer(Form form, const RecurrentOptions& options, Gener
     RegisterParameter(shapes[i].first, t, location);
   }
   if (o.dropout > 0) dropout_seeds_ = Generator(gen.engine()());
+  RegisterRandomStream(&dropout_seeds_);
 }
 
 RecurrentWeights& RecurrentLayer::weights(int64_t layer, bool reverse,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <sstream>
 #include <type_traits>
 
@@ -74,6 +75,162 @@ std::string GroupsJson(const std::vector<ProfileGroup>& groups, const Profile& p
   return out.str();
 }
 
+namespace {
+
+double MiB(int64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
+
+std::string NameOf(const OpRecord& r) {
+  return r.layer.empty() ? r.op : absl::StrCat(r.layer, ":", r.op);
+}
+
+const char* PhaseAt(const Profile& profile, int64_t ns) {
+  const int64_t backward = profile.FirstBackwardNs();
+  return backward >= 0 && ns >= backward ? "backward" : "forward";
+}
+
+}  // namespace
+
+int64_t RecordAt(const Profile& profile, int64_t ns) {
+  int64_t best = -1, best_end = -1;
+  const std::vector<OpRecord>& records = profile.records();
+  for (size_t i = 0; i < records.size(); ++i) {
+    const OpRecord& r = records[i];
+    const std::pair<int64_t, int64_t> spans[] = {
+        {r.forward_start_ns, r.forward_start_ns + r.forward_ns},
+        {r.backward_start_ns, r.backward_start_ns + r.backward_ns}};
+    for (const auto& [start, end] : spans) {
+      if (start < 0 || start > ns) continue;
+      // Innermost wins: the latest start among those still running, else the
+      // latest end.
+      const int64_t key = end >= ns ? std::numeric_limits<int64_t>::max() / 2 + start : end;
+      if (key > best_end) best_end = key, best = static_cast<int64_t>(i);
+    }
+  }
+  return best;
+}
+
+std::string FormatMemoryReport(const Profile& profile, const MemoryTimeline& timeline,
+                               int max_buffers) {
+  std::string out;
+  const int64_t at = RecordAt(profile, timeline.peak_ns);
+  absl::StrAppendFormat(
+      &out,
+      "saved for backward: peak %.3f MiB at %.3f ms (%s, %s), %d buffers alive of %d; %.3f MiB "
+      "saved over the step\n\n",
+      MiB(timeline.peak_bytes), timeline.peak_ns / 1e6, PhaseAt(profile, timeline.peak_ns),
+      at >= 0 ? NameOf(profile.records()[at]) : "-", timeline.alive_at_peak.size(),
+      profile.saved_buffers().size(), MiB(timeline.total_bytes));
+  const auto table = [&](const std::vector<MemoryGroup>& groups, const char* title) {
+    absl::StrAppendFormat(&out, "%-40s %8s %12s %12s %7s\n", title, "buffers", "saved MiB",
+                          "at peak MiB", "share");
+    for (const MemoryGroup& g : groups) {
+      absl::StrAppendFormat(&out, "%-40s %8d %12.3f %12.3f %6.1f%%\n", g.name.substr(0, 40),
+                            g.buffers, MiB(g.total_bytes), MiB(g.at_peak_bytes),
+                            timeline.peak_bytes > 0
+                                ? 100.0 * double(g.at_peak_bytes) / double(timeline.peak_bytes)
+                                : 0.0);
+    }
+    out += "\n";
+  };
+  table(profile.MemoryByOp(timeline), "op (saved memory)");
+  table(profile.MemoryByLayer(timeline), "layer (saved memory)");
+  table(profile.MemoryByModule(timeline), "module (saved memory)");
+  std::vector<size_t> order(profile.saved_buffers().size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const std::vector<SavedBuffer>& buffers = profile.saved_buffers();
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return buffers[a].bytes > buffers[b].bytes; });
+  absl::StrAppendFormat(&out, "%-40s %-16s %10s %10s %10s\n", "largest buffers (made by)", "shape",
+                        "MiB", "alloc ms", "free ms");
+  for (size_t k = 0; k < order.size() && k < static_cast<size_t>(max_buffers); ++k) {
+    const SavedBuffer& b = buffers[order[k]];
+    absl::StrAppendFormat(
+        &out, "%-40s %-16s %10.3f %10.3f %10s\n",
+        NameOf(profile.records()[b.producer]).substr(0, 40), b.shape.ToString(), MiB(b.bytes),
+        b.alloc_ns / 1e6,
+        b.free_ns < 0 ? std::string("kept") : absl::StrFormat("%.3f", b.free_ns / 1e6));
+  }
+  return out;
+}
+
+std::string MemoryJson(const Profile& profile, const MemoryTimeline& timeline) {
+  io::JsonWriter out;
+  const int64_t at = RecordAt(profile, timeline.peak_ns);
+  out.BeginObject()
+      .Key("peak_bytes")
+      .Int(timeline.peak_bytes)
+      .Key("peak_ms")
+      .Number(timeline.peak_ns / 1e6)
+      .Key("peak_phase")
+      .String(PhaseAt(profile, timeline.peak_ns))
+      .Key("peak_op")
+      .String(at >= 0 ? NameOf(profile.records()[at]) : "")
+      .Key("total_bytes")
+      .Int(timeline.total_bytes);
+  const std::pair<const char*, std::vector<MemoryGroup>> tables[] = {
+      {"ops", profile.MemoryByOp(timeline)},
+      {"layers", profile.MemoryByLayer(timeline)},
+      {"modules", profile.MemoryByModule(timeline)}};
+  for (const auto& [key, groups] : tables) {
+    out.Key(key).BeginArray();
+    for (const MemoryGroup& g : groups) {
+      out.BeginObject()
+          .Key("name")
+          .String(g.name)
+          .Key("buffers")
+          .Int(g.buffers)
+          .Key("total_bytes")
+          .Int(g.total_bytes)
+          .Key("at_peak_bytes")
+          .Int(g.at_peak_bytes)
+          .EndObject();
+    }
+    out.EndArray();
+  }
+  out.Key("buffers").BeginArray();
+  for (const SavedBuffer& b : profile.saved_buffers()) {
+    const OpRecord& r = profile.records()[b.producer];
+    out.BeginObject()
+        .Key("op")
+        .String(r.op)
+        .Key("layer")
+        .String(r.layer)
+        .Key("shape")
+        .String(b.shape.ToString())
+        .Key("bytes")
+        .Int(b.bytes)
+        .Key("alloc_ms")
+        .Number(b.alloc_ns / 1e6)
+        .Key("free_ms");
+    if (b.free_ns < 0) {
+      out.Null();
+    } else {
+      out.Number(b.free_ns / 1e6);
+    }
+    out.EndObject();
+  }
+  out.EndArray().Key("nodes").BeginArray();
+  for (const OpRecord& r : profile.records()) {
+    if (!r.recorded) continue;
+    out.BeginObject()
+        .Key("op")
+        .String(r.op)
+        .Key("layer")
+        .String(r.layer)
+        .Key("saved_bytes")
+        .Int(r.saved_bytes)
+        .Key("activation_bytes")
+        .Int(r.activation_bytes)
+        .EndObject();
+  }
+  out.EndArray().Key("timeline").BeginArray();
+  for (const MemoryTimeline::Point& p : timeline.points) {
+    out.BeginArray().Number(p.ns / 1e6).Int(p.live_bytes).EndArray();
+  }
+  out.EndArray().EndObject();
+  return out.str();
+}
+
 double MeasureGemmGflops() {
   Generator gen(0);
   const Tensor a = Normal({512, 512}, 0, 1, gen);
@@ -137,9 +294,29 @@ std::string ChromeTraceJson(const Profile& profile) {
         .Int(r.saved_bytes)
         .Key("output_bytes")
         .Int(r.output_bytes)
+        .Key("activation_bytes")
+        .Int(r.activation_bytes)
         .EndObject()
         .EndObject();
   };
+  // Live saved memory as a counter track ("C" events) beside the time tracks.
+  for (const MemoryTimeline::Point& p : profile.Memory().points) {
+    out.BeginObject()
+        .Key("name")
+        .String("saved for backward")
+        .Key("ph")
+        .String("C")
+        .Key("ts")
+        .Number(Us(p.ns))
+        .Key("pid")
+        .Int(1)
+        .Key("args")
+        .BeginObject()
+        .Key("MiB")
+        .Number(MiB(p.live_bytes))
+        .EndObject()
+        .EndObject();
+  }
   int flow = 0;
   for (const OpRecord& r : profile.records()) {
     const std::string name = r.layer.empty() ? r.op : absl::StrCat(r.layer, ":", r.op);

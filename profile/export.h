@@ -42,6 +42,23 @@ std::string FormatGroupTable(const std::vector<ProfileGroup>& groups, const Prof
 // backward_ms, backward_forward_ratio, share, gflops, overhead_share.
 std::string GroupsJson(const std::vector<ProfileGroup>& groups, const Profile& profile);
 
+// Saved memory: the peak and when it happens, the bytes alive there per op
+// type, layer and module, and the largest buffers with the op that made them,
+// when they were allocated and when freed (at most `max_buffers` of them).
+std::string FormatMemoryReport(const Profile& profile, const MemoryTimeline& timeline,
+                               int max_buffers = 12);
+
+// The same as JSON: peak_bytes, peak_ms, peak_phase, peak_op, total_bytes,
+// ops, layers and modules (name, buffers, total_bytes, at_peak_bytes),
+// buffers (op, layer, shape, bytes, alloc_ms, free_ms; free_ms is null for
+// one kept past the profile), nodes (op, layer, saved_bytes,
+// activation_bytes) and the timeline as [ms, live bytes] pairs.
+std::string MemoryJson(const Profile& profile, const MemoryTimeline& timeline);
+
+// The record running (forward or backward) at `ns`, or the last one that
+// ended before it; -1 when none.
+int64_t RecordAt(const Profile& profile, int64_t ns);
+
 // This machine's single-thread float32 GEMM rate at 512^3, best of five: the
 // roof the tables compare achieved GFLOP/s with.
 double MeasureGemmGflops();

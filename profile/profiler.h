@@ -8,12 +8,24 @@
 // records the reports and exports them (profile/export.h).
 //
 // A `Profiler` is a scope: while it lives, every op run on its thread is
-// recorded with its layer (named by the layers, e.g. "2.linear"), shapes,
-// forward and backward wall time, the share of that time spent in the op's
-// kernel (the rest is framework overhead: recording, dispatch, allocation,
-// accumulation), the bytes kept for backward and produced, and an estimate
-// of its FLOPs. Without a live Profiler the recording hooks cost one branch
-// per op.
+// recorded (an op that runs other ops inside its own forward or backward is
+// charged its own time only, the inner ops having rows of their own) with its layer (named by the
+// layers, e.g. "2.linear"), shapes, forward and backward wall time, the share of that time spent in
+// the op's kernel (the rest is framework overhead: recording, dispatch, allocation, accumulation),
+// the bytes kept for backward and produced, and an estimate of its FLOPs. Without a live Profiler
+// the recording hooks cost one branch per op.
+//
+// Memory: every storage a node keeps for backward is followed from the op
+// that produced it to the backward that let go of it (`SavedBuffer`). What
+// counts as saved memory is what exists only because the step runs: the
+// outputs of ops run under the profiler that some node keeps, and the
+// extras rows save (dropout's mask, softmax's probabilities), each storage
+// once however many nodes keep it. Parameters, the data batch and other
+// tensors made before the profiler started live anyway and are not counted.
+// A buffer is allocated when its producer's forward ends and freed when the
+// backward of the last node keeping it ends (never, within the profile,
+// under retain_graph). `Profile::Memory()` turns this into a timeline of
+// live saved bytes with its peak and what is alive there.
 //
 // The data comes out as tables (by op type, by layer), as Chrome trace-event
 // JSON and as a DOT graph coloured by backward cost.
@@ -53,13 +65,53 @@ struct OpRecord {
   int64_t backward_start_ns = -1;
   int64_t backward_ns = 0;
   int64_t backward_kernel_ns = 0;  // inside the row's backward
-  int64_t saved_bytes = 0;         // kept for backward
+  int64_t saved_bytes = 0;         // kept for backward, each storage once
+  int64_t activation_bytes = 0;    // of that, saved memory as defined above
   int64_t output_bytes = 0;
   double forward_flops = 0;
   double backward_flops = 0;
   bool recorded = false;     // a graph node was made (gradients were needed)
+  bool recompute = false;    // run again inside backward (a checkpoint)
   uint64_t graph_epoch = 0;  // which graph node, when recorded
   uint32_t node = 0;
+  // The SavedBuffers this node keeps: Profile::saved_refs()[first_saved,
+  // first_saved + num_saved).
+  uint32_t first_saved = 0;
+  uint32_t num_saved = 0;
+  bool saved_released = false;  // its backward let go of them
+};
+
+// One storage kept for backward (saved memory, as defined above).
+struct SavedBuffer {
+  const void* storage = nullptr;  // identity while the profile records
+  int64_t bytes = 0;
+  Shape shape;           // as the first node keeping it saw it
+  size_t producer = 0;   // the record of the op that made it
+  int64_t alloc_ns = 0;  // since the profile started
+  int64_t free_ns = -1;  // -1: still kept when the profile ended
+  int savers = 0;        // nodes that kept it
+};
+
+// Live saved bytes over the profile.
+struct MemoryTimeline {
+  struct Point {
+    int64_t ns;
+    int64_t live_bytes;  // after the change at `ns`
+  };
+  std::vector<Point> points;
+  int64_t peak_bytes = 0;
+  int64_t peak_ns = 0;
+  std::vector<size_t> alive_at_peak;  // indices into Profile::saved_buffers()
+  int64_t total_bytes = 0;            // every buffer, alive at the peak or not
+};
+
+// Saved memory of a group of buffers (an op type, a layer, a module),
+// attributed to the op that produced each buffer.
+struct MemoryGroup {
+  std::string name;
+  int64_t buffers = 0;
+  int64_t total_bytes = 0;    // over the profile
+  int64_t at_peak_bytes = 0;  // alive at the peak
 };
 
 // Totals over a group of records (an op type or a layer).
@@ -84,11 +136,35 @@ class Profile {
   // Groups sorted by forward + backward time, largest first.
   std::vector<ProfileGroup> ByOp() const;
   std::vector<ProfileGroup> ByLayer() const;
-  void Clear() { records_.clear(); }
+
+  const std::vector<SavedBuffer>& saved_buffers() const { return buffers_; }
+  const std::vector<uint32_t>& saved_refs() const { return saved_refs_; }
+  MemoryTimeline Memory() const;
+  // Groups sorted by bytes alive at the peak, then by total bytes. Modules
+  // are the layer paths and every enclosing module ("block1.residual" for
+  // "block1.residual.fc1.linear"), so a module's figures include its
+  // children's.
+  std::vector<MemoryGroup> MemoryByOp(const MemoryTimeline& timeline) const;
+  std::vector<MemoryGroup> MemoryByLayer(const MemoryTimeline& timeline) const;
+  std::vector<MemoryGroup> MemoryByModule(const MemoryTimeline& timeline) const;
+  // The time of the last event recorded (forward or backward end).
+  int64_t EndNs() const;
+  // The start of the first backward, -1 when none ran.
+  int64_t FirstBackwardNs() const;
+
+  void Clear() {
+    records_.clear();
+    buffers_.clear();
+    saved_refs_.clear();
+  }
 
  private:
   friend class Profiler;
+  std::vector<MemoryGroup> MemoryBy(const MemoryTimeline& timeline,
+                                    std::vector<std::string> (*keys)(const OpRecord&)) const;
   std::vector<OpRecord> records_;
+  std::vector<SavedBuffer> buffers_;
+  std::vector<uint32_t> saved_refs_;
 };
 
 // Records into `profile` for its lifetime, on the calling thread. Nesting a
@@ -108,6 +184,16 @@ class Profiler : public OpObserver {
   int64_t start_ns_;
   // Which record a graph node's forward went to: (graph epoch, node) -> index.
   absl::flat_hash_map<std::pair<uint64_t, uint32_t>, size_t> record_of_node_;
+  // The record whose op last produced each storage, and the buffer of each
+  // storage some node still keeps.
+  absl::flat_hash_map<const void*, size_t> producer_of_;
+  absl::flat_hash_map<const void*, uint32_t> live_;
+  // Events already reported that no enclosing event has claimed yet, as
+  // (start, duration): ops run inside another op's forward or backward (a
+  // fused row calling ops, a checkpoint recomputing) are reported before
+  // it, and their time is taken out of it so that no time counts twice.
+  std::vector<std::pair<int64_t, int64_t>> unclaimed_;
+  int64_t ClaimNested(int64_t start_ns, int64_t end_ns);
   ScopedOpObserver installed_;
 };
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "actgrad.h"
+#include "io/json.h"
 #include "nn/nn.h"
 #include "profile/export.h"
 #include "tests/test_util.h"
@@ -152,6 +153,111 @@ TEST(ProfilerTest, DotIsColouredByBackwardCost) {
   dot << file.rdbuf();
   EXPECT_THAT(dot.str(), HasSubstr("fillcolor=\"#ff"));
   EXPECT_THAT(dot.str(), HasSubstr("bwd "));
+}
+
+// W3's network (784-512-256-10, tanh) on a batch of 128: one training step.
+TEST(ProfilerMemoryTest, W3PeakMatchesTheSavedTensorsCountedFromShapes) {
+  constexpr int64_t kBatch = 128;
+  Generator gen(0);
+  nn::Sequential model;
+  model.Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 784, .out = 512}, gen));
+  model.Add(std::make_unique<nn::Activation>(ops::kTanh));
+  model.Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 512, .out = 256}, gen));
+  model.Add(std::make_unique<nn::Activation>(ops::kTanh));
+  model.Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 256, .out = 10}, gen));
+  const Tensor x = Normal({kBatch, 784}, 0, 1, gen);
+  std::vector<int64_t> labels(kBatch);
+  for (int64_t& label : labels) label = gen.NextBelow(10);
+  const Tensor y = Labels(labels);
+  Profile profile;
+  {
+    Profiler profiler(&profile);
+    model.ZeroGrad();
+    Tensor loss = CrossEntropy(model.Forward(x), y);
+    loss.Backward();
+  }
+  // Counted by hand: what each row keeps beyond the parameters and the data.
+  // tanh keeps its output, which the next linear keeps as its input (one
+  // storage); cross_entropy keeps the logits and its softmax.
+  const int64_t f32 = 4;
+  const int64_t hidden1 = kBatch * 512 * f32, hidden2 = kBatch * 256 * f32;
+  const int64_t logits = kBatch * 10 * f32, softmax = kBatch * 10 * f32;
+  const MemoryTimeline timeline = profile.Memory();
+  EXPECT_EQ(timeline.peak_bytes, hidden1 + hidden2 + logits + softmax);
+  EXPECT_EQ(timeline.alive_at_peak.size(), 4u);
+  EXPECT_EQ(timeline.total_bytes, timeline.peak_bytes);
+  // The peak is at the end of the forward pass, and every buffer is freed by
+  // the backward of the last node that kept it.
+  EXPECT_LT(timeline.peak_ns, profile.FirstBackwardNs());
+  ASSERT_FALSE(timeline.points.empty());
+  EXPECT_EQ(timeline.points.back().live_bytes, 0);
+  for (const SavedBuffer& b : profile.saved_buffers()) {
+    EXPECT_GE(b.free_ns, profile.FirstBackwardNs()) << b.shape.ToString();
+    EXPECT_GT(b.free_ns, b.alloc_ns);
+    EXPECT_EQ(b.savers, 0);
+  }
+  std::map<std::string, int64_t> by_layer;
+  for (const MemoryGroup& g : profile.MemoryByLayer(timeline)) by_layer[g.name] = g.at_peak_bytes;
+  EXPECT_EQ(by_layer["1.tanh"], hidden1);
+  EXPECT_EQ(by_layer["3.tanh"], hidden2);
+  EXPECT_EQ(by_layer["4.linear"], logits);
+  EXPECT_EQ(by_layer["(outside layers)"], softmax);
+  std::map<std::string, int64_t> by_op;
+  for (const MemoryGroup& g : profile.MemoryByOp(timeline)) by_op[g.name] = g.total_bytes;
+  EXPECT_EQ(by_op["tanh"], hidden1 + hidden2);
+  // The nodes' own figures count shared storage once per node: the second
+  // linear keeps the first tanh's output and its weight.
+  for (const OpRecord& r : profile.records()) {
+    if (r.layer == "2.linear" && r.op == "linear") {
+      EXPECT_EQ(r.activation_bytes, hidden1);
+      EXPECT_EQ(r.saved_bytes, hidden1 + 256 * 512 * f32);
+    }
+  }
+  const std::string report = FormatMemoryReport(profile, timeline);
+  EXPECT_THAT(report, HasSubstr("peak 0.385 MiB"));
+  EXPECT_THAT(report, HasSubstr("1.tanh"));
+  absl::StatusOr<io::JsonDocument> json = io::ParseJson(MemoryJson(profile, timeline), "memory");
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_THAT(MemoryJson(profile, timeline),
+              HasSubstr(absl::StrCat("\"peak_bytes\":", timeline.peak_bytes)));
+}
+
+TEST(ProfilerMemoryTest, RetainedGraphKeepsItsBuffersAndTheTraceCountsThem) {
+  Step step;
+  ProfiledStep(step);  // retain_graph: nothing is released
+  const MemoryTimeline timeline = step.profile.Memory();
+  EXPECT_GT(timeline.peak_bytes, 0);
+  for (const SavedBuffer& b : step.profile.saved_buffers()) EXPECT_EQ(b.free_ns, -1);
+  EXPECT_EQ(timeline.points.back().live_bytes, timeline.peak_bytes);
+  const std::string json = ChromeTraceJson(step.profile);
+  EXPECT_THAT(json, HasSubstr("\"ph\":\"C\""));
+  EXPECT_THAT(json, HasSubstr("saved for backward"));
+}
+
+TEST(ProfilerMemoryTest, ModulesRollUpTheirChildren) {
+  Generator gen(0);
+  nn::Sequential inner;
+  inner.Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 4, .out = 8}, gen));
+  inner.Add(std::make_unique<nn::Activation>(ops::kTanh));
+  nn::Sequential outer;
+  auto block = std::make_unique<nn::Sequential>();
+  block->Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 4, .out = 8}, gen));
+  block->Add(std::make_unique<nn::Activation>(ops::kTanh));
+  outer.Add(std::move(block));
+  outer.Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 8, .out = 2}, gen));
+  const Tensor x = Normal({16, 4}, 0, 1, gen);
+  Profile profile;
+  {
+    Profiler profiler(&profile);
+    Sum(outer.Forward(x)).Backward();
+  }
+  const MemoryTimeline timeline = profile.Memory();
+  std::map<std::string, int64_t> by_module;
+  for (const MemoryGroup& g : profile.MemoryByModule(timeline)) {
+    by_module[g.name] = g.total_bytes;
+  }
+  EXPECT_EQ(by_module["0.sequential.1.tanh"], 16 * 8 * 4);
+  EXPECT_EQ(by_module["0.sequential"], 16 * 8 * 4);
 }
 
 }  // namespace

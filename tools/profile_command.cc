@@ -16,6 +16,7 @@
 #include "ops/gemm.h"
 #include "ops/threads.h"
 #include "profile/export.h"
+#include "profile/memory_advice.h"
 #include "profile/profiler.h"
 #include "tools/model_options.h"
 #include "tools/output_paths.h"
@@ -33,6 +34,8 @@ struct ProfileFlags {
   std::string dot;
   double peak_gflops = 0;
   bool json = false;
+  bool memory = false;
+  std::string memory_budget;
 };
 
 double Median(std::vector<double> v) {
@@ -49,6 +52,15 @@ int RunProfile(const ProfileFlags& given) {
   if (!CheckOutputs("actgrad profile", {{"--trace", &flags.trace}, {"--dot", &flags.dot}}, inputs,
                     flags.model.follow_symlinks)) {
     return 2;
+  }
+  int64_t budget = -1;
+  if (!flags.memory_budget.empty()) {
+    absl::StatusOr<int64_t> parsed = ParseByteSize(flags.memory_budget);
+    if (!parsed.ok()) {
+      std::cerr << "actgrad profile: --memory-budget " << parsed.status().message() << "\n";
+      return 2;
+    }
+    budget = *parsed;
   }
   if (!LoadPlugins(flags.model.plugins, "actgrad profile")) return 1;
   if (absl::Status s = CheckThreadsCanStart(flags.model.threads); !s.ok()) {
@@ -161,6 +173,34 @@ int RunProfile(const ProfileFlags& given) {
       }
       out.Key(key).Value(*table);
     }
+    absl::StatusOr<io::JsonDocument> memory =
+        io::ParseJson(MemoryJson(median, median.Memory()), "the memory report");
+    if (!memory.ok()) {
+      std::cerr << "actgrad profile: " << memory.status().message() << "\n";
+      return 1;
+    }
+    out.Key("memory").Value(*memory);
+    const CheckpointPlan plan = AdviseCheckpoints(median, median.Memory(), budget);
+    out.Key("checkpoint_advice").BeginArray();
+    for (const CheckpointCandidate& c : plan.ranked) {
+      out.BeginObject()
+          .Key("name")
+          .String(c.name)
+          .Key("saved_bytes")
+          .Int(c.saved_bytes)
+          .Key("added_ms")
+          .Number(c.added_ns / 1e6)
+          .EndObject();
+    }
+    out.EndArray();
+    if (budget >= 0) {
+      out.Key("checkpoint_plan").BeginObject().Key("budget_bytes").Int(budget);
+      out.Key("predicted_peak_bytes").Int(plan.predicted_peak_bytes);
+      out.Key("added_ms").Number(plan.added_ns / 1e6).Key("fits").Bool(plan.fits);
+      out.Key("checkpoint").BeginArray();
+      for (size_t i : plan.chosen) out.String(plan.ranked[i].name);
+      out.EndArray().EndObject();
+    }
     out.EndObject();
     std::cout << out.str() << "\n";
     return 0;
@@ -176,6 +216,19 @@ int RunProfile(const ProfileFlags& given) {
   std::cout << "\nforward and backward times are totals over the median step (microseconds); "
                "overhead is the time outside\nthe ops' kernels (recording, dispatch, allocation, "
                "accumulation); GFLOP/s in parentheses is the share of the GEMM peak.\n";
+  if (flags.memory) {
+    std::cout << "\n" << FormatMemoryReport(median, median.Memory());
+    std::cout << "\nsaved memory is what the step keeps for backward beyond what lives anyway: "
+                 "outputs of the step's ops\nthat a node keeps, and the extras rows save, each "
+                 "storage once; parameters and the data batch\nare not counted. A buffer lives "
+                 "from its producer's forward to the backward of the last node keeping it.\n";
+  }
+  if (flags.memory || budget >= 0) {
+    std::cout << "\n" << FormatCheckpointPlan(AdviseCheckpoints(median, median.Memory(), budget));
+    std::cout << "\nwrap a module or segment in nn::ActivationCheckpoint to keep only its input "
+                 "for backward and\nrecompute the rest in backward (nn/activation_checkpoint.h)."
+                 "\n";
+  }
   if (!flags.trace.empty()) {
     std::cout << "trace      " << flags.trace
               << " (open in https://ui.perfetto.dev or chrome://tracing)\n";
@@ -202,7 +255,13 @@ void AddProfileCommand(CLI::App& app, int* exit_code) {
   sub->add_option("--peak-gflops", f->peak_gflops,
                   "GEMM rate to compare against (default: measured at start)")
       ->check(CLI::NonNegativeNumber);
-  sub->add_flag("--json", f->json, "Print one JSON object on stdout");
+  sub->add_flag("--json", f->json, "Print one JSON object on stdout (with the memory report)");
+  sub->add_flag("--memory", f->memory,
+                "Also print the memory saved for backward: its peak, what is alive there per op, "
+                "layer and module, and the largest buffers");
+  sub->add_option("--memory-budget", f->memory_budget,
+                  "Advise which modules to checkpoint to bring saved memory under this size "
+                  "(\"50MiB\")");
   sub->add_flag("--follow-symlinks", f->model.follow_symlinks,
                 "Write --trace and --dot through symbolic links to their targets");
   sub->callback([f, exit_code] { *exit_code = RunProfile(*f); });
