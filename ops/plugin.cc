@@ -273,14 +273,7 @@ const OpDef& MakeTensorOp(TensorOpDefinition definition, std::source_location lo
   OwnedTensorOp& owned = owned_rows->emplace_back();
   owned.definition = std::move(definition);
   const TensorOpDefinition& d = owned.definition;
-  for (size_t i = 0; i < d.params.size(); ++i) {
-    owned.attr_specs.push_back({.name = d.params[i].name,
-                                .meaning = d.params[i].meaning,
-                                .param = static_cast<int>(i),
-                                .default_value = d.params[i].default_value,
-                                .low = d.params[i].low,
-                                .high = d.params[i].high});
-  }
+  owned.attr_specs = ParamAttrSpecs(d.params);
   owned.row = OpDef{
       .name = d.name,
       .formula = d.formula,

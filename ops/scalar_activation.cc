@@ -144,6 +144,20 @@ void CompleteFromGeneric(ActivationDefinition& d) {
 
 }  // namespace
 
+std::vector<AttrSpec> ParamAttrSpecs(const std::vector<ActivationParam>& params) {
+  std::vector<AttrSpec> specs;
+  specs.reserve(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    specs.push_back({.name = params[i].name,
+                     .meaning = params[i].meaning,
+                     .param = static_cast<int>(i),
+                     .default_value = params[i].default_value,
+                     .low = params[i].low,
+                     .high = params[i].high});
+  }
+  return specs;
+}
+
 const OpDef& MakeActivation(ActivationDefinition definition, std::source_location location) {
   CompleteFromGeneric(definition);
   ACTGRAD_REQUIRE(
@@ -157,14 +171,7 @@ const OpDef& MakeActivation(ActivationDefinition definition, std::source_locatio
   OwnedActivation& owned = OwnedRows().emplace_back();
   owned.definition = std::move(definition);
   const ActivationDefinition& d = owned.definition;
-  for (size_t i = 0; i < d.params.size(); ++i) {
-    owned.attr_specs.push_back({.name = d.params[i].name,
-                                .meaning = d.params[i].meaning,
-                                .param = static_cast<int>(i),
-                                .default_value = d.params[i].default_value,
-                                .low = d.params[i].low,
-                                .high = d.params[i].high});
-  }
+  owned.attr_specs = ParamAttrSpecs(d.params);
   owned.formulas = {d.forward, d.derivative, d.second_derivative, d.generic};
   owned.row = OpDef{
       .name = d.name,

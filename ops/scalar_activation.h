@@ -61,6 +61,10 @@ struct ActivationParam {
   double high = std::numeric_limits<double>::quiet_NaN();
 };
 
+// The attribute specs of `params`, in Attrs::params in this order; they
+// point into `params`, which must outlive them.
+std::vector<AttrSpec> ParamAttrSpecs(const std::vector<ActivationParam>& params);
+
 struct ActivationDefinition {
   std::string name;     // snake_case, unique in the registry
   std::string formula;  // one line for reports, e.g. "y = x + sin(x)^2"

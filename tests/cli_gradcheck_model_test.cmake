@@ -70,9 +70,11 @@ foreach(entry ${models})
   if(NOT checks EQUAL expected)
     message(FATAL_ERROR "${name}: ${checks} directions, expected ${expected}:\n${out}")
   endif()
-  string(JSON worst_rel GET "${out}" worst rel_error)
-  if(worst_rel GREATER 1e-5)
-    message(FATAL_ERROR "${name}: relative error ${worst_rel} is implausibly large:\n${out}")
+  # Within tolerance: relative 1e-5, or the absolute floor for a gradient
+  # that is zero by construction (a convolution's bias before batch norm).
+  string(JSON worst_passed GET "${out}" worst passed)
+  if(NOT worst_passed)
+    message(FATAL_ERROR "${name}: the worst direction is outside the tolerance:\n${out}")
   endif()
 endforeach()
 
