@@ -201,14 +201,14 @@ ABSL_ATTRIBUTE_NOINLINE Tensor ApplyWithTangents(const OpDef& op, std::span<cons
   OpObserver* observer = internal::ActiveObserver();
   ForwardContext ctx(op, inputs, attrs, location);
   absl::InlinedVector<Tensor, 4> tangents(inputs.size());
-  const bool any_tangent = internal::LookUpTangents(table, op, inputs, std::span<Tensor>(tangents.data(), tangents.size()));
+  const bool any_tangent = internal::LookUpTangents(
+      table, op, inputs, std::span<Tensor>(tangents.data(), tangents.size()));
   Tensor y = record || observer != nullptr || internal::detect_anomaly
                  ? ApplyObserved(op, inputs, attrs, location, record, observer, ctx)
                  : RunForward(op, ctx);
   if (!any_tangent || !IsFloating(y.dtype())) return y;
-  Tensor tangent =
-      internal::ComputeTangent(op, inputs, y, ctx.extras(), tangents, attrs,
-                               internal::RecordsTangents(table), location);
+  Tensor tangent = internal::ComputeTangent(op, inputs, y, ctx.extras(), tangents, attrs,
+                                            internal::RecordsTangents(table), location);
   internal::SetTangent(table, op, y, std::move(tangent), location);
   return y;
 }

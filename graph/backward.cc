@@ -367,8 +367,8 @@ std::vector<Tensor> RunRowBackward(const OpDef& op, std::span<const Tensor> inpu
     if (!dx[i].defined()) continue;
     ACTGRAD_REQUIRE(dx[i].shape() == shapes[i] && dx[i].dtype() == dtypes[i], location,
                     "backward of ", op.name, " produced a gradient of ", dx[i].shape().ToString(),
-                    " ", DTypeName(dx[i].dtype()), " for input ", i, " of ",
-                    shapes[i].ToString(), " ", DTypeName(dtypes[i]));
+                    " ", DTypeName(dx[i].dtype()), " for input ", i, " of ", shapes[i].ToString(),
+                    " ", DTypeName(dtypes[i]));
   }
   return dx;
 }

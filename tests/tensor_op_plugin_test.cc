@@ -9,6 +9,7 @@
 
 #include "check/conformance.h"
 #include "check/op_check.h"
+#include "check/plugin_check.h"
 #include "gmock/gmock.h"
 #include "graph/factories.h"
 #include "graph/forward_mode.h"
@@ -20,7 +21,6 @@
 #include "ops/registry.h"
 #include "optim/sgd.h"
 #include "tests/test_util.h"
-#include "check/plugin_check.h"
 
 namespace actgrad {
 namespace {
@@ -29,8 +29,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 const OpDef& LoadedOp(const char* name) {
-  absl::StatusOr<std::vector<const OpDef*>> ops =
-      LoadCheckedPlugin(ACTGRAD_TENSOR_OPS_PLUGIN);
+  absl::StatusOr<std::vector<const OpDef*>> ops = LoadCheckedPlugin(ACTGRAD_TENSOR_OPS_PLUGIN);
   EXPECT_TRUE(ops.ok()) << ops.status();
   absl::StatusOr<const OpDef*> op = OpRegistry::Global().Find(name);
   EXPECT_TRUE(op.ok()) << op.status();
@@ -38,8 +37,7 @@ const OpDef& LoadedOp(const char* name) {
 }
 
 TEST(TensorOpPluginTest, LoadsItsOpsCheckedToSecondOrder) {
-  absl::StatusOr<std::vector<const OpDef*>> ops =
-      LoadCheckedPlugin(ACTGRAD_TENSOR_OPS_PLUGIN);
+  absl::StatusOr<std::vector<const OpDef*>> ops = LoadCheckedPlugin(ACTGRAD_TENSOR_OPS_PLUGIN);
   ASSERT_TRUE(ops.ok()) << ops.status();
   ASSERT_EQ(ops->size(), 2u);
   for (const OpDef* op : *ops) {
@@ -102,8 +100,7 @@ TEST(TensorOpPluginTest, RefusesAWrongJvpAtLoad) {
   const absl::Status refused = LoadCheckedPlugin(ACTGRAD_WRONG_JVP_PLUGIN).status();
   ASSERT_FALSE(refused.ok());
   EXPECT_THAT(std::string(refused.message()),
-              AllOf(HasSubstr("\"bad_rms_norm\" is refused"),
-                    HasSubstr("forward mode")));
+              AllOf(HasSubstr("\"bad_rms_norm\" is refused"), HasSubstr("forward mode")));
   EXPECT_FALSE(OpRegistry::Global().Find("bad_rms_norm").ok());
 }
 
