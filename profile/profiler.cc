@@ -15,6 +15,22 @@ int64_t Bytes(const Tensor& t) { return t.numel() * static_cast<int64_t>(DTypeSi
 
 }  // namespace
 
+bool IsMatrixProduct(std::string_view op) {
+  static constexpr std::string_view kProducts[] = {"matmul",
+                                                   "linear",
+                                                   "linear_activation",
+                                                   "conv1d",
+                                                   "conv2d",
+                                                   "conv_transpose2d",
+                                                   "conv2d_weight_grad",
+                                                   "lstm",
+                                                   "gru",
+                                                   "scaled_dot_product_attention",
+                                                   "multi_head_attention",
+                                                   "multi_head_self_attention"};
+  return std::find(std::begin(kProducts), std::end(kProducts), op) != std::end(kProducts);
+}
+
 Profiler::Profiler(Profile* profile)
     : profile_(profile), start_ns_(internal::ObserverClockNs()), installed_(this) {}
 
@@ -41,6 +57,8 @@ void Profiler::OnForward(const ForwardEvent& e) {
   r.forward_ns = e.end_ns - e.start_ns - nested;
   r.forward_kernel_ns = std::max<int64_t>(0, e.kernel_end_ns - e.kernel_start_ns - nested);
   r.output_bytes = Bytes(*e.output);
+  r.forward_bytes = r.output_bytes;
+  for (const Tensor& t : e.inputs) r.forward_bytes += Bytes(t);
   r.forward_flops = e.op->forward_flops != nullptr ? e.op->forward_flops(e.inputs, *e.output)
                                                    : double(e.output->numel());
   // Backward computes one product like forward's per matrix input that needs
@@ -60,6 +78,8 @@ void Profiler::OnForward(const ForwardEvent& e) {
   if (e.recorded) {
     r.recorded = true;
     r.saved_bytes = e.saved_bytes;
+    r.backward_bytes = r.output_bytes + e.saved_bytes;
+    for (const Tensor& t : e.inputs) r.backward_bytes += t.requires_grad() ? Bytes(t) : 0;
     r.graph_epoch = e.graph_epoch;
     r.node = e.node;
     record_of_node_[{e.graph_epoch, e.node}] = index;
@@ -109,6 +129,8 @@ void Profiler::OnBackward(const BackwardEvent& e) {
     leaf.shapes = e.shape.ToString();
     leaf.forward_start_ns = start;
     leaf.backward_flops = double(e.shape.NumElements());
+    // Reads the incoming gradient and the grad() so far, writes the sum.
+    leaf.backward_bytes = 3 * e.shape.NumElements() * int64_t{4};
     leaf.graph_epoch = e.graph_epoch;
     leaf.node = e.node;
     profile_->records_.push_back(std::move(leaf));
@@ -240,7 +262,10 @@ std::vector<ProfileGroup> GroupBy(const std::vector<OpRecord>& records,
                                   std::string (*key)(const OpRecord&)) {
   absl::flat_hash_map<std::string, ProfileGroup> groups;
   for (const OpRecord& r : records) {
-    ProfileGroup& g = groups[key(r)];
+    auto [it, fresh] = groups.try_emplace(key(r));
+    ProfileGroup& g = it->second;
+    if (fresh) g.matrix_product = true;
+    g.matrix_product = g.matrix_product && IsMatrixProduct(r.op);
     g.name = key(r);
     ++g.count;
     g.forward_ns += r.forward_ns;
@@ -248,6 +273,7 @@ std::vector<ProfileGroup> GroupBy(const std::vector<OpRecord>& records,
     g.kernel_ns += r.forward_kernel_ns + r.backward_kernel_ns;
     g.overhead_ns += (r.forward_ns - r.forward_kernel_ns) + (r.backward_ns - r.backward_kernel_ns);
     g.flops += r.forward_flops + (r.backward_start_ns >= 0 ? r.backward_flops : 0);
+    g.bytes += double(r.forward_bytes) + (r.backward_start_ns >= 0 ? r.backward_bytes : 0);
   }
   std::vector<ProfileGroup> out;
   for (auto& [name, g] : groups) out.push_back(std::move(g));

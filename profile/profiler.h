@@ -46,6 +46,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -68,6 +69,11 @@ struct OpRecord {
   int64_t saved_bytes = 0;         // kept for backward, each storage once
   int64_t activation_bytes = 0;    // of that, saved memory as defined above
   int64_t output_bytes = 0;
+  // Memory traffic, estimated from the shapes: forward reads its inputs and
+  // writes its output; backward reads the output's gradient and the values
+  // it keeps, and writes a gradient per input that needs one.
+  int64_t forward_bytes = 0;
+  int64_t backward_bytes = 0;
   double forward_flops = 0;
   double backward_flops = 0;
   bool recorded = false;     // a graph node was made (gradients were needed)
@@ -123,10 +129,19 @@ struct ProfileGroup {
   int64_t kernel_ns = 0;    // forward and backward kernels
   int64_t overhead_ns = 0;  // everything else
   double flops = 0;         // forward and backward
+  double bytes = 0;         // memory traffic, forward and backward
+  // Every op in the group computes by matrix products (IsMatrixProduct), so
+  // a GEMM roof applies to it.
+  bool matrix_product = false;
   double BackwardForwardRatio() const {
     return forward_ns > 0 ? double(backward_ns) / double(forward_ns) : 0.0;
   }
 };
+
+// Whether the op row `op` computes by matrix products (linear, matmul, the
+// convolutions, the recurrent and attention rows): the ops a GEMM peak is a
+// fair roof for.
+bool IsMatrixProduct(std::string_view op);
 
 class Profile {
  public:
