@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/graph/depth_first_search.hpp>
+#include <optional>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -172,6 +173,8 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
                                 const BackwardOptions& options,
                                 const std::source_location& location,
                                 std::span<const Tensor> captured) {
+  // The checks, the seed and the sweep's ordering, before any node runs.
+  std::optional<ProfileScope> setup(std::in_place, "backward.setup");
   ACTGRAD_REQUIRE(root.defined(), location, "backward: the tensor is undefined");
   ACTGRAD_REQUIRE(root.requires_grad(), location, "backward: the tensor of shape ",
                   root.shape().ToString(),
@@ -238,6 +241,7 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
   };
   grads[root_id] = std::move(seed);
 
+  setup.reset();
   OpObserver* observer = ActiveObserver();
   for (uint32_t v = root_id + 1; v-- > 0;) {
     if (scratch.color[v] != boost::black_color || !grads[v].defined()) continue;

@@ -29,8 +29,67 @@ struct Reaches {
 
 namespace internal {
 
-void WriteStyledDot(const Tensor& output, std::ostream& out,
-                    const std::function<std::string(uint64_t, uint32_t)>& style,
+DotNode DefaultDotNode(const DotNodeInfo& info) {
+  const std::string shape_and_type =
+      absl::StrCat(info.shape.ToString(), " ", DTypeName(info.dtype));
+  if (info.leaf.defined()) {
+    return {.label = absl::StrCat("leaf\n", shape_and_type, "\nrequires_grad"),
+            .attributes = "shape=box, style=filled, fillcolor=\"#dbe9f6\""};
+  }
+  return {.label = absl::StrCat(info.op, "\n", shape_and_type),
+          .attributes = info.root ? "shape=ellipse, style=bold" : "shape=ellipse"};
+}
+
+std::string QuoteDotString(absl::string_view text) {
+  std::string quoted = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"':
+        quoted += "\\\"";
+        break;
+      case '\\':
+        quoted += "\\\\";
+        break;
+      case '\n':
+        quoted += "\\n";
+        break;
+      case '&':
+        quoted += "&amp;";
+        break;
+      default:
+        quoted += c;
+    }
+  }
+  return quoted + "\"";
+}
+
+std::string EscapeDotHtml(absl::string_view text) {
+  std::string escaped;
+  for (const char c : text) {
+    switch (c) {
+      case '&':
+        escaped += "&amp;";
+        break;
+      case '<':
+        escaped += "&lt;";
+        break;
+      case '>':
+        escaped += "&gt;";
+        break;
+      case '"':
+        escaped += "&quot;";
+        break;
+      case '\n':
+        escaped += "<BR/>";
+        break;
+      default:
+        escaped += c;
+    }
+  }
+  return escaped;
+}
+
+void WriteStyledDot(const Tensor& output, std::ostream& out, const DotStyle& style,
                     const std::source_location& location) {
   ACTGRAD_REQUIRE(output.defined() && output.impl()->graph != nullptr, location,
                   "WriteDot: the tensor was not produced by a recorded op (it is a leaf, or "
@@ -46,20 +105,23 @@ void WriteStyledDot(const Tensor& output, std::ostream& out,
 
   auto vertex_label = [&](std::ostream& os, uint32_t v) {
     const Node& n = graph.node(v);
-    const std::string shape_and_type = absl::StrCat(n.shape.ToString(), " ", DTypeName(n.dtype));
+    DotNodeInfo info{
+        .epoch = graph.epoch(), .node = v, .shape = n.shape, .dtype = n.dtype, .root = v == root};
     if (n.leaf != nullptr) {
-      os << "[shape=box, style=filled, fillcolor=\"#dbe9f6\", label="
-         << boost::escape_dot_string(absl::StrCat("leaf\\n", shape_and_type, "\\nrequires_grad"))
-         << "]";
+      n.leaf->Ref();  // the Tensor takes over this reference
+      info.leaf = Tensor(n.leaf);
     } else {
-      os << "[shape=ellipse, label="
-         << boost::escape_dot_string(absl::StrCat(n.op->name, "\\n", shape_and_type))
-         << (v == root ? ", style=bold" : "") << (style ? style(graph.epoch(), v) : "") << "]";
+      info.op = n.op->name;
     }
+    const DotNode drawn = style.node ? style.node(info) : DefaultDotNode(info);
+    os << "[" << drawn.attributes << (drawn.attributes.empty() ? "" : ", ") << "label="
+       << (drawn.html_label.empty() ? QuoteDotString(drawn.label)
+                                    : absl::StrCat("<", drawn.html_label, ">"))
+       << "]";
   };
   auto edge_label = [](std::ostream& os, const internal::Edge&) { os << "[dir=back]"; };
-  auto graph_attributes = [](std::ostream& os) {
-    os << "rankdir=BT;\nnode [fontname=\"Helvetica\"];\n";
+  auto graph_attributes = [&](std::ostream& os) {
+    os << "rankdir=BT;\nnode [fontname=\"Helvetica\"];\n" << style.statements;
   };
   boost::write_graphviz(out, reachable, vertex_label, edge_label, graph_attributes);
 }
@@ -67,7 +129,7 @@ void WriteStyledDot(const Tensor& output, std::ostream& out,
 }  // namespace internal
 
 void WriteDot(const Tensor& output, std::ostream& out, std::source_location location) {
-  internal::WriteStyledDot(output, out, nullptr, location);
+  internal::WriteStyledDot(output, out, {}, location);
 }
 
 }  // namespace actgrad

@@ -45,6 +45,24 @@ LayerScope::~LayerScope() {
   if (active_) internal::layer_path.resize(restore_);
 }
 
+ProfileScope::ProfileScope(std::string_view name) : name_(name) {
+  if (internal::ActiveObserver() == nullptr) [[likely]]
+    return;
+  start_ns_ = internal::ObserverClockNs();
+}
+
+ProfileScope::~ProfileScope() {
+  if (start_ns_ < 0) [[likely]]
+    return;
+  // The observer may have gone while the scope was open.
+  if (OpObserver* observer = internal::ActiveObserver(); observer != nullptr) {
+    observer->OnScope({.name = name_,
+                       .layer = internal::layer_path,
+                       .start_ns = start_ns_,
+                       .end_ns = internal::ObserverClockNs()});
+  }
+}
+
 RecomputeScope::RecomputeScope() : restore_(internal::recomputing) { internal::recomputing = true; }
 
 RecomputeScope::~RecomputeScope() { internal::recomputing = restore_; }
@@ -100,6 +118,8 @@ void ReportBackward(OpObserver& observer, const Graph& graph, uint32_t node, int
   const Node& n = graph.node(node);
   observer.OnBackward({.op = n.op,
                        .shape = n.shape,
+                       .dtype = n.dtype,
+                       .leaf_storage = n.leaf != nullptr ? n.leaf->storage : nullptr,
                        .graph_epoch = graph.epoch(),
                        .node = node,
                        .start_ns = start,

@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "graph/op_def.h"
 #include "graph/tensor.h"
@@ -86,6 +87,10 @@ struct ForwardEvent {
 struct BackwardEvent {
   const OpDef* op = nullptr;  // null for a leaf
   Shape shape;                // the node's output shape
+  DType dtype = DType::kFloat32;
+  // A leaf's storage (identity only), so that an observer that knows the
+  // parameters can name the accumulation ("2.weight"); null for op nodes.
+  const void* leaf_storage = nullptr;
   uint64_t graph_epoch = 0;
   uint32_t node = 0;
   int64_t start_ns = 0;
@@ -96,11 +101,23 @@ struct BackwardEvent {
   bool released_saved = false;
 };
 
+// A stretch of code named by a `ProfileScope`: work outside ops (the
+// optimizer's step, zero_grad, the backward engine's set-up, a data loader)
+// that a profile of the whole step must account for.
+struct ScopeEvent {
+  std::string_view name;   // "optimizer.step"
+  std::string_view layer;  // the layer it ran in; empty outside layers
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+};
+
 class OpObserver {
  public:
   virtual ~OpObserver() = default;
   virtual void OnForward(const ForwardEvent& event) = 0;
   virtual void OnBackward(const BackwardEvent& event) = 0;
+  // Reported when the scope closes, after the ops run inside it.
+  virtual void OnScope(const ScopeEvent& event) {}
 };
 
 // Installs `observer` on the calling thread for its lifetime. Installing a
@@ -130,6 +147,28 @@ class LayerScope {
  private:
   size_t restore_ = 0;
   bool active_ = false;
+};
+
+// Names a stretch of code for the profiler: its time becomes a row of its own
+// ("optimizer.step") and a slice in the trace, less the time of ops run
+// inside it, which keep their own rows. Costs one branch when no observer is
+// live.
+//
+//   {
+//     actgrad::ProfileScope scope("optimizer.step");
+//     optimizer.Step();
+//   }
+class ProfileScope {
+ public:
+  // `name` must outlive the scope (a literal, typically).
+  explicit ProfileScope(std::string_view name);
+  ~ProfileScope();
+  ProfileScope(const ProfileScope&) = delete;
+  ProfileScope& operator=(const ProfileScope&) = delete;
+
+ private:
+  std::string_view name_;
+  int64_t start_ns_ = -1;  // -1: nobody listens
 };
 
 // Marks the ops run in its scope as a recomputation of an earlier forward:

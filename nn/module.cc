@@ -68,7 +68,27 @@ Tensor& Module::RegisterBuffer(std::string name, Tensor* tensor, std::source_loc
   return *tensor;
 }
 
+Module::~Module() {
+  for (const std::shared_ptr<internal::ModuleHookRecord>& record : hooks_) {
+    record->removed = true;
+    internal::live_module_hooks.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+std::string Module::Path() const {
+  std::vector<const std::string*> names;
+  for (const Module* m = this; m->parent_ != nullptr; m = m->parent_) names.push_back(&m->name_);
+  std::string path;
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    absl::StrAppend(&path, path.empty() ? "" : ".", **it);
+  }
+  return path;
+}
+
 Tensor Module::operator()(const Tensor& x) {
+  if (internal::AnyModuleHooks()) [[unlikely]] {
+    return CallWithHooks(x);
+  }
   if ((!IsProfiling() && !IsAnomalyDetectionEnabled()) || name_.empty()) [[likely]] {
     return Forward(x);
   }

@@ -44,6 +44,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <source_location>
 #include <string>
 #include <utility>
@@ -53,6 +54,7 @@
 #include "graph/generator.h"
 #include "graph/tensor.h"
 #include "nn/module_config.h"
+#include "nn/module_hooks.h"
 
 namespace actgrad::nn {
 
@@ -81,15 +83,36 @@ struct LoadReport {
 class Module {
  public:
   Module() = default;
-  virtual ~Module() = default;
+  // Unregisters this module's hooks, so that their handles do nothing.
+  virtual ~Module();
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
 
   virtual Tensor Forward(const Tensor& x) = 0;
   // Forward(x); under a Profiler (or anomaly detection) a registered child
   // names its ops as a layer, "<name>.<kind>" ("block1.residual.fc1.linear"),
-  // so the profile's layer table covers modules of one's own too.
+  // so the profile's layer table covers modules of one's own too. Runs the
+  // global hooks and this module's own (nn/module_hooks.h) around Forward().
   Tensor operator()(const Tensor& x);
+
+  // Hooks on this module, run by operator() (nn/module_hooks.h says when
+  // each fires and what a returned tensor replaces). They run after the
+  // global hooks, in registration order. A null hook throws `Error` naming
+  // the module and the caller.
+  HookHandle RegisterForwardPreHook(
+      ForwardPreHook hook, std::source_location location = std::source_location::current());
+  HookHandle RegisterForwardHook(ForwardHook hook,
+                                 std::source_location location = std::source_location::current());
+  HookHandle RegisterBackwardPreHook(
+      BackwardPreHook hook, std::source_location location = std::source_location::current());
+  HookHandle RegisterBackwardHook(BackwardHook hook,
+                                  std::source_location location = std::source_location::current());
+  // Whether hooks of this module's own (not global ones) are registered.
+  bool has_hooks() const { return !hooks_.empty(); }
+
+  // The dotted path from the root of the tree ("encoder.layers.0.attention"),
+  // the prefix of this module's state_dict names; "" for the root.
+  std::string Path() const;
 
   // A description of the module and its settings, one line per layer.
   virtual std::string ToString() const = 0;
@@ -174,6 +197,11 @@ class Module {
   void CollectSlots(std::initializer_list<SlotKind> kinds, const std::string& prefix,
                     std::vector<NamedTensor>* out) const;
   std::vector<NamedTensor> Unique(std::vector<NamedTensor> all) const;
+  HookHandle AddHook(ModuleHooks hooks, const std::source_location& location);
+  // operator() while any hook is registered (nn/module_hooks.cc).
+  Tensor CallWithHooks(const Tensor& x);
+
+  friend class HookHandle;
 
   std::vector<Slot> slots_;
   std::vector<std::pair<std::string, Module*>> children_;
@@ -181,6 +209,12 @@ class Module {
   Module* parent_ = nullptr;
   std::string name_;  // under the parent; empty for a root
   bool training_ = true;
+  // Own hooks in registration order, without the removed ones.
+  std::vector<std::shared_ptr<internal::ModuleHookRecord>> hooks_;
+  // Shares this module without owning it, made on the first call that sets
+  // up backward hooks: they hold it weakly, so that a module destroyed
+  // before Backward() is not called.
+  std::shared_ptr<Module> weak_anchor_;
 };
 
 }  // namespace actgrad::nn

@@ -11,6 +11,17 @@
 
 namespace actgrad::nn {
 
+namespace {
+
+// Hooks on either layer of a fused pair: the pair then runs apart, so that
+// each layer's hooks see its own input and output.
+bool PairHooked(const Module& linear, const Module& activation) {
+  return internal::AnyModuleHooks() &&
+         (internal::AnyGlobalModuleHooks() || linear.has_hooks() || activation.has_hooks());
+}
+
+}  // namespace
+
 Tensor Sequential::Forward(const Tensor& x) { return ForwardThrough(x, layers_.size()); }
 
 void Sequential::Add(std::unique_ptr<Module> layer, std::source_location location) {
@@ -29,24 +40,42 @@ void Sequential::Add(std::unique_ptr<Module> layer, std::source_location locatio
 Tensor Sequential::ForwardThrough(const Tensor& x, size_t count) {
   Tensor h = x;
   count = std::min(count, layers_.size());
+  // Anomaly messages name one layer each, so nothing fuses under detection.
+  const bool fuse = fusion_ && !IsAnomalyDetectionEnabled();
+  // Hooks fire in a layer's operator(), which opens the same "<i>.<kind>"
+  // layer scope as the loops below.
+  const bool hooked = internal::AnyModuleHooks();
   if (IsProfiling() || IsAnomalyDetectionEnabled()) [[unlikely]] {
     for (size_t i = 0; i < count; ++i) {
-      LayerScope scope(i, layers_[i]->Kind());
-      h = layers_[i]->Forward(h);
+      if (fuse && fuse_with_next_[i] && i + 1 < count &&
+          !PairHooked(*layers_[i], *layers_[i + 1])) {
+        // The profiled program is the program that runs: a fused pair is one
+        // op, charged to the Linear's layer.
+        LayerScope scope(i, layers_[i]->Kind());
+        h = ForwardFused(h, i++);
+      } else if (hooked) {
+        h = (*layers_[i])(h);
+      } else {
+        LayerScope scope(i, layers_[i]->Kind());
+        h = layers_[i]->Forward(h);
+      }
     }
     return h;
   }
   for (size_t i = 0; i < count; ++i) {
-    if (fuse_with_next_[i] && i + 1 < count) {
-      auto& linear = static_cast<Linear&>(*layers_[i]);
-      const auto& activation = static_cast<const Activation&>(*layers_[i + 1]);
-      h = LinearActivation(h, linear.weight(), linear.bias(), activation.op(), activation.attrs());
-      ++i;
+    if (fuse && fuse_with_next_[i] && i + 1 < count && !PairHooked(*layers_[i], *layers_[i + 1])) {
+      h = ForwardFused(h, i++);
     } else {
-      h = layers_[i]->Forward(h);
+      h = hooked ? (*layers_[i])(h) : layers_[i]->Forward(h);
     }
   }
   return h;
+}
+
+Tensor Sequential::ForwardFused(const Tensor& x, size_t i) {
+  auto& linear = static_cast<Linear&>(*layers_[i]);
+  const auto& activation = static_cast<const Activation&>(*layers_[i + 1]);
+  return LinearActivation(x, linear.weight(), linear.bias(), activation.op(), activation.attrs());
 }
 
 const Activation* Sequential::OutputActivation() const {

@@ -5,9 +5,11 @@
 // `Sequential` chains modules; it registers its children as "0", "1", ... so
 // that parameters are "0.weight", "2.bias" as in a PyTorch nn.Sequential. A Linear
 // layer followed by an identity, sigmoid, tanh, relu or leaky_relu Activation
-// runs as one fused op (LinearActivation in ops/functional.h), except while a
-// profile is recorded or anomalies are checked: then every layer runs as
-// itself, so that its costs and its messages are its own. `Mlp`
+// runs as one fused op (LinearActivation in ops/functional.h), profiled as
+// that op in the Linear's layer, except while anomalies are checked (then
+// every layer runs as itself, so that its messages are its own) or when
+// fusion is turned off (`set_fusion(false)`: a profile then has a row per
+// activation). `Mlp`
 // builds the usual multilayer perceptron from hidden sizes, a hidden
 // activation and an output activation (different layers may use different
 // activations, claim C7), choosing each Linear layer's initializer from the
@@ -60,6 +62,10 @@ class Sequential : public Module {
   std::string ToString() const override;
   std::string Kind() const override { return "sequential"; }
 
+  // Whether Linear + activation pairs run as one op (the default).
+  void set_fusion(bool on) { fusion_ = on; }
+  bool fusion() const { return fusion_; }
+
   size_t size() const { return layers_.size(); }
   Module& layer(size_t i) { return *layers_[i]; }
 
@@ -68,6 +74,9 @@ class Sequential : public Module {
   // fuse_with_next_[i]: layer i is a Linear and layer i + 1 an Activation
   // that LinearActivation() computes together with it.
   std::vector<bool> fuse_with_next_;
+  bool fusion_ = true;
+  // Layers i and i + 1 as one LinearActivation.
+  Tensor ForwardFused(const Tensor& x, size_t i);
 };
 
 struct MlpOptions {

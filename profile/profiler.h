@@ -45,8 +45,10 @@
 #define ACTGRAD_PROFILE_PROFILER_H_
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -61,10 +63,12 @@ struct OpRecord {
   std::string layer;              // e.g. "2.linear"; empty outside layers
   std::string shapes;             // "[32,30] x [64,30] -> [32,64]"
   int64_t forward_start_ns = 0;   // since the profile started
-  int64_t forward_ns = 0;         // the whole op, recording included
+  int64_t forward_ns = 0;         // the whole op, recording included, less nested ops
+  int64_t forward_wall_ns = 0;    // nested ops included: the span on the clock
   int64_t forward_kernel_ns = 0;  // inside the row's forward
   int64_t backward_start_ns = -1;
   int64_t backward_ns = 0;
+  int64_t backward_wall_ns = 0;
   int64_t backward_kernel_ns = 0;  // inside the row's backward
   int64_t saved_bytes = 0;         // kept for backward, each storage once
   int64_t activation_bytes = 0;    // of that, saved memory as defined above
@@ -76,6 +80,13 @@ struct OpRecord {
   int64_t backward_bytes = 0;
   double forward_flops = 0;
   double backward_flops = 0;
+  // A ProfileScope ("optimizer.step"), not an op: `op` is its name and
+  // forward_ns its own time, less the ops run inside it.
+  bool scope = false;
+  // For a leaf's accumulation: the parameter's name ("2.weight") when the
+  // profiler was given the parameters; `layer` is then the layer of the
+  // first op that read it.
+  std::string parameter;
   bool recorded = false;     // a graph node was made (gradients were needed)
   bool recompute = false;    // run again inside backward (a checkpoint)
   uint64_t graph_epoch = 0;  // which graph node, when recorded
@@ -133,6 +144,7 @@ struct ProfileGroup {
   // Every op in the group computes by matrix products (IsMatrixProduct), so
   // a GEMM roof applies to it.
   bool matrix_product = false;
+  std::string kind;  // module tables: the module's kind ("linear")
   double BackwardForwardRatio() const {
     return forward_ns > 0 ? double(backward_ns) / double(forward_ns) : 0.0;
   }
@@ -148,9 +160,30 @@ class Profile {
   const std::vector<OpRecord>& records() const { return records_; }
   // Forward plus backward time of every record.
   int64_t TotalNs() const;
-  // Groups sorted by forward + backward time, largest first.
+  // Groups sorted by forward + backward time, largest first. Both end with
+  // the step's gaps (GapGroups()) when the profile knows its wall time, so
+  // that the rows add up to the whole step.
   std::vector<ProfileGroup> ByOp() const;
   std::vector<ProfileGroup> ByLayer() const;
+  // Time rolled up through the module tree: one group per module path, as
+  // state_dict names them ("block1.fc1", kind "linear"), each including its
+  // descendants, in tree order, then "(outside modules)". Layer paths
+  // alternate a module's name and its kind, which is how they are read.
+  std::vector<ProfileGroup> ByModule() const;
+
+  // When the Profiler was made and how long it lived: the profiled step as
+  // the caller ran it. `start_ns` is on the steady clock; every other time
+  // of the profile counts from it.
+  int64_t start_ns() const { return start_ns_; }
+  int64_t wall_ns() const { return wall_ns_; }
+  // The stretches of the step no record covers (the profiler's own
+  // bookkeeping, dispatch, Python-free glue), as (start, duration): found
+  // from the records' spans, not by subtracting totals, so that rows adding
+  // up to the step is something to check, not a definition.
+  std::vector<std::pair<int64_t, int64_t>> Gaps() const;
+  // The gaps as two groups, "(gaps, forward)" before the first backward and
+  // "(gaps, backward)" from it on; empty without a wall time.
+  std::vector<ProfileGroup> GapGroups() const;
 
   const std::vector<SavedBuffer>& saved_buffers() const { return buffers_; }
   const std::vector<uint32_t>& saved_refs() const { return saved_refs_; }
@@ -167,19 +200,51 @@ class Profile {
   // The start of the first backward, -1 when none ran.
   int64_t FirstBackwardNs() const;
 
+  // Empties the profile but keeps its capacity, so that profiling the next
+  // step into it allocates nothing new (fresh pages would fault inside the
+  // ops being timed).
   void Clear() {
     records_.clear();
     buffers_.clear();
     saved_refs_.clear();
+    spans_.clear();
+    start_ns_ = wall_ns_ = 0;
   }
 
  private:
   friend class Profiler;
+  friend Profile MedianProfile(std::span<const Profile> steps);
   std::vector<MemoryGroup> MemoryBy(const MemoryTimeline& timeline,
                                     std::vector<std::string> (*keys)(const OpRecord&)) const;
   std::vector<OpRecord> records_;
   std::vector<SavedBuffer> buffers_;
   std::vector<uint32_t> saved_refs_;
+  // Every event's span, (start, end), for Gaps().
+  std::vector<std::pair<int64_t, int64_t>> spans_;
+  int64_t start_ns_ = 0;
+  int64_t wall_ns_ = 0;
+};
+
+// Several profiled steps of one program, summarised per op, per layer and
+// per module: each figure is the median over the steps of that group's
+// figure in each step (a group absent from a step counts as zero there), so
+// that one step's page-fault spike lands nowhere. Sorted like ByOp().
+std::vector<ProfileGroup> MedianByOp(std::span<const Profile> steps);
+std::vector<ProfileGroup> MedianByLayer(std::span<const Profile> steps);
+std::vector<ProfileGroup> MedianByModule(std::span<const Profile> steps);
+// The median of the steps' wall times.
+int64_t MedianWallNs(std::span<const Profile> steps);
+// The last step with every record's times replaced by that record's median
+// over the steps, when all steps ran the same records (same count, same ops
+// in the same order); otherwise the step with the median wall time. What a
+// graph or a per-node view of "the typical step" shows.
+Profile MedianProfile(std::span<const Profile> steps);
+
+// What the profiler may be told about the program it records.
+struct ProfilerOptions {
+  // Named parameters (a module's NamedParameters() or StateDict() as pairs):
+  // their gradient accumulations are named and attributed to their layer.
+  std::vector<std::pair<std::string, Tensor>> parameters;
 };
 
 // Records into `profile` for its lifetime, on the calling thread. Nesting a
@@ -187,12 +252,14 @@ class Profile {
 // their ops with `LayerScope` (graph/profile_hooks.h).
 class Profiler : public OpObserver {
  public:
-  explicit Profiler(Profile* profile);
+  explicit Profiler(Profile* profile, const ProfilerOptions& options = {});
+  ~Profiler() override;
   Profiler(const Profiler&) = delete;
   Profiler& operator=(const Profiler&) = delete;
 
   void OnForward(const ForwardEvent& event) override;
   void OnBackward(const BackwardEvent& event) override;
+  void OnScope(const ScopeEvent& event) override;
 
  private:
   Profile* profile_;
@@ -203,6 +270,10 @@ class Profiler : public OpObserver {
   // storage some node still keeps.
   absl::flat_hash_map<const void*, size_t> producer_of_;
   absl::flat_hash_map<const void*, uint32_t> live_;
+  // Named parameters by storage, and the layer of the first op that read
+  // each.
+  absl::flat_hash_map<const void*, std::string> parameter_names_;
+  absl::flat_hash_map<const void*, std::string> parameter_layers_;
   // Events already reported that no enclosing event has claimed yet, as
   // (start, duration): ops run inside another op's forward or backward (a
   // fused row calling ops, a checkpoint recomputing) are reported before

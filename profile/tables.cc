@@ -1,14 +1,12 @@
 #include "profile/tables.h"
 
 #include <algorithm>
-#include <chrono>
 #include <limits>
-#include <sstream>
-#include <type_traits>
+#include <optional>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "io/json.h"
 
 namespace actgrad {
@@ -17,34 +15,78 @@ namespace {
 
 double Us(int64_t ns) { return double(ns) / 1e3; }
 
+// What a time table says about one group, computed once for the text and
+// the JSON.
+struct GroupRates {
+  int64_t time_ns = 0;  // forward and backward
+  double share = 0;     // of the step
+  double gflops = 0;
+  double gbytes_per_s = 0;
+  std::optional<double> intensity;   // FLOPs per byte; none without bytes
+  std::optional<double> gemm_share;  // matrix products against a known peak
+  const char* bound = nullptr;       // "compute", "memory", or none
+  std::optional<double> roof_share;  // of the bound's roof
+  double overhead_share = 0;
+};
+
+GroupRates RatesOf(const ProfileGroup& g, int64_t step_ns, const MachineRoofs& roofs) {
+  GroupRates r;
+  r.time_ns = g.forward_ns + g.backward_ns;
+  r.share = double(r.time_ns) / std::max<double>(1.0, double(step_ns));
+  // FLOPs per nanosecond are GFLOP/s, bytes per nanosecond GB/s.
+  const double time = double(r.time_ns);
+  if (r.time_ns > 0) {
+    r.gflops = g.flops / time;
+    r.gbytes_per_s = g.bytes / time;
+    r.overhead_share = double(g.overhead_ns) / time;
+  }
+  if (g.bytes > 0) r.intensity = g.flops / g.bytes;
+  if (g.matrix_product && roofs.gemm_gflops > 0) r.gemm_share = r.gflops / roofs.gemm_gflops;
+  // Roofline: below the machine balance, moving the group's bytes at the
+  // copy bandwidth takes longer than doing its FLOPs at the FMA roof.
+  const double balance = roofs.Balance();
+  if (balance <= 0 || (g.flops <= 0 && g.bytes <= 0)) return r;
+  const bool compute = !r.intensity.has_value() || *r.intensity >= balance;
+  r.bound = compute ? "compute" : "memory";
+  r.roof_share = compute ? r.gflops / roofs.fma_gflops : r.gbytes_per_s / roofs.copy_gbytes_per_s;
+  return r;
+}
+
+std::string Percent(const std::optional<double>& fraction) {
+  return fraction.has_value() ? absl::StrFormat("%.0f%%", 100 * *fraction) : "";
+}
+
 }  // namespace
 
-std::string FormatGroupTable(const std::vector<ProfileGroup>& groups, const Profile& profile,
-                             const std::string& title, double peak_gflops) {
-  const double total = std::max<double>(1.0, double(profile.TotalNs()));
-  std::string out =
-      absl::StrFormat("%-34s %6s %11s %11s %8s %7s %15s %9s\n", title, "calls", "forward us",
-                      "backward us", "bwd/fwd", "share", "GFLOP/s", "overhead");
+std::string FormatGroupTable(const std::vector<ProfileGroup>& groups, int64_t step_ns,
+                             const std::string& title, const MachineRoofs& roofs) {
+  std::string out = absl::StrFormat("%-34s %6s %11s %11s %8s %7s %9s %7s %8s %8s %7s %9s\n", title,
+                                    "calls", "forward us", "backward us", "bwd/fwd", "share",
+                                    "GFLOP/s", "% GEMM", "GB/s", "bound", "% roof", "overhead");
   for (const ProfileGroup& g : groups) {
-    const int64_t time = g.forward_ns + g.backward_ns;
-    const double gflops = time > 0 ? g.flops / double(time) : 0.0;
-    std::string rate = absl::StrFormat("%.2f", gflops);
-    if (peak_gflops > 0)
-      rate = absl::StrFormat("%.2f (%.0f%%)", gflops, 100 * gflops / peak_gflops);
-    absl::StrAppendFormat(&out, "%-34s %6d %11.1f %11.1f %8.2f %6.1f%% %15s %8.1f%%\n",
-                          g.name.substr(0, 34), g.count, Us(g.forward_ns), Us(g.backward_ns),
-                          g.BackwardForwardRatio(), 100.0 * double(time) / total, rate,
-                          time > 0 ? 100.0 * double(g.overhead_ns) / double(time) : 0.0);
+    const GroupRates r = RatesOf(g, step_ns, roofs);
+    absl::StrAppendFormat(
+        &out, "%-34s %6d %11.1f %11.1f %8.2f %6.1f%% %9.2f %7s %8.2f %8s %7s %8.1f%%\n",
+        g.name.substr(0, 34), g.count, Us(g.forward_ns), Us(g.backward_ns),
+        g.BackwardForwardRatio(), 100 * r.share, r.gflops, Percent(r.gemm_share), r.gbytes_per_s,
+        r.bound ? r.bound : "-", Percent(r.roof_share), 100 * r.overhead_share);
   }
   return out;
 }
 
-std::string GroupsJson(const std::vector<ProfileGroup>& groups, const Profile& profile) {
+std::string GroupsJson(const std::vector<ProfileGroup>& groups, int64_t step_ns,
+                       const MachineRoofs& roofs) {
   io::JsonWriter out;
+  const auto number_or_null = [&out](const std::optional<double>& value) {
+    if (value.has_value()) {
+      out.Number(*value);
+    } else {
+      out.Null();
+    }
+  };
   out.BeginArray();
-  const double total = std::max<double>(1.0, double(profile.TotalNs()));
   for (const ProfileGroup& g : groups) {
-    const int64_t time = g.forward_ns + g.backward_ns;
+    const GroupRates r = RatesOf(g, step_ns, roofs);
     out.BeginObject()
         .Key("name")
         .String(g.name)
@@ -57,15 +99,66 @@ std::string GroupsJson(const std::vector<ProfileGroup>& groups, const Profile& p
         .Key("backward_forward_ratio")
         .Number(g.BackwardForwardRatio())
         .Key("share")
-        .Number(time / total)
-        .Key("gflops")
-        .Number(time > 0 ? g.flops / time : 0.0)
-        .Key("overhead_share")
-        .Number(time > 0 ? double(g.overhead_ns) / time : 0.0)
-        .EndObject();
+        .Number(r.share)
+        .Key("flops")
+        .Number(g.flops)
+        .Key("bytes")
+        .Number(g.bytes)
+        .Key("intensity");
+    number_or_null(r.intensity);
+    out.Key("gflops").Number(r.gflops).Key("gbytes_per_s").Number(r.gbytes_per_s);
+    out.Key("gemm_share");
+    number_or_null(r.gemm_share);
+    out.Key("bound");
+    if (r.bound != nullptr) {
+      out.String(r.bound);
+    } else {
+      out.Null();
+    }
+    out.Key("roof_share");
+    number_or_null(r.roof_share);
+    out.Key("overhead_share").Number(r.overhead_share).EndObject();
   }
   out.EndArray();
   return out.str();
+}
+
+std::string RoofsLegend(const MachineRoofs& roofs) {
+  std::vector<std::string> parts;
+  if (roofs.fma_gflops > 0) parts.push_back(absl::StrFormat("FMA %.0f GFLOP/s", roofs.fma_gflops));
+  if (roofs.copy_gbytes_per_s > 0) {
+    parts.push_back(absl::StrFormat("copy %.1f GB/s", roofs.copy_gbytes_per_s));
+  }
+  if (roofs.gemm_gflops > 0) {
+    parts.push_back(absl::StrFormat("GEMM %.0f GFLOP/s", roofs.gemm_gflops));
+  }
+  if (parts.empty()) return "roofs unknown";
+  std::string out = absl::StrCat("roofs measured at start: ", absl::StrJoin(parts, ", "), ", ",
+                                 roofs.threads, roofs.threads == 1 ? " thread" : " threads");
+  if (roofs.Balance() > 0) {
+    absl::StrAppendFormat(&out, "; balance %.1f FLOP/byte", roofs.Balance());
+  }
+  return out;
+}
+
+namespace {
+
+// The roofs the old overloads know of: a GEMM peak at most.
+MachineRoofs GemmPeakOnly(double peak_gflops) {
+  MachineRoofs roofs;
+  roofs.gemm_gflops = std::max(0.0, peak_gflops);
+  return roofs;
+}
+
+}  // namespace
+
+std::string FormatGroupTable(const std::vector<ProfileGroup>& groups, const Profile& profile,
+                             const std::string& title, double peak_gflops) {
+  return FormatGroupTable(groups, profile.TotalNs(), title, GemmPeakOnly(peak_gflops));
+}
+
+std::string GroupsJson(const std::vector<ProfileGroup>& groups, const Profile& profile) {
+  return GroupsJson(groups, profile.TotalNs(), GemmPeakOnly(0));
 }
 
 namespace {

@@ -5,9 +5,24 @@
 // A Profile as people read it: time tables by op type and by layer, and the
 // saved-memory report, as text and as JSON.
 //
+// Given the machine's roofs (profile/roofs.h), each row of a time table is
+// also placed on a roofline: its arithmetic intensity (FLOPs per byte of
+// memory traffic) against the machine balance says whether compute or
+// memory bounds it, and the row reports how much of that roof it reaches,
+// so that a slow row reads as "a memory-bound op at 80% of the bandwidth"
+// (little left to gain) or "a product at 20% of the FMA roof" (much left).
+//
 // Example:
 //
-//   std::cout << actgrad::FormatGroupTable(profile.ByOp(), profile, "op");
+//   const actgrad::MachineRoofs roofs = actgrad::MeasureMachineRoofs();
+//   std::cout << actgrad::FormatGroupTable(profile.ByOp(), step_ns, "op", roofs)
+//             << actgrad::RoofsLegend(roofs) << "\n";
+//
+//   op                  calls  ...  GFLOP/s  % GEMM    GB/s    bound  % roof  overhead
+//   linear_activation       2  ...   186.63     81%    3.64  compute     75%      0.1%
+//   accumulate_grad         6  ...     4.20           50.35   memory    171%    100.0%
+//   backward.setup          1  ...     0.00            0.00        -              0.0%
+//   roofs measured at start: FMA 249 GFLOP/s, copy 29.5 GB/s, GEMM 231 GFLOP/s, 1 thread; ...
 
 #ifndef ACTGRAD_PROFILE_TABLES_H_
 #define ACTGRAD_PROFILE_TABLES_H_
@@ -17,17 +32,44 @@
 #include <vector>
 
 #include "profile/profiler.h"
+#include "profile/roofs.h"
 
 namespace actgrad {
 
-// Tables with calls, forward and backward totals, backward/forward ratio,
-// share of the step, achieved GFLOP/s (and the fraction of `peak_gflops`,
-// when positive) and the overhead share.
+// A time table: per group, calls, forward and backward totals
+// (microseconds), backward/forward ratio, share of the step (of `step_ns`,
+// the whole step, so that the rows need not add up to 100%), achieved
+// GFLOP/s, its share of the GEMM peak ("% GEMM", only for groups of matrix
+// products, where that peak is a fair roof), achieved GB/s, the bound
+// ("compute" when the group's FLOPs per byte reach the machine balance,
+// "memory" below it, "-" for a group that neither computes nor moves data,
+// or when the roofs are unknown), the share of that roof reached (GFLOP/s
+// over the FMA roof, or GB/s over the copy bandwidth; above 100% for small
+// tensors that caches closer than the copy's serve) and the overhead share
+// (time outside the kernels). Rates are over the group's whole time,
+// overhead included, as the step pays it.
+std::string FormatGroupTable(const std::vector<ProfileGroup>& groups, int64_t step_ns,
+                             const std::string& title, const MachineRoofs& roofs);
+
+// The same rows as a JSON array of objects: name, count, forward_ms,
+// backward_ms, backward_forward_ratio, share, flops, bytes, intensity (FLOPs
+// per byte; null without bytes), gflops, gbytes_per_s, gemm_share (null
+// unless a matrix product against a known GEMM peak), bound ("compute",
+// "memory" or null), roof_share (null without a bound) and overhead_share.
+// Shares are fractions, not percentages.
+std::string GroupsJson(const std::vector<ProfileGroup>& groups, int64_t step_ns,
+                       const MachineRoofs& roofs);
+
+// The roofs in one line, as a footnote to the tables: "roofs measured at
+// start: FMA 247 GFLOP/s, copy 29.1 GB/s, GEMM 212 GFLOP/s, 1 thread;
+// balance 8.5 FLOP/byte". Unknown roofs are left out.
+std::string RoofsLegend(const MachineRoofs& roofs);
+
+// The tables as before the roofs: shares of profile.TotalNs() (the sum of
+// the records), "% GEMM" against `peak_gflops` when positive, and no bound
+// (the FMA and copy roofs unknown).
 std::string FormatGroupTable(const std::vector<ProfileGroup>& groups, const Profile& profile,
                              const std::string& title, double peak_gflops = 0);
-
-// The same groups as a JSON array of objects: name, count, forward_ms,
-// backward_ms, backward_forward_ratio, share, gflops, overhead_share.
 std::string GroupsJson(const std::vector<ProfileGroup>& groups, const Profile& profile);
 
 // Saved memory: the peak and when it happens, the bytes alive there per op

@@ -2,18 +2,28 @@
 // File: trace.h
 // -----------------------------------------------------------------------------
 //
-// A Profile as Chrome trace-event JSON, for Perfetto or chrome://tracing:
-// forward and backward on two tracks, an arrow from each forward op to its
-// backward, and the live saved memory as a counter track. Files are written
-// to a temporary name and renamed.
+// Profiles as Chrome trace-event JSON, for Perfetto or chrome://tracing. Each
+// profiled step is a named slice ("step 3") on the "steps" track, with the
+// ProfileScopes run in it ("optimizer.step", "backward.setup") nested inside;
+// ops run forward and backward on two more tracks, where the gaps between
+// them are slices too, so that every microsecond of a step is on some
+// track; an arrow joins each forward op to its backward; and the live saved
+// memory is a counter track. Steps keep their true places on the clock.
+// Files are written to a temporary name and renamed.
 //
 // Example:
 //
-//   absl::Status s = actgrad::WriteChromeTrace(profile, "step.trace.json");
+//   std::vector<actgrad::Profile> steps(5);
+//   for (actgrad::Profile& p : steps) {
+//     actgrad::Profiler profiler(&p);
+//     Step();
+//   }
+//   absl::Status s = actgrad::WriteChromeTrace(steps, "steps.trace.json");
 
 #ifndef ACTGRAD_PROFILE_TRACE_H_
 #define ACTGRAD_PROFILE_TRACE_H_
 
+#include <span>
 #include <string>
 
 #include "absl/status/status.h"
@@ -22,6 +32,9 @@
 namespace actgrad {
 
 // Chrome trace-event JSON, object form.
+absl::Status WriteChromeTrace(std::span<const Profile> steps, const std::string& path);
+std::string ChromeTraceJson(std::span<const Profile> steps);
+// One profile as one step.
 absl::Status WriteChromeTrace(const Profile& profile, const std::string& path);
 std::string ChromeTraceJson(const Profile& profile);
 

@@ -9,9 +9,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # package also asks for the OpenCL headers (ocl-icd-opencl-dev).
 # libopenmpi-dev, openmpi-bin: data-parallel training (dist/).
 # rapidjson-dev: JSON in and out (io/json.h).
+# graphviz: tests/profile_graph_test.cc renders the profiler's graph with dot to prove it renders.
 PACKAGES=(cmake g++ ninja-build pkg-config libabsl-dev libboost-graph-dev libopenblas-dev
           libcli11-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
-          libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev rapidjson-dev)
+          libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev rapidjson-dev graphviz)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=()

@@ -195,7 +195,7 @@ TEST(FusedLinearActivationTest, SequentialFusesLinearAndActivationWithTheSameRes
     }
     const int fused_nodes = NodesOf(fused, "linear_activation");
 
-    // Under a profile every layer runs by itself.
+    // Under a profile the program is the same: the pairs stay fused.
     Profile profile;
     Tensor plain;
     {
@@ -211,8 +211,15 @@ TEST(FusedLinearActivationTest, SequentialFusesLinearAndActivationWithTheSameRes
     // gelu's derivative needs its input: its two layers stay apart; the
     // sigmoid output layer fuses either way.
     EXPECT_EQ(fused_nodes, hidden == &ops::kGelu ? 1 : 3) << name;
-    EXPECT_EQ(NodesOf(plain, "linear_activation"), 0) << name;
-    // So do they under anomaly detection, whose messages name the layer.
+    EXPECT_EQ(NodesOf(plain, "linear_activation"), fused_nodes) << name;
+    // Turned off, every layer runs by itself, with the same results.
+    mlp->set_fusion(false);
+    const Tensor unfused = mlp->Forward(x);
+    EXPECT_EQ(NodesOf(unfused, "linear_activation"), 0) << name;
+    EXPECT_EQ(fused.ToVector(), unfused.ToVector()) << name;
+    mlp->set_fusion(true);
+    // Under anomaly detection, whose messages name the layer, they run
+    // apart too.
     DetectAnomalyGuard detect;
     EXPECT_EQ(NodesOf(mlp->Forward(x), "linear_activation"), 0) << name;
   }

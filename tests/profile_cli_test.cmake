@@ -1,17 +1,73 @@
-# `actgrad profile` prints its tables, and writes a trace and a graph.
+# `actgrad profile` prints its tables, and writes a trace of every step and a
+# graph; profiles a saved network; runs unfused on request.
 file(MAKE_DIRECTORY ${WORK_DIR})
-execute_process(COMMAND ${ACTGRAD} profile --steps 3 --warmup 1 --trace ${WORK_DIR}/t.json
+execute_process(COMMAND ${ACTGRAD} profile --steps 4 --warmup 1 --trace ${WORK_DIR}/t.json
                         --dot ${WORK_DIR}/g.dot
                 OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "profile failed (${rc}):\n${out}\n${err}")
 endif()
-foreach(expected "bwd/fwd" "0.linear" "1.relu" "accumulate_grad" "GEMM peak")
+# The program that runs is profiled: Linear and relu as one fused op.
+foreach(expected "bwd/fwd" "0.linear" "linear_activation" "accumulate_grad" "% GEMM" "optimizer.step"
+                 "optimizer.zero_grad" "backward.setup" "(gaps, forward)" "module" "0 (linear)"
+                 "roofs measured at start: FMA")
   string(FIND "${out}" "${expected}" at)
   if(at EQUAL -1)
     message(FATAL_ERROR "profile output lacks \"${expected}\":\n${out}")
   endif()
 endforeach()
+string(FIND "${out}" "1.relu" at)
+if(NOT at EQUAL -1)
+  message(FATAL_ERROR "a fused relu has a row of its own:\n${out}")
+endif()
+# Every profiled step is a named slice of the trace.
+file(READ ${WORK_DIR}/t.json trace)
+foreach(step "step 0" "step 3")
+  string(FIND "${trace}" "\"name\":\"${step}\"" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "the trace lacks \"${step}\"")
+  endif()
+endforeach()
+# The graph names parameters, puts times inside nodes and has a legend.
+file(READ ${WORK_DIR}/g.dot graph)
+foreach(expected "0.weight" "fwd " "cluster_legend" "median times over 4 profiled steps")
+  string(FIND "${graph}" "${expected}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "the graph lacks \"${expected}\":\n${graph}")
+  endif()
+endforeach()
+# Unfused: a row per activation, and the unfused step timed without the
+# profiler beside the fused one.
+execute_process(COMMAND ${ACTGRAD} profile --steps 2 --warmup 0 --unfuse
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+foreach(expected "1.relu" "unfused without the profiler")
+  string(FIND "${out}" "${expected}" at)
+  if(NOT rc EQUAL 0 OR at EQUAL -1)
+    message(FATAL_ERROR "profile --unfuse lacks \"${expected}\" (${rc}):\n${out}\n${err}")
+  endif()
+endforeach()
+# A saved network, on its data.
+execute_process(COMMAND ${ACTGRAD} train --epochs 1 --hidden 16 --save ${WORK_DIR}/m.actgrad
+                OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "train --save failed (${rc}):\n${err}")
+endif()
+execute_process(COMMAND ${ACTGRAD} profile --model ${WORK_DIR}/m.actgrad --steps 2 --warmup 0
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+foreach(expected "m.actgrad on" "0.linear" "accumulate_grad")
+  string(FIND "${out}" "${expected}" at)
+  if(NOT rc EQUAL 0 OR at EQUAL -1)
+    message(FATAL_ERROR "profile --model lacks \"${expected}\" (${rc}):\n${out}\n${err}")
+  endif()
+endforeach()
+execute_process(COMMAND ${ACTGRAD} profile --model ${WORK_DIR}/m.actgrad --steps 1
+                        --data ${CMAKE_CURRENT_LIST_DIR}/../data/digits.csv
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+# The digits have neither the network's target nor its features.
+string(FIND "${err}" "digits.csv:1: no target column named \"benign\"" at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "profile --model on other data was accepted (${rc}):\n${err}")
+endif()
 file(READ ${WORK_DIR}/t.json trace)
 string(JSON events LENGTH "${trace}" traceEvents)
 if(events LESS 10)
@@ -26,7 +82,9 @@ execute_process(COMMAND ${ACTGRAD} profile --steps 2 --warmup 0 --json
                 OUTPUT_VARIABLE out RESULT_VARIABLE rc)
 string(JSON step_ms GET "${out}" step_ms)
 string(JSON ops LENGTH "${out}" ops)
-if(NOT rc EQUAL 0 OR ops LESS 3)
+string(JSON modules LENGTH "${out}" modules)
+string(JSON bound GET "${out}" ops 0 bound)
+if(NOT rc EQUAL 0 OR ops LESS 3 OR modules LESS 3 OR NOT bound MATCHES "^(compute|memory)$")
   message(FATAL_ERROR "profile --json:\n${out}")
 endif()
 string(JSON peak GET "${out}" memory peak_bytes)

@@ -35,6 +35,7 @@ void ProfiledStep(Step& step) {
                         .hidden_activation = &ops::kTanh,
                         .output_activation = &ops::kSoftmax},
                        gen);
+  model->set_fusion(false);  // a row per activation
   const Tensor x = Normal({16, 4}, 0, 1, gen);
   const Tensor labels = Labels(std::vector<int64_t>(16, 2));
   Profiler profiler(&step.profile);
@@ -80,7 +81,8 @@ TEST(ProfilerTest, GroupsByOpAndByLayer) {
       EXPECT_EQ(g.count, 2);
     }
   }
-  EXPECT_EQ(total, step.profile.TotalNs());
+  // The rows are the records and the gaps between them: the whole step.
+  EXPECT_EQ(total, step.profile.wall_ns());
   const std::string table = FormatGroupTable(ops, step.profile, "op", 100.0);
   EXPECT_THAT(table, HasSubstr("bwd/fwd"));
   EXPECT_THAT(table, HasSubstr("linear"));
@@ -111,9 +113,10 @@ TEST(ProfilerTest, ChromeTraceHasTracksNestedSlicesAndFlowArrows) {
   EXPECT_THAT(json, HasSubstr("\"traceEvents\""));
   EXPECT_THAT(json, HasSubstr("\"name\":\"forward\""));
   EXPECT_THAT(json, HasSubstr("\"name\":\"backward\""));
-  // Slices on one track never overlap (they follow one another).
+  // Slices on the forward and backward tracks never overlap (they follow one
+  // another, gaps included).
   const std::regex slice(
-      "\"ph\":\"X\",\"ts\":([0-9.eE+-]+),\"dur\":([0-9.eE+-]+),\"pid\":1,\"tid\":([12])");
+      "\"ph\":\"X\",\"ts\":([0-9.eE+-]+),\"dur\":([0-9.eE+-]+),\"pid\":1,\"tid\":([23])");
   std::map<int, std::vector<std::pair<double, double>>> tracks;
   for (auto it = std::sregex_iterator(json.begin(), json.end(), slice);
        it != std::sregex_iterator(); ++it) {
@@ -165,6 +168,7 @@ TEST(ProfilerMemoryTest, W3PeakMatchesTheSavedTensorsCountedFromShapes) {
   model.Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 512, .out = 256}, gen));
   model.Add(std::make_unique<nn::Activation>(ops::kTanh));
   model.Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 256, .out = 10}, gen));
+  model.set_fusion(false);  // each tanh keeps its output as a row of its own
   const Tensor x = Normal({kBatch, 784}, 0, 1, gen);
   std::vector<int64_t> labels(kBatch);
   for (int64_t& label : labels) label = gen.NextBelow(10);
@@ -243,6 +247,7 @@ TEST(ProfilerMemoryTest, ModulesRollUpTheirChildren) {
   auto block = std::make_unique<nn::Sequential>();
   block->Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 4, .out = 8}, gen));
   block->Add(std::make_unique<nn::Activation>(ops::kTanh));
+  block->set_fusion(false);
   outer.Add(std::move(block));
   outer.Add(std::make_unique<nn::Linear>(nn::LinearOptions{.in = 8, .out = 2}, gen));
   const Tensor x = Normal({16, 4}, 0, 1, gen);
