@@ -1,6 +1,7 @@
 #include "nn/layer_kinds.h"
 
 #include "absl/strings/str_cat.h"
+#include "nn/activation_checkpoint.h"
 #include "nn/conv.h"
 #include "nn/dropout.h"
 #include "nn/flatten.h"
@@ -115,6 +116,25 @@ ModuleKind ResidualKind() {
       .own_shapes = [](const ModuleConfig&) -> absl::StatusOr<Shapes> { return Shapes{}; }};
 }
 
+// A checkpoint keeps nothing of its own: it holds one child, "module", and
+// saves as the module it wraps, so the weights load into the same names
+// ("1.module.weight") with or without checkpointing on the other side.
+ModuleKind CheckpointKind() {
+  return {
+      .name = "checkpoint",
+      .build = [](const ModuleConfig& config,
+                  std::vector<NamedModule>& children) -> absl::StatusOr<std::unique_ptr<Module>> {
+        if (absl::Status s = config.OnlyKeys({}); !s.ok()) return s;
+        if (children.size() != 1 || children[0].first != "module") {
+          return absl::InvalidArgumentError("children: a checkpoint holds one, \"module\"");
+        }
+        return std::unique_ptr<Module>(
+            std::make_unique<ActivationCheckpoint>(std::move(children[0].second)));
+      },
+      .takes_children = true,
+      .own_shapes = [](const ModuleConfig&) -> absl::StatusOr<Shapes> { return Shapes{}; }};
+}
+
 }  // namespace
 
 std::vector<ModuleKind> ConvolutionalLayerKinds() {
@@ -161,6 +181,7 @@ std::vector<ModuleKind> ConvolutionalLayerKinds() {
           },
           [](const UnflattenOptions&) { return Shapes{}; }),
       ResidualKind(),
+      CheckpointKind(),
   };
   return kinds;
 }

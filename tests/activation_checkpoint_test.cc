@@ -16,6 +16,7 @@
 
 #include "actgrad.h"
 #include "nn/layer_spec.h"
+#include "nn/model_file.h"
 #include "nn/nn.h"
 #include "profile/memory_advice.h"
 #include "profile/profiler.h"
@@ -293,6 +294,36 @@ TEST(CheckpointAdviceTest, ParsesSizes) {
   EXPECT_EQ(*ParseByteSize("2GB"), 2000000000);
   EXPECT_FALSE(ParseByteSize("lots").ok());
   EXPECT_FALSE(ParseByteSize("5 parsecs").ok());
+}
+
+TEST(CheckpointTest, ACheckpointedNetworkSavesAndLoadsAsOne) {
+  Generator gen(3);
+  std::unique_ptr<nn::Sequential> net = Chain(true, gen);
+  const std::string path = ::testing::TempDir() + "/checkpointed.actgrad";
+  ASSERT_TRUE(nn::Save(path, *net).ok());
+  absl::StatusOr<nn::SavedModel> loaded = nn::Load(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  // The same tree, checkpoints included, under the same names.
+  std::vector<std::string> kinds_saved, kinds_loaded;
+  for (auto& [name, m] : net->NamedModules()) kinds_saved.push_back(name + ":" + m->Kind());
+  for (auto& [name, m] : loaded->module->NamedModules()) {
+    kinds_loaded.push_back(name + ":" + m->Kind());
+  }
+  EXPECT_EQ(kinds_loaded, kinds_saved);
+  EXPECT_NE(std::find(kinds_loaded.begin(), kinds_loaded.end(), "2:checkpoint"),
+            kinds_loaded.end());
+  // And the same function, gradients included.
+  Generator data(4);
+  const Tensor x = Normal({8, 32}, 0, 1, data);
+  const Tensor labels = Labels(std::vector<int64_t>(8, 2));
+  Tensor loss_a = CrossEntropy(net->Forward(x), labels);
+  Tensor loss_b = CrossEntropy((*loaded->module)(x), labels);
+  EXPECT_TRUE(SameBits(loss_a, loss_b));
+  loss_a.Backward();
+  loss_b.Backward();
+  const std::vector<Tensor> pa = net->Parameters(), pb = loaded->module->Parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(SameBits(pa[i].grad(), pb[i].grad())) << i;
 }
 
 }  // namespace
