@@ -60,14 +60,19 @@ std::string Percent(const std::optional<double>& fraction) {
 
 std::string FormatGroupTable(const std::vector<ProfileGroup>& groups, int64_t step_ns,
                              const std::string& title, const MachineRoofs& roofs) {
-  std::string out = absl::StrFormat("%-34s %6s %11s %11s %8s %7s %9s %7s %8s %8s %7s %9s\n", title,
-                                    "calls", "forward us", "backward us", "bwd/fwd", "share",
-                                    "GFLOP/s", "% GEMM", "GB/s", "bound", "% roof", "overhead");
+  // As wide as the longest name (module paths nest deep), within reason.
+  size_t width = std::max<size_t>(34, title.size());
+  for (const ProfileGroup& g : groups) width = std::max(width, g.name.size());
+  const int name_width = static_cast<int>(std::min<size_t>(width, 64));
+  std::string out =
+      absl::StrFormat("%-*s %6s %11s %11s %8s %7s %9s %7s %8s %8s %7s %9s\n", name_width, title,
+                      "calls", "forward us", "backward us", "bwd/fwd", "share", "GFLOP/s", "% GEMM",
+                      "GB/s", "bound", "% roof", "overhead");
   for (const ProfileGroup& g : groups) {
     const GroupRates r = RatesOf(g, step_ns, roofs);
     absl::StrAppendFormat(
-        &out, "%-34s %6d %11.1f %11.1f %8.2f %6.1f%% %9.2f %7s %8.2f %8s %7s %8.1f%%\n",
-        g.name.substr(0, 34), g.count, Us(g.forward_ns), Us(g.backward_ns),
+        &out, "%-*s %6d %11.1f %11.1f %8.2f %6.1f%% %9.2f %7s %8.2f %8s %7s %8.1f%%\n", name_width,
+        g.name.substr(0, name_width), g.count, Us(g.forward_ns), Us(g.backward_ns),
         g.BackwardForwardRatio(), 100 * r.share, r.gflops, Percent(r.gemm_share), r.gbytes_per_s,
         r.bound ? r.bound : "-", Percent(r.roof_share), 100 * r.overhead_share);
   }
