@@ -488,21 +488,11 @@ std::vector<ProfileGroup> Profile::ByModule() const {
   return groups;
 }
 
-std::vector<ProfileGroup> MedianByOp(std::span<const Profile> steps) {
-  std::vector<ProfileGroup> groups = MedianOf(steps, &Profile::ByOp);
-  // Gaps stay last, as in each step's table.
-  auto gaps = std::stable_partition(groups.begin(), groups.end(),
-                                    [](const ProfileGroup& g) { return g.name.front() != '('; });
-  std::vector<ProfileGroup> tail(std::make_move_iterator(gaps),
-                                 std::make_move_iterator(groups.end()));
-  groups.erase(gaps, groups.end());
-  SortByTime(groups);
-  groups.insert(groups.end(), tail.begin(), tail.end());
-  return groups;
-}
+namespace {
 
-std::vector<ProfileGroup> MedianByLayer(std::span<const Profile> steps) {
-  std::vector<ProfileGroup> groups = MedianOf(steps, &Profile::ByLayer);
+// Sorted by time as ByOp() and ByLayer() sort, the gaps staying last as in
+// each step's table.
+std::vector<ProfileGroup> SortedGapsLast(std::vector<ProfileGroup> groups) {
   auto gaps = std::stable_partition(groups.begin(), groups.end(), [](const ProfileGroup& g) {
     return g.name.rfind("(gaps", 0) != 0;
   });
@@ -512,6 +502,16 @@ std::vector<ProfileGroup> MedianByLayer(std::span<const Profile> steps) {
   SortByTime(groups);
   groups.insert(groups.end(), tail.begin(), tail.end());
   return groups;
+}
+
+}  // namespace
+
+std::vector<ProfileGroup> MedianByOp(std::span<const Profile> steps) {
+  return SortedGapsLast(MedianOf(steps, &Profile::ByOp));
+}
+
+std::vector<ProfileGroup> MedianByLayer(std::span<const Profile> steps) {
+  return SortedGapsLast(MedianOf(steps, &Profile::ByLayer));
 }
 
 std::vector<ProfileGroup> MedianByModule(std::span<const Profile> steps) {

@@ -117,3 +117,10 @@ string(FIND "${err}" "is not a size" at)
 if(rc EQUAL 0 OR at EQUAL -1)
   message(FATAL_ERROR "a bad --memory-budget was accepted (${rc}):\n${err}")
 endif()
+# Keeping every step's profile is sized before it is allocated.
+execute_process(COMMAND ${ACTGRAD} profile --hidden 8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8,8 --steps 100000
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+string(FIND "${err}" "would keep about" at)
+if(NOT rc EQUAL 2 OR at EQUAL -1)
+  message(FATAL_ERROR "profile --steps 100000 was not refused (${rc}):\n${err}")
+endif()

@@ -233,8 +233,23 @@ int RunProfile(const ProfileFlags& given) {
       Profiler profiler(&scratch, options);
       step();
     }
-    // The first round fills the scratch profile's capacity.
-    if (i == 0) continue;
+    // The first round fills the scratch profile's capacity, and says what
+    // keeping every step will take: refused before it is allocated.
+    if (i == 0) {
+      const double per_step = 2.0 * (scratch.records().size() * sizeof(OpRecord) +
+                                     scratch.saved_buffers().size() * sizeof(SavedBuffer) +
+                                     scratch.saved_refs().size() * sizeof(uint32_t));
+      constexpr double kMaxKeptBytes = 2.0 * (1 << 30);
+      if (per_step * flags.steps > kMaxKeptBytes) {
+        std::cerr << absl::StrFormat(
+            "actgrad profile: --steps %d would keep about %.1f GiB of profiles (%.0f KiB a "
+            "step); at most %d steps fit in 2 GiB\n",
+            flags.steps, per_step * flags.steps / (1 << 30), per_step / 1024,
+            static_cast<int>(kMaxKeptBytes / per_step));
+        return 2;
+      }
+      continue;
+    }
     plain.push_back(fused);
     steps.push_back(scratch);
   }
