@@ -199,8 +199,12 @@ TEST(MachineRoofsTest, MeasuredRoofsAreSane) {
   EXPECT_TRUE(PositiveAndFinite(roofs.copy_gbytes_per_s)) << roofs.copy_gbytes_per_s;
   EXPECT_TRUE(PositiveAndFinite(roofs.gemm_gflops)) << roofs.gemm_gflops;
   // No product passes the FMA roof; half of it is a sanity margin for
-  // timing noise, not a performance target.
+  // timing noise, not a performance target. A sanitizer build instruments
+  // the FMA loop (the GEMM library is not), so the comparison holds only in
+  // an optimized build.
+#ifndef __SANITIZE_ADDRESS__
   EXPECT_GE(roofs.fma_gflops, 0.5 * roofs.gemm_gflops) << RoofsLegend(roofs);
+#endif
   EXPECT_TRUE(PositiveAndFinite(roofs.Balance())) << RoofsLegend(roofs);
 }
 
