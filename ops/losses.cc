@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
@@ -278,6 +279,9 @@ Tensor CrossEntropyForward(ForwardContext& ctx) {
     // (m - z[label]) + log1p(rest), rest the sum of exp(z - m) over all but
     // the largest logit: two terms that do not cancel, and no 1 + rest
     // rounded before its logarithm (1e-13 losses keep their digits).
+    // Each exp(z - m) once per row, kept in double for both the sum and the
+    // probabilities (exp is most of this op's time).
+    std::vector<double> shifted(classes);
     for (int64_t i = 0; i < batch; ++i) {
       const T* row = pz + i * classes;
       T* prob = pp + i * classes;
@@ -285,9 +289,12 @@ Tensor CrossEntropyForward(ForwardContext& ctx) {
       for (int64_t c = 1; c < classes; ++c) top = row[c] > row[top] ? c : top;
       const double m = row[top];
       double rest = 0;
-      for (int64_t c = 0; c < classes; ++c) rest += c == top ? 0.0 : std::exp(double(row[c]) - m);
+      for (int64_t c = 0; c < classes; ++c) {
+        shifted[c] = std::exp(double(row[c]) - m);
+        rest += c == top ? 0.0 : shifted[c];
+      }
       const double inv = 1.0 / (1.0 + rest);
-      for (int64_t c = 0; c < classes; ++c) prob[c] = T(std::exp(double(row[c]) - m) * inv);
+      for (int64_t c = 0; c < classes; ++c) prob[c] = T(shifted[c] * inv);
       loss += (m - double(row[pl[i]])) + std::log1p(rest);
     }
   });
