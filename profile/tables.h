@@ -65,8 +65,9 @@ std::string GroupsJson(const std::vector<ProfileGroup>& groups, int64_t step_ns,
 // balance 8.5 FLOP/byte". Unknown roofs are left out.
 std::string RoofsLegend(const MachineRoofs& roofs);
 
-// The tables as before the roofs: shares of profile.TotalNs() (the sum of
-// the records), "% GEMM" against `peak_gflops` when positive, and no bound
+// The tables as before the roofs: shares of the profiled step (the
+// profiler's lifetime, which the rows add up to, gaps included), "% GEMM"
+// against `peak_gflops` when positive, and no bound
 // (the FMA and copy roofs unknown).
 std::string FormatGroupTable(const std::vector<ProfileGroup>& groups, const Profile& profile,
                              const std::string& title, double peak_gflops = 0);

@@ -81,8 +81,14 @@ TEST(ProfilerTest, GroupsByOpAndByLayer) {
       EXPECT_EQ(g.count, 2);
     }
   }
-  // The rows are the records and the gaps between them: the whole step.
+  // The rows are the records and the gaps between them: the whole step,
+  // of which the shares are shares.
   EXPECT_EQ(total, step.profile.wall_ns());
+  absl::StatusOr<io::JsonDocument> json = io::ParseJson(GroupsJson(ops, step.profile), "ops");
+  ASSERT_TRUE(json.ok()) << json.status();
+  double shares = 0;
+  for (const io::JsonValue& row : json->GetArray()) shares += row["share"].GetDouble();
+  EXPECT_NEAR(shares, 1.0, 1e-9);
   const std::string table = FormatGroupTable(ops, step.profile, "op", 100.0);
   EXPECT_THAT(table, HasSubstr("bwd/fwd"));
   EXPECT_THAT(table, HasSubstr("linear"));
