@@ -2,7 +2,9 @@
 // on OpenBLAS (cblas_sgemm, under this machine's OPENBLAS_CORETYPE) and on
 // oneDNN (dnnl_sgemm), side by side, at 1024^3 and at the shapes of W3's and
 // W4's layers (forward, weight gradient, input gradient), with the largest
-// difference between the two results.
+// difference between the two results; and the library's own small-product
+// kernel (ops/small_gemm.h) on the shapes small enough for it, which is how
+// its threshold was chosen.
 //
 //   actgrad_gemm_libraries [threads]     # default 1
 //
@@ -19,6 +21,8 @@
 #include <cstdlib>
 #include <random>
 #include <vector>
+
+#include "ops/small_gemm.h"
 
 namespace {
 
@@ -39,6 +43,11 @@ constexpr Shape kShapes[] = {
     {"W4 layer forward", false, true, 32, 64, 64},
     {"W4 layer dW", true, false, 64, 64, 32},
     {"W4 layer dX", false, false, 32, 64, 64},
+    {"64^3 forward", false, true, 64, 64, 64},
+    {"64^3 dX", false, false, 64, 64, 64},
+    {"128 x 64 x 64 forward", false, true, 128, 64, 64},
+    {"128^3 dX", false, false, 128, 128, 128},
+    {"odd 33 x 65 x 17", false, true, 33, 65, 17},
 };
 
 template <typename Fn>
@@ -66,8 +75,8 @@ int main(int argc, char** argv) {
               dnnl_version()->minor, dnnl_version()->patch);
   std::printf(
       "| shape | m x n x k | OpenBLAS GFLOP/s | oneDNN GFLOP/s | oneDNN / OpenBLAS | max |diff| "
-      "|\n");
-  std::printf("| --- | --- | ---: | ---: | ---: | ---: |\n");
+      "| small kernel GFLOP/s | small / oneDNN | small's max |diff| |\n");
+  std::printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   std::mt19937 gen(1);
   std::normal_distribution<float> normal;
   for (const Shape& s : kShapes) {
@@ -91,8 +100,25 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < c_blas.size(); ++i) {
       diff = std::max(diff, double(std::abs(c_blas[i] - c_dnnl[i])));
     }
-    std::printf("| %s | %d x %d x %d | %.1f | %.1f | %.2f | %.1e |\n", s.name, s.m, s.n, s.k,
+    std::printf("| %s | %d x %d x %d | %.1f | %.1f | %.2f | %.1e |", s.name, s.m, s.n, s.k,
                 flop / blas / 1e9, flop / dnnl / 1e9, blas / dnnl, diff);
+    // The small kernel on small shapes only, including some past its
+    // threshold, to show where the library overtakes it.
+    if (!actgrad::internal::SmallGemmAvailable() || int64_t{s.m} * s.n * s.k > (1 << 21)) {
+      std::printf(" - | - | - |\n");
+      continue;
+    }
+    std::vector<float> c_small(c_dnnl.size());
+    const double small = MedianSeconds(reps, [&] {
+      actgrad::internal::SmallGemm(s.trans_a, s.trans_b, s.m, s.n, s.k, a.data(), lda, b.data(),
+                                   ldb, c_small.data(), s.n, false);
+    });
+    double small_diff = 0;
+    for (size_t i = 0; i < c_blas.size(); ++i) {
+      small_diff = std::max(small_diff, double(std::abs(c_blas[i] - c_small[i])));
+    }
+    std::printf(" %.1f | %.2f | %.1e |%s\n", flop / small / 1e9, dnnl / small, small_diff,
+                actgrad::internal::SmallGemmApplies(s.m, s.n, s.k) ? " (used)" : "");
   }
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "ops/small_gemm.h"
 #include "ops/threads.h"
 
 #if ACTGRAD_HAS_ONEDNN
@@ -88,6 +89,10 @@ bool EmptyProduct(int64_t m, int64_t n, int64_t k, T* c, int64_t ldc, bool accum
 void GemmStrided(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
                  int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   if (EmptyProduct(m, n, k, c, ldc, accumulate)) return;
+  if (SmallGemmApplies(m, n, k)) {
+    SmallGemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    return;
+  }
   const float beta = accumulate ? 1.0f : 0.0f;
   EnsureBlasThreads();
 #if ACTGRAD_HAS_ONEDNN

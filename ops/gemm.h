@@ -6,8 +6,12 @@
 // oneDNN's sgemm where the build found oneDNN: on this project's machines
 // it runs about twice as fast as OpenBLAS under the pinned
 // OPENBLAS_CORETYPE=Haswell kernel, at 1024^3 and at the small shapes of
-// real networks alike (README, "Performance"). float64 products, and float32
-// without oneDNN, go to OpenBLAS. Both use NumThreads() threads.
+// real networks alike (README, "Performance"). float32 products small
+// enough that a library call costs more than its arithmetic (up to 64^3
+// multiply-adds, such as a 64-wide layer at batch 32) run on the library's
+// own kernel (ops/small_gemm.h) instead, on the calling thread. float64
+// products, and float32 without oneDNN, go to OpenBLAS. Libraries use
+// NumThreads() threads.
 //
 // Example:
 //

@@ -1,7 +1,8 @@
-// The float32 matrix products (oneDNN or OpenBLAS, ops/gemm.h) against a
-// float64 reference computed here, on the shapes real networks use and on
-// awkward ones, every transpose combination, with and without accumulation;
-// the strided form also with rows further apart than their length.
+// The float32 matrix products (oneDNN or OpenBLAS, and the small-product
+// kernel, ops/gemm.h) against a float64 reference computed here, on the
+// shapes real networks use and on awkward ones, every transpose combination,
+// with and without accumulation; the strided form also with rows further
+// apart than their length.
 
 #include "ops/gemm.h"
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "actgrad.h"
+#include "ops/small_gemm.h"
 
 namespace actgrad {
 namespace {
@@ -131,6 +133,65 @@ TEST(GemmStridedTest, AnEmptySumWritesZerosInsideTheRowsOnly) {
   internal::GemmStrided(true, true, 2, 3, 0, static_cast<const double*>(nullptr), 2,
                         static_cast<const double*>(nullptr), 1, d.data(), 4, true);
   EXPECT_EQ(d, std::vector<double>(8, 7.0));
+}
+
+// The small-product kernel called directly, past its threshold too: every
+// count of rows left over after its 8- and 12-row blocks, column counts
+// around its 16- and 32-wide panels, every transpose and accumulation, with
+// rows stored further apart than their length; the gaps keep their values.
+TEST(SmallGemmTest, EveryBlockRemainderMatchesAFloat64Reference) {
+  if (!internal::SmallGemmAvailable()) GTEST_SKIP() << "built without AVX-512";
+  Generator gen(43);
+  for (const int64_t m : {1, 2, 5, 7, 8, 9, 11, 12, 13, 20, 25, 70}) {
+    for (const int64_t n : {1, 15, 16, 17, 31, 32, 33, 48, 50}) {
+      for (const int64_t k : {1, 3, 64, 100}) {
+        for (int variant = 0; variant < 8; ++variant) {
+          const bool trans_a = variant & 1, trans_b = variant & 2, accumulate = variant & 4;
+          const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
+          const int64_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
+          const int64_t lda = a_cols + 3, ldb = b_cols + 1, ldc = n + 2;
+          std::vector<float> a(a_rows * lda), b(b_rows * ldb), c(m * ldc);
+          for (float& v : a) v = float(gen.NextNormal());
+          for (float& v : b) v = float(gen.NextNormal());
+          for (float& v : c) v = float(gen.NextNormal());
+          const std::vector<float> c0 = c;
+          internal::SmallGemm(trans_a, trans_b, m, n, k, a.data(), lda, b.data(), ldb, c.data(),
+                              ldc, accumulate);
+          double worst = 0;
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < ldc; ++j) {
+              if (j >= n) {
+                ASSERT_EQ(c[i * ldc + j], c0[i * ldc + j]) << "gap at " << i << "," << j;
+                continue;
+              }
+              double exact = accumulate ? double(c0[i * ldc + j]) : 0.0;
+              double magnitude = std::abs(exact);
+              for (int64_t p = 0; p < k; ++p) {
+                const double x = a[trans_a ? p * lda + i : i * lda + p];
+                const double y = b[trans_b ? j * ldb + p : p * ldb + j];
+                exact += x * y;
+                magnitude += std::abs(x * y);
+              }
+              worst = std::max(worst, std::abs(double(c[i * ldc + j]) - exact) / magnitude);
+            }
+          }
+          ASSERT_LE(worst, Tolerance(k)) << m << "x" << n << "x" << k << " trans_a=" << trans_a
+                                         << " trans_b=" << trans_b << " accumulate=" << accumulate;
+        }
+      }
+    }
+  }
+}
+
+// Which products take the small kernel: W4's layers do, W3's do not.
+TEST(SmallGemmTest, TakesOnlySmallProducts) {
+  if (!internal::SmallGemmAvailable()) GTEST_SKIP() << "built without AVX-512";
+  EXPECT_TRUE(internal::SmallGemmApplies(32, 64, 64));
+  EXPECT_TRUE(internal::SmallGemmApplies(64, 64, 64));
+  EXPECT_FALSE(internal::SmallGemmApplies(128, 512, 784));
+  EXPECT_FALSE(internal::SmallGemmApplies(65, 64, 64));
+  EXPECT_FALSE(internal::SmallGemmApplies(0, 64, 64));
+  EXPECT_FALSE(internal::SmallGemmApplies(int64_t{1} << 40, 1, 1));
 }
 
 TEST(GemmLibraryTest, NamesTheLibrary) {
