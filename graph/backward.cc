@@ -23,7 +23,8 @@ struct BackwardAccess {
   static void Fill(BackwardContext& ctx, Graph* recording, const Node& node, const Attrs& attrs,
                    const std::source_location& location, const Tensor& dy, std::span<Tensor> dx,
                    std::span<const bool> needs_grad, std::span<const Shape> input_shapes,
-                   std::span<const DType> input_dtypes) {
+                   std::span<const DType> input_dtypes, std::span<const Tensor> leaf_grads,
+                   std::span<bool> added) {
     ctx.op_ = node.op;
     ctx.dy_ = &dy;
     ctx.attrs_ = &attrs;
@@ -54,6 +55,8 @@ struct BackwardAccess {
     ctx.needs_grad_ = needs_grad;
     ctx.input_shapes_ = input_shapes;
     ctx.input_dtypes_ = input_dtypes;
+    ctx.leaf_grads_ = leaf_grads;
+    ctx.added_ = added;
   }
 
   // The same from values at hand rather than a node: every input that fits,
@@ -99,6 +102,7 @@ struct SweepScratch {
   // Copies, not pointers into the node store: a recorded backward grows it.
   std::vector<Shape> input_shapes;
   std::vector<DType> input_dtypes;
+  std::vector<Tensor> leaf_grads;
 };
 
 SweepScratch& Scratch() {
@@ -109,6 +113,22 @@ SweepScratch& Scratch() {
 bool OwnedOnlyHere(const Tensor& t) {
   return t.impl()->refs.load(std::memory_order_relaxed) == 1 &&
          t.impl()->storage->use_count() == 1 && t.impl()->graph == nullptr;
+}
+
+// The gradient `leaf` holds, when a backward may add into it in place
+// (BackwardContext::gradient_to_add_into): it exists, only the leaf holds it
+// and its storage, it is not in a graph, and no hook would see the gradient
+// on its way there. Undefined otherwise.
+Tensor GradientToAddInto(const Node& input) {
+  const TensorImpl* leaf = input.leaf;
+  if (leaf == nullptr || leaf->hooks != nullptr || input.has_hooks) return Tensor();
+  TensorImpl* grad = leaf->grad;
+  if (grad == nullptr || grad->refs.load(std::memory_order_relaxed) != 1 ||
+      grad->storage->use_count() != 1 || grad->graph != nullptr) {
+    return Tensor();
+  }
+  grad->Ref();
+  return Tensor(grad);
 }
 
 // Adds `dx` into a gradient slot, in place when nothing else can see the
@@ -241,6 +261,11 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
   };
   grads[root_id] = std::move(seed);
 
+  // Backwards may add parameter gradients straight into the leaves' own
+  // (BackwardContext::gradient_to_add_into), except where each gradient must
+  // be seen on its own: a recorded backward, Grad()'s captures, anomaly
+  // checks.
+  const bool add_in_place = !recording && captured.empty() && !detect_anomaly;
   setup.reset();
   OpObserver* observer = ActiveObserver();
   for (uint32_t v = root_id + 1; v-- > 0;) {
@@ -283,7 +308,8 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
     scratch.dx.resize(std::max<size_t>(scratch.dx.size(), n));
     scratch.input_shapes.resize(std::max<size_t>(scratch.input_shapes.size(), n));
     scratch.input_dtypes.resize(std::max<size_t>(scratch.input_dtypes.size(), n));
-    absl::InlinedVector<bool, 8> needs_grad(n);
+    scratch.leaf_grads.resize(std::max<size_t>(scratch.leaf_grads.size(), n));
+    absl::InlinedVector<bool, 8> needs_grad(n), added(n);
     absl::InlinedVector<uint32_t, 8> input_ids(n);
     const OpDef* op = node.op;
     const std::source_location created_at = node.location;
@@ -294,6 +320,7 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
         const Node& input = graph->node(in[i].input);
         scratch.input_shapes[i] = input.shape;
         scratch.input_dtypes[i] = input.dtype;
+        if (add_in_place) scratch.leaf_grads[i] = GradientToAddInto(input);
       }
     }
     {
@@ -303,16 +330,24 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
       BackwardAccess::Fill(ctx, recording ? graph : nullptr, node, attrs, created_at, dy,
                            {scratch.dx.data(), size_t(n)}, {needs_grad.data(), size_t(n)},
                            {scratch.input_shapes.data(), size_t(n)},
-                           {scratch.input_dtypes.data(), size_t(n)});
+                           {scratch.input_dtypes.data(), size_t(n)},
+                           {scratch.leaf_grads.data(), size_t(n)}, {added.data(), size_t(n)});
       kernel_start = observer != nullptr ? ObserverClockNs() : 0;
       (recording ? op->backward_graph : op->backward)(ctx);
       kernel_end = observer != nullptr ? ObserverClockNs() : 0;
     }
+    for (int i = 0; i < n; ++i) scratch.leaf_grads[i] = Tensor();
     // A recorded backward (and each recorded accumulation) grows the node and
     // edge stores, so nothing below holds references into them: the op, its
     // location and its inputs were copied before the call.
     for (int i = 0; i < n; ++i) {
       Tensor dx = std::move(scratch.dx[i]);
+      if (added[i]) {
+        ACTGRAD_REQUIRE(!dx.defined(), location, "backward of ", op->name,
+                        " both added its gradient for input ", i,
+                        " into the leaf's gradient and returned one");
+        continue;
+      }
       if (!needs_grad[i] || !dx.defined()) continue;
       if (detect_anomaly) [[unlikely]] {
         const std::string bad = DescribeNonFinite(dx);

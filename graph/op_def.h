@@ -296,6 +296,18 @@ class BackwardContext {
   void set_dx(int i, Tensor dx) { dx_[i] = std::move(dx); }
   Tensor& dx(int i) { return dx_[i]; }
 
+  // Where input i's gradient may be added in place instead of being returned
+  // through set_dx, or nullptr: the gradient already held by the leaf tensor
+  // that input i is, when nothing but that leaf can see it (no gradient hook,
+  // no other holder, and a backward that is neither recorded, captured by
+  // Grad() nor checked for anomalies). A product that writes its weight
+  // gradient there (a GEMM with beta = 1) saves a temporary and a pass over
+  // it. After adding, call set_dx_added(i) and set no dx(i).
+  const Tensor* gradient_to_add_into(int i) const {
+    return leaf_grads_.empty() || !leaf_grads_[i].defined() ? nullptr : &leaf_grads_[i];
+  }
+  void set_dx_added(int i) { added_[i] = true; }
+
  private:
   friend struct internal::BackwardAccess;
 
@@ -312,6 +324,8 @@ class BackwardContext {
   std::span<const bool> needs_grad_;
   std::span<const Shape> input_shapes_;
   std::span<const DType> input_dtypes_;
+  std::span<const Tensor> leaf_grads_;
+  std::span<bool> added_;
 };
 
 // What an op's Jacobian-vector product sees: the inputs and the output of

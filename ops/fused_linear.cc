@@ -135,7 +135,11 @@ void LinearActivationBackward(BackwardContext& ctx) {
   const bool bias_grad = ctx.num_inputs() == 3 && ctx.needs_grad(2);
   const bool identity = kind == Fused::kIdentity;
   const Tensor dz = identity ? dy : internal::Empty(y.shape(), y.dtype());
-  Tensor db = bias_grad ? internal::ZerosOf(Shape{out}, y.dtype()) : Tensor();
+  // The bias gradient is summed straight into the leaf's where it may be.
+  const Tensor* bias_into = bias_grad ? ctx.gradient_to_add_into(2) : nullptr;
+  Tensor db = !bias_grad             ? Tensor()
+              : bias_into != nullptr ? *bias_into
+                                     : internal::ZerosOf(Shape{out}, y.dtype());
   DispatchFloating(y.dtype(), [&](auto tag) {
     using T = decltype(tag);
     ActivationGradientAndBiasSum(kind, T(ctx.attrs().alpha), static_cast<const T*>(dy.raw_data()),
@@ -144,7 +148,11 @@ void LinearActivationBackward(BackwardContext& ctx) {
                                  bias_grad ? static_cast<T*>(db.raw_data()) : nullptr, rows, out);
   });
   internal::LinearProductGradients(ctx, dz);
-  if (bias_grad) ctx.set_dx(2, std::move(db));
+  if (bias_into != nullptr) {
+    ctx.set_dx_added(2);
+  } else if (bias_grad) {
+    ctx.set_dx(2, std::move(db));
+  }
 }
 
 // The same with recorded ops, for BackwardOptions::create_graph; y is the

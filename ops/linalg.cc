@@ -159,7 +159,8 @@ void LinearBackward(BackwardContext& ctx) {
   if (ctx.num_inputs() == 3 && ctx.needs_grad(2)) {
     const Tensor& dy = ctx.dy();
     const int64_t out = dy.dim(dy.rank() - 1), rows = dy.numel() / std::max<int64_t>(out, 1);
-    Tensor db = internal::ZerosOf(Shape{out}, dy.dtype());
+    const Tensor* into = ctx.gradient_to_add_into(2);
+    Tensor db = into != nullptr ? *into : internal::ZerosOf(Shape{out}, dy.dtype());
     DispatchFloating(dy.dtype(), [&](auto tag) {
       using T = decltype(tag);
       const T* pdy = static_cast<const T*>(dy.raw_data());
@@ -169,7 +170,7 @@ void LinearBackward(BackwardContext& ctx) {
         for (int64_t j = 0; j < out; ++j) pdb[j] += row[j];
       }
     });
-    ctx.set_dx(2, std::move(db));
+    into != nullptr ? ctx.set_dx_added(2) : ctx.set_dx(2, std::move(db));
   }
 }
 
@@ -325,12 +326,16 @@ void LinearProductGradients(BackwardContext& ctx, const Tensor& dz) {
            static_cast<T*>(dx.raw_data()), false);
       ctx.set_dx(0, std::move(dx));
     }
-    if (ctx.needs_grad(1)) {
-      Tensor dw = Empty(w.shape(), w.dtype());
-      Gemm(true, false, out, in, rows, pdz, static_cast<const T*>(x.raw_data()),
-           static_cast<T*>(dw.raw_data()), false);
-      ctx.set_dx(1, std::move(dw));
+    if (!ctx.needs_grad(1)) return;
+    const T* px = static_cast<const T*>(x.raw_data());
+    if (const Tensor* into = ctx.gradient_to_add_into(1)) {
+      Gemm(true, false, out, in, rows, pdz, px, static_cast<T*>(into->raw_data()), true);
+      ctx.set_dx_added(1);
+      return;
     }
+    Tensor dw = Empty(w.shape(), w.dtype());
+    Gemm(true, false, out, in, rows, pdz, px, static_cast<T*>(dw.raw_data()), false);
+    ctx.set_dx(1, std::move(dw));
   });
 }
 

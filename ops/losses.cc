@@ -49,6 +49,29 @@ void RequireNonEmpty(const ForwardContext& ctx) {
 }
 
 // ------------------------------------------------------------------- mse
+// sum (p - t)^2 in double, over kLanes independent partial sums: a single
+// running sum is one long chain of dependent adds, which the compiler may not
+// reorder, and made this loss 2 % of a 16-layer training step.
+template <typename T>
+double SumOfSquaredDifferences(const T* p, const T* t, int64_t n) {
+  constexpr int kLanes = 8;
+  double lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      const double d = double(p[i + l]) - double(t[i + l]);
+      lanes[l] += d * d;
+    }
+  }
+  for (int l = 0; i < n; ++i, ++l) {
+    const double d = double(p[i]) - double(t[i]);
+    lanes[l] += d * d;
+  }
+  double sum = 0;
+  for (double lane : lanes) sum += lane;
+  return sum;
+}
+
 // y = mean((p - t)^2);  dp = 2 (p - t) dy / n, dt = -dp
 Tensor MseForward(ForwardContext& ctx) {
   internal::RequireSameFloatingDType(ctx);
@@ -58,11 +81,9 @@ Tensor MseForward(ForwardContext& ctx) {
   double loss = 0;
   DispatchFloating(p.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    loss =
-        (AsArray<T>(p).template cast<double>() - AsArray<T>(ctx.input(1)).template cast<double>())
-            .square()
-            .sum() /
-        static_cast<double>(p.numel());
+    loss = SumOfSquaredDifferences(static_cast<const T*>(p.raw_data()),
+                                   static_cast<const T*>(ctx.input(1).raw_data()), p.numel()) /
+           static_cast<double>(p.numel());
   });
   return ScalarOut(p.dtype(), loss);
 }

@@ -1,4 +1,5 @@
-// The dynamic graph: accumulation, hooks, grad modes, retain_graph, detach,
+// The dynamic graph: accumulation (in place into parameters' gradients
+// where nothing else sees them), hooks, grad modes, retain_graph, detach,
 // pruning, deep chains, and the memory a steady loop asks of the system.
 
 #include <gtest/gtest.h>
@@ -48,6 +49,96 @@ TEST(AutogradTest, RepeatedBackwardAccumulatesIntoLeaves) {
   EXPECT_FLOAT_EQ(x.grad().item(), 0.0f);
   x.ClearGrad();
   EXPECT_FALSE(x.grad().defined());
+}
+
+// A linear layer, plain and fused with tanh, whose parameters' gradients
+// already exist: the products add into them with no accumulate_grad node,
+// unless a hook, another holder of the gradient or a recorded backward must
+// see the gradient on its own. The sums are the same either way.
+struct TwoLayers {
+  Generator gen{5};
+  Tensor x = Normal({6, 3}, 0, 1, gen, DType::kFloat64);
+  Tensor w1 = Normal({4, 3}, 0, 1, gen, DType::kFloat64).set_requires_grad(true);
+  Tensor b1 = Normal({4}, 0, 1, gen, DType::kFloat64).set_requires_grad(true);
+  Tensor w2 = Normal({2, 4}, 0, 1, gen, DType::kFloat64).set_requires_grad(true);
+  Tensor b2 = Normal({2}, 0, 1, gen, DType::kFloat64).set_requires_grad(true);
+
+  Tensor Loss() { return Sum(Square(Linear(LinearActivation(x, w1, b1, ops::kTanh, {}), w2, b2))); }
+  std::vector<Tensor> Parameters() { return {w1, b1, w2, b2}; }
+  // Backward once, profiled; the number of accumulate_grad records.
+  int BackwardCountingAccumulations(const BackwardOptions& options = {}) {
+    Profile profile;
+    {
+      Profiler profiler(&profile);
+      Loss().Backward(options);
+    }
+    int accumulations = 0;
+    for (const OpRecord& r : profile.records()) accumulations += r.op == "accumulate_grad";
+    return accumulations;
+  }
+};
+
+std::vector<std::vector<double>> Gradients(std::vector<Tensor> parameters) {
+  std::vector<std::vector<double>> grads;
+  for (const Tensor& p : parameters) grads.push_back(p.grad().ToVector());
+  return grads;
+}
+
+void ExpectGradients(const std::vector<Tensor>& parameters,
+                     const std::vector<std::vector<double>>& expected, double factor) {
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const std::vector<double> got = parameters[i].grad().ToVector();
+    ASSERT_EQ(got.size(), expected[i].size());
+    for (size_t j = 0; j < got.size(); ++j) {
+      EXPECT_NEAR(got[j], factor * expected[i][j], 1e-12 * (1 + std::abs(expected[i][j])))
+          << "parameter " << i << " element " << j;
+    }
+  }
+}
+
+TEST(AutogradTest, LayersAddIntoExistingParameterGradientsInPlace) {
+  TwoLayers net;
+  // The first backward creates the gradients, through accumulate_grad.
+  EXPECT_EQ(net.BackwardCountingAccumulations(), 4);
+  const std::vector<std::vector<double>> once = Gradients(net.Parameters());
+  std::vector<const void*> buffers;
+  for (const Tensor& p : net.Parameters()) buffers.push_back(p.grad().raw_data());
+  // Then the layers add into them: no accumulate_grad, the same buffers.
+  EXPECT_EQ(net.BackwardCountingAccumulations(), 0);
+  ExpectGradients(net.Parameters(), once, 2.0);
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    EXPECT_EQ(net.Parameters()[i].grad().raw_data(), buffers[i]) << i;
+  }
+  for (Tensor& p : net.Parameters()) p.ZeroGrad();
+  EXPECT_EQ(net.BackwardCountingAccumulations(), 0);
+  ExpectGradients(net.Parameters(), once, 1.0);
+}
+
+TEST(AutogradTest, GradientsSomethingElseSeesAreNotAddedInPlace) {
+  TwoLayers net;
+  net.Loss().Backward();
+  const std::vector<std::vector<double>> once = Gradients(net.Parameters());
+
+  // A hook on the weight sees its whole gradient for this pass.
+  std::vector<double> seen;
+  net.w2.RegisterHook([&seen](const Tensor& g) {
+    seen = g.ToVector();
+    return Tensor();
+  });
+  EXPECT_EQ(net.BackwardCountingAccumulations(), 1);
+  EXPECT_EQ(seen.size(), once[2].size());
+  for (size_t j = 0; j < seen.size(); ++j) EXPECT_NEAR(seen[j], once[2][j], 1e-12) << j;
+  ExpectGradients(net.Parameters(), once, 2.0);
+
+  // A gradient someone else holds is added by the engine, as before (w1;
+  // w2 still has its hook).
+  const Tensor held = net.w1.grad();
+  EXPECT_EQ(net.BackwardCountingAccumulations(), 2);
+  ExpectGradients(net.Parameters(), once, 3.0);
+
+  // A recorded backward keeps every gradient in the graph.
+  EXPECT_EQ(net.BackwardCountingAccumulations({.create_graph = true}), 4);
+  ExpectGradients(net.Parameters(), once, 4.0);
 }
 
 TEST(AutogradTest, BroadcastGradientsSumBackToTheInputShape) {

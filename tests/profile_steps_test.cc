@@ -85,8 +85,10 @@ TEST(ProfileStepsTest, RowsAddUpToTheMeasuredStep) {
     ratios.push_back(double(RowsNs(by_op)) / measured_ns);
     std::map<std::string, const ProfileGroup*> rows;
     for (const ProfileGroup& g : by_op) rows[g.name] = &g;
+    // No accumulate_grad row: after the first step the layers add their
+    // parameters' gradients into the existing ones inside their backward.
     for (const char* name : {"optimizer.zero_grad", "optimizer.step", "backward.setup",
-                             "accumulate_grad", "mse_loss"}) {
+                             "linear_activation", "mse_loss"}) {
       EXPECT_TRUE(rows.count(name)) << name;
     }
   }
@@ -162,6 +164,7 @@ TEST(ProfileStepsTest, FusedPairsAreProfiledAsFusedUnlessFusionIsOff) {
 
 TEST(ProfileStepsTest, MediansArePerGroupOverSteps) {
   MlpStep step;
+  step.Run();  // the first step creates the gradients, so it has other rows
   std::vector<Profile> steps(5);
   for (Profile& p : steps) {
     Profiler profiler(&p);
@@ -196,6 +199,7 @@ TEST(ProfileStepsTest, MediansArePerGroupOverSteps) {
 
 TEST(ProfileStepsTest, AReusedProfileDoesNotGrowWhileAStepRuns) {
   MlpStep step;
+  step.Run();  // the first step creates the gradients, so it has more records
   Profile scratch;
   {
     Profiler profiler(&scratch);
