@@ -28,6 +28,57 @@ struct GemmShape {
 // the factor 4 leaves room for the order of the blocks.
 double Tolerance(int64_t k) { return 4.0 * std::sqrt(double(k)) * std::ldexp(1.0, -24); }
 
+// A strided product's operands as stored, and C before the call; every
+// value is a float, so both precisions read the same numbers.
+struct StoredProduct {
+  bool trans_a, trans_b, accumulate;
+  int64_t m, n, k, lda, ldb, ldc;
+  std::vector<double> a, b, c_before;
+};
+
+StoredProduct RandomProduct(bool trans_a, bool trans_b, bool accumulate, int64_t m, int64_t n,
+                            int64_t k, int64_t a_pad, int64_t b_pad, int64_t c_pad,
+                            Generator& gen) {
+  StoredProduct p{trans_a, trans_b, accumulate, m, n, k, 0, 0, n + c_pad, {}, {}, {}};
+  p.lda = (trans_a ? m : k) + a_pad;
+  p.ldb = (trans_b ? k : n) + b_pad;
+  auto floats = [&gen](int64_t count) {
+    std::vector<double> v(count);
+    for (double& x : v) x = double(float(gen.NextNormal()));
+    return v;
+  };
+  p.a = floats((trans_a ? k : m) * p.lda);
+  p.b = floats((trans_b ? n : k) * p.ldb);
+  p.c_before = floats(m * p.ldc);
+  return p;
+}
+
+// The worst |c - exact| / sum |a b| over C's m x n entries, the exact sums
+// taken in double; fails the test if a gap between C's rows changed.
+template <typename T>
+double WorstRelativeError(const StoredProduct& p, const std::vector<T>& c) {
+  double worst = 0;
+  for (int64_t i = 0; i < p.m; ++i) {
+    for (int64_t j = 0; j < p.ldc; ++j) {
+      const double before = p.c_before[i * p.ldc + j];
+      if (j >= p.n) {
+        EXPECT_EQ(double(c[i * p.ldc + j]), before) << "gap at " << i << "," << j;
+        continue;
+      }
+      double exact = p.accumulate ? before : 0.0;
+      double magnitude = std::abs(exact);
+      for (int64_t q = 0; q < p.k; ++q) {
+        const double x = p.a[p.trans_a ? q * p.lda + i : i * p.lda + q];
+        const double y = p.b[p.trans_b ? j * p.ldb + q : q * p.ldb + j];
+        exact += x * y;
+        magnitude += std::abs(x * y);
+      }
+      worst = std::max(worst, std::abs(double(c[i * p.ldc + j]) - exact) / (magnitude + 1e-300));
+    }
+  }
+  return worst;
+}
+
 class GemmTest : public testing::TestWithParam<GemmShape> {};
 
 TEST_P(GemmTest, Float32MatchesAFloat64Reference) {
@@ -80,41 +131,16 @@ TEST(GemmStridedTest, MatchesAFloat64ReferenceWithWideRows) {
   Generator gen(41);
   for (int variant = 0; variant < 8; ++variant) {
     const bool trans_a = variant & 1, trans_b = variant & 2, accumulate = variant & 4;
-    // Stored shapes, each row padded by a few elements.
-    const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
-    const int64_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
-    const int64_t lda = a_cols + 5, ldb = b_cols + 3, ldc = n + 7;
-    const std::vector<double> a = Normal(Shape{a_rows * lda}, 0, 1, gen).ToVector();
-    const std::vector<double> b = Normal(Shape{b_rows * ldb}, 0, 1, gen).ToVector();
-    const std::vector<double> c0 = Normal(Shape{m * ldc}, 0, 1, gen).ToVector();
-    std::vector<float> a32(a.begin(), a.end()), b32(b.begin(), b.end()), c32(c0.begin(), c0.end());
-    std::vector<double> c64(c32.begin(), c32.end());
-    const std::vector<double> a64(a32.begin(), a32.end()), b64(b32.begin(), b32.end());
-    internal::GemmStrided(trans_a, trans_b, m, n, k, a32.data(), lda, b32.data(), ldb, c32.data(),
-                          ldc, accumulate);
-    internal::GemmStrided(trans_a, trans_b, m, n, k, a64.data(), lda, b64.data(), ldb, c64.data(),
-                          ldc, accumulate);
-    double worst32 = 0, worst64 = 0;
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < ldc; ++j) {
-        const double before = double(float(c0[i * ldc + j]));
-        if (j >= n) {  // the gap after row i
-          ASSERT_EQ(double(c32[i * ldc + j]), before) << "float32 gap at " << i << "," << j;
-          ASSERT_EQ(c64[i * ldc + j], before) << "float64 gap at " << i << "," << j;
-          continue;
-        }
-        double exact = accumulate ? before : 0.0;
-        double magnitude = std::abs(exact);
-        for (int64_t p = 0; p < k; ++p) {
-          const double x = a64[trans_a ? p * lda + i : i * lda + p];
-          const double y = b64[trans_b ? j * ldb + p : p * ldb + j];
-          exact += x * y;
-          magnitude += std::abs(x * y);
-        }
-        worst32 = std::max(worst32, std::abs(double(c32[i * ldc + j]) - exact) / magnitude);
-        worst64 = std::max(worst64, std::abs(c64[i * ldc + j] - exact) / magnitude);
-      }
-    }
+    // Each row padded by a few elements.
+    const StoredProduct p = RandomProduct(trans_a, trans_b, accumulate, m, n, k, 5, 3, 7, gen);
+    const std::vector<float> a32(p.a.begin(), p.a.end()), b32(p.b.begin(), p.b.end());
+    std::vector<float> c32(p.c_before.begin(), p.c_before.end());
+    std::vector<double> c64 = p.c_before;
+    internal::GemmStrided(trans_a, trans_b, m, n, k, a32.data(), p.lda, b32.data(), p.ldb,
+                          c32.data(), p.ldc, accumulate);
+    internal::GemmStrided(trans_a, trans_b, m, n, k, p.a.data(), p.lda, p.b.data(), p.ldb,
+                          c64.data(), p.ldc, accumulate);
+    const double worst32 = WorstRelativeError(p, c32), worst64 = WorstRelativeError(p, c64);
     EXPECT_LE(worst32, Tolerance(k))
         << "trans_a=" << trans_a << " trans_b=" << trans_b << " accumulate=" << accumulate;
     EXPECT_LE(worst64, 1e-14) << "trans_a=" << trans_a << " trans_b=" << trans_b
@@ -147,34 +173,13 @@ TEST(SmallGemmTest, EveryBlockRemainderMatchesAFloat64Reference) {
       for (const int64_t k : {1, 3, 64, 100}) {
         for (int variant = 0; variant < 8; ++variant) {
           const bool trans_a = variant & 1, trans_b = variant & 2, accumulate = variant & 4;
-          const int64_t a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
-          const int64_t b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
-          const int64_t lda = a_cols + 3, ldb = b_cols + 1, ldc = n + 2;
-          std::vector<float> a(a_rows * lda), b(b_rows * ldb), c(m * ldc);
-          for (float& v : a) v = float(gen.NextNormal());
-          for (float& v : b) v = float(gen.NextNormal());
-          for (float& v : c) v = float(gen.NextNormal());
-          const std::vector<float> c0 = c;
-          internal::SmallGemm(trans_a, trans_b, m, n, k, a.data(), lda, b.data(), ldb, c.data(),
-                              ldc, accumulate);
-          double worst = 0;
-          for (int64_t i = 0; i < m; ++i) {
-            for (int64_t j = 0; j < ldc; ++j) {
-              if (j >= n) {
-                ASSERT_EQ(c[i * ldc + j], c0[i * ldc + j]) << "gap at " << i << "," << j;
-                continue;
-              }
-              double exact = accumulate ? double(c0[i * ldc + j]) : 0.0;
-              double magnitude = std::abs(exact);
-              for (int64_t p = 0; p < k; ++p) {
-                const double x = a[trans_a ? p * lda + i : i * lda + p];
-                const double y = b[trans_b ? j * ldb + p : p * ldb + j];
-                exact += x * y;
-                magnitude += std::abs(x * y);
-              }
-              worst = std::max(worst, std::abs(double(c[i * ldc + j]) - exact) / magnitude);
-            }
-          }
+          const StoredProduct p =
+              RandomProduct(trans_a, trans_b, accumulate, m, n, k, 3, 1, 2, gen);
+          const std::vector<float> a(p.a.begin(), p.a.end()), b(p.b.begin(), p.b.end());
+          std::vector<float> c(p.c_before.begin(), p.c_before.end());
+          internal::SmallGemm(trans_a, trans_b, m, n, k, a.data(), p.lda, b.data(), p.ldb, c.data(),
+                              p.ldc, accumulate);
+          const double worst = WorstRelativeError(p, c);
           ASSERT_LE(worst, Tolerance(k)) << m << "x" << n << "x" << k << " trans_a=" << trans_a
                                          << " trans_b=" << trans_b << " accumulate=" << accumulate;
         }
