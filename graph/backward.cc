@@ -23,7 +23,8 @@ struct BackwardAccess {
   static void Fill(BackwardContext& ctx, Graph* recording, const Node& node, const Attrs& attrs,
                    const std::source_location& location, const Tensor& dy, std::span<Tensor> dx,
                    std::span<const bool> needs_grad, std::span<const Shape> input_shapes,
-                   std::span<const DType> input_dtypes, std::span<const Tensor> leaf_grads,
+                   std::span<const DType> input_dtypes, const Graph* leaf_graph,
+                   std::span<const uint32_t> input_ids, std::span<Tensor> leaf_grads,
                    std::span<bool> added) {
     ctx.op_ = node.op;
     ctx.dy_ = &dy;
@@ -55,6 +56,8 @@ struct BackwardAccess {
     ctx.needs_grad_ = needs_grad;
     ctx.input_shapes_ = input_shapes;
     ctx.input_dtypes_ = input_dtypes;
+    ctx.leaf_graph_ = leaf_graph;
+    ctx.input_ids_ = input_ids;
     ctx.leaf_grads_ = leaf_grads;
     ctx.added_ = added;
   }
@@ -320,7 +323,6 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
         const Node& input = graph->node(in[i].input);
         scratch.input_shapes[i] = input.shape;
         scratch.input_dtypes[i] = input.dtype;
-        if (add_in_place) scratch.leaf_grads[i] = GradientToAddInto(input);
       }
     }
     {
@@ -330,13 +332,18 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
       BackwardAccess::Fill(ctx, recording ? graph : nullptr, node, attrs, created_at, dy,
                            {scratch.dx.data(), size_t(n)}, {needs_grad.data(), size_t(n)},
                            {scratch.input_shapes.data(), size_t(n)},
-                           {scratch.input_dtypes.data(), size_t(n)},
-                           {scratch.leaf_grads.data(), size_t(n)}, {added.data(), size_t(n)});
+                           {scratch.input_dtypes.data(), size_t(n)}, add_in_place ? graph : nullptr,
+                           {input_ids.data(), size_t(n)}, {scratch.leaf_grads.data(), size_t(n)},
+                           {added.data(), size_t(n)});
+      // The leaves' gradients the backward asked for are let go however it
+      // ends, so a later pass never sees another pass's.
+      absl::Cleanup release = [&scratch, n] {
+        for (int i = 0; i < n; ++i) scratch.leaf_grads[i] = Tensor();
+      };
       kernel_start = observer != nullptr ? ObserverClockNs() : 0;
       (recording ? op->backward_graph : op->backward)(ctx);
       kernel_end = observer != nullptr ? ObserverClockNs() : 0;
     }
-    for (int i = 0; i < n; ++i) scratch.leaf_grads[i] = Tensor();
     // A recorded backward (and each recorded accumulation) grows the node and
     // edge stores, so nothing below holds references into them: the op, its
     // location and its inputs were copied before the call.
@@ -374,6 +381,17 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
   }
   return results;
 }
+
+}  // namespace internal
+
+const Tensor* BackwardContext::gradient_to_add_into(int i) const {
+  if (leaf_graph_ == nullptr || !needs_grad_[i]) return nullptr;
+  Tensor& held = leaf_grads_[i];
+  if (!held.defined()) held = internal::GradientToAddInto(leaf_graph_->node(input_ids_[i]));
+  return held.defined() ? &held : nullptr;
+}
+
+namespace internal {
 
 std::vector<Tensor> RunRowBackward(const OpDef& op, std::span<const Tensor> inputs,
                                    const Tensor& output, std::span<const Tensor> extras,

@@ -44,6 +44,7 @@ namespace actgrad {
 
 namespace internal {
 struct BackwardAccess;
+class Graph;
 }  // namespace internal
 
 struct OpDef;
@@ -302,10 +303,10 @@ class BackwardContext {
   // no other holder, and a backward that is neither recorded, captured by
   // Grad() nor checked for anomalies). A product that writes its weight
   // gradient there (a GEMM with beta = 1) saves a temporary and a pass over
-  // it. After adding, call set_dx_added(i) and set no dx(i).
-  const Tensor* gradient_to_add_into(int i) const {
-    return leaf_grads_.empty() || !leaf_grads_[i].defined() ? nullptr : &leaf_grads_[i];
-  }
+  // it. After adding, call set_dx_added(i) and set no dx(i). So a parameter's
+  // gradient can change before the pass reaches the parameter: hooks on
+  // other tensors that read it mid-pass see a partial sum.
+  const Tensor* gradient_to_add_into(int i) const;
   void set_dx_added(int i) { added_[i] = true; }
 
  private:
@@ -324,7 +325,10 @@ class BackwardContext {
   std::span<const bool> needs_grad_;
   std::span<const Shape> input_shapes_;
   std::span<const DType> input_dtypes_;
-  std::span<const Tensor> leaf_grads_;
+  // Set by the engine where backwards may add into leaves' gradients.
+  const internal::Graph* leaf_graph_ = nullptr;
+  std::span<const uint32_t> input_ids_;
+  std::span<Tensor> leaf_grads_;  // found on request, released after the call
   std::span<bool> added_;
 };
 

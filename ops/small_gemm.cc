@@ -14,9 +14,9 @@ namespace actgrad::internal {
 namespace {
 
 // Up to here (m n k, 64^3) the kernel beat oneDNN 2.6's sgemm at one thread
-// on every shape bench/gemm_libraries times, by 3-32 %; past it the
-// library's cache blocking starts to win (128^3: 0.95x; 128 x 10 x 256, a
-// narrow n that wastes vector lanes: 0.94x).
+// on every shape bench/gemm_libraries times, by 12-34 %; past it its lead
+// shrinks (128 x 64 x 64: 1.06x) and turns (128^3: 0.92x), where the
+// library's cache blocking pays.
 constexpr int64_t kMaxVolume = int64_t{1} << 18;
 
 // C[kRows, up to 16 kVecs] (+)= A-panel x B-panel, C held in registers over
@@ -57,7 +57,8 @@ inline void Block(int64_t k, const float* a, int64_t lda, const float* b, int64_
 template <int kVecs, bool kTransA>
 void Panel(int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
            int64_t ldc, __mmask16 last_mask, bool accumulate) {
-  // 16 or 24 accumulators, leaving registers for B's rows and a broadcast.
+  // 12 accumulators one vector wide or 16 two wide, leaving registers for
+  // B's rows and a broadcast.
   constexpr int kMaxRows = kVecs == 1 ? 12 : 8;
   auto a_rows = [&](int64_t i) { return kTransA ? a + i : a + i * lda; };
   int64_t i = 0;

@@ -3,7 +3,7 @@
 // -----------------------------------------------------------------------------
 //
 // float32 products too small for a GEMM library's call to pay off: the
-// layers of narrow networks (W4's 32 x 64 x 64) spend a third of oneDNN's
+// layers of narrow networks (W4's 32 x 64 x 64) spend a fifth of oneDNN's
 // sgemm call in its driver (argument checks, blocking decisions, packing)
 // rather than in its kernel. This kernel holds an 8 x 32 (or 12 x 16) block
 // of C in AVX-512 registers and adds rank-1 updates over k, reading A by

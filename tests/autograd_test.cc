@@ -56,12 +56,14 @@ TEST(AutogradTest, RepeatedBackwardAccumulatesIntoLeaves) {
 // unless a hook, another holder of the gradient or a recorded backward must
 // see the gradient on its own. The sums are the same either way.
 struct TwoLayers {
+  explicit TwoLayers(DType dtype = DType::kFloat64)
+      : x(Normal({6, 3}, 0, 1, gen, dtype)),
+        w1(Normal({4, 3}, 0, 1, gen, dtype).set_requires_grad(true)),
+        b1(Normal({4}, 0, 1, gen, dtype).set_requires_grad(true)),
+        w2(Normal({2, 4}, 0, 1, gen, dtype).set_requires_grad(true)),
+        b2(Normal({2}, 0, 1, gen, dtype).set_requires_grad(true)) {}
   Generator gen{5};
-  Tensor x = Normal({6, 3}, 0, 1, gen, DType::kFloat64);
-  Tensor w1 = Normal({4, 3}, 0, 1, gen, DType::kFloat64).set_requires_grad(true);
-  Tensor b1 = Normal({4}, 0, 1, gen, DType::kFloat64).set_requires_grad(true);
-  Tensor w2 = Normal({2, 4}, 0, 1, gen, DType::kFloat64).set_requires_grad(true);
-  Tensor b2 = Normal({2}, 0, 1, gen, DType::kFloat64).set_requires_grad(true);
+  Tensor x, w1, b1, w2, b2;
 
   Tensor Loss() { return Sum(Square(Linear(LinearActivation(x, w1, b1, ops::kTanh, {}), w2, b2))); }
   std::vector<Tensor> Parameters() { return {w1, b1, w2, b2}; }
@@ -85,12 +87,13 @@ std::vector<std::vector<double>> Gradients(std::vector<Tensor> parameters) {
 }
 
 void ExpectGradients(const std::vector<Tensor>& parameters,
-                     const std::vector<std::vector<double>>& expected, double factor) {
+                     const std::vector<std::vector<double>>& expected, double factor,
+                     double tolerance = 1e-12) {
   for (size_t i = 0; i < parameters.size(); ++i) {
     const std::vector<double> got = parameters[i].grad().ToVector();
     ASSERT_EQ(got.size(), expected[i].size());
     for (size_t j = 0; j < got.size(); ++j) {
-      EXPECT_NEAR(got[j], factor * expected[i][j], 1e-12 * (1 + std::abs(expected[i][j])))
+      EXPECT_NEAR(got[j], factor * expected[i][j], tolerance * (1 + std::abs(expected[i][j])))
           << "parameter " << i << " element " << j;
     }
   }
@@ -112,6 +115,64 @@ TEST(AutogradTest, LayersAddIntoExistingParameterGradientsInPlace) {
   for (Tensor& p : net.Parameters()) p.ZeroGrad();
   EXPECT_EQ(net.BackwardCountingAccumulations(), 0);
   ExpectGradients(net.Parameters(), once, 1.0);
+}
+
+// The same in float32, where the small products' kernel does the adding.
+TEST(AutogradTest, Float32LayersAddIntoExistingParameterGradientsInPlace) {
+  TwoLayers net(DType::kFloat32);
+  EXPECT_EQ(net.BackwardCountingAccumulations(), 4);
+  const std::vector<std::vector<double>> once = Gradients(net.Parameters());
+  EXPECT_EQ(net.BackwardCountingAccumulations(), 0);
+  ExpectGradients(net.Parameters(), once, 2.0, 1e-6);
+}
+
+// Anomaly checks and Grad() see each gradient on its own, so nothing is
+// added in place under them; Grad() leaves the leaves' gradients alone.
+TEST(AutogradTest, AnomalyChecksAndGradAddNothingInPlace) {
+  TwoLayers net;
+  net.Loss().Backward();
+  const std::vector<std::vector<double>> once = Gradients(net.Parameters());
+  {
+    DetectAnomalyGuard anomaly;
+    EXPECT_EQ(net.BackwardCountingAccumulations(), 4);
+  }
+  ExpectGradients(net.Parameters(), once, 2.0);
+  const std::vector<Tensor> grads = Grad(net.Loss(), net.Parameters());
+  ASSERT_EQ(grads.size(), 4u);
+  for (size_t i = 0; i < grads.size(); ++i) {
+    const std::vector<double> g = grads[i].ToVector();
+    for (size_t j = 0; j < g.size(); ++j) EXPECT_NEAR(g[j], once[i][j], 1e-12) << i << "," << j;
+  }
+  ExpectGradients(net.Parameters(), once, 2.0);
+}
+
+// A backward that throws after asking for a leaf's gradient leaves nothing
+// behind: a later pass that may not add in place (here under anomaly
+// checks) neither writes into that leaf's gradient nor loses its own.
+TEST(AutogradTest, ABackwardThatThrowsLeavesNoLeafGradientBehind) {
+  static const OpDef kAsksThenThrows{
+      .name = "asks_then_throws",
+      .min_inputs = 2,
+      .max_inputs = 2,
+      .forward = [](ForwardContext& ctx) { return ctx.input(0).Clone(); },
+      .backward =
+          [](BackwardContext& ctx) {
+            ASSERT_NE(ctx.gradient_to_add_into(1), nullptr);
+            ACTGRAD_REQUIRE(false, ctx.location(), "asks_then_throws: thrown on purpose");
+          },
+  };
+  TwoLayers net;
+  net.Loss().Backward();
+  const std::vector<std::vector<double>> once = Gradients(net.Parameters());
+  // w2 and w1 have one shape's worth of gradient each; the throwing op asks
+  // for w1's at input 1, the slot Linear's weight takes below.
+  Tensor x = Ones({4, 3}, DType::kFloat64);
+  EXPECT_THROW(Sum(Apply(kAsksThenThrows, {x, net.w1})).Backward(), Error);
+  {
+    DetectAnomalyGuard anomaly;
+    net.Loss().Backward();
+  }
+  ExpectGradients(net.Parameters(), once, 2.0);
 }
 
 TEST(AutogradTest, GradientsSomethingElseSeesAreNotAddedInPlace) {
@@ -139,6 +200,8 @@ TEST(AutogradTest, GradientsSomethingElseSeesAreNotAddedInPlace) {
   // A recorded backward keeps every gradient in the graph.
   EXPECT_EQ(net.BackwardCountingAccumulations({.create_graph = true}), 4);
   ExpectGradients(net.Parameters(), once, 4.0);
+  // Recorded gradients hold the graph, which holds the parameters.
+  for (Tensor& p : net.Parameters()) p.ClearGrad();
 }
 
 TEST(AutogradTest, BroadcastGradientsSumBackToTheInputShape) {

@@ -125,9 +125,12 @@ INSTANTIATE_TEST_SUITE_P(Shapes, GemmTest,
 // GemmStrided reads A and B and writes C with rows further apart than their
 // length, as attention does for one head of a [L, B, heads * d] tensor: the
 // product matches the float64 reference in both precisions, and the gaps
-// between C's rows keep what they held.
-TEST(GemmStridedTest, MatchesAFloat64ReferenceWithWideRows) {
-  const int64_t m = 13, n = 9, k = 17;
+// between C's rows keep what they held. Small products take the library's
+// own kernel, larger ones the GEMM library; both are checked.
+class GemmStridedTest : public testing::TestWithParam<GemmShape> {};
+
+TEST_P(GemmStridedTest, MatchesAFloat64ReferenceWithWideRows) {
+  const auto [m, n, k] = GetParam();
   Generator gen(41);
   for (int variant = 0; variant < 8; ++variant) {
     const bool trans_a = variant & 1, trans_b = variant & 2, accumulate = variant & 4;
@@ -147,6 +150,14 @@ TEST(GemmStridedTest, MatchesAFloat64ReferenceWithWideRows) {
                               << " accumulate=" << accumulate;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Shapes, GemmStridedTest,
+                         testing::Values(GemmShape{13, 9, 17},    // the small kernel's
+                                         GemmShape{70, 65, 80}),  // past it: the library's
+                         [](const testing::TestParamInfo<GemmShape>& info) {
+                           return std::to_string(info.param.m) + "x" +
+                                  std::to_string(info.param.n) + "x" + std::to_string(info.param.k);
+                         });
 
 // An empty sum (k = 0) gives zeros, or leaves C as it was when accumulating,
 // and only C's m rows of n are touched.
@@ -168,7 +179,7 @@ TEST(GemmStridedTest, AnEmptySumWritesZerosInsideTheRowsOnly) {
 TEST(SmallGemmTest, EveryBlockRemainderMatchesAFloat64Reference) {
   if (!internal::SmallGemmAvailable()) GTEST_SKIP() << "built without AVX-512";
   Generator gen(43);
-  for (const int64_t m : {1, 2, 5, 7, 8, 9, 11, 12, 13, 20, 25, 70}) {
+  for (const int64_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 25, 70}) {
     for (const int64_t n : {1, 15, 16, 17, 31, 32, 33, 48, 50}) {
       for (const int64_t k : {1, 3, 64, 100}) {
         for (int variant = 0; variant < 8; ++variant) {
