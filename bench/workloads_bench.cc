@@ -1,7 +1,8 @@
 // actgrad_bench: the reference workloads W1-W5 of
 // shared/reference/WORKLOADS.md measured with this library (w1_w2_bench.cc,
 // w3_w5_bench.cc), and one benchmark per registered activation
-// (activation_bench.cc). This file holds main(): the --threads flag, the run's
+// (activation_bench.cc), plugins' activations included (--plugin=FILE,
+// repeatable). This file holds main(): the --threads and --plugin flags, the run's
 // context (BLAS library and kernel, thread counts), and reporters that keep
 // the workloads' names as bench/compare and the reference spell them.
 //
@@ -21,6 +22,7 @@
 #include "actgrad.h"
 #include "bench/bench_util.h"
 #include "benchmark/benchmark.h"
+#include "ops/plugin.h"
 
 namespace {
 
@@ -49,6 +51,32 @@ bool ConsumeThreadsFlag(int& argc, char** argv, int& threads) {
       return false;
     }
     threads = static_cast<int>(parsed);
+  }
+  argc = kept;
+  argv[argc] = nullptr;
+  return true;
+}
+
+// Loads the plugin of each --plugin=FILE (or --plugin FILE) and removes the
+// flags from argv, so that their activations get benchmarks of their own.
+bool ConsumePluginFlags(int& argc, char** argv) {
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const char* path = nullptr;
+    if (std::strncmp(argv[i], "--plugin=", 9) == 0) {
+      path = argv[i] + 9;
+    } else if (std::strcmp(argv[i], "--plugin") == 0 && i + 1 < argc) {
+      path = argv[++i];
+    } else {
+      argv[kept++] = argv[i];
+      continue;
+    }
+    const absl::StatusOr<std::vector<const actgrad::OpDef*>> ops = actgrad::LoadPlugin(path);
+    if (!ops.ok()) {
+      std::fprintf(stderr, "actgrad_bench: --plugin=%s: %s\n", path,
+                   ops.status().ToString().c_str());
+      return false;
+    }
   }
   argc = kept;
   argv[argc] = nullptr;
@@ -123,6 +151,7 @@ std::string FlagValue(int argc, char** argv, const std::string& name, const std:
 int main(int argc, char** argv) {
   int threads = 0;
   if (!ConsumeThreadsFlag(argc, argv, threads)) return 2;
+  if (!ConsumePluginFlags(argc, argv)) return 2;
   // WORKLOADS.md's T is the BLAS thread count as well as the intra-op one;
   // in this library it is only the BLAS one. Without the flag the library's
   // default applies, as for any user.

@@ -4,6 +4,11 @@
 # registers into the same registry as the program that loads it) and
 # defines its entry points with ACTGRAD_PLUGIN (ops/plugin.h). Load it with
 # `actgrad gradcheck --plugin $<TARGET_FILE:NAME>`.
+#
+# It is compiled for the processor ACTGRAD_ARCH names (-march; the library's
+# own build sets it to native): activations defined by a generic formula then run on packets of
+# doubles where that processor has AVX-512 (ops/generic_packet.h), and
+# element by element where it has not.
 function(actgrad_add_plugin name)
   cmake_parse_arguments(PLUGIN "" "" "SOURCES" ${ARGN})
   if(NOT PLUGIN_SOURCES)
@@ -14,6 +19,9 @@ function(actgrad_add_plugin name)
     target_link_libraries(${name} PRIVATE actgrad::core)
   else()
     target_link_libraries(${name} PRIVATE actgrad_core)
+  endif()
+  if(ACTGRAD_ARCH)
+    target_compile_options(${name} PRIVATE -march=${ACTGRAD_ARCH})
   endif()
   set_target_properties(${name} PROPERTIES CXX_VISIBILITY_PRESET hidden)
 endfunction()

@@ -87,9 +87,18 @@ constexpr auto Primal(const Dual<T>& x) {
 
 // The plain number type under T (double for Dual<Dual<double>>): formulas
 // take their constants in it, so that long double evaluations get long
-// double constants.
+// double constants. Number types that are not arithmetic and not dual
+// (packets of lanes, ops/packet.h) specialize ScalarOf to name theirs.
 template <typename T>
-using PrimalOf = decltype(Primal(std::declval<T>()));
+struct ScalarOf {
+  using type = T;
+};
+template <typename T>
+struct ScalarOf<Dual<T>> {
+  using type = typename ScalarOf<T>::type;
+};
+template <typename T>
+using PrimalOf = typename ScalarOf<T>::type;
 
 // f, f' and f'' of a hyper-dual result seeded with Variable().
 template <typename T>
@@ -166,19 +175,23 @@ ACTGRAD_DUAL_COMPARISON(>=)
 
 template <typename T>
 bool isnan(const Dual<T>& x) {
-  return std::isnan(Primal(x));
+  using std::isnan;
+  return isnan(Primal(x));
 }
 template <typename T>
 bool isinf(const Dual<T>& x) {
-  return std::isinf(Primal(x));
+  using std::isinf;
+  return isinf(Primal(x));
 }
 template <typename T>
 bool isfinite(const Dual<T>& x) {
-  return std::isfinite(Primal(x));
+  using std::isfinite;
+  return isfinite(Primal(x));
 }
 template <typename T>
 bool signbit(const Dual<T>& x) {
-  return std::signbit(Primal(x));
+  using std::signbit;
+  return signbit(Primal(x));
 }
 
 // ------------------------------------------------------ elementary functions
@@ -195,7 +208,7 @@ template <typename T>
 Dual<T> exp2(const Dual<T>& x) {
   using std::exp2;
   const T e = exp2(x.value);
-  return {e, e * std::numbers::ln2_v<decltype(Primal(x))> * x.tangent};
+  return {e, e * std::numbers::ln2_v<PrimalOf<T>> * x.tangent};
 }
 template <typename T>
 Dual<T> expm1(const Dual<T>& x) {
@@ -211,12 +224,12 @@ Dual<T> log(const Dual<T>& x) {
 template <typename T>
 Dual<T> log2(const Dual<T>& x) {
   using std::log2;
-  return {log2(x.value), x.tangent / (x.value * std::numbers::ln2_v<decltype(Primal(x))>)};
+  return {log2(x.value), x.tangent / (x.value * std::numbers::ln2_v<PrimalOf<T>>)};
 }
 template <typename T>
 Dual<T> log10(const Dual<T>& x) {
   using std::log10;
-  return {log10(x.value), x.tangent / (x.value * std::numbers::ln10_v<decltype(Primal(x))>)};
+  return {log10(x.value), x.tangent / (x.value * std::numbers::ln10_v<PrimalOf<T>>)};
 }
 template <typename T>
 Dual<T> log1p(const Dual<T>& x) {
@@ -246,8 +259,8 @@ template <typename T, typename S>
 requires std::is_arithmetic_v<S> Dual<T> pow(S b, const Dual<T>& x) {
   using std::log;
   using std::pow;
-  const T r = pow(decltype(Primal(x))(b), x.value);
-  return {r, r * log(decltype(Primal(x))(b)) * x.tangent};
+  const T r = pow(PrimalOf<T>(b), x.value);
+  return {r, r * log(PrimalOf<T>(b)) * x.tangent};
 }
 // x^y = exp(y log x), for x > 0.
 template <typename T>
@@ -325,14 +338,14 @@ template <typename T>
 Dual<T> erf(const Dual<T>& x) {
   using std::erf;
   using std::exp;
-  using P = decltype(Primal(x));
+  using P = PrimalOf<T>;
   return {erf(x.value), P(2) * std::numbers::inv_sqrtpi_v<P> * exp(-x.value * x.value) * x.tangent};
 }
 template <typename T>
 Dual<T> erfc(const Dual<T>& x) {
   using std::erfc;
   using std::exp;
-  using P = decltype(Primal(x));
+  using P = PrimalOf<T>;
   return {erfc(x.value),
           P(-2) * std::numbers::inv_sqrtpi_v<P> * exp(-x.value * x.value) * x.tangent};
 }

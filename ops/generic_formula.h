@@ -3,8 +3,9 @@
 // -----------------------------------------------------------------------------
 //
 // An activation's forward written once, for any number type, and the
-// instantiations the library runs it in: double for values, dual numbers
-// (ops/dual.h) for exact first and second derivatives, and long double
+// instantiations the library runs it in: double for values, packets of
+// doubles (ops/generic_packet.h) for float32 tensors, dual numbers (ops/
+// dual.h) for exact first and second derivatives, and long double
 // (64-bit mantissa, exponents to 1e4932) for the derivative oracle's
 // reference values and for telling a formula that overflows from a function
 // that does. An activation defined by its generic forward alone needs no
@@ -16,7 +17,9 @@
 // call operator) taking the number and the attributes, with parameters
 // already defaulted. It calls elementary functions unqualified after
 // `using std::...;` and compares with plain literals; both branches of a
-// conditional must have the number's type (write `T(0)`, not `0.0`).
+// conditional must have the number's type (write `T(0)`, not `0.0`). The
+// number may be a packet of lanes, so the formula reads it through those
+// operations only (no std::-qualified calls on it, no casts to double).
 //
 // Example:
 //
@@ -34,6 +37,7 @@
 
 #include "graph/op_def.h"
 #include "ops/dual.h"
+#include "ops/generic_packet.h"
 
 namespace actgrad {
 
@@ -50,6 +54,13 @@ struct GenericFormula {
   // f''' as well, from which the oracle sizes what rounding of the input
   // costs a second derivative.
   Dual<HyperDual<long double>> (*wide_third)(Dual<HyperDual<long double>> x, const Attrs& attrs);
+  // out[i] = f(x[i]), f'(x[i]) or f''(x[i]) (order 0, 1, 2), times dy[i]
+  // where dy is not null: the row's kernels. Float32 runs on packets
+  // (ops/generic_packet.h), within an ulp of the scalar functions above.
+  void (*map_float)(int order, const float* x, const float* dy, float* out, int64_t n,
+                    const Attrs& attrs);
+  void (*map_double)(int order, const double* x, const double* dy, double* out, int64_t n,
+                     const Attrs& attrs);
 };
 
 namespace internal {
@@ -75,6 +86,13 @@ double GenericSecondDerivative(double x, double, const Attrs& attrs) {
       EvaluateGeneric<F>(HyperDual<long double>::Variable(static_cast<long double>(x)), attrs)));
 }
 
+template <typename F>
+double EvaluateScalar(int order, double x, const Attrs& attrs) {
+  if (order == 0) return EvaluateGeneric<F, double>(x, attrs);
+  if (order == 1) return GenericDerivative<F>(x, 0.0, attrs);
+  return GenericSecondDerivative<F>(x, 0.0, attrs);
+}
+
 }  // namespace internal
 
 template <typename F>
@@ -85,6 +103,8 @@ inline constexpr GenericFormula kGenericFormula = {
     .second_derivative = &internal::GenericSecondDerivative<F>,
     .wide_hyper_dual = &internal::EvaluateGeneric<F, HyperDual<long double>>,
     .wide_third = &internal::EvaluateGeneric<F, Dual<HyperDual<long double>>>,
+    .map_float = &internal::GenericMap<F, float>,
+    .map_double = &internal::GenericMap<F, double>,
 };
 
 // The instantiations of `formula`, a captureless generic lambda or a

@@ -2,10 +2,12 @@
 
 #include <cmath>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
+#include "graph/parallel.h"
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/crash_report.h"
@@ -40,11 +42,63 @@ std::mutex& OwnedRowsMutex() {
 
 namespace internal {
 
+namespace {
+
+// The row's generic formula where the row's function for `order` (0 forward,
+// 1 derivative, 2 second derivative) is the generic one: its kernels then
+// run on packets instead of calling the function per element.
+const GenericFormula* GenericFor(const ActivationFormulas& f, int order) {
+  const GenericFormula* g = f.generic;
+  if (g == nullptr || g->map_float == nullptr) return nullptr;
+  const bool same = order == 0   ? f.forward == g->forward
+                    : order == 1 ? f.derivative == g->derivative
+                                 : f.second_derivative == g->second_derivative;
+  return same ? g : nullptr;
+}
+
+// f^(order)(x), times dy where given, through the generic formula's map. A
+// formula may throw; ParallelFor's ranges must not, so the first exception
+// is carried out of them and thrown here.
+Tensor MapGeneric(const GenericFormula& g, int order, const Tensor& x, const Tensor* dy,
+                  const Attrs& attrs) {
+  Tensor out(NewUninitialized(x.shape(), x.dtype()));
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  DispatchFloating(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = static_cast<const T*>(x.raw_data());
+    const T* pdy = dy == nullptr ? nullptr : static_cast<const T*>(dy->raw_data());
+    T* po = static_cast<T*>(out.raw_data());
+    ParallelFor(x.numel(), [&](int64_t begin, int64_t end) {
+      try {
+        if constexpr (std::is_same_v<T, float>) {
+          g.map_float(order, px + begin, pdy == nullptr ? nullptr : pdy + begin, po + begin,
+                      end - begin, attrs);
+        } else {
+          g.map_double(order, px + begin, pdy == nullptr ? nullptr : pdy + begin, po + begin,
+                       end - begin, attrs);
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    });
+  });
+  if (error) std::rethrow_exception(error);
+  return out;
+}
+
+}  // namespace
+
 // User and plugin formulas may throw; what they throw becomes an Error that
 // names the activation, instead of an unexplained exception.
 Tensor ScalarActivationForward(ForwardContext& ctx) {
   const FormulaScope running(ctx.op(), "forward");
   try {
+    if (const GenericFormula* g = GenericFor(*ctx.op().formulas, 0)) {
+      RequireSameFloatingDType(ctx);
+      return MapGeneric(*g, 0, ctx.input(0), nullptr, WithDefaults(ctx.op(), ctx.attrs()));
+    }
     return MapScalar(ctx, ctx.op().formulas->forward);
   } catch (const Error&) {
     throw;
@@ -56,6 +110,11 @@ Tensor ScalarActivationForward(ForwardContext& ctx) {
 void ScalarActivationBackward(BackwardContext& ctx) {
   const FormulaScope running(ctx.op(), "derivative");
   try {
+    if (const GenericFormula* g = GenericFor(*ctx.op().formulas, 1)) {
+      ctx.set_dx(
+          0, MapGeneric(*g, 1, ctx.saved_input(0), &ctx.dy(), WithDefaults(ctx.op(), ctx.attrs())));
+      return;
+    }
     MapScalarDerivative(ctx, ctx.op().formulas->derivative);
   } catch (const Error&) {
     throw;
@@ -96,6 +155,9 @@ Tensor DerivativeForward(ForwardContext& ctx) {
   const ActivationFormulas& f = TargetFormulas(ctx.attrs(), ctx.location());
   const Attrs attrs = WithDefaults(target, ctx.attrs());
   const internal::FormulaScope running(target, "derivative");
+  if (const GenericFormula* g = internal::GenericFor(f, 1)) {
+    return internal::MapGeneric(*g, 1, ctx.input(0), nullptr, attrs);
+  }
   return internal::MapValues(ctx.input(0),
                              [&](double x) { return f.derivative(x, f.forward(x, attrs), attrs); });
 }
@@ -110,9 +172,12 @@ void DerivativeBackward(BackwardContext& ctx) {
                   "add .second_derivative to its definition");
   const Attrs attrs = WithDefaults(target, ctx.attrs());
   const internal::FormulaScope running(target, "second-derivative");
-  const Tensor second = internal::MapValues(ctx.saved_input(0), [&](double x) {
-    return f.second_derivative(x, f.forward(x, attrs), attrs);
-  });
+  const GenericFormula* g = internal::GenericFor(f, 2);
+  const Tensor second = g != nullptr
+                            ? internal::MapGeneric(*g, 2, ctx.saved_input(0), nullptr, attrs)
+                            : internal::MapValues(ctx.saved_input(0), [&](double x) {
+                                return f.second_derivative(x, f.forward(x, attrs), attrs);
+                              });
   ctx.set_dx(0, ctx.dy() * second);
 }
 

@@ -17,7 +17,8 @@ namespace {
 using actgrad::Attrs;
 
 // Generic in its number type, so the library can evaluate it on dual
-// numbers. softplus is written per sign so that e^x never overflows.
+// numbers, and on packets of doubles for float32 tensors. softplus is
+// written per sign so that e^x never overflows.
 constexpr auto kMishByHand = [](auto x, const Attrs&) {
   using std::exp, std::log1p, std::tanh;
   using T = decltype(x);

@@ -1,0 +1,319 @@
+// -----------------------------------------------------------------------------
+// File: packet.h
+// -----------------------------------------------------------------------------
+//
+// A number type of eight doubles evaluated at once, for running an
+// activation's generic formula (ops/generic_formula.h) on float32 tensors
+// eight elements at a time: arithmetic, comparisons and branches here; the
+// elementary functions in ops/packet_math.h.
+//
+// The arithmetic is GCC's vector extensions, inline, with AVX-512 intrinsics
+// where the compiler targets it (a reciprocal estimate refined by Newton's
+// method: a division costs a fifth of vdivpd's 16 cycles). Everything is in
+// this header so that a plugin or user program compiles it into its own
+// code: the formula, its dual numbers and the functions it calls then
+// inline into one loop body, which is what makes it fast.
+//
+// Branches. A comparison of packets must give one bool, for `?:` and `if`.
+// Evaluation runs in passes: each comparison answers as the first lane still
+// on the pass's path would, and lanes that would have answered otherwise
+// leave the path. Lanes still on it at the end have their result; the rest
+// are evaluated again in another pass (ops/generic_packet.h). A formula
+// whose lanes agree takes one pass.
+//
+// Example:
+//
+//   using actgrad::internal::DoublePacket;
+//   DoublePacket x = DoublePacket::Load(values);  // eight doubles
+//   DoublePacket y = x * x + 1.0;
+//   y.Store(out);
+
+#ifndef ACTGRAD_OPS_PACKET_H_
+#define ACTGRAD_OPS_PACKET_H_
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#include "ops/dual.h"
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+#define ACTGRAD_HAS_PACKETS 1
+#else
+#define ACTGRAD_HAS_PACKETS 0
+#endif
+
+#if ACTGRAD_HAS_PACKETS
+
+// Every function here inlines into the loop that evaluates a formula: one
+// left out of line passes its packets through memory, and GCC's heuristics
+// leave the larger ones out of line even under [[gnu::flatten]].
+#define ACTGRAD_PACKET_INLINE [[gnu::always_inline]] inline
+
+namespace actgrad {
+namespace internal {
+
+// Eight doubles: one AVX-512 register, or what GCC makes of it elsewhere.
+inline constexpr int kRegisterLanes = 8;
+inline constexpr uint32_t kRegisterAll = (1u << kRegisterLanes) - 1;
+typedef double PacketLanes __attribute__((vector_size(kRegisterLanes * sizeof(double))));
+typedef int64_t PacketInts __attribute__((vector_size(kRegisterLanes * sizeof(int64_t))));
+
+// ------------------------------------------------------------- lane helpers
+
+// The same bits as another vector type of the same size (the intrinsics'
+// __m512d and the vector extensions' types): GCC converts vectors only by
+// a cast of this form.
+template <typename To, typename From>
+requires(sizeof(To) == sizeof(From)) inline To VectorCast(From v) {
+  return (To)v;  // NOLINT(readability/casting)
+}
+
+ACTGRAD_PACKET_INLINE PacketInts AsInts(PacketLanes v) { return VectorCast<PacketInts>(v); }
+ACTGRAD_PACKET_INLINE PacketLanes AsLanes(PacketInts v) { return VectorCast<PacketLanes>(v); }
+
+// Bit i set where lane i of the comparison result `m` (all ones or zero) is.
+ACTGRAD_PACKET_INLINE uint32_t LaneBits(PacketInts m) {
+  return _mm512_movepi64_mask(VectorCast<__m512i>(m));
+}
+
+// a where bit i of `bits` is set, b elsewhere.
+ACTGRAD_PACKET_INLINE PacketLanes SelectLanes(uint32_t bits, PacketLanes a, PacketLanes b) {
+  return VectorCast<PacketLanes>(
+      _mm512_mask_blend_pd(__mmask8(bits), VectorCast<__m512d>(b), VectorCast<__m512d>(a)));
+}
+
+// a * b + c, which GCC fuses where the target has FMA.
+ACTGRAD_PACKET_INLINE PacketLanes Fma(PacketLanes a, PacketLanes b, PacketLanes c) {
+  return a * b + c;
+}
+
+// 1 / b to within 2 ulps of double for |b| in [2^-1000, 2^1000]: a 14-bit
+// estimate and two Newton steps, where AVX-512 has the estimate.
+ACTGRAD_PACKET_INLINE PacketLanes ReciprocalInRange(PacketLanes b) {
+  const PacketLanes one = PacketLanes{} + 1.0;
+  PacketLanes r = VectorCast<PacketLanes>(_mm512_rcp14_pd(VectorCast<__m512d>(b)));
+  r = Fma(r, Fma(-b, r, one), r);
+  r = Fma(r, Fma(-b, r, one), r);
+  return r;
+}
+
+// Lanes where |b| lies in [2^-1000, 2^1000]: ReciprocalInRange's domain.
+ACTGRAD_PACKET_INLINE uint32_t InReciprocalRange(PacketLanes b) {
+  constexpr int64_t kLow = 0x0170000000000000;   // 2^-1000
+  constexpr int64_t kHigh = 0x7e70000000000000;  // 2^1000
+  const PacketInts magnitude = AsInts(b) & int64_t{0x7fffffffffffffff};
+  return LaneBits((magnitude >= kLow) & (magnitude <= kHigh));
+}
+
+// a / b to within 3 ulps of double; exact IEEE division (zeros, infinities,
+// the extremes of the range) where any lane of b is outside the range.
+ACTGRAD_PACKET_INLINE PacketLanes Divide(PacketLanes a, PacketLanes b) {
+  if (InReciprocalRange(b) == kRegisterAll) [[likely]] {
+    return a * ReciprocalInRange(b);
+  }
+  return a / b;
+}
+
+ACTGRAD_PACKET_INLINE PacketLanes AbsLanes(PacketLanes v) {
+  return AsLanes(AsInts(v) & int64_t{0x7fffffffffffffff});
+}
+
+// ------------------------------------------------------------- the packet
+
+// Several registers per packet: each operation on a packet is that many
+// independent instruction streams, which the core overlaps. With one
+// register, a formula is one chain of dependent operations per packet, and
+// its latency, not the core's throughput, sets the pace. (GCC splits a
+// vector type wider than a register lane by lane where it has a select, so
+// the registers are explicit.)
+#ifndef ACTGRAD_PACKET_REGISTERS_TRY
+inline constexpr int kPacketRegisters = 4;
+#else
+inline constexpr int kPacketRegisters = ACTGRAD_PACKET_REGISTERS_TRY;
+#endif
+inline constexpr int kPacketLanes = kPacketRegisters * kRegisterLanes;
+static_assert(kPacketLanes <= 32);
+inline constexpr uint32_t kAllLanes = ~uint32_t{0} >> (32 - kPacketLanes);
+
+struct DoublePacket {
+  PacketLanes half[kPacketRegisters];
+
+  DoublePacket() : half{} {}
+  // A constant in every lane; implicit, as for dual numbers.
+  template <typename S>
+  requires std::is_arithmetic_v<S> DoublePacket(S c) {
+    [&]<int... kIndex>(std::integer_sequence<int, kIndex...>) {
+      ((half[kIndex] = PacketLanes{} + double(c)), ...);
+    }
+    (std::make_integer_sequence<int, kPacketRegisters>{});
+  }
+
+  double operator[](int lane) const { return half[lane / kRegisterLanes][lane % kRegisterLanes]; }
+  void set(int lane, double value) { half[lane / kRegisterLanes][lane % kRegisterLanes] = value; }
+
+  DoublePacket& operator+=(const DoublePacket& o);
+  DoublePacket& operator-=(const DoublePacket& o);
+  DoublePacket& operator*=(const DoublePacket& o);
+  DoublePacket& operator/=(const DoublePacket& o);
+};
+
+// fn(i) for each register index i, unrolled at compile time: with a loop,
+// GCC keeps a packet's registers in memory (scalar replacement of the
+// array runs before loops are unrolled) and the packet runs at a third of
+// the speed.
+template <typename Fn>
+[[gnu::always_inline]] inline void ForEachRegister(Fn fn) {
+  [&]<int... kIndex>(std::integer_sequence<int, kIndex...>) {
+    (fn(std::integral_constant<int, kIndex>{}), ...);
+  }
+  (std::make_integer_sequence<int, kPacketRegisters>{});
+}
+
+// fn applied to each register of the operands.
+template <typename Fn>
+[[gnu::always_inline]] inline DoublePacket PerRegister(const DoublePacket& a, Fn fn) {
+  DoublePacket r;
+  ForEachRegister([&](auto i) { r.half[i] = fn(a.half[i]); });
+  return r;
+}
+template <typename Fn>
+[[gnu::always_inline]] inline DoublePacket PerRegister(const DoublePacket& a, const DoublePacket& b,
+                                                       Fn fn) {
+  DoublePacket r;
+  ForEachRegister([&](auto i) { r.half[i] = fn(a.half[i], b.half[i]); });
+  return r;
+}
+// The lane bits of a per-register comparison.
+template <typename Fn>
+[[gnu::always_inline]] inline uint32_t PacketBits(const DoublePacket& a, const DoublePacket& b,
+                                                  Fn fn) {
+  uint32_t bits = 0;
+  ForEachRegister(
+      [&](auto i) { bits |= LaneBits(fn(a.half[i], b.half[i])) << (i * kRegisterLanes); });
+  return bits;
+}
+template <typename Fn>
+[[gnu::always_inline]] inline uint32_t PacketBits(const DoublePacket& a, Fn fn) {
+  return PacketBits(a, a, [&fn](PacketLanes x, PacketLanes) { return fn(x); });
+}
+ACTGRAD_PACKET_INLINE DoublePacket SelectLanes(uint32_t bits, const DoublePacket& a,
+                                               const DoublePacket& b) {
+  DoublePacket r;
+  ForEachRegister([&](auto i) {
+    r.half[i] = SelectLanes(bits >> (i * kRegisterLanes) & kRegisterAll, a.half[i], b.half[i]);
+  });
+  return r;
+}
+
+// ------------------------------------------------------------- arithmetic
+
+ACTGRAD_PACKET_INLINE DoublePacket operator+(const DoublePacket& a) { return a; }
+ACTGRAD_PACKET_INLINE DoublePacket operator-(const DoublePacket& a) {
+  return PerRegister(a, [](PacketLanes x) { return -x; });
+}
+ACTGRAD_PACKET_INLINE DoublePacket operator+(const DoublePacket& a, const DoublePacket& b) {
+  return PerRegister(a, b, [](PacketLanes x, PacketLanes y) { return x + y; });
+}
+ACTGRAD_PACKET_INLINE DoublePacket operator-(const DoublePacket& a, const DoublePacket& b) {
+  return PerRegister(a, b, [](PacketLanes x, PacketLanes y) { return x - y; });
+}
+ACTGRAD_PACKET_INLINE DoublePacket operator*(const DoublePacket& a, const DoublePacket& b) {
+  return PerRegister(a, b, [](PacketLanes x, PacketLanes y) { return x * y; });
+}
+ACTGRAD_PACKET_INLINE DoublePacket operator/(const DoublePacket& a, const DoublePacket& b) {
+  return PerRegister(a, b, [](PacketLanes x, PacketLanes y) { return Divide(x, y); });
+}
+#define ACTGRAD_PACKET_MIXED(op)                                                          \
+  template <typename S>                                                                   \
+  requires std::is_arithmetic_v<S> DoublePacket operator op(const DoublePacket& a, S b) { \
+    return a op DoublePacket(b);                                                          \
+  }                                                                                       \
+  template <typename S>                                                                   \
+  requires std::is_arithmetic_v<S> DoublePacket operator op(S a, const DoublePacket& b) { \
+    return DoublePacket(a) op b;                                                          \
+  }
+ACTGRAD_PACKET_MIXED(+)
+ACTGRAD_PACKET_MIXED(-)
+ACTGRAD_PACKET_MIXED(*)
+ACTGRAD_PACKET_MIXED(/)
+#undef ACTGRAD_PACKET_MIXED
+
+ACTGRAD_PACKET_INLINE DoublePacket& DoublePacket::operator+=(const DoublePacket& o) {
+  return *this = *this + o;
+}
+ACTGRAD_PACKET_INLINE DoublePacket& DoublePacket::operator-=(const DoublePacket& o) {
+  return *this = *this - o;
+}
+ACTGRAD_PACKET_INLINE DoublePacket& DoublePacket::operator*=(const DoublePacket& o) {
+  return *this = *this * o;
+}
+ACTGRAD_PACKET_INLINE DoublePacket& DoublePacket::operator/=(const DoublePacket& o) {
+  return *this = *this / o;
+}
+
+// ------------------------------------------------------------- branches
+
+// The lanes still on the current pass's path (bit i for lane i). Thread-
+// local: ParallelFor evaluates ranges on several threads at once.
+inline thread_local uint32_t packet_path_lanes = kAllLanes;
+
+// The one answer of a comparison whose lanes answer `lanes_true`: that of
+// the first lane on the path; lanes answering otherwise leave it.
+ACTGRAD_PACKET_INLINE bool FollowPath(uint32_t lanes_true) {
+  uint32_t& path = packet_path_lanes;
+  const uint32_t lead = path & (~path + 1);
+  const bool answer = (lanes_true & lead) != 0;
+  path &= answer ? lanes_true : ~lanes_true;
+  return answer;
+}
+
+#define ACTGRAD_PACKET_COMPARISON(op)                                                         \
+  ACTGRAD_PACKET_INLINE bool operator op(const DoublePacket& a, const DoublePacket& b) {      \
+    return FollowPath(PacketBits(a, b, [](PacketLanes x, PacketLanes y) { return x op y; })); \
+  }                                                                                           \
+  template <typename S>                                                                       \
+  requires std::is_arithmetic_v<S>                                                            \
+  bool operator op(const DoublePacket& a, S b) { return a op DoublePacket(b); }               \
+  template <typename S>                                                                       \
+  requires std::is_arithmetic_v<S>                                                            \
+  bool operator op(S a, const DoublePacket& b) { return DoublePacket(a) op b; }
+ACTGRAD_PACKET_COMPARISON(==)
+ACTGRAD_PACKET_COMPARISON(!=)
+ACTGRAD_PACKET_COMPARISON(<)
+ACTGRAD_PACKET_COMPARISON(<=)
+ACTGRAD_PACKET_COMPARISON(>)
+ACTGRAD_PACKET_COMPARISON(>=)
+#undef ACTGRAD_PACKET_COMPARISON
+
+ACTGRAD_PACKET_INLINE bool isnan(const DoublePacket& x) {
+  return FollowPath(PacketBits(x, [](PacketLanes v) { return v != v; }));
+}
+ACTGRAD_PACKET_INLINE bool isinf(const DoublePacket& x) {
+  return FollowPath(PacketBits(x, [](PacketLanes v) { return AbsLanes(v) == HUGE_VAL; }));
+}
+ACTGRAD_PACKET_INLINE bool isfinite(const DoublePacket& x) {
+  return FollowPath(PacketBits(x, [](PacketLanes v) { return AbsLanes(v) < HUGE_VAL; }));
+}
+ACTGRAD_PACKET_INLINE bool signbit(const DoublePacket& x) {
+  return FollowPath(PacketBits(x, [](PacketLanes v) { return AsInts(v) < 0; }));
+}
+
+// Dual numbers compare and take constants through these.
+ACTGRAD_PACKET_INLINE DoublePacket Primal(const DoublePacket& x) { return x; }
+
+}  // namespace internal
+
+template <>
+struct ScalarOf<internal::DoublePacket> {
+  using type = double;
+};
+
+}  // namespace actgrad
+
+#endif  // ACTGRAD_HAS_PACKETS
+
+#endif  // ACTGRAD_OPS_PACKET_H_
