@@ -7,12 +7,19 @@
 // effective bandwidth, counting bytes as W2 does (forward 8 per element: read
 // x, write y; backward 12: read dy and the one saved tensor, write dx).
 //
+// `mish_generic` is mish defined by its forward alone, x tanh(log(1 + e^x)),
+// registered here so that the path such a user or plugin activation takes
+// (packets of doubles, ops/generic_packet.h) is timed beside the built-in
+// kernel; a plugin's own activations get rows with actgrad_bench --plugin.
+//
 // Forward is timed on an input that requires a gradient, so it includes
 // recording the node and saving what backward needs, as in training.
 // Releasing the output and clearing the input's gradient happen between
 // timed regions (manual time), as in W2.
 
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <string>
 #include <utility>
@@ -20,6 +27,7 @@
 #include "actgrad.h"
 #include "bench/bench_util.h"
 #include "benchmark/benchmark.h"
+#include "ops/scalar_activation.h"
 
 namespace actgrad::bench {
 namespace {
@@ -93,6 +101,18 @@ void Guarded(benchmark::State& state, const OpDef& op) {
 }  // namespace
 
 void RegisterActivationBenchmarks() {
+  if (!OpRegistry::Global().Find("mish_generic").ok()) {
+    const absl::StatusOr<const OpDef*> op = DefineActivation({
+        .name = "mish_generic",
+        .formula = "y = x tanh(log(1 + e^x)), from its forward alone",
+        .generic = Generic([](auto x, const Attrs&) {
+          using std::exp, std::log1p, std::tanh;
+          return x * tanh(log1p(exp(x)));
+        }),
+        .recommended_init = InitFamily::kHe,
+    });
+    if (!op.ok()) std::fprintf(stderr, "mish_generic: %s\n", op.status().ToString().c_str());
+  }
   for (const OpDef* op : OpRegistry::Global().Activations()) {
     // An activation with a second, learned input has no one-input form to
     // time here.

@@ -35,6 +35,11 @@
 #include <type_traits>
 #include <utility>
 
+// Every function here is forced inline: on packets of lanes (ops/packet.h)
+// an out-of-line call passes its operands through memory, and GCC leaves
+// the larger ones out of line even under [[gnu::flatten]].
+#define ACTGRAD_DUAL_INLINE [[gnu::always_inline]] inline
+
 namespace actgrad {
 
 template <typename T>
@@ -113,40 +118,44 @@ constexpr T SecondDerivative(const HyperDual<T>& h) {
 // ------------------------------------------------------------- arithmetic
 
 template <typename T>
-constexpr Dual<T> operator+(const Dual<T>& a) {
+ACTGRAD_DUAL_INLINE constexpr Dual<T> operator+(const Dual<T>& a) {
   return a;
 }
 template <typename T>
-constexpr Dual<T> operator-(const Dual<T>& a) {
+ACTGRAD_DUAL_INLINE constexpr Dual<T> operator-(const Dual<T>& a) {
   return {-a.value, -a.tangent};
 }
 template <typename T>
-constexpr Dual<T> operator+(const Dual<T>& a, const Dual<T>& b) {
+ACTGRAD_DUAL_INLINE constexpr Dual<T> operator+(const Dual<T>& a, const Dual<T>& b) {
   return {a.value + b.value, a.tangent + b.tangent};
 }
 template <typename T>
-constexpr Dual<T> operator-(const Dual<T>& a, const Dual<T>& b) {
+ACTGRAD_DUAL_INLINE constexpr Dual<T> operator-(const Dual<T>& a, const Dual<T>& b) {
   return {a.value - b.value, a.tangent - b.tangent};
 }
 template <typename T>
-constexpr Dual<T> operator*(const Dual<T>& a, const Dual<T>& b) {
+ACTGRAD_DUAL_INLINE constexpr Dual<T> operator*(const Dual<T>& a, const Dual<T>& b) {
   return {a.value * b.value, a.tangent * b.value + a.value * b.tangent};
 }
 // (a / b)' = (a' - q b') / b with q = a / b: no b^2 to overflow.
 template <typename T>
-constexpr Dual<T> operator/(const Dual<T>& a, const Dual<T>& b) {
+ACTGRAD_DUAL_INLINE constexpr Dual<T> operator/(const Dual<T>& a, const Dual<T>& b) {
   const T q = a.value / b.value;
   return {q, (a.tangent - q * b.tangent) / b.value};
 }
 
 // Mixed with plain numbers, which are constants.
-#define ACTGRAD_DUAL_MIXED_OPERATOR(op)                                            \
-  template <typename T, typename S>                                                \
-  requires std::is_arithmetic_v<S>                                                 \
-  constexpr Dual<T> operator op(const Dual<T>& a, S b) { return a op Dual<T>(b); } \
-  template <typename T, typename S>                                                \
-  requires std::is_arithmetic_v<S>                                                 \
-  constexpr Dual<T> operator op(S a, const Dual<T>& b) { return Dual<T>(a) op b; }
+#define ACTGRAD_DUAL_MIXED_OPERATOR(op)                                               \
+  template <typename T, typename S>                                                   \
+  requires std::is_arithmetic_v<S> ACTGRAD_DUAL_INLINE constexpr Dual<T> operator op( \
+      const Dual<T>& a, S b) {                                                        \
+    return a op Dual<T>(b);                                                           \
+  }                                                                                   \
+  template <typename T, typename S>                                                   \
+  requires std::is_arithmetic_v<S> ACTGRAD_DUAL_INLINE constexpr Dual<T> operator op( \
+      S a, const Dual<T>& b) {                                                        \
+    return Dual<T>(a) op b;                                                           \
+  }
 ACTGRAD_DUAL_MIXED_OPERATOR(+)
 ACTGRAD_DUAL_MIXED_OPERATOR(-)
 ACTGRAD_DUAL_MIXED_OPERATOR(*)
@@ -154,17 +163,21 @@ ACTGRAD_DUAL_MIXED_OPERATOR(/)
 #undef ACTGRAD_DUAL_MIXED_OPERATOR
 
 // Comparisons see values only (NaN compares false, as for plain numbers).
-#define ACTGRAD_DUAL_COMPARISON(op)                                            \
-  template <typename T>                                                        \
-  constexpr bool operator op(const Dual<T>& a, const Dual<T>& b) {             \
-    return Primal(a) op Primal(b);                                             \
-  }                                                                            \
-  template <typename T, typename S>                                            \
-  requires std::is_arithmetic_v<S>                                             \
-  constexpr bool operator op(const Dual<T>& a, S b) { return Primal(a) op b; } \
-  template <typename T, typename S>                                            \
-  requires std::is_arithmetic_v<S>                                             \
-  constexpr bool operator op(S a, const Dual<T>& b) { return a op Primal(b); }
+#define ACTGRAD_DUAL_COMPARISON(op)                                                    \
+  template <typename T>                                                                \
+  ACTGRAD_DUAL_INLINE constexpr bool operator op(const Dual<T>& a, const Dual<T>& b) { \
+    return Primal(a) op Primal(b);                                                     \
+  }                                                                                    \
+  template <typename T, typename S>                                                    \
+  requires std::is_arithmetic_v<S> ACTGRAD_DUAL_INLINE constexpr bool operator op(     \
+      const Dual<T>& a, S b) {                                                         \
+    return Primal(a) op b;                                                             \
+  }                                                                                    \
+  template <typename T, typename S>                                                    \
+  requires std::is_arithmetic_v<S> ACTGRAD_DUAL_INLINE constexpr bool operator op(     \
+      S a, const Dual<T>& b) {                                                         \
+    return a op Primal(b);                                                             \
+  }
 ACTGRAD_DUAL_COMPARISON(==)
 ACTGRAD_DUAL_COMPARISON(!=)
 ACTGRAD_DUAL_COMPARISON(<)
@@ -174,22 +187,22 @@ ACTGRAD_DUAL_COMPARISON(>=)
 #undef ACTGRAD_DUAL_COMPARISON
 
 template <typename T>
-bool isnan(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE bool isnan(const Dual<T>& x) {
   using std::isnan;
   return isnan(Primal(x));
 }
 template <typename T>
-bool isinf(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE bool isinf(const Dual<T>& x) {
   using std::isinf;
   return isinf(Primal(x));
 }
 template <typename T>
-bool isfinite(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE bool isfinite(const Dual<T>& x) {
   using std::isfinite;
   return isfinite(Primal(x));
 }
 template <typename T>
-bool signbit(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE bool signbit(const Dual<T>& x) {
   using std::signbit;
   return signbit(Primal(x));
 }
@@ -199,64 +212,64 @@ bool signbit(const Dual<T>& x) {
 // gives higher derivatives.
 
 template <typename T>
-Dual<T> exp(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> exp(const Dual<T>& x) {
   using std::exp;
   const T e = exp(x.value);
   return {e, e * x.tangent};
 }
 template <typename T>
-Dual<T> exp2(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> exp2(const Dual<T>& x) {
   using std::exp2;
   const T e = exp2(x.value);
   return {e, e * std::numbers::ln2_v<PrimalOf<T>> * x.tangent};
 }
 template <typename T>
-Dual<T> expm1(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> expm1(const Dual<T>& x) {
   using std::exp;
   using std::expm1;
   return {expm1(x.value), exp(x.value) * x.tangent};
 }
 template <typename T>
-Dual<T> log(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> log(const Dual<T>& x) {
   using std::log;
   return {log(x.value), x.tangent / x.value};
 }
 template <typename T>
-Dual<T> log2(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> log2(const Dual<T>& x) {
   using std::log2;
   return {log2(x.value), x.tangent / (x.value * std::numbers::ln2_v<PrimalOf<T>>)};
 }
 template <typename T>
-Dual<T> log10(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> log10(const Dual<T>& x) {
   using std::log10;
   return {log10(x.value), x.tangent / (x.value * std::numbers::ln10_v<PrimalOf<T>>)};
 }
 template <typename T>
-Dual<T> log1p(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> log1p(const Dual<T>& x) {
   using std::log1p;
   return {log1p(x.value), x.tangent / (1 + x.value)};
 }
 template <typename T>
-Dual<T> sqrt(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> sqrt(const Dual<T>& x) {
   using std::sqrt;
   const T s = sqrt(x.value);
   return {s, x.tangent / (2 * s)};
 }
 template <typename T>
-Dual<T> cbrt(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> cbrt(const Dual<T>& x) {
   using std::cbrt;
   const T c = cbrt(x.value);
   return {c, x.tangent / (3 * c * c)};
 }
 // x^p for a constant p.
 template <typename T, typename S>
-requires std::is_arithmetic_v<S> Dual<T> pow(const Dual<T>& x, S p) {
+requires std::is_arithmetic_v<S> ACTGRAD_DUAL_INLINE Dual<T> pow(const Dual<T>& x, S p) {
   using std::pow;
   return {pow(x.value, p), p * pow(x.value, p - 1) * x.tangent};
 }
 // b^x for a constant b.
 template <typename T, typename S>
-requires std::is_arithmetic_v<S> Dual<T> pow(S b, const Dual<T>& x) {
+requires std::is_arithmetic_v<S> ACTGRAD_DUAL_INLINE Dual<T> pow(S b, const Dual<T>& x) {
   using std::log;
   using std::pow;
   const T r = pow(PrimalOf<T>(b), x.value);
@@ -264,85 +277,85 @@ requires std::is_arithmetic_v<S> Dual<T> pow(S b, const Dual<T>& x) {
 }
 // x^y = exp(y log x), for x > 0.
 template <typename T>
-Dual<T> pow(const Dual<T>& x, const Dual<T>& y) {
+ACTGRAD_DUAL_INLINE Dual<T> pow(const Dual<T>& x, const Dual<T>& y) {
   return exp(y * log(x));
 }
 template <typename T>
-Dual<T> sin(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> sin(const Dual<T>& x) {
   using std::cos;
   using std::sin;
   return {sin(x.value), cos(x.value) * x.tangent};
 }
 template <typename T>
-Dual<T> cos(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> cos(const Dual<T>& x) {
   using std::cos;
   using std::sin;
   return {cos(x.value), -sin(x.value) * x.tangent};
 }
 template <typename T>
-Dual<T> tan(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> tan(const Dual<T>& x) {
   using std::cos;
   using std::tan;
   const T c = cos(x.value);
   return {tan(x.value), x.tangent / (c * c)};
 }
 template <typename T>
-Dual<T> asin(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> asin(const Dual<T>& x) {
   using std::asin;
   using std::sqrt;
   return {asin(x.value), x.tangent / sqrt(1 - x.value * x.value)};
 }
 template <typename T>
-Dual<T> acos(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> acos(const Dual<T>& x) {
   using std::acos;
   using std::sqrt;
   return {acos(x.value), -x.tangent / sqrt(1 - x.value * x.value)};
 }
 template <typename T>
-Dual<T> atan(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> atan(const Dual<T>& x) {
   using std::atan;
   return {atan(x.value), x.tangent / (1 + x.value * x.value)};
 }
 template <typename T>
-Dual<T> sinh(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> sinh(const Dual<T>& x) {
   using std::cosh;
   using std::sinh;
   return {sinh(x.value), cosh(x.value) * x.tangent};
 }
 template <typename T>
-Dual<T> cosh(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> cosh(const Dual<T>& x) {
   using std::cosh;
   using std::sinh;
   return {cosh(x.value), sinh(x.value) * x.tangent};
 }
 // tanh' = 1 / cosh^2: exact where tanh itself has rounded to +-1.
 template <typename T>
-Dual<T> tanh(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> tanh(const Dual<T>& x) {
   using std::cosh;
   using std::tanh;
   const T c = cosh(x.value);
   return {tanh(x.value), x.tangent / c / c};
 }
 template <typename T>
-Dual<T> asinh(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> asinh(const Dual<T>& x) {
   using std::asinh;
   using std::sqrt;
   return {asinh(x.value), x.tangent / sqrt(1 + x.value * x.value)};
 }
 template <typename T>
-Dual<T> atanh(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> atanh(const Dual<T>& x) {
   using std::atanh;
   return {atanh(x.value), x.tangent / ((1 - x.value) * (1 + x.value))};
 }
 template <typename T>
-Dual<T> erf(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> erf(const Dual<T>& x) {
   using std::erf;
   using std::exp;
   using P = PrimalOf<T>;
   return {erf(x.value), P(2) * std::numbers::inv_sqrtpi_v<P> * exp(-x.value * x.value) * x.tangent};
 }
 template <typename T>
-Dual<T> erfc(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> erfc(const Dual<T>& x) {
   using std::erfc;
   using std::exp;
   using P = PrimalOf<T>;
@@ -352,35 +365,43 @@ Dual<T> erfc(const Dual<T>& x) {
 // |x|: the derivative at exactly 0 is taken as 0, between the one-sided
 // limits -1 and 1.
 template <typename T>
-Dual<T> abs(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> abs(const Dual<T>& x) {
   if (x > 0) return x;
   if (x < 0) return -x;
   return {x.value * 0, x.tangent * 0};
 }
 template <typename T>
-Dual<T> fabs(const Dual<T>& x) {
+ACTGRAD_DUAL_INLINE Dual<T> fabs(const Dual<T>& x) {
   return abs(x);
 }
 // The larger (smaller) operand, derivative included; NaN loses, as in
 // std::fmax.
 template <typename T>
-Dual<T> fmax(const Dual<T>& a, const Dual<T>& b) {
+ACTGRAD_DUAL_INLINE Dual<T> fmax(const Dual<T>& a, const Dual<T>& b) {
   if (isnan(a)) return b;
   return a < b ? b : a;
 }
 template <typename T>
-Dual<T> fmin(const Dual<T>& a, const Dual<T>& b) {
+ACTGRAD_DUAL_INLINE Dual<T> fmin(const Dual<T>& a, const Dual<T>& b) {
   if (isnan(a)) return b;
   return b < a ? b : a;
 }
 template <typename T, typename S>
-requires std::is_arithmetic_v<S> Dual<T> fmax(const Dual<T>& a, S b) { return fmax(a, Dual<T>(b)); }
+requires std::is_arithmetic_v<S> ACTGRAD_DUAL_INLINE Dual<T> fmax(const Dual<T>& a, S b) {
+  return fmax(a, Dual<T>(b));
+}
 template <typename T, typename S>
-requires std::is_arithmetic_v<S> Dual<T> fmax(S a, const Dual<T>& b) { return fmax(Dual<T>(a), b); }
+requires std::is_arithmetic_v<S> ACTGRAD_DUAL_INLINE Dual<T> fmax(S a, const Dual<T>& b) {
+  return fmax(Dual<T>(a), b);
+}
 template <typename T, typename S>
-requires std::is_arithmetic_v<S> Dual<T> fmin(const Dual<T>& a, S b) { return fmin(a, Dual<T>(b)); }
+requires std::is_arithmetic_v<S> ACTGRAD_DUAL_INLINE Dual<T> fmin(const Dual<T>& a, S b) {
+  return fmin(a, Dual<T>(b));
+}
 template <typename T, typename S>
-requires std::is_arithmetic_v<S> Dual<T> fmin(S a, const Dual<T>& b) { return fmin(Dual<T>(a), b); }
+requires std::is_arithmetic_v<S> ACTGRAD_DUAL_INLINE Dual<T> fmin(S a, const Dual<T>& b) {
+  return fmin(Dual<T>(a), b);
+}
 
 }  // namespace actgrad
 

@@ -2,20 +2,23 @@
 // File: generic_packet.h
 // -----------------------------------------------------------------------------
 //
-// A generic formula (ops/generic_formula.h) run over a float32 array eight
+// A generic formula (ops/generic_formula.h) run over a float32 array 32
 // elements at a time: on DoublePacket (ops/packet.h) for values, on dual
-// numbers over packets for the first and second derivatives. Each element
-// is widened to double, evaluated, and rounded once at the end, as the
-// built-in float32 kernels do; the functions of ops/packet_math.h keep the
-// result on the float the scalar double path gives but where the two
-// straddle a rounding boundary.
+// numbers over packets for the first and second derivatives. Each element is
+// widened to double, evaluated, and rounded once at the end, as the built-in
+// float32 kernels do; the functions of ops/packet_math.h keep the result on
+// the float the scalar double path gives but where the two straddle a
+// rounding boundary.
 //
 // A formula with branches takes as many passes over a packet as its lanes
-// take paths (ops/packet.h). Lanes whose result is not finite are evaluated
-// again by the scalar path, whose derivatives fall back to long double where
-// double overflows inside the formula (e^800 on the way to a finite mish').
+// take paths (ops/packet.h); once a packet has needed more than one, the
+// elements are split by sign before they are packed, since most activations
+// branch at zero. Lanes whose result is not finite are evaluated again by
+// the scalar path, whose derivatives fall back to long double where double
+// overflows inside the formula (e^800 on the way to a finite derivative).
 // Float64 arrays take the scalar path throughout: the packet functions are
-// accurate to float, not to double.
+// accurate to float, not to double. Without AVX-512 (ACTGRAD_HAS_PACKETS
+// 0), float32 takes the scalar path too.
 //
 // Example:
 //
@@ -23,7 +26,7 @@
 //     using std::exp, std::log1p, std::tanh;
 //     return x * tanh(log1p(exp(x)));
 //   };
-//   // dx[i] = dy[i] mish'(x[i]), eight at a time.
+//   // dx[i] = dy[i] mish'(x[i]), 32 at a time.
 //   actgrad::internal::GenericMap<decltype(kMish), float>(1, x, dy, dx, n, actgrad::Attrs{});
 
 #ifndef ACTGRAD_OPS_GENERIC_PACKET_H_
@@ -77,20 +80,24 @@ template <typename F, int kOrder>
 }
 
 // F^(kOrder) at every lane of x, a pass per path the lanes take; lanes whose
-// result is not finite are evaluated again in scalar double.
+// result is not finite are evaluated again in scalar double. One copy of the
+// formula's body: with a second one for the later passes, GCC runs out of
+// registers in both.
 template <typename F, int kOrder>
-[[gnu::always_inline]] inline DoublePacket EvaluatePacket(const DoublePacket& x,
-                                                          const Attrs& attrs) {
-  packet_path_lanes = kAllLanes;
-  DoublePacket out = EvaluateOnPath<F, kOrder>(x, attrs);
-  uint32_t pending = ~packet_path_lanes & kAllLanes;
-  while (pending != 0) {
+[[gnu::always_inline]] inline DoublePacket EvaluatePacket(const DoublePacket& x, const Attrs& attrs,
+                                                          bool& split) {
+  DoublePacket out;
+  uint32_t pending = kAllLanes;
+  int passes = 0;
+  do {
     packet_path_lanes = pending;
     const DoublePacket r = EvaluateOnPath<F, kOrder>(x, attrs);
     const uint32_t done = packet_path_lanes & pending;
     out = SelectLanes(done, r, out);
     pending &= ~done;
-  }
+    ++passes;
+  } while (pending != 0);
+  split |= passes > 1;
   packet_path_lanes = kAllLanes;
   // One vfpclasspd per register finds the infinities and NaNs.
   constexpr int kNaNOrInfinity = 0x01 | 0x08 | 0x10 | 0x80;
@@ -112,31 +119,122 @@ ACTGRAD_PACKET_INLINE void StoreNarrowed(PacketLanes v, float* p) {
   _mm256_storeu_ps(p, _mm512_cvtpd_ps(VectorCast<__m512d>(v)));
 }
 
-// Flattened: the formula, its dual numbers and the packet functions inline
-// into one loop body; called out of line, each passes its packets through
-// memory and the loop takes several times as long.
+// F^(kOrder) over x[0, n), times dy where given, a packet at a time; the
+// last partial packet goes through a buffer, its empty lanes filled with the
+// last element, so that the formula's body is inlined once. Returns whether
+// any packet's lanes took different paths. Flattened: the formula, its dual
+// numbers and the packet functions inline into one loop body; called out of
+// line, each passes its packets through memory and the loop takes several
+// times as long.
 template <typename F, int kOrder>
-[[gnu::flatten]] void GenericMapFloat(const float* x, const float* dy, float* out, int64_t n,
-                                      const Attrs& attrs) {
-  int64_t i = 0;
-  for (; i + kPacketLanes <= n; i += kPacketLanes) {
+[[gnu::flatten, gnu::noinline]] bool MapPackets(const float* x, const float* dy, float* out,
+                                                int64_t n, const Attrs& attrs) {
+  bool split = false;
+  alignas(64) float tail_x[kPacketLanes], tail_dy[kPacketLanes], tail_out[kPacketLanes];
+  for (int64_t i = 0; i < n; i += kPacketLanes) {
+    const float* px = x + i;
+    const float* pdy = dy == nullptr ? nullptr : dy + i;
+    float* pout = out + i;
+    const int64_t left = n - i;
+    if (left < kPacketLanes) {
+      for (int lane = 0; lane < kPacketLanes; ++lane) {
+        tail_x[lane] = x[lane < left ? i + lane : n - 1];
+        if (dy != nullptr) tail_dy[lane] = dy[lane < left ? i + lane : n - 1];
+      }
+      px = tail_x;
+      pdy = dy == nullptr ? nullptr : tail_dy;
+      pout = tail_out;
+    }
     DoublePacket xp;
-    ForEachRegister([&](auto h) { xp.half[h] = LoadWidened(x + i + h * kRegisterLanes); });
-    const DoublePacket r = EvaluatePacket<F, kOrder>(xp, attrs);
+    ForEachRegister([&](auto h) { xp.half[h] = LoadWidened(px + h * kRegisterLanes); });
+    const DoublePacket r = EvaluatePacket<F, kOrder>(xp, attrs, split);
     ForEachRegister([&](auto h) {
-      const int64_t at = i + h * kRegisterLanes;
-      StoreNarrowed(dy == nullptr ? r.half[h] : r.half[h] * LoadWidened(dy + at), out + at);
+      const int at = h * kRegisterLanes;
+      StoreNarrowed(pdy == nullptr ? r.half[h] : r.half[h] * LoadWidened(pdy + at), pout + at);
     });
+    if (left < kPacketLanes) {
+      for (int lane = 0; lane < left; ++lane) out[i + lane] = tail_out[lane];
+    }
   }
-  if (i == n) return;
-  // The last partial packet, its empty lanes filled with the last element.
-  DoublePacket xp;
-  for (int lane = 0; lane < kPacketLanes; ++lane) {
-    xp.set(lane, double(x[i + lane < n ? i + lane : n - 1]));
+  return split;
+}
+
+// Elements of a block split by sign (x < 0 and the rest), with their dy,
+// packed by vcompressps; the results go back to their places by vexpandps.
+// Both in registers: their memory forms are microcoded, and took a third
+// of the time of a sign-split mish. Each row has a register's slack for the
+// full-width store after its last element.
+inline constexpr int64_t kSignBlock = 1024;
+struct SignPartition {
+  alignas(64) float x[2][kSignBlock + 16];
+  alignas(64) float dy[2][kSignBlock + 16];
+  alignas(64) float out[2][kSignBlock + 16];
+  int64_t count[2];
+};
+
+ACTGRAD_PACKET_INLINE __mmask16 LeadingLanes(int64_t n) {
+  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
+}
+
+inline void PartitionBySign(const float* x, const float* dy, int64_t n, SignPartition& p) {
+  // Counts in locals: kept in the struct, each store's address waits on a
+  // reload of the last.
+  int64_t negatives = 0, others = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 valid = LeadingLanes(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(valid, x + i);
+    const __mmask16 negative = _mm512_mask_cmp_ps_mask(valid, v, _mm512_setzero_ps(), _CMP_LT_OQ);
+    const __mmask16 other = valid & ~negative;
+    _mm512_storeu_ps(p.x[0] + negatives, _mm512_maskz_compress_ps(negative, v));
+    _mm512_storeu_ps(p.x[1] + others, _mm512_maskz_compress_ps(other, v));
+    if (dy != nullptr) {
+      const __m512 d = _mm512_maskz_loadu_ps(valid, dy + i);
+      _mm512_storeu_ps(p.dy[0] + negatives, _mm512_maskz_compress_ps(negative, d));
+      _mm512_storeu_ps(p.dy[1] + others, _mm512_maskz_compress_ps(other, d));
+    }
+    negatives += __builtin_popcount(negative);
+    others += __builtin_popcount(other);
   }
-  const DoublePacket r = EvaluatePacket<F, kOrder>(xp, attrs);
-  for (int lane = 0; i + lane < n; ++lane) {
-    out[i + lane] = float(dy == nullptr ? r[lane] : double(dy[i + lane]) * r[lane]);
+  p.count[0] = negatives;
+  p.count[1] = others;
+}
+
+inline void ScatterBySign(const float* x, int64_t n, const SignPartition& p, float* out) {
+  int64_t negatives = 0, others = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 valid = LeadingLanes(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(valid, x + i);
+    const __mmask16 negative = _mm512_mask_cmp_ps_mask(valid, v, _mm512_setzero_ps(), _CMP_LT_OQ);
+    const __mmask16 other = valid & ~negative;
+    __m512 r = _mm512_maskz_expand_ps(negative, _mm512_loadu_ps(p.out[0] + negatives));
+    r = _mm512_mask_expand_ps(r, other, _mm512_loadu_ps(p.out[1] + others));
+    _mm512_mask_storeu_ps(out + i, valid, r);
+    negatives += __builtin_popcount(negative);
+    others += __builtin_popcount(other);
+  }
+}
+
+// Once a block has had a packet whose lanes took different paths, the
+// blocks after it are partitioned by sign first: most activations branch at
+// zero (softplus per sign, elu), and a packet of one sign then takes one
+// pass instead of two.
+template <typename F, int kOrder>
+void GenericMapFloat(const float* x, const float* dy, float* out, int64_t n, const Attrs& attrs) {
+  bool partition = false;
+  SignPartition p;
+  for (int64_t start = 0; start < n; start += kSignBlock) {
+    const int64_t len = n - start < kSignBlock ? n - start : kSignBlock;
+    const float* block_dy = dy == nullptr ? nullptr : dy + start;
+    if (!partition) {
+      partition = MapPackets<F, kOrder>(x + start, block_dy, out + start, len, attrs);
+      continue;
+    }
+    PartitionBySign(x + start, block_dy, len, p);
+    for (int s = 0; s < 2; ++s) {
+      MapPackets<F, kOrder>(p.x[s], block_dy == nullptr ? nullptr : p.dy[s], p.out[s], p.count[s],
+                            attrs);
+    }
+    ScatterBySign(x + start, len, p, out + start);
   }
 }
 

@@ -2,31 +2,40 @@
 // File: packet.h
 // -----------------------------------------------------------------------------
 //
-// A number type of eight doubles evaluated at once, for running an
-// activation's generic formula (ops/generic_formula.h) on float32 tensors
-// eight elements at a time: arithmetic, comparisons and branches here; the
-// elementary functions in ops/packet_math.h.
+// A number type of 32 doubles evaluated at once, for running an activation's
+// generic formula (ops/generic_formula.h) on float32 tensors 32 elements at
+// a time (ops/generic_packet.h): arithmetic, comparisons and branches here,
+// the elementary functions in ops/packet_math.h.
 //
-// The arithmetic is GCC's vector extensions, inline, with AVX-512 intrinsics
-// where the compiler targets it (a reciprocal estimate refined by Newton's
-// method: a division costs a fifth of vdivpd's 16 cycles). Everything is in
-// this header so that a plugin or user program compiles it into its own
-// code: the formula, its dual numbers and the functions it calls then
-// inline into one loop body, which is what makes it fast.
+// It is built where the compiler targets AVX-512 (F and DQ; ACTGRAD_HAS_PACKETS
+// says whether it was): GCC's vector extensions and the intrinsics, inline,
+// in this header, so that a plugin or user program compiles it into its own
+// code. The formula, its dual numbers and the functions it calls then
+// inline into one loop body, which is what makes it fast. Elsewhere float32
+// takes the scalar path.
+//
+// A packet is four registers of eight lanes, so that each operation is four
+// independent instruction streams: a formula is a long chain of dependent
+// operations, and with one register its latency, not the core's
+// throughput, sets the pace (mish took twice as long).
+//
+// Division is a 14-bit reciprocal estimate refined by two Newton steps
+// (within 3 ulps of double), with IEEE division for packets holding zeros,
+// infinities or the extremes of the range.
 //
 // Branches. A comparison of packets must give one bool, for `?:` and `if`.
 // Evaluation runs in passes: each comparison answers as the first lane still
 // on the pass's path would, and lanes that would have answered otherwise
 // leave the path. Lanes still on it at the end have their result; the rest
-// are evaluated again in another pass (ops/generic_packet.h). A formula
-// whose lanes agree takes one pass.
+// are evaluated again in another pass. A formula whose lanes agree takes
+// one pass.
 //
 // Example:
 //
 //   using actgrad::internal::DoublePacket;
-//   DoublePacket x = DoublePacket::Load(values);  // eight doubles
-//   DoublePacket y = x * x + 1.0;
-//   y.Store(out);
+//   DoublePacket x(0.5);  // 0.5 in every lane
+//   x.set(3, -2.0);
+//   DoublePacket y = x * x + 1.0;  // y[3] == 5
 
 #ifndef ACTGRAD_OPS_PACKET_H_
 #define ACTGRAD_OPS_PACKET_H_
@@ -130,11 +139,7 @@ ACTGRAD_PACKET_INLINE PacketLanes AbsLanes(PacketLanes v) {
 // its latency, not the core's throughput, sets the pace. (GCC splits a
 // vector type wider than a register lane by lane where it has a select, so
 // the registers are explicit.)
-#ifndef ACTGRAD_PACKET_REGISTERS_TRY
 inline constexpr int kPacketRegisters = 4;
-#else
-inline constexpr int kPacketRegisters = ACTGRAD_PACKET_REGISTERS_TRY;
-#endif
 inline constexpr int kPacketLanes = kPacketRegisters * kRegisterLanes;
 static_assert(kPacketLanes <= 32);
 inline constexpr uint32_t kAllLanes = ~uint32_t{0} >> (32 - kPacketLanes);
@@ -227,14 +232,16 @@ ACTGRAD_PACKET_INLINE DoublePacket operator*(const DoublePacket& a, const Double
 ACTGRAD_PACKET_INLINE DoublePacket operator/(const DoublePacket& a, const DoublePacket& b) {
   return PerRegister(a, b, [](PacketLanes x, PacketLanes y) { return Divide(x, y); });
 }
-#define ACTGRAD_PACKET_MIXED(op)                                                          \
-  template <typename S>                                                                   \
-  requires std::is_arithmetic_v<S> DoublePacket operator op(const DoublePacket& a, S b) { \
-    return a op DoublePacket(b);                                                          \
-  }                                                                                       \
-  template <typename S>                                                                   \
-  requires std::is_arithmetic_v<S> DoublePacket operator op(S a, const DoublePacket& b) { \
-    return DoublePacket(a) op b;                                                          \
+#define ACTGRAD_PACKET_MIXED(op)                                                       \
+  template <typename S>                                                                \
+  requires std::is_arithmetic_v<S>                                                     \
+  [[gnu::always_inline]] inline DoublePacket operator op(const DoublePacket& a, S b) { \
+    return a op DoublePacket(b);                                                       \
+  }                                                                                    \
+  template <typename S>                                                                \
+  requires std::is_arithmetic_v<S>                                                     \
+  [[gnu::always_inline]] inline DoublePacket operator op(S a, const DoublePacket& b) { \
+    return DoublePacket(a) op b;                                                       \
   }
 ACTGRAD_PACKET_MIXED(+)
 ACTGRAD_PACKET_MIXED(-)
@@ -277,10 +284,14 @@ ACTGRAD_PACKET_INLINE bool FollowPath(uint32_t lanes_true) {
   }                                                                                           \
   template <typename S>                                                                       \
   requires std::is_arithmetic_v<S>                                                            \
-  bool operator op(const DoublePacket& a, S b) { return a op DoublePacket(b); }               \
+  [[gnu::always_inline]] inline bool operator op(const DoublePacket& a, S b) {                \
+    return a op DoublePacket(b);                                                              \
+  }                                                                                           \
   template <typename S>                                                                       \
   requires std::is_arithmetic_v<S>                                                            \
-  bool operator op(S a, const DoublePacket& b) { return DoublePacket(a) op b; }
+  [[gnu::always_inline]] inline bool operator op(S a, const DoublePacket& b) {                \
+    return DoublePacket(a) op b;                                                              \
+  }
 ACTGRAD_PACKET_COMPARISON(==)
 ACTGRAD_PACKET_COMPARISON(!=)
 ACTGRAD_PACKET_COMPARISON(<)

@@ -182,6 +182,11 @@ constexpr auto kMixed = [](auto x, const Attrs&) {
   using std::erf, std::pow, std::sqrt, std::atan;
   return x * (1 + erf(x / sqrt(2.0))) / 2 + atan(x) / pow(1 + x * x, 0.25);
 };
+// |x| and fmax, which dual numbers over packets take lane by lane.
+constexpr auto kSoftplusByMax = [](auto x, const Attrs&) {
+  using std::abs, std::exp, std::fmax, std::fmin, std::log1p;
+  return fmax(x, 0.0) + log1p(exp(-abs(x))) + fmin(x, -3.0) * 0.25;
+};
 constexpr auto kSoftplus = [](auto x, const Attrs&) {
   using std::exp, std::log1p;
   using T = decltype(x);
@@ -251,6 +256,36 @@ TEST(GenericPacketTest, FloatMapsMatchTheScalarPath) {
   ExpectMapMatchesScalar<decltype(kThreeWay)>("three_way");
   ExpectMapMatchesScalar<decltype(kMixed)>("mixed");
   ExpectMapMatchesScalar<decltype(kSoftplus)>("softplus");
+  ExpectMapMatchesScalar<decltype(kSoftplusByMax)>("softplus_by_max");
+}
+
+// Once lanes disagree, the elements of later blocks are split by sign before
+// they are packed, and the results put back: every element must come back to
+// its own place, with its own dy.
+TEST(GenericPacketTest, SignSplitKeepsEveryElementInItsPlace) {
+  constexpr auto kTwoSlopes = [](auto x, const Attrs&) {
+    using T = decltype(x);
+    return x > 0 ? T(2 * x) : T(3 * x * x);
+  };
+  const GenericFormula& g = *Generic(kTwoSlopes);
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<float> values(-8.0f, 8.0f);
+  const int64_t n = 3 * internal::kSignBlock + 7;
+  std::vector<float> xs(n), dy(n), out(n);
+  for (int64_t i = 0; i < n; ++i) {
+    xs[i] = values(gen);
+    dy[i] = float(i % 13) - 6.0f;
+  }
+  g.map_float(0, xs.data(), nullptr, out.data(), n, Attrs{});
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = xs[i];
+    ASSERT_EQ(out[i], float(x > 0 ? 2 * x : 3 * x * x)) << "element " << i;
+  }
+  g.map_float(1, xs.data(), dy.data(), out.data(), n, Attrs{});
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = xs[i];
+    ASSERT_EQ(out[i], float(double(dy[i]) * (x > 0 ? 2 : 6 * x))) << "element " << i;
+  }
 }
 
 // Past e^709, mish's derivative is NaN on packets of doubles and is taken
