@@ -210,6 +210,16 @@ ACTGRAD_PACKET_INLINE PacketLanes Log1pLanes(PacketLanes x) {
   return LogOfSplit<true>(split, FromZmm(_mm512_scalef_pd(c, Zmm(-AtLeast(split.e, -1100.0)))));
 }
 
+// 1 / b within 2^-40 for any finite nonzero b, the mantissa's reciprocal
+// scaled back by the exponent (so 0 for an infinite b, and NaN for a zero
+// one, which the caller's non-finite result sends to the scalar path):
+// no branch, unlike Divide.
+ACTGRAD_PACKET_INLINE PacketLanes ReciprocalScaled(PacketLanes b) {
+  const __m512d m = _mm512_getmant_pd(Zmm(b), _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+  const __m512d e = _mm512_getexp_pd(Zmm(b));
+  return ScaleByPow2(Reciprocal40(FromZmm(m)), -FromZmm(e));
+}
+
 ACTGRAD_PACKET_INLINE PacketLanes SqrtLanes(PacketLanes x) {
   return FromZmm(_mm512_sqrt_pd(Zmm(x)));
 }
@@ -400,6 +410,19 @@ ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> tanh(const Dual<internal::Dou
     derivative.half[r] = parts.sech2;
   });
   return {value, x.tangent * derivative};
+}
+
+// log and log1p on dual numbers over packets: the tangent's division by a
+// reciprocal with no branch (packet_detail::ReciprocalScaled).
+ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> log1p(const Dual<internal::DoublePacket>& x) {
+  using internal::PacketLanes;
+  return {internal::log1p(x.value), x.tangent * internal::PerRegister(x.value, [](PacketLanes v) {
+                                      return internal::packet_detail::ReciprocalScaled(1.0 + v);
+                                    })};
+}
+ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> log(const Dual<internal::DoublePacket>& x) {
+  return {internal::log(x.value),
+          x.tangent * internal::PerRegister(x.value, internal::packet_detail::ReciprocalScaled)};
 }
 
 // |x|, fmax and fmin on dual numbers over packets choose lane by lane, as
