@@ -5,8 +5,9 @@
 # defines its entry points with ACTGRAD_PLUGIN (ops/plugin.h). Load it with
 # `actgrad gradcheck --plugin $<TARGET_FILE:NAME>`.
 #
-# It is compiled for the processor ACTGRAD_ARCH names (-march; the library's
-# own build sets it to native): activations defined by a generic formula then run on packets of
+# It is compiled for the processor ACTGRAD_ARCH names (-march; the
+# library's own build sets it to native, a consumer may set it before the
+# call): activations defined by a generic formula then run on packets of
 # doubles where that processor has AVX-512 (ops/generic_packet.h), and
 # element by element where it has not.
 function(actgrad_add_plugin name)

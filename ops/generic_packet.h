@@ -113,10 +113,10 @@ template <typename F, int kOrder>
 }
 
 ACTGRAD_PACKET_INLINE PacketLanes LoadWidened(const float* p) {
-  return VectorCast<PacketLanes>(_mm512_cvtps_pd(_mm256_loadu_ps(p)));
+  return VectorCast<PacketLanes>(_mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(p)));
 }
 ACTGRAD_PACKET_INLINE void StoreNarrowed(PacketLanes v, float* p) {
-  _mm256_storeu_ps(p, _mm512_cvtpd_ps(VectorCast<__m512d>(v)));
+  _mm256_storeu_ps(p, _mm512_maskz_cvtpd_ps(0xff, VectorCast<__m512d>(v)));
 }
 
 // F^(kOrder) over x[0, n), times dy where given, a packet at a time; the
@@ -176,15 +176,29 @@ ACTGRAD_PACKET_INLINE __mmask16 LeadingLanes(int64_t n) {
   return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
 }
 
+// The sixteen elements of x from i (fewer at the end of n) and which are
+// negative.
+struct SignedChunk {
+  __m512 values;
+  __mmask16 valid, negative, other;
+};
+ACTGRAD_PACKET_INLINE SignedChunk ChunkAt(const float* x, int64_t i, int64_t n) {
+  SignedChunk c;
+  c.valid = LeadingLanes(n - i);
+  c.values = _mm512_maskz_loadu_ps(c.valid, x + i);
+  c.negative = _mm512_mask_cmp_ps_mask(c.valid, c.values, _mm512_setzero_ps(), _CMP_LT_OQ);
+  c.other = c.valid & ~c.negative;
+  return c;
+}
+
 inline void PartitionBySign(const float* x, const float* dy, int64_t n, SignPartition& p) {
   // Counts in locals: kept in the struct, each store's address waits on a
   // reload of the last.
   int64_t negatives = 0, others = 0;
   for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 valid = LeadingLanes(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(valid, x + i);
-    const __mmask16 negative = _mm512_mask_cmp_ps_mask(valid, v, _mm512_setzero_ps(), _CMP_LT_OQ);
-    const __mmask16 other = valid & ~negative;
+    const SignedChunk c = ChunkAt(x, i, n);
+    const __m512 v = c.values;
+    const __mmask16 valid = c.valid, negative = c.negative, other = c.other;
     _mm512_storeu_ps(p.x[0] + negatives, _mm512_maskz_compress_ps(negative, v));
     _mm512_storeu_ps(p.x[1] + others, _mm512_maskz_compress_ps(other, v));
     if (dy != nullptr) {
@@ -202,10 +216,8 @@ inline void PartitionBySign(const float* x, const float* dy, int64_t n, SignPart
 inline void ScatterBySign(const float* x, int64_t n, const SignPartition& p, float* out) {
   int64_t negatives = 0, others = 0;
   for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 valid = LeadingLanes(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(valid, x + i);
-    const __mmask16 negative = _mm512_mask_cmp_ps_mask(valid, v, _mm512_setzero_ps(), _CMP_LT_OQ);
-    const __mmask16 other = valid & ~negative;
+    const SignedChunk c = ChunkAt(x, i, n);
+    const __mmask16 valid = c.valid, negative = c.negative, other = c.other;
     __m512 r = _mm512_maskz_expand_ps(negative, _mm512_loadu_ps(p.out[0] + negatives));
     r = _mm512_mask_expand_ps(r, other, _mm512_loadu_ps(p.out[1] + others));
     _mm512_mask_storeu_ps(out + i, valid, r);

@@ -100,11 +100,15 @@ ACTGRAD_PACKET_INLINE PacketLanes Fma(PacketLanes a, PacketLanes b, PacketLanes 
   return a * b + c;
 }
 
+// The intrinsics below are the zero-masking forms with every lane set: the
+// plain forms of GCC 12's headers read an uninitialized register
+// (_mm512_undefined_pd) and warn under -Wall.
+//
 // 1 / b to within 2 ulps of double for |b| in [2^-1000, 2^1000]: a 14-bit
 // estimate and two Newton steps, where AVX-512 has the estimate.
 ACTGRAD_PACKET_INLINE PacketLanes ReciprocalInRange(PacketLanes b) {
   const PacketLanes one = PacketLanes{} + 1.0;
-  PacketLanes r = VectorCast<PacketLanes>(_mm512_rcp14_pd(VectorCast<__m512d>(b)));
+  PacketLanes r = VectorCast<PacketLanes>(_mm512_maskz_rcp14_pd(0xff, VectorCast<__m512d>(b)));
   r = Fma(r, Fma(-b, r, one), r);
   r = Fma(r, Fma(-b, r, one), r);
   return r;

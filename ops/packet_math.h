@@ -67,22 +67,23 @@ ACTGRAD_PACKET_INLINE PacketLanes FromZmm(__m512d z) { return VectorCast<PacketL
 // max(low, min(high, x)), NaN staying NaN (vminpd and vmaxpd return their
 // second operand where either is NaN).
 ACTGRAD_PACKET_INLINE PacketLanes Clamp(PacketLanes x, double low, double high) {
-  return FromZmm(_mm512_min_pd(_mm512_set1_pd(high), _mm512_max_pd(_mm512_set1_pd(low), Zmm(x))));
+  return FromZmm(_mm512_maskz_min_pd(0xff, _mm512_set1_pd(high),
+                                     _mm512_maskz_max_pd(0xff, _mm512_set1_pd(low), Zmm(x))));
 }
 ACTGRAD_PACKET_INLINE PacketLanes AtLeast(PacketLanes x, double low) {
-  return FromZmm(_mm512_max_pd(_mm512_set1_pd(low), Zmm(x)));
+  return FromZmm(_mm512_maskz_max_pd(0xff, _mm512_set1_pd(low), Zmm(x)));
 }
 
 // v 2^k for integral k, as the exact product would round: infinity on
 // overflow, subnormals or zero on underflow.
 ACTGRAD_PACKET_INLINE PacketLanes ScaleByPow2(PacketLanes v, PacketLanes k) {
-  return FromZmm(_mm512_scalef_pd(Zmm(v), Zmm(k)));
+  return FromZmm(_mm512_maskz_scalef_pd(0xff, Zmm(v), Zmm(k)));
 }
 
 // 1 / b to within 2^-40 for |b| in [2^-1000, 2^1000]: the 14-bit estimate
 // and one third-order Newton step.
 ACTGRAD_PACKET_INLINE PacketLanes Reciprocal40(PacketLanes b) {
-  const PacketLanes r = FromZmm(_mm512_rcp14_pd(Zmm(b)));
+  const PacketLanes r = FromZmm(_mm512_maskz_rcp14_pd(0xff, Zmm(b)));
   const PacketLanes e = Fma(-b, r, Splat(1.0));
   return Fma(r, Fma(e, e, e), r);
 }
@@ -110,7 +111,8 @@ ACTGRAD_PACKET_INLINE ExpReduction ReduceExp(PacketLanes x) {
       1.4142135623730950488, 1.5422108254079408236, 1.6817928305074290861, 1.8340080864093424635);
   // vpermpd reads the index from the low three bits: k mod 8 as the
   // integer the shift left in the mantissa.
-  const PacketLanes table = FromZmm(_mm512_permutexvar_pd(VectorCast<__m512i>(shifted), kTable));
+  const PacketLanes table =
+      FromZmm(_mm512_maskz_permutexvar_pd(0xff, VectorCast<__m512i>(shifted), kTable));
   const PacketLanes r2 = r * r;
   const PacketLanes low = Fma(r, Splat(1.0 / 6), Splat(0.5));
   const PacketLanes high = Fma(r2, Splat(1.0 / 720), Fma(r, Splat(1.0 / 120), Splat(1.0 / 24)));
@@ -151,8 +153,8 @@ struct LogSplit {
   PacketLanes m;
 };
 ACTGRAD_PACKET_INLINE LogSplit SplitForLog(PacketLanes u) {
-  const __m512d m = _mm512_getmant_pd(Zmm(u), _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_nan);
-  const __m512d e = _mm512_getexp_pd(Zmm(u));
+  const __m512d m = _mm512_maskz_getmant_pd(0xff, Zmm(u), _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_nan);
+  const __m512d e = _mm512_maskz_getexp_pd(0xff, Zmm(u));
   // getmant halved the mantissas in [3/2, 2); their exponent is one more.
   const __mmask8 halved = _mm512_cmp_pd_mask(m, _mm512_set1_pd(1.0), _CMP_LT_OQ);
   return {FromZmm(_mm512_mask_add_pd(e, halved, e, _mm512_set1_pd(1.0))), FromZmm(m)};
@@ -207,7 +209,8 @@ ACTGRAD_PACKET_INLINE PacketLanes Log1pLanes(PacketLanes x) {
   const __m512d c = _mm512_maskz_mov_pd(
       _mm512_cmp_pd_mask(Zmm(u), _mm512_set1_pd(HUGE_VAL), _CMP_NEQ_UQ), Zmm(x - (u - 1.0)));
   const LogSplit split = SplitForLog(u);
-  return LogOfSplit<true>(split, FromZmm(_mm512_scalef_pd(c, Zmm(-AtLeast(split.e, -1100.0)))));
+  return LogOfSplit<true>(
+      split, FromZmm(_mm512_maskz_scalef_pd(0xff, c, Zmm(-AtLeast(split.e, -1100.0)))));
 }
 
 // 1 / b within 2^-40 for any finite nonzero b, the mantissa's reciprocal
@@ -215,13 +218,13 @@ ACTGRAD_PACKET_INLINE PacketLanes Log1pLanes(PacketLanes x) {
 // one, which the caller's non-finite result sends to the scalar path):
 // no branch, unlike Divide.
 ACTGRAD_PACKET_INLINE PacketLanes ReciprocalScaled(PacketLanes b) {
-  const __m512d m = _mm512_getmant_pd(Zmm(b), _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
-  const __m512d e = _mm512_getexp_pd(Zmm(b));
+  const __m512d m = _mm512_maskz_getmant_pd(0xff, Zmm(b), _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+  const __m512d e = _mm512_maskz_getexp_pd(0xff, Zmm(b));
   return ScaleByPow2(Reciprocal40(FromZmm(m)), -FromZmm(e));
 }
 
 ACTGRAD_PACKET_INLINE PacketLanes SqrtLanes(PacketLanes x) {
-  return FromZmm(_mm512_sqrt_pd(Zmm(x)));
+  return FromZmm(_mm512_maskz_sqrt_pd(0xff, Zmm(x)));
 }
 
 ACTGRAD_PACKET_INLINE PacketLanes CopySign(PacketLanes magnitude, PacketLanes sign) {
@@ -457,30 +460,22 @@ ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> fmin(const Dual<internal::Dou
   using internal::PacketLanes;
   return ChooseLanes(a, b, [](PacketLanes x, PacketLanes y) { return !((y < x) | (x != x)); });
 }
-template <typename S>
-requires std::is_arithmetic_v<S>
-[[gnu::always_inline]] inline Dual<internal::DoublePacket> fmax(
-    const Dual<internal::DoublePacket>& a, S b) {
-  return fmax(a, Dual<internal::DoublePacket>(b));
-}
-template <typename S>
-requires std::is_arithmetic_v<S>
-[[gnu::always_inline]] inline Dual<internal::DoublePacket> fmax(
-    S a, const Dual<internal::DoublePacket>& b) {
-  return fmax(Dual<internal::DoublePacket>(a), b);
-}
-template <typename S>
-requires std::is_arithmetic_v<S>
-[[gnu::always_inline]] inline Dual<internal::DoublePacket> fmin(
-    const Dual<internal::DoublePacket>& a, S b) {
-  return fmin(a, Dual<internal::DoublePacket>(b));
-}
-template <typename S>
-requires std::is_arithmetic_v<S>
-[[gnu::always_inline]] inline Dual<internal::DoublePacket> fmin(
-    S a, const Dual<internal::DoublePacket>& b) {
-  return fmin(Dual<internal::DoublePacket>(a), b);
-}
+#define ACTGRAD_DUAL_PACKET_MIXED(name)                            \
+  template <typename S>                                            \
+  requires std::is_arithmetic_v<S>                                 \
+  [[gnu::always_inline]] inline Dual<internal::DoublePacket> name( \
+      const Dual<internal::DoublePacket>& a, S b) {                \
+    return name(a, Dual<internal::DoublePacket>(b));               \
+  }                                                                \
+  template <typename S>                                            \
+  requires std::is_arithmetic_v<S>                                 \
+  [[gnu::always_inline]] inline Dual<internal::DoublePacket> name( \
+      S a, const Dual<internal::DoublePacket>& b) {                \
+    return name(Dual<internal::DoublePacket>(a), b);               \
+  }
+ACTGRAD_DUAL_PACKET_MIXED(fmax)
+ACTGRAD_DUAL_PACKET_MIXED(fmin)
+#undef ACTGRAD_DUAL_PACKET_MIXED
 
 }  // namespace actgrad
 

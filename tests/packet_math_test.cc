@@ -24,11 +24,21 @@
 namespace actgrad {
 namespace {
 
-using internal::DoublePacket;
-using internal::kPacketLanes;
-
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+#if ACTGRAD_HAS_PACKETS
+using internal::DoublePacket;
+constexpr int64_t kLanes = internal::kPacketLanes;
+constexpr int64_t kBlock = internal::kSignBlock;
+#else
+// Without AVX-512 the maps take the scalar path; the sizes below still
+// exercise partial packets and several blocks, as they would with packets.
+constexpr int64_t kLanes = 32;
+constexpr int64_t kBlock = 1024;
+#endif
+
+#if ACTGRAD_HAS_PACKETS
 
 // Inputs over every binade of double from 2^-1074 to 2^1023, both signs,
 // with the special values and a dense grid over [-40, 40].
@@ -49,13 +59,13 @@ std::vector<double> WideInputs() {
 template <typename PacketFn>
 std::vector<double> OnPackets(const std::vector<double>& xs, PacketFn fn) {
   std::vector<double> ys(xs.size());
-  for (size_t start = 0; start < xs.size(); start += kPacketLanes) {
+  for (size_t start = 0; start < xs.size(); start += kLanes) {
     DoublePacket p;
-    for (int lane = 0; lane < kPacketLanes; ++lane) {
+    for (int lane = 0; lane < kLanes; ++lane) {
       p.set(lane, xs[std::min(start + lane, xs.size() - 1)]);
     }
     const DoublePacket r = fn(p);
-    for (int lane = 0; lane < kPacketLanes && start + lane < xs.size(); ++lane) {
+    for (int lane = 0; lane < kLanes && start + lane < xs.size(); ++lane) {
       ys[start + lane] = r[lane];
     }
   }
@@ -157,6 +167,8 @@ TEST(PacketMathTest, FminAndFmaxLetNaNLose) {
   EXPECT_EQ(lo[2], 1.0);
 }
 
+#endif  // ACTGRAD_HAS_PACKETS
+
 // --------------------------------------------------------------- formulas
 
 constexpr auto kMish = [](auto x, const Attrs&) {
@@ -202,7 +214,7 @@ std::vector<float> FloatInputs() {
     xs.push_back(-std::ldexp(1.37f, e));
   }
   for (float x = -20.0f; x <= 20.0f; x += 0.0037f) xs.push_back(x);
-  while (xs.size() % kPacketLanes == 0) xs.push_back(0.25f);
+  while (xs.size() % kLanes == 0) xs.push_back(0.25f);
   return xs;
 }
 
@@ -270,7 +282,7 @@ TEST(GenericPacketTest, SignSplitKeepsEveryElementInItsPlace) {
   const GenericFormula& g = *Generic(kTwoSlopes);
   std::mt19937 gen(3);
   std::uniform_real_distribution<float> values(-8.0f, 8.0f);
-  const int64_t n = 3 * internal::kSignBlock + 7;
+  const int64_t n = 3 * kBlock + 7;
   std::vector<float> xs(n), dy(n), out(n);
   for (int64_t i = 0; i < n; ++i) {
     xs[i] = values(gen);
@@ -292,7 +304,7 @@ TEST(GenericPacketTest, SignSplitKeepsEveryElementInItsPlace) {
 // again in scalar (long double): 1, not NaN.
 TEST(GenericPacketTest, NonFiniteLanesAreEvaluatedAgainInScalar) {
   const GenericFormula& g = *Generic(kMish);
-  std::vector<float> xs(kPacketLanes + 3, 1000.0f), out(xs.size());
+  std::vector<float> xs(kLanes + 3, 1000.0f), out(xs.size());
   xs[1] = 1.0f;
   g.map_float(1, xs.data(), nullptr, out.data(), int64_t(xs.size()), Attrs{});
   EXPECT_EQ(out[0], 1.0f);
@@ -300,12 +312,13 @@ TEST(GenericPacketTest, NonFiniteLanesAreEvaluatedAgainInScalar) {
   EXPECT_EQ(out.back(), 1.0f);
 }
 
+#if ACTGRAD_HAS_PACKETS
 // Each comparison answers for the first lane still on the path; the others
 // leave it, and the pass after takes them.
 TEST(GenericPacketTest, BranchesTakeAPassPerPath) {
   int passes = 0;
   DoublePacket x;
-  for (int lane = 0; lane < kPacketLanes; ++lane) x.set(lane, lane % 3 - 1.0);  // -1, 0, 1
+  for (int lane = 0; lane < kLanes; ++lane) x.set(lane, lane % 3 - 1.0);  // -1, 0, 1
   internal::packet_path_lanes = internal::kAllLanes;
   uint32_t pending = internal::kAllLanes;
   DoublePacket result;
@@ -319,10 +332,11 @@ TEST(GenericPacketTest, BranchesTakeAPassPerPath) {
   }
   internal::packet_path_lanes = internal::kAllLanes;
   EXPECT_EQ(passes, 3);
-  for (int lane = 0; lane < kPacketLanes; ++lane) {
+  for (int lane = 0; lane < kLanes; ++lane) {
     EXPECT_EQ(result[lane], lane % 3 - 1.0) << "lane " << lane;
   }
 }
+#endif  // ACTGRAD_HAS_PACKETS
 
 // A formula that throws on some lanes: the activation's forward reports it,
 // naming the activation, on float32 as on float64.
