@@ -65,7 +65,7 @@
 namespace actgrad {
 namespace internal {
 
-// Eight doubles: one AVX-512 register, or what GCC makes of it elsewhere.
+// Eight doubles: one AVX-512 register.
 inline constexpr int kRegisterLanes = 8;
 inline constexpr uint32_t kRegisterAll = (1u << kRegisterLanes) - 1;
 typedef double PacketLanes __attribute__((vector_size(kRegisterLanes * sizeof(double))));

@@ -127,16 +127,16 @@ ACTGRAD_PACKET_INLINE PacketLanes ExpLanes(PacketLanes x) {
   return ExpFromReduction(ReduceExp(Clamp(x, -760.0, 760.0)));
 }
 
-// e^x - 1 for x <= 0 from its reduction: S p + (S - 1) with S = T 2^m, two
-// terms of the same sign, or the first below the second's last bit; where
-// k = 0 it is p itself.
+// e^x - 1 from its reduction, while e^x < 2^53: S p + (S - 1) with
+// S = T 2^m. Where k = 0 it is p itself; elsewhere |S - 1| is at least
+// 2^(1/8) - 1 = 0.09 and |S p| at most half of it, so the sum loses at most
+// a bit to cancellation.
 ACTGRAD_PACKET_INLINE PacketLanes Expm1NonPositive(const ExpReduction& e) {
   const PacketLanes s = ScaleByPow2(e.table, e.k * 0.125);
   return Fma(s, e.p, s - 1.0);
 }
 
-// e^x - 1: as above while e^x < 2^53; above, e^x itself less 1, which no
-// longer cancels.
+// e^x - 1: as above while e^x < 2^53; above, e^x itself less 1.
 ACTGRAD_PACKET_INLINE PacketLanes Expm1Lanes(PacketLanes x) {
   const ExpReduction e = ReduceExp(Clamp(x, -60.0, 760.0));
   const PacketLanes small = Expm1NonPositive(e);
