@@ -276,9 +276,13 @@ inline thread_local uint32_t packet_path_lanes = kAllLanes;
 // the first lane on the path; lanes answering otherwise leave it.
 ACTGRAD_PACKET_INLINE bool FollowPath(uint32_t lanes_true) {
   uint32_t& path = packet_path_lanes;
+  const uint32_t on_true = lanes_true & path;
+  // Lanes that agree, the common case, leave the path as it is.
+  if (on_true == path) return true;
+  if (on_true == 0) return false;
   const uint32_t lead = path & (~path + 1);
-  const bool answer = (lanes_true & lead) != 0;
-  path &= answer ? lanes_true : ~lanes_true;
+  const bool answer = (on_true & lead) != 0;
+  path = answer ? on_true : path & ~on_true;
   return answer;
 }
 
