@@ -26,23 +26,38 @@
 
 namespace {
 
-// Takes "--threads=T" or "--threads T" out of argv before Google Benchmark
-// sees it, so that callers can drive this binary like the reference's.
-// Sets `threads` to T, or to 0 when the flag is absent; returns false, after
-// a message, for a value that is not a positive integer.
-bool ConsumeThreadsFlag(int& argc, char** argv, int& threads) {
-  threads = 0;
+// Takes every "--NAME=VALUE" or "--NAME VALUE" out of argv before Google
+// Benchmark sees it, calling take(VALUE) for each; false as soon as take
+// refuses one.
+template <typename Take>
+bool ConsumeFlag(int& argc, char** argv, const char* name, Take take) {
+  const std::string with_value = std::string("--") + name + "=";
+  const std::string alone = std::string("--") + name;
   int kept = 1;
+  bool ok = true;
   for (int i = 1; i < argc; ++i) {
     const char* value = nullptr;
-    if (std::strncmp(argv[i], "--threads=", 10) == 0) {
-      value = argv[i] + 10;
-    } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+    if (std::strncmp(argv[i], with_value.c_str(), with_value.size()) == 0) {
+      value = argv[i] + with_value.size();
+    } else if (alone == argv[i] && i + 1 < argc) {
       value = argv[++i];
     } else {
       argv[kept++] = argv[i];
       continue;
     }
+    if (ok) ok = take(value);
+  }
+  argc = kept;
+  argv[argc] = nullptr;
+  return ok;
+}
+
+// --threads=T, so that callers can drive this binary like the reference's.
+// Sets `threads` to T, or to 0 when the flag is absent; returns false, after
+// a message, for a value that is not a positive integer.
+bool ConsumeThreadsFlag(int& argc, char** argv, int& threads) {
+  threads = 0;
+  return ConsumeFlag(argc, argv, "threads", [&](const char* value) {
     char* end = nullptr;
     errno = 0;
     const long parsed = std::strtol(value, &end, 10);
@@ -51,36 +66,22 @@ bool ConsumeThreadsFlag(int& argc, char** argv, int& threads) {
       return false;
     }
     threads = static_cast<int>(parsed);
-  }
-  argc = kept;
-  argv[argc] = nullptr;
-  return true;
+    return true;
+  });
 }
 
-// Loads the plugin of each --plugin=FILE (or --plugin FILE) and removes the
-// flags from argv, so that their activations get benchmarks of their own.
+// Loads the plugin of each --plugin=FILE (or --plugin FILE), so that its
+// activations get benchmarks of their own.
 bool ConsumePluginFlags(int& argc, char** argv) {
-  int kept = 1;
-  for (int i = 1; i < argc; ++i) {
-    const char* path = nullptr;
-    if (std::strncmp(argv[i], "--plugin=", 9) == 0) {
-      path = argv[i] + 9;
-    } else if (std::strcmp(argv[i], "--plugin") == 0 && i + 1 < argc) {
-      path = argv[++i];
-    } else {
-      argv[kept++] = argv[i];
-      continue;
-    }
+  return ConsumeFlag(argc, argv, "plugin", [](const char* path) {
     const absl::StatusOr<std::vector<const actgrad::OpDef*>> ops = actgrad::LoadPlugin(path);
     if (!ops.ok()) {
       std::fprintf(stderr, "actgrad_bench: --plugin=%s: %s\n", path,
                    ops.status().ToString().c_str());
       return false;
     }
-  }
-  argc = kept;
-  argv[argc] = nullptr;
-  return true;
+    return true;
+  });
 }
 
 // The file name of the shared object that provides sgemm_ in this process:

@@ -236,22 +236,23 @@ ACTGRAD_PACKET_INLINE DoublePacket operator*(const DoublePacket& a, const Double
 ACTGRAD_PACKET_INLINE DoublePacket operator/(const DoublePacket& a, const DoublePacket& b) {
   return PerRegister(a, b, [](PacketLanes x, PacketLanes y) { return Divide(x, y); });
 }
-#define ACTGRAD_PACKET_MIXED(op)                                                       \
-  template <typename S>                                                                \
-  requires std::is_arithmetic_v<S>                                                     \
-  [[gnu::always_inline]] inline DoublePacket operator op(const DoublePacket& a, S b) { \
-    return a op DoublePacket(b);                                                       \
-  }                                                                                    \
-  template <typename S>                                                                \
-  requires std::is_arithmetic_v<S>                                                     \
-  [[gnu::always_inline]] inline DoublePacket operator op(S a, const DoublePacket& b) { \
-    return DoublePacket(a) op b;                                                       \
+// A packet and a plain number, the number standing in every lane: for the
+// arithmetic here and the comparisons below.
+#define ACTGRAD_PACKET_MIXED(result, op)                                         \
+  template <typename S>                                                          \
+  requires std::is_arithmetic_v<S>                                               \
+  [[gnu::always_inline]] inline result operator op(const DoublePacket& a, S b) { \
+    return a op DoublePacket(b);                                                 \
+  }                                                                              \
+  template <typename S>                                                          \
+  requires std::is_arithmetic_v<S>                                               \
+  [[gnu::always_inline]] inline result operator op(S a, const DoublePacket& b) { \
+    return DoublePacket(a) op b;                                                 \
   }
-ACTGRAD_PACKET_MIXED(+)
-ACTGRAD_PACKET_MIXED(-)
-ACTGRAD_PACKET_MIXED(*)
-ACTGRAD_PACKET_MIXED(/)
-#undef ACTGRAD_PACKET_MIXED
+ACTGRAD_PACKET_MIXED(DoublePacket, +)
+ACTGRAD_PACKET_MIXED(DoublePacket, -)
+ACTGRAD_PACKET_MIXED(DoublePacket, *)
+ACTGRAD_PACKET_MIXED(DoublePacket, /)
 
 ACTGRAD_PACKET_INLINE DoublePacket& DoublePacket::operator+=(const DoublePacket& o) {
   return *this = *this + o;
@@ -290,16 +291,7 @@ ACTGRAD_PACKET_INLINE bool FollowPath(uint32_t lanes_true) {
   ACTGRAD_PACKET_INLINE bool operator op(const DoublePacket& a, const DoublePacket& b) {      \
     return FollowPath(PacketBits(a, b, [](PacketLanes x, PacketLanes y) { return x op y; })); \
   }                                                                                           \
-  template <typename S>                                                                       \
-  requires std::is_arithmetic_v<S>                                                            \
-  [[gnu::always_inline]] inline bool operator op(const DoublePacket& a, S b) {                \
-    return a op DoublePacket(b);                                                              \
-  }                                                                                           \
-  template <typename S>                                                                       \
-  requires std::is_arithmetic_v<S>                                                            \
-  [[gnu::always_inline]] inline bool operator op(S a, const DoublePacket& b) {                \
-    return DoublePacket(a) op b;                                                              \
-  }
+  ACTGRAD_PACKET_MIXED(bool, op)
 ACTGRAD_PACKET_COMPARISON(==)
 ACTGRAD_PACKET_COMPARISON(!=)
 ACTGRAD_PACKET_COMPARISON(<)
@@ -307,6 +299,7 @@ ACTGRAD_PACKET_COMPARISON(<=)
 ACTGRAD_PACKET_COMPARISON(>)
 ACTGRAD_PACKET_COMPARISON(>=)
 #undef ACTGRAD_PACKET_COMPARISON
+#undef ACTGRAD_PACKET_MIXED
 
 ACTGRAD_PACKET_INLINE bool isnan(const DoublePacket& x) {
   return FollowPath(PacketBits(x, [](PacketLanes v) { return v != v; }));

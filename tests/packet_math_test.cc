@@ -6,15 +6,19 @@
 
 #include "ops/packet_math.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "actgrad.h"
+#include "check/derivative_oracle.h"
 #include "gtest/gtest.h"
 #include "ops/generic_formula.h"
 #include "ops/generic_packet.h"
@@ -222,10 +226,9 @@ std::vector<float> FloatInputs() {
 double FloatUlps(float a, float b) {
   if (std::isnan(a) && std::isnan(b)) return 0;
   if (a == b) return 0;
-  if (std::isnan(a) || std::isnan(b) || std::isinf(a) || std::isinf(b)) return kInf;
-  const float ulp = std::nextafter(std::max(std::fabs(a), std::fabs(b)), HUGE_VALF) -
-                    std::max(std::fabs(a), std::fabs(b));
-  return std::fabs(double(a) - double(b)) / std::max(ulp, 1.4e-45f);
+  if (!std::isfinite(a) || !std::isfinite(b)) return kInf;
+  const float larger = std::max(std::fabs(a), std::fabs(b));
+  return static_cast<double>(std::fabs(double(a) - double(b)) / Ulp(larger, DType::kFloat32));
 }
 
 // The float32 map of order 0, 1 and 2 (times dy for order 1) against the
@@ -364,21 +367,42 @@ TEST(GenericPacketTest, AFormulaThatThrowsIsReportedByName) {
   }
 }
 
+// Evaluations of kCountedMish on packets (values or dual numbers over them).
+std::atomic<int64_t> packet_evaluations{0};
+constexpr auto kCountedMish = [](auto x, const Attrs& attrs) {
+#if ACTGRAD_HAS_PACKETS
+  using T = decltype(x);
+  if constexpr (std::is_same_v<T, DoublePacket> || std::is_same_v<T, Dual<DoublePacket>>) {
+    packet_evaluations.fetch_add(1, std::memory_order_relaxed);
+  }
+#endif
+  return kMish(x, attrs);
+};
+
 // The row's float32 kernels are the packet maps: an activation defined by
 // its forward alone gives the scalar path's values and gradients, to the
-// float, through Apply and Backward.
+// float, through Apply and Backward, and (with AVX-512) evaluates its
+// formula on packets, a packet of 32 per evaluation.
 TEST(GenericPacketTest, ActivationRowsRunOnPackets) {
   const absl::StatusOr<const OpDef*> op = DefineActivation({
       .name = "packet_test_mish",
       .formula = "y = x tanh(log(1 + e^x))",
-      .generic = Generic(kMish),
+      .generic = Generic(kCountedMish),
   });
   ASSERT_TRUE(op.ok()) << op.status();
   std::vector<double> values;
   for (int i = 0; i < 1001; ++i) values.push_back(double(-12.0f + 0.024f * float(i)));
   Tensor x = FromValues(values, {1001}, DType::kFloat32).set_requires_grad(true);
+  packet_evaluations = 0;
   const Tensor y = Apply(**op, {x});
   Sum(y).Backward();
+#if ACTGRAD_HAS_PACKETS
+  // Forward and derivative, ceil(1001 / 32) packets each, one pass: a
+  // formula without branches.
+  EXPECT_EQ(packet_evaluations.load(), 2 * ((1001 + kLanes - 1) / kLanes));
+#else
+  EXPECT_EQ(packet_evaluations.load(), 0);
+#endif
   const std::vector<double> ys = y.ToVector(), grads = x.grad().ToVector();
   const GenericFormula& g = *Generic(kMish);
   for (size_t i = 0; i < values.size(); ++i) {
