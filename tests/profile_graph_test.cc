@@ -3,6 +3,7 @@
 // file that GraphViz renders.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -38,6 +39,14 @@ std::string ReadFile(const std::string& path) {
 std::string Micros(int64_t ns) { return absl::StrFormat("%.1f µs", double(ns) / 1e3); }
 
 // The statement that draws node `node`: "\n<node>[...]".
+// A file of this test's own: ctest runs the cases of this binary as
+// separate processes at once, and a shared name let one case read the
+// graph another had just written.
+std::string TestFile(const std::string& name) {
+  return absl::StrCat(::testing::TempDir(), "/", ::getpid(), "_",
+                      ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_", name);
+}
+
 std::string NodeLine(const std::string& dot, uint32_t node) {
   const std::string start = absl::StrCat("\n", node, "[");
   const size_t at = dot.find(start);
@@ -52,7 +61,7 @@ struct ProfiledGraph {
   nn::Sequential model;
   Profile profile;
   Tensor loss;
-  std::string path = ::testing::TempDir() + "/profile_graph.dot";
+  std::string path = TestFile("profile_graph.dot");
   std::string dot;
 
   explicit ProfiledGraph(const std::string& title = "median over 1 profiled step") {
@@ -137,7 +146,7 @@ TEST(ProfileGraphTest, NamesAndTitlesAreEscaped) {
     loss = Mean(Tanh(Matmul(Ones({4, 3}), w)));
     loss.Backward();
   }
-  const std::string path = ::testing::TempDir() + "/escaped.dot";
+  const std::string path = TestFile("escaped.dot");
   ASSERT_TRUE(WriteProfileDot(profile, loss, {{"a\"b<c>&d", w}}, path, "x < y & \"z\"").ok());
   const std::string dot = ReadFile(path);
   EXPECT_THAT(dot, HasSubstr("<B>a&quot;b&lt;c&gt;&amp;d</B> [3,2]"));
@@ -151,7 +160,7 @@ TEST(ProfileGraphTest, NamesAndTitlesAreEscaped) {
 
 TEST(ProfileGraphTest, WithoutNamesLeavesKeepTheirPlainLabel) {
   ProfiledGraph g;
-  const std::string path = ::testing::TempDir() + "/unnamed.dot";
+  const std::string path = TestFile("unnamed.dot");
   ASSERT_TRUE(WriteProfileDot(g.profile, g.loss, path).ok());
   const std::string dot = ReadFile(path);
   EXPECT_THAT(dot, HasSubstr("label=\"leaf\\n[8,4] float32\\nrequires_grad\""));
