@@ -26,6 +26,17 @@ void ForEach(int64_t n, Fn fn) {
   for (int64_t i = 0; i < n; ++i) fn(i);
 }
 
+// c ? a : b in bits. GCC turns a `?:` between doubles into a branch; with
+// AVX-512 it then makes masked copies of both sides (each with its own
+// division), and without it leaves the loop scalar, since executing both
+// sides might raise a floating-point exception the branch would not (mish
+// took 4x as long with AVX2).
+inline double Pick(bool c, double a, double b) {
+  const uint64_t m = -uint64_t(c);
+  return std::bit_cast<double>((std::bit_cast<uint64_t>(a) & m) |
+                               (std::bit_cast<uint64_t>(b) & ~m));
+}
+
 // e^v for v <= 0 in double, to 2^-47 relative (Cody-Waite reduction with
 // fdlibm's split of ln 2, Taylor's terms to the 11th): plenty for float32
 // results, and no division, which made Eigen's double exp the cost of
@@ -129,7 +140,7 @@ inline double Log1pUnit(double u) {
 // e^v - 1 for v <= 0 from e = e^v: Taylor's three terms below 2^-20, where
 // e - 1 would cancel; above, e - 1 is within 2^-33 relative.
 inline double Expm1NonPositive(double v, double e) {
-  return v > -0x1p-20 ? v * (1.0 + v * (0.5 + v * (1.0 / 6))) : e - 1.0;
+  return Pick(v > -0x1p-20, v * (1.0 + v * (0.5 + v * (1.0 / 6))), e - 1.0);
 }
 
 // Phi(x) = erfc(-x / sqrt 2) / 2 from one of Cephes' rational
@@ -198,7 +209,7 @@ double SwishBeta(const Attrs& a) { return std::isnan(a.params[0]) ? 1.0 : a.para
 // y = alpha expm1(x) (x <= 0), scale x (x > 0): elu (scale 1) and selu.
 void ExpLinearForward(const float* x, float* y, int64_t n, double scale, double alpha) {
   ForExpBlocks<11>(x, n, 1.0, [=](int64_t i, double v, double e) {
-    y[i] = float(v > 0.0 ? scale * v : alpha * Expm1NonPositive(v, e));
+    y[i] = float(Pick(v > 0.0, scale * v, alpha * Expm1NonPositive(v, e)));
   });
 }
 // dy/dx = scale (x > 0), alpha e^x (x <= 0): from the input, where y + alpha
@@ -206,7 +217,7 @@ void ExpLinearForward(const float* x, float* y, int64_t n, double scale, double 
 void ExpLinearBackward(const float* x, const float* dy, float* dx, int64_t n, double scale,
                        double alpha) {
   ForExpBlocks<9>(x, n, 1.0, [=](int64_t i, double v, double e) {
-    dx[i] = float(dy[i] * (v > 0.0 ? scale : alpha * e));
+    dx[i] = float(dy[i] * Pick(v > 0.0, scale, alpha * e));
   });
 }
 
@@ -261,7 +272,7 @@ void GeluTanhForwardFloat(const float* x, float* y, int64_t n, const Attrs&) {
     const double v = x[i];
     const double u = kGeluTanhC * (v + kGeluTanhK * v * v * v);
     const double e = ExpNonPositiveDouble<9, false>(-AbsAtMost(2.0 * u, 700.0));
-    y[i] = float(v * (u < 0.0 ? e : 1.0) / (1.0 + e));
+    y[i] = float(v * Pick(u < 0.0, e, 1.0) / (1.0 + e));
   });
 }
 void GeluTanhBackwardFloat(const float* x, const float*, const float* dy, float* dx, int64_t n,
@@ -275,7 +286,7 @@ void GeluTanhBackwardFloat(const float* x, const float*, const float* dy, float*
     const double w = 1.0 / (1.0 + e);
     const double half_sech2 = 2.0 * e * w * w;
     const double d =
-        (u < 0.0 ? e : 1.0) * w + v * half_sech2 * kGeluTanhC * (1.0 + 3.0 * kGeluTanhK * v * v);
+        Pick(u < 0.0, e, 1.0) * w + v * half_sech2 * kGeluTanhC * (1.0 + 3.0 * kGeluTanhK * v * v);
     dx[i] = float(dy[i] * d);
   });
 }
@@ -309,8 +320,8 @@ void SwishBackwardFloat(const float* x, const float*, const float* dy, float* dx
                         const Attrs& attrs) {
   ForEachDouble<9>(x, n, SwishBeta(attrs), [=](int64_t i, double v, double e) {
     const double w = 1.0 / (1.0 + e);
-    const double gate = (v < 0.0 ? e : 1.0) * w;
-    const double rest = (v < 0.0 ? 1.0 : e) * w;
+    const double gate = Pick(v < 0.0, e, 1.0) * w;
+    const double rest = Pick(v < 0.0, 1.0, e) * w;
     dx[i] = float(dy[i] * (gate * (1.0 + v * rest)));
   });
 }
@@ -326,14 +337,6 @@ struct MishParts {
 };
 // One division: 1 / ((1 + E) d) gives both 1 / (1 + E) and 1 / d, with
 // d = m + 2 or 1 + 2E + 2E^2 as above.
-// c ? a : b in bits: selects between doubles that share a condition, GCC
-// turns into a branch and then into masked copies of both sides, each with
-// its own division.
-inline double Pick(bool c, double a, double b) {
-  const uint64_t m = -uint64_t(c);
-  return std::bit_cast<double>((std::bit_cast<uint64_t>(a) & m) |
-                               (std::bit_cast<uint64_t>(b) & ~m));
-}
 inline MishParts Mish(double v, double e) {
   const bool neg = v <= 0.0;
   const double m = e * (e + 2.0);
@@ -348,7 +351,7 @@ inline MishParts Mish(double v, double e) {
 inline double MishT(double v, double e) {
   const bool neg = v <= 0.0;
   const double m = e * (e + 2.0);
-  return (neg ? m : 1.0 + 2.0 * e) / (neg ? m + 2.0 : 1.0 + 2.0 * e + 2.0 * e * e);
+  return Pick(neg, m, 1.0 + 2.0 * e) / Pick(neg, m + 2.0, 1.0 + 2.0 * e + 2.0 * e * e);
 }
 }  // namespace
 

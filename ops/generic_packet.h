@@ -2,9 +2,9 @@
 // File: generic_packet.h
 // -----------------------------------------------------------------------------
 //
-// A generic formula (ops/generic_formula.h) run over a float32 array 32
-// elements at a time: on DoublePacket (ops/packet.h) for values, on dual
-// numbers over packets for the first and second derivatives. Each element is
+// A generic formula (ops/generic_formula.h) run over a float32 array a
+// packet (32 elements with AVX-512, 16 with AVX2) at a time: on DoublePacket (ops/packet.h) for
+// values, on dual numbers over packets for the first and second derivatives. Each element is
 // widened to double, evaluated, and rounded once at the end, as the built-in
 // float32 kernels do; the functions of ops/packet_math.h keep the result on
 // the float the scalar double path gives but where the two straddle a
@@ -17,8 +17,8 @@
 // the scalar path, whose derivatives fall back to long double where double
 // overflows inside the formula (e^800 on the way to a finite derivative).
 // Float64 arrays take the scalar path throughout: the packet functions are
-// accurate to float, not to double. Without AVX-512 (ACTGRAD_HAS_PACKETS
-// 0), float32 takes the scalar path too.
+// accurate to float, not to double. Without AVX-512 or AVX2
+// (ACTGRAD_HAS_PACKETS 0), float32 takes the scalar path too.
 //
 // Example:
 //
@@ -26,7 +26,7 @@
 //     using std::exp, std::log1p, std::tanh;
 //     return x * tanh(log1p(exp(x)));
 //   };
-//   // dx[i] = dy[i] mish'(x[i]), 32 at a time.
+//   // dx[i] = dy[i] mish'(x[i]), a packet at a time.
 //   actgrad::internal::GenericMap<decltype(kMish), float>(1, x, dy, dx, n, actgrad::Attrs{});
 
 #ifndef ACTGRAD_OPS_GENERIC_PACKET_H_
@@ -99,24 +99,13 @@ template <typename F, int kOrder>
   } while (pending != 0);
   split |= passes > 1;
   packet_path_lanes = kAllLanes;
-  // One vfpclasspd per register finds the infinities and NaNs.
-  constexpr int kNaNOrInfinity = 0x01 | 0x08 | 0x10 | 0x80;
-  __mmask8 any = 0;
-  ForEachRegister([&](auto i) {
-    any |= _mm512_fpclass_pd_mask(VectorCast<__m512d>(out.half[i]), kNaNOrInfinity);
-  });
-  if (any != 0) [[unlikely]] {
-    const uint32_t finite = PacketBits(out, [](PacketLanes v) { return AbsLanes(v) < HUGE_VAL; });
-    EvaluateLanesScalar<F, kOrder>(finite, x, attrs, out);
+  uint32_t non_finite = 0;
+  ForEachRegister(
+      [&](auto i) { non_finite |= NonFiniteLanes(out.half[i]) << (i * kRegisterLanes); });
+  if (non_finite != 0) [[unlikely]] {
+    EvaluateLanesScalar<F, kOrder>(~non_finite & kAllLanes, x, attrs, out);
   }
   return out;
-}
-
-ACTGRAD_PACKET_INLINE PacketLanes LoadWidened(const float* p) {
-  return VectorCast<PacketLanes>(_mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(p)));
-}
-ACTGRAD_PACKET_INLINE void StoreNarrowed(PacketLanes v, float* p) {
-  _mm256_storeu_ps(p, _mm512_maskz_cvtpd_ps(0xff, VectorCast<__m512d>(v)));
 }
 
 // F^(kOrder) over x[0, n), times dy where given, a packet at a time; the
@@ -159,73 +148,6 @@ template <typename F, int kOrder>
   return split;
 }
 
-// Elements of a block split by sign (x < 0 and the rest), with their dy,
-// packed by vcompressps; the results go back to their places by vexpandps.
-// Both in registers, their memory forms being microcoded on Intel's cores
-// (a sign-split mish took 8 % longer with them). Each row has a register's
-// slack for the full-width store after its last element.
-inline constexpr int64_t kSignBlock = 1024;
-struct SignPartition {
-  alignas(64) float x[2][kSignBlock + 16];
-  alignas(64) float dy[2][kSignBlock + 16];
-  alignas(64) float out[2][kSignBlock + 16];
-  int64_t count[2];
-};
-
-ACTGRAD_PACKET_INLINE __mmask16 LeadingLanes(int64_t n) {
-  return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1);
-}
-
-// The sixteen elements of x from i (fewer at the end of n) and which are
-// negative.
-struct SignedChunk {
-  __m512 values;
-  __mmask16 valid, negative, other;
-};
-ACTGRAD_PACKET_INLINE SignedChunk ChunkAt(const float* x, int64_t i, int64_t n) {
-  SignedChunk c;
-  c.valid = LeadingLanes(n - i);
-  c.values = _mm512_maskz_loadu_ps(c.valid, x + i);
-  c.negative = _mm512_mask_cmp_ps_mask(c.valid, c.values, _mm512_setzero_ps(), _CMP_LT_OQ);
-  c.other = c.valid & ~c.negative;
-  return c;
-}
-
-inline void PartitionBySign(const float* x, const float* dy, int64_t n, SignPartition& p) {
-  // Counts in locals: kept in the struct, each store's address waits on a
-  // reload of the last.
-  int64_t negatives = 0, others = 0;
-  for (int64_t i = 0; i < n; i += 16) {
-    const SignedChunk c = ChunkAt(x, i, n);
-    const __m512 v = c.values;
-    const __mmask16 valid = c.valid, negative = c.negative, other = c.other;
-    _mm512_storeu_ps(p.x[0] + negatives, _mm512_maskz_compress_ps(negative, v));
-    _mm512_storeu_ps(p.x[1] + others, _mm512_maskz_compress_ps(other, v));
-    if (dy != nullptr) {
-      const __m512 d = _mm512_maskz_loadu_ps(valid, dy + i);
-      _mm512_storeu_ps(p.dy[0] + negatives, _mm512_maskz_compress_ps(negative, d));
-      _mm512_storeu_ps(p.dy[1] + others, _mm512_maskz_compress_ps(other, d));
-    }
-    negatives += __builtin_popcount(negative);
-    others += __builtin_popcount(other);
-  }
-  p.count[0] = negatives;
-  p.count[1] = others;
-}
-
-inline void ScatterBySign(const float* x, int64_t n, const SignPartition& p, float* out) {
-  int64_t negatives = 0, others = 0;
-  for (int64_t i = 0; i < n; i += 16) {
-    const SignedChunk c = ChunkAt(x, i, n);
-    const __mmask16 valid = c.valid, negative = c.negative, other = c.other;
-    __m512 r = _mm512_maskz_expand_ps(negative, _mm512_loadu_ps(p.out[0] + negatives));
-    r = _mm512_mask_expand_ps(r, other, _mm512_loadu_ps(p.out[1] + others));
-    _mm512_mask_storeu_ps(out + i, valid, r);
-    negatives += __builtin_popcount(negative);
-    others += __builtin_popcount(other);
-  }
-}
-
 // Once a block has had a packet whose lanes took different paths, the
 // blocks after it are partitioned by sign first: most activations branch at
 // zero (softplus per sign, elu), and a packet of one sign then takes one
@@ -252,7 +174,8 @@ void GenericMapFloat(const float* x, const float* dy, float* out, int64_t n, con
 
 #else
 
-// Without AVX-512 the packets are not built: float32 takes the scalar path.
+// Without AVX-512 or AVX2 the packets are not built: float32 takes the
+// scalar path.
 template <typename F, int kOrder>
 void GenericMapFloat(const float* x, const float* dy, float* out, int64_t n, const Attrs& attrs) {
   for (int64_t i = 0; i < n; ++i) {

@@ -2,26 +2,29 @@
 // File: packet.h
 // -----------------------------------------------------------------------------
 //
-// A number type of 32 doubles evaluated at once, for running an activation's
-// generic formula (ops/generic_formula.h) on float32 tensors 32 elements at
-// a time (ops/generic_packet.h): arithmetic, comparisons and branches here,
-// the elementary functions in ops/packet_math.h.
+// A number type of several doubles evaluated at once (32 with AVX-512, 16
+// with AVX2), for running an activation's generic formula
+// (ops/generic_formula.h) on float32 tensors a packet at a time
+// (ops/generic_packet.h): arithmetic, comparisons and branches here, the
+// elementary functions in ops/packet_math.h.
 //
-// It is built where the compiler targets AVX-512 (F and DQ; ACTGRAD_HAS_PACKETS
-// says whether it was): GCC's vector extensions and the intrinsics, inline,
-// in this header, so that a plugin or user program compiles it into its own
-// code. The formula, its dual numbers and the functions it calls then
-// inline into one loop body, which is what makes it fast. Elsewhere float32
-// takes the scalar path.
+// It is built where the compiler targets AVX-512 (F and DQ) or AVX2 with
+// FMA (ACTGRAD_HAS_PACKETS says whether it was): GCC's vector extensions
+// and the intrinsics (ops/packet_avx512.h, ops/packet_avx2.h), inline, in
+// headers, so that a plugin or user program compiles it into its own code.
+// The formula, its dual numbers and the functions it calls then inline into
+// one loop body, which is what makes it fast. Elsewhere float32 takes the
+// scalar path.
 //
-// A packet is four registers of eight lanes, so that each operation is four
-// independent instruction streams: a formula is a long chain of dependent
-// operations, and with one register its latency, not the core's
-// throughput, sets the pace (mish took twice as long).
+// A packet is four registers, so that each operation is four independent
+// instruction streams: a formula is a long chain of dependent operations,
+// and with one register its latency, not the core's throughput, sets the
+// pace (mish took twice as long).
 //
-// Division is a 14-bit reciprocal estimate refined by two Newton steps
-// (within 3 ulps of double), with IEEE division for packets holding zeros,
-// infinities or the extremes of the range.
+// Division: with AVX-512, a 14-bit reciprocal estimate refined by two
+// Newton steps (within 3 ulps of double), with IEEE division for packets
+// holding zeros, infinities or the extremes of the range; with AVX2, IEEE
+// division.
 //
 // Branches. A comparison of packets must give one bool, for `?:` and `if`.
 // Evaluation runs in passes: each comparison answers as the first lane still
@@ -47,93 +50,14 @@
 #include <utility>
 
 #include "ops/dual.h"
-
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
-#include <immintrin.h>
-#define ACTGRAD_HAS_PACKETS 1
-#else
-#define ACTGRAD_HAS_PACKETS 0
-#endif
+#include "ops/packet_avx2.h"
+#include "ops/packet_avx512.h"
+#include "ops/packet_lanes.h"
 
 #if ACTGRAD_HAS_PACKETS
 
-// Every function here inlines into the loop that evaluates a formula: one
-// left out of line passes its packets through memory, and GCC's heuristics
-// leave the larger ones out of line even under [[gnu::flatten]].
-#define ACTGRAD_PACKET_INLINE [[gnu::always_inline]] inline
-
 namespace actgrad {
 namespace internal {
-
-// Eight doubles: one AVX-512 register.
-inline constexpr int kRegisterLanes = 8;
-inline constexpr uint32_t kRegisterAll = (1u << kRegisterLanes) - 1;
-typedef double PacketLanes __attribute__((vector_size(kRegisterLanes * sizeof(double))));
-typedef int64_t PacketInts __attribute__((vector_size(kRegisterLanes * sizeof(int64_t))));
-
-// ------------------------------------------------------------- lane helpers
-
-// The same bits as another vector type of the same size (the intrinsics'
-// __m512d and the vector extensions' types): GCC converts vectors only by
-// a cast of this form.
-template <typename To, typename From>
-requires(sizeof(To) == sizeof(From)) inline To VectorCast(From v) {
-  return (To)v;  // NOLINT(readability/casting)
-}
-
-ACTGRAD_PACKET_INLINE PacketInts AsInts(PacketLanes v) { return VectorCast<PacketInts>(v); }
-ACTGRAD_PACKET_INLINE PacketLanes AsLanes(PacketInts v) { return VectorCast<PacketLanes>(v); }
-
-// Bit i set where lane i of the comparison result `m` (all ones or zero) is.
-ACTGRAD_PACKET_INLINE uint32_t LaneBits(PacketInts m) {
-  return _mm512_movepi64_mask(VectorCast<__m512i>(m));
-}
-
-// a where bit i of `bits` is set, b elsewhere.
-ACTGRAD_PACKET_INLINE PacketLanes SelectLanes(uint32_t bits, PacketLanes a, PacketLanes b) {
-  return VectorCast<PacketLanes>(
-      _mm512_mask_blend_pd(__mmask8(bits), VectorCast<__m512d>(b), VectorCast<__m512d>(a)));
-}
-
-// a * b + c, which GCC fuses where the target has FMA.
-ACTGRAD_PACKET_INLINE PacketLanes Fma(PacketLanes a, PacketLanes b, PacketLanes c) {
-  return a * b + c;
-}
-
-// The intrinsics below are the zero-masking forms with every lane set: the
-// plain forms of GCC 12's headers read an uninitialized register
-// (_mm512_undefined_pd) and warn under -Wall.
-//
-// 1 / b to within 2 ulps of double for |b| in [2^-1000, 2^1000]: a 14-bit
-// estimate and two Newton steps, where AVX-512 has the estimate.
-ACTGRAD_PACKET_INLINE PacketLanes ReciprocalInRange(PacketLanes b) {
-  const PacketLanes one = PacketLanes{} + 1.0;
-  PacketLanes r = VectorCast<PacketLanes>(_mm512_maskz_rcp14_pd(0xff, VectorCast<__m512d>(b)));
-  r = Fma(r, Fma(-b, r, one), r);
-  r = Fma(r, Fma(-b, r, one), r);
-  return r;
-}
-
-// Lanes where |b| lies in [2^-1000, 2^1000]: ReciprocalInRange's domain.
-ACTGRAD_PACKET_INLINE uint32_t InReciprocalRange(PacketLanes b) {
-  constexpr int64_t kLow = 0x0170000000000000;   // 2^-1000
-  constexpr int64_t kHigh = 0x7e70000000000000;  // 2^1000
-  const PacketInts magnitude = AsInts(b) & int64_t{0x7fffffffffffffff};
-  return LaneBits((magnitude >= kLow) & (magnitude <= kHigh));
-}
-
-// a / b to within 3 ulps of double; exact IEEE division (zeros, infinities,
-// the extremes of the range) where any lane of b is outside the range.
-ACTGRAD_PACKET_INLINE PacketLanes Divide(PacketLanes a, PacketLanes b) {
-  if (InReciprocalRange(b) == kRegisterAll) [[likely]] {
-    return a * ReciprocalInRange(b);
-  }
-  return a / b;
-}
-
-ACTGRAD_PACKET_INLINE PacketLanes AbsLanes(PacketLanes v) {
-  return AsLanes(AsInts(v) & int64_t{0x7fffffffffffffff});
-}
 
 // ------------------------------------------------------------- the packet
 

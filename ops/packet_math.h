@@ -11,9 +11,10 @@
 // over all of double's binades), so a formula evaluated in them and rounded
 // to float once lands on the float the scalar double path gives but where
 // the two straddle a rounding boundary, with 10 bits to spare for the
-// formula's own cancellations. exp is a table of eight in one register and
-// a degree-6 polynomial; log a table of sixteen in two and a degree-8 one,
-// with no division; tanh, sinh and cosh are built on them; zeros,
+// formula's own cancellations. exp reduces by eighths of ln 2 (quarters
+// with AVX2) and takes a degree-6 polynomial; log is the instruction set's
+// (ops/packet_avx512.h, ops/packet_avx2.h); tanh, sinh and cosh are built
+// on them; zeros,
 // infinities, NaN and subnormals come out as the standard library's. The
 // lanes of pow with a non-positive or non-normal base, of sinh and cosh past
 // |x| = 690, and every lane of the functions written here only that way
@@ -48,8 +49,6 @@ namespace internal {
 
 namespace packet_detail {
 
-ACTGRAD_PACKET_INLINE PacketLanes Splat(double c) { return PacketLanes{} + c; }
-
 // fn(x) in the lanes of `lanes`, with the standard library; the others keep
 // `fast`.
 template <typename Fn>
@@ -61,66 +60,39 @@ template <typename Fn>
   return fast;
 }
 
-ACTGRAD_PACKET_INLINE __m512d Zmm(PacketLanes v) { return VectorCast<__m512d>(v); }
-ACTGRAD_PACKET_INLINE PacketLanes FromZmm(__m512d z) { return VectorCast<PacketLanes>(z); }
-
-// max(low, min(high, x)), NaN staying NaN (vminpd and vmaxpd return their
-// second operand where either is NaN).
-ACTGRAD_PACKET_INLINE PacketLanes Clamp(PacketLanes x, double low, double high) {
-  return FromZmm(_mm512_maskz_min_pd(0xff, _mm512_set1_pd(high),
-                                     _mm512_maskz_max_pd(0xff, _mm512_set1_pd(low), Zmm(x))));
-}
-ACTGRAD_PACKET_INLINE PacketLanes AtLeast(PacketLanes x, double low) {
-  return FromZmm(_mm512_maskz_max_pd(0xff, _mm512_set1_pd(low), Zmm(x)));
-}
-
-// v 2^k for integral k, as the exact product would round: infinity on
-// overflow, subnormals or zero on underflow.
-ACTGRAD_PACKET_INLINE PacketLanes ScaleByPow2(PacketLanes v, PacketLanes k) {
-  return FromZmm(_mm512_maskz_scalef_pd(0xff, Zmm(v), Zmm(k)));
-}
-
-// 1 / b to within 2^-40 for |b| in [2^-1000, 2^1000]: the 14-bit estimate
-// and one third-order Newton step.
-ACTGRAD_PACKET_INLINE PacketLanes Reciprocal40(PacketLanes b) {
-  const PacketLanes r = FromZmm(_mm512_maskz_rcp14_pd(0xff, Zmm(b)));
-  const PacketLanes e = Fma(-b, r, Splat(1.0));
-  return Fma(r, Fma(e, e, e), r);
-}
-
-// e^x = T 2^floor(k / 8) (1 + p) with T = 2^((k mod 8) / 8) from a table of
-// eight held in one register, and p = e^r - 1 for r = x - k ln 2 / 8 in
-// [-ln 2 / 16, ln 2 / 16], for x in [-760, 760] (or NaN, which stays NaN).
-// Cody-Waite reduction with fdlibm's split of ln 2 (k ln2_hi / 8 is exact);
-// e^r - 1 by its Taylor series to r^6 / 6!, within 2^-39 relative, in
-// Estrin's order: the chain of dependent operations, not the count, sets the
-// pace of a formula, and this one is half as long as with the whole range.
+// e^x = T 2^floor(k / N) (1 + p) with T = 2^((k mod N) / N) from the
+// instruction set's table (ExpTable: N = 8 with AVX-512, 4 with AVX2), and
+// p = e^r - 1 for r = x - k ln 2 / N in [-ln 2 / 2N, ln 2 / 2N], for x in
+// [-760, 760] (or NaN, which stays NaN). Cody-Waite reduction with
+// fdlibm's split of ln 2 (k ln2_hi / N is exact); e^r - 1 by its Taylor
+// series to r^6 / 6! for N = 8 and to r^7 / 7! for N = 4, within 2^-39 of
+// |e^r - 1| at its largest, in Estrin's order: the chain of dependent operations, not the count,
+// sets the pace of a formula, and this one is half as long as with the whole range.
 struct ExpReduction {
   PacketLanes p;
-  PacketLanes k;  // in eighths of ln 2
+  PacketLanes k;        // in N-ths of ln 2
+  PacketLanes shifted;  // k + 1.5 2^52: k as an integer in the mantissa
   PacketLanes table;
 };
 ACTGRAD_PACKET_INLINE ExpReduction ReduceExp(PacketLanes x) {
   constexpr double kShift = 0x1.8p52;
-  const PacketLanes shifted = Fma(x, Splat(8 * 1.4426950408889634074), Splat(kShift));
+  constexpr double kSteps = kExpTableSize;
+  const PacketLanes shifted = Fma(x, Splat(kSteps * 1.4426950408889634074), Splat(kShift));
   const PacketLanes k = shifted - kShift;
-  PacketLanes r = Fma(k, Splat(-6.93147180369123816490e-01 / 8), x);
-  r = Fma(k, Splat(-1.90821492927058770002e-10 / 8), r);
-  const __m512d kTable = _mm512_setr_pd(
-      1.0, 1.0905077326652576592, 1.1892071150027210667, 1.2968395546510096659,
-      1.4142135623730950488, 1.5422108254079408236, 1.6817928305074290861, 1.8340080864093424635);
-  // vpermpd reads the index from the low three bits: k mod 8 as the
-  // integer the shift left in the mantissa.
-  const PacketLanes table =
-      FromZmm(_mm512_maskz_permutexvar_pd(0xff, VectorCast<__m512i>(shifted), kTable));
+  PacketLanes r = Fma(k, Splat(-6.93147180369123816490e-01 / kSteps), x);
+  r = Fma(k, Splat(-1.90821492927058770002e-10 / kSteps), r);
+  const PacketLanes table = ExpTable(shifted);
   const PacketLanes r2 = r * r;
   const PacketLanes low = Fma(r, Splat(1.0 / 6), Splat(0.5));
-  const PacketLanes high = Fma(r2, Splat(1.0 / 720), Fma(r, Splat(1.0 / 120), Splat(1.0 / 24)));
-  return {Fma(Fma(r2, high, low), r2, r), k, table};
+  // Quarters leave |r| twice as large: one more term.
+  const PacketLanes sixth =
+      kExpTableSize >= 8 ? Splat(1.0 / 720) : Fma(r, Splat(1.0 / 5040), Splat(1.0 / 720));
+  const PacketLanes high = Fma(r2, sixth, Fma(r, Splat(1.0 / 120), Splat(1.0 / 24)));
+  return {Fma(Fma(r2, high, low), r2, r), k, shifted, table};
 }
 
 ACTGRAD_PACKET_INLINE PacketLanes ExpFromReduction(const ExpReduction& e) {
-  return ScaleByPow2(Fma(e.table, e.p, e.table), e.k * 0.125);
+  return ScaleByExpSteps(Fma(e.table, e.p, e.table), e.shifted, e.k);
 }
 
 ACTGRAD_PACKET_INLINE PacketLanes ExpLanes(PacketLanes x) {
@@ -128,11 +100,11 @@ ACTGRAD_PACKET_INLINE PacketLanes ExpLanes(PacketLanes x) {
 }
 
 // e^x - 1 from its reduction, while e^x < 2^53: S p + (S - 1) with
-// S = T 2^m. Where k = 0 it is p itself; elsewhere |S - 1| is at least
-// 2^(1/8) - 1 = 0.09 and |S p| at most half of it, so the sum loses at most
-// a bit to cancellation.
+// S = T 2^m. Where k = 0 it is p itself; elsewhere, for k < 0, |S - 1| is
+// at least 1 - 2^(-1/N) and |S p| at most half of it, so the sum loses at
+// most a bit to cancellation.
 ACTGRAD_PACKET_INLINE PacketLanes Expm1NonPositive(const ExpReduction& e) {
-  const PacketLanes s = ScaleByPow2(e.table, e.k * 0.125);
+  const PacketLanes s = ScaleByExpSteps(e.table, e.shifted, e.k);
   return Fma(s, e.p, s - 1.0);
 }
 
@@ -141,59 +113,8 @@ ACTGRAD_PACKET_INLINE PacketLanes Expm1Lanes(PacketLanes x) {
   const ExpReduction e = ReduceExp(Clamp(x, -60.0, 760.0));
   const PacketLanes small = Expm1NonPositive(e);
   const PacketLanes large = ExpFromReduction(e) - 1.0;
-  const PacketLanes y = e.k > 8 * 53.0 ? large : small;
+  const PacketLanes y = e.k > kExpTableSize * 53.0 ? large : small;
   return x == 0.0 ? x : y;  // keeps -0
-}
-
-// u = 2^e m with m in [3/4, 3/2): NaN for negative u, e = -inf for zero and
-// +inf for infinity (so that e ln 2 is log's answer there); subnormals are
-// split as the normal numbers they stand for.
-struct LogSplit {
-  PacketLanes e;
-  PacketLanes m;
-};
-ACTGRAD_PACKET_INLINE LogSplit SplitForLog(PacketLanes u) {
-  const __m512d m = _mm512_maskz_getmant_pd(0xff, Zmm(u), _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_nan);
-  const __m512d e = _mm512_maskz_getexp_pd(0xff, Zmm(u));
-  // getmant halved the mantissas in [3/2, 2); their exponent is one more.
-  const __mmask8 halved = _mm512_cmp_pd_mask(m, _mm512_set1_pd(1.0), _CMP_LT_OQ);
-  return {FromZmm(_mm512_mask_add_pd(e, halved, e, _mm512_set1_pd(1.0))), FromZmm(m)};
-}
-
-// log(2^e (m + c)) for a split u and a correction c below m's last bit:
-// e ln 2 + log(1 / r) + log(1 + t) with t = (m + c) r - 1, where r is the
-// reciprocal of the middle of m's sixteenth of [3/4, 3/2) (1 next to m = 1,
-// so that t = m - 1 exactly there), from a table of sixteen held in two
-// registers and indexed by m's top four mantissa bits; log(1 / r) is the
-// stored r's own. |t| <= 1/16, and log(1 + t) by its Taylor series to t^8 / 8
-// is within 2^-35 relative. No division, and a short chain.
-template <bool kCorrected>
-ACTGRAD_PACKET_INLINE PacketLanes LogOfSplit(const LogSplit& split, PacketLanes c) {
-  const __m512i index = VectorCast<__m512i>(AsInts(split.m) >> 48);
-  const __m512d inverse = _mm512_permutex2var_pd(
-      _mm512_setr_pd(1, 0.91428571939468384, 0.86486488580703735, 0.82051283121109009,
-                     0.7804877758026123, 0.74418604373931885, 0.71111112833023071,
-                     0.6808510422706604),
-      index,
-      _mm512_setr_pd(1.3061224222183228, 1.2549020051956177, 1.2075471878051758, 1.163636326789856,
-                     1.1228070259094238, 1.0847457647323608, 1.049180269241333, 1));
-  const __m512d log_of_middle = _mm512_permutex2var_pd(
-      _mm512_setr_pd(0, 0.089612153101751704, 0.14518198563011125, 0.19782573029140393,
-                     0.24783620115748495, 0.2954642166191262, 0.34092656275620659,
-                     0.38441173057530009),
-      index,
-      _mm512_setr_pd(-0.26706276475994839, -0.2270574860256033, -0.18859118470871111,
-                     -0.1515498664622329, -0.11583182297570227, -0.08134564131659755,
-                     -0.048009163307004568, 0));
-  const PacketLanes r = FromZmm(inverse);
-  PacketLanes t = Fma(split.m, r, Splat(-1.0));
-  if constexpr (kCorrected) t = Fma(c, r, t);
-  const PacketLanes t2 = t * t, t4 = t2 * t2;
-  const PacketLanes low =
-      Fma(t2, Fma(t, Splat(1.0 / 5), Splat(-1.0 / 4)), Fma(t, Splat(1.0 / 3), Splat(-0.5)));
-  const PacketLanes high = Fma(t2, Splat(-1.0 / 8), Fma(t, Splat(1.0 / 7), Splat(-1.0 / 6)));
-  const PacketLanes log1p_t = Fma(t2, Fma(t4, high, low), t);
-  return Fma(split.e, Splat(0.69314718055994530942), FromZmm(log_of_middle)) + log1p_t;
 }
 
 ACTGRAD_PACKET_INLINE PacketLanes LogLanes(PacketLanes x) {
@@ -201,30 +122,12 @@ ACTGRAD_PACKET_INLINE PacketLanes LogLanes(PacketLanes x) {
   return LogOfSplit<false>(SplitForLog(x + 0.0), Splat(0.0));
 }
 
-// log(1 + x): the rounding error c of u = 1 + x, scaled as u is, joins the
-// mantissa, so that small x keep every bit. x = -1 gives -inf through e,
-// x < -1 NaN through the split.
+// log(1 + x): the rounding error c of u = 1 + x joins u's mantissa, so that small x keep every bit.
+// x = -1 gives -inf through e, x < -1 NaN through the split.
 ACTGRAD_PACKET_INLINE PacketLanes Log1pLanes(PacketLanes x) {
   const PacketLanes u = 1.0 + x;
-  const __m512d c = _mm512_maskz_mov_pd(
-      _mm512_cmp_pd_mask(Zmm(u), _mm512_set1_pd(HUGE_VAL), _CMP_NEQ_UQ), Zmm(x - (u - 1.0)));
-  const LogSplit split = SplitForLog(u);
-  return LogOfSplit<true>(
-      split, FromZmm(_mm512_maskz_scalef_pd(0xff, c, Zmm(-AtLeast(split.e, -1100.0)))));
-}
-
-// 1 / b within 2^-40 for any finite nonzero b, the mantissa's reciprocal
-// scaled back by the exponent (so 0 for an infinite b, and NaN for a zero
-// one, which the caller's non-finite result sends to the scalar path):
-// no branch, unlike Divide.
-ACTGRAD_PACKET_INLINE PacketLanes ReciprocalScaled(PacketLanes b) {
-  const __m512d m = _mm512_maskz_getmant_pd(0xff, Zmm(b), _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
-  const __m512d e = _mm512_maskz_getexp_pd(0xff, Zmm(b));
-  return ScaleByPow2(Reciprocal40(FromZmm(m)), -FromZmm(e));
-}
-
-ACTGRAD_PACKET_INLINE PacketLanes SqrtLanes(PacketLanes x) {
-  return FromZmm(_mm512_maskz_sqrt_pd(0xff, Zmm(x)));
+  const PacketLanes c = AsLanes(AsInts(x - (u - 1.0)) & (u != HUGE_VAL));
+  return LogOfSplit<true>(SplitForLog(u), c);
 }
 
 ACTGRAD_PACKET_INLINE PacketLanes CopySign(PacketLanes magnitude, PacketLanes sign) {
@@ -434,8 +337,8 @@ ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> log(const Dual<internal::Doub
 ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> abs(const Dual<internal::DoublePacket>& x) {
   using internal::PacketLanes;
   const internal::DoublePacket sign = internal::PerRegister(x.value, [](PacketLanes v) {
-    return PacketLanes(v > 0.0 ? internal::packet_detail::Splat(1.0) : PacketLanes{}) -
-           PacketLanes(v < 0.0 ? internal::packet_detail::Splat(1.0) : PacketLanes{});
+    return PacketLanes(v > 0.0 ? internal::Splat(1.0) : PacketLanes{}) -
+           PacketLanes(v < 0.0 ? internal::Splat(1.0) : PacketLanes{});
   });
   return {internal::abs(x.value), x.tangent * sign};
 }

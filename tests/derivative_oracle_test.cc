@@ -112,7 +112,9 @@ TEST(Oracle, GridSpansEveryBinadeTheSpecialValuesAndBothSidesOfKinks) {
     EXPECT_EQ(x.front(), -kInf);
     EXPECT_EQ(x[x.size() - 2], kInf);
     for (double v : x) {
-      if (f32 && std::isfinite(v)) EXPECT_EQ(v, double(float(v)));
+      if (f32 && std::isfinite(v)) {
+        EXPECT_EQ(v, double(float(v)));
+      }
     }
     const double three_up = f32 ? double(std::nextafter(3.0f, 4.0f)) : std::nextafter(3.0, 4.0);
     EXPECT_TRUE(std::binary_search(x.begin(), x.end() - 1, three_up));

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -36,7 +37,7 @@ using internal::DoublePacket;
 constexpr int64_t kLanes = internal::kPacketLanes;
 constexpr int64_t kBlock = internal::kSignBlock;
 #else
-// Without AVX-512 the maps take the scalar path; the sizes below still
+// Without AVX-512 or AVX2 the maps take the scalar path; the sizes below still
 // exercise partial packets and several blocks, as they would with packets.
 constexpr int64_t kLanes = 32;
 constexpr int64_t kBlock = 1024;
@@ -64,10 +65,15 @@ template <typename PacketFn>
 std::vector<double> OnPackets(const std::vector<double>& xs, PacketFn fn) {
   std::vector<double> ys(xs.size());
   for (size_t start = 0; start < xs.size(); start += kLanes) {
-    DoublePacket p;
+    // Filled as a whole: set() lane by lane leaves GCC unsure the packet
+    // was initialized.
+    double lanes[kLanes];
     for (int lane = 0; lane < kLanes; ++lane) {
-      p.set(lane, xs[std::min(start + lane, xs.size() - 1)]);
+      lanes[lane] = xs[std::min(start + lane, xs.size() - 1)];
     }
+    DoublePacket p;
+    static_assert(sizeof(p.half) == sizeof(lanes));
+    std::memcpy(&p.half, lanes, sizeof(lanes));
     const DoublePacket r = fn(p);
     for (int lane = 0; lane < kLanes && start + lane < xs.size(); ++lane) {
       ys[start + lane] = r[lane];
@@ -381,8 +387,8 @@ constexpr auto kCountedMish = [](auto x, const Attrs& attrs) {
 
 // The row's float32 kernels are the packet maps: an activation defined by
 // its forward alone gives the scalar path's values and gradients, to the
-// float, through Apply and Backward, and (with AVX-512) evaluates its
-// formula on packets, a packet of 32 per evaluation.
+// float, through Apply and Backward, and (with AVX-512 or AVX2) evaluates
+// its formula on packets, a packet (32 or 16 lanes) per evaluation.
 TEST(GenericPacketTest, ActivationRowsRunOnPackets) {
   const absl::StatusOr<const OpDef*> op = DefineActivation({
       .name = "packet_test_mish",
@@ -397,7 +403,7 @@ TEST(GenericPacketTest, ActivationRowsRunOnPackets) {
   const Tensor y = Apply(**op, {x});
   Sum(y).Backward();
 #if ACTGRAD_HAS_PACKETS
-  // Forward and derivative, ceil(1001 / 32) packets each, one pass: a
+  // Forward and derivative, ceil(1001 / lanes) packets each, one pass: a
   // formula without branches.
   EXPECT_EQ(packet_evaluations.load(), 2 * ((1001 + kLanes - 1) / kLanes));
 #else
