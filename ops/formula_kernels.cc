@@ -40,15 +40,14 @@ inline double Pick(bool c, double a, double b) {
 // e^v for v <= 0 in double, to 2^-47 relative (Cody-Waite reduction with
 // fdlibm's split of ln 2, Taylor's terms to the 11th): plenty for float32
 // results, and no division, which made Eigen's double exp the cost of
-// these kernels. e^v below -700 is taken as e^-700 (1e-304: 0 for any
-// float result); NaN stays NaN. kTerms = 9 stops at the 9th term, within
-// 2^-36 relative (|r| <= ln 2 / 2: |r|^10 / 10! e^|r|), for the kernels
-// where e^v is not subtracted from 1: a seventh less work. kClamp = false
-// for callers whose v is never below -700.
-template <int kTerms = 11, bool kClamp = true>
+// these kernels. v must not be below -700 (1e-304: 0 for any float
+// result; callers clamp with AbsAtMost); NaN stays NaN. kTerms = 9 stops at
+// the 9th term, within 2^-36 relative (|r| <= ln 2 / 2: |r|^10 / 10!
+// e^|r|), for the kernels where e^v is not subtracted from 1: a seventh
+// less work.
+template <int kTerms = 11>
 inline double ExpNonPositiveDouble(double v) {
   static_assert(kTerms == 11 || kTerms == 9);
-  if constexpr (kClamp) v = v < -700.0 ? -700.0 : v;
   constexpr double kShift = 0x1.8p52;
   const double shifted = v * 1.4426950408889634074 + kShift;
   const double k = shifted - kShift;
@@ -75,7 +74,7 @@ inline double ExpNonPositiveDouble(double v) {
 
 // min(|v|, limit) for limit > 0, NaN staying NaN, in integer operations on
 // the bits of |v| (ordered as the doubles are): with a floating select, as
-// in ExpNonPositiveDouble's clamp, GCC evaluates the rest of a kernel's body
+// `v < -700 ? -700 : v`, GCC evaluates the rest of a kernel's body
 // once for each side under a mask, doing much of the work twice.
 inline double AbsAtMost(double v, double limit) {
   constexpr uint64_t kInf = 0x7ff0000000000000u;
@@ -94,7 +93,7 @@ template <int kTerms, typename Fn>
 [[gnu::always_inline]] inline void ForEachDouble(const float* x, int64_t n, double scale, Fn fn) {
   ForEach(n, [=](int64_t i) {
     const double v = scale * double(x[i]);
-    fn(i, v, ExpNonPositiveDouble<kTerms, false>(-AbsAtMost(v, 700.0)));
+    fn(i, v, ExpNonPositiveDouble<kTerms>(-AbsAtMost(v, 700.0)));
   });
 }
 
@@ -111,7 +110,7 @@ template <int kTerms, typename Fn>
     alignas(64) double e[kBlock];
     const float* in = x + start;
     ForEach(len, [=, &e](int64_t i) {
-      e[i] = ExpNonPositiveDouble<kTerms>(-std::abs(scale * double(in[i])));
+      e[i] = ExpNonPositiveDouble<kTerms>(-AbsAtMost(scale * double(in[i]), 700.0));
     });
     ForEach(len, [=, &e](int64_t i) { fn(start + i, scale * double(in[i]), e[i]); });
   }
@@ -158,13 +157,13 @@ inline NormalCdfParts NormalCdf(double x) {
   const double z = -x * (std::numbers::sqrt2 / 2);
   // |z| at most 26 (Phi(-36.8) = 1e-296: 0 for gelu, 1 - 0 for its
   // derivative), with an integer min on the bits of the non-negative
-  // double: a floating select, like the clamp in ExpNonPositiveDouble,
-  // makes GCC evaluate the rest of the function once for each side under a
-  // mask, three divisions for every two vectors. NaN becomes 26 here, and
+  // double: a floating select (see AbsAtMost) makes GCC evaluate the rest
+  // of the function once for each side under a mask, three divisions for
+  // every two vectors. NaN becomes 26 here, and
   // stays NaN in the callers through x.
   const double a = std::bit_cast<double>(
       std::min(std::bit_cast<int64_t>(std::abs(z)), std::bit_cast<int64_t>(26.0)));
-  const double g = ExpNonPositiveDouble<9, false>(-a * a);
+  const double g = ExpNonPositiveDouble<9>(-a * a);
   const double p = (((((((2.46196981473530512524E-10 * a + 5.64189564831068821977E-1) * a +
                          7.46321056442269912687E0) *
                             a +
@@ -271,7 +270,7 @@ void GeluTanhForwardFloat(const float* x, float* y, int64_t n, const Attrs&) {
   ForEach(n, [=](int64_t i) {
     const double v = x[i];
     const double u = kGeluTanhC * (v + kGeluTanhK * v * v * v);
-    const double e = ExpNonPositiveDouble<9, false>(-AbsAtMost(2.0 * u, 700.0));
+    const double e = ExpNonPositiveDouble<9>(-AbsAtMost(2.0 * u, 700.0));
     y[i] = float(v * Pick(u < 0.0, e, 1.0) / (1.0 + e));
   });
 }
@@ -282,7 +281,7 @@ void GeluTanhBackwardFloat(const float* x, const float*, const float* dy, float*
     // finite there, so that infinite inputs do not make inf * 0.
     const double v = std::copysign(AbsAtMost(x[i], 30.0), double(x[i]));
     const double u = kGeluTanhC * (v + kGeluTanhK * v * v * v);
-    const double e = ExpNonPositiveDouble<9, false>(-AbsAtMost(2.0 * u, 700.0));
+    const double e = ExpNonPositiveDouble<9>(-AbsAtMost(2.0 * u, 700.0));
     const double w = 1.0 / (1.0 + e);
     const double half_sech2 = 2.0 * e * w * w;
     const double d =
