@@ -12,6 +12,7 @@
 #include "ops/generic_formula.h"
 #include "ops/kernels.h"
 #include "ops/logistic.h"
+#include "ops/pick.h"
 #include "ops/streaming.h"
 
 namespace actgrad {
@@ -246,11 +247,13 @@ void ReluBackward(BackwardContext& ctx) {
                T* pdx = dx.data();
                const T kink = T(at_zero);
                if (at_zero == 0.0) {
-                 ForEach(s.size(),
-                         [&](int64_t i) { pdx[i] = pdy[i] * (ps[i] > T{0} ? T{1} : T{0}); });
+                 ForEach(s.size(), [&](int64_t i) {
+                   pdx[i] = pdy[i] * internal::Pick(ps[i] > T{0}, T{1}, T{0});
+                 });
                } else {
                  ForEach(s.size(), [&](int64_t i) {
-                   pdx[i] = pdy[i] * (ps[i] > T{0} ? T{1} : (ps[i] == T{0} ? kink : T{0}));
+                   pdx[i] = pdy[i] * internal::Pick(ps[i] > T{0}, T{1},
+                                                    internal::Pick(ps[i] == T{0}, kink, T{0}));
                  });
                }
              }));
@@ -284,7 +287,8 @@ Tensor LeakyReluForward(ForwardContext& ctx) {
     const T* px = x.data();
     T* py = y.data();
     const T slope = T(alpha);
-    ForEach(x.size(), [&](int64_t i) { py[i] = px[i] * (px[i] > T{0} ? T{1} : slope); });
+    ForEach(x.size(),
+            [&](int64_t i) { py[i] = px[i] * internal::Pick(px[i] > T{0}, T{1}, slope); });
   });
 }
 void LeakyReluBackward(BackwardContext& ctx) {
@@ -296,8 +300,9 @@ void LeakyReluBackward(BackwardContext& ctx) {
                const T* ps = s.data();
                T* pdx = dx.data();
                const T slope = T(alpha);
-               ForEach(s.size(),
-                       [&](int64_t i) { pdx[i] = pdy[i] * (ps[i] > T{0} ? T{1} : slope); });
+               ForEach(s.size(), [&](int64_t i) {
+                 pdx[i] = pdy[i] * internal::Pick(ps[i] > T{0}, T{1}, slope);
+               });
              }));
 }
 

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <numbers>
 
+#include "ops/pick.h"
+
 // The kernels below compute in double; GCC vectorizes them at 256 bits
 // unless told otherwise, and at 512 they take a quarter less time.
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
@@ -24,17 +26,6 @@ template <typename Fn>
 void ForEach(int64_t n, Fn fn) {
 #pragma GCC unroll 4
   for (int64_t i = 0; i < n; ++i) fn(i);
-}
-
-// c ? a : b in bits. GCC turns a `?:` between doubles into a branch; with
-// AVX-512 it then makes masked copies of both sides (each with its own
-// division), and without it leaves the loop scalar, since executing both
-// sides might raise a floating-point exception the branch would not (mish
-// took 4x as long with AVX2).
-inline double Pick(bool c, double a, double b) {
-  const uint64_t m = -uint64_t(c);
-  return std::bit_cast<double>((std::bit_cast<uint64_t>(a) & m) |
-                               (std::bit_cast<uint64_t>(b) & ~m));
 }
 
 // e^v for v <= 0 in double, to 2^-47 relative (Cody-Waite reduction with
@@ -395,8 +386,9 @@ void HardtanhBackwardFloat(const float* x, const float*, const float* dy, float*
                            const Attrs& attrs) {
   const float above_lo = FloatAtMost(attrs.params[0]);   // x > lo
   const float below_hi = FloatAtLeast(attrs.params[1]);  // x < hi
-  ForEach(n,
-          [=](int64_t i) { dx[i] = dy[i] * (x[i] > above_lo && x[i] < below_hi ? 1.0f : 0.0f); });
+  ForEach(n, [=](int64_t i) {
+    dx[i] = dy[i] * Pick((x[i] > above_lo) & (x[i] < below_hi), 1.0f, 0.0f);
+  });
 }
 
 // ----------------------------------------------------------- hardsigmoid
@@ -409,7 +401,8 @@ void HardsigmoidForwardFloat(const float* x, float* y, int64_t n, const Attrs&) 
 }
 void HardsigmoidBackwardFloat(const float* x, const float*, const float* dy, float* dx, int64_t n,
                               const Attrs&) {
-  ForEach(n, [=](int64_t i) { dx[i] = dy[i] * (x[i] > -3.0f && x[i] < 3.0f ? 1.0f / 6 : 0.0f); });
+  ForEach(n,
+          [=](int64_t i) { dx[i] = dy[i] * Pick((x[i] > -3.0f) & (x[i] < 3.0f), 1.0f / 6, 0.0f); });
 }
 
 // -------------------------------------------------------------- softsign
@@ -419,7 +412,7 @@ void HardsigmoidBackwardFloat(const float* x, const float*, const float* dy, flo
 void SoftsignForwardFloat(const float* x, float* y, int64_t n, const Attrs&) {
   ForEach(n, [=](int64_t i) {
     const float v = x[i];
-    y[i] = std::isinf(v) ? (v > 0.0f ? 1.0f : -1.0f) : v / (1.0f + std::abs(v));
+    y[i] = Pick(std::isinf(v), Pick(v > 0.0f, 1.0f, -1.0f), v / (1.0f + std::abs(v)));
   });
 }
 void SoftsignBackwardFloat(const float* x, const float*, const float* dy, float* dx, int64_t n,

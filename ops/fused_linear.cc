@@ -19,6 +19,7 @@
 #include "ops/kernels.h"
 #include "ops/linear_kernels.h"
 #include "ops/logistic.h"
+#include "ops/pick.h"
 
 namespace actgrad {
 
@@ -80,7 +81,7 @@ void ActivateInPlace(Fused kind, T alpha, T* y, int64_t n) {
       for (int64_t i = 0; i < n; ++i) y[i] = y[i] < T{0} ? T{0} : y[i];
       return;
     case Fused::kLeakyRelu:
-      for (int64_t i = 0; i < n; ++i) y[i] = y[i] * (y[i] > T{0} ? T{1} : alpha);
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] * internal::Pick(y[i] > T{0}, T{1}, alpha);
       return;
   }
 }
@@ -117,10 +118,10 @@ void ActivationGradientAndBiasSum(Fused kind, T alpha, const T* dy, const T* y, 
         d = g * ((T{1} - v) * (T{1} + v));  // 1 - v exact near saturation
         break;
       case Fused::kRelu:
-        for (int64_t j = 0; j < out; ++j) d[j] = g[j] * (v[j] > T{0} ? T{1} : T{0});
+        for (int64_t j = 0; j < out; ++j) d[j] = g[j] * internal::Pick(v[j] > T{0}, T{1}, T{0});
         break;
       case Fused::kLeakyRelu:
-        for (int64_t j = 0; j < out; ++j) d[j] = g[j] * (v[j] > T{0} ? T{1} : alpha);
+        for (int64_t j = 0; j < out; ++j) d[j] = g[j] * internal::Pick(v[j] > T{0}, T{1}, alpha);
         break;
     }
     if (db != nullptr) Row<T>(db, out) += d;

@@ -45,6 +45,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "ops/pick.h"
+
 namespace actgrad::internal {
 
 // 0 at -inf, 1 at +inf, NaN for NaN. For float32 arrays, LogisticFloat is
@@ -59,7 +61,7 @@ auto Logistic(const Eigen::ArrayBase<Derived>& x) {
 // below -104. Inline, so that it vectorizes inside the callers' loops.
 inline float ExpNonPositiveFloat(float v) {
   // NaN passes the clamp (the comparison is false) and the polynomial.
-  v = v < -104.0f ? -104.0f : v;
+  v = Pick(v < -104.0f, -104.0f, v);
   // k = round(v / ln 2), from the bits of v / ln 2 + 1.5 * 2^23.
   constexpr float kShift = 0x1.8p23f;
   const float shifted = v * 1.44269504088896341f + kShift;
@@ -96,7 +98,7 @@ inline float OverOnePlusFloat(float e) {
 // x < 0, 1 - q (which rounds once) for x >= 0.
 inline float LogisticOne(float v) {
   const float q = OverOnePlusFloat(ExpNonPositiveFloat(-std::abs(v)));
-  return v < 0.0f ? q : 1.0f - q;  // NaN: q is NaN
+  return Pick(v < 0.0f, q, 1.0f - q);  // NaN: q is NaN
 }
 
 // tanh |x| = 1 - 2 q with q = e / (1 + e), e = exp(-2|x|), from |x| = 0.625
@@ -105,14 +107,14 @@ inline float TanhOne(float v) {
   const float a = std::abs(v);
   // Past 9.5, tanh is 1 in float; clamping keeps e a normal number.
   const float large =
-      1.0f - 2.0f * OverOnePlusFloat(ExpNonPositiveFloat(-2.0f * (a > 9.5f ? 9.5f : a)));
+      1.0f - 2.0f * OverOnePlusFloat(ExpNonPositiveFloat(-2.0f * Pick(a > 9.5f, 9.5f, a)));
   const float s = a * a;
   float p = -5.704990588e-03f;
   p = p * s + 2.063908987e-02f;
   p = p * s + -5.373971537e-02f;
   p = p * s + 1.333144158e-01f;
   p = p * s + -3.333328068e-01f;
-  const float t = a < 0.625f ? a + a * s * p : large;  // NaN: large, which is NaN
+  const float t = Pick(a < 0.625f, a + a * s * p, large);  // NaN: large, which is NaN
   return std::bit_cast<float>(std::bit_cast<uint32_t>(t) |
                               (std::bit_cast<uint32_t>(v) & 0x80000000u));
 }
