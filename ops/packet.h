@@ -79,7 +79,7 @@ struct DoublePacket {
   // A constant in every lane; implicit, as for dual numbers.
   template <typename S>
   requires std::is_arithmetic_v<S> DoublePacket(S c) {
-    [&]<int... kIndex>(std::integer_sequence<int, kIndex...>) {
+    [&]<int... kIndex>(std::integer_sequence<int, kIndex...>) __attribute__((always_inline)) {
       ((half[kIndex] = PacketLanes{} + double(c)), ...);
     }
     (std::make_integer_sequence<int, kPacketRegisters>{});
@@ -100,7 +100,7 @@ struct DoublePacket {
 // the speed.
 template <typename Fn>
 [[gnu::always_inline]] inline void ForEachRegister(Fn fn) {
-  [&]<int... kIndex>(std::integer_sequence<int, kIndex...>) {
+  [&]<int... kIndex>(std::integer_sequence<int, kIndex...>) __attribute__((always_inline)) {
     (fn(std::integral_constant<int, kIndex>{}), ...);
   }
   (std::make_integer_sequence<int, kPacketRegisters>{});

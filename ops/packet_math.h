@@ -309,7 +309,7 @@ ACTGRAD_PACKET_MIXED_FUNCTION(fmin)
 // reciprocal (packet_detail::Tanh).
 ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> tanh(const Dual<internal::DoublePacket>& x) {
   internal::DoublePacket value, derivative;
-  internal::ForEachRegister([&](auto r) {
+  internal::ForEachRegister([&](auto r) __attribute__((always_inline)) {
     const internal::packet_detail::TanhParts parts =
         internal::packet_detail::Tanh<true>(x.value.half[r]);
     value.half[r] = parts.tanh;
