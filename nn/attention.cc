@@ -1,6 +1,7 @@
 #include "nn/attention.h"
 
 #include <cmath>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "graph/factories.h"
@@ -16,6 +17,17 @@ namespace actgrad::nn {
 namespace {
 
 std::string Describe(const Tensor& t) { return t.defined() ? t.shape().ToString() : "undefined"; }
+
+// An attention mask in the additive form: a float one as it is; an int64
+// one as -inf where it is nonzero and 0 elsewhere, in `dtype`, a constant
+// (PyTorch's boolean masks receive no gradient either).
+Tensor AdditiveMask(const Tensor& mask, DType dtype) {
+  if (mask.dtype() != DType::kInt64) return mask;
+  std::vector<double> values(mask.numel());
+  const int64_t* hidden = mask.data<int64_t>();
+  for (int64_t i = 0; i < mask.numel(); ++i) values[i] = hidden[i] != 0 ? -INFINITY : 0.0;
+  return FromValues(values, mask.shape(), dtype);
+}
 
 // The options, checked before any member is built from them, so that a bad
 // one is reported as the attention layer's, not its out_proj's.
@@ -99,6 +111,14 @@ Tensor MultiheadAttention::Forward(const Tensor& x) { return Attend(x, x, x); }
 Tensor MultiheadAttention::Attend(const Tensor& query, const Tensor& key, const Tensor& value,
                                   const Tensor& attn_mask, bool causal,
                                   std::source_location location) {
+  return Attend(query, key, value, AttendOptions{.attn_mask = attn_mask, .causal = causal},
+                location)
+      .output;
+}
+
+AttendResult MultiheadAttention::Attend(const Tensor& query, const Tensor& key, const Tensor& value,
+                                        const AttendOptions& options,
+                                        std::source_location location) {
   const MultiheadAttentionOptions& o = options_;
   const int64_t e = o.embed_dim, heads = o.num_heads;
   const int batch_axis = o.batch_first ? 0 : 1, time_axis = o.batch_first ? 1 : 0;
@@ -112,6 +132,11 @@ Tensor MultiheadAttention::Attend(const Tensor& query, const Tensor& key, const 
       " with E = ", e, ", got ", Describe(query), ", ", Describe(key), ", ", Describe(value));
   const int64_t batch = query.dim(batch_axis);
   const int64_t target = query.dim(time_axis), source = key.dim(time_axis);
+  const Shape per_head_shape({batch * heads, target, source});
+  auto mask_dtype_ok = [&](const Tensor& m) {
+    return m.dtype() == DType::kInt64 || m.dtype() == o.dtype;
+  };
+  const Tensor& attn_mask = options.attn_mask;
   if (attn_mask.defined()) {
     const bool shared =
         attn_mask.rank() == 2 && attn_mask.dim(0) == target && attn_mask.dim(1) == source;
@@ -120,6 +145,30 @@ Tensor MultiheadAttention::Attend(const Tensor& query, const Tensor& key, const 
     ACTGRAD_REQUIRE(shared || per_head, location, ToString(), ": attn_mask must be [L, S] = [",
                     target, ", ", source, "] or [B * heads, L, S] = [", batch * heads, ", ", target,
                     ", ", source, "], got ", attn_mask.shape().ToString());
+    ACTGRAD_REQUIRE(mask_dtype_ok(attn_mask), location, ToString(),
+                    ": attn_mask must be int64 (nonzero hides a key) or ", DTypeName(o.dtype),
+                    " (added to the scores), got ", DTypeName(attn_mask.dtype()));
+  }
+  const Tensor& padding = options.key_padding_mask;
+  if (padding.defined()) {
+    ACTGRAD_REQUIRE(padding.rank() == 2 && padding.dim(0) == batch && padding.dim(1) == source,
+                    location, ToString(), ": key_padding_mask must be [B, S] = [", batch, ", ",
+                    source, "], got ", padding.shape().ToString());
+    ACTGRAD_REQUIRE(mask_dtype_ok(padding), location, ToString(),
+                    ": key_padding_mask must be int64 (nonzero hides a key) or ",
+                    DTypeName(o.dtype), " (added to the scores), got ", DTypeName(padding.dtype()));
+  }
+  // Both masks in the additive form the attention rows take: [L, S] alone,
+  // or [B * heads, L, S] once a padding mask is in.
+  Tensor mask = attn_mask.defined() ? AdditiveMask(attn_mask, o.dtype) : Tensor();
+  if (padding.defined()) {
+    const Tensor per_key = Reshape(AdditiveMask(padding, o.dtype), {batch, 1, 1, source}, location);
+    Tensor per_head = Reshape(BroadcastTo(per_key, Shape({batch, heads, target, source}), location),
+                              {batch * heads, target, source}, location);
+    if (mask.defined()) {
+      per_head = per_head + (mask.rank() == 2 ? BroadcastTo(mask, per_head_shape, location) : mask);
+    }
+    mask = per_head;
   }
   // The attention rows read sequence-first [L, B, E] in place, each head a
   // strided column block; batch-first inputs are turned once, which costs
@@ -127,17 +176,21 @@ Tensor MultiheadAttention::Attend(const Tensor& query, const Tensor& key, const 
   auto sequence_first = [&](const Tensor& t) {
     return o.batch_first ? Permute(t, {1, 0, 2}, location) : t;
   };
-  AttentionOptions attention{.causal = causal};
+  AttentionOptions attention{.causal = options.causal};
   if (is_training() && o.dropout > 0) {
     attention.dropout = o.dropout;
     attention.seed = dropout_seeds_.engine()();
   }
-  Tensor context;
+  Tensor context, projected_query, projected_key;
   if (query.impl() == key.impl() && key.impl() == value.impl()) {
     // Self-attention: one product for the three projections, read in place.
     const Tensor qkv =
         actgrad::Linear(sequence_first(query), in_proj_weight_, in_proj_bias_, location);
-    context = MultiHeadSelfAttention(qkv, heads, attn_mask, attention, location);
+    context = MultiHeadSelfAttention(qkv, heads, mask, attention, location);
+    if (options.need_weights) {
+      projected_query = Slice(qkv, 2, 0, e, location);
+      projected_key = Slice(qkv, 2, e, 2 * e, location);
+    }
   } else {
     auto project = [&](const Tensor& x, int64_t part) {
       const Tensor w = Slice(in_proj_weight_, 0, part * e, (part + 1) * e, location);
@@ -145,11 +198,43 @@ Tensor MultiheadAttention::Attend(const Tensor& query, const Tensor& key, const 
           o.bias ? Slice(in_proj_bias_, 0, part * e, (part + 1) * e, location) : Tensor();
       return actgrad::Linear(sequence_first(x), w, b, location);
     };
-    context = MultiHeadAttention(project(query, 0), project(key, 1), project(value, 2), heads,
-                                 attn_mask, attention, location);
+    projected_query = project(query, 0);
+    projected_key = project(key, 1);
+    context = MultiHeadAttention(projected_query, projected_key, project(value, 2), heads, mask,
+                                 attention, location);
   }
+  AttendResult result;
   const Tensor attended = out_proj_(context);
-  return o.batch_first ? Permute(attended, {1, 0, 2}, location) : attended;
+  result.output = o.batch_first ? Permute(attended, {1, 0, 2}, location) : attended;
+  if (options.need_weights) {
+    // The rows keep the weights to themselves; these are the same scores,
+    // from the same projections, through ops of their own.
+    const int64_t d = e / heads;
+    auto heads_first = [&](const Tensor& t) {  // [T, B, E] -> [B * heads, T, d]
+      const int64_t length = t.dim(0);
+      return Reshape(
+          Permute(Reshape(t, {length, batch, heads, d}, location), {1, 2, 0, 3}, location),
+          {batch * heads, length, d}, location);
+    };
+    Tensor scores = Matmul(heads_first(projected_query),
+                           Permute(heads_first(projected_key), {0, 2, 1}, location), location) *
+                    (1.0 / std::sqrt(double(d)));
+    if (mask.defined()) {
+      scores = scores + (mask.rank() == 2 ? BroadcastTo(mask, per_head_shape, location) : mask);
+    }
+    if (options.causal) {
+      std::vector<double> hidden(target * source, 0.0);
+      for (int64_t i = 0; i < target; ++i) {
+        for (int64_t j = i + 1; j < source; ++j) hidden[i * source + j] = -INFINITY;
+      }
+      scores = scores + BroadcastTo(FromValues(hidden, Shape({target, source}), o.dtype),
+                                    per_head_shape, location);
+    }
+    const Tensor weights =
+        Reshape(Softmax(scores, -1, location), {batch, heads, target, source}, location);
+    result.weights = options.average_attn_weights ? Mean(weights, 1, false, location) : weights;
+  }
+  return result;
 }
 
 std::string MultiheadAttention::ToString() const {
@@ -246,6 +331,11 @@ Tensor TransformerEncoderLayer::Forward(const Tensor& x) { return Encode(x); }
 
 Tensor TransformerEncoderLayer::Encode(const Tensor& x, const Tensor& mask, bool causal,
                                        std::source_location location) {
+  return Encode(x, AttendOptions{.attn_mask = mask, .causal = causal}, location);
+}
+
+Tensor TransformerEncoderLayer::Encode(const Tensor& x, const AttendOptions& options,
+                                       std::source_location location) {
   const TransformerEncoderLayerOptions& o = options_;
   ACTGRAD_REQUIRE(x.defined() && x.rank() == 3 && x.dim(2) == o.d_model, location, ToString(),
                   ": the input must be ", o.batch_first ? "[B, L, " : "[L, B, ", o.d_model,
@@ -253,8 +343,11 @@ Tensor TransformerEncoderLayer::Encode(const Tensor& x, const Tensor& mask, bool
   auto attend = [&](const Tensor& t) {
     // Plain self-attention goes through the module call, so that a profile
     // names its ops as the self_attn layer's.
-    const Tensor a = mask.defined() || causal ? self_attn_.Attend(t, t, t, mask, causal, location)
-                                              : self_attn_(t);
+    AttendOptions masks = options;
+    masks.need_weights = false;
+    const bool plain =
+        !masks.attn_mask.defined() && !masks.key_padding_mask.defined() && !masks.causal;
+    const Tensor a = plain ? self_attn_(t) : self_attn_.Attend(t, t, t, masks, location).output;
     return dropout1_(a);
   };
   auto feed_forward = [&](const Tensor& t) { return dropout2_(FeedForward(t)); };

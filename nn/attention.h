@@ -33,6 +33,10 @@
 //       gen);
 //   actgrad::Tensor y = encoder(x);                          // x [B, L, 256]
 //   actgrad::Tensor causal = encoder.Encode(x, {}, /*causal=*/true);
+//   // Padded batches: int64 [B, L], nonzero where a position is padding.
+//   actgrad::Tensor padded = encoder.Encode(x, {.key_padding_mask = padding});
+//   actgrad::nn::AttendResult r =
+//       encoder.self_attn().Attend(x, x, x, {.need_weights = true});  // r.weights [B, L, L]
 
 #ifndef ACTGRAD_NN_ATTENTION_H_
 #define ACTGRAD_NN_ATTENTION_H_
@@ -63,6 +67,34 @@ struct MultiheadAttentionOptions {
   DType dtype = DType::kFloat32;
 };
 
+// What an attention call takes besides its query, key and value, as
+// torch.nn.MultiheadAttention's forward does.
+struct AttendOptions {
+  // [L, S] for every batch entry and head, or [B * num_heads, L, S]
+  // (PyTorch's 3-D form). A float mask (the layer's dtype) is added to the
+  // scores, -inf hiding a key, and receives a gradient; an int64 one hides
+  // the keys where it is nonzero, as PyTorch's boolean masks do.
+  Tensor attn_mask;
+  // [B, S]: the keys of each batch entry to hide from every query (int64,
+  // nonzero hides: padding), or a float mask added to every query's scores
+  // for that key.
+  Tensor key_padding_mask;
+  // Query i sees keys 0..i only.
+  bool causal = false;
+  // Also return the attention weights softmax(Q K^T / sqrt(d) + masks):
+  // averaged over the heads, [B, L, S], or per head, [B, num_heads, L, S].
+  // They are taken before dropout (PyTorch's, in training mode with
+  // dropout, are after it), and a query whose keys are all hidden has NaN
+  // weights, as in PyTorch.
+  bool need_weights = false;
+  bool average_attn_weights = true;
+};
+
+struct AttendResult {
+  Tensor output;   // as the query's layout, [L, B, E] or [B, L, E]
+  Tensor weights;  // defined with need_weights
+};
+
 class MultiheadAttention : public Module {
  public:
   // Throws `Error` for non-positive sizes or heads that do not divide
@@ -81,6 +113,12 @@ class MultiheadAttention : public Module {
   Tensor Attend(const Tensor& query, const Tensor& key, const Tensor& value,
                 const Tensor& attn_mask = Tensor(), bool causal = false,
                 std::source_location location = std::source_location::current());
+  // The same with every option of AttendOptions: masks as int64 or float, a
+  // key padding mask, the attention weights. Throws `Error` naming the layer
+  // for masks of another shape or dtype.
+  AttendResult Attend(const Tensor& query, const Tensor& key, const Tensor& value,
+                      const AttendOptions& options,
+                      std::source_location location = std::source_location::current());
 
   std::string ToString() const override;
   std::string Kind() const override { return "multihead_attention"; }
@@ -131,6 +169,11 @@ class TransformerEncoderLayer : public Module {
   Tensor Forward(const Tensor& x) override;
   // With an attention mask and/or causal attention, as Attend takes them.
   Tensor Encode(const Tensor& x, const Tensor& mask = Tensor(), bool causal = false,
+                std::source_location location = std::source_location::current());
+  // With the masks of AttendOptions (attn_mask as PyTorch's src_mask,
+  // key_padding_mask as its src_key_padding_mask) and causal; need_weights
+  // is not used.
+  Tensor Encode(const Tensor& x, const AttendOptions& options,
                 std::source_location location = std::source_location::current());
 
   std::string ToString() const override;

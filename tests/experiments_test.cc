@@ -246,7 +246,9 @@ TEST(ExperimentTest, AddsSeedsOnlyWhileACheckIsOpen) {
   });
   // Stopped because nothing was open, or at the cap (4 reduced).
   EXPECT_TRUE(!open || r.seeds == 4) << r.seeds;
-  if (r.seed_rounds.size() > 1) EXPECT_EQ(r.seeds, 4);
+  if (r.seed_rounds.size() > 1) {
+    EXPECT_EQ(r.seeds, 4);
+  }
 }
 
 TEST(ReportTest, EveryCheckLineShowsEstimateIntervalAndThreshold) {

@@ -106,7 +106,9 @@ TEST(ProfileGraphTest, OpNodesHoldTheirOpLayerAndTimes) {
     const std::string line = NodeLine(g.dot, r.node);
     ASSERT_FALSE(line.empty()) << r.op << " has no node " << r.node << " in\n" << g.dot;
     EXPECT_THAT(line, HasSubstr(absl::StrCat("<B>", r.op, "</B>")));
-    if (!r.layer.empty()) EXPECT_THAT(line, HasSubstr(absl::StrCat("<BR/>", r.layer, "<BR/>")));
+    if (!r.layer.empty()) {
+      EXPECT_THAT(line, HasSubstr(absl::StrCat("<BR/>", r.layer, "<BR/>")));
+    }
     EXPECT_THAT(line, HasSubstr(absl::StrCat("fwd ", Micros(r.forward_ns), " · bwd ",
                                              Micros(r.backward_ns))));
     EXPECT_THAT(line, HasSubstr("fillcolor=\"#ff"));

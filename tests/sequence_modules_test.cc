@@ -488,6 +488,182 @@ TEST(TransformerEncoderLayerTest, MasksPerEntryAndHeadAndCausalEqualTheCompositi
               testing::ElementsAreNear(EncoderByHand(layer, x, causal).ToVector(), 1e-12));
 }
 
+// int64 masks hide where they are nonzero, as PyTorch's boolean masks; a
+// key padding mask [B, S] hides a key from every query and head of its
+// batch entry, added to an attn_mask where both are given; both equal the
+// one [B * heads, L, S] float mask they stand for, values and gradients.
+TEST(AttentionModuleTest, Int64AndKeyPaddingMasksEqualTheFloatMaskTheyStandFor) {
+  Generator gen(15);
+  nn::MultiheadAttention m({.embed_dim = 6, .num_heads = 3, .dtype = kF64}, gen);
+  const int64_t batch = 2, target = 3, source = 4, heads = 3;
+  Tensor query = Normal({target, batch, 6}, 0, 1, gen, kF64).set_requires_grad(true);
+  Tensor key = Normal({source, batch, 6}, 0, 1, gen, kF64).set_requires_grad(true);
+  Tensor value = Normal({source, batch, 6}, 0, 1, gen, kF64).set_requires_grad(true);
+  const Tensor probe = Normal({target, batch, 6}, 0, 1, gen, kF64);
+  // Batch entry 0 pads its last key, entry 1 its last two.
+  const Tensor padding = FromValues({0, 0, 0, 1, 0, 0, 1, 1}, {batch, source}, DType::kInt64);
+  const Tensor shared = Normal({target, source}, 0, 1, gen, kF64);
+  // attn_mask hides key 0 from query 2.
+  const Tensor hide =
+      FromValues({0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}, {target, source}, DType::kInt64);
+  Tensor full = Zeros({batch * heads, target, source}, kF64);
+  for (int64_t n = 0; n < batch; ++n) {
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t i = 0; i < target; ++i) {
+        for (int64_t j = 0; j < source; ++j) {
+          double v = shared.data<double>()[i * source + j];
+          if (padding.data<int64_t>()[n * source + j] != 0) v = -INFINITY;
+          full.data<double>()[((n * heads + h) * target + i) * source + j] = v;
+        }
+      }
+    }
+  }
+  auto run = [&](const nn::AttendOptions& options) {
+    for (Tensor* t : {&query, &key, &value}) t->ClearGrad();
+    m.ZeroGrad();
+    const Tensor y = m.Attend(query, key, value, options).output;
+    Sum(y * probe).Backward();
+    std::vector<std::vector<double>> all = TakeGradients(m);
+    for (Tensor* t : {&query, &key, &value}) all.push_back(t->grad().ToVector());
+    all.push_back(y.ToVector());
+    return all;
+  };
+  const auto expected = run({.attn_mask = full});
+  ExpectNear(run({.attn_mask = shared, .key_padding_mask = padding}), expected, 1e-12);
+  // The float form of the padding mask, added.
+  Tensor padding_float = Zeros({batch, source}, kF64);
+  for (int64_t i = 0; i < batch * source; ++i) {
+    if (padding.data<int64_t>()[i] != 0) padding_float.data<double>()[i] = -INFINITY;
+  }
+  ExpectNear(run({.attn_mask = shared, .key_padding_mask = padding_float}), expected, 1e-12);
+  // An int64 attn_mask: -inf where it is nonzero.
+  Tensor hide_float = Zeros({target, source}, kF64);
+  hide_float.data<double>()[8] = -INFINITY;
+  ExpectNear(run({.attn_mask = hide}), run({.attn_mask = hide_float}), 1e-12);
+}
+
+// need_weights: softmax(Q K^T / sqrt(d) + mask) of each head, as a
+// composition of basic ops computes it, averaged over the heads or not, with
+// the gradient of anything computed from them.
+TEST(AttentionModuleTest, NeedWeightsGivesEachHeadsSoftmaxOfTheScores) {
+  Generator gen(16);
+  nn::MultiheadAttention m({.embed_dim = 6, .num_heads = 2, .dtype = kF64}, gen);
+  const int64_t batch = 2, target = 3, source = 4, heads = 2, d = 3;
+  Tensor query = Normal({target, batch, 6}, 0, 1, gen, kF64).set_requires_grad(true);
+  const Tensor key = Normal({source, batch, 6}, 0, 1, gen, kF64);
+  const Tensor mask = Normal({target, source}, 0, 1, gen, kF64);
+  const Tensor padding = FromValues({0, 0, 0, 1, 0, 0, 0, 0}, {batch, source}, DType::kInt64);
+  const Tensor probe = Normal({batch, heads, target, source}, 0, 1, gen, kF64);
+
+  const nn::AttendResult got = m.Attend(query, key, key,
+                                        {.attn_mask = mask,
+                                         .key_padding_mask = padding,
+                                         .need_weights = true,
+                                         .average_attn_weights = false});
+  ASSERT_EQ(got.weights.shape(), Shape({batch, heads, target, source}));
+  Sum(got.weights * probe).Backward();
+  const std::vector<double> got_dquery = query.grad().ToVector();
+  const std::vector<std::vector<double>> got_dparams = TakeGradients(m);
+  query.ClearGrad();
+  m.ZeroGrad();
+
+  const Tensor& w = m.in_proj_weight();
+  const Tensor& b = m.in_proj_bias();
+  const Tensor q = Linear(query, Slice(w, 0, 0, 6), Slice(b, 0, 0, 6));
+  const Tensor k = Linear(key, Slice(w, 0, 6, 12), Slice(b, 0, 6, 12));
+  std::vector<Tensor> per_entry;
+  for (int64_t n = 0; n < batch; ++n) {
+    auto entry = [&](const Tensor& t) { return Reshape(Slice(t, 1, n, n + 1), {t.dim(0), 6}); };
+    Tensor padded = Zeros({target, source}, kF64);
+    for (int64_t i = 0; i < target; ++i) {
+      for (int64_t j = 0; j < source; ++j) {
+        if (padding.data<int64_t>()[n * source + j] != 0) {
+          padded.data<double>()[i * source + j] = -INFINITY;
+        }
+      }
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+      const Tensor qh = Slice(entry(q), 1, h * d, (h + 1) * d);
+      const Tensor kh = Slice(entry(k), 1, h * d, (h + 1) * d);
+      const Tensor scores =
+          Matmul(qh, Transpose(kh)) * (1.0 / std::sqrt(double(d))) + mask + padded;
+      per_entry.push_back(Reshape(Softmax(scores, -1), {1, target, source}));
+    }
+  }
+  const Tensor expected =
+      Reshape(Concatenate(std::span<const Tensor>(per_entry), 0), {batch, heads, target, source});
+  Sum(expected * probe).Backward();
+  EXPECT_THAT(got.weights.ToVector(), testing::ElementsAreNear(expected.ToVector(), 1e-12));
+  EXPECT_THAT(got_dquery, testing::ElementsAreNear(query.grad().ToVector(), 1e-12));
+  // The weights depend on the query and key projections alone: in_proj's
+  // weight and bias get gradients, out_proj none.
+  const std::vector<std::vector<double>> expected_dparams = TakeGradients(m);
+  ASSERT_EQ(got_dparams.size(), 4u);
+  ExpectNear({got_dparams[0], got_dparams[1]}, {expected_dparams[0], expected_dparams[1]}, 1e-12);
+  EXPECT_TRUE(got_dparams[2].empty() && got_dparams[3].empty());
+  // The padded key gets no weight; every row sums to 1.
+  const std::vector<double> weights = got.weights.ToVector();
+  for (int64_t row = 0; row < batch * heads * target; ++row) {
+    double total = 0;
+    for (int64_t j = 0; j < source; ++j) total += weights[row * source + j];
+    EXPECT_NEAR(total, 1.0, 1e-12) << row;
+    if (row < heads * target) {
+      EXPECT_EQ(weights[row * source + 3], 0.0) << row;
+    }
+  }
+
+  // Averaged over the heads, and causal, in self-attention.
+  const Tensor x = Normal({target, batch, 6}, 0, 1, gen, kF64);
+  const nn::AttendResult each =
+      m.Attend(x, x, x, {.causal = true, .need_weights = true, .average_attn_weights = false});
+  const nn::AttendResult mean = m.Attend(x, x, x, {.causal = true, .need_weights = true});
+  ASSERT_EQ(mean.weights.shape(), Shape({batch, target, target}));
+  EXPECT_THAT(mean.weights.ToVector(),
+              testing::ElementsAreNear(Mean(each.weights, 1).ToVector(), 1e-12));
+  EXPECT_EQ(mean.weights.ToVector()[1], 0.0);  // query 0 does not see key 1
+  EXPECT_THAT(mean.output.ToVector(),
+              testing::ElementsAreNear(m.Attend(x, x, x, Tensor(), true).ToVector(), 1e-12));
+}
+
+TEST(AttentionModuleTest, MasksOfAnotherShapeOrDtypeAreRefusedByName) {
+  Generator gen(17);
+  nn::MultiheadAttention m({.embed_dim = 4, .num_heads = 2}, gen);
+  const Tensor x = Normal({3, 2, 4}, 0, 1, gen);
+  EXPECT_THAT(testing::ErrorMessageOf([&] {
+                m.Attend(x, x, x, {.key_padding_mask = Zeros({3, 3}, DType::kInt64)});
+              }),
+              HasSubstr("key_padding_mask must be [B, S] = [2, 3], got [3,3]"));
+  EXPECT_THAT(testing::ErrorMessageOf([&] {
+                m.Attend(x, x, x, {.key_padding_mask = Zeros({2, 3}, kF64)});
+              }),
+              HasSubstr("key_padding_mask must be int64 (nonzero hides a key) or float32"));
+  EXPECT_THAT(testing::ErrorMessageOf([&] {
+                m.Attend(x, x, x, {.attn_mask = Zeros({3, 3}, kF64)});
+              }),
+              HasSubstr("MultiheadAttention(4, 2 heads): attn_mask must be int64"));
+}
+
+// The encoder layer passes a key padding mask to its attention: PyTorch's
+// src_key_padding_mask.
+TEST(TransformerEncoderLayerTest, KeyPaddingMaskEqualsTheFloatMaskItStandsFor) {
+  Generator gen(18);
+  nn::TransformerEncoderLayer layer({.d_model = 4,
+                                     .nhead = 2,
+                                     .dim_feedforward = 8,
+                                     .dropout = 0,
+                                     .batch_first = true,
+                                     .dtype = kF64},
+                                    gen);
+  const Tensor x = Normal({2, 3, 4}, 0, 1, gen, kF64);
+  const Tensor padding = FromValues({0, 0, 1, 0, 0, 0}, {2, 3}, DType::kInt64);
+  Tensor full = Zeros({2 * 2, 3, 3}, kF64);
+  for (int64_t head = 0; head < 2; ++head) {
+    for (int64_t i = 0; i < 3; ++i) full.data<double>()[(head * 3 + i) * 3 + 2] = -INFINITY;
+  }
+  EXPECT_THAT(layer.Encode(x, {.key_padding_mask = padding}).ToVector(),
+              testing::ElementsAreNear(layer.Encode(x, full).ToVector(), 1e-12));
+}
+
 // Dropout on the attention weights, as PyTorch's: in training only, with
 // masks from the constructor's generator; a transformer layer passes its
 // dropout to its attention.
