@@ -247,7 +247,9 @@ TEST(RecurrentModuleTest, StackedBidirectionalShapesAndStateLayout) {
     EXPECT_EQ(r.output.shape(), (Shape{5, 3, 8}));
     EXPECT_EQ(r.h_n.shape(), (Shape{4, 3, 4}));
     EXPECT_EQ(r.c_n.defined(), lstm);
-    if (lstm) EXPECT_EQ(r.c_n.shape(), (Shape{4, 3, 4}));
+    if (lstm) {
+      EXPECT_EQ(r.c_n.shape(), (Shape{4, 3, 4}));
+    }
     // h_n[2] is the last layer's forward state after step T-1; h_n[3] its
     // reverse state after step 0: both are in the output.
     const Tensor top_forward = Slice(Slice(r.output, 0, 4, 5), 2, 0, 4);
