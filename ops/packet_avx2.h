@@ -117,11 +117,11 @@ inline constexpr int kExpTableSize = 4;
 ACTGRAD_PACKET_INLINE PacketLanes ExpTable(PacketLanes shifted) {
   const __m256d bit0 = VectorCast<__m256d>(AsInts(shifted) << 63);
   const __m256d bit1 = VectorCast<__m256d>(AsInts(shifted) << 62);
-  const __m256d even = _mm256_blendv_pd(_mm256_set1_pd(1.0), _mm256_set1_pd(1.1892071150027210667),
-                                        bit0);  // 2^0, 2^(1/4)
-  const __m256d odd = _mm256_blendv_pd(_mm256_set1_pd(1.4142135623730950488),
-                                       _mm256_set1_pd(1.6817928305074290861), bit0);
-  return FromYmm(_mm256_blendv_pd(even, odd, bit1));
+  const __m256d below_half = _mm256_blendv_pd(  // j = 0, 1
+      _mm256_set1_pd(1.0), _mm256_set1_pd(1.1892071150027210667), bit0);
+  const __m256d from_half = _mm256_blendv_pd(  // j = 2, 3
+      _mm256_set1_pd(1.4142135623730950488), _mm256_set1_pd(1.6817928305074290861), bit0);
+  return FromYmm(_mm256_blendv_pd(below_half, from_half, bit1));
 }
 
 // u = 2^e m with m in [sqrt(1/2), sqrt(2)): NaN for negative u, e = -inf
