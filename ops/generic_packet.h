@@ -3,10 +3,11 @@
 // -----------------------------------------------------------------------------
 //
 // A generic formula (ops/generic_formula.h) run over a float32 array a
-// packet (32 elements with AVX-512, 16 with AVX2) at a time: on DoublePacket (ops/packet.h) for
-// values, on dual numbers over packets for the first and second derivatives. Each element is
-// widened to double, evaluated, and rounded once at the end, as the built-in
-// float32 kernels do; the functions of ops/packet_math.h keep the result on
+// packet (32 elements with AVX-512, 16 with AVX2) at a time: on
+// DoublePacket (ops/packet.h) for values, on dual numbers over packets for
+// the first and second derivatives. Each element is widened to double,
+// evaluated, and rounded once at the end, as the built-in float32 kernels
+// do; the functions of ops/packet_math.h keep the result on
 // the float the scalar double path gives but where the two straddle a
 // rounding boundary.
 //
