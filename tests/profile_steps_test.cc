@@ -67,8 +67,10 @@ int64_t RowsNs(const std::vector<ProfileGroup>& groups) {
 TEST(ProfileStepsTest, RowsAddUpToTheMeasuredStep) {
   MlpStep step;
   for (int i = 0; i < 3; ++i) step.Run();
-  // Medians over repeats: one step is short, and a descheduling can land
-  // between the clock reads outside the profiler.
+  // The best of several repeats: one step is short, and a descheduling
+  // between the clock reads outside the profiler lowers a ratio (on a
+  // loaded machine under ASan, the median of 9 read 0.947). Time counted
+  // twice would raise every ratio above 1, the best one too.
   std::vector<double> ratios;
   for (int repeat = 0; repeat < 9; ++repeat) {
     Profile profile;
@@ -93,7 +95,7 @@ TEST(ProfileStepsTest, RowsAddUpToTheMeasuredStep) {
     }
   }
   std::sort(ratios.begin(), ratios.end());
-  EXPECT_NEAR(ratios[ratios.size() / 2], 1.0, 0.05);
+  EXPECT_NEAR(ratios.back(), 1.0, 0.05);
 }
 
 TEST(ProfileStepsTest, ScopesKeepTheirOwnTimeAndGapsFillTheRest) {
