@@ -214,9 +214,10 @@ constexpr ActivationFormulas kReluFormulas{
 
 // The piecewise kernels below are plain unrolled loops that GCC vectorizes
 // (Eigen 3.4's select() stays scalar). Each is written as dy times a factor
-// chosen between constants: a choice between dy and 0 becomes a masked load
-// under AVX-512, which runs at two thirds of the memory bandwidth here. So a
-// NaN or infinite dy stays NaN where the factor is 0, instead of turning 0.
+// chosen between constants, by bits (ops/pick.h; with `?:` AVX2 builds
+// stay scalar): a choice between dy and 0 becomes a masked load under
+// AVX-512, which runs at two thirds of the memory bandwidth here. So a NaN
+// or infinite dy stays NaN where the factor is 0, instead of turning 0.
 template <typename Fn>
 void ForEach(int64_t n, Fn fn) {
 #pragma GCC unroll 4
