@@ -8,7 +8,8 @@
 //
 //   actgrad_gemm_libraries [threads]     # default 1
 //
-// Each cell is the median of 7 timings of a loop long enough for ~2 GFLOP.
+// Each cell is the median of 9 rounds; a round times every candidate once,
+// each over a loop long enough for ~0.2 GFLOP.
 
 #include <cblas.h>
 #include <omp.h>
@@ -19,9 +20,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <vector>
 
+#include "ops/packed_gemm.h"
 #include "ops/small_gemm.h"
 
 namespace {
@@ -48,19 +51,23 @@ constexpr Shape kShapes[] = {
     {"128 x 64 x 64 forward", false, true, 128, 64, 64},
     {"128^3 dX", false, false, 128, 128, 128},
     {"odd 33 x 65 x 17", false, true, 33, 65, 17},
+    {"W7 step forward", false, false, 32, 512, 128},
+    {"W7 step dh", false, false, 32, 128, 512},
+    {"W7 half-batch step forward", false, false, 16, 512, 128},
+    {"W7 dW_hh", true, false, 512, 128, 992},
+    {"W7 dW_ih", true, false, 512, 64, 1024},
+    {"W8 in_proj forward", false, true, 1024, 768, 256},
+    {"W8 in_proj dW", true, false, 768, 256, 1024},
+    {"W8 in_proj dX", false, false, 1024, 256, 768},
+    {"W8 linear2 forward", false, true, 1024, 256, 1024},
+    {"W8 linear2 dW", true, false, 256, 1024, 1024},
+    {"W8 out_proj dW", true, false, 256, 256, 1024},
+    {"W8 linear1 dW", true, false, 1024, 256, 1024},
 };
 
-template <typename Fn>
-double MedianSeconds(int reps, Fn fn) {
-  std::vector<double> t;
-  for (int r = 0; r < 7; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < reps; ++i) fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
-                reps);
-  }
-  std::sort(t.begin(), t.end());
-  return t[3];
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
 }
 
 }  // namespace
@@ -75,8 +82,10 @@ int main(int argc, char** argv) {
               dnnl_version()->minor, dnnl_version()->patch);
   std::printf(
       "| shape | m x n x k | OpenBLAS GFLOP/s | oneDNN GFLOP/s | oneDNN / OpenBLAS | max |diff| "
-      "| small kernel GFLOP/s | small / oneDNN | small's max |diff| |\n");
-  std::printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+      "| small kernel GFLOP/s | small / oneDNN | small's max |diff| "
+      "| packed kernel GFLOP/s | packed / oneDNN | packed's max |diff| |\n");
+  std::printf(
+      "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   std::mt19937 gen(1);
   std::normal_distribution<float> normal;
   for (const Shape& s : kShapes) {
@@ -86,39 +95,77 @@ int main(int argc, char** argv) {
     for (float& v : b) v = normal(gen);
     const int lda = s.trans_a ? s.m : s.k, ldb = s.trans_b ? s.k : s.n;
     const double flop = 2.0 * s.m * s.n * s.k;
-    const int reps = std::max(5, int(2e9 / flop));
-    const double blas = MedianSeconds(reps, [&] {
-      cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans,
-                  s.trans_b ? CblasTrans : CblasNoTrans, s.m, s.n, s.k, 1.0f, a.data(), lda,
-                  b.data(), ldb, 0.0f, c_blas.data(), s.n);
-    });
-    const double dnnl = MedianSeconds(reps, [&] {
-      dnnl_sgemm(s.trans_a ? 'T' : 'N', s.trans_b ? 'T' : 'N', s.m, s.n, s.k, 1.0f, a.data(), lda,
-                 b.data(), ldb, 0.0f, c_dnnl.data(), s.n);
-    });
-    double diff = 0;
-    for (size_t i = 0; i < c_blas.size(); ++i) {
-      diff = std::max(diff, double(std::abs(c_blas[i] - c_dnnl[i])));
+    const int reps = std::max(5, int(2e8 / flop));
+    // Every candidate computes into its own C. The small kernel runs on small
+    // shapes only, including some past its threshold, to show where the
+    // library overtakes it; the packed one everywhere.
+    const bool small_runs =
+        actgrad::internal::SmallGemmAvailable() && int64_t{s.m} * s.n * s.k <= (1 << 21);
+    const bool small_used = actgrad::internal::SmallGemmApplies(s.m, s.n, s.k);
+    const bool packed_used =
+        !small_used && actgrad::internal::PackedGemmApplies(s.trans_a, s.trans_b, s.m, s.n, s.k);
+    std::vector<std::function<void(float*)>> candidates = {
+        [&](float* c) {
+          cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans,
+                      s.trans_b ? CblasTrans : CblasNoTrans, s.m, s.n, s.k, 1.0f, a.data(), lda,
+                      b.data(), ldb, 0.0f, c, s.n);
+        },
+        [&](float* c) {
+          dnnl_sgemm(s.trans_a ? 'T' : 'N', s.trans_b ? 'T' : 'N', s.m, s.n, s.k, 1.0f, a.data(),
+                     lda, b.data(), ldb, 0.0f, c, s.n);
+        }};
+    if (small_runs) {
+      candidates.push_back([&](float* c) {
+        actgrad::internal::SmallGemm(s.trans_a, s.trans_b, s.m, s.n, s.k, a.data(), lda, b.data(),
+                                     ldb, c, s.n, false);
+      });
     }
+    const int packed_index = static_cast<int>(candidates.size());
+    if (actgrad::internal::PackedGemmAvailable()) {
+      candidates.push_back([&](float* c) {
+        actgrad::internal::PackedGemm(s.trans_a, s.trans_b, s.m, s.n, s.k, a.data(), lda, b.data(),
+                                      ldb, c, s.n, false);
+      });
+    }
+    // Rounds of one timing per candidate each, so that a change in the
+    // machine's speed falls on all of them alike; each ratio to oneDNN is
+    // the median of the rounds' ratios.
+    std::vector<std::vector<float>> results(candidates.size(),
+                                            std::vector<float>(size_t(s.m) * s.n));
+    std::vector<std::vector<double>> seconds(candidates.size()), to_dnnl(candidates.size());
+    for (int round = 0; round < 9; ++round) {
+      std::vector<double> this_round;
+      for (size_t i = 0; i < candidates.size(); ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        for (int r = 0; r < reps; ++r) candidates[i](results[i].data());
+        this_round.push_back(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / reps);
+        seconds[i].push_back(this_round.back());
+      }
+      for (size_t i = 0; i < candidates.size(); ++i)
+        to_dnnl[i].push_back(this_round[1] / this_round[i]);
+    }
+    auto diff_to_blas = [&](size_t i) {
+      double diff = 0;
+      for (size_t j = 0; j < results[0].size(); ++j) {
+        diff = std::max(diff, double(std::abs(results[0][j] - results[i][j])));
+      }
+      return diff;
+    };
+    auto gflops = [&](size_t i) { return flop / Median(seconds[i]) / 1e9; };
     std::printf("| %s | %d x %d x %d | %.1f | %.1f | %.2f | %.1e |", s.name, s.m, s.n, s.k,
-                flop / blas / 1e9, flop / dnnl / 1e9, blas / dnnl, diff);
-    // The small kernel on small shapes only, including some past its
-    // threshold, to show where the library overtakes it.
-    if (!actgrad::internal::SmallGemmAvailable() || int64_t{s.m} * s.n * s.k > (1 << 21)) {
-      std::printf(" - | - | - |\n");
-      continue;
-    }
-    std::vector<float> c_small(c_dnnl.size());
-    const double small = MedianSeconds(reps, [&] {
-      actgrad::internal::SmallGemm(s.trans_a, s.trans_b, s.m, s.n, s.k, a.data(), lda, b.data(),
-                                   ldb, c_small.data(), s.n, false);
-    });
-    double small_diff = 0;
-    for (size_t i = 0; i < c_blas.size(); ++i) {
-      small_diff = std::max(small_diff, double(std::abs(c_blas[i] - c_small[i])));
-    }
-    std::printf(" %.1f | %.2f | %.1e |%s\n", flop / small / 1e9, dnnl / small, small_diff,
-                actgrad::internal::SmallGemmApplies(s.m, s.n, s.k) ? " (used)" : "");
+                gflops(0), gflops(1), 1 / Median(to_dnnl[0]), diff_to_blas(1));
+    auto own = [&](bool runs, size_t i, bool used) {
+      if (!runs) {
+        std::printf(" - | - | - |");
+        return;
+      }
+      std::printf(" %.1f | %.2f | %.1e%s |", gflops(i), Median(to_dnnl[i]), diff_to_blas(i),
+                  used ? " (used)" : "");
+    };
+    own(small_runs, 2, small_used);
+    own(actgrad::internal::PackedGemmAvailable(), packed_index, packed_used);
+    std::printf("\n");
   }
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "ops/packed_gemm.h"
 #include "ops/small_gemm.h"
 #include "ops/threads.h"
 
@@ -91,6 +92,10 @@ void GemmStrided(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
   if (EmptyProduct(m, n, k, c, ldc, accumulate)) return;
   if (SmallGemmApplies(m, n, k)) {
     SmallGemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    return;
+  }
+  if (PackedGemmApplies(trans_a, trans_b, m, n, k)) {
+    PackedGemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
     return;
   }
   const float beta = accumulate ? 1.0f : 0.0f;

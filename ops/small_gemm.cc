@@ -1,105 +1,101 @@
 #include "ops/small_gemm.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <utility>
 #include <vector>
 
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
+#include "ops/gemm_lanes.h"
 
 namespace actgrad::internal {
 
-#ifdef __AVX512F__
+#if ACTGRAD_GEMM_LANES
 
 namespace {
 
 // Up to here (m n k, 64^3) the kernel beat oneDNN 2.6's sgemm at one thread
-// on every shape bench/gemm_libraries times, by 12-34 %; past it its lead
-// shrinks (128 x 64 x 64: 1.06x) and turns (128^3: 0.92x), where the
+// on every shape bench/gemm_libraries times: by 12-34 % with AVX-512, by
+// 8-43 % with AVX2. Past it its lead shrinks (128 x 64 x 64: 1.06x with
+// either) and turns (128^3: 0.92x with AVX-512, 0.98x with AVX2), where the
 // library's cache blocking pays.
 constexpr int64_t kMaxVolume = int64_t{1} << 18;
 
-// C[kRows, up to 16 kVecs] (+)= A-panel x B-panel, C held in registers over
-// the whole sum. `last_mask` covers the columns of the last vector.
-template <int kRows, int kVecs, bool kTransA>
+using Lanes = GemmLanes;
+using Vec = Lanes::Vec;
+using Mask = Lanes::Mask;
+constexpr int kWidth = Lanes::kWidth;
+
+// C[kRows, kVecs vectors] (+)= A-panel x B-panel, C held in registers over
+// the whole sum. With kPartial, the last vector covers only the columns of
+// `last_mask` (AVX2's masked moves are slower than its plain ones, so full
+// panels do without).
+template <int kRows, int kVecs, bool kTransA, bool kPartial>
 inline void Block(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
-                  int64_t ldc, __mmask16 last_mask, bool accumulate) {
-  auto mask = [last_mask](int v) { return v + 1 == kVecs ? last_mask : __mmask16(0xFFFF); };
-  __m512 acc[kRows][kVecs];
+                  int64_t ldc, Mask last_mask, bool accumulate) {
+  auto load = [last_mask](const float* p, int v) {
+    return kPartial && v + 1 == kVecs ? Lanes::LoadFirst(p, last_mask) : Lanes::Load(p);
+  };
+  Vec acc[kRows][kVecs];
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 4
     for (int v = 0; v < kVecs; ++v) {
-      acc[r][v] =
-          accumulate ? _mm512_maskz_loadu_ps(mask(v), c + r * ldc + 16 * v) : _mm512_setzero_ps();
+      acc[r][v] = accumulate ? load(c + r * ldc + kWidth * v, v) : Lanes::Zero();
     }
   }
-  for (int64_t p = 0; p < k; ++p) {
-    __m512 row[kVecs];
 #pragma GCC unroll 4
-    for (int v = 0; v < kVecs; ++v) row[v] = _mm512_maskz_loadu_ps(mask(v), b + p * ldb + 16 * v);
+  for (int64_t p = 0; p < k; ++p) {
+    Vec row[kVecs];
+#pragma GCC unroll 4
+    for (int v = 0; v < kVecs; ++v) row[v] = load(b + p * ldb + kWidth * v, v);
 #pragma GCC unroll 16
     for (int r = 0; r < kRows; ++r) {
-      const __m512 scalar = _mm512_set1_ps(kTransA ? a[p * lda + r] : a[r * lda + p]);
+      const Vec scalar = Lanes::Broadcast(kTransA ? a[p * lda + r] : a[r * lda + p]);
 #pragma GCC unroll 4
-      for (int v = 0; v < kVecs; ++v) acc[r][v] = _mm512_fmadd_ps(scalar, row[v], acc[r][v]);
+      for (int v = 0; v < kVecs; ++v) acc[r][v] = Lanes::Fma(scalar, row[v], acc[r][v]);
     }
   }
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 4
-    for (int v = 0; v < kVecs; ++v) _mm512_mask_storeu_ps(c + r * ldc + 16 * v, mask(v), acc[r][v]);
+    for (int v = 0; v < kVecs; ++v) {
+      float* to = c + r * ldc + kWidth * v;
+      if (kPartial && v + 1 == kVecs) {
+        Lanes::StoreFirst(to, last_mask, acc[r][v]);
+      } else {
+        Lanes::Store(to, acc[r][v]);
+      }
+    }
   }
 }
 
-// Every row of one column panel of C, in blocks of kMaxRows rows and one
-// block of the rows left over.
-template <int kVecs, bool kTransA>
+// Every row of one column panel of C, in blocks of the most rows the
+// registers hold and one block of the rows left over.
+template <int kVecs, bool kTransA, bool kPartial>
 void Panel(int64_t m, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
-           int64_t ldc, __mmask16 last_mask, bool accumulate) {
-  // 12 accumulators one vector wide or 16 two wide, leaving registers for
-  // B's rows and a broadcast.
-  constexpr int kMaxRows = kVecs == 1 ? 12 : 8;
+           int64_t ldc, Mask last_mask, bool accumulate) {
+  constexpr int kMaxRows = kVecs == 1 ? Lanes::kRowsOneWide : Lanes::kRowsTwoWide;
   auto a_rows = [&](int64_t i) { return kTransA ? a + i : a + i * lda; };
   int64_t i = 0;
   for (; i + kMaxRows <= m; i += kMaxRows) {
-    Block<kMaxRows, kVecs, kTransA>(k, a_rows(i), lda, b, ldb, c + i * ldc, ldc, last_mask,
-                                    accumulate);
+    Block<kMaxRows, kVecs, kTransA, kPartial>(k, a_rows(i), lda, b, ldb, c + i * ldc, ldc,
+                                              last_mask, accumulate);
   }
   const int64_t rest = m - i;
-  if (rest == 0) return;
-  auto left_over = [&]<int kRows>() {
-    Block<kRows, kVecs, kTransA>(k, a_rows(i), lda, b, ldb, c + i * ldc, ldc, last_mask,
-                                 accumulate);
+  // One instantiation per count of rows left over, 1 to kMaxRows - 1.
+  auto left_over = [&]<int... kFewer>(std::integer_sequence<int, kFewer...>) {
+    (void)((rest == kFewer + 1 &&
+            (Block<kFewer + 1, kVecs, kTransA, kPartial>(k, a_rows(i), lda, b, ldb, c + i * ldc,
+                                                         ldc, last_mask, accumulate),
+             true)) ||
+           ...);
   };
-  switch (rest) {
-    case 1:
-      return left_over.template operator()<1>();
-    case 2:
-      return left_over.template operator()<2>();
-    case 3:
-      return left_over.template operator()<3>();
-    case 4:
-      return left_over.template operator()<4>();
-    case 5:
-      return left_over.template operator()<5>();
-    case 6:
-      return left_over.template operator()<6>();
-    case 7:
-      return left_over.template operator()<7>();
-    case 8:
-      return left_over.template operator()<8>();
-    case 9:
-      return left_over.template operator()<9>();
-    case 10:
-      return left_over.template operator()<10>();
-    case 11:
-      return left_over.template operator()<11>();
-  }
+  left_over(std::make_integer_sequence<int, kMaxRows - 1>());
 }
 
-// dst[j, i] = src[i, j] for 16 x 16 floats, in registers.
-inline void Transpose16x16(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+// dst[j, i] = src[i, j] for one kWidth x kWidth tile, in registers.
+#ifdef __AVX512F__
+inline void TransposeTile(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
   __m512 r[16], t[16];
   for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * src_stride);
   for (int i = 0; i < 16; i += 2) {
@@ -126,14 +122,35 @@ inline void Transpose16x16(const float* src, int64_t src_stride, float* dst, int
   }
   for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * dst_stride, r[i]);
 }
+#else
+inline void TransposeTile(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * src_stride);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+    t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+  }
+  for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + i * dst_stride, t[i]);
+}
+#endif
 
 // dst[cols, rows] = src[rows, cols]^T.
 void Transpose(const float* src, int64_t src_stride, int64_t rows, int64_t cols, float* dst,
                int64_t dst_stride) {
-  const int64_t full_rows = rows - rows % 16, full_cols = cols - cols % 16;
-  for (int64_t i = 0; i < full_rows; i += 16) {
-    for (int64_t j = 0; j < full_cols; j += 16) {
-      Transpose16x16(src + i * src_stride + j, src_stride, dst + j * dst_stride + i, dst_stride);
+  const int64_t full_rows = rows - rows % kWidth, full_cols = cols - cols % kWidth;
+  for (int64_t i = 0; i < full_rows; i += kWidth) {
+    for (int64_t j = 0; j < full_cols; j += kWidth) {
+      TransposeTile(src + i * src_stride + j, src_stride, dst + j * dst_stride + i, dst_stride);
     }
   }
   for (int64_t i = 0; i < rows; ++i) {
@@ -163,21 +180,27 @@ void SmallGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, cons
     b = turned.data();
     ldb = n;
   }
-  for (int64_t j = 0; j < n; j += 32) {
-    const int64_t width = std::min<int64_t>(32, n - j);
-    const int64_t last = width > 16 ? width - 16 : width;
-    const __mmask16 last_mask = static_cast<__mmask16>((1u << last) - 1);
-    if (width > 16) {
-      trans_a ? Panel<2, true>(m, k, a, lda, b + j, ldb, c + j, ldc, last_mask, accumulate)
-              : Panel<2, false>(m, k, a, lda, b + j, ldb, c + j, ldc, last_mask, accumulate);
+  // Column panels two vectors wide, and one or two vectors for the rest.
+  for (int64_t j = 0; j < n; j += 2 * kWidth) {
+    const int64_t width = std::min<int64_t>(2 * kWidth, n - j);
+    const int last = static_cast<int>(width > kWidth ? width - kWidth : width);
+    const Mask last_mask = Lanes::FirstLanes(last);
+    auto panel = [&]<int kVecs, bool kPartial>() {
+      trans_a ? Panel<kVecs, true, kPartial>(m, k, a, lda, b + j, ldb, c + j, ldc, last_mask,
+                                             accumulate)
+              : Panel<kVecs, false, kPartial>(m, k, a, lda, b + j, ldb, c + j, ldc, last_mask,
+                                              accumulate);
+    };
+    const bool partial = last < kWidth;
+    if (width > kWidth) {
+      partial ? panel.template operator()<2, true>() : panel.template operator()<2, false>();
     } else {
-      trans_a ? Panel<1, true>(m, k, a, lda, b + j, ldb, c + j, ldc, last_mask, accumulate)
-              : Panel<1, false>(m, k, a, lda, b + j, ldb, c + j, ldc, last_mask, accumulate);
+      partial ? panel.template operator()<1, true>() : panel.template operator()<1, false>();
     }
   }
 }
 
-#else  // !__AVX512F__
+#else  // neither AVX-512 nor AVX2 with FMA
 
 bool SmallGemmAvailable() { return false; }
 bool SmallGemmApplies(int64_t, int64_t, int64_t) { return false; }

@@ -5,8 +5,9 @@
 // float32 products too small for a GEMM library's call to pay off: the
 // layers of narrow networks (W4's 32 x 64 x 64) spend a fifth of oneDNN's
 // sgemm call in its driver (argument checks, blocking decisions, packing)
-// rather than in its kernel. This kernel holds an 8 x 32 (or 12 x 16) block
-// of C in AVX-512 registers and adds rank-1 updates over k, reading A by
+// rather than in its kernel. This kernel holds a block of C in registers
+// (ops/gemm_lanes.h: 8 x 32 or 12 x 16 with AVX-512, 6 x 16 or 12 x 8 with
+// AVX2) and adds rank-1 updates over k, reading A by
 // broadcast (so a transposed A costs nothing) and B by rows (so a transposed
 // B is first transposed into a per-thread buffer). ops/gemm.cc sends a
 // product here when SmallGemmApplies says so; bench/gemm_libraries prints
@@ -26,7 +27,8 @@
 
 namespace actgrad::internal {
 
-// Whether this build has the kernel: it needs AVX-512 at compile time.
+// Whether this build has the kernel: it needs AVX-512, or AVX2 with FMA,
+// at compile time.
 bool SmallGemmAvailable();
 // Whether the kernel is available and m x n x k small enough that it beats
 // the library's call.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "actgrad.h"
+#include "ops/packed_gemm.h"
 #include "ops/small_gemm.h"
 
 namespace actgrad {
@@ -173,14 +174,15 @@ TEST(GemmStridedTest, AnEmptySumWritesZerosInsideTheRowsOnly) {
 }
 
 // The small-product kernel called directly, past its threshold too: every
-// count of rows left over after its 8- and 12-row blocks, column counts
-// around its 16- and 32-wide panels, every transpose and accumulation, with
+// count of rows left over after its blocks (8 and 12 rows with AVX-512, 6
+// and 12 with AVX2), column counts around its panels (16 and 32 wide, or 8
+// and 16), every transpose and accumulation, with
 // rows stored further apart than their length; the gaps keep their values.
 TEST(SmallGemmTest, EveryBlockRemainderMatchesAFloat64Reference) {
-  if (!internal::SmallGemmAvailable()) GTEST_SKIP() << "built without AVX-512";
+  if (!internal::SmallGemmAvailable()) GTEST_SKIP() << "built without AVX-512 or AVX2";
   Generator gen(43);
   for (const int64_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 25, 70}) {
-    for (const int64_t n : {1, 15, 16, 17, 31, 32, 33, 48, 50}) {
+    for (const int64_t n : {1, 8, 15, 16, 17, 31, 32, 33, 40, 48, 50}) {
       for (const int64_t k : {1, 3, 64, 100}) {
         for (int variant = 0; variant < 8; ++variant) {
           const bool trans_a = variant & 1, trans_b = variant & 2, accumulate = variant & 4;
@@ -201,13 +203,80 @@ TEST(SmallGemmTest, EveryBlockRemainderMatchesAFloat64Reference) {
 
 // Which products take the small kernel: W4's layers do, W3's do not.
 TEST(SmallGemmTest, TakesOnlySmallProducts) {
-  if (!internal::SmallGemmAvailable()) GTEST_SKIP() << "built without AVX-512";
+  if (!internal::SmallGemmAvailable()) GTEST_SKIP() << "built without AVX-512 or AVX2";
   EXPECT_TRUE(internal::SmallGemmApplies(32, 64, 64));
   EXPECT_TRUE(internal::SmallGemmApplies(64, 64, 64));
   EXPECT_FALSE(internal::SmallGemmApplies(128, 512, 784));
   EXPECT_FALSE(internal::SmallGemmApplies(65, 64, 64));
   EXPECT_FALSE(internal::SmallGemmApplies(0, 64, 64));
   EXPECT_FALSE(internal::SmallGemmApplies(int64_t{1} << 40, 1, 1));
+}
+
+// The packed kernel called directly, wherever it applies or not: rows around
+// its register blocks and its blocks of copied rows, columns around its
+// panels and past one block of copied columns, depths past one block of
+// depth, every transpose and accumulation, with rows stored further apart
+// than their length; the gaps keep their values.
+TEST(PackedGemmTest, EveryBlockRemainderMatchesAFloat64Reference) {
+  if (!internal::PackedGemmAvailable()) GTEST_SKIP() << "built without AVX-512 or AVX2";
+  Generator gen(44);
+  struct Sizes {
+    std::vector<int64_t> m, n, k;
+  };
+  const Sizes sizes[] = {{{1, 5, 7, 13, 97, 200}, {1, 15, 16, 17, 47}, {1, 100, 300}},
+                         {{3}, {2100}, {5}}};
+  for (const Sizes& s : sizes) {
+    for (const int64_t m : s.m) {
+      for (const int64_t n : s.n) {
+        for (const int64_t k : s.k) {
+          for (int variant = 0; variant < 8; ++variant) {
+            const bool trans_a = variant & 1, trans_b = variant & 2, accumulate = variant & 4;
+            const StoredProduct p =
+                RandomProduct(trans_a, trans_b, accumulate, m, n, k, 3, 1, 2, gen);
+            const std::vector<float> a(p.a.begin(), p.a.end()), b(p.b.begin(), p.b.end());
+            std::vector<float> c(p.c_before.begin(), p.c_before.end());
+            internal::PackedGemm(trans_a, trans_b, m, n, k, a.data(), p.lda, b.data(), p.ldb,
+                                 c.data(), p.ldc, accumulate);
+            ASSERT_LE(WorstRelativeError(p, c), Tolerance(k))
+                << m << "x" << n << "x" << k << " trans_a=" << trans_a << " trans_b=" << trans_b
+                << " accumulate=" << accumulate;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Split over two threads by blocks of rows, the product is still exact to
+// float rounding, and each row of C is written once.
+TEST(PackedGemmTest, TwoThreadsMatchAFloat64Reference) {
+  if (!internal::PackedGemmAvailable()) GTEST_SKIP() << "built without AVX-512 or AVX2";
+  Generator gen(45);
+  const int before = NumThreads();
+  SetNumThreads(2);
+  for (const bool accumulate : {false, true}) {
+    const StoredProduct p = RandomProduct(true, false, accumulate, 300, 70, 200, 1, 2, 3, gen);
+    const std::vector<float> a(p.a.begin(), p.a.end()), b(p.b.begin(), p.b.end());
+    std::vector<float> c(p.c_before.begin(), p.c_before.end());
+    internal::PackedGemm(true, false, p.m, p.n, p.k, a.data(), p.lda, b.data(), p.ldb, c.data(),
+                         p.ldc, accumulate);
+    EXPECT_LE(WorstRelativeError(p, c), Tolerance(p.k)) << "accumulate=" << accumulate;
+  }
+  SetNumThreads(before);
+}
+
+// Which products take the packed kernel: weight gradients large enough,
+// with AVX2; nothing it was not measured against.
+TEST(PackedGemmTest, TakesWhatItWasChosenFor) {
+  EXPECT_FALSE(internal::PackedGemmApplies(true, false, 0, 256, 1024));
+  EXPECT_FALSE(internal::PackedGemmApplies(true, false, int64_t{1} << 40, 1 << 20, 1 << 20));
+  EXPECT_FALSE(internal::PackedGemmApplies(false, false, 1024, 256, 1024));
+  EXPECT_FALSE(internal::PackedGemmApplies(true, true, 1024, 256, 1024));
+  EXPECT_FALSE(internal::PackedGemmApplies(true, false, 64, 64, 64));
+#if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+  EXPECT_TRUE(internal::PackedGemmApplies(true, false, 768, 256, 1024));
+  EXPECT_TRUE(internal::PackedGemmApplies(true, false, 256, 512, 128));
+#endif
 }
 
 TEST(GemmLibraryTest, NamesTheLibrary) {
