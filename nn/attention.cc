@@ -30,15 +30,25 @@ Tensor AdditiveMask(const Tensor& mask, DType dtype) {
 }
 
 // The options, checked before any member is built from them, so that a bad
-// one is reported as the attention layer's, not its out_proj's.
-const MultiheadAttentionOptions& Checked(const MultiheadAttentionOptions& o,
-                                         const std::source_location& location) {
+// one is reported as the attention layer's, not its out_proj's; kdim and
+// vdim of 0 become embed_dim.
+MultiheadAttentionOptions Checked(MultiheadAttentionOptions o,
+                                  const std::source_location& location) {
   ACTGRAD_REQUIRE(o.embed_dim > 0 && o.num_heads > 0 && o.embed_dim % o.num_heads == 0, location,
                   "multihead_attention: num_heads must be positive and divide embed_dim, got ",
                   o.num_heads, " heads for embed_dim ", o.embed_dim);
+  ACTGRAD_REQUIRE(o.kdim >= 0 && o.vdim >= 0, location,
+                  "multihead_attention: kdim and vdim must be positive, or 0 for embed_dim, got ",
+                  o.kdim, " and ", o.vdim);
   ACTGRAD_REQUIRE(o.dropout >= 0 && o.dropout <= 1, location,
                   "multihead_attention: dropout must be in [0, 1], got ", o.dropout);
+  if (o.kdim == 0) o.kdim = o.embed_dim;
+  if (o.vdim == 0) o.vdim = o.embed_dim;
   return o;
+}
+
+bool SameEmbedDim(const MultiheadAttentionOptions& o) {
+  return (o.kdim == 0 || o.kdim == o.embed_dim) && (o.vdim == 0 || o.vdim == o.embed_dim);
 }
 
 const TransformerEncoderLayerOptions& Checked(const TransformerEncoderLayerOptions& o,
@@ -92,9 +102,22 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& options,
                  .dtype = options.dtype},
                 gen, location) {
   const int64_t e = options.embed_dim;
-  in_proj_weight_ = Zeros({3 * e, e}, options.dtype);
-  Initializer::XavierUniform().Fill(in_proj_weight_, gen);
-  RegisterParameter("in_proj_weight", &in_proj_weight_, location);
+  if (same_embed_dim()) {
+    in_proj_weight_ = Zeros({3 * e, e}, options.dtype);
+    Initializer::XavierUniform().Fill(in_proj_weight_, gen);
+    RegisterParameter("in_proj_weight", &in_proj_weight_, location);
+  } else {
+    // PyTorch's names and order, each projection drawn on its own.
+    const std::pair<const char*, Tensor*> apart[] = {{"q_proj_weight", &q_proj_weight_},
+                                                     {"k_proj_weight", &k_proj_weight_},
+                                                     {"v_proj_weight", &v_proj_weight_}};
+    const int64_t features[] = {e, options_.kdim, options_.vdim};
+    for (int part = 0; part < 3; ++part) {
+      *apart[part].second = Zeros({e, features[part]}, options.dtype);
+      Initializer::XavierUniform().Fill(*apart[part].second, gen);
+      RegisterParameter(apart[part].first, apart[part].second, location);
+    }
+  }
   if (options.bias) {
     in_proj_bias_ = Zeros({3 * e}, options.dtype);
     RegisterParameter("in_proj_bias", &in_proj_bias_, location);
@@ -106,7 +129,14 @@ MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& options,
   RegisterRandomStream(&dropout_seeds_);
 }
 
-Tensor MultiheadAttention::Forward(const Tensor& x) { return Attend(x, x, x); }
+bool MultiheadAttention::same_embed_dim() const { return SameEmbedDim(options_); }
+
+Tensor MultiheadAttention::Forward(const Tensor& x) {
+  ACTGRAD_REQUIRE(same_embed_dim(), std::source_location::current(), ToString(),
+                  ": self-attention needs keys and values of embed_dim features; this layer "
+                  "attends across, with Attend(query, key, value)");
+  return Attend(x, x, x);
+}
 
 Tensor MultiheadAttention::Attend(const Tensor& query, const Tensor& key, const Tensor& value,
                                   const Tensor& attn_mask, bool causal,
@@ -122,14 +152,18 @@ AttendResult MultiheadAttention::Attend(const Tensor& query, const Tensor& key, 
   const MultiheadAttentionOptions& o = options_;
   const int64_t e = o.embed_dim, heads = o.num_heads;
   const int batch_axis = o.batch_first ? 0 : 1, time_axis = o.batch_first ? 1 : 0;
-  auto fits = [&](const Tensor& t) { return t.defined() && t.rank() == 3 && t.dim(2) == e; };
-  ACTGRAD_REQUIRE(
-      fits(query) && fits(key) && fits(value) && key.dim(batch_axis) == query.dim(batch_axis) &&
-          value.dim(batch_axis) == query.dim(batch_axis) &&
-          value.dim(time_axis) == key.dim(time_axis),
-      location, ToString(), ": query, key and value must be ",
-      o.batch_first ? "[B, L, E], [B, S, E], [B, S, E]" : "[L, B, E], [S, B, E], [S, B, E]",
-      " with E = ", e, ", got ", Describe(query), ", ", Describe(key), ", ", Describe(value));
+  auto fits = [&](const Tensor& t, int64_t features) {
+    return t.defined() && t.rank() == 3 && t.dim(2) == features;
+  };
+  ACTGRAD_REQUIRE(fits(query, e) && fits(key, o.kdim) && fits(value, o.vdim) &&
+                      key.dim(batch_axis) == query.dim(batch_axis) &&
+                      value.dim(batch_axis) == query.dim(batch_axis) &&
+                      value.dim(time_axis) == key.dim(time_axis),
+                  location, ToString(), ": query, key and value must be ",
+                  o.batch_first ? "[B, L, E], [B, S, kdim], [B, S, vdim]"
+                                : "[L, B, E], [S, B, kdim], [S, B, vdim]",
+                  " with E = ", e, ", kdim = ", o.kdim, ", vdim = ", o.vdim, ", got ",
+                  Describe(query), ", ", Describe(key), ", ", Describe(value));
   const int64_t batch = query.dim(batch_axis);
   const int64_t target = query.dim(time_axis), source = key.dim(time_axis);
   const Shape per_head_shape({batch * heads, target, source});
@@ -193,7 +227,10 @@ AttendResult MultiheadAttention::Attend(const Tensor& query, const Tensor& key, 
     }
   } else {
     auto project = [&](const Tensor& x, int64_t part) {
-      const Tensor w = Slice(in_proj_weight_, 0, part * e, (part + 1) * e, location);
+      const Tensor* apart[] = {&q_proj_weight_, &k_proj_weight_, &v_proj_weight_};
+      const Tensor w = same_embed_dim()
+                           ? Slice(in_proj_weight_, 0, part * e, (part + 1) * e, location)
+                           : *apart[part];
       const Tensor b =
           o.bias ? Slice(in_proj_bias_, 0, part * e, (part + 1) * e, location) : Tensor();
       return actgrad::Linear(sequence_first(x), w, b, location);
@@ -240,16 +277,17 @@ AttendResult MultiheadAttention::Attend(const Tensor& query, const Tensor& key, 
 std::string MultiheadAttention::ToString() const {
   const MultiheadAttentionOptions& o = options_;
   return absl::StrCat("MultiheadAttention(", o.embed_dim, ", ", o.num_heads, " heads",
+                      same_embed_dim() ? "" : absl::StrCat(", kdim=", o.kdim, ", vdim=", o.vdim),
                       o.dropout > 0 ? absl::StrCat(", dropout=", o.dropout) : "",
                       o.batch_first ? ", batch_first" : "", o.bias ? "" : ", no bias", ")");
 }
 
 ModuleConfig MultiheadAttention::Config() const {
   const MultiheadAttentionOptions& o = options_;
-  return ModuleConfig()
-      .Set("embed_dim", o.embed_dim)
-      .Set("num_heads", o.num_heads)
-      .Set("dropout", o.dropout)
+  ModuleConfig config = ModuleConfig().Set("embed_dim", o.embed_dim).Set("num_heads", o.num_heads);
+  // Files of layers without them stay as they were.
+  if (!same_embed_dim()) config.Set("kdim", o.kdim).Set("vdim", o.vdim);
+  return config.Set("dropout", o.dropout)
       .Set("bias", o.bias)
       .Set("batch_first", o.batch_first)
       .Set("dtype", DTypeName(o.dtype));
@@ -257,8 +295,8 @@ ModuleConfig MultiheadAttention::Config() const {
 
 absl::StatusOr<MultiheadAttentionOptions> MultiheadAttention::OptionsFromConfig(
     const ModuleConfig& config) {
-  if (absl::Status s =
-          OnlyKeysOf(config, {"embed_dim", "num_heads", "dropout", "bias", "batch_first", "dtype"});
+  if (absl::Status s = OnlyKeysOf(config, {"embed_dim", "num_heads", "kdim", "vdim", "dropout",
+                                           "bias", "batch_first", "dtype"});
       !s.ok()) {
     return s;
   }
@@ -270,6 +308,11 @@ absl::StatusOr<MultiheadAttentionOptions> MultiheadAttention::OptionsFromConfig(
     return absl::InvalidArgumentError(
         absl::StrCat("num_heads: ", o.num_heads, " does not divide embed_dim ", o.embed_dim));
   }
+  // k_proj_weight and v_proj_weight are [E, kdim] and [E, vdim]: their
+  // elements, E times the extent, are bounded by the shapes the file must
+  // hold, which the loader checks before it allocates.
+  ACTGRAD_CONFIG_ASSIGN(o.kdim, IntInRangeOr(config, "kdim", 1, kMaxLayerExtent, o.embed_dim));
+  ACTGRAD_CONFIG_ASSIGN(o.vdim, IntInRangeOr(config, "vdim", 1, kMaxLayerExtent, o.embed_dim));
   ACTGRAD_CONFIG_ASSIGN(o.dropout, NumberIn(config, "dropout", 0, 0, 1, false));
   ACTGRAD_CONFIG_ASSIGN(o.bias, config.Bool("bias", true));
   ACTGRAD_CONFIG_ASSIGN(o.batch_first, config.Bool("batch_first", false));
@@ -280,7 +323,14 @@ absl::StatusOr<MultiheadAttentionOptions> MultiheadAttention::OptionsFromConfig(
 std::vector<std::pair<std::string, Shape>> MultiheadAttention::ShapesOf(
     const MultiheadAttentionOptions& o) {
   const int64_t e = o.embed_dim;
-  std::vector<std::pair<std::string, Shape>> shapes = {{"in_proj_weight", Shape{3 * e, e}}};
+  std::vector<std::pair<std::string, Shape>> shapes;
+  if (SameEmbedDim(o)) {
+    shapes.emplace_back("in_proj_weight", Shape{3 * e, e});
+  } else {
+    shapes.emplace_back("q_proj_weight", Shape{e, e});
+    shapes.emplace_back("k_proj_weight", Shape{e, o.kdim == 0 ? e : o.kdim});
+    shapes.emplace_back("v_proj_weight", Shape{e, o.vdim == 0 ? e : o.vdim});
+  }
   if (o.bias) shapes.emplace_back("in_proj_bias", Shape{3 * e});
   shapes.emplace_back("out_proj.weight", Shape{e, e});
   if (o.bias) shapes.emplace_back("out_proj.bias", Shape{e});

@@ -8,7 +8,10 @@
 // initial values are PyTorch's, so state dicts load both ways:
 //
 //   MultiheadAttention       in_proj_weight [3E, E] (Xavier uniform), in_proj_bias [3E]
-//                            (zeros), out_proj.weight [E, E], out_proj.bias [E] (zeros)
+//                            (zeros), out_proj.weight [E, E], out_proj.bias [E] (zeros);
+//                            with kdim or vdim apart from E, q_proj_weight [E, E],
+//                            k_proj_weight [E, kdim], v_proj_weight [E, vdim] (each
+//                            Xavier uniform) instead of in_proj_weight
 //   TransformerEncoderLayer  self_attn.*, linear1 [F, E], linear2 [E, F], norm1, norm2
 //
 // Sequences are [L, B, E], or [B, L, E] with batch_first. The E features
@@ -59,6 +62,13 @@ namespace actgrad::nn {
 struct MultiheadAttentionOptions {
   int64_t embed_dim = 0;
   int64_t num_heads = 1;  // must divide embed_dim
+  // Features of the keys and values, as PyTorch's kdim and vdim; 0 means
+  // embed_dim. When either differs from embed_dim the three projections are
+  // apart, as PyTorch's: q_proj_weight [E, E], k_proj_weight [E, kdim],
+  // v_proj_weight [E, vdim] in place of in_proj_weight, and the layer
+  // attends across (it has no self-attention Forward).
+  int64_t kdim = 0;
+  int64_t vdim = 0;
   // Dropout on the attention weights, in training mode only, as PyTorch's
   // `dropout`; the masks' seeds come from the constructor's generator.
   double dropout = 0;
@@ -102,10 +112,12 @@ class MultiheadAttention : public Module {
   MultiheadAttention(const MultiheadAttentionOptions& options, Generator& gen,
                      std::source_location location = std::source_location::current());
 
-  // Self-attention: Attend(x, x, x).
+  // Self-attention: Attend(x, x, x). Throws `Error` for a layer whose keys
+  // or values have other than embed_dim features.
   Tensor Forward(const Tensor& x) override;
-  // Each query [L, B, E] attends to the keys [S, B, E] and values [S, B, E]
-  // ([B, L, E] and [B, S, E] with batch_first). `attn_mask`, when defined,
+  // Each query [L, B, E] attends to the keys [S, B, kdim] and values
+  // [S, B, vdim] ([B, L, E], [B, S, kdim] and [B, S, vdim] with
+  // batch_first). `attn_mask`, when defined,
   // is added to the scores: [L, S] for every batch entry and head, or
   // [B * num_heads, L, S] (PyTorch's 3-D form); -inf hides a key. With
   // `causal`, query i sees keys 0..i only. Throws `Error` naming the layer
@@ -124,7 +136,15 @@ class MultiheadAttention : public Module {
   std::string Kind() const override { return "multihead_attention"; }
   ModuleConfig Config() const override;
 
+  // Undefined when the projections are apart (kdim or vdim not embed_dim).
   Tensor& in_proj_weight() { return in_proj_weight_; }
+  // The projections apart: defined only when kdim or vdim is not embed_dim.
+  Tensor& q_proj_weight() { return q_proj_weight_; }
+  Tensor& k_proj_weight() { return k_proj_weight_; }
+  Tensor& v_proj_weight() { return v_proj_weight_; }
+  // Whether queries, keys and values share embed_dim features, and with it
+  // the packed in_proj_weight.
+  bool same_embed_dim() const;
   Tensor& in_proj_bias() { return in_proj_bias_; }
   Linear& out_proj() { return out_proj_; }
   const MultiheadAttentionOptions& options() const { return options_; }
@@ -137,6 +157,7 @@ class MultiheadAttention : public Module {
  private:
   MultiheadAttentionOptions options_;
   Tensor in_proj_weight_, in_proj_bias_;
+  Tensor q_proj_weight_, k_proj_weight_, v_proj_weight_;
   Linear out_proj_;
   Generator dropout_seeds_{0};
 };

@@ -330,10 +330,12 @@ TEST(RecurrentModuleTest, BatchFirstAndDropoutBetweenLayers) {
 Tensor AttentionByHand(nn::MultiheadAttention& m, const Tensor& query, const Tensor& key,
                        const Tensor& value, const Tensor& mask) {
   const int64_t e = m.options().embed_dim, heads = m.options().num_heads, d = e / heads;
-  const Tensor& w = m.in_proj_weight();
   const Tensor& b = m.in_proj_bias();
   auto project = [&](const Tensor& x, int64_t part) {
-    return Linear(x, Slice(w, 0, part * e, (part + 1) * e), Slice(b, 0, part * e, (part + 1) * e));
+    const Tensor* apart[] = {&m.q_proj_weight(), &m.k_proj_weight(), &m.v_proj_weight()};
+    const Tensor w =
+        m.same_embed_dim() ? Slice(m.in_proj_weight(), 0, part * e, (part + 1) * e) : *apart[part];
+    return Linear(x, w, Slice(b, 0, part * e, (part + 1) * e));
   };
   const Tensor q = project(query, 0), k = project(key, 1), v = project(value, 2);
   std::vector<Tensor> rows;  // per batch entry, [L, E]
@@ -387,6 +389,69 @@ TEST(AttentionModuleTest, CrossAttentionWithAMaskEqualsAHandWrittenComposition) 
   std::vector<std::vector<double>> expected_inputs;
   for (Tensor* t : {&query, &key, &value}) expected_inputs.push_back(t->grad().ToVector());
   ExpectNear(got_inputs, expected_inputs, 1e-12);
+}
+
+// Keys and values with widths of their own (PyTorch's kdim and vdim): the
+// projections apart under PyTorch's names, and the same attention.
+TEST(AttentionModuleTest, KeysAndValuesOfTheirOwnWidthsEqualAHandWrittenComposition) {
+  Generator gen(17);
+  nn::MultiheadAttention m({.embed_dim = 6, .num_heads = 3, .kdim = 4, .vdim = 5, .dtype = kF64},
+                           gen);
+  EXPECT_FALSE(m.same_embed_dim());
+  EXPECT_FALSE(m.in_proj_weight().defined());
+  EXPECT_THAT(NamesAndShapes(m),
+              ElementsAre(Pair("q_proj_weight", "[6,6]"), Pair("k_proj_weight", "[6,4]"),
+                          Pair("v_proj_weight", "[6,5]"), Pair("in_proj_bias", "[18]"),
+                          Pair("out_proj.weight", "[6,6]"), Pair("out_proj.bias", "[6]")));
+  // Xavier uniform over each: a = sqrt(6 / (fan_in + fan_out)).
+  for (double v : m.k_proj_weight().ToVector()) EXPECT_LE(std::abs(v), std::sqrt(6.0 / 10));
+  EXPECT_THAT(m.ToString(), HasSubstr("kdim=4, vdim=5"));
+  for (Tensor* t : {&m.in_proj_bias(), &m.out_proj().bias()}) {
+    const Tensor drawn = Normal(t->shape(), 0, 0.3, gen, kF64);
+    std::copy_n(drawn.data<double>(), t->numel(), t->data<double>());
+  }
+  Tensor query = Normal({4, 2, 6}, 0, 1, gen, kF64).set_requires_grad(true);
+  Tensor key = Normal({5, 2, 4}, 0, 1, gen, kF64).set_requires_grad(true);
+  Tensor value = Normal({5, 2, 5}, 0, 1, gen, kF64).set_requires_grad(true);
+  const Tensor mask = Normal({4, 5}, 0, 1, gen, kF64);
+  const Tensor probe = Normal({4, 2, 6}, 0, 1, gen, kF64);
+
+  const Tensor got = m.Attend(query, key, value, mask);
+  Sum(got * probe).Backward();
+  const std::vector<std::vector<double>> got_grads = TakeGradients(m);
+  std::vector<std::vector<double>> got_inputs;
+  for (Tensor* t : {&query, &key, &value}) got_inputs.push_back(t->grad().ToVector());
+  for (Tensor* t : {&query, &key, &value}) t->ClearGrad();
+
+  const Tensor expected = AttentionByHand(m, query, key, value, mask);
+  Sum(expected * probe).Backward();
+  EXPECT_THAT(got.ToVector(), testing::ElementsAreNear(expected.ToVector(), 1e-12));
+  ExpectNear(got_grads, TakeGradients(m), 1e-12);
+  std::vector<std::vector<double>> expected_inputs;
+  for (Tensor* t : {&query, &key, &value}) expected_inputs.push_back(t->grad().ToVector());
+  ExpectNear(got_inputs, expected_inputs, 1e-12);
+
+  // Widths given equal to embed_dim are the packed layer.
+  Generator again(17);
+  nn::MultiheadAttention packed({.embed_dim = 6, .num_heads = 3, .kdim = 6, .vdim = 6}, again);
+  EXPECT_TRUE(packed.same_embed_dim());
+  EXPECT_EQ(packed.in_proj_weight().shape().ToString(), "[18,6]");
+}
+
+TEST(AttentionModuleTest, KeysAndValuesOfTheWrongWidthAreRefused) {
+  Generator gen(18);
+  nn::MultiheadAttention m({.embed_dim = 6, .num_heads = 3, .kdim = 4, .vdim = 5}, gen);
+  const Tensor query = Normal({4, 2, 6}, 0, 1, gen);
+  const Tensor key = Normal({5, 2, 4}, 0, 1, gen), value = Normal({5, 2, 5}, 0, 1, gen);
+  using testing::ErrorMessageOf;
+  EXPECT_THAT(ErrorMessageOf([&] { m.Attend(query, value, value); }),
+              HasSubstr("kdim = 4, vdim = 5, got [4,2,6], [5,2,5], [5,2,5]"));
+  EXPECT_THAT(ErrorMessageOf([&] { m(query); }),
+              HasSubstr("self-attention needs keys and values of embed_dim features"));
+  EXPECT_THAT(
+      ErrorMessageOf([&] { nn::MultiheadAttention bad({.embed_dim = 6, .kdim = -1}, gen); }),
+      HasSubstr("kdim and vdim must be positive"));
+  EXPECT_EQ(m.Attend(query, key, value).shape().ToString(), "[4,2,6]");
 }
 
 TEST(AttentionModuleTest, SelfCausalAndBatchFirstAttentionAgree) {
@@ -740,7 +805,8 @@ TEST(SequenceModuleErrorsTest, BadShapesAndOptionsNameTheLayer) {
                 attention(Ones({3, 2, 5}));
               }),
               HasSubstr("MultiheadAttention(4, 2 heads): query, key and value must be [L, B, E], "
-                        "[S, B, E], [S, B, E] with E = 4, got [3,2,5]"));
+                        "[S, B, kdim], [S, B, vdim] with E = 4, kdim = 4, vdim = 4, got "
+                        "[3,2,5]"));
   EXPECT_THAT(ErrorMessageOf([&] {
                 attention.Attend(Ones({3, 2, 4}), Ones({5, 2, 4}), Ones({5, 2, 4}), Zeros({3, 3}));
               }),
@@ -978,6 +1044,27 @@ TEST(SequenceModelFileTest, HostileDescriptionsAreRefusedBeforeAnythingIsBuilt) 
   EXPECT_THAT(LoadError("multihead_attention", R"({"embed_dim": 400000000, "num_heads": 1})",
                         attention, out_proj),
               HasSubstr("its options need tensor \"in_proj_weight\" to be [1200000000,400000000]"));
+  const nn::NamedTensors apart = {
+      {"q_proj_weight", Zeros({4, 4})},   {"k_proj_weight", Zeros({4, 3})},
+      {"v_proj_weight", Zeros({4, 5})},   {"in_proj_bias", Zeros({12})},
+      {"out_proj.weight", Zeros({4, 4})}, {"out_proj.bias", Zeros({4})}};
+  EXPECT_EQ(LoadError("multihead_attention", R"({"embed_dim": 4, "num_heads": 2, "kdim": 3,
+                      "vdim": 5})",
+                      apart, out_proj),
+            "");
+  EXPECT_THAT(
+      LoadError("multihead_attention", R"({"embed_dim": 4, "num_heads": 2, "kdim": 3, "vdim": 6})",
+                apart, out_proj),
+      HasSubstr("its options need tensor \"v_proj_weight\" to be [4,6]; the file holds "
+                "[4,5]"));
+  EXPECT_THAT(
+      LoadError("multihead_attention", R"({"embed_dim": 4, "num_heads": 2, "kdim": 0, "vdim": 5})",
+                apart, out_proj),
+      HasSubstr("kdim: 0 is outside [1, 2147483648]"));
+  EXPECT_THAT(LoadError("multihead_attention", R"({"embed_dim": 4, "num_heads": 2, "kdim": 3})",
+                        attention, out_proj),
+              HasSubstr("its options need tensor \"q_proj_weight\" [4,4], which the file does "
+                        "not hold"));
   Generator gen(15);
   nn::TransformerEncoderLayer encoder({.d_model = 4, .nhead = 2, .dim_feedforward = 8}, gen);
   EXPECT_THAT(LoadError("transformer_encoder_layer",

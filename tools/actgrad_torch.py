@@ -352,6 +352,7 @@ def _multihead_attention(options, children):
     del children
     return SelfAttention(options["embed_dim"], options.get("num_heads", 1),
                          dropout=options.get("dropout", 0.0), bias=options.get("bias", True),
+                         kdim=options.get("kdim"), vdim=options.get("vdim"),
                          batch_first=options.get("batch_first", False), dtype=_dtype(options))
 
 
@@ -527,14 +528,14 @@ def _recurrent_options(module):
 
 
 def _attention_options(module):
-    if not module._qkv_same_embed_dim:  # pylint: disable=protected-access
-        raise ValueError("MultiheadAttention: actgrad's keys and values have embed_dim "
-                         "features (no kdim, vdim)")
     if module.bias_k is not None or module.add_zero_attn:
         raise ValueError("MultiheadAttention: actgrad has no add_bias_kv or add_zero_attn")
-    return {"embed_dim": module.embed_dim, "num_heads": module.num_heads,
-            "dropout": float(module.dropout), "bias": module.in_proj_bias is not None,
-            "batch_first": bool(module.batch_first), "dtype": _dtype_name(module)}
+    options = {"embed_dim": module.embed_dim, "num_heads": module.num_heads}
+    if not module._qkv_same_embed_dim:  # pylint: disable=protected-access
+        options.update(kdim=module.kdim, vdim=module.vdim)
+    options.update(dropout=float(module.dropout), bias=module.in_proj_bias is not None,
+                   batch_first=bool(module.batch_first), dtype=_dtype_name(module))
+    return options
 
 
 # TransformerEncoderLayer's children as actgrad's layer registers them.
