@@ -173,32 +173,44 @@ TEST(GemmStridedTest, AnEmptySumWritesZerosInsideTheRowsOnly) {
   EXPECT_EQ(d, std::vector<double>(8, 7.0));
 }
 
-// The small-product kernel called directly, past its threshold too: every
-// count of rows left over after its blocks (8 and 12 rows with AVX-512, 6
-// and 12 with AVX2), column counts around its panels (16 and 32 wide, or 8
-// and 16), every transpose and accumulation, with
-// rows stored further apart than their length; the gaps keep their values.
-TEST(SmallGemmTest, EveryBlockRemainderMatchesAFloat64Reference) {
-  if (!internal::SmallGemmAvailable()) GTEST_SKIP() << "built without AVX-512 or AVX2";
-  Generator gen(43);
-  for (const int64_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 25, 70}) {
-    for (const int64_t n : {1, 8, 15, 16, 17, 31, 32, 33, 40, 48, 50}) {
-      for (const int64_t k : {1, 3, 64, 100}) {
+// A float32 product kernel called directly: every m x n x k of the sizes
+// given, every transpose and accumulation, with rows stored further apart
+// than their length; the gaps keep their values.
+using ProductKernel = void (*)(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t,
+                               const float*, int64_t, float*, int64_t, bool);
+
+void ExpectKernelMatchesAFloat64Reference(ProductKernel kernel, const std::vector<int64_t>& ms,
+                                          const std::vector<int64_t>& ns,
+                                          const std::vector<int64_t>& ks, Generator& gen) {
+  for (const int64_t m : ms) {
+    for (const int64_t n : ns) {
+      for (const int64_t k : ks) {
         for (int variant = 0; variant < 8; ++variant) {
           const bool trans_a = variant & 1, trans_b = variant & 2, accumulate = variant & 4;
           const StoredProduct p =
               RandomProduct(trans_a, trans_b, accumulate, m, n, k, 3, 1, 2, gen);
           const std::vector<float> a(p.a.begin(), p.a.end()), b(p.b.begin(), p.b.end());
           std::vector<float> c(p.c_before.begin(), p.c_before.end());
-          internal::SmallGemm(trans_a, trans_b, m, n, k, a.data(), p.lda, b.data(), p.ldb, c.data(),
-                              p.ldc, accumulate);
-          const double worst = WorstRelativeError(p, c);
-          ASSERT_LE(worst, Tolerance(k)) << m << "x" << n << "x" << k << " trans_a=" << trans_a
-                                         << " trans_b=" << trans_b << " accumulate=" << accumulate;
+          kernel(trans_a, trans_b, m, n, k, a.data(), p.lda, b.data(), p.ldb, c.data(), p.ldc,
+                 accumulate);
+          ASSERT_LE(WorstRelativeError(p, c), Tolerance(k))
+              << m << "x" << n << "x" << k << " trans_a=" << trans_a << " trans_b=" << trans_b
+              << " accumulate=" << accumulate;
         }
       }
     }
   }
+}
+
+// The small-product kernel, past its threshold too: every count of rows
+// left over after its blocks (8 and 12 rows with AVX-512, 6 and 12 with
+// AVX2), column counts around its panels (16 and 32 wide, or 8 and 16).
+TEST(SmallGemmTest, EveryBlockRemainderMatchesAFloat64Reference) {
+  if (!internal::SmallGemmAvailable()) GTEST_SKIP() << "built without AVX-512 or AVX2";
+  Generator gen(43);
+  ExpectKernelMatchesAFloat64Reference(
+      &internal::SmallGemm, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 20, 25, 70},
+      {1, 8, 15, 16, 17, 31, 32, 33, 40, 48, 50}, {1, 3, 64, 100}, gen);
 }
 
 // Which products take the small kernel: W4's layers do, W3's do not.
@@ -212,39 +224,15 @@ TEST(SmallGemmTest, TakesOnlySmallProducts) {
   EXPECT_FALSE(internal::SmallGemmApplies(int64_t{1} << 40, 1, 1));
 }
 
-// The packed kernel called directly, wherever it applies or not: rows around
-// its register blocks and its blocks of copied rows, columns around its
-// panels and past one block of copied columns, depths past one block of
-// depth, every transpose and accumulation, with rows stored further apart
-// than their length; the gaps keep their values.
+// The packed kernel, wherever it applies or not: rows around its register
+// blocks and its blocks of copied rows, columns around its panels and past
+// one block of copied columns, depths past one block of depth.
 TEST(PackedGemmTest, EveryBlockRemainderMatchesAFloat64Reference) {
   if (!internal::PackedGemmAvailable()) GTEST_SKIP() << "built without AVX-512 or AVX2";
   Generator gen(44);
-  struct Sizes {
-    std::vector<int64_t> m, n, k;
-  };
-  const Sizes sizes[] = {{{1, 5, 7, 13, 97, 200}, {1, 15, 16, 17, 47}, {1, 100, 300}},
-                         {{3}, {2100}, {5}}};
-  for (const Sizes& s : sizes) {
-    for (const int64_t m : s.m) {
-      for (const int64_t n : s.n) {
-        for (const int64_t k : s.k) {
-          for (int variant = 0; variant < 8; ++variant) {
-            const bool trans_a = variant & 1, trans_b = variant & 2, accumulate = variant & 4;
-            const StoredProduct p =
-                RandomProduct(trans_a, trans_b, accumulate, m, n, k, 3, 1, 2, gen);
-            const std::vector<float> a(p.a.begin(), p.a.end()), b(p.b.begin(), p.b.end());
-            std::vector<float> c(p.c_before.begin(), p.c_before.end());
-            internal::PackedGemm(trans_a, trans_b, m, n, k, a.data(), p.lda, b.data(), p.ldb,
-                                 c.data(), p.ldc, accumulate);
-            ASSERT_LE(WorstRelativeError(p, c), Tolerance(k))
-                << m << "x" << n << "x" << k << " trans_a=" << trans_a << " trans_b=" << trans_b
-                << " accumulate=" << accumulate;
-          }
-        }
-      }
-    }
-  }
+  ExpectKernelMatchesAFloat64Reference(&internal::PackedGemm, {1, 5, 7, 13, 97, 200},
+                                       {1, 15, 16, 17, 47}, {1, 100, 300}, gen);
+  ExpectKernelMatchesAFloat64Reference(&internal::PackedGemm, {3}, {2100}, {5}, gen);
 }
 
 // Split over two threads by blocks of rows, the product is still exact to

@@ -361,20 +361,10 @@ Tensor AttentionByHand(nn::MultiheadAttention& m, const Tensor& query, const Ten
   return Linear(context, m.out_proj().weight(), m.out_proj().bias());
 }
 
-TEST(AttentionModuleTest, CrossAttentionWithAMaskEqualsAHandWrittenComposition) {
-  Generator gen(7);
-  nn::MultiheadAttention m({.embed_dim = 6, .num_heads = 3, .dtype = kF64}, gen);
-  // Non-zero biases, so that their gradients are tested too.
-  for (Tensor* t : {&m.in_proj_bias(), &m.out_proj().bias()}) {
-    const Tensor drawn = Normal(t->shape(), 0, 0.3, gen, kF64);
-    std::copy_n(drawn.data<double>(), t->numel(), t->data<double>());
-  }
-  Tensor query = Normal({4, 2, 6}, 0, 1, gen, kF64).set_requires_grad(true);
-  Tensor key = Normal({5, 2, 6}, 0, 1, gen, kF64).set_requires_grad(true);
-  Tensor value = Normal({5, 2, 6}, 0, 1, gen, kF64).set_requires_grad(true);
-  const Tensor mask = Normal({4, 5}, 0, 1, gen, kF64);
-  const Tensor probe = Normal({4, 2, 6}, 0, 1, gen, kF64);
-
+// The module's Attend against AttentionByHand: the output, and the
+// gradients a probe of it sends to the inputs and to every parameter.
+void ExpectAttendEqualsTheComposition(nn::MultiheadAttention& m, Tensor& query, Tensor& key,
+                                      Tensor& value, const Tensor& mask, const Tensor& probe) {
   const Tensor got = m.Attend(query, key, value, mask);
   Sum(got * probe).Backward();
   const std::vector<std::vector<double>> got_grads = TakeGradients(m);
@@ -389,6 +379,22 @@ TEST(AttentionModuleTest, CrossAttentionWithAMaskEqualsAHandWrittenComposition) 
   std::vector<std::vector<double>> expected_inputs;
   for (Tensor* t : {&query, &key, &value}) expected_inputs.push_back(t->grad().ToVector());
   ExpectNear(got_inputs, expected_inputs, 1e-12);
+}
+
+TEST(AttentionModuleTest, CrossAttentionWithAMaskEqualsAHandWrittenComposition) {
+  Generator gen(7);
+  nn::MultiheadAttention m({.embed_dim = 6, .num_heads = 3, .dtype = kF64}, gen);
+  // Non-zero biases, so that their gradients are tested too.
+  for (Tensor* t : {&m.in_proj_bias(), &m.out_proj().bias()}) {
+    const Tensor drawn = Normal(t->shape(), 0, 0.3, gen, kF64);
+    std::copy_n(drawn.data<double>(), t->numel(), t->data<double>());
+  }
+  Tensor query = Normal({4, 2, 6}, 0, 1, gen, kF64).set_requires_grad(true);
+  Tensor key = Normal({5, 2, 6}, 0, 1, gen, kF64).set_requires_grad(true);
+  Tensor value = Normal({5, 2, 6}, 0, 1, gen, kF64).set_requires_grad(true);
+  const Tensor mask = Normal({4, 5}, 0, 1, gen, kF64);
+  const Tensor probe = Normal({4, 2, 6}, 0, 1, gen, kF64);
+  ExpectAttendEqualsTheComposition(m, query, key, value, mask, probe);
 }
 
 // Keys and values with widths of their own (PyTorch's kdim and vdim): the
@@ -415,21 +421,7 @@ TEST(AttentionModuleTest, KeysAndValuesOfTheirOwnWidthsEqualAHandWrittenComposit
   Tensor value = Normal({5, 2, 5}, 0, 1, gen, kF64).set_requires_grad(true);
   const Tensor mask = Normal({4, 5}, 0, 1, gen, kF64);
   const Tensor probe = Normal({4, 2, 6}, 0, 1, gen, kF64);
-
-  const Tensor got = m.Attend(query, key, value, mask);
-  Sum(got * probe).Backward();
-  const std::vector<std::vector<double>> got_grads = TakeGradients(m);
-  std::vector<std::vector<double>> got_inputs;
-  for (Tensor* t : {&query, &key, &value}) got_inputs.push_back(t->grad().ToVector());
-  for (Tensor* t : {&query, &key, &value}) t->ClearGrad();
-
-  const Tensor expected = AttentionByHand(m, query, key, value, mask);
-  Sum(expected * probe).Backward();
-  EXPECT_THAT(got.ToVector(), testing::ElementsAreNear(expected.ToVector(), 1e-12));
-  ExpectNear(got_grads, TakeGradients(m), 1e-12);
-  std::vector<std::vector<double>> expected_inputs;
-  for (Tensor* t : {&query, &key, &value}) expected_inputs.push_back(t->grad().ToVector());
-  ExpectNear(got_inputs, expected_inputs, 1e-12);
+  ExpectAttendEqualsTheComposition(m, query, key, value, mask, probe);
 
   // Widths given equal to embed_dim are the packed layer.
   Generator again(17);
