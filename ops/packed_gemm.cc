@@ -168,7 +168,7 @@ bool PackedGemmApplies(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t
   return false;
 #else
   // Weight gradients, A^T B over a batch: oneDNN 2.6's AVX2 sgemm runs them
-  // at half its speed on other products, and this kernel at 1.2-2x it
+  // at half its speed on other products, and this kernel at 1.07-2.2x it
   // (bench/gemm_libraries, from 256 x 512 x 128 up: W3's, W7's and W8's).
   // Elsewhere the two are within noise of each other, and the library
   // stays.

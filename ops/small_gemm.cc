@@ -15,9 +15,9 @@ namespace {
 
 // Up to here (m n k, 64^3) the kernel beat oneDNN 2.6's sgemm at one thread
 // on every shape bench/gemm_libraries times: by 12-34 % with AVX-512, by
-// 8-43 % with AVX2. Past it its lead shrinks (128 x 64 x 64: 1.06x with
-// either) and turns (128^3: 0.92x with AVX-512, 0.98x with AVX2), where the
-// library's cache blocking pays.
+// 4-43 % with AVX2. Past it its lead shrinks (128 x 64 x 64: 1.06x with
+// AVX-512, 0.94-1.15x over runs with AVX2) and turns (128^3: 0.92x with
+// AVX-512, 0.86-1.03x with AVX2), where the library's cache blocking pays.
 constexpr int64_t kMaxVolume = int64_t{1} << 18;
 
 using Lanes = GemmLanes;
