@@ -9,7 +9,9 @@
 // evaluated, and rounded once at the end, as the built-in float32 kernels
 // do; the functions of ops/packet_math.h keep the result on
 // the float the scalar double path gives but where the two straddle a
-// rounding boundary.
+// rounding boundary. GenericMapInFloat evaluates values and first
+// derivatives on FloatPacket instead, for the formulas that
+// ops/float_evaluation.h has measured as accurate that way.
 //
 // A formula with branches takes as many passes over a packet as its lanes
 // take paths (ops/packet.h); once a packet has needed more than one, the
@@ -52,47 +54,65 @@ double EvaluateScalar(int order, double x, const Attrs& attrs);
 
 #if ACTGRAD_HAS_PACKETS
 
+// Float32 arrays in and out of a packet's registers: widened to doubles
+// for a packet of doubles, as they are for a packet of floats.
+template <typename L>
+ACTGRAD_PACKET_INLINE L LoadFloats(const float* p);
+template <>
+ACTGRAD_PACKET_INLINE PacketLanes LoadFloats<PacketLanes>(const float* p) {
+  return LoadWidened(p);
+}
+template <>
+ACTGRAD_PACKET_INLINE FloatLanes LoadFloats<FloatLanes>(const float* p) {
+  FloatLanes v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+ACTGRAD_PACKET_INLINE void StoreFloats(PacketLanes v, float* p) { StoreNarrowed(v, p); }
+ACTGRAD_PACKET_INLINE void StoreFloats(FloatLanes v, float* p) { std::memcpy(p, &v, sizeof(v)); }
+
 // F's value (order 0), derivative (1) or second derivative (2) on the lanes
 // still on the current path.
-template <typename F, int kOrder>
-[[gnu::always_inline]] inline DoublePacket EvaluateOnPath(const DoublePacket& x,
-                                                          const Attrs& attrs) {
+template <typename F, int kOrder, typename P>
+[[gnu::always_inline]] inline P EvaluateOnPath(const P& x, const Attrs& attrs) {
   if constexpr (kOrder == 0) {
-    return static_cast<DoublePacket>(F{}(x, attrs));
+    return static_cast<P>(F{}(x, attrs));
   } else if constexpr (kOrder == 1) {
-    using D = Dual<DoublePacket>;
-    return static_cast<D>(F{}(D(x, DoublePacket(1.0)), attrs)).tangent;
+    using D = Dual<P>;
+    return static_cast<D>(F{}(D(x, P(1.0)), attrs)).tangent;
   } else {
-    using D = Dual<DoublePacket>;
-    using H = HyperDual<DoublePacket>;
-    const H h(D(x, DoublePacket(1.0)), D(DoublePacket(1.0), DoublePacket()));
+    using D = Dual<P>;
+    using H = HyperDual<P>;
+    const H h(D(x, P(1.0)), D(P(1.0), P()));
     return SecondDerivative(static_cast<H>(F{}(h, attrs)));
   }
 }
 
 // F^(kOrder) at the lanes of x not in `finite`, in scalar double. Out of
 // line: MapPackets inlines everything else it calls.
-template <typename F, int kOrder>
-[[gnu::noinline, gnu::cold]] void EvaluateLanesScalar(uint32_t finite, const DoublePacket& x,
-                                                      const Attrs& attrs, DoublePacket& out) {
-  for (int i = 0; i < kPacketLanes; ++i) {
-    if (!(finite >> i & 1)) out.set(i, EvaluateScalar<F>(kOrder, x[i], attrs));
+template <typename F, int kOrder, typename P>
+[[gnu::noinline, gnu::cold]] void EvaluateLanesScalar(uint32_t finite, const P& x,
+                                                      const Attrs& attrs, P& out) {
+  for (int i = 0; i < P::kLanes; ++i) {
+    if (!(finite >> i & 1)) {
+      out.set(i, typename P::Scalar(EvaluateScalar<F>(kOrder, x[i], attrs)));
+    }
   }
 }
 
 // F^(kOrder) at every lane of x, a pass per path the lanes take; lanes whose
-// result is not finite are evaluated again in scalar double. One copy of the
+// result is not finite (or, in float, tiny) are evaluated again in scalar
+// double. One copy of the
 // formula's body: with a second one for the later passes, GCC runs out of
 // registers in both.
-template <typename F, int kOrder>
-[[gnu::always_inline]] inline DoublePacket EvaluatePacket(const DoublePacket& x, const Attrs& attrs,
-                                                          bool& split) {
-  DoublePacket out;
-  uint32_t pending = kAllLanes;
+template <typename F, int kOrder, typename P>
+[[gnu::always_inline]] inline P EvaluatePacket(const P& x, const Attrs& attrs, bool& split) {
+  P out;
+  uint32_t pending = P::kAll;
   int passes = 0;
   do {
     packet_path_lanes = pending;
-    const DoublePacket r = EvaluateOnPath<F, kOrder>(x, attrs);
+    const P r = EvaluateOnPath<F, kOrder>(x, attrs);
     const uint32_t done = packet_path_lanes & pending;
     out = SelectLanes(done, r, out);
     pending &= ~done;
@@ -100,11 +120,20 @@ template <typename F, int kOrder>
   } while (pending != 0);
   split |= passes > 1;
   packet_path_lanes = kAllLanes;
+  // In float, a result below 2^-100 may come from subnormal intermediates
+  // (x e^x at x = -90), which hold few digits: those lanes are evaluated
+  // again too.
   uint32_t non_finite = 0;
-  ForEachRegister(
-      [&](auto i) { non_finite |= NonFiniteLanes(out.half[i]) << (i * kRegisterLanes); });
+  ForEachRegister<P>([&](auto i) {
+    uint32_t redo = NonFiniteLanes(out.half[i]);
+    if constexpr (std::is_same_v<typename P::Scalar, float>) {
+      const typename P::Lanes v = out.half[i];
+      redo |= LaneBits((AbsLanes(v) < 0x1p-100f) & (v != 0.0f));
+    }
+    non_finite |= redo << (i * P::kRegisterLanes);
+  });
   if (non_finite != 0) [[unlikely]] {
-    EvaluateLanesScalar<F, kOrder>(~non_finite & kAllLanes, x, attrs, out);
+    EvaluateLanesScalar<F, kOrder>(~non_finite & P::kAll, x, attrs, out);
   }
   return out;
 }
@@ -116,18 +145,20 @@ template <typename F, int kOrder>
 // numbers and the packet functions inline into one loop body; called out of
 // line, each passes its packets through memory and the loop takes several
 // times as long.
-template <typename F, int kOrder>
+template <typename F, int kOrder, typename P>
 [[gnu::flatten, gnu::noinline]] bool MapPackets(const float* x, const float* dy, float* out,
                                                 int64_t n, const Attrs& attrs) {
+  using L = typename P::Lanes;
+  constexpr int kLanes = P::kLanes;
   bool split = false;
-  alignas(64) float tail_x[kPacketLanes], tail_dy[kPacketLanes], tail_out[kPacketLanes];
-  for (int64_t i = 0; i < n; i += kPacketLanes) {
+  alignas(64) float tail_x[kLanes], tail_dy[kLanes], tail_out[kLanes];
+  for (int64_t i = 0; i < n; i += kLanes) {
     const float* px = x + i;
     const float* pdy = dy == nullptr ? nullptr : dy + i;
     float* pout = out + i;
     const int64_t left = n - i;
-    if (left < kPacketLanes) {
-      for (int lane = 0; lane < kPacketLanes; ++lane) {
+    if (left < kLanes) {
+      for (int lane = 0; lane < kLanes; ++lane) {
         tail_x[lane] = x[lane < left ? i + lane : n - 1];
         if (dy != nullptr) tail_dy[lane] = dy[lane < left ? i + lane : n - 1];
       }
@@ -135,14 +166,14 @@ template <typename F, int kOrder>
       pdy = dy == nullptr ? nullptr : tail_dy;
       pout = tail_out;
     }
-    DoublePacket xp;
-    ForEachRegister([&](auto h) { xp.half[h] = LoadWidened(px + h * kRegisterLanes); });
-    const DoublePacket r = EvaluatePacket<F, kOrder>(xp, attrs, split);
-    ForEachRegister([&](auto h) {
-      const int at = h * kRegisterLanes;
-      StoreNarrowed(pdy == nullptr ? r.half[h] : r.half[h] * LoadWidened(pdy + at), pout + at);
+    P xp;
+    ForEachRegister<P>([&](auto h) { xp.half[h] = LoadFloats<L>(px + h * P::kRegisterLanes); });
+    const P r = EvaluatePacket<F, kOrder>(xp, attrs, split);
+    ForEachRegister<P>([&](auto h) {
+      const int at = h * P::kRegisterLanes;
+      StoreFloats(pdy == nullptr ? r.half[h] : r.half[h] * LoadFloats<L>(pdy + at), pout + at);
     });
-    if (left < kPacketLanes) {
+    if (left < kLanes) {
       for (int lane = 0; lane < left; ++lane) out[i + lane] = tail_out[lane];
     }
   }
@@ -153,7 +184,7 @@ template <typename F, int kOrder>
 // blocks after it are partitioned by sign first: most activations branch at
 // zero (softplus per sign, elu), and a packet of one sign then takes one
 // pass instead of two.
-template <typename F, int kOrder>
+template <typename F, int kOrder, typename P = DoublePacket>
 void GenericMapFloat(const float* x, const float* dy, float* out, int64_t n, const Attrs& attrs) {
   bool partition = false;
   SignPartition p;
@@ -161,13 +192,13 @@ void GenericMapFloat(const float* x, const float* dy, float* out, int64_t n, con
     const int64_t len = n - start < kSignBlock ? n - start : kSignBlock;
     const float* block_dy = dy == nullptr ? nullptr : dy + start;
     if (!partition) {
-      partition = MapPackets<F, kOrder>(x + start, block_dy, out + start, len, attrs);
+      partition = MapPackets<F, kOrder, P>(x + start, block_dy, out + start, len, attrs);
       continue;
     }
     PartitionBySign(x + start, block_dy, len, p);
     for (int s = 0; s < 2; ++s) {
-      MapPackets<F, kOrder>(p.x[s], block_dy == nullptr ? nullptr : p.dy[s], p.out[s], p.count[s],
-                            attrs);
+      MapPackets<F, kOrder, P>(p.x[s], block_dy == nullptr ? nullptr : p.dy[s], p.out[s],
+                               p.count[s], attrs);
     }
     ScatterBySign(x + start, len, p, out + start);
   }
@@ -204,6 +235,19 @@ void GenericMap(int order, const T* x, const T* dy, T* out, int64_t n, const Att
   } else {
     GenericMapFloat<F, 2>(x, dy, out, n, attrs);
   }
+}
+
+// The same, the formula evaluated in float itself (FloatPacket) for values
+// and first derivatives; second derivatives, and builds without packets,
+// stay in double.
+template <typename F>
+void GenericMapInFloat(int order, const float* x, const float* dy, float* out, int64_t n,
+                       const Attrs& attrs) {
+#if ACTGRAD_HAS_PACKETS
+  if (order == 0) return GenericMapFloat<F, 0, FloatPacket>(x, dy, out, n, attrs);
+  if (order == 1) return GenericMapFloat<F, 1, FloatPacket>(x, dy, out, n, attrs);
+#endif
+  GenericMap<F, float>(order, x, dy, out, n, attrs);
 }
 
 }  // namespace internal

@@ -60,6 +60,33 @@ ACTGRAD_PACKET_INLINE uint32_t NonFiniteLanes(PacketLanes v) {
 ACTGRAD_PACKET_INLINE PacketLanes ReciprocalInRange(PacketLanes b) { return 1.0 / b; }
 ACTGRAD_PACKET_INLINE PacketLanes Divide(PacketLanes a, PacketLanes b) { return a / b; }
 
+// The same for floats (FloatPacket, ops/packet.h).
+ACTGRAD_PACKET_INLINE __m256 Ymm(FloatLanes v) { return VectorCast<__m256>(v); }
+ACTGRAD_PACKET_INLINE FloatLanes FromYmm(__m256 y) { return VectorCast<FloatLanes>(y); }
+ACTGRAD_PACKET_INLINE uint32_t LaneBits(FloatInts m) {
+  return uint32_t(_mm256_movemask_ps(VectorCast<__m256>(m)));
+}
+ACTGRAD_PACKET_INLINE FloatLanes SelectLanes(uint32_t bits, FloatLanes a, FloatLanes b) {
+  const FloatInts lane_bit = {1, 2, 4, 8, 16, 32, 64, 128};
+  const FloatInts chosen = ((FloatInts{} + int32_t(bits)) & lane_bit) != 0;
+  return FromYmm(_mm256_blendv_ps(Ymm(b), Ymm(a), VectorCast<__m256>(chosen)));
+}
+ACTGRAD_PACKET_INLINE uint32_t NonFiniteLanes(FloatLanes v) {
+  return LaneBits(~(AbsLanes(v) < HUGE_VALF));
+}
+ACTGRAD_PACKET_INLINE FloatLanes Divide(FloatLanes a, FloatLanes b) { return a / b; }
+
+// The low and high halves of a register of floats as doubles, and back.
+ACTGRAD_PACKET_INLINE PacketLanes WidenLow(FloatLanes v) {
+  return FromYmm(_mm256_cvtps_pd(_mm256_castps256_ps128(Ymm(v))));
+}
+ACTGRAD_PACKET_INLINE PacketLanes WidenHigh(FloatLanes v) {
+  return FromYmm(_mm256_cvtps_pd(_mm256_extractf128_ps(Ymm(v), 1)));
+}
+ACTGRAD_PACKET_INLINE FloatLanes Narrow(PacketLanes low, PacketLanes high) {
+  return FromYmm(_mm256_set_m128(_mm256_cvtpd_ps(Ymm(high)), _mm256_cvtpd_ps(Ymm(low))));
+}
+
 namespace packet_detail {
 
 // max(low, min(high, x)), NaN staying NaN (vminpd and vmaxpd return their
@@ -109,6 +136,7 @@ ACTGRAD_PACKET_INLINE PacketLanes ReciprocalScaled(PacketLanes b) { return 1.0 /
 ACTGRAD_PACKET_INLINE PacketLanes SqrtLanes(PacketLanes x) {
   return FromYmm(_mm256_sqrt_pd(Ymm(x)));
 }
+ACTGRAD_PACKET_INLINE FloatLanes SqrtLanes(FloatLanes x) { return FromYmm(_mm256_sqrt_ps(Ymm(x))); }
 
 // e^x is reduced by quarters of ln 2 (ops/packet_math.h): 2^(j / 4) for
 // j = k mod 4, the low two bits of the integer `shifted` holds in its

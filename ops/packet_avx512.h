@@ -47,6 +47,33 @@ ACTGRAD_PACKET_INLINE uint32_t NonFiniteLanes(PacketLanes v) {
   return _mm512_fpclass_pd_mask(Zmm(v), kNaNOrInfinity);
 }
 
+// The same for floats (FloatPacket, ops/packet.h).
+ACTGRAD_PACKET_INLINE __m512 Zmm(FloatLanes v) { return VectorCast<__m512>(v); }
+ACTGRAD_PACKET_INLINE FloatLanes FromZmm(__m512 z) { return VectorCast<FloatLanes>(z); }
+ACTGRAD_PACKET_INLINE uint32_t LaneBits(FloatInts m) {
+  return _mm512_movepi32_mask(VectorCast<__m512i>(m));
+}
+ACTGRAD_PACKET_INLINE FloatLanes SelectLanes(uint32_t bits, FloatLanes a, FloatLanes b) {
+  return FromZmm(_mm512_mask_blend_ps(__mmask16(bits), Zmm(b), Zmm(a)));
+}
+ACTGRAD_PACKET_INLINE uint32_t NonFiniteLanes(FloatLanes v) {
+  constexpr int kNaNOrInfinity = 0x01 | 0x08 | 0x10 | 0x80;
+  return _mm512_fpclass_ps_mask(Zmm(v), kNaNOrInfinity);
+}
+ACTGRAD_PACKET_INLINE FloatLanes Divide(FloatLanes a, FloatLanes b) { return a / b; }
+
+// The low and high halves of a register of floats as doubles, and back.
+ACTGRAD_PACKET_INLINE PacketLanes WidenLow(FloatLanes v) {
+  return FromZmm(_mm512_cvtps_pd(_mm512_castps512_ps256(Zmm(v))));
+}
+ACTGRAD_PACKET_INLINE PacketLanes WidenHigh(FloatLanes v) {
+  return FromZmm(_mm512_cvtps_pd(_mm512_extractf32x8_ps(Zmm(v), 1)));
+}
+ACTGRAD_PACKET_INLINE FloatLanes Narrow(PacketLanes low, PacketLanes high) {
+  return FromZmm(_mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(Zmm(low))),
+                                    _mm512_cvtpd_ps(Zmm(high)), 1));
+}
+
 // 1 / b to within 2 ulps of double for |b| in [2^-1000, 2^1000]: a 14-bit
 // estimate and two Newton steps.
 ACTGRAD_PACKET_INLINE PacketLanes ReciprocalInRange(PacketLanes b) {
@@ -116,6 +143,7 @@ ACTGRAD_PACKET_INLINE PacketLanes ReciprocalScaled(PacketLanes b) {
 ACTGRAD_PACKET_INLINE PacketLanes SqrtLanes(PacketLanes x) {
   return FromZmm(_mm512_maskz_sqrt_pd(0xff, Zmm(x)));
 }
+ACTGRAD_PACKET_INLINE FloatLanes SqrtLanes(FloatLanes x) { return FromZmm(_mm512_sqrt_ps(Zmm(x))); }
 
 // e^x is reduced by eighths of ln 2 (ops/packet_math.h): 2^(j / 8) for
 // j = k mod 8, from a table of eight held in one register. vpermpd reads

@@ -2,11 +2,11 @@
 // File: packet_lanes.h
 // -----------------------------------------------------------------------------
 //
-// The register a packet of doubles (ops/packet.h) is made of: a vector as
-// wide as the target's registers, eight doubles with AVX-512 (F and DQ),
-// four with AVX2 and FMA, and the operations every instruction set does the
-// same way. What each set does its own way (masks, reciprocals, the tables
-// of exp and log, splitting a block by sign) is in ops/packet_avx512.h and
+// The registers a packet (ops/packet.h) is made of: a vector as wide as the
+// target's registers, eight doubles or sixteen floats with AVX-512 (F and
+// DQ), four doubles or eight floats with AVX2 and FMA, and the operations
+// every instruction set does the same way. What each set does its own way (masks, reciprocals, the
+// tables of exp and log, splitting a block by sign) is in ops/packet_avx512.h and
 // ops/packet_avx2.h, which ops/packet.h includes; ACTGRAD_HAS_PACKETS says
 // whether the target has either. Elsewhere float32 takes the scalar path.
 //
@@ -70,6 +70,20 @@ ACTGRAD_PACKET_INLINE PacketLanes Fma(PacketLanes a, PacketLanes b, PacketLanes 
 
 ACTGRAD_PACKET_INLINE PacketLanes AbsLanes(PacketLanes v) {
   return AsLanes(AsInts(v) & int64_t{0x7fffffffffffffff});
+}
+
+// The same register holding floats (16 with AVX-512, 8 with AVX2), for
+// formulas evaluated in float itself (FloatPacket, ops/packet.h).
+inline constexpr int kFloatRegisterLanes = 2 * kRegisterLanes;
+typedef float FloatLanes __attribute__((vector_size(kFloatRegisterLanes * sizeof(float))));
+typedef int32_t FloatInts __attribute__((vector_size(kFloatRegisterLanes * sizeof(int32_t))));
+
+ACTGRAD_PACKET_INLINE FloatInts AsInts(FloatLanes v) { return VectorCast<FloatInts>(v); }
+ACTGRAD_PACKET_INLINE FloatLanes AsLanes(FloatInts v) { return VectorCast<FloatLanes>(v); }
+ACTGRAD_PACKET_INLINE FloatLanes SplatFloat(float c) { return FloatLanes{} + c; }
+ACTGRAD_PACKET_INLINE FloatLanes Fma(FloatLanes a, FloatLanes b, FloatLanes c) { return a * b + c; }
+ACTGRAD_PACKET_INLINE FloatLanes AbsLanes(FloatLanes v) {
+  return AsLanes(AsInts(v) & int32_t{0x7fffffff});
 }
 
 // A float32 block split by sign (x < 0, then the rest) with its dy, for the

@@ -2,8 +2,10 @@
 // File: packet_math.h
 // -----------------------------------------------------------------------------
 //
-// Elementary functions on DoublePacket (ops/packet.h), found by argument-
-// dependent lookup from a generic formula's `using std::exp; exp(x)`.
+// Elementary functions on packets (ops/packet.h), found by argument-
+// dependent lookup from a generic formula's `using std::exp; exp(x)`. What
+// follows describes the functions on doubles; those on floats are in
+// ops/packet_math_float.h, and the wrappers here serve both.
 //
 // They serve float32 results: each is within 2^-34 relative of the exact
 // value (pow(a, b) within the absolute error of b log a, 2^-30 relative
@@ -41,6 +43,7 @@
 
 #include "ops/dual.h"
 #include "ops/packet.h"
+#include "ops/packet_math_float.h"
 
 #if ACTGRAD_HAS_PACKETS
 
@@ -140,16 +143,12 @@ ACTGRAD_PACKET_INLINE PacketLanes CopySign(PacketLanes magnitude, PacketLanes si
 // 1 / cosh^2 = 4 e^(-2|x|) / (2 + u)^2 from the same reduction, taken down
 // to e^-760 (where it has underflowed), so that it keeps its relative
 // accuracy where tanh has rounded to 1.
-struct TanhParts {
-  PacketLanes tanh;
-  PacketLanes sech2;
-};
 template <bool kWithDerivative>
-ACTGRAD_PACKET_INLINE TanhParts Tanh(PacketLanes x) {
+ACTGRAD_PACKET_INLINE TanhParts<PacketLanes> Tanh(PacketLanes x) {
   const ExpReduction e = ReduceExp(AtLeast(-2.0 * AbsLanes(x), -760.0));
   const PacketLanes u = Expm1NonPositive(e);
   const PacketLanes q = Reciprocal40(2.0 + u);
-  TanhParts parts;
+  TanhParts<PacketLanes> parts;
   parts.tanh = CopySign(u * q, x);
   if constexpr (kWithDerivative) parts.sech2 = 4.0 * ExpFromReduction(e) * q * q;
   return parts;
@@ -198,8 +197,9 @@ ACTGRAD_PACKET_INLINE PacketLanes PowLanes(PacketLanes a, PacketLanes b) {
 // negative n, so that a result in the subnormals is not lost to an
 // overflowing a^|n|): within a few ulps of double, and defined for
 // negative a.
-ACTGRAD_PACKET_INLINE PacketLanes PowInteger(PacketLanes a, int n) {
-  PacketLanes result = Splat(1.0), power = n < 0 ? Divide(Splat(1.0), a) : a;
+template <typename L>
+ACTGRAD_PACKET_INLINE L PowInteger(L a, int n) {
+  L result = L{} + 1, power = n < 0 ? Divide(L{} + 1, a) : a;
   for (int bit = n < 0 ? -n : n; bit != 0; bit >>= 1) {
     if (bit & 1) result *= power;
     power *= power;
@@ -207,11 +207,32 @@ ACTGRAD_PACKET_INLINE PacketLanes PowInteger(PacketLanes a, int n) {
   return result;
 }
 
+// fn on each half of v, widened to doubles, rounded back once.
+template <typename Fn>
+ACTGRAD_PACKET_INLINE FloatLanes ViaDouble(FloatLanes v, Fn fn) {
+  return Narrow(fn(WidenLow(v)), fn(WidenHigh(v)));
+}
+template <typename Fn>
+ACTGRAD_PACKET_INLINE FloatLanes ViaDouble(FloatLanes a, FloatLanes b, Fn fn) {
+  return Narrow(fn(WidenLow(a), WidenLow(b)), fn(WidenHigh(a), WidenHigh(b)));
+}
+
+ACTGRAD_PACKET_INLINE FloatLanes SinhLanes(FloatLanes x) {
+  return ViaDouble(x, [](PacketLanes v) { return SinhLanes(v); });
+}
+ACTGRAD_PACKET_INLINE FloatLanes CoshLanes(FloatLanes x) {
+  return ViaDouble(x, [](PacketLanes v) { return CoshLanes(v); });
+}
+ACTGRAD_PACKET_INLINE FloatLanes PowLanes(FloatLanes a, FloatLanes b) {
+  return ViaDouble(a, b, [](PacketLanes x, PacketLanes y) { return PowLanes(x, y); });
+}
+
 }  // namespace packet_detail
 
-#define ACTGRAD_PACKET_FUNCTION(name, lanes_fn)                       \
-  ACTGRAD_PACKET_INLINE DoublePacket name(const DoublePacket& x) {    \
-    return PerRegister(x, [](PacketLanes v) { return lanes_fn(v); }); \
+#define ACTGRAD_PACKET_FUNCTION(name, lanes_fn)              \
+  template <typename L>                                      \
+  ACTGRAD_PACKET_INLINE Packet<L> name(const Packet<L>& x) { \
+    return PerRegister(x, [](L v) { return lanes_fn(v); });  \
   }
 ACTGRAD_PACKET_FUNCTION(exp, packet_detail::ExpLanes)
 ACTGRAD_PACKET_FUNCTION(expm1, packet_detail::Expm1Lanes)
@@ -225,28 +246,35 @@ ACTGRAD_PACKET_FUNCTION(abs, AbsLanes)
 ACTGRAD_PACKET_FUNCTION(fabs, AbsLanes)
 #undef ACTGRAD_PACKET_FUNCTION
 
-ACTGRAD_PACKET_INLINE DoublePacket exp2(const DoublePacket& x) {
+template <typename L>
+ACTGRAD_PACKET_INLINE Packet<L> exp2(const Packet<L>& x) {
+  using Scalar = typename Packet<L>::Scalar;
   return PerRegister(
-      x, [](PacketLanes v) { return packet_detail::ExpLanes(v * 0.69314718055994530942); });
+      x, [](L v) { return packet_detail::ExpLanes(v * Scalar(0.69314718055994530942)); });
 }
-ACTGRAD_PACKET_INLINE DoublePacket log2(const DoublePacket& x) {
+template <typename L>
+ACTGRAD_PACKET_INLINE Packet<L> log2(const Packet<L>& x) {
+  using Scalar = typename Packet<L>::Scalar;
   return PerRegister(
-      x, [](PacketLanes v) { return packet_detail::LogLanes(v) * 1.44269504088896340736; });
+      x, [](L v) { return packet_detail::LogLanes(v) * Scalar(1.44269504088896340736); });
 }
-ACTGRAD_PACKET_INLINE DoublePacket log10(const DoublePacket& x) {
+template <typename L>
+ACTGRAD_PACKET_INLINE Packet<L> log10(const Packet<L>& x) {
+  using Scalar = typename Packet<L>::Scalar;
   return PerRegister(
-      x, [](PacketLanes v) { return packet_detail::LogLanes(v) * 0.43429448190325182765; });
+      x, [](L v) { return packet_detail::LogLanes(v) * Scalar(0.43429448190325182765); });
 }
 
-// Functions without a packet formula here: the standard library's, lane by
-// lane.
-#define ACTGRAD_PACKET_BY_LANE(name)                               \
-  ACTGRAD_PACKET_INLINE DoublePacket name(const DoublePacket& x) { \
-    DoublePacket y;                                                \
-    for (int i = 0; i < kPacketLanes; ++i) {                       \
-      y.set(i, std::name(x[i]));                                   \
-    }                                                              \
-    return y;                                                      \
+// Functions without a packet formula here: the standard library's in
+// double, lane by lane.
+#define ACTGRAD_PACKET_BY_LANE(name)                                 \
+  template <typename L>                                              \
+  ACTGRAD_PACKET_INLINE Packet<L> name(const Packet<L>& x) {         \
+    Packet<L> y;                                                     \
+    for (int i = 0; i < Packet<L>::kLanes; ++i) {                    \
+      y.set(i, typename Packet<L>::Scalar(std::name(double(x[i])))); \
+    }                                                                \
+    return y;                                                        \
   }
 ACTGRAD_PACKET_BY_LANE(sin)
 ACTGRAD_PACKET_BY_LANE(cos)
@@ -261,43 +289,45 @@ ACTGRAD_PACKET_BY_LANE(erf)
 ACTGRAD_PACKET_BY_LANE(erfc)
 #undef ACTGRAD_PACKET_BY_LANE
 
-ACTGRAD_PACKET_INLINE DoublePacket pow(const DoublePacket& a, const DoublePacket& b) {
-  return PerRegister(a, b,
-                     [](PacketLanes x, PacketLanes y) { return packet_detail::PowLanes(x, y); });
+template <typename L>
+ACTGRAD_PACKET_INLINE Packet<L> pow(const Packet<L>& a, const Packet<L>& b) {
+  return PerRegister(a, b, [](L x, L y) { return packet_detail::PowLanes(x, y); });
 }
-template <typename S>
+template <typename L, typename S>
 requires std::is_arithmetic_v<S>
-[[gnu::always_inline]] inline DoublePacket pow(const DoublePacket& a, S b) {
+[[gnu::always_inline]] inline Packet<L> pow(const Packet<L>& a, S b) {
   const double p = double(b);
   if (p == std::trunc(p) && std::abs(p) <= 64) {
     const int n = int(p);
-    return PerRegister(a, [n](PacketLanes x) { return packet_detail::PowInteger(x, n); });
+    return PerRegister(a, [n](L x) { return packet_detail::PowInteger(x, n); });
   }
-  return pow(a, DoublePacket(b));
+  return pow(a, Packet<L>(b));
 }
-template <typename S>
+template <typename L, typename S>
 requires std::is_arithmetic_v<S>
-[[gnu::always_inline]] inline DoublePacket pow(S a, const DoublePacket& b) {
-  return pow(DoublePacket(a), b);
+[[gnu::always_inline]] inline Packet<L> pow(S a, const Packet<L>& b) {
+  return pow(Packet<L>(a), b);
 }
 
 // std::fmax and std::fmin: a NaN operand loses.
-ACTGRAD_PACKET_INLINE DoublePacket fmax(const DoublePacket& a, const DoublePacket& b) {
-  return PerRegister(a, b, [](PacketLanes x, PacketLanes y) { return (x < y) | (x != x) ? y : x; });
+template <typename L>
+ACTGRAD_PACKET_INLINE Packet<L> fmax(const Packet<L>& a, const Packet<L>& b) {
+  return PerRegister(a, b, [](L x, L y) { return (x < y) | (x != x) ? y : x; });
 }
-ACTGRAD_PACKET_INLINE DoublePacket fmin(const DoublePacket& a, const DoublePacket& b) {
-  return PerRegister(a, b, [](PacketLanes x, PacketLanes y) { return (y < x) | (x != x) ? y : x; });
+template <typename L>
+ACTGRAD_PACKET_INLINE Packet<L> fmin(const Packet<L>& a, const Packet<L>& b) {
+  return PerRegister(a, b, [](L x, L y) { return (y < x) | (x != x) ? y : x; });
 }
-#define ACTGRAD_PACKET_MIXED_FUNCTION(name)                                     \
-  template <typename S>                                                         \
-  requires std::is_arithmetic_v<S>                                              \
-  [[gnu::always_inline]] inline DoublePacket name(const DoublePacket& a, S b) { \
-    return name(a, DoublePacket(b));                                            \
-  }                                                                             \
-  template <typename S>                                                         \
-  requires std::is_arithmetic_v<S>                                              \
-  [[gnu::always_inline]] inline DoublePacket name(S a, const DoublePacket& b) { \
-    return name(DoublePacket(a), b);                                            \
+#define ACTGRAD_PACKET_MIXED_FUNCTION(name)                               \
+  template <typename L, typename S>                                       \
+  requires std::is_arithmetic_v<S>                                        \
+  [[gnu::always_inline]] inline Packet<L> name(const Packet<L>& a, S b) { \
+    return name(a, Packet<L>(b));                                         \
+  }                                                                       \
+  template <typename L, typename S>                                       \
+  requires std::is_arithmetic_v<S>                                        \
+  [[gnu::always_inline]] inline Packet<L> name(S a, const Packet<L>& b) { \
+    return name(Packet<L>(a), b);                                         \
   }
 ACTGRAD_PACKET_MIXED_FUNCTION(fmax)
 ACTGRAD_PACKET_MIXED_FUNCTION(fmin)
@@ -307,10 +337,11 @@ ACTGRAD_PACKET_MIXED_FUNCTION(fmin)
 
 // tanh and its derivative 1 / cosh^2 from one exponential and one
 // reciprocal (packet_detail::Tanh).
-ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> tanh(const Dual<internal::DoublePacket>& x) {
-  internal::DoublePacket value, derivative;
-  internal::ForEachRegister([&](auto r) __attribute__((always_inline)) {
-    const internal::packet_detail::TanhParts parts =
+template <typename L>
+ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> tanh(const Dual<internal::Packet<L>>& x) {
+  internal::Packet<L> value, derivative;
+  internal::ForEachRegister<internal::Packet<L>>([&](auto r) __attribute__((always_inline)) {
+    const internal::packet_detail::TanhParts<L> parts =
         internal::packet_detail::Tanh<true>(x.value.half[r]);
     value.half[r] = parts.tanh;
     derivative.half[r] = parts.sech2;
@@ -318,63 +349,74 @@ ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> tanh(const Dual<internal::Dou
   return {value, x.tangent * derivative};
 }
 
-// log and log1p on dual numbers over packets: the tangent's division by a
-// reciprocal with no branch (packet_detail::ReciprocalScaled).
-ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> log1p(const Dual<internal::DoublePacket>& x) {
-  using internal::PacketLanes;
-  return {internal::log1p(x.value), x.tangent * internal::PerRegister(x.value, [](PacketLanes v) {
-                                      return internal::packet_detail::ReciprocalScaled(1.0 + v);
-                                    })};
+// log and log1p on dual numbers over packets of doubles: the tangent's
+// division by a reciprocal with no branch (packet_detail::ReciprocalScaled).
+// Floats divide: one rounding fewer, at no cost worth a branch.
+template <typename L>
+ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> log1p(const Dual<internal::Packet<L>>& x) {
+  if constexpr (std::is_same_v<L, internal::FloatLanes>) {
+    return {internal::log1p(x.value), x.tangent / (1 + x.value)};
+  } else {
+    return {internal::log1p(x.value), x.tangent * internal::PerRegister(x.value, [](L v) {
+                                        return internal::packet_detail::ReciprocalScaled(1 + v);
+                                      })};
+  }
 }
-ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> log(const Dual<internal::DoublePacket>& x) {
-  return {internal::log(x.value),
-          x.tangent * internal::PerRegister(x.value, internal::packet_detail::ReciprocalScaled)};
+template <typename L>
+ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> log(const Dual<internal::Packet<L>>& x) {
+  if constexpr (std::is_same_v<L, internal::FloatLanes>) {
+    return {internal::log(x.value), x.tangent / x.value};
+  } else {
+    return {internal::log(x.value), x.tangent * internal::PerRegister(x.value, [](L v) {
+                                      return internal::packet_detail::ReciprocalScaled(v);
+                                    })};
+  }
 }
 
 // |x|, fmax and fmin on dual numbers over packets choose lane by lane, as
 // ops/dual.h's choose by value (|x|' = 0 at 0, a NaN operand loses), without
 // the comparison that would split the packet into passes.
-ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> abs(const Dual<internal::DoublePacket>& x) {
-  using internal::PacketLanes;
-  const internal::DoublePacket sign = internal::PerRegister(x.value, [](PacketLanes v) {
-    return PacketLanes(v > 0.0 ? internal::Splat(1.0) : PacketLanes{}) -
-           PacketLanes(v < 0.0 ? internal::Splat(1.0) : PacketLanes{});
-  });
+template <typename L>
+ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> abs(const Dual<internal::Packet<L>>& x) {
+  const internal::Packet<L> sign = internal::PerRegister(
+      x.value, [](L v) { return L(v > 0 ? L{} + 1 : L{}) - L(v < 0 ? L{} + 1 : L{}); });
   return {internal::abs(x.value), x.tangent * sign};
 }
-ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> fabs(const Dual<internal::DoublePacket>& x) {
+template <typename L>
+ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> fabs(const Dual<internal::Packet<L>>& x) {
   return abs(x);
 }
 // a where `keep_a` (per lane), b elsewhere, value and tangent alike.
-template <typename Keep>
-ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> ChooseLanes(
-    const Dual<internal::DoublePacket>& a, const Dual<internal::DoublePacket>& b, Keep keep_a) {
+template <typename L, typename Keep>
+ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> ChooseLanes(const Dual<internal::Packet<L>>& a,
+                                                            const Dual<internal::Packet<L>>& b,
+                                                            Keep keep_a) {
   const uint32_t lanes = internal::PacketBits(a.value, b.value, keep_a);
   return {internal::SelectLanes(lanes, a.value, b.value),
           internal::SelectLanes(lanes, a.tangent, b.tangent)};
 }
-ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> fmax(const Dual<internal::DoublePacket>& a,
-                                                        const Dual<internal::DoublePacket>& b) {
-  using internal::PacketLanes;
-  return ChooseLanes(a, b, [](PacketLanes x, PacketLanes y) { return !((x < y) | (x != x)); });
+template <typename L>
+ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> fmax(const Dual<internal::Packet<L>>& a,
+                                                     const Dual<internal::Packet<L>>& b) {
+  return ChooseLanes(a, b, [](L x, L y) { return !((x < y) | (x != x)); });
 }
-ACTGRAD_PACKET_INLINE Dual<internal::DoublePacket> fmin(const Dual<internal::DoublePacket>& a,
-                                                        const Dual<internal::DoublePacket>& b) {
-  using internal::PacketLanes;
-  return ChooseLanes(a, b, [](PacketLanes x, PacketLanes y) { return !((y < x) | (x != x)); });
+template <typename L>
+ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> fmin(const Dual<internal::Packet<L>>& a,
+                                                     const Dual<internal::Packet<L>>& b) {
+  return ChooseLanes(a, b, [](L x, L y) { return !((y < x) | (x != x)); });
 }
-#define ACTGRAD_DUAL_PACKET_MIXED(name)                            \
-  template <typename S>                                            \
-  requires std::is_arithmetic_v<S>                                 \
-  [[gnu::always_inline]] inline Dual<internal::DoublePacket> name( \
-      const Dual<internal::DoublePacket>& a, S b) {                \
-    return name(a, Dual<internal::DoublePacket>(b));               \
-  }                                                                \
-  template <typename S>                                            \
-  requires std::is_arithmetic_v<S>                                 \
-  [[gnu::always_inline]] inline Dual<internal::DoublePacket> name( \
-      S a, const Dual<internal::DoublePacket>& b) {                \
-    return name(Dual<internal::DoublePacket>(a), b);               \
+#define ACTGRAD_DUAL_PACKET_MIXED(name)                                                            \
+  template <typename L, typename S>                                                                \
+  requires std::is_arithmetic_v<S>                                                                 \
+  [[gnu::always_inline]] inline Dual<internal::Packet<L>> name(const Dual<internal::Packet<L>>& a, \
+                                                               S b) {                              \
+    return name(a, Dual<internal::Packet<L>>(b));                                                  \
+  }                                                                                                \
+  template <typename L, typename S>                                                                \
+  requires std::is_arithmetic_v<S>                                                                 \
+  [[gnu::always_inline]] inline Dual<internal::Packet<L>> name(                                    \
+      S a, const Dual<internal::Packet<L>>& b) {                                                   \
+    return name(Dual<internal::Packet<L>>(a), b);                                                  \
   }
 ACTGRAD_DUAL_PACKET_MIXED(fmax)
 ACTGRAD_DUAL_PACKET_MIXED(fmin)

@@ -65,7 +65,7 @@ namespace actgrad {
 
 // Bumped whenever ActivationDefinition, TensorOpDefinition, OpDef, Attrs or
 // the registrar change shape.
-inline constexpr int kPluginAbiVersion = 5;
+inline constexpr int kPluginAbiVersion = 6;
 
 // A tensor op's output shape from its input shapes and attributes (params
 // at their defaults where unset), or why the inputs do not fit, in words the

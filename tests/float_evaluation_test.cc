@@ -1,0 +1,248 @@
+// Formulas evaluated in float itself (ops/packet_math_float.h,
+// ops/float_evaluation.h): the float elementary functions against long
+// double over every binade of float, the measurement that decides whether a
+// formula may run in float (fed maps that are wrong, and formulas that
+// cancel), and the rows that run what it decided.
+
+#include "ops/float_evaluation.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "actgrad.h"
+#include "gtest/gtest.h"
+#include "ops/generic_formula.h"
+#include "ops/packet_math.h"
+#include "ops/scalar_activation.h"
+
+namespace actgrad {
+namespace {
+
+constexpr auto kMish = [](auto x, const Attrs&) {
+  using std::exp, std::log1p, std::tanh;
+  return x * tanh(log1p(exp(x)));
+};
+// Cancels for large negative x, where the result is 1 / -x: in float,
+// x^2 + 4 rounds to x^2 and the result to 0.
+constexpr auto kSquareplus = [](auto x, const Attrs&) {
+  using std::sqrt;
+  return (x + sqrt(x * x + 4)) / 2;
+};
+
+long double FloatUlp(long double exact) {
+  const long double a = std::fabs(exact);
+  return a < 0x1p-126L ? 0x1p-149L : std::ldexp(1.0L, std::ilogb(a) - 23);
+}
+
+// |value - exact| in float ulps of the exact value; 0 where both are the
+// same special value, infinity where only one is special.
+double FloatUlps(float value, long double exact) {
+  if (std::isnan(value) || std::isnan(double(exact))) {
+    return std::isnan(value) && std::isnan(double(exact)) ? 0 : HUGE_VAL;
+  }
+  const float rounded = float(exact);
+  if (std::isinf(value) || std::isinf(rounded)) return value == rounded ? 0 : HUGE_VAL;
+  return double(std::fabs(value - exact) / FloatUlp(exact));
+}
+
+// Every binade of float, both signs, 64 points each, and the special values.
+std::vector<float> EveryBinade() {
+  std::vector<float> xs = {0.0f, -0.0f, HUGE_VALF, -HUGE_VALF, NAN};
+  for (int e = -149; e <= 127; ++e) {
+    for (int j = 0; j < 64; ++j) {
+      const float v = std::ldexp(1.0f + (float(j) + 0.61f) / 64, e);
+      if (std::isfinite(v) && v != 0) {
+        xs.push_back(v);
+        xs.push_back(-v);
+      }
+    }
+  }
+  return xs;
+}
+
+#if ACTGRAD_HAS_PACKETS
+
+using internal::FloatLanes;
+using internal::kFloatRegisterLanes;
+
+struct FloatFunction {
+  const char* name;
+  FloatLanes (*packet)(FloatLanes);
+  long double (*exact)(long double);
+  double max_ulps;
+};
+
+TEST(FloatPacketMathTest, ElementaryFunctionsMatchLongDouble) {
+  using namespace internal::packet_detail;
+  const FloatFunction functions[] = {
+      {"exp", [](FloatLanes v) { return ExpLanes(v); }, [](long double x) { return expl(x); }, 1},
+      {"expm1", [](FloatLanes v) { return Expm1Lanes(v); }, [](long double x) { return expm1l(x); },
+       1.5},
+      {"log", [](FloatLanes v) { return LogLanes(v); }, [](long double x) { return logl(x); }, 1},
+      {"log1p", [](FloatLanes v) { return Log1pLanes(v); }, [](long double x) { return log1pl(x); },
+       1},
+      {"tanh", [](FloatLanes v) { return TanhLanes(v); }, [](long double x) { return tanhl(x); },
+       2.5},
+      {"1/cosh^2", [](FloatLanes v) { return Tanh<true>(v).sech2; },
+       [](long double x) {
+         const long double c = coshl(x);
+         return 1 / (c * c);
+       },
+       2.5},
+      {"sinh", [](FloatLanes v) { return SinhLanes(v); }, [](long double x) { return sinhl(x); },
+       0.5},
+      {"cosh", [](FloatLanes v) { return CoshLanes(v); }, [](long double x) { return coshl(x); },
+       0.5},
+  };
+  const std::vector<float> xs = EveryBinade();
+  for (const FloatFunction& f : functions) {
+    double worst = 0;
+    float worst_x = 0;
+    for (size_t i = 0; i < xs.size(); i += kFloatRegisterLanes) {
+      alignas(64) float in[kFloatRegisterLanes], out[kFloatRegisterLanes];
+      for (int l = 0; l < kFloatRegisterLanes; ++l) in[l] = xs[std::min(i + l, xs.size() - 1)];
+      FloatLanes v;
+      std::memcpy(&v, in, sizeof(v));
+      const FloatLanes y = f.packet(v);
+      std::memcpy(out, &y, sizeof(y));
+      for (int l = 0; l < kFloatRegisterLanes; ++l) {
+        const double ulps = FloatUlps(out[l], f.exact(in[l]));
+        if (ulps > worst) {
+          worst = ulps;
+          worst_x = in[l];
+        }
+      }
+    }
+    EXPECT_LE(worst, f.max_ulps) << f.name << " at x = " << worst_x;
+  }
+}
+
+#endif  // ACTGRAD_HAS_PACKETS
+
+TEST(FloatEvaluationTest, MishValuesRunInFloat) {
+  const GenericFormula& g = *Generic(kMish);
+  const internal::FloatEvaluationReport report = internal::MeasureFloatEvaluation(g, 0, Attrs{});
+  EXPECT_GT(report.points, 17000);
+#if ACTGRAD_HAS_PACKETS
+  EXPECT_TRUE(report.accurate()) << report.ToString();
+  EXPECT_TRUE(internal::EvaluatesInFloat(g, 0, Attrs{}));
+#endif
+  // Derivatives stay in double.
+  EXPECT_FALSE(internal::EvaluatesInFloat(g, 1, Attrs{}));
+  EXPECT_FALSE(internal::EvaluatesInFloat(g, 2, Attrs{}));
+}
+
+TEST(FloatEvaluationTest, AFormulaThatCancelsKeepsTheDoubleEvaluation) {
+  const GenericFormula& g = *Generic(kSquareplus);
+  const internal::FloatEvaluationReport report = internal::MeasureFloatEvaluation(g, 0, Attrs{});
+#if ACTGRAD_HAS_PACKETS
+  EXPECT_FALSE(report.accurate()) << report.ToString();
+  EXPECT_LT(report.worst_x, -1000.0) << report.ToString();
+  EXPECT_FALSE(internal::EvaluatesInFloat(g, 0, Attrs{}));
+#else
+  EXPECT_TRUE(report.accurate()) << report.ToString();
+#endif
+}
+
+// Maps deliberately wrong in float, in a copy of mish's formula.
+void ScaledMap(int order, const float* x, const float* dy, float* out, int64_t n,
+               const Attrs& attrs, float scale) {
+  Generic(kMish)->map_float(order, x, dy, out, n, attrs);
+  for (int64_t i = 0; i < n; ++i) out[i] *= scale;
+}
+
+TEST(FloatEvaluationTest, WrongFloatMapsAreCaught) {
+  GenericFormula g = *Generic(kMish);
+  // 8 ulps off everywhere: caught.
+  g.map_float_in_float = [](int order, const float* x, const float* dy, float* out, int64_t n,
+                            const Attrs& attrs) {
+    ScaledMap(order, x, dy, out, n, attrs, 1.0f + 0x1p-20f);
+  };
+  for (int order : {0, 1}) {
+    const internal::FloatEvaluationReport report =
+        internal::MeasureFloatEvaluation(g, order, Attrs{});
+    EXPECT_FALSE(report.accurate()) << report.ToString();
+    EXPECT_GT(report.max_ulps_beyond_allowance, 6.0) << report.ToString();
+    EXPECT_FALSE(internal::EvaluatesInFloat(g, order, Attrs{}));
+  }
+  // About an ulp off: within the 3 the measurement allows.
+  g.map_float_in_float = [](int order, const float* x, const float* dy, float* out, int64_t n,
+                            const Attrs& attrs) {
+    ScaledMap(order, x, dy, out, n, attrs, 1.0f + 0x1p-23f);
+  };
+  EXPECT_TRUE(internal::MeasureFloatEvaluation(g, 0, Attrs{}).accurate());
+  // Right everywhere but at infinity, where mish is infinity: caught.
+  g.map_float_in_float = [](int order, const float* x, const float* dy, float* out, int64_t n,
+                            const Attrs& attrs) {
+    Generic(kMish)->map_float(order, x, dy, out, n, attrs);
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::isinf(x[i])) out[i] = 0;
+    }
+  };
+  const internal::FloatEvaluationReport at_infinity =
+      internal::MeasureFloatEvaluation(g, 0, Attrs{});
+  EXPECT_FALSE(at_infinity.accurate()) << at_infinity.ToString();
+  EXPECT_TRUE(std::isinf(at_infinity.worst_x)) << at_infinity.ToString();
+}
+
+// The rows defined by these formulas run what the measurement chose: mish's
+// float32 forward and derivative are its float evaluation, bit for bit, and
+// within 4 ulps of the exact values; squareplus's are the double one's.
+TEST(FloatEvaluationTest, RowsRunWhatWasChosen) {
+  static const absl::StatusOr<const OpDef*> mish = DefineActivation({
+      .name = "float_evaluation_test_mish",
+      .formula = "y = x tanh(log(1 + e^x))",
+      .generic = Generic(kMish),
+  });
+  static const absl::StatusOr<const OpDef*> squareplus = DefineActivation({
+      .name = "float_evaluation_test_squareplus",
+      .formula = "y = (x + sqrt(x^2 + 4)) / 2",
+      .generic = Generic(kSquareplus),
+  });
+  ASSERT_TRUE(mish.ok()) << mish.status();
+  ASSERT_TRUE(squareplus.ok()) << squareplus.status();
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<float> wide(-30.0f, 30.0f);
+  std::vector<double> values(3000);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = wide(gen);
+  for (const auto& [row, formula] :
+       {std::pair{*mish, Generic(kMish)}, std::pair{*squareplus, Generic(kSquareplus)}}) {
+    Tensor x = FromValues(values, {int64_t(values.size())}, DType::kFloat32);
+    x.set_requires_grad(true);
+    const Tensor y = Apply(*row, {x});
+    y.Backward(Ones({int64_t(values.size())}));
+    const int64_t n = int64_t(values.size());
+    const float* px = static_cast<const float*>(x.raw_data());
+    for (int order : {0, 1}) {
+      std::vector<float> expected(values.size());
+      const bool in_float = internal::EvaluatesInFloat(*formula, order, Attrs{});
+      (in_float ? formula->map_float_in_float : formula->map_float)(order, px, nullptr,
+                                                                    expected.data(), n, Attrs{});
+      const float* got = static_cast<const float*>(order == 0 ? y.raw_data() : x.grad().raw_data());
+      double worst = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_EQ(got[i], expected[i]) << row->name << " order " << order << " at x = " << px[i];
+        const HyperDual<long double> exact =
+            formula->wide_hyper_dual(HyperDual<long double>::Variable(px[i]), Attrs{});
+        const long double reference = order == 0 ? exact.value.value : FirstDerivative(exact);
+        const long double allowance =
+            order == 0 ? 0 : 4 * std::fabs(px[i]) * 0x1p-24L * std::fabs(SecondDerivative(exact));
+        worst =
+            std::max(worst, FloatUlps(got[i], reference) - double(allowance / FloatUlp(reference)));
+      }
+      EXPECT_LE(worst, 4.0) << row->name << " order " << order;
+    }
+  }
+#if ACTGRAD_HAS_PACKETS
+  EXPECT_TRUE(internal::EvaluatesInFloat(*Generic(kMish), 0, Attrs{}));
+  EXPECT_FALSE(internal::EvaluatesInFloat(*Generic(kSquareplus), 0, Attrs{}));
+#endif
+}
+
+}  // namespace
+}  // namespace actgrad
