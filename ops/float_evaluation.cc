@@ -1,5 +1,6 @@
 #include "ops/float_evaluation.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -51,6 +52,7 @@ bool SameFloat(float a, float b) {
 }  // namespace
 
 std::string FloatEvaluationReport::ToString() const {
+  if (threw) return "the formula threw on the grid";
   return absl::StrFormat("%d points, worst %.3g ulps beyond the allowance at x = %.9g", points,
                          max_ulps_beyond_allowance, worst_x);
 }
@@ -65,8 +67,16 @@ FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, int order,
   const std::vector<float> x = Grid();
   const int64_t n = int64_t(x.size());
   std::vector<float> in_float(x.size()), in_double(x.size());
-  g.map_float_in_float(order, x.data(), nullptr, in_float.data(), n, attrs);
-  g.map_float(order, x.data(), nullptr, in_double.data(), n, attrs);
+  // A formula may throw on inputs the caller never gives it; one that does
+  // on the grid cannot be measured, and keeps the double evaluation.
+  try {
+    g.map_float_in_float(order, x.data(), nullptr, in_float.data(), n, attrs);
+    g.map_float(order, x.data(), nullptr, in_double.data(), n, attrs);
+  } catch (...) {
+    report.threw = true;
+    report.max_ulps_beyond_allowance = std::numeric_limits<double>::infinity();
+    return report;
+  }
   report.points = int(n);
   auto note = [&](double beyond, float at) {
     if (beyond > report.max_ulps_beyond_allowance) {
@@ -80,8 +90,14 @@ FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, int order,
       if (!SameFloat(fast, careful)) note(std::numeric_limits<double>::infinity(), x[i]);
       continue;
     }
-    const HyperDual<long double> exact =
-        g.wide_hyper_dual(HyperDual<long double>::Variable(x[i]), attrs);
+    HyperDual<long double> exact;
+    try {
+      exact = g.wide_hyper_dual(HyperDual<long double>::Variable(x[i]), attrs);
+    } catch (...) {
+      report.threw = true;
+      note(std::numeric_limits<double>::infinity(), x[i]);
+      continue;
+    }
     const long double reference = order == 0 ? exact.value.value : FirstDerivative(exact);
     if (!std::isfinite(reference) || std::fabs(reference) > std::numeric_limits<float>::max()) {
       if (!SameFloat(fast, careful)) note(std::numeric_limits<double>::infinity(), x[i]);
@@ -114,12 +130,19 @@ FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, int order,
 
 bool EvaluatesInFloat(const GenericFormula& g, int order, const Attrs& attrs) {
   if (g.map_float_in_float == nullptr || order > 0) return false;
-  using Key = std::tuple<const GenericFormula*, int, std::array<double, Attrs::kMaxParams>, double,
-                         double, double, double, double>;
+  // The attributes a formula may read, by their bits: unset parameters are
+  // NaN, which compares unequal to itself.
+  constexpr int kReals = Attrs::kMaxParams + 5;
+  std::array<double, kReals> reals;
+  std::copy(attrs.params.begin(), attrs.params.end(), reals.begin());
+  const std::array<double, 5> others = {attrs.alpha, attrs.grad_at_zero, attrs.exponent, attrs.min,
+                                        attrs.max};
+  std::copy(others.begin(), others.end(), reals.begin() + Attrs::kMaxParams);
+  using Key = std::tuple<const GenericFormula*, int, std::array<uint64_t, kReals>>;
+  Key key{&g, order, {}};
+  std::memcpy(std::get<2>(key).data(), reals.data(), sizeof(reals));
   static std::mutex mutex;
   static auto* decided = new absl::flat_hash_map<Key, bool>();
-  const Key key{&g,        order,    attrs.params, attrs.alpha, attrs.grad_at_zero, attrs.exponent,
-                attrs.min, attrs.max};
   {
     std::lock_guard<std::mutex> lock(mutex);
     if (auto it = decided->find(key); it != decided->end()) return it->second;

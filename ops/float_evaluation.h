@@ -51,6 +51,8 @@ struct FloatEvaluationReport {
   // evaluation's.
   double max_ulps_beyond_allowance = 0;
   double worst_x = 0;
+  // The formula threw on some of the grid's inputs.
+  bool threw = false;
   bool accurate() const { return max_ulps_beyond_allowance <= kMaxUlps; }
   std::string ToString() const;
 
