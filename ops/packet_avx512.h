@@ -62,16 +62,22 @@ ACTGRAD_PACKET_INLINE uint32_t NonFiniteLanes(FloatLanes v) {
 }
 ACTGRAD_PACKET_INLINE FloatLanes Divide(FloatLanes a, FloatLanes b) { return a / b; }
 
-// The low and high halves of a register of floats as doubles, and back.
+// The low and high halves of a register of floats as doubles, and back:
+// halves split and joined by shuffles, converted by the zero-masked forms
+// (GCC 12 warns of the unmasked ones' undefined pass-through operand).
+typedef float FloatHalf __attribute__((vector_size(32)));
 ACTGRAD_PACKET_INLINE PacketLanes WidenLow(FloatLanes v) {
-  return FromZmm(_mm512_cvtps_pd(_mm512_castps512_ps256(Zmm(v))));
+  const FloatHalf half = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+  return FromZmm(_mm512_maskz_cvtps_pd(0xff, VectorCast<__m256>(half)));
 }
 ACTGRAD_PACKET_INLINE PacketLanes WidenHigh(FloatLanes v) {
-  return FromZmm(_mm512_cvtps_pd(_mm512_extractf32x8_ps(Zmm(v), 1)));
+  const FloatHalf half = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  return FromZmm(_mm512_maskz_cvtps_pd(0xff, VectorCast<__m256>(half)));
 }
 ACTGRAD_PACKET_INLINE FloatLanes Narrow(PacketLanes low, PacketLanes high) {
-  return FromZmm(_mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(Zmm(low))),
-                                    _mm512_cvtpd_ps(Zmm(high)), 1));
+  const FloatHalf a = VectorCast<FloatHalf>(_mm512_maskz_cvtpd_ps(0xff, Zmm(low)));
+  const FloatHalf b = VectorCast<FloatHalf>(_mm512_maskz_cvtpd_ps(0xff, Zmm(high)));
+  return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 }
 
 // 1 / b to within 2 ulps of double for |b| in [2^-1000, 2^1000]: a 14-bit
@@ -143,7 +149,9 @@ ACTGRAD_PACKET_INLINE PacketLanes ReciprocalScaled(PacketLanes b) {
 ACTGRAD_PACKET_INLINE PacketLanes SqrtLanes(PacketLanes x) {
   return FromZmm(_mm512_maskz_sqrt_pd(0xff, Zmm(x)));
 }
-ACTGRAD_PACKET_INLINE FloatLanes SqrtLanes(FloatLanes x) { return FromZmm(_mm512_sqrt_ps(Zmm(x))); }
+ACTGRAD_PACKET_INLINE FloatLanes SqrtLanes(FloatLanes x) {
+  return FromZmm(_mm512_maskz_sqrt_ps(0xffff, Zmm(x)));
+}
 
 // e^x is reduced by eighths of ln 2 (ops/packet_math.h): 2^(j / 8) for
 // j = k mod 8, from a table of eight held in one register. vpermpd reads
