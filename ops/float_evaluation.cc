@@ -6,7 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
-#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -16,7 +16,6 @@ namespace actgrad::internal {
 
 namespace {
 
-constexpr long double kFloatRoundoff = 0x1p-24L;
 constexpr long double kSmallestSubnormal = 0x1p-149L;
 constexpr long double kSmallestNormal = 0x1p-126L;
 
@@ -57,10 +56,9 @@ std::string FloatEvaluationReport::ToString() const {
                          max_ulps_beyond_allowance, worst_x);
 }
 
-FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, int order,
-                                             const Attrs& attrs) {
+FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, const Attrs& attrs) {
   FloatEvaluationReport report;
-  if (g.map_float_in_float == nullptr || order > 1) {
+  if (g.map_float_in_float == nullptr) {
     report.max_ulps_beyond_allowance = std::numeric_limits<double>::infinity();
     return report;
   }
@@ -70,8 +68,8 @@ FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, int order,
   // A formula may throw on inputs the caller never gives it; one that does
   // on the grid cannot be measured, and keeps the double evaluation.
   try {
-    g.map_float_in_float(order, x.data(), nullptr, in_float.data(), n, attrs);
-    g.map_float(order, x.data(), nullptr, in_double.data(), n, attrs);
+    g.map_float_in_float(0, x.data(), nullptr, in_float.data(), n, attrs);
+    g.map_float(0, x.data(), nullptr, in_double.data(), n, attrs);
   } catch (...) {
     report.threw = true;
     report.max_ulps_beyond_allowance = std::numeric_limits<double>::infinity();
@@ -98,7 +96,7 @@ FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, int order,
       note(std::numeric_limits<double>::infinity(), x[i]);
       continue;
     }
-    const long double reference = order == 0 ? exact.value.value : FirstDerivative(exact);
+    const long double reference = exact.value.value;
     if (!std::isfinite(reference) || std::fabs(reference) > std::numeric_limits<float>::max()) {
       if (!SameFloat(fast, careful)) note(std::numeric_limits<double>::infinity(), x[i]);
       continue;
@@ -108,13 +106,6 @@ FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, int order,
       continue;
     }
     long double allowance = 0;
-    if (order == 1) {
-      const long double second = SecondDerivative(exact);
-      if (std::isfinite(second)) {
-        allowance = FloatEvaluationReport::kAllowanceUlps * std::fabs(x[i]) * kFloatRoundoff *
-                    std::fabs(second);
-      }
-    }
     // Below the normal range a result holds fewer digits: half of them must
     // be right, and in the lowest subnormals it may flush to zero.
     if (std::fabs(reference) < kSmallestNormal) {
@@ -138,9 +129,9 @@ bool EvaluatesInFloat(const GenericFormula& g, int order, const Attrs& attrs) {
   const std::array<double, 5> others = {attrs.alpha, attrs.grad_at_zero, attrs.exponent, attrs.min,
                                         attrs.max};
   std::copy(others.begin(), others.end(), reals.begin() + Attrs::kMaxParams);
-  using Key = std::tuple<const GenericFormula*, int, std::array<uint64_t, kReals>>;
-  Key key{&g, order, {}};
-  std::memcpy(std::get<2>(key).data(), reals.data(), sizeof(reals));
+  using Key = std::pair<const GenericFormula*, std::array<uint64_t, kReals>>;
+  Key key{&g, {}};
+  std::memcpy(key.second.data(), reals.data(), sizeof(reals));
   static std::mutex mutex;
   static auto* decided = new absl::flat_hash_map<Key, bool>();
   {
@@ -148,7 +139,7 @@ bool EvaluatesInFloat(const GenericFormula& g, int order, const Attrs& attrs) {
     if (auto it = decided->find(key); it != decided->end()) return it->second;
     if (decided->size() >= 4096) return false;
   }
-  const bool accurate = MeasureFloatEvaluation(g, order, attrs).accurate();
+  const bool accurate = MeasureFloatEvaluation(g, attrs).accurate();
   std::lock_guard<std::mutex> lock(mutex);
   decided->emplace(key, accurate);
   return accurate;

@@ -2,35 +2,32 @@
 // File: float_evaluation.h
 // -----------------------------------------------------------------------------
 //
-// Whether a generic formula (ops/generic_formula.h) may be evaluated in
-// float itself on float32 tensors, decided by measurement. Evaluated in
-// float (FloatPacket, ops/packet.h), a formula runs about twice as fast as
-// in double, but its roundings compound, and a formula that cancels
-// (x + sqrt(x^2 + 4) for large negative x) loses every digit. So the first
-// time a formula is run at given attributes, its values and derivatives in
-// float are compared with its exact ones (long double dual numbers) over
-// every binade of float's range (32 points in each), both signs, and
-// judged as the built-in float32 kernels are (tests/float32_accuracy_test.cc)
-// with an ulp to spare for the points between the grid's: values within 3
-// ulps outright, derivatives within 3 ulps beyond what rounding the input to
-// float costs (4 |x| 2^-24 |f''(x)|), special inputs as the double
-// evaluation gives them. A formula whose values pass runs them in float
-// from then on; one that fails keeps the double evaluation.
+// Whether a generic formula's values (ops/generic_formula.h) may be
+// evaluated in float itself on float32 tensors, decided by measurement.
+// Evaluated in float (FloatPacket, ops/packet.h), a formula runs about twice
+// as fast as in double, but its roundings compound, and a formula that
+// cancels (x + sqrt(x^2 + 4) for large negative x) loses every digit. So
+// the first time a formula is run at given attributes, its values in float
+// are compared with its exact ones (long double dual numbers) over every
+// binade of float's range (32 points in each), both signs, and judged as
+// the built-in float32 kernels are (tests/float32_accuracy_test.cc), with
+// an ulp to spare for the points between the grid's: within 3 ulps, special
+// inputs as the double evaluation gives them. A formula that passes runs its
+// values in float from then on; one that fails, or throws on the grid,
+// keeps the double evaluation.
 //
-// Derivatives are measured the same way but always run in double: from
-// dual numbers they are sums of products, whose roundings a cancellation
-// multiplies, and a grid this size misses the narrow places where that
-// happens (mish's float derivative is 5 ulps off near x = -2.22, between
-// the grid's points, where the grid's worst was 1.9).
+// Derivatives always run in double: from dual numbers they are sums of
+// products, whose roundings a cancellation multiplies, and a grid this size
+// misses the narrow places where that happens (mish's float derivative was
+// 5 ulps off near x = -2.22, between the grid's points, where the grid's
+// worst was 1.9 beyond the input-rounding allowance).
 //
 // Example:
 //
 //   const GenericFormula* g = Generic(kMish);
-//   if (internal::EvaluatesInFloat(*g, 1, attrs)) {
-//     g->map_float_in_float(1, x, dy, dx, n, attrs);
-//   } else {
-//     g->map_float(1, x, dy, dx, n, attrs);
-//   }
+//   const auto map = internal::EvaluatesInFloat(*g, 0, attrs) ? g->map_float_in_float
+//                                                             : g->map_float;
+//   map(0, x, nullptr, y, n, attrs);
 
 #ifndef ACTGRAD_OPS_FLOAT_EVALUATION_H_
 #define ACTGRAD_OPS_FLOAT_EVALUATION_H_
@@ -42,11 +39,12 @@
 
 namespace actgrad::internal {
 
-// How `g`'s order-`order` function (0 value, 1 derivative) evaluated in
-// float compares with its exact value over the grid.
+// How `g`'s values evaluated in float compare with its exact values over
+// the grid.
 struct FloatEvaluationReport {
   int points = 0;
-  // The largest error in ulps beyond the allowance, and where; infinity
+  // The largest error in ulps beyond the allowance (for subnormal results),
+  // and where; infinity
   // where a special input or a non-finite result differs from the double
   // evaluation's.
   double max_ulps_beyond_allowance = 0;
@@ -59,16 +57,13 @@ struct FloatEvaluationReport {
   // The built-in kernels' 4 ulps, less one for the points between the
   // grid's.
   static constexpr double kMaxUlps = 3.0;
-  // What the allowance for derivatives counts: the built-in kernels'.
-  static constexpr double kAllowanceUlps = 4.0;
 };
-FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, int order,
-                                             const Attrs& attrs);
+FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, const Attrs& attrs);
 
-// MeasureFloatEvaluation(g, 0, attrs).accurate() for values, measured once
-// per formula and attributes (the first 4096 of them; past those, false
-// without measuring). False for derivatives and where the formula has no
-// float evaluation.
+// MeasureFloatEvaluation(g, attrs).accurate() for values (order 0),
+// measured once per formula and attributes (the first 4096 of them; past
+// those, false without measuring). False for derivatives and where the
+// formula has no float evaluation.
 bool EvaluatesInFloat(const GenericFormula& g, int order, const Attrs& attrs);
 
 }  // namespace actgrad::internal

@@ -61,10 +61,11 @@ struct GenericFormula {
                     const Attrs& attrs);
   void (*map_double)(int order, const double* x, const double* dy, double* out, int64_t n,
                      const Attrs& attrs);
-  // map_float with the formula evaluated in float itself for orders 0 and
-  // 1 (ops/generic_packet.h): faster, and a few ulps off instead of one, or
+  // map_float with the formula's values (order 0) evaluated in float itself
+  // (ops/generic_packet.h): faster, and a few ulps off instead of one, or
   // more where the formula cancels. The row's kernels run it only where
-  // ops/float_evaluation.h has measured it as accurate as map_float.
+  // ops/float_evaluation.h has measured it as accurate as the built-in
+  // kernels; other orders are map_float's.
   void (*map_float_in_float)(int order, const float* x, const float* dy, float* out, int64_t n,
                              const Attrs& attrs);
 };

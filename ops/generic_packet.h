@@ -9,9 +9,9 @@
 // evaluated, and rounded once at the end, as the built-in float32 kernels
 // do; the functions of ops/packet_math.h keep the result on
 // the float the scalar double path gives but where the two straddle a
-// rounding boundary. GenericMapInFloat evaluates values and first
-// derivatives on FloatPacket instead, for the formulas that
-// ops/float_evaluation.h has measured as accurate that way.
+// rounding boundary. GenericMapInFloat evaluates values on FloatPacket
+// instead, for the formulas that ops/float_evaluation.h has measured as
+// accurate that way.
 //
 // A formula with branches takes as many passes over a packet as its lanes
 // take paths (ops/packet.h); once a packet has needed more than one, the
@@ -237,15 +237,14 @@ void GenericMap(int order, const T* x, const T* dy, T* out, int64_t n, const Att
   }
 }
 
-// The same, the formula evaluated in float itself (FloatPacket) for values
-// and first derivatives; second derivatives, and builds without packets,
-// stay in double.
+// The same, the formula's values evaluated in float itself (FloatPacket);
+// derivatives, and builds without packets, stay in double
+// (ops/float_evaluation.h says why).
 template <typename F>
 void GenericMapInFloat(int order, const float* x, const float* dy, float* out, int64_t n,
                        const Attrs& attrs) {
 #if ACTGRAD_HAS_PACKETS
   if (order == 0) return GenericMapFloat<F, 0, FloatPacket>(x, dy, out, n, attrs);
-  if (order == 1) return GenericMapFloat<F, 1, FloatPacket>(x, dy, out, n, attrs);
 #endif
   GenericMap<F, float>(order, x, dy, out, n, attrs);
 }

@@ -126,7 +126,7 @@ TEST(FloatPacketMathTest, ElementaryFunctionsMatchLongDouble) {
 
 TEST(FloatEvaluationTest, MishValuesRunInFloat) {
   const GenericFormula& g = *Generic(kMish);
-  const internal::FloatEvaluationReport report = internal::MeasureFloatEvaluation(g, 0, Attrs{});
+  const internal::FloatEvaluationReport report = internal::MeasureFloatEvaluation(g, Attrs{});
   EXPECT_GT(report.points, 17000);
 #if ACTGRAD_HAS_PACKETS
   EXPECT_TRUE(report.accurate()) << report.ToString();
@@ -139,7 +139,7 @@ TEST(FloatEvaluationTest, MishValuesRunInFloat) {
 
 TEST(FloatEvaluationTest, AFormulaThatCancelsKeepsTheDoubleEvaluation) {
   const GenericFormula& g = *Generic(kSquareplus);
-  const internal::FloatEvaluationReport report = internal::MeasureFloatEvaluation(g, 0, Attrs{});
+  const internal::FloatEvaluationReport report = internal::MeasureFloatEvaluation(g, Attrs{});
 #if ACTGRAD_HAS_PACKETS
   EXPECT_FALSE(report.accurate()) << report.ToString();
   EXPECT_LT(report.worst_x, -1000.0) << report.ToString();
@@ -163,19 +163,16 @@ TEST(FloatEvaluationTest, WrongFloatMapsAreCaught) {
                             const Attrs& attrs) {
     ScaledMap(order, x, dy, out, n, attrs, 1.0f + 0x1p-20f);
   };
-  for (int order : {0, 1}) {
-    const internal::FloatEvaluationReport report =
-        internal::MeasureFloatEvaluation(g, order, Attrs{});
-    EXPECT_FALSE(report.accurate()) << report.ToString();
-    EXPECT_GT(report.max_ulps_beyond_allowance, 6.0) << report.ToString();
-    EXPECT_FALSE(internal::EvaluatesInFloat(g, order, Attrs{}));
-  }
+  const internal::FloatEvaluationReport report = internal::MeasureFloatEvaluation(g, Attrs{});
+  EXPECT_FALSE(report.accurate()) << report.ToString();
+  EXPECT_GT(report.max_ulps_beyond_allowance, 6.0) << report.ToString();
+  EXPECT_FALSE(internal::EvaluatesInFloat(g, 0, Attrs{}));
   // About an ulp off: within the 3 the measurement allows.
   g.map_float_in_float = [](int order, const float* x, const float* dy, float* out, int64_t n,
                             const Attrs& attrs) {
     ScaledMap(order, x, dy, out, n, attrs, 1.0f + 0x1p-23f);
   };
-  EXPECT_TRUE(internal::MeasureFloatEvaluation(g, 0, Attrs{}).accurate());
+  EXPECT_TRUE(internal::MeasureFloatEvaluation(g, Attrs{}).accurate());
   // Right everywhere but at infinity, where mish is infinity: caught.
   g.map_float_in_float = [](int order, const float* x, const float* dy, float* out, int64_t n,
                             const Attrs& attrs) {
@@ -184,8 +181,7 @@ TEST(FloatEvaluationTest, WrongFloatMapsAreCaught) {
       if (std::isinf(x[i])) out[i] = 0;
     }
   };
-  const internal::FloatEvaluationReport at_infinity =
-      internal::MeasureFloatEvaluation(g, 0, Attrs{});
+  const internal::FloatEvaluationReport at_infinity = internal::MeasureFloatEvaluation(g, Attrs{});
   EXPECT_FALSE(at_infinity.accurate()) << at_infinity.ToString();
   EXPECT_TRUE(std::isinf(at_infinity.worst_x)) << at_infinity.ToString();
 }
