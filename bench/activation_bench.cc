@@ -9,7 +9,7 @@
 //
 // `mish_generic` is mish defined by its forward alone, x tanh(log(1 + e^x)),
 // registered here so that the path such a user or plugin activation takes
-// (packets of doubles, ops/generic_packet.h) is timed beside the built-in
+// (packets of floats, ops/generic_packet.h) is timed beside the built-in
 // kernel; a plugin's own activations get rows with actgrad_bench --plugin.
 //
 // Forward is timed on an input that requires a gradient, so it includes

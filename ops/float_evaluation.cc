@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -19,8 +20,12 @@ namespace {
 constexpr long double kSmallestSubnormal = 0x1p-149L;
 constexpr long double kSmallestNormal = 0x1p-126L;
 
-// Points per binade, on each side of zero.
+// Points per binade, on each side of zero: four times as many for
+// derivatives, whose errors a cancellation concentrates near where the
+// derivative's terms balance.
 constexpr int kPointsPerBinade = 32;
+constexpr int kDerivativePointsPerBinade = 128;
+constexpr long double kFloatRoundoff = 0x1p-24L;
 
 long double FloatUlp(long double v) {
   const long double a = std::fabs(v);
@@ -28,14 +33,14 @@ long double FloatUlp(long double v) {
   return std::ldexp(1.0L, std::ilogb(a) - 23);
 }
 
-std::vector<float> Grid() {
+std::vector<float> Grid(int points_per_binade) {
   std::vector<float> x = {0.0f, -0.0f, std::numeric_limits<float>::infinity(),
                           -std::numeric_limits<float>::infinity(),
                           std::numeric_limits<float>::quiet_NaN()};
   for (int e = -149; e <= 127; ++e) {
-    for (int j = 0; j < kPointsPerBinade; ++j) {
+    for (int j = 0; j < points_per_binade; ++j) {
       // Off the round numbers, where formulas are at their most ordinary.
-      const float v = std::ldexp(1.0f + (float(j) + 0.37f) / kPointsPerBinade, e);
+      const float v = std::ldexp(1.0f + (float(j) + 0.37f) / points_per_binade, e);
       if (!std::isfinite(v) || v == 0) continue;
       x.push_back(v);
       x.push_back(-v);
@@ -56,20 +61,21 @@ std::string FloatEvaluationReport::ToString() const {
                          max_ulps_beyond_allowance, worst_x);
 }
 
-FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, const Attrs& attrs) {
+FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, int order,
+                                             const Attrs& attrs) {
   FloatEvaluationReport report;
-  if (g.map_float_in_float == nullptr) {
+  if (g.map_float_in_float == nullptr || order < 0 || order > 1) {
     report.max_ulps_beyond_allowance = std::numeric_limits<double>::infinity();
     return report;
   }
-  const std::vector<float> x = Grid();
+  const std::vector<float> x = Grid(order == 0 ? kPointsPerBinade : kDerivativePointsPerBinade);
   const int64_t n = int64_t(x.size());
   std::vector<float> in_float(x.size()), in_double(x.size());
   // A formula may throw on inputs the caller never gives it; one that does
   // on the grid cannot be measured, and keeps the double evaluation.
   try {
-    g.map_float_in_float(0, x.data(), nullptr, in_float.data(), n, attrs);
-    g.map_float(0, x.data(), nullptr, in_double.data(), n, attrs);
+    g.map_float_in_float(order, x.data(), nullptr, in_float.data(), n, attrs);
+    g.map_float(order, x.data(), nullptr, in_double.data(), n, attrs);
   } catch (...) {
     report.threw = true;
     report.max_ulps_beyond_allowance = std::numeric_limits<double>::infinity();
@@ -96,7 +102,7 @@ FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, const Attr
       note(std::numeric_limits<double>::infinity(), x[i]);
       continue;
     }
-    const long double reference = exact.value.value;
+    const long double reference = order == 0 ? exact.value.value : FirstDerivative(exact);
     if (!std::isfinite(reference) || std::fabs(reference) > std::numeric_limits<float>::max()) {
       if (!SameFloat(fast, careful)) note(std::numeric_limits<double>::infinity(), x[i]);
       continue;
@@ -106,6 +112,15 @@ FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, const Attr
       continue;
     }
     long double allowance = 0;
+    // A derivative is judged as the derivative oracle judges the built-in
+    // kernels': beyond what the input's rounding would move it by.
+    if (order == 1) {
+      const long double second = SecondDerivative(exact);
+      if (std::isfinite(second)) {
+        allowance = FloatEvaluationReport::kDerivativeAllowance * std::fabs(x[i]) * kFloatRoundoff *
+                    std::fabs(second);
+      }
+    }
     // Below the normal range a result holds fewer digits: half of them must
     // be right, and in the lowest subnormals it may flush to zero.
     if (std::fabs(reference) < kSmallestNormal) {
@@ -120,7 +135,7 @@ FloatEvaluationReport MeasureFloatEvaluation(const GenericFormula& g, const Attr
 }
 
 bool EvaluatesInFloat(const GenericFormula& g, int order, const Attrs& attrs) {
-  if (g.map_float_in_float == nullptr || order > 0) return false;
+  if (g.map_float_in_float == nullptr || order < 0 || order > 1) return false;
   // The attributes a formula may read, by their bits: unset parameters are
   // NaN, which compares unequal to itself.
   constexpr int kReals = Attrs::kMaxParams + 5;
@@ -129,9 +144,9 @@ bool EvaluatesInFloat(const GenericFormula& g, int order, const Attrs& attrs) {
   const std::array<double, 5> others = {attrs.alpha, attrs.grad_at_zero, attrs.exponent, attrs.min,
                                         attrs.max};
   std::copy(others.begin(), others.end(), reals.begin() + Attrs::kMaxParams);
-  using Key = std::pair<const GenericFormula*, std::array<uint64_t, kReals>>;
-  Key key{&g, {}};
-  std::memcpy(key.second.data(), reals.data(), sizeof(reals));
+  using Key = std::tuple<const GenericFormula*, int, std::array<uint64_t, kReals>>;
+  Key key{&g, order, {}};
+  std::memcpy(std::get<2>(key).data(), reals.data(), sizeof(reals));
   static std::mutex mutex;
   static auto* decided = new absl::flat_hash_map<Key, bool>();
   {
@@ -139,7 +154,7 @@ bool EvaluatesInFloat(const GenericFormula& g, int order, const Attrs& attrs) {
     if (auto it = decided->find(key); it != decided->end()) return it->second;
     if (decided->size() >= 4096) return false;
   }
-  const bool accurate = MeasureFloatEvaluation(g, attrs).accurate();
+  const bool accurate = MeasureFloatEvaluation(g, order, attrs).accurate();
   std::lock_guard<std::mutex> lock(mutex);
   decided->emplace(key, accurate);
   return accurate;

@@ -10,8 +10,9 @@
 // do; the functions of ops/packet_math.h keep the result on
 // the float the scalar double path gives but where the two straddle a
 // rounding boundary. GenericMapInFloat evaluates values on FloatPacket
-// instead, for the formulas that ops/float_evaluation.h has measured as
-// accurate that way.
+// instead, and first derivatives on dual numbers whose values are floats
+// and tangents doubles (ops/mixed_dual.h), for the formulas that
+// ops/float_evaluation.h has measured as accurate that way.
 //
 // A formula with branches takes as many passes over a packet as its lanes
 // take paths (ops/packet.h); once a packet has needed more than one, the
@@ -41,6 +42,7 @@
 
 #include "graph/op_def.h"
 #include "ops/dual.h"
+#include "ops/mixed_dual.h"
 #include "ops/packet.h"
 #include "ops/packet_math.h"
 
@@ -74,7 +76,7 @@ ACTGRAD_PACKET_INLINE void StoreFloats(FloatLanes v, float* p) { std::memcpy(p, 
 // F's value (order 0), derivative (1) or second derivative (2) on the lanes
 // still on the current path.
 template <typename F, int kOrder, typename P>
-[[gnu::always_inline]] inline P EvaluateOnPath(const P& x, const Attrs& attrs) {
+[[gnu::always_inline]] inline auto EvaluateOnPath(const P& x, const Attrs& attrs) {
   if constexpr (kOrder == 0) {
     return static_cast<P>(F{}(x, attrs));
   } else {
@@ -83,7 +85,13 @@ template <typename F, int kOrder, typename P>
     // narrow stores stall (the derivative of e^x took 1.5 times as long, a
     // second derivative 1.3 to 5 times).
     const typename P::Lanes one = typename P::Lanes{} + typename P::Scalar(1);
-    if constexpr (kOrder == 1) {
+    if constexpr (kOrder == 1 && std::is_same_v<P, FloatPacket>) {
+      // Values in float, the tangent in double (ops/mixed_dual.h).
+      Dual<P> seed;
+      ForEachRegister<P>([&](auto i) { seed.value.half[i] = x.half[i]; });
+      ForEachRegister<WidePacket>([&](auto i) { seed.tangent.half[i] = Splat(1.0); });
+      return static_cast<Dual<P>>(F{}(seed, attrs)).tangent;
+    } else if constexpr (kOrder == 1) {
       Dual<P> seed;
       ForEachRegister<P>([&](auto i) {
         seed.value.half[i] = x.half[i];
@@ -104,12 +112,12 @@ template <typename F, int kOrder, typename P>
 
 // F^(kOrder) at the lanes of x not in `finite`, in scalar double. Out of
 // line: MapPackets inlines everything else it calls.
-template <typename F, int kOrder, typename P>
+template <typename F, int kOrder, typename P, typename R>
 [[gnu::noinline, gnu::cold]] void EvaluateLanesScalar(uint32_t finite, const P& x,
-                                                      const Attrs& attrs, P& out) {
+                                                      const Attrs& attrs, R& out) {
   for (int i = 0; i < P::kLanes; ++i) {
     if (!(finite >> i & 1)) {
-      out.set(i, typename P::Scalar(EvaluateScalar<F>(kOrder, x[i], attrs)));
+      out.set(i, typename R::Scalar(EvaluateScalar<F>(kOrder, x[i], attrs)));
     }
   }
 }
@@ -120,13 +128,14 @@ template <typename F, int kOrder, typename P>
 // formula's body: with a second one for the later passes, GCC runs out of
 // registers in both.
 template <typename F, int kOrder, typename P>
-[[gnu::always_inline]] inline P EvaluatePacket(const P& x, const Attrs& attrs, bool& split) {
-  P out;
+[[gnu::always_inline]] inline auto EvaluatePacket(const P& x, const Attrs& attrs, bool& split) {
+  using R = decltype(EvaluateOnPath<F, kOrder>(x, attrs));
+  R out;
   uint32_t pending = P::kAll;
   int passes = 0;
   do {
     packet_path_lanes = pending;
-    const P r = EvaluateOnPath<F, kOrder>(x, attrs);
+    const R r = EvaluateOnPath<F, kOrder>(x, attrs);
     const uint32_t done = packet_path_lanes & pending;
     out = SelectLanes(done, r, out);
     pending &= ~done;
@@ -138,14 +147,18 @@ template <typename F, int kOrder, typename P>
   // (x e^x at x = -90), which hold few digits: those lanes are evaluated
   // again too.
   uint32_t non_finite = 0;
-  ForEachRegister<P>([&](auto i) {
-    uint32_t redo = NonFiniteLanes(out.half[i]);
-    if constexpr (std::is_same_v<typename P::Scalar, float>) {
-      const typename P::Lanes v = out.half[i];
-      redo |= LaneBits((AbsLanes(v) < 0x1p-100f) & (v != 0.0f));
-    }
-    non_finite |= redo << (i * P::kRegisterLanes);
-  });
+  if constexpr (std::is_same_v<R, WidePacket>) {
+    non_finite = LanesToEvaluateAgain(out);
+  } else {
+    ForEachRegister<P>([&](auto i) {
+      uint32_t redo = NonFiniteLanes(out.half[i]);
+      if constexpr (std::is_same_v<typename P::Scalar, float>) {
+        const typename P::Lanes v = out.half[i];
+        redo |= LaneBits((AbsLanes(v) < 0x1p-100f) & (v != 0.0f));
+      }
+      non_finite |= redo << (i * P::kRegisterLanes);
+    });
+  }
   if (non_finite != 0) [[unlikely]] {
     EvaluateLanesScalar<F, kOrder>(~non_finite & P::kAll, x, attrs, out);
   }
@@ -182,10 +195,21 @@ template <typename F, int kOrder, typename P>
     }
     P xp;
     ForEachRegister<P>([&](auto h) { xp.half[h] = LoadFloats<L>(px + h * P::kRegisterLanes); });
-    const P r = EvaluatePacket<F, kOrder>(xp, attrs, split);
+    const auto r = EvaluatePacket<F, kOrder>(xp, attrs, split);
     ForEachRegister<P>([&](auto h) {
       const int at = h * P::kRegisterLanes;
-      StoreFloats(pdy == nullptr ? r.half[h] : r.half[h] * LoadFloats<L>(pdy + at), pout + at);
+      if constexpr (std::is_same_v<decltype(r), const WidePacket>) {
+        // Times dy in double, rounded once.
+        PacketLanes low = r.half[2 * h], high = r.half[2 * h + 1];
+        if (pdy != nullptr) {
+          const FloatLanes g = LoadFloats<FloatLanes>(pdy + at);
+          low *= WidenLow(g);
+          high *= WidenHigh(g);
+        }
+        StoreFloats(Narrow(low, high), pout + at);
+      } else {
+        StoreFloats(pdy == nullptr ? r.half[h] : r.half[h] * LoadFloats<L>(pdy + at), pout + at);
+      }
     });
     if (left < kLanes) {
       for (int lane = 0; lane < left; ++lane) out[i + lane] = tail_out[lane];
@@ -251,14 +275,16 @@ void GenericMap(int order, const T* x, const T* dy, T* out, int64_t n, const Att
   }
 }
 
-// The same, the formula's values evaluated in float itself (FloatPacket);
-// derivatives, and builds without packets, stay in double
+// The same, the formula's values evaluated in float itself (FloatPacket)
+// and its first derivative with values in float and tangents in double;
+// second derivatives, and builds without packets, stay in double
 // (ops/float_evaluation.h says why).
 template <typename F>
 void GenericMapInFloat(int order, const float* x, const float* dy, float* out, int64_t n,
                        const Attrs& attrs) {
 #if ACTGRAD_HAS_PACKETS
   if (order == 0) return GenericMapFloat<F, 0, FloatPacket>(x, dy, out, n, attrs);
+  if (order == 1) return GenericMapFloat<F, 1, FloatPacket>(x, dy, out, n, attrs);
 #endif
   GenericMap<F, float>(order, x, dy, out, n, attrs);
 }

@@ -42,6 +42,7 @@
 #include <type_traits>
 
 #include "ops/dual.h"
+#include "ops/mixed_dual.h"
 #include "ops/packet.h"
 #include "ops/packet_math_float.h"
 
@@ -339,6 +340,22 @@ ACTGRAD_PACKET_MIXED_FUNCTION(fmin)
 // reciprocal (packet_detail::Tanh).
 template <typename L>
 ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> tanh(const Dual<internal::Packet<L>>& x) {
+  if constexpr (std::is_same_v<L, internal::FloatLanes>) {
+    // 1 / cosh^2 = 4w / (1 + w)^2 from the float w = e^(-2|x|), in double.
+    internal::FloatPacket value;
+    internal::WidePacket derivative;
+    internal::ForEachRegister<internal::FloatPacket>([&](auto r) __attribute__((always_inline)) {
+      const internal::packet_detail::TanhParts<L> parts =
+          internal::packet_detail::Tanh<true>(x.value.half[r]);
+      value.half[r] = parts.tanh;
+      const internal::PacketLanes low = internal::WidenLow(parts.w);
+      const internal::PacketLanes high = internal::WidenHigh(parts.w);
+      const internal::PacketLanes low1 = 1.0 + low, high1 = 1.0 + high;
+      derivative.half[2 * r] = 4.0 * low / (low1 * low1);
+      derivative.half[2 * r + 1] = 4.0 * high / (high1 * high1);
+    });
+    return {value, x.tangent * derivative};
+  }
   internal::Packet<L> value, derivative;
   internal::ForEachRegister<internal::Packet<L>>([&](auto r) __attribute__((always_inline)) {
     const internal::packet_detail::TanhParts<L> parts =
@@ -355,7 +372,8 @@ ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> tanh(const Dual<internal::Packet
 template <typename L>
 ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> log1p(const Dual<internal::Packet<L>>& x) {
   if constexpr (std::is_same_v<L, internal::FloatLanes>) {
-    return {internal::log1p(x.value), x.tangent / (1 + x.value)};
+    // 1 + x exactly, in double.
+    return {internal::log1p(x.value), x.tangent / (1.0 + internal::WidePacket(x.value))};
   } else {
     return {internal::log1p(x.value), x.tangent * internal::PerRegister(x.value, [](L v) {
                                         return internal::packet_detail::ReciprocalScaled(1 + v);

@@ -178,6 +178,7 @@ template <typename L>
 struct TanhParts {
   L tanh;
   L sech2;
+  L w;  // e^(-2|x|), in float only
 };
 
 // Below |x| = 0.9, tanh x = x + x^3 P(x^2) with P of degree 5, fitted to
@@ -215,7 +216,10 @@ ACTGRAD_PACKET_INLINE TanhParts<FloatLanes> Tanh(FloatLanes x) {
   TanhParts<FloatLanes> parts;
   parts.tanh = CopySign(a < 0.9f ? polynomial : quotient, x);
   // (1 + w)^2 with one rounding.
-  if constexpr (kWithDerivative) parts.sech2 = 4.0f * w / Fma(w, w + 2.0f, SplatFloat(1.0f));
+  if constexpr (kWithDerivative) {
+    parts.sech2 = 4.0f * w / Fma(w, w + 2.0f, SplatFloat(1.0f));
+    parts.w = w;
+  }
   return parts;
 }
 ACTGRAD_PACKET_INLINE FloatLanes TanhLanes(FloatLanes x) { return Tanh<false>(x).tanh; }

@@ -6,8 +6,10 @@
 
 #include "ops/float_evaluation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -17,6 +19,7 @@
 #include "actgrad.h"
 #include "gtest/gtest.h"
 #include "ops/generic_formula.h"
+#include "ops/generic_packet.h"
 #include "ops/packet_math.h"
 #include "ops/scalar_activation.h"
 
@@ -124,22 +127,72 @@ TEST(FloatPacketMathTest, ElementaryFunctionsMatchLongDouble) {
 
 #endif  // ACTGRAD_HAS_PACKETS
 
-TEST(FloatEvaluationTest, MishValuesRunInFloat) {
+TEST(FloatEvaluationTest, MishValuesAndDerivativeRunInFloat) {
   const GenericFormula& g = *Generic(kMish);
-  const internal::FloatEvaluationReport report = internal::MeasureFloatEvaluation(g, Attrs{});
-  EXPECT_GT(report.points, 17000);
+  const internal::FloatEvaluationReport values = internal::MeasureFloatEvaluation(g, 0, Attrs{});
+  const internal::FloatEvaluationReport derivative =
+      internal::MeasureFloatEvaluation(g, 1, Attrs{});
+  EXPECT_GT(values.points, 17000);
+  EXPECT_GT(derivative.points, 4 * 17000);
 #if ACTGRAD_HAS_PACKETS
-  EXPECT_TRUE(report.accurate()) << report.ToString();
+  EXPECT_TRUE(values.accurate()) << values.ToString();
+  EXPECT_TRUE(derivative.accurate()) << derivative.ToString();
   EXPECT_TRUE(internal::EvaluatesInFloat(g, 0, Attrs{}));
+  EXPECT_TRUE(internal::EvaluatesInFloat(g, 1, Attrs{}));
 #endif
-  // Derivatives stay in double.
-  EXPECT_FALSE(internal::EvaluatesInFloat(g, 1, Attrs{}));
+  // Second derivatives stay in double.
   EXPECT_FALSE(internal::EvaluatesInFloat(g, 2, Attrs{}));
 }
 
+#if ACTGRAD_HAS_PACKETS
+// Dual numbers entirely in float lose mish's derivative where its terms
+// cancel; with tangents in double it keeps it. Both against the exact
+// derivative at 4096 points per binade from 2^-12 to 2^6, beyond the
+// input-rounding allowance.
+TEST(FloatEvaluationTest, TangentsInDoubleKeepMishsDerivative) {
+  std::vector<float> xs;
+  for (int e = -12; e <= 5; ++e) {
+    for (int j = 0; j < 4096; ++j) {
+      const float v = std::ldexp(1.0f + (float(j) + 0.5f) / 4096, e);
+      xs.push_back(v);
+      xs.push_back(-v);
+    }
+  }
+  std::vector<float> mixed(xs.size());
+  internal::GenericMapFloat<decltype(kMish), 1, internal::FloatPacket>(
+      xs.data(), nullptr, mixed.data(), int64_t(xs.size()), Attrs{});
+  double worst_mixed = 0, worst_float = 0;
+  for (size_t i = 0; i < xs.size(); i += kFloatRegisterLanes) {
+    // The same formula on dual numbers whose tangent is in float too.
+    FloatLanes v;
+    std::memcpy(&v, &xs[i], sizeof(v));
+    using internal::packet_detail::ExpLanes;
+    using internal::packet_detail::Log1pLanes;
+    using internal::packet_detail::Tanh;
+    const FloatLanes e = ExpLanes(v), s = Log1pLanes(e);
+    const internal::packet_detail::TanhParts<FloatLanes> t = Tanh<true>(s);
+    const FloatLanes all_float = t.tanh + v * (t.sech2 * (e / (1.0f + e)));
+    for (int l = 0; l < kFloatRegisterLanes; ++l) {
+      const float x = xs[i + l];
+      const HyperDual<long double> exact =
+          Generic(kMish)->wide_hyper_dual(HyperDual<long double>::Variable(x), Attrs{});
+      const long double reference = FirstDerivative(exact);
+      const double allowance = double(4 * std::fabs(x) * 0x1p-24L *
+                                      std::fabs(SecondDerivative(exact)) / FloatUlp(reference));
+      worst_mixed = std::max(worst_mixed, FloatUlps(mixed[i + l], reference) - allowance);
+      worst_float = std::max(worst_float, FloatUlps(all_float[l], reference) - allowance);
+    }
+  }
+  std::printf("mish's derivative: tangents in double %.2f ulps, all in float %.2f ulps\n",
+              worst_mixed, worst_float);
+  EXPECT_LE(worst_mixed, 2.5);
+  EXPECT_GT(worst_float, 4.0);
+}
+#endif  // ACTGRAD_HAS_PACKETS
+
 TEST(FloatEvaluationTest, AFormulaThatCancelsKeepsTheDoubleEvaluation) {
   const GenericFormula& g = *Generic(kSquareplus);
-  const internal::FloatEvaluationReport report = internal::MeasureFloatEvaluation(g, Attrs{});
+  const internal::FloatEvaluationReport report = internal::MeasureFloatEvaluation(g, 0, Attrs{});
 #if ACTGRAD_HAS_PACKETS
   EXPECT_FALSE(report.accurate()) << report.ToString();
   EXPECT_LT(report.worst_x, -1000.0) << report.ToString();
@@ -163,16 +216,20 @@ TEST(FloatEvaluationTest, WrongFloatMapsAreCaught) {
                             const Attrs& attrs) {
     ScaledMap(order, x, dy, out, n, attrs, 1.0f + 0x1p-20f);
   };
-  const internal::FloatEvaluationReport report = internal::MeasureFloatEvaluation(g, Attrs{});
-  EXPECT_FALSE(report.accurate()) << report.ToString();
-  EXPECT_GT(report.max_ulps_beyond_allowance, 6.0) << report.ToString();
-  EXPECT_FALSE(internal::EvaluatesInFloat(g, 0, Attrs{}));
+  for (int order : {0, 1}) {
+    const internal::FloatEvaluationReport report =
+        internal::MeasureFloatEvaluation(g, order, Attrs{});
+    EXPECT_FALSE(report.accurate()) << "order " << order << ": " << report.ToString();
+    EXPECT_GT(report.max_ulps_beyond_allowance, 6.0) << report.ToString();
+    EXPECT_FALSE(internal::EvaluatesInFloat(g, order, Attrs{}));
+  }
   // About an ulp off: within the 3 the measurement allows.
   g.map_float_in_float = [](int order, const float* x, const float* dy, float* out, int64_t n,
                             const Attrs& attrs) {
     ScaledMap(order, x, dy, out, n, attrs, 1.0f + 0x1p-23f);
   };
-  EXPECT_TRUE(internal::MeasureFloatEvaluation(g, Attrs{}).accurate());
+  EXPECT_TRUE(internal::MeasureFloatEvaluation(g, 0, Attrs{}).accurate());
+  EXPECT_TRUE(internal::MeasureFloatEvaluation(g, 1, Attrs{}).accurate());
   // Right everywhere but at infinity, where mish is infinity: caught.
   g.map_float_in_float = [](int order, const float* x, const float* dy, float* out, int64_t n,
                             const Attrs& attrs) {
@@ -181,7 +238,8 @@ TEST(FloatEvaluationTest, WrongFloatMapsAreCaught) {
       if (std::isinf(x[i])) out[i] = 0;
     }
   };
-  const internal::FloatEvaluationReport at_infinity = internal::MeasureFloatEvaluation(g, Attrs{});
+  const internal::FloatEvaluationReport at_infinity =
+      internal::MeasureFloatEvaluation(g, 0, Attrs{});
   EXPECT_FALSE(at_infinity.accurate()) << at_infinity.ToString();
   EXPECT_TRUE(std::isinf(at_infinity.worst_x)) << at_infinity.ToString();
 }
@@ -236,6 +294,7 @@ TEST(FloatEvaluationTest, RowsRunWhatWasChosen) {
   }
 #if ACTGRAD_HAS_PACKETS
   EXPECT_TRUE(internal::EvaluatesInFloat(*Generic(kMish), 0, Attrs{}));
+  EXPECT_TRUE(internal::EvaluatesInFloat(*Generic(kMish), 1, Attrs{}));
   EXPECT_FALSE(internal::EvaluatesInFloat(*Generic(kSquareplus), 0, Attrs{}));
 #endif
 }
