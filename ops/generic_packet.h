@@ -146,19 +146,16 @@ template <typename F, int kOrder, typename P>
   // In float, a result below 2^-100 may come from subnormal intermediates
   // (x e^x at x = -90), which hold few digits: those lanes are evaluated
   // again too.
+  // A derivative built from float values (a WidePacket) is judged as a
+  // float is.
+  constexpr bool kFromFloats = std::is_same_v<typename P::Scalar, float>;
   uint32_t non_finite = 0;
-  if constexpr (std::is_same_v<R, WidePacket>) {
-    non_finite = LanesToEvaluateAgain(out);
-  } else {
-    ForEachRegister<P>([&](auto i) {
-      uint32_t redo = NonFiniteLanes(out.half[i]);
-      if constexpr (std::is_same_v<typename P::Scalar, float>) {
-        const typename P::Lanes v = out.half[i];
-        redo |= LaneBits((AbsLanes(v) < 0x1p-100f) & (v != 0.0f));
-      }
-      non_finite |= redo << (i * P::kRegisterLanes);
-    });
-  }
+  ForEachRegister<R>([&](auto i) {
+    const auto v = out.half[i];
+    uint32_t redo = NonFiniteLanes(v);
+    if constexpr (kFromFloats) redo |= LaneBits((AbsLanes(v) < 0x1p-100) & (v != 0));
+    non_finite |= redo << (i * R::kRegisterLanes);
+  });
   if (non_finite != 0) [[unlikely]] {
     EvaluateLanesScalar<F, kOrder>(~non_finite & P::kAll, x, attrs, out);
   }

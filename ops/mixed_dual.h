@@ -58,13 +58,6 @@ struct WidePacket {
       half[2 * i + 1] = WidenHigh(f.half[i]);
     });
   }
-  // Rounded once, to the nearest float.
-  FloatPacket Narrowed() const {
-    FloatPacket f;
-    ForEachRegister<FloatPacket>([&](auto i) { f.half[i] = Narrow(half[2 * i], half[2 * i + 1]); });
-    return f;
-  }
-
   double operator[](int lane) const { return half[lane / kRegisterLanes][lane % kRegisterLanes]; }
   void set(int lane, double value) { half[lane / kRegisterLanes][lane % kRegisterLanes] = value; }
 };
@@ -117,17 +110,6 @@ ACTGRAD_PACKET_INLINE WidePacket SelectLanes(uint32_t bits, const WidePacket& a,
         SelectLanes(bits >> (i * kWidth) & ((uint32_t{1} << kWidth) - 1), a.half[i], b.half[i]);
   });
   return r;
-}
-
-// Lanes that are not finite, or (in float) below 2^-100 but not zero.
-ACTGRAD_PACKET_INLINE uint32_t LanesToEvaluateAgain(const WidePacket& v) {
-  uint32_t bits = 0;
-  ForEachRegister<WidePacket>([&](auto i) {
-    const PacketLanes a = AbsLanes(v.half[i]);
-    const uint32_t redo = LaneBits(~(a < HUGE_VAL)) | LaneBits((a < 0x1p-100) & (a != 0.0));
-    bits |= redo << (i * WidePacket::kRegisterLanes);
-  });
-  return bits;
 }
 
 }  // namespace internal

@@ -151,7 +151,7 @@ ACTGRAD_PACKET_INLINE TanhParts<PacketLanes> Tanh(PacketLanes x) {
   const PacketLanes q = Reciprocal40(2.0 + u);
   TanhParts<PacketLanes> parts;
   parts.tanh = CopySign(u * q, x);
-  if constexpr (kWithDerivative) parts.sech2 = 4.0 * ExpFromReduction(e) * q * q;
+  if constexpr (kWithDerivative) parts.sech2_or_w = 4.0 * ExpFromReduction(e) * q * q;
   return parts;
 }
 ACTGRAD_PACKET_INLINE PacketLanes TanhLanes(PacketLanes x) { return Tanh<false>(x).tanh; }
@@ -348,8 +348,8 @@ ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> tanh(const Dual<internal::Packet
       const internal::packet_detail::TanhParts<L> parts =
           internal::packet_detail::Tanh<true>(x.value.half[r]);
       value.half[r] = parts.tanh;
-      const internal::PacketLanes low = internal::WidenLow(parts.w);
-      const internal::PacketLanes high = internal::WidenHigh(parts.w);
+      const internal::PacketLanes low = internal::WidenLow(parts.sech2_or_w);
+      const internal::PacketLanes high = internal::WidenHigh(parts.sech2_or_w);
       const internal::PacketLanes low1 = 1.0 + low, high1 = 1.0 + high;
       derivative.half[2 * r] = 4.0 * low / (low1 * low1);
       derivative.half[2 * r + 1] = 4.0 * high / (high1 * high1);
@@ -361,7 +361,7 @@ ACTGRAD_PACKET_INLINE Dual<internal::Packet<L>> tanh(const Dual<internal::Packet
     const internal::packet_detail::TanhParts<L> parts =
         internal::packet_detail::Tanh<true>(x.value.half[r]);
     value.half[r] = parts.tanh;
-    derivative.half[r] = parts.sech2;
+    derivative.half[r] = parts.sech2_or_w;
   });
   return {value, x.tangent * derivative};
 }

@@ -7,7 +7,7 @@
 // lanes of a register of doubles per instruction, with polynomials as short
 // as float's 24 bits allow. exp, expm1, log, log1p and tanh are written here
 // in float: exp, log and log1p within one ulp of the exact value over all of
-// float's binades, expm1 and tanh within 1.5, 1 / cosh^2 within 2.5
+// float's binades, expm1 and tanh within 1.5
 // (FloatPacketMathTest in tests/float_evaluation_test.cc); ops/packet_math.h,
 // which includes this, runs sinh, cosh and pow on floats through their
 // double forms.
@@ -177,18 +177,19 @@ ACTGRAD_PACKET_INLINE FloatLanes Log1pLanes(FloatLanes x) {
 template <typename L>
 struct TanhParts {
   L tanh;
-  L sech2;
-  L w;  // e^(-2|x|), in float only
+  // In double, 1 / cosh^2; in float, w = e^(-2|x|), from which the
+  // derivative is formed in double (ops/mixed_dual.h).
+  L sech2_or_w;
 };
 
 // Below |x| = 0.9, tanh x = x + x^3 P(x^2) with P of degree 5, fitted to
 // tanh's relative error on [0, 0.9] and rounded to float (0.29 ulps from
 // the polynomial; tools/fit_tanh_polynomial.py). Above, with
 // w = e^(-2|x|) <= e^-1.8, tanh |x| = 1 - 2 w / (1 + w), whose subtracted
-// term is at most two fifths of the result. 1 / cosh^2 = 4 w / (1 + w)^2.
-// The exponential and its division serve the lanes above 0.9 and the
-// derivative; the polynomial, without cancellation, those below, where the
-// quotient form lost 2.2 ulps.
+// term is at most two fifths of the result. The exponential and its
+// division serve the lanes above 0.9, and w the derivative; the
+// polynomial, without cancellation, those below, where the quotient form
+// lost 2.2 ulps.
 template <bool kWithDerivative>
 ACTGRAD_PACKET_INLINE TanhParts<FloatLanes> Tanh(FloatLanes x) {
   const FloatLanes a = AbsLanes(x);
@@ -215,11 +216,7 @@ ACTGRAD_PACKET_INLINE TanhParts<FloatLanes> Tanh(FloatLanes x) {
   const FloatLanes quotient = 1.0f - 2.0f * w / (1.0f + w);
   TanhParts<FloatLanes> parts;
   parts.tanh = CopySign(a < 0.9f ? polynomial : quotient, x);
-  // (1 + w)^2 with one rounding.
-  if constexpr (kWithDerivative) {
-    parts.sech2 = 4.0f * w / Fma(w, w + 2.0f, SplatFloat(1.0f));
-    parts.w = w;
-  }
+  if constexpr (kWithDerivative) parts.sech2_or_w = w;
   return parts;
 }
 ACTGRAD_PACKET_INLINE FloatLanes TanhLanes(FloatLanes x) { return Tanh<false>(x).tanh; }

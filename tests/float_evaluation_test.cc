@@ -78,6 +78,9 @@ struct FloatFunction {
   FloatLanes (*packet)(FloatLanes);
   long double (*exact)(long double);
   double max_ulps;
+  // Results below 2^-100 that the maps evaluate again in double
+  // (ops/generic_packet.h), and are not judged here.
+  bool tiny_evaluated_again = false;
 };
 
 TEST(FloatPacketMathTest, ElementaryFunctionsMatchLongDouble) {
@@ -91,12 +94,21 @@ TEST(FloatPacketMathTest, ElementaryFunctionsMatchLongDouble) {
        1},
       {"tanh", [](FloatLanes v) { return TanhLanes(v); }, [](long double x) { return tanhl(x); },
        1.25},
-      {"1/cosh^2", [](FloatLanes v) { return Tanh<true>(v).sech2; },
+      // As dual numbers over floats form it (ops/mixed_dual.h): 4w / (1 + w)^2
+      // in double from the float w = e^(-2|x|), rounded to float here.
+      {"1/cosh^2",
+       [](FloatLanes v) {
+         const FloatLanes w = Tanh<true>(v).sech2_or_w;
+         const auto sech2 = [](internal::PacketLanes wide) {
+           return 4.0 * wide / ((1.0 + wide) * (1.0 + wide));
+         };
+         return internal::Narrow(sech2(internal::WidenLow(w)), sech2(internal::WidenHigh(w)));
+       },
        [](long double x) {
          const long double c = coshl(x);
          return 1 / (c * c);
        },
-       2.5},
+       1.5, true},
       {"sinh", [](FloatLanes v) { return SinhLanes(v); }, [](long double x) { return sinhl(x); },
        0.5},
       {"cosh", [](FloatLanes v) { return CoshLanes(v); }, [](long double x) { return coshl(x); },
@@ -114,7 +126,9 @@ TEST(FloatPacketMathTest, ElementaryFunctionsMatchLongDouble) {
       const FloatLanes y = f.packet(v);
       std::memcpy(out, &y, sizeof(y));
       for (int l = 0; l < kFloatRegisterLanes; ++l) {
-        const double ulps = FloatUlps(out[l], f.exact(in[l]));
+        const long double exact = f.exact(in[l]);
+        if (f.tiny_evaluated_again && std::fabs(exact) < 0x1p-100L) continue;
+        const double ulps = FloatUlps(out[l], exact);
         if (ulps > worst) {
           worst = ulps;
           worst_x = in[l];
@@ -171,7 +185,9 @@ TEST(FloatEvaluationTest, TangentsInDoubleKeepMishsDerivative) {
     using internal::packet_detail::Tanh;
     const FloatLanes e = ExpLanes(v), s = Log1pLanes(e);
     const internal::packet_detail::TanhParts<FloatLanes> t = Tanh<true>(s);
-    const FloatLanes all_float = t.tanh + v * (t.sech2 * (e / (1.0f + e)));
+    const FloatLanes w = t.sech2_or_w;
+    const FloatLanes sech2 = 4.0f * w / internal::Fma(w, w + 2.0f, internal::SplatFloat(1.0f));
+    const FloatLanes all_float = t.tanh + v * (sech2 * (e / (1.0f + e)));
     for (int l = 0; l < kFloatRegisterLanes; ++l) {
       const float x = xs[i + l];
       const HyperDual<long double> exact =
