@@ -16,10 +16,12 @@
 // The formula is a captureless generic lambda (or a struct with a template
 // call operator) taking the number and the attributes, with parameters
 // already defaulted. It calls elementary functions unqualified after
-// `using std::...;` and compares with plain literals; both branches of a
-// conditional must have the number's type (write `T(0)`, not `0.0`). The
-// number may be a packet of lanes, so the formula reads it through those
-// operations only (no std::-qualified calls on it, no casts to double).
+// `using std::...;` (softplus and sigmoid after `using actgrad::softplus;`
+// and `using actgrad::sigmoid;`, ops/softplus.h) and compares with plain
+// literals; both branches of a conditional must have the number's type
+// (write `T(0)`, not `0.0`). The number may be a packet of lanes, so the
+// formula reads it through those operations only (no std::-qualified calls
+// on it, no casts to double).
 //
 // Example:
 //
@@ -38,6 +40,7 @@
 #include "graph/op_def.h"
 #include "ops/dual.h"
 #include "ops/generic_packet.h"
+#include "ops/softplus.h"
 
 namespace actgrad {
 

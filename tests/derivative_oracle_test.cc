@@ -21,6 +21,7 @@
 #include "ops/generic_formula.h"
 #include "ops/registry.h"
 #include "ops/scalar_activation.h"
+#include "ops/softplus.h"
 
 namespace actgrad {
 namespace {
@@ -78,6 +79,39 @@ TEST(DualNumbers, StayExactWhereTheFunctionSaturates) {
   const double by_dual = tanh(Dual<double>::Variable(x)).tangent;
   EXPECT_NEAR(by_dual, exact, 4 * std::numeric_limits<double>::epsilon() * exact);
   EXPECT_EQ(1 - std::tanh(x) * std::tanh(x), 0.0);  // what a closed form from y gives
+}
+
+// softplus' = sigmoid and sigmoid' = sigmoid(x) sigmoid(-x) (ops/softplus.h):
+// finite at any x, to the third derivative, and exact where sigmoid has
+// rounded to 1.
+TEST(DualNumbers, SoftplusAndSigmoidCarryTheirDerivativesEverywhere) {
+  using actgrad::sigmoid, actgrad::softplus;
+  const double x = 0.7, s = 1 / (1 + std::exp(-x));
+  EXPECT_DOUBLE_EQ(softplus(x), std::log1p(std::exp(x)));
+  EXPECT_DOUBLE_EQ(softplus(Dual<double>::Variable(x)).tangent, s);
+  EXPECT_DOUBLE_EQ(sigmoid(Dual<double>::Variable(x)).tangent, s * (1 - s));
+  const Dual<HyperDual<double>> t = softplus(Dual<HyperDual<double>>::Variable(x));
+  EXPECT_DOUBLE_EQ(t.tangent.tangent.tangent, s * (1 - s) * (1 - 2 * s));
+
+  const HyperDual<double> far = softplus(HyperDual<double>::Variable(1e30));
+  EXPECT_EQ(Primal(far), 1e30);
+  EXPECT_EQ(FirstDerivative(far), 1.0);
+  EXPECT_EQ(SecondDerivative(far), 0.0);
+  const HyperDual<double> far_below = softplus(HyperDual<double>::Variable(-1e30));
+  EXPECT_EQ(Primal(far_below), 0.0);
+  EXPECT_EQ(FirstDerivative(far_below), 0.0);
+  EXPECT_EQ(SecondDerivative(far_below), 0.0);
+
+  // At 40, 1 - sigmoid(40) is 0 in double; sigmoid(40) sigmoid(-40) is not.
+  const double e = std::exp(-40.0);
+  EXPECT_NEAR(sigmoid(Dual<double>::Variable(40.0)).tangent, e / ((1 + e) * (1 + e)), 1e-15 * e);
+  EXPECT_NEAR(sigmoid(-30.0), std::exp(-30.0) / (1 + std::exp(-30.0)), 1e-15 * std::exp(-30.0));
+  EXPECT_TRUE(std::isnan(softplus(std::nan(""))));
+  EXPECT_TRUE(std::isnan(sigmoid(std::nan(""))));
+  EXPECT_EQ(softplus(kInf), kInf);
+  EXPECT_EQ(softplus(-kInf), 0.0);
+  EXPECT_EQ(sigmoid(-kInf), 0.0);
+  EXPECT_EQ(sigmoid(kInf), 1.0);
 }
 
 TEST(DualNumbers, ComparisonsSeeTheValueSoBranchesChooseAsForNumbers) {
@@ -371,6 +405,39 @@ TEST(ForwardOnlyActivation, TakesBothDerivativesFromDualNumbers) {
   ConformanceOptions options;
   options.second_order = true;
   const ConformanceReport report = CheckConformance(op, options);
+  EXPECT_TRUE(report.passed) << report.ToString();
+  EXPECT_EQ(report.exact.size(), 2u);
+}
+
+// Mish written as x tanh(log1p(exp(x))) gives a NaN derivative past
+// x = 11356, where e^x overflows even in long double; with the library's
+// softplus it passes the full report with no branch.
+TEST(ForwardOnlyActivation, MishBySoftplusPassesWhereTheOneExpressionFormFails) {
+  constexpr auto kOneExpression = [](auto x, const Attrs&) {
+    using std::exp, std::log1p, std::tanh;
+    return x * tanh(log1p(exp(x)));
+  };
+  constexpr auto kBySoftplus = [](auto x, const Attrs&) {
+    using actgrad::softplus;
+    using std::tanh;
+    return x * tanh(softplus(x));
+  };
+  ConformanceOptions options;
+  options.second_order = true;
+  absl::StatusOr<const OpDef*> one_expression = DefineActivation({
+      .name = "test_mish_one_expression",
+      .formula = "y = x tanh(log1p(exp(x)))",
+      .generic = Generic(kOneExpression),
+  });
+  ASSERT_TRUE(one_expression.ok()) << one_expression.status();
+  EXPECT_FALSE(CheckConformance(**one_expression, options).passed);
+  absl::StatusOr<const OpDef*> by_softplus = DefineActivation({
+      .name = "test_mish_by_softplus",
+      .formula = "y = x tanh(softplus(x))",
+      .generic = Generic(kBySoftplus),
+  });
+  ASSERT_TRUE(by_softplus.ok()) << by_softplus.status();
+  const ConformanceReport report = CheckConformance(**by_softplus, options);
   EXPECT_TRUE(report.passed) << report.ToString();
   EXPECT_EQ(report.exact.size(), 2u);
 }

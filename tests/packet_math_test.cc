@@ -26,6 +26,7 @@
 #include "ops/generic_packet.h"
 #include "ops/packet.h"
 #include "ops/scalar_activation.h"
+#include "ops/softplus.h"
 
 namespace actgrad {
 namespace {
@@ -132,6 +133,8 @@ TEST(PacketMathTest, ElementaryFunctionsMatchLongDouble) {
   EXPECT_FUNCTION_MATCHES(sin, std::sin(x));
   EXPECT_FUNCTION_MATCHES(atan, std::atan(x));
   EXPECT_FUNCTION_MATCHES(erf, std::erf(x));
+  EXPECT_FUNCTION_MATCHES(softplus, softplus(x));
+  EXPECT_FUNCTION_MATCHES(sigmoid, sigmoid(x));
 }
 
 TEST(PacketMathTest, PowersMatchLongDouble) {
@@ -210,6 +213,12 @@ constexpr auto kSoftplusByMax = [](auto x, const Attrs&) {
   using std::abs, std::exp, std::fmax, std::fmin, std::log1p;
   return fmax(x, 0.0) + log1p(exp(-abs(x))) + fmin(x, -3.0) * 0.25;
 };
+// The library's softplus: no branch.
+constexpr auto kMishSoftplus = [](auto x, const Attrs&) {
+  using actgrad::softplus;
+  using std::tanh;
+  return x * tanh(softplus(x));
+};
 constexpr auto kSoftplus = [](auto x, const Attrs&) {
   using std::exp, std::log1p;
   using T = decltype(x);
@@ -279,6 +288,7 @@ TEST(GenericPacketTest, FloatMapsMatchTheScalarPath) {
   ExpectMapMatchesScalar<decltype(kMixed)>("mixed");
   ExpectMapMatchesScalar<decltype(kSoftplus)>("softplus");
   ExpectMapMatchesScalar<decltype(kSoftplusByMax)>("softplus_by_max");
+  ExpectMapMatchesScalar<decltype(kMishSoftplus)>("mish_softplus");
 }
 
 // Once lanes disagree, the elements of later blocks are split by sign before

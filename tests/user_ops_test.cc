@@ -165,7 +165,7 @@ TEST(DefineActivationTest, AFormulaThatThrowsBecomesAnErrorNamingTheOp) {
 TEST(PluginTest, LoadsTheExamplePluginsActivations) {
   absl::StatusOr<std::vector<const OpDef*>> ops = LoadPlugin(ACTGRAD_EXAMPLE_PLUGIN);
   ASSERT_TRUE(ops.ok()) << ops.status();
-  ASSERT_EQ(ops->size(), 3u);
+  ASSERT_EQ(ops->size(), 4u);
   for (const OpDef* op : *ops) {
     const OpCheckResult result = CheckOp(*op);
     EXPECT_TRUE(result.passed) << op->name;

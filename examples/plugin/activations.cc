@@ -1,9 +1,12 @@
-// A plugin with three activations of its own, each defined in one place:
+// A plugin with four activations of its own, each defined in one place:
 //
-//   sin_plus      y = x + sin(x)^2            a periodic ripple on the identity
-//   squareplus    y = (x + sqrt(x^2 + b)) / 2 a smooth ReLU with no exp()
-//   mish_by_hand  y = x tanh(softplus(x))     from its forward alone: both
-//                                             derivatives by dual numbers
+//   sin_plus       y = x + sin(x)^2            a periodic ripple on the identity
+//   squareplus     y = (x + sqrt(x^2 + b)) / 2 a smooth ReLU with no exp()
+//   mish_by_hand   y = x tanh(softplus(x))     from its forward alone: both
+//                                              derivatives by dual numbers,
+//                                              softplus written per sign
+//   mish_softplus  the same with the library's softplus (ops/softplus.h):
+//                                              no branch, so no pass per sign
 //
 //   actgrad gradcheck --plugin build/release/examples/libexample_activations.so
 //   actgrad train --plugin build/release/examples/libexample_activations.so --activation squareplus
@@ -11,6 +14,7 @@
 #include <cmath>
 
 #include "ops/plugin.h"
+#include "ops/softplus.h"
 
 namespace {
 
@@ -24,6 +28,12 @@ constexpr auto kMishByHand = [](auto x, const Attrs&) {
   using T = decltype(x);
   const T softplus = x > 0 ? T(x + log1p(exp(-x))) : T(log1p(exp(x)));
   return x * tanh(softplus);
+};
+
+constexpr auto kMishSoftplus = [](auto x, const Attrs&) {
+  using actgrad::softplus;
+  using std::tanh;
+  return x * tanh(softplus(x));
 };
 
 void Register(actgrad::PluginRegistrar& registrar) {
@@ -52,6 +62,12 @@ void Register(actgrad::PluginRegistrar& registrar) {
       .name = "mish_by_hand",
       .formula = "y = x tanh(softplus(x)), derivatives by dual numbers",
       .generic = actgrad::Generic(kMishByHand),
+      .recommended_init = actgrad::InitFamily::kHe,
+  });
+  registrar.Add({
+      .name = "mish_softplus",
+      .formula = "y = x tanh(softplus(x)), derivatives by dual numbers",
+      .generic = actgrad::Generic(kMishSoftplus),
       .recommended_init = actgrad::InitFamily::kHe,
   });
 }
