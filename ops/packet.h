@@ -247,8 +247,13 @@ ACTGRAD_PACKET_INLINE Packet<L>& Packet<L>::operator/=(const Packet<L>& o) {
 // ------------------------------------------------------------- branches
 
 // The lanes still on the current pass's path (bit i for lane i). Thread-
-// local: ParallelFor evaluates ranges on several threads at once.
-inline thread_local uint32_t packet_path_lanes = kAllLanes;
+// local: ParallelFor evaluates ranges on several threads at once. One
+// variable for the library and every plugin (a unique symbol), in the
+// library's static TLS block: initial-exec, so that a plugin's maps, built
+// as position-independent code, reach it through the thread pointer rather
+// than a call per packet that spills the formula's registers.
+inline thread_local uint32_t packet_path_lanes
+    __attribute__((tls_model("initial-exec"), visibility("default"))) = kAllLanes;
 
 // The one answer of a comparison whose lanes answer `lanes_true`: that of
 // the first lane on the path; lanes answering otherwise leave it.
