@@ -7,9 +7,9 @@
 #
 # It is compiled for the processor ACTGRAD_ARCH names (-march; the
 # library's own build sets it to native, a consumer may set it before the
-# call): activations defined by a generic formula then run on packets of
-# doubles where that processor has AVX-512 (ops/generic_packet.h), and
-# element by element where it has not.
+# call): activations defined by a generic formula then run on packets
+# (ops/generic_packet.h) where that processor has AVX-512 or AVX2, and
+# element by element where it has neither.
 function(actgrad_add_plugin name)
   cmake_parse_arguments(PLUGIN "" "" "SOURCES" ${ARGN})
   if(NOT PLUGIN_SOURCES)
