@@ -4,7 +4,12 @@
 // W4's layers (forward, weight gradient, input gradient), with the largest
 // difference between the two results; and the library's own small-product
 // kernel (ops/small_gemm.h) on the shapes small enough for it, which is how
-// its threshold was chosen.
+// its threshold was chosen; the packed kernel (ops/packed_gemm.h) and, on
+// processors with AMX, the split-bfloat16 kernel (ops/amx_gemm.h)
+// everywhere. "(used)" marks the kernel ops/gemm.cc takes at that shape.
+// The last two columns are the worst error of oneDNN's and the AMX kernel's
+// results against a float64 product, over every eighth row, in units of
+// sum_p |a_ip b_pj|.
 //
 //   actgrad_gemm_libraries [threads]     # default 1
 //
@@ -24,6 +29,8 @@
 #include <random>
 #include <vector>
 
+#include "graph/parallel.h"
+#include "ops/amx_gemm.h"
 #include "ops/packed_gemm.h"
 #include "ops/small_gemm.h"
 
@@ -60,6 +67,9 @@ constexpr Shape kShapes[] = {
     {"W7 dW_hh", true, false, 512, 128, 992},
     {"W7 dW_ih", true, false, 512, 64, 1024},
     {"W8 in_proj forward", false, true, 1024, 768, 256},
+    {"128 x 128 x 256 forward", false, true, 128, 128, 256},
+    {"128 x 256 x 128 dX", false, false, 128, 256, 128},
+    {"256^3 dW", true, false, 256, 256, 256},
     {"W8 in_proj dW", true, false, 768, 256, 1024},
     {"W8 in_proj dX", false, false, 1024, 256, 768},
     {"W8 linear2 forward", false, true, 1024, 256, 1024},
@@ -79,6 +89,7 @@ int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 1;
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
+  actgrad::internal::SetParallelThreads(threads);
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");
   std::printf("threads %d; OpenBLAS %s (OPENBLAS_CORETYPE=%s); oneDNN %d.%d.%d\n\n", threads,
               openblas_get_corename(), coretype ? coretype : "(unset)", dnnl_version()->major,
@@ -86,9 +97,12 @@ int main(int argc, char** argv) {
   std::printf(
       "| shape | m x n x k | OpenBLAS GFLOP/s | oneDNN GFLOP/s | oneDNN / OpenBLAS | max |diff| "
       "| small kernel GFLOP/s | small / oneDNN | small's max |diff| "
-      "| packed kernel GFLOP/s | packed / oneDNN | packed's max |diff| |\n");
+      "| packed kernel GFLOP/s | packed / oneDNN | packed's max |diff| "
+      "| AMX kernel GFLOP/s | AMX / oneDNN | AMX's max |diff| "
+      "| oneDNN's error | AMX's error |\n");
   std::printf(
-      "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+      "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+      "---: | ---: | ---: | ---: |\n");
   std::mt19937 gen(1);
   std::normal_distribution<float> normal;
   for (const Shape& s : kShapes) {
@@ -105,8 +119,10 @@ int main(int argc, char** argv) {
     const bool small_runs =
         actgrad::internal::SmallGemmAvailable() && int64_t{s.m} * s.n * s.k <= (1 << 21);
     const bool small_used = actgrad::internal::SmallGemmApplies(s.m, s.n, s.k);
+    const bool amx_used = !small_used && actgrad::internal::AmxGemmApplies(s.m, s.n, s.k);
     const bool packed_used =
-        !small_used && actgrad::internal::PackedGemmApplies(s.trans_a, s.trans_b, s.m, s.n, s.k);
+        !small_used && !amx_used &&
+        actgrad::internal::PackedGemmApplies(s.trans_a, s.trans_b, s.m, s.n, s.k);
     std::vector<std::function<void(float*)>> candidates = {
         [&](float* c) {
           cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans,
@@ -128,6 +144,13 @@ int main(int argc, char** argv) {
       candidates.push_back([&](float* c) {
         actgrad::internal::PackedGemm(s.trans_a, s.trans_b, s.m, s.n, s.k, a.data(), lda, b.data(),
                                       ldb, c, s.n, false);
+      });
+    }
+    const int amx_index = static_cast<int>(candidates.size());
+    if (actgrad::internal::AmxGemmAvailable()) {
+      candidates.push_back([&](float* c) {
+        actgrad::internal::AmxGemm(s.trans_a, s.trans_b, s.m, s.n, s.k, a.data(), lda, b.data(),
+                                   ldb, c, s.n, false);
       });
     }
     // Rounds of one timing per candidate each, so that a change in the
@@ -168,6 +191,29 @@ int main(int argc, char** argv) {
     };
     own(small_runs, 2, small_used);
     own(actgrad::internal::PackedGemmAvailable(), packed_index, packed_used);
+    own(actgrad::internal::AmxGemmAvailable(), amx_index, amx_used);
+    auto error_against_float64 = [&](const std::vector<float>& c) {
+      double worst = 0;
+      for (int i = 0; i < s.m; i += 8) {
+        for (int j = 0; j < s.n; ++j) {
+          double exact = 0, magnitude = 0;
+          for (int p = 0; p < s.k; ++p) {
+            const double x = a[s.trans_a ? size_t(p) * lda + i : size_t(i) * lda + p];
+            const double y = b[s.trans_b ? size_t(j) * ldb + p : size_t(p) * ldb + j];
+            exact += x * y;
+            magnitude += std::abs(x * y);
+          }
+          worst = std::max(worst, std::abs(c[size_t(i) * s.n + j] - exact) / magnitude);
+        }
+      }
+      return worst;
+    };
+    std::printf(" %.2e |", error_against_float64(results[1]));
+    if (actgrad::internal::AmxGemmAvailable()) {
+      std::printf(" %.2e |", error_against_float64(results[amx_index]));
+    } else {
+      std::printf(" - |");
+    }
     std::printf("\n");
   }
   return 0;

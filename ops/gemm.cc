@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "ops/amx_gemm.h"
 #include "ops/packed_gemm.h"
 #include "ops/small_gemm.h"
 #include "ops/threads.h"
@@ -62,11 +63,14 @@ const char* IsaName(dnnl_cpu_isa_t isa) {
 std::string GemmLibraryName() {
 #if ACTGRAD_HAS_ONEDNN
   const dnnl_version_t* v = dnnl_version();
-  return absl::StrCat("oneDNN ", v->major, ".", v->minor, ".", v->patch, " (",
-                      IsaName(dnnl_get_effective_cpu_isa()), ")");
+  std::string name = absl::StrCat("oneDNN ", v->major, ".", v->minor, ".", v->patch, " (",
+                                  IsaName(dnnl_get_effective_cpu_isa()), ")");
 #else
-  return absl::StrCat("OpenBLAS (", BlasCoreName(), ")");
+  std::string name = absl::StrCat("OpenBLAS (", BlasCoreName(), ")");
 #endif
+  if (internal::AmxGemmAvailable())
+    absl::StrAppend(&name, ", AMX split bfloat16 for large products");
+  return name;
 }
 
 namespace internal {
@@ -92,6 +96,10 @@ void GemmStrided(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
   if (EmptyProduct(m, n, k, c, ldc, accumulate)) return;
   if (SmallGemmApplies(m, n, k)) {
     SmallGemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    return;
+  }
+  if (AmxGemmApplies(m, n, k) &&
+      AmxGemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate)) {
     return;
   }
   if (PackedGemmApplies(trans_a, trans_b, m, n, k)) {

@@ -9,9 +9,11 @@
 // real networks alike (README, "Performance"). float32 products small
 // enough that a library call costs more than its arithmetic (up to 64^3
 // multiply-adds, such as a 64-wide layer at batch 32) run on the library's
-// own kernel (ops/small_gemm.h) instead, on the calling thread. float64
-// products, and float32 without oneDNN, go to OpenBLAS. Libraries use
-// NumThreads() threads.
+// own kernel (ops/small_gemm.h) instead, on the calling thread. On
+// processors with AMX, large float32 products run on the tile
+// units (ops/amx_gemm.h), to the same accuracy. float64 products, and
+// float32 without oneDNN, go to OpenBLAS. Libraries use NumThreads()
+// threads.
 //
 // Example:
 //

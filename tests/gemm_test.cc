@@ -1,6 +1,6 @@
 // The float32 matrix products (oneDNN or OpenBLAS, and the small-product
-// kernel, ops/gemm.h) against a float64 reference computed here, on the
-// shapes real networks use and on awkward ones, every transpose combination,
+// kernel, ops/gemm.h, and the AMX kernel where the processor has one) against a float64 reference
+// computed here, on the shapes real networks use and on awkward ones, every transpose combination,
 // with and without accumulation; the strided form also with rows further
 // apart than their length.
 
@@ -10,10 +10,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "actgrad.h"
+#include "ops/amx_gemm.h"
 #include "ops/packed_gemm.h"
 #include "ops/small_gemm.h"
 
@@ -265,6 +268,129 @@ TEST(PackedGemmTest, TakesWhatItWasChosenFor) {
   EXPECT_TRUE(internal::PackedGemmApplies(true, false, 768, 256, 1024));
   EXPECT_TRUE(internal::PackedGemmApplies(true, false, 256, 512, 128));
 #endif
+}
+
+// The AMX kernel: rows and columns around its 32 x 32 blocks of C, depths
+// around its tiles' 32, and a product of several blocks of C and two passes
+// over depth.
+TEST(AmxGemmTest, EveryBlockRemainderMatchesAFloat64Reference) {
+  if (!internal::AmxGemmAvailable()) GTEST_SKIP() << "this processor or kernel has no AMX";
+  ProductKernel amx = [](bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                         const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                         int64_t ldc, bool accumulate) {
+    EXPECT_TRUE(internal::AmxGemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate));
+  };
+  Generator gen(46);
+  ExpectKernelMatchesAFloat64Reference(amx, {1, 31, 32, 33, 70}, {1, 17, 32, 48}, {1, 31, 33, 100},
+                                       gen);
+  ExpectKernelMatchesAFloat64Reference(amx, {130}, {270}, {1100}, gen);
+}
+
+TEST(AmxGemmTest, TwoThreadsMatchAFloat64Reference) {
+  if (!internal::AmxGemmAvailable()) GTEST_SKIP() << "this processor or kernel has no AMX";
+  Generator gen(47);
+  const int before = NumThreads();
+  SetNumThreads(2);
+  for (const bool accumulate : {false, true}) {
+    const StoredProduct p = RandomProduct(false, true, accumulate, 290, 300, 260, 1, 2, 0, gen);
+    const std::vector<float> a(p.a.begin(), p.a.end()), b(p.b.begin(), p.b.end());
+    std::vector<float> c(p.c_before.begin(), p.c_before.end());
+    ASSERT_TRUE(internal::AmxGemm(false, true, p.m, p.n, p.k, a.data(), p.lda, b.data(), p.ldb,
+                                  c.data(), p.ldc, accumulate));
+    EXPECT_LE(WorstRelativeError(p, c), Tolerance(p.k)) << "accumulate=" << accumulate;
+  }
+  SetNumThreads(before);
+}
+
+// What the split is for: the same product from operands rounded once to
+// bfloat16, as a tile unit alone would take them, is far outside the bound
+// the kernels are held to.
+TEST(AmxGemmTest, OneBfloat16ProductWouldFailTheBound) {
+  Generator gen(48);
+  const StoredProduct p = RandomProduct(false, false, false, 40, 40, 300, 0, 0, 0, gen);
+  auto to_bfloat16 = [](double x) {
+    const float f = static_cast<float>(x);
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    bits = (bits + 0x7fff + ((bits >> 16) & 1)) & 0xffff0000u;
+    float rounded;
+    std::memcpy(&rounded, &bits, sizeof rounded);
+    return double(rounded);
+  };
+  std::vector<double> c(p.m * p.ldc, 0.0);
+  for (int64_t i = 0; i < p.m; ++i) {
+    for (int64_t j = 0; j < p.n; ++j) {
+      for (int64_t q = 0; q < p.k; ++q) {
+        c[i * p.ldc + j] += to_bfloat16(p.a[i * p.lda + q]) * to_bfloat16(p.b[q * p.ldb + j]);
+      }
+    }
+  }
+  EXPECT_GT(WorstRelativeError(p, c), 20 * Tolerance(p.k));
+}
+
+// Operands whose parts would leave the normal floats, and operands that are
+// not finite, are refused before C is written; zeros are not refused.
+TEST(AmxGemmTest, RefusesOperandsWhoseSplitWouldNotStayNormal) {
+  if (!internal::AmxGemmAvailable()) GTEST_SKIP() << "this processor or kernel has no AMX";
+  const int64_t n = 64;
+  const std::vector<float> ones(n * n, 1.0f);
+  for (const float odd_one : {1e-31f, 1e31f, std::numeric_limits<float>::infinity(),
+                              std::numeric_limits<float>::quiet_NaN()}) {
+    std::vector<float> a = ones;
+    a[n * 17 + 5] = odd_one;
+    std::vector<float> c(n * n, 7.0f);
+    EXPECT_FALSE(
+        internal::AmxGemm(false, false, n, n, n, a.data(), n, ones.data(), n, c.data(), n, false))
+        << odd_one;
+    EXPECT_EQ(c, std::vector<float>(n * n, 7.0f)) << odd_one;
+    EXPECT_FALSE(
+        internal::AmxGemm(true, true, n, n, n, ones.data(), n, a.data(), n, c.data(), n, true))
+        << odd_one;
+  }
+  // 2^-50 on both sides: every part product is still at least 2^-125.
+  const std::vector<float> small(n * n, std::ldexp(1.0f, -50));
+  std::vector<float> c(n * n, 7.0f);
+  ASSERT_TRUE(internal::AmxGemm(false, false, n, n, n, small.data(), n, small.data(), n, c.data(),
+                                n, false));
+  EXPECT_EQ(c[0], n * std::ldexp(1.0f, -100));
+  const std::vector<float> zeros(n * n, 0.0f);
+  ASSERT_TRUE(internal::AmxGemm(false, false, n, n, n, zeros.data(), n, ones.data(), n, c.data(), n,
+                                false));
+  EXPECT_EQ(c, zeros);
+}
+
+// Products go to the AMX kernel from 128 rows and depths, 256 columns and
+// 2^23 multiply-adds on one thread, 2^27 on two; past it, where it refuses,
+// they still come out right from the next kernel.
+TEST(AmxGemmTest, TakesLargeProductsAndFallsBackWhenItRefuses) {
+  const int before = NumThreads();
+  SetNumThreads(1);
+  EXPECT_FALSE(internal::AmxGemmApplies(127, 1024, 1024));
+  EXPECT_FALSE(internal::AmxGemmApplies(1024, 1024, 127));
+  EXPECT_FALSE(internal::AmxGemmApplies(128, 128, 256));
+  EXPECT_FALSE(internal::AmxGemmApplies(512, 128, 992));
+  EXPECT_FALSE(internal::AmxGemmApplies(int64_t{1} << 40, 1024, 1024));
+  EXPECT_EQ(internal::AmxGemmApplies(128, 512, 256), internal::AmxGemmAvailable());
+  EXPECT_EQ(internal::AmxGemmApplies(256, 256, 256), internal::AmxGemmAvailable());
+  internal::SetAmxGemmAllowed(false);
+  EXPECT_FALSE(internal::AmxGemmApplies(256, 256, 256));
+  internal::SetAmxGemmAllowed(true);
+  SetNumThreads(2);
+  EXPECT_FALSE(internal::AmxGemmApplies(256, 256, 1024));
+  EXPECT_EQ(internal::AmxGemmApplies(768, 256, 1024), internal::AmxGemmAvailable());
+  SetNumThreads(before);
+
+  Generator gen(49);
+  StoredProduct p = RandomProduct(true, false, true, 256, 288, 256, 0, 0, 0, gen);
+  SetNumThreads(1);
+  for (const bool refused : {false, true}) {
+    if (refused) p.a[3] = 1e-35;
+    const std::vector<float> a(p.a.begin(), p.a.end()), b(p.b.begin(), p.b.end());
+    std::vector<float> c(p.c_before.begin(), p.c_before.end());
+    internal::Gemm(true, false, p.m, p.n, p.k, a.data(), b.data(), c.data(), true);
+    EXPECT_LE(WorstRelativeError(p, c), Tolerance(p.k)) << "refused=" << refused;
+  }
+  SetNumThreads(before);
 }
 
 TEST(GemmLibraryTest, NamesTheLibrary) {

@@ -1,0 +1,521 @@
+#include "ops/amx_gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "graph/parallel.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define ACTGRAD_AMX_KERNEL 1
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#else
+#define ACTGRAD_AMX_KERNEL 0
+#endif
+
+namespace actgrad::internal {
+
+namespace {
+
+std::atomic<bool> amx_allowed{true};
+
+// Below these the copies into tiles cost more than the tiles save
+// (bench/gemm_libraries). A's copy is shared by n columns of C and B's by m
+// rows: on one thread 128 x 512 x 256 ran 1.04-1.15x oneDNN's speed,
+// 128 x 128 x 256 0.95x and 512 x 128 x 992 0.94x; on two, where oneDNN
+// splits better, 768 x 256 x 1024 ran 1.01x and 256 x 256 x 1024 0.86x.
+constexpr int64_t kSmallestRowsAndDepth = 128;
+constexpr int64_t kSmallestColumns = 256;
+constexpr int64_t kSmallestVolumeOneThread = int64_t{1} << 23;
+constexpr int64_t kSmallestVolumeThreads = int64_t{1} << 27;
+// Past this a side is not multiplied with others, so sizes cannot overflow.
+constexpr int64_t kLargestSide = int64_t{1} << 20;
+// The packed operands and a padded C together, at most.
+constexpr int64_t kMostScratchBytes = int64_t{256} << 20;
+
+}  // namespace
+
+void SetAmxGemmAllowed(bool allowed) { amx_allowed.store(allowed, std::memory_order_relaxed); }
+
+#if ACTGRAD_AMX_KERNEL
+
+namespace {
+
+bool DetectAmx() {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) return false;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool amx_bf16 = edx & (1u << 22), amx_tile = edx & (1u << 24);
+  if (!amx_bf16 || !amx_tile) return false;
+  // Linux hands out the 8 KiB of tile state only to processes that ask.
+  constexpr long kArchRequestPermission = 0x1023;
+  constexpr long kTileDataFeature = 18;
+  return syscall(SYS_arch_prctl, kArchRequestPermission, kTileDataFeature) == 0;
+}
+
+// A tile: 16 rows of 64 bytes, 32 bfloat16 each. A tile of A holds 16 rows
+// of 32 depths; a tile of B holds 16 pairs of depths for 16 columns, each
+// pair side by side, as the multiply reads them.
+constexpr int kTileRows = 16;
+constexpr int kTileDepth = 32;
+constexpr int64_t kTileElements = kTileRows * kTileDepth;
+constexpr int kParts = 3;
+// The packed layout keeps what one block of C reads together: for each
+// pair of tiles along m (or n) and each 32 depths, the two tiles' three
+// parts in a row, 6 KiB.
+constexpr int64_t kGroupElements = 2 * kParts * kTileElements;
+// C is computed in blocks of 8 x 16 tiles (128 x 256 floats), over up to
+// 1024 depths at a time: one pair of B's tiles over those depths stays in
+// L2 while A's rows stream past it.
+constexpr int64_t kRowPairsPerBlock = 4;
+constexpr int64_t kColumnPairsPerBlock = 8;
+constexpr int64_t kDepthBlocksPerPass = 32;
+
+// The smallest nonzero and the largest |x| an operand holds, as the bits
+// of a positive float (which order like the floats); NaN and infinity
+// compare above every finite float.
+struct Magnitudes {
+  int32_t smallest_nonzero = INT32_MAX;
+  int32_t largest = 0;
+};
+
+void Merge(const Magnitudes& from, Magnitudes& into) {
+  into.smallest_nonzero = std::min(into.smallest_nonzero, from.smallest_nonzero);
+  into.largest = std::max(into.largest, from.largest);
+}
+
+constexpr int32_t PowerOfTwoBits(int exponent) { return (127 + exponent) << 23; }
+
+float FromBits(int32_t bits) {
+  float x;
+  __builtin_memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+// Every part product of two operands within these bounds is a normal
+// float: the smallest part of x is at least 2^-24 |x|.
+bool SplitStaysNormal(const Magnitudes& a, const Magnitudes& b) {
+  constexpr int32_t kSmallest = PowerOfTwoBits(-100), kLargest = PowerOfTwoBits(100);
+  if (a.largest > kLargest || b.largest > kLargest) return false;
+  const bool a_zero = a.smallest_nonzero == INT32_MAX, b_zero = b.smallest_nonzero == INT32_MAX;
+  if (a_zero || b_zero) return true;
+  if (a.smallest_nonzero < kSmallest || b.smallest_nonzero < kSmallest) return false;
+  return double(FromBits(a.smallest_nonzero)) * double(FromBits(b.smallest_nonzero)) >=
+         std::ldexp(1.0, -100);
+}
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// Scratch memory in 2 MiB pages: the packed operands are read in tile-size
+// pieces from all over, and on 4 KiB pages the kernel ran 1.6x slower,
+// waiting on the TLB.
+class HugePageBuffer {
+ public:
+  void* Reserve(int64_t bytes) {
+    constexpr int64_t kHugePage = int64_t{2} << 20;
+    if (bytes > capacity_) {
+      const int64_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+      memory_.reset(std::aligned_alloc(kHugePage, static_cast<size_t>(rounded)));
+      if (memory_ == nullptr) {
+        capacity_ = 0;
+        return nullptr;
+      }
+      madvise(memory_.get(), static_cast<size_t>(rounded), MADV_HUGEPAGE);
+      capacity_ = rounded;
+    }
+    return memory_.get();
+  }
+
+ private:
+  std::unique_ptr<void, FreeDeleter> memory_;
+  int64_t capacity_ = 0;
+};
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512dq,amx-tile,amx-bf16")
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t bytes_per_row[16] = {};
+  uint8_t rows[16] = {};
+};
+
+void ConfigureTiles() {
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.bytes_per_row[t] = 64;
+    config.rows[t] = kTileRows;
+  }
+  _tile_loadconfig(&config);
+}
+
+// bfloat16 bits, rounded to nearest even, in the low half of each lane.
+inline __m512i RoundToBfloat16(__m512 x) {
+  const __m512i bits = _mm512_castps_si512(x);
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  const __m512i bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd);
+  return _mm512_srli_epi32(_mm512_add_epi32(bits, bias), 16);
+}
+
+inline __m512 WidenBfloat16(__m512i low_halves) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(low_halves, 16));
+}
+
+// x = part[0] + part[1] + part[2] exactly, for x within the bounds above:
+// each part takes the next 8 significant bits of what is left.
+inline void SplitInThree(__m512 x, __m512i part[kParts]) {
+  part[0] = RoundToBfloat16(x);
+  const __m512 rest = _mm512_sub_ps(x, WidenBfloat16(part[0]));
+  part[1] = RoundToBfloat16(rest);
+  part[2] = RoundToBfloat16(_mm512_sub_ps(rest, WidenBfloat16(part[1])));
+}
+
+inline void Observe(__m512 x, __m512i& smallest, __m512i& largest) {
+  const __m512i bits = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff));
+  largest = _mm512_max_epi32(largest, bits);
+  const __mmask16 nonzero = _mm512_test_epi32_mask(bits, bits);
+  smallest = _mm512_mask_min_epi32(smallest, nonzero, smallest, bits);
+}
+
+// dst's 16 rows (dst_stride apart) = the columns of src's 16 x 16 floats.
+inline void Transpose16x16(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+  __m512 rows[16], pairs[16], quads[16];
+  for (int i = 0; i < 16; ++i) rows[i] = _mm512_loadu_ps(src + i * src_stride);
+  // In each 128-bit lane: rows 2i and 2i+1 interleaved, then four rows' worth
+  // of one column in each lane of quads[4 g + q] (rows 4g..4g+3, column 4
+  // lane + q).
+  for (int i = 0; i < 8; ++i) {
+    pairs[2 * i] = _mm512_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
+    pairs[2 * i + 1] = _mm512_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
+  }
+  for (int g = 0; g < 4; ++g) {
+    quads[4 * g] = _mm512_shuffle_ps(pairs[4 * g], pairs[4 * g + 2], 0x44);
+    quads[4 * g + 1] = _mm512_shuffle_ps(pairs[4 * g], pairs[4 * g + 2], 0xEE);
+    quads[4 * g + 2] = _mm512_shuffle_ps(pairs[4 * g + 1], pairs[4 * g + 3], 0x44);
+    quads[4 * g + 3] = _mm512_shuffle_ps(pairs[4 * g + 1], pairs[4 * g + 3], 0xEE);
+  }
+  // Then the lanes: column 4 lane + q gathers lane `lane` of quads[q],
+  // quads[4 + q], quads[8 + q] and quads[12 + q].
+  for (int q = 0; q < 4; ++q) {
+    const __m512 even_low = _mm512_shuffle_f32x4(quads[q], quads[4 + q], 0x88);
+    const __m512 odd_low = _mm512_shuffle_f32x4(quads[q], quads[4 + q], 0xDD);
+    const __m512 even_high = _mm512_shuffle_f32x4(quads[8 + q], quads[12 + q], 0x88);
+    const __m512 odd_high = _mm512_shuffle_f32x4(quads[8 + q], quads[12 + q], 0xDD);
+    _mm512_store_ps(dst + q * dst_stride, _mm512_shuffle_f32x4(even_low, even_high, 0x88));
+    _mm512_store_ps(dst + (8 + q) * dst_stride, _mm512_shuffle_f32x4(even_low, even_high, 0xDD));
+    _mm512_store_ps(dst + (4 + q) * dst_stride, _mm512_shuffle_f32x4(odd_low, odd_high, 0x88));
+    _mm512_store_ps(dst + (12 + q) * dst_stride, _mm512_shuffle_f32x4(odd_low, odd_high, 0xDD));
+  }
+}
+
+int64_t TileOffset(int64_t tile, int64_t depth_block, int64_t depth_blocks) {
+  return ((tile / 2) * depth_blocks + depth_block) * kGroupElements +
+         (tile % 2) * kParts * kTileElements;
+}
+
+// op(A)'s rows [16 first_tile, 16 last_tile) as tiles, zeros past m and k.
+void PackA(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, int64_t first_tile,
+           int64_t last_tile, int64_t depth_blocks, uint16_t* packed, Magnitudes& seen) {
+  alignas(64) float stage[kTileRows][kTileDepth];
+  __m512i smallest = _mm512_set1_epi32(INT32_MAX), largest = _mm512_setzero_si512();
+  const __m512i even_halves =
+      _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32, 30, 28, 26,
+                       24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  // Depth outside, so that a stored [k, m] A is read along its rows.
+  for (int64_t block = 0; block < depth_blocks; ++block) {
+    for (int64_t tile = first_tile; tile < last_tile; ++tile) {
+      const int64_t row0 = tile * kTileRows, depth0 = block * kTileDepth;
+      if (row0 + kTileRows <= m && depth0 + kTileDepth <= k) {
+        if (trans) {
+          for (int half = 0; half < 2; ++half) {
+            Transpose16x16(a + (depth0 + 16 * half) * lda + row0, lda, &stage[0][16 * half],
+                           kTileDepth);
+          }
+        } else {
+          for (int r = 0; r < kTileRows; ++r) {
+            const float* from = a + (row0 + r) * lda + depth0;
+            _mm512_store_ps(stage[r], _mm512_loadu_ps(from));
+            _mm512_store_ps(stage[r] + 16, _mm512_loadu_ps(from + 16));
+          }
+        }
+      } else {
+        for (int r = 0; r < kTileRows; ++r) {
+          for (int d = 0; d < kTileDepth; ++d) {
+            const int64_t i = row0 + r, p = depth0 + d;
+            stage[r][d] = i < m && p < k ? (trans ? a[p * lda + i] : a[i * lda + p]) : 0.0f;
+          }
+        }
+      }
+      uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
+      for (int r = 0; r < kTileRows; ++r) {
+        const __m512 low = _mm512_load_ps(stage[r]), high = _mm512_load_ps(stage[r] + 16);
+        Observe(low, smallest, largest);
+        Observe(high, smallest, largest);
+        __m512i low_parts[kParts], high_parts[kParts];
+        SplitInThree(low, low_parts);
+        SplitInThree(high, high_parts);
+        for (int part = 0; part < kParts; ++part) {
+          const __m512i row =
+              _mm512_permutex2var_epi16(low_parts[part], even_halves, high_parts[part]);
+          _mm512_store_si512(out + part * kTileElements + r * kTileDepth, row);
+        }
+      }
+    }
+  }
+  seen.smallest_nonzero = _mm512_reduce_min_epi32(smallest);
+  seen.largest = _mm512_reduce_max_epi32(largest);
+}
+
+// op(B)'s columns [16 first_tile, 16 last_tile) as tiles of depth pairs.
+void PackB(bool trans, const float* b, int64_t ldb, int64_t n, int64_t k, int64_t first_tile,
+           int64_t last_tile, int64_t depth_blocks, uint16_t* packed, Magnitudes& seen) {
+  alignas(64) float stage[kTileDepth][kTileRows];
+  __m512i smallest = _mm512_set1_epi32(INT32_MAX), largest = _mm512_setzero_si512();
+  // Depth outside, so that a stored [k, n] B is read along its rows.
+  for (int64_t block = 0; block < depth_blocks; ++block) {
+    for (int64_t tile = first_tile; tile < last_tile; ++tile) {
+      const int64_t col0 = tile * kTileRows, depth0 = block * kTileDepth;
+      if (col0 + kTileRows <= n && depth0 + kTileDepth <= k) {
+        if (trans) {
+          for (int half = 0; half < 2; ++half) {
+            Transpose16x16(b + col0 * ldb + depth0 + 16 * half, ldb, stage[16 * half], kTileRows);
+          }
+        } else {
+          for (int d = 0; d < kTileDepth; ++d) {
+            _mm512_store_ps(stage[d], _mm512_loadu_ps(b + (depth0 + d) * ldb + col0));
+          }
+        }
+      } else {
+        for (int d = 0; d < kTileDepth; ++d) {
+          for (int c = 0; c < kTileRows; ++c) {
+            const int64_t j = col0 + c, p = depth0 + d;
+            stage[d][c] = j < n && p < k ? (trans ? b[j * ldb + p] : b[p * ldb + j]) : 0.0f;
+          }
+        }
+      }
+      uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
+      for (int pair = 0; pair < kTileRows; ++pair) {
+        const __m512 even = _mm512_load_ps(stage[2 * pair]);
+        const __m512 odd = _mm512_load_ps(stage[2 * pair + 1]);
+        Observe(even, smallest, largest);
+        Observe(odd, smallest, largest);
+        __m512i even_parts[kParts], odd_parts[kParts];
+        SplitInThree(even, even_parts);
+        SplitInThree(odd, odd_parts);
+        for (int part = 0; part < kParts; ++part) {
+          const __m512i row =
+              _mm512_or_si512(even_parts[part], _mm512_slli_epi32(odd_parts[part], 16));
+          _mm512_store_si512(out + part * kTileElements + pair * kTileDepth, row);
+        }
+      }
+    }
+  }
+  seen.smallest_nonzero = _mm512_reduce_min_epi32(smallest);
+  seen.largest = _mm512_reduce_max_epi32(largest);
+}
+
+// Tiles 4 and 5: two tiles of A's part; 6 and 7: two of B's; 0-3: the 2 x 2
+// tiles of C.
+inline void LoadA(const uint16_t* group, int part) {
+  _tile_loadd(4, group + part * kTileElements, 64);
+  _tile_loadd(5, group + (kParts + part) * kTileElements, 64);
+}
+
+inline void MultiplyByB(const uint16_t* group, int part) {
+  _tile_loadd(6, group + part * kTileElements, 64);
+  _tile_loadd(7, group + (kParts + part) * kTileElements, 64);
+  _tile_dpbf16ps(0, 4, 6);
+  _tile_dpbf16ps(1, 4, 7);
+  _tile_dpbf16ps(2, 5, 6);
+  _tile_dpbf16ps(3, 5, 7);
+}
+
+// C's 32 x 32 floats at c (+)= the groups' products over `depth_blocks`.
+void MultiplyBlock(const uint16_t* a, const uint16_t* b, int64_t depth_blocks, float* c,
+                   int64_t ldc, bool add_to_c) {
+  const int64_t stride = ldc * int64_t{sizeof(float)};
+  if (add_to_c) {
+    _tile_loadd(0, c, stride);
+    _tile_loadd(1, c + 16, stride);
+    _tile_loadd(2, c + 16 * ldc, stride);
+    _tile_loadd(3, c + 16 * ldc + 16, stride);
+  } else {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  for (int64_t block = 0; block < depth_blocks; ++block) {
+    const uint16_t* a_group = a + block * kGroupElements;
+    const uint16_t* b_group = b + block * kGroupElements;
+    // Smallest terms first, each A part loaded once.
+    LoadA(a_group, 2);
+    MultiplyByB(b_group, 0);
+    LoadA(a_group, 1);
+    MultiplyByB(b_group, 1);
+    MultiplyByB(b_group, 0);
+    LoadA(a_group, 0);
+    MultiplyByB(b_group, 2);
+    MultiplyByB(b_group, 1);
+    MultiplyByB(b_group, 0);
+  }
+  _tile_stored(0, c, stride);
+  _tile_stored(1, c + 16, stride);
+  _tile_stored(2, c + 16 * ldc, stride);
+  _tile_stored(3, c + 16 * ldc + 16, stride);
+}
+
+struct PackedProduct {
+  const uint16_t* a;
+  const uint16_t* b;
+  int64_t row_pairs, column_pairs, depth_blocks;
+  float* c;
+  int64_t ldc;
+  bool accumulate;
+};
+
+// C's blocks [first, last), numbered along m then n.
+void MultiplyBlocks(const PackedProduct& p, int64_t first, int64_t last) {
+  const int64_t blocks_along_m = (p.row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock;
+  ConfigureTiles();
+  for (int64_t block = first; block < last; ++block) {
+    const int64_t first_row_pair = (block % blocks_along_m) * kRowPairsPerBlock;
+    const int64_t first_column_pair = (block / blocks_along_m) * kColumnPairsPerBlock;
+    const int64_t last_row_pair = std::min(p.row_pairs, first_row_pair + kRowPairsPerBlock);
+    const int64_t last_column_pair =
+        std::min(p.column_pairs, first_column_pair + kColumnPairsPerBlock);
+    for (int64_t depth = 0; depth < p.depth_blocks; depth += kDepthBlocksPerPass) {
+      const int64_t depth_blocks = std::min(kDepthBlocksPerPass, p.depth_blocks - depth);
+      for (int64_t j = first_column_pair; j < last_column_pair; ++j) {
+        for (int64_t i = first_row_pair; i < last_row_pair; ++i) {
+          MultiplyBlock(p.a + (i * p.depth_blocks + depth) * kGroupElements,
+                        p.b + (j * p.depth_blocks + depth) * kGroupElements, depth_blocks,
+                        p.c + 32 * i * p.ldc + 32 * j, p.ldc, p.accumulate || depth > 0);
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
+#pragma GCC pop_options
+
+void OnThreads(int64_t items, bool split, absl::FunctionRef<void(int64_t, int64_t)> fn) {
+  if (split) {
+    ParallelForItems(items, fn);
+  } else {
+    fn(0, items);
+  }
+}
+
+}  // namespace
+
+bool AmxGemmAvailable() {
+  static const bool available = DetectAmx();
+  return available;
+}
+
+bool AmxGemmApplies(int64_t m, int64_t n, int64_t k) {
+  if (m < kSmallestRowsAndDepth || k < kSmallestRowsAndDepth || n < kSmallestColumns) return false;
+  if (m > kLargestSide || n > kLargestSide || k > kLargestSide) return false;
+  const int64_t smallest_volume =
+      ParallelThreads() > 1 ? kSmallestVolumeThreads : kSmallestVolumeOneThread;
+  if (m * n * k < smallest_volume) return false;
+  return amx_allowed.load(std::memory_order_relaxed) && AmxGemmAvailable();
+}
+
+bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+             int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  if (m <= 0 || n <= 0 || k <= 0 || m > kLargestSide || n > kLargestSide || k > kLargestSide) {
+    return false;
+  }
+  const int64_t row_pairs = (m + 31) / 32, column_pairs = (n + 31) / 32;
+  const int64_t depth_blocks = (k + kTileDepth - 1) / kTileDepth;
+  const int64_t a_elements = row_pairs * depth_blocks * kGroupElements;
+  const int64_t b_elements = column_pairs * depth_blocks * kGroupElements;
+  // C goes through a padded copy unless every block of it is whole.
+  const bool padded = m % 32 != 0 || n % 32 != 0;
+  const int64_t padded_ldc = 32 * column_pairs;
+  const int64_t padded_c_bytes = padded ? 32 * row_pairs * padded_ldc * int64_t{4} : 0;
+  const int64_t packed_bytes = (a_elements + b_elements) * int64_t{2};
+  if (packed_bytes + padded_c_bytes > kMostScratchBytes) return false;
+
+  // The buffers keep their capacity from call to call, on the calling thread.
+  thread_local HugePageBuffer packed_buffer, padded_c_buffer;
+  auto* packed = static_cast<uint16_t*>(packed_buffer.Reserve(packed_bytes));
+  auto* padded_c = static_cast<float*>(padded_c_buffer.Reserve(padded_c_bytes));
+  if (packed == nullptr || (padded && padded_c == nullptr)) return false;
+  uint16_t* packed_a = packed;
+  uint16_t* packed_b = packed + a_elements;
+
+  const bool split = ParallelThreads() > 1;
+  // Items: A's pairs of tiles, then B's. Each thread's range records what it
+  // saw of A at its first item, and of B at its first item past A's.
+  std::vector<Magnitudes> seen(static_cast<size_t>(row_pairs + column_pairs));
+  OnThreads(row_pairs + column_pairs, split, [&](int64_t first, int64_t last) {
+    if (first < row_pairs) {
+      PackA(trans_a, a, lda, m, k, 2 * first, 2 * std::min(last, row_pairs), depth_blocks, packed_a,
+            seen[first]);
+    }
+    if (last > row_pairs) {
+      const int64_t first_b = std::max(first, row_pairs);
+      PackB(trans_b, b, ldb, n, k, 2 * (first_b - row_pairs), 2 * (last - row_pairs), depth_blocks,
+            packed_b, seen[first_b]);
+    }
+  });
+  Magnitudes a_seen, b_seen;
+  for (int64_t item = 0; item < row_pairs + column_pairs; ++item) {
+    Merge(seen[item], item < row_pairs ? a_seen : b_seen);
+  }
+  if (!SplitStaysNormal(a_seen, b_seen)) return false;
+
+  const PackedProduct product{packed_a,
+                              packed_b,
+                              row_pairs,
+                              column_pairs,
+                              depth_blocks,
+                              padded ? padded_c : c,
+                              padded ? padded_ldc : ldc,
+                              accumulate && !padded};
+  const int64_t blocks = ((row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock) *
+                         ((column_pairs + kColumnPairsPerBlock - 1) / kColumnPairsPerBlock);
+  OnThreads(blocks, split && blocks > 1,
+            [&](int64_t first, int64_t last) { MultiplyBlocks(product, first, last); });
+  if (padded) {
+    for (int64_t i = 0; i < m; ++i) {
+      const float* from = padded_c + i * padded_ldc;
+      float* to = c + i * ldc;
+      if (accumulate) {
+        for (int64_t j = 0; j < n; ++j) to[j] += from[j];
+      } else {
+        std::copy(from, from + n, to);
+      }
+    }
+  }
+  return true;
+}
+
+#else  // no AMX kernel in this build
+
+bool AmxGemmAvailable() { return false; }
+bool AmxGemmApplies(int64_t, int64_t, int64_t) { return false; }
+bool AmxGemm(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
+             float*, int64_t, bool) {
+  return false;
+}
+
+#endif
+
+}  // namespace actgrad::internal
