@@ -17,12 +17,14 @@
 // each over a loop long enough for ~0.2 GFLOP.
 
 #include <cblas.h>
+#include <immintrin.h>
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -78,6 +80,51 @@ constexpr Shape kShapes[] = {
     {"W8 linear1 dW", true, false, 1024, 256, 1024},
 };
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#pragma GCC push_options
+#pragma GCC target("amx-tile,amx-bf16")
+// The tile units' own ceiling: bfloat16 GFLOP/s of tdpbf16ps on tiles held
+// in registers, four independent sums, on the calling thread. Call only
+// where AmxGemmAvailable (which also asks Linux for the tile state).
+double TilePeakGflops() {
+  struct alignas(64) {
+    uint8_t palette = 1, start_row = 0, reserved[14] = {};
+    uint16_t bytes_per_row[16] = {};
+    uint8_t rows[16] = {};
+  } config;
+  for (int t = 0; t < 8; ++t) {
+    config.bytes_per_row[t] = 64;
+    config.rows[t] = 16;
+  }
+  _tile_loadconfig(&config);
+  alignas(64) static const uint16_t kOnes[16 * 32] = {};
+  _tile_loadd(4, kOnes, 64);
+  _tile_loadd(5, kOnes, 64);
+  _tile_loadd(6, kOnes, 64);
+  _tile_loadd(7, kOnes, 64);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  constexpr long kRounds = 5000000;
+  const auto start = std::chrono::steady_clock::now();
+  for (long i = 0; i < kRounds; ++i) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  _tile_release();
+  // Each tdpbf16ps: 16 x 16 sums of 32 products.
+  return kRounds * 4.0 * 16 * 16 * 32 * 2 / seconds / 1e9;
+}
+#pragma GCC pop_options
+#else
+double TilePeakGflops() { return 0; }
+#endif
+
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values[values.size() / 2];
@@ -94,6 +141,10 @@ int main(int argc, char** argv) {
   std::printf("threads %d; OpenBLAS %s (OPENBLAS_CORETYPE=%s); oneDNN %d.%d.%d\n\n", threads,
               openblas_get_corename(), coretype ? coretype : "(unset)", dnnl_version()->major,
               dnnl_version()->minor, dnnl_version()->patch);
+  if (actgrad::internal::AmxGemmAvailable()) {
+    std::printf("AMX tile units, one thread: %.0f GFLOP/s of bfloat16 products\n\n",
+                TilePeakGflops());
+  }
   std::printf(
       "| shape | m x n x k | OpenBLAS GFLOP/s | oneDNN GFLOP/s | oneDNN / OpenBLAS | max |diff| "
       "| small kernel GFLOP/s | small / oneDNN | small's max |diff| "
