@@ -220,6 +220,23 @@ inline void Transpose16x16(const float* src, int64_t src_stride, float* dst, int
   }
 }
 
+// Two vectors of an operand: their magnitudes noted, each split in three.
+inline void ObserveAndSplit(__m512 first, __m512 second, __m512i first_parts[kParts],
+                            __m512i second_parts[kParts], __m512i& smallest, __m512i& largest) {
+  Observe(first, smallest, largest);
+  Observe(second, smallest, largest);
+  SplitInThree(first, first_parts);
+  SplitInThree(second, second_parts);
+}
+
+// Element [row, depth] of an operand read as rows x depths, stored that way
+// or, when `transposed`, as depths x rows; zero past its edges.
+inline float ElementOrZero(const float* x, int64_t ld, bool transposed, int64_t row, int64_t depth,
+                           int64_t rows, int64_t depths) {
+  if (row >= rows || depth >= depths) return 0.0f;
+  return transposed ? x[depth * ld + row] : x[row * ld + depth];
+}
+
 int64_t TileOffset(int64_t tile, int64_t depth_block, int64_t depth_blocks) {
   return ((tile / 2) * depth_blocks + depth_block) * kGroupElements +
          (tile % 2) * kParts * kTileElements;
@@ -253,19 +270,15 @@ void PackA(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, int64_
       } else {
         for (int r = 0; r < kTileRows; ++r) {
           for (int d = 0; d < kTileDepth; ++d) {
-            const int64_t i = row0 + r, p = depth0 + d;
-            stage[r][d] = i < m && p < k ? (trans ? a[p * lda + i] : a[i * lda + p]) : 0.0f;
+            stage[r][d] = ElementOrZero(a, lda, trans, row0 + r, depth0 + d, m, k);
           }
         }
       }
       uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
       for (int r = 0; r < kTileRows; ++r) {
-        const __m512 low = _mm512_load_ps(stage[r]), high = _mm512_load_ps(stage[r] + 16);
-        Observe(low, smallest, largest);
-        Observe(high, smallest, largest);
         __m512i low_parts[kParts], high_parts[kParts];
-        SplitInThree(low, low_parts);
-        SplitInThree(high, high_parts);
+        ObserveAndSplit(_mm512_load_ps(stage[r]), _mm512_load_ps(stage[r] + 16), low_parts,
+                        high_parts, smallest, largest);
         for (int part = 0; part < kParts; ++part) {
           const __m512i row =
               _mm512_permutex2var_epi16(low_parts[part], even_halves, high_parts[part]);
@@ -300,20 +313,16 @@ void PackB(bool trans, const float* b, int64_t ldb, int64_t n, int64_t k, int64_
       } else {
         for (int d = 0; d < kTileDepth; ++d) {
           for (int c = 0; c < kTileRows; ++c) {
-            const int64_t j = col0 + c, p = depth0 + d;
-            stage[d][c] = j < n && p < k ? (trans ? b[j * ldb + p] : b[p * ldb + j]) : 0.0f;
+            // op(B)^T is n x k: stored so when B is transposed.
+            stage[d][c] = ElementOrZero(b, ldb, !trans, col0 + c, depth0 + d, n, k);
           }
         }
       }
       uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
       for (int pair = 0; pair < kTileRows; ++pair) {
-        const __m512 even = _mm512_load_ps(stage[2 * pair]);
-        const __m512 odd = _mm512_load_ps(stage[2 * pair + 1]);
-        Observe(even, smallest, largest);
-        Observe(odd, smallest, largest);
         __m512i even_parts[kParts], odd_parts[kParts];
-        SplitInThree(even, even_parts);
-        SplitInThree(odd, odd_parts);
+        ObserveAndSplit(_mm512_load_ps(stage[2 * pair]), _mm512_load_ps(stage[2 * pair + 1]),
+                        even_parts, odd_parts, smallest, largest);
         for (int part = 0; part < kParts; ++part) {
           const __m512i row =
               _mm512_or_si512(even_parts[part], _mm512_slli_epi32(odd_parts[part], 16));
