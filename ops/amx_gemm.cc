@@ -50,7 +50,10 @@ void SetAmxGemmAllowed(bool allowed) { amx_allowed.store(allowed, std::memory_or
 namespace {
 
 bool DetectAmx() {
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) return false;
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+      !__builtin_cpu_supports("avx512bf16")) {
+    return false;
+  }
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
   const bool amx_bf16 = edx & (1u << 22), amx_tile = edx & (1u << 24);
@@ -142,7 +145,7 @@ class HugePageBuffer {
 };
 
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512dq,amx-tile,amx-bf16")
+#pragma GCC target("avx512f,avx512bw,avx512dq,avx512bf16,amx-tile,amx-bf16")
 
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
@@ -161,25 +164,25 @@ void ConfigureTiles() {
   _tile_loadconfig(&config);
 }
 
-// bfloat16 bits, rounded to nearest even, in the low half of each lane.
-inline __m512i RoundToBfloat16(__m512 x) {
-  const __m512i bits = _mm512_castps_si512(x);
-  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  const __m512i bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd);
-  return _mm512_srli_epi32(_mm512_add_epi32(bits, bias), 16);
+// 32 floats, `low` then `high`, as 32 bfloat16 in that order, rounded to
+// nearest even; each float less its rounded value into the rests.
+inline __m512i RoundToBfloat16(__m512 low, __m512 high, __m512& low_rest, __m512& high_rest) {
+  const __m512i rounded = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low));
+  auto widen = [](__m256i halves) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+  };
+  low_rest = _mm512_sub_ps(low, widen(_mm512_castsi512_si256(rounded)));
+  high_rest = _mm512_sub_ps(high, widen(_mm512_extracti64x4_epi64(rounded, 1)));
+  return rounded;
 }
 
-inline __m512 WidenBfloat16(__m512i low_halves) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(low_halves, 16));
-}
-
-// x = part[0] + part[1] + part[2] exactly, for x within the bounds above:
-// each part takes the next 8 significant bits of what is left.
-inline void SplitInThree(__m512 x, __m512i part[kParts]) {
-  part[0] = RoundToBfloat16(x);
-  const __m512 rest = _mm512_sub_ps(x, WidenBfloat16(part[0]));
-  part[1] = RoundToBfloat16(rest);
-  part[2] = RoundToBfloat16(_mm512_sub_ps(rest, WidenBfloat16(part[1])));
+// 32 floats split exactly into three parts, for floats within the bounds
+// above: each part takes the next 8 significant bits of what is left.
+// part[p] holds part p of each float, as 32 bfloat16 in order.
+inline void SplitInThree(__m512 low, __m512 high, __m512i part[kParts]) {
+  part[0] = RoundToBfloat16(low, high, low, high);
+  part[1] = RoundToBfloat16(low, high, low, high);
+  part[2] = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low));
 }
 
 inline void Observe(__m512 x, __m512i& smallest, __m512i& largest) {
@@ -220,13 +223,12 @@ inline void Transpose16x16(const float* src, int64_t src_stride, float* dst, int
   }
 }
 
-// Two vectors of an operand: their magnitudes noted, each split in three.
-inline void ObserveAndSplit(__m512 first, __m512 second, __m512i first_parts[kParts],
-                            __m512i second_parts[kParts], __m512i& smallest, __m512i& largest) {
-  Observe(first, smallest, largest);
-  Observe(second, smallest, largest);
-  SplitInThree(first, first_parts);
-  SplitInThree(second, second_parts);
+// Two vectors of an operand: their magnitudes noted, and both split in three.
+inline void ObserveAndSplit(__m512 low, __m512 high, __m512i parts[kParts], __m512i& smallest,
+                            __m512i& largest) {
+  Observe(low, smallest, largest);
+  Observe(high, smallest, largest);
+  SplitInThree(low, high, parts);
 }
 
 // Element [row, depth] of an operand read as rows x depths, stored that way
@@ -247,9 +249,6 @@ void PackA(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, int64_
            int64_t last_tile, int64_t depth_blocks, uint16_t* packed, Magnitudes& seen) {
   alignas(64) float stage[kTileRows][kTileDepth];
   __m512i smallest = _mm512_set1_epi32(INT32_MAX), largest = _mm512_setzero_si512();
-  const __m512i even_halves =
-      _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32, 30, 28, 26,
-                       24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   // Depth outside, so that a stored [k, m] A is read along its rows.
   for (int64_t block = 0; block < depth_blocks; ++block) {
     for (int64_t tile = first_tile; tile < last_tile; ++tile) {
@@ -276,13 +275,11 @@ void PackA(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, int64_
       }
       uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
       for (int r = 0; r < kTileRows; ++r) {
-        __m512i low_parts[kParts], high_parts[kParts];
-        ObserveAndSplit(_mm512_load_ps(stage[r]), _mm512_load_ps(stage[r] + 16), low_parts,
-                        high_parts, smallest, largest);
+        __m512i parts[kParts];
+        ObserveAndSplit(_mm512_load_ps(stage[r]), _mm512_load_ps(stage[r] + 16), parts, smallest,
+                        largest);
         for (int part = 0; part < kParts; ++part) {
-          const __m512i row =
-              _mm512_permutex2var_epi16(low_parts[part], even_halves, high_parts[part]);
-          _mm512_store_si512(out + part * kTileElements + r * kTileDepth, row);
+          _mm512_store_si512(out + part * kTileElements + r * kTileDepth, parts[part]);
         }
       }
     }
@@ -296,6 +293,9 @@ void PackB(bool trans, const float* b, int64_t ldb, int64_t n, int64_t k, int64_
            int64_t last_tile, int64_t depth_blocks, uint16_t* packed, Magnitudes& seen) {
   alignas(64) float stage[kTileDepth][kTileRows];
   __m512i smallest = _mm512_set1_epi32(INT32_MAX), largest = _mm512_setzero_si512();
+  const __m512i pair_up =
+      _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                       21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   // Depth outside, so that a stored [k, n] B is read along its rows.
   for (int64_t block = 0; block < depth_blocks; ++block) {
     for (int64_t tile = first_tile; tile < last_tile; ++tile) {
@@ -320,12 +320,12 @@ void PackB(bool trans, const float* b, int64_t ldb, int64_t n, int64_t k, int64_
       }
       uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
       for (int pair = 0; pair < kTileRows; ++pair) {
-        __m512i even_parts[kParts], odd_parts[kParts];
-        ObserveAndSplit(_mm512_load_ps(stage[2 * pair]), _mm512_load_ps(stage[2 * pair + 1]),
-                        even_parts, odd_parts, smallest, largest);
+        __m512i parts[kParts];
+        ObserveAndSplit(_mm512_load_ps(stage[2 * pair]), _mm512_load_ps(stage[2 * pair + 1]), parts,
+                        smallest, largest);
         for (int part = 0; part < kParts; ++part) {
-          const __m512i row =
-              _mm512_or_si512(even_parts[part], _mm512_slli_epi32(odd_parts[part], 16));
+          // Even depths then odd ones, interleaved: each column's pair side by side.
+          const __m512i row = _mm512_permutexvar_epi16(pair_up, parts[part]);
           _mm512_store_si512(out + part * kTileElements + pair * kTileDepth, row);
         }
       }

@@ -35,9 +35,9 @@
 
 namespace actgrad::internal {
 
-// Whether this processor has AMX with bfloat16 and AVX-512BW, and the
-// kernel granted this process the tile state (Linux asks for it once per
-// process). Computed once.
+// Whether this processor has AMX with bfloat16, AVX-512BW and AVX-512 BF16,
+// and the kernel granted this process the tile state (Linux asks for it
+// once per process). Computed once.
 bool AmxGemmAvailable();
 
 // Whether products of this size go to the kernel: it is available, allowed,
