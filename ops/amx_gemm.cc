@@ -164,15 +164,17 @@ void ConfigureTiles() {
   _tile_loadconfig(&config);
 }
 
+// 16 bfloat16 as the floats they are.
+inline __m512 WidenBfloat16(__m256i halves) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+}
+
 // 32 floats, `low` then `high`, as 32 bfloat16 in that order, rounded to
 // nearest even; each float less its rounded value into the rests.
 inline __m512i RoundToBfloat16(__m512 low, __m512 high, __m512& low_rest, __m512& high_rest) {
   const __m512i rounded = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low));
-  auto widen = [](__m256i halves) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
-  };
-  low_rest = _mm512_sub_ps(low, widen(_mm512_castsi512_si256(rounded)));
-  high_rest = _mm512_sub_ps(high, widen(_mm512_extracti64x4_epi64(rounded, 1)));
+  low_rest = _mm512_sub_ps(low, WidenBfloat16(_mm512_castsi512_si256(rounded)));
+  high_rest = _mm512_sub_ps(high, WidenBfloat16(_mm512_extracti64x4_epi64(rounded, 1)));
   return rounded;
 }
 
