@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -97,12 +98,6 @@ void Merge(const Magnitudes& from, Magnitudes& into) {
 
 constexpr int32_t PowerOfTwoBits(int exponent) { return (127 + exponent) << 23; }
 
-float FromBits(int32_t bits) {
-  float x;
-  __builtin_memcpy(&x, &bits, sizeof x);
-  return x;
-}
-
 // Every part product of two operands within these bounds is a normal
 // float: the smallest part of x is at least 2^-24 |x|.
 bool SplitStaysNormal(const Magnitudes& a, const Magnitudes& b) {
@@ -111,7 +106,8 @@ bool SplitStaysNormal(const Magnitudes& a, const Magnitudes& b) {
   const bool a_zero = a.smallest_nonzero == INT32_MAX, b_zero = b.smallest_nonzero == INT32_MAX;
   if (a_zero || b_zero) return true;
   if (a.smallest_nonzero < kSmallest || b.smallest_nonzero < kSmallest) return false;
-  return double(FromBits(a.smallest_nonzero)) * double(FromBits(b.smallest_nonzero)) >=
+  return double(std::bit_cast<float>(a.smallest_nonzero)) *
+             double(std::bit_cast<float>(b.smallest_nonzero)) >=
          std::ldexp(1.0, -100);
 }
 

@@ -9,8 +9,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
-#include <cstring>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
@@ -309,13 +310,8 @@ TEST(AmxGemmTest, OneBfloat16ProductWouldFailTheBound) {
   Generator gen(48);
   const StoredProduct p = RandomProduct(false, false, false, 40, 40, 300, 0, 0, 0, gen);
   auto to_bfloat16 = [](double x) {
-    const float f = static_cast<float>(x);
-    uint32_t bits;
-    std::memcpy(&bits, &f, sizeof bits);
-    bits = (bits + 0x7fff + ((bits >> 16) & 1)) & 0xffff0000u;
-    float rounded;
-    std::memcpy(&rounded, &bits, sizeof rounded);
-    return double(rounded);
+    const uint32_t bits = std::bit_cast<uint32_t>(static_cast<float>(x));
+    return double(std::bit_cast<float>((bits + 0x7fff + ((bits >> 16) & 1)) & 0xffff0000u));
   };
   std::vector<double> c(p.m * p.ldc, 0.0);
   for (int64_t i = 0; i < p.m; ++i) {
