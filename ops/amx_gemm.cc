@@ -247,9 +247,14 @@ void PackA(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, int64_
            int64_t last_tile, int64_t depth_blocks, uint16_t* packed, Magnitudes& seen) {
   alignas(64) float stage[kTileRows][kTileDepth];
   __m512i smallest = _mm512_set1_epi32(INT32_MAX), largest = _mm512_setzero_si512();
-  // Depth outside, so that a stored [k, m] A is read along its rows.
-  for (int64_t block = 0; block < depth_blocks; ++block) {
-    for (int64_t tile = first_tile; tile < last_tile; ++tile) {
+  // Each tile's depths in turn when A is stored [m, k], so that its 16 rows
+  // are read along; the depths outside when it is stored [k, m], so that
+  // each of its rows is read along across the tiles.
+  const int64_t tiles = last_tile - first_tile;
+  for (int64_t step = 0; step < tiles * depth_blocks; ++step) {
+    {
+      const int64_t block = trans ? step / tiles : step % depth_blocks;
+      const int64_t tile = first_tile + (trans ? step % tiles : step / depth_blocks);
       const int64_t row0 = tile * kTileRows, depth0 = block * kTileDepth;
       if (row0 + kTileRows <= m && depth0 + kTileDepth <= k) {
         if (trans) {
@@ -333,6 +338,22 @@ void PackB(bool trans, const float* b, int64_t ldb, int64_t n, int64_t k, int64_
   seen.largest = _mm512_reduce_max_epi32(largest);
 }
 
+// What ObserveAndSplit would note of rows [first, last) of a matrix stored
+// with `columns` floats in each.
+Magnitudes ObserveRows(const float* x, int64_t ld, int64_t columns, int64_t first, int64_t last) {
+  __m512i smallest = _mm512_set1_epi32(INT32_MAX), largest = _mm512_setzero_si512();
+  for (int64_t r = first; r < last; ++r) {
+    const float* row = x + r * ld;
+    int64_t c = 0;
+    for (; c + 16 <= columns; c += 16) Observe(_mm512_loadu_ps(row + c), smallest, largest);
+    if (c < columns) {
+      const auto rest = static_cast<__mmask16>((1u << (columns - c)) - 1);
+      Observe(_mm512_maskz_loadu_ps(rest, row + c), smallest, largest);
+    }
+  }
+  return {_mm512_reduce_min_epi32(smallest), _mm512_reduce_max_epi32(largest)};
+}
+
 // Tiles 4 and 5: two tiles of A's part; 6 and 7: two of B's; 0-3: the 2 x 2
 // tiles of C.
 inline void LoadA(const uint16_t* group, int part) {
@@ -384,8 +405,15 @@ void MultiplyBlock(const uint16_t* a, const uint16_t* b, int64_t depth_blocks, f
   _tile_stored(3, c + 16 * ldc + 16, stride);
 }
 
+// op(A) as the caller stores it, for copying into tiles block by block.
+struct UnpackedA {
+  bool trans;
+  const float* a;
+  int64_t lda, m, k;
+};
+
 struct PackedProduct {
-  const uint16_t* a;
+  const uint16_t* a;  // null when A is copied into tiles block by block
   const uint16_t* b;
   int64_t row_pairs, column_pairs, depth_blocks;
   float* c;
@@ -393,21 +421,42 @@ struct PackedProduct {
   bool accumulate;
 };
 
-// C's blocks [first, last), numbered along m then n.
-void MultiplyBlocks(const PackedProduct& p, int64_t first, int64_t last) {
+// The blocks of C with numbers [first, last): along m then n when A is
+// packed whole, so that a block's columns of B stay in L2 for the next;
+// along n then m when A is copied into tiles here, once for each block of
+// rows, into `block_a`, which stays in L2 while it is read.
+void MultiplyBlocks(const PackedProduct& p, const UnpackedA& unpacked_a, uint16_t* block_a,
+                    int64_t first, int64_t last) {
+  const bool packs_a = p.a == nullptr;
   const int64_t blocks_along_m = (p.row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock;
+  const int64_t blocks_along_n = (p.column_pairs + kColumnPairsPerBlock - 1) / kColumnPairsPerBlock;
+  int64_t rows_in_block_a = -1;
+  Magnitudes seen_again;
   ConfigureTiles();
   for (int64_t block = first; block < last; ++block) {
-    const int64_t first_row_pair = (block % blocks_along_m) * kRowPairsPerBlock;
-    const int64_t first_column_pair = (block / blocks_along_m) * kColumnPairsPerBlock;
+    const int64_t row_block = packs_a ? block / blocks_along_n : block % blocks_along_m;
+    const int64_t column_block = packs_a ? block % blocks_along_n : block / blocks_along_m;
+    const int64_t first_row_pair = row_block * kRowPairsPerBlock;
+    const int64_t first_column_pair = column_block * kColumnPairsPerBlock;
     const int64_t last_row_pair = std::min(p.row_pairs, first_row_pair + kRowPairsPerBlock);
     const int64_t last_column_pair =
         std::min(p.column_pairs, first_column_pair + kColumnPairsPerBlock);
+    // Where row pair i's groups would start were all of A packed.
+    const uint16_t* a = p.a;
+    if (packs_a) {
+      uint16_t* rebased = block_a - first_row_pair * p.depth_blocks * kGroupElements;
+      if (rows_in_block_a != row_block) {
+        PackA(unpacked_a.trans, unpacked_a.a, unpacked_a.lda, unpacked_a.m, unpacked_a.k,
+              2 * first_row_pair, 2 * last_row_pair, p.depth_blocks, rebased, seen_again);
+        rows_in_block_a = row_block;
+      }
+      a = rebased;
+    }
     for (int64_t depth = 0; depth < p.depth_blocks; depth += kDepthBlocksPerPass) {
       const int64_t depth_blocks = std::min(kDepthBlocksPerPass, p.depth_blocks - depth);
       for (int64_t j = first_column_pair; j < last_column_pair; ++j) {
         for (int64_t i = first_row_pair; i < last_row_pair; ++i) {
-          MultiplyBlock(p.a + (i * p.depth_blocks + depth) * kGroupElements,
+          MultiplyBlock(a + (i * p.depth_blocks + depth) * kGroupElements,
                         p.b + (j * p.depth_blocks + depth) * kGroupElements, depth_blocks,
                         p.c + 32 * i * p.ldc + 32 * j, p.ldc, p.accumulate || depth > 0);
         }
@@ -450,13 +499,27 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   }
   const int64_t row_pairs = (m + 31) / 32, column_pairs = (n + 31) / 32;
   const int64_t depth_blocks = (k + kTileDepth - 1) / kTileDepth;
-  const int64_t a_elements = row_pairs * depth_blocks * kGroupElements;
+  // A stored [m, k] is copied into tiles a block of rows at a time, just
+  // before the block is multiplied, so that it is read from L2; stored
+  // [k, m] it is copied whole, along the rows it is stored in (each
+  // measured the faster for its layout: bench/gemm_libraries).
+  const bool packs_a_by_block = !trans_a;
+  const int64_t a_elements = packs_a_by_block ? 0 : row_pairs * depth_blocks * kGroupElements;
   const int64_t b_elements = column_pairs * depth_blocks * kGroupElements;
   // C goes through a padded copy unless every block of it is whole.
   const bool padded = m % 32 != 0 || n % 32 != 0;
   const int64_t padded_ldc = 32 * column_pairs;
   const int64_t padded_c_bytes = padded ? 32 * row_pairs * padded_ldc * int64_t{4} : 0;
-  const int64_t packed_bytes = (a_elements + b_elements) * int64_t{2};
+  const bool split = ParallelThreads() > 1;
+  const int64_t blocks = ((row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock) *
+                         ((column_pairs + kColumnPairsPerBlock - 1) / kColumnPairsPerBlock);
+  // The blocks of C in as many ranges as threads, each with its own block
+  // of A.
+  const int64_t ranges = split ? std::min<int64_t>(ParallelThreads(), blocks) : 1;
+  const int64_t blocks_per_range = (blocks + ranges - 1) / ranges;
+  const int64_t block_a_elements =
+      packs_a_by_block ? kRowPairsPerBlock * depth_blocks * kGroupElements : 0;
+  const int64_t packed_bytes = (a_elements + b_elements + ranges * block_a_elements) * int64_t{2};
   if (packed_bytes + padded_c_bytes > kMostScratchBytes) return false;
 
   // The buffers keep their capacity from call to call, on the calling thread.
@@ -466,15 +529,20 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   if (packed == nullptr || (padded && padded_c == nullptr)) return false;
   uint16_t* packed_a = packed;
   uint16_t* packed_b = packed + a_elements;
+  uint16_t* blocks_a = packed_b + b_elements;
 
-  const bool split = ParallelThreads() > 1;
-  // Items: A's pairs of tiles, then B's. Each thread's range records what it
-  // saw of A at its first item, and of B at its first item past A's.
+  // Items: A's pairs of tiles (or its rows in as many ranges, when A is
+  // only observed here), then B's. Each thread's range records what it saw
+  // of A at its first item, and of B at its first item past A's.
   std::vector<Magnitudes> seen(static_cast<size_t>(row_pairs + column_pairs));
   OnThreads(row_pairs + column_pairs, split, [&](int64_t first, int64_t last) {
     if (first < row_pairs) {
-      PackA(trans_a, a, lda, m, k, 2 * first, 2 * std::min(last, row_pairs), depth_blocks, packed_a,
-            seen[first]);
+      const int64_t last_a = std::min(last, row_pairs);
+      if (packs_a_by_block) {
+        seen[first] = ObserveRows(a, lda, k, first * m / row_pairs, last_a * m / row_pairs);
+      } else {
+        PackA(trans_a, a, lda, m, k, 2 * first, 2 * last_a, depth_blocks, packed_a, seen[first]);
+      }
     }
     if (last > row_pairs) {
       const int64_t first_b = std::max(first, row_pairs);
@@ -488,7 +556,7 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   }
   if (!SplitStaysNormal(a_seen, b_seen)) return false;
 
-  const PackedProduct product{packed_a,
+  const PackedProduct product{packs_a_by_block ? nullptr : packed_a,
                               packed_b,
                               row_pairs,
                               column_pairs,
@@ -496,10 +564,13 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
                               padded ? padded_c : c,
                               padded ? padded_ldc : ldc,
                               accumulate && !padded};
-  const int64_t blocks = ((row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock) *
-                         ((column_pairs + kColumnPairsPerBlock - 1) / kColumnPairsPerBlock);
-  OnThreads(blocks, split && blocks > 1,
-            [&](int64_t first, int64_t last) { MultiplyBlocks(product, first, last); });
+  const UnpackedA unpacked_a{trans_a, a, lda, m, k};
+  OnThreads(ranges, ranges > 1, [&](int64_t first, int64_t last) {
+    for (int64_t range = first; range < last; ++range) {
+      MultiplyBlocks(product, unpacked_a, blocks_a + range * block_a_elements,
+                     range * blocks_per_range, std::min(blocks, (range + 1) * blocks_per_range));
+    }
+  });
   if (padded) {
     for (int64_t i = 0; i < m; ++i) {
       const float* from = padded_c + i * padded_ldc;

@@ -343,6 +343,19 @@ TEST(AmxGemmTest, RefusesOperandsWhoseSplitWouldNotStayNormal) {
         internal::AmxGemm(true, true, n, n, n, ones.data(), n, a.data(), n, c.data(), n, true))
         << odd_one;
   }
+  // The last element of a row-major A whose rows end partway through a
+  // vector: A is only observed, not copied, before C is written.
+  const int64_t rows = 40, depth = 70;
+  for (const float odd_one : {1e-31f, std::numeric_limits<float>::quiet_NaN()}) {
+    std::vector<float> a(rows * depth, 1.0f);
+    a.back() = odd_one;
+    const std::vector<float> b(depth * n, 1.0f);
+    std::vector<float> c(rows * n, 7.0f);
+    EXPECT_FALSE(internal::AmxGemm(false, false, rows, n, depth, a.data(), depth, b.data(), n,
+                                   c.data(), n, true))
+        << odd_one;
+    EXPECT_EQ(c, std::vector<float>(rows * n, 7.0f)) << odd_one;
+  }
   // 2^-50 on both sides: every part product is still at least 2^-125.
   const std::vector<float> small(n * n, std::ldexp(1.0f, -50));
   std::vector<float> c(n * n, 7.0f);
