@@ -299,9 +299,14 @@ void PackB(bool trans, const float* b, int64_t ldb, int64_t n, int64_t k, int64_
   const __m512i pair_up =
       _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
                        21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  // Depth outside, so that a stored [k, n] B is read along its rows.
-  for (int64_t block = 0; block < depth_blocks; ++block) {
-    for (int64_t tile = first_tile; tile < last_tile; ++tile) {
+  // Each tile's depths in turn when B is stored [n, k], so that its 16 rows
+  // are read along; the depths outside when it is stored [k, n], so that
+  // each of its rows is read along across the tiles.
+  const int64_t tiles = last_tile - first_tile;
+  for (int64_t step = 0; step < tiles * depth_blocks; ++step) {
+    {
+      const int64_t block = trans ? step % depth_blocks : step / tiles;
+      const int64_t tile = first_tile + (trans ? step / depth_blocks : step % tiles);
       const int64_t col0 = tile * kTileRows, depth0 = block * kTileDepth;
       if (col0 + kTileRows <= n && depth0 + kTileDepth <= k) {
         if (trans) {
