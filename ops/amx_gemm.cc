@@ -98,14 +98,20 @@ void Merge(const Magnitudes& from, Magnitudes& into) {
 
 constexpr int32_t PowerOfTwoBits(int exponent) { return (127 + exponent) << 23; }
 
+constexpr int32_t kSmallestMagnitude = PowerOfTwoBits(-100);
+constexpr int32_t kLargestMagnitude = PowerOfTwoBits(100);
+
+// Finite, and zero or of a magnitude in [2^-100, 2^100].
+bool WithinSplitBounds(const Magnitudes& x) {
+  return x.largest <= kLargestMagnitude &&
+         (x.smallest_nonzero == INT32_MAX || x.smallest_nonzero >= kSmallestMagnitude);
+}
+
 // Every part product of two operands within these bounds is a normal
 // float: the smallest part of x is at least 2^-24 |x|.
 bool SplitStaysNormal(const Magnitudes& a, const Magnitudes& b) {
-  constexpr int32_t kSmallest = PowerOfTwoBits(-100), kLargest = PowerOfTwoBits(100);
-  if (a.largest > kLargest || b.largest > kLargest) return false;
-  const bool a_zero = a.smallest_nonzero == INT32_MAX, b_zero = b.smallest_nonzero == INT32_MAX;
-  if (a_zero || b_zero) return true;
-  if (a.smallest_nonzero < kSmallest || b.smallest_nonzero < kSmallest) return false;
+  if (!WithinSplitBounds(a) || !WithinSplitBounds(b)) return false;
+  if (a.smallest_nonzero == INT32_MAX || b.smallest_nonzero == INT32_MAX) return true;
   return double(std::bit_cast<float>(a.smallest_nonzero)) *
              double(std::bit_cast<float>(b.smallest_nonzero)) >=
          std::ldexp(1.0, -100);
@@ -375,15 +381,23 @@ inline void MultiplyByB(const uint16_t* group, int part) {
   _tile_dpbf16ps(3, 5, 7);
 }
 
-// C's 32 x 32 floats at c (+)= the groups' products over `depth_blocks`.
+// C's 32 x 32 floats at c = the groups' products over `depth_blocks`, plus
+// C when `add_to_c`, or else plus `start_row`'s 32 floats in every row when
+// it is not null.
 void MultiplyBlock(const uint16_t* a, const uint16_t* b, int64_t depth_blocks, float* c,
-                   int64_t ldc, bool add_to_c) {
+                   int64_t ldc, bool add_to_c, const float* start_row) {
   const int64_t stride = ldc * int64_t{sizeof(float)};
   if (add_to_c) {
     _tile_loadd(0, c, stride);
     _tile_loadd(1, c + 16, stride);
     _tile_loadd(2, c + 16 * ldc, stride);
     _tile_loadd(3, c + 16 * ldc + 16, stride);
+  } else if (start_row != nullptr) {
+    // A stride of 0 bytes: each of the tile's rows reads the same floats.
+    _tile_loadd(0, start_row, 0);
+    _tile_loadd(1, start_row + 16, 0);
+    _tile_loadd(2, start_row, 0);
+    _tile_loadd(3, start_row + 16, 0);
   } else {
     _tile_zero(0);
     _tile_zero(1);
@@ -424,6 +438,12 @@ struct PackedProduct {
   float* c;
   int64_t ldc;
   bool accumulate;
+  const float* bias;  // 32 column_pairs floats, or null
+  // When A is copied into tiles block by block without having been
+  // observed: B's magnitudes, against which each block is checked before it
+  // is multiplied, and where a refusal is recorded.
+  const Magnitudes* b_seen;
+  std::atomic<bool>* refused;
 };
 
 // The blocks of C with numbers [first, last): along m then n when A is
@@ -436,9 +456,9 @@ void MultiplyBlocks(const PackedProduct& p, const UnpackedA& unpacked_a, uint16_
   const int64_t blocks_along_m = (p.row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock;
   const int64_t blocks_along_n = (p.column_pairs + kColumnPairsPerBlock - 1) / kColumnPairsPerBlock;
   int64_t rows_in_block_a = -1;
-  Magnitudes seen_again;
   ConfigureTiles();
   for (int64_t block = first; block < last; ++block) {
+    if (p.b_seen != nullptr && p.refused->load(std::memory_order_relaxed)) break;
     const int64_t row_block = packs_a ? block / blocks_along_n : block % blocks_along_m;
     const int64_t column_block = packs_a ? block % blocks_along_n : block / blocks_along_m;
     const int64_t first_row_pair = row_block * kRowPairsPerBlock;
@@ -451,8 +471,13 @@ void MultiplyBlocks(const PackedProduct& p, const UnpackedA& unpacked_a, uint16_
     if (packs_a) {
       uint16_t* rebased = block_a - first_row_pair * p.depth_blocks * kGroupElements;
       if (rows_in_block_a != row_block) {
+        Magnitudes seen;
         PackA(unpacked_a.trans, unpacked_a.a, unpacked_a.lda, unpacked_a.m, unpacked_a.k,
-              2 * first_row_pair, 2 * last_row_pair, p.depth_blocks, rebased, seen_again);
+              2 * first_row_pair, 2 * last_row_pair, p.depth_blocks, rebased, seen);
+        if (p.b_seen != nullptr && !SplitStaysNormal(seen, *p.b_seen)) {
+          p.refused->store(true, std::memory_order_relaxed);
+          break;
+        }
         rows_in_block_a = row_block;
       }
       a = rebased;
@@ -463,7 +488,8 @@ void MultiplyBlocks(const PackedProduct& p, const UnpackedA& unpacked_a, uint16_
         for (int64_t i = first_row_pair; i < last_row_pair; ++i) {
           MultiplyBlock(a + (i * p.depth_blocks + depth) * kGroupElements,
                         p.b + (j * p.depth_blocks + depth) * kGroupElements, depth_blocks,
-                        p.c + 32 * i * p.ldc + 32 * j, p.ldc, p.accumulate || depth > 0);
+                        p.c + 32 * i * p.ldc + 32 * j, p.ldc, p.accumulate || depth > 0,
+                        p.bias == nullptr ? nullptr : p.bias + 32 * j);
         }
       }
     }
@@ -498,8 +524,10 @@ bool AmxGemmApplies(int64_t m, int64_t n, int64_t k) {
 }
 
 bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
-             int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  if (m <= 0 || n <= 0 || k <= 0 || m > kLargestSide || n > kLargestSide || k > kLargestSide) {
+             int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
+             const float* bias) {
+  if (m <= 0 || n <= 0 || k <= 0 || m > kLargestSide || n > kLargestSide || k > kLargestSide ||
+      (accumulate && bias != nullptr)) {
     return false;
   }
   const int64_t row_pairs = (m + 31) / 32, column_pairs = (n + 31) / 32;
@@ -509,6 +537,11 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   // [k, m] it is copied whole, along the rows it is stored in (each
   // measured the faster for its layout: bench/gemm_libraries).
   const bool packs_a_by_block = !trans_a;
+  // Such an A is observed before anything is written only when C's values
+  // are needed again (accumulating); otherwise each block is checked as it
+  // is copied, and a refusal partway leaves C for the next kernel to
+  // overwrite, saving a read of A.
+  const bool observes_a_first = !packs_a_by_block || accumulate;
   const int64_t a_elements = packs_a_by_block ? 0 : row_pairs * depth_blocks * kGroupElements;
   const int64_t b_elements = column_pairs * depth_blocks * kGroupElements;
   // C goes through a padded copy unless every block of it is whole.
@@ -537,30 +570,41 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   uint16_t* blocks_a = packed_b + b_elements;
 
   // Items: A's pairs of tiles (or its rows in as many ranges, when A is
-  // only observed here), then B's. Each thread's range records what it saw
-  // of A at its first item, and of B at its first item past A's.
-  std::vector<Magnitudes> seen(static_cast<size_t>(row_pairs + column_pairs));
-  OnThreads(row_pairs + column_pairs, split, [&](int64_t first, int64_t last) {
-    if (first < row_pairs) {
-      const int64_t last_a = std::min(last, row_pairs);
+  // only observed here), if A is seen here, then B's. Each thread's range
+  // records what it saw of A at its first item, and of B at its first item
+  // past A's.
+  const int64_t a_items = observes_a_first ? row_pairs : 0;
+  std::vector<Magnitudes> seen(static_cast<size_t>(a_items + column_pairs));
+  OnThreads(a_items + column_pairs, split, [&](int64_t first, int64_t last) {
+    if (first < a_items) {
+      const int64_t last_a = std::min(last, a_items);
       if (packs_a_by_block) {
         seen[first] = ObserveRows(a, lda, k, first * m / row_pairs, last_a * m / row_pairs);
       } else {
         PackA(trans_a, a, lda, m, k, 2 * first, 2 * last_a, depth_blocks, packed_a, seen[first]);
       }
     }
-    if (last > row_pairs) {
-      const int64_t first_b = std::max(first, row_pairs);
-      PackB(trans_b, b, ldb, n, k, 2 * (first_b - row_pairs), 2 * (last - row_pairs), depth_blocks,
+    if (last > a_items) {
+      const int64_t first_b = std::max(first, a_items);
+      PackB(trans_b, b, ldb, n, k, 2 * (first_b - a_items), 2 * (last - a_items), depth_blocks,
             packed_b, seen[first_b]);
     }
   });
   Magnitudes a_seen, b_seen;
-  for (int64_t item = 0; item < row_pairs + column_pairs; ++item) {
-    Merge(seen[item], item < row_pairs ? a_seen : b_seen);
+  for (int64_t item = 0; item < a_items + column_pairs; ++item) {
+    Merge(seen[item], item < a_items ? a_seen : b_seen);
   }
   if (!SplitStaysNormal(a_seen, b_seen)) return false;
+  // The bias, padded with zeros to whole tiles, within the same bounds: the
+  // tiles would take a subnormal one as zero.
+  thread_local std::vector<float> padded_bias;
+  if (bias != nullptr) {
+    if (!WithinSplitBounds(ObserveRows(bias, n, n, 0, 1))) return false;
+    padded_bias.assign(static_cast<size_t>(32 * column_pairs), 0.0f);
+    std::copy(bias, bias + n, padded_bias.begin());
+  }
 
+  std::atomic<bool> refused{false};
   const PackedProduct product{packs_a_by_block ? nullptr : packed_a,
                               packed_b,
                               row_pairs,
@@ -568,7 +612,10 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
                               depth_blocks,
                               padded ? padded_c : c,
                               padded ? padded_ldc : ldc,
-                              accumulate && !padded};
+                              accumulate && !padded,
+                              bias == nullptr ? nullptr : padded_bias.data(),
+                              observes_a_first ? nullptr : &b_seen,
+                              &refused};
   const UnpackedA unpacked_a{trans_a, a, lda, m, k};
   OnThreads(ranges, ranges > 1, [&](int64_t first, int64_t last) {
     for (int64_t range = first; range < last; ++range) {
@@ -576,6 +623,7 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
                      range * blocks_per_range, std::min(blocks, (range + 1) * blocks_per_range));
     }
   });
+  if (refused.load()) return false;
   if (padded) {
     for (int64_t i = 0; i < m; ++i) {
       const float* from = padded_c + i * padded_ldc;
@@ -595,7 +643,7 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
 bool AmxGemmAvailable() { return false; }
 bool AmxGemmApplies(int64_t, int64_t, int64_t) { return false; }
 bool AmxGemm(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
-             float*, int64_t, bool) {
+             float*, int64_t, bool, const float*) {
   return false;
 }
 

@@ -16,9 +16,9 @@
 //
 // The tile units treat bfloat16 subnormals as zero and flush float32
 // subnormal results, so AmxGemm keeps to operands whose every part product
-// stays normal: it packs both operands, and if a nonzero magnitude is below
-// 2^-100 or above 2^100 (or not finite) in either, it returns false before
-// writing C, and the caller runs another kernel.
+// stays normal: if a nonzero magnitude is below 2^-100 or above 2^100 (or
+// not finite) in either, it returns false, and the caller runs another
+// kernel.
 //
 // Example:
 //
@@ -49,12 +49,16 @@ bool AmxGemmApplies(int64_t m, int64_t n, int64_t k);
 // Tests and benchmarks turn the kernel off to compare with the others.
 void SetAmxGemmAllowed(bool allowed);
 
-// C[m,n] = op(A) op(B) (+ C when `accumulate`), row-major, with GemmStrided's
-// conventions (ops/gemm.h), for m, n, k > 0 where AmxGemmAvailable. Returns
-// false, with C untouched, when an operand holds values outside the range
-// above, or the packed operands would take more than 256 MiB.
+// C[m,n] = op(A) op(B) (+ C when `accumulate`; + bias's n values in every
+// row when `bias` is not null, which is only without `accumulate`),
+// row-major, with GemmStrided's conventions (ops/gemm.h), for m, n, k > 0
+// where AmxGemmAvailable. Returns false when an operand or the bias holds
+// values outside the range above, or the packed operands would take more
+// than 256 MiB. C is then untouched when accumulating; otherwise it may hold
+// part of the product, for the next kernel to overwrite.
 bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
-             int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
+             int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate,
+             const float* bias = nullptr);
 
 }  // namespace actgrad::internal
 

@@ -89,6 +89,11 @@ bool EmptyProduct(int64_t m, int64_t n, int64_t k, T* c, int64_t ldc, bool accum
   return true;
 }
 
+template <typename T>
+void CopyIntoEveryRow(const T* row, int64_t m, int64_t n, T* c) {
+  for (int64_t i = 0; i < m; ++i) std::copy(row, row + n, c + i * n);
+}
+
 }  // namespace
 
 void GemmStrided(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
@@ -135,6 +140,23 @@ void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const flo
 void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a,
           const double* b, double* c, bool accumulate) {
   GemmStrided(trans_a, trans_b, m, n, k, a, trans_a ? m : k, b, trans_b ? k : n, c, n, accumulate);
+}
+
+void GemmWithBias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+                  const float* b, const float* bias, float* c) {
+  const int64_t lda = trans_a ? m : k, ldb = trans_b ? k : n;
+  if (m > 0 && n > 0 && k > 0 && !SmallGemmApplies(m, n, k) && AmxGemmApplies(m, n, k) &&
+      AmxGemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, n, /*accumulate=*/false, bias)) {
+    return;
+  }
+  CopyIntoEveryRow(bias, m, n, c);
+  GemmStrided(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, n, /*accumulate=*/true);
+}
+
+void GemmWithBias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a,
+                  const double* b, const double* bias, double* c) {
+  CopyIntoEveryRow(bias, m, n, c);
+  Gemm(trans_a, trans_b, m, n, k, a, b, c, /*accumulate=*/true);
 }
 
 }  // namespace internal

@@ -63,6 +63,17 @@ void GemmStrided(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, co
                  int64_t lda, const double* b, int64_t ldb, double* c, int64_t ldc,
                  bool accumulate);
 
+// C[m,n] = op(A) op(B) + bias, with bias's n values added to every row: a
+// linear layer's forward. The AMX kernel starts its sums from the bias;
+// the others from a copy of it in each row of C.
+//
+//   // y[rows, out] = x[rows, in] w[out, in]^T + b[out]:
+//   actgrad::internal::GemmWithBias(false, true, rows, out, in, x, w, b, y);
+void GemmWithBias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+                  const float* b, const float* bias, float* c);
+void GemmWithBias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a,
+                  const double* b, const double* bias, double* c);
+
 }  // namespace internal
 }  // namespace actgrad
 

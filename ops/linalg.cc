@@ -303,12 +303,14 @@ Tensor LinearValues(const ForwardContext& ctx) {
   DispatchFloating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* py = static_cast<T*>(y.raw_data());
+    const T* px = static_cast<const T*>(x.raw_data());
+    const T* pw = static_cast<const T*>(w.raw_data());
     if (has_bias) {
-      const T* pb = static_cast<const T*>(ctx.input(2).raw_data());
-      for (int64_t r = 0; r < rows; ++r) std::copy(pb, pb + out, py + r * out);
+      GemmWithBias(false, true, rows, out, in, px, pw,
+                   static_cast<const T*>(ctx.input(2).raw_data()), py);
+    } else {
+      Gemm(false, true, rows, out, in, px, pw, py, /*accumulate=*/false);
     }
-    Gemm(false, true, rows, out, in, static_cast<const T*>(x.raw_data()),
-         static_cast<const T*>(w.raw_data()), py, has_bias);
   });
   return y;
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "actgrad.h"
 #include "ops/amx_gemm.h"
 #include "ops/packed_gemm.h"
@@ -325,7 +326,8 @@ TEST(AmxGemmTest, OneBfloat16ProductWouldFailTheBound) {
 }
 
 // Operands whose parts would leave the normal floats, and operands that are
-// not finite, are refused before C is written; zeros are not refused.
+// not finite, are refused; zeros are not. When accumulating, C is left as
+// it was.
 TEST(AmxGemmTest, RefusesOperandsWhoseSplitWouldNotStayNormal) {
   if (!internal::AmxGemmAvailable()) GTEST_SKIP() << "this processor or kernel has no AMX";
   const int64_t n = 64;
@@ -335,16 +337,37 @@ TEST(AmxGemmTest, RefusesOperandsWhoseSplitWouldNotStayNormal) {
     std::vector<float> a = ones;
     a[n * 17 + 5] = odd_one;
     std::vector<float> c(n * n, 7.0f);
+    for (const bool accumulate : {true, false}) {
+      EXPECT_FALSE(internal::AmxGemm(false, false, n, n, n, a.data(), n, ones.data(), n, c.data(),
+                                     n, accumulate))
+          << odd_one << " accumulate=" << accumulate;
+    }
+    std::fill(c.begin(), c.end(), 7.0f);
     EXPECT_FALSE(
-        internal::AmxGemm(false, false, n, n, n, a.data(), n, ones.data(), n, c.data(), n, false))
+        internal::AmxGemm(false, false, n, n, n, a.data(), n, ones.data(), n, c.data(), n, true))
         << odd_one;
     EXPECT_EQ(c, std::vector<float>(n * n, 7.0f)) << odd_one;
     EXPECT_FALSE(
         internal::AmxGemm(true, true, n, n, n, ones.data(), n, a.data(), n, c.data(), n, true))
         << odd_one;
+    EXPECT_EQ(c, std::vector<float>(n * n, 7.0f)) << odd_one;
   }
+  // In the last block of a row-major A's rows, found only after the first
+  // blocks were multiplied, on one thread and on two.
+  const int before = NumThreads();
+  for (const int threads : {1, 2}) {
+    SetNumThreads(threads);
+    const int64_t rows = 300;
+    std::vector<float> a(rows * n, 1.0f);
+    a[(rows - 1) * n + 3] = 1e-31f;
+    std::vector<float> c(rows * n, 7.0f);
+    EXPECT_FALSE(internal::AmxGemm(false, false, rows, n, n, a.data(), n, ones.data(), n, c.data(),
+                                   n, false))
+        << threads << " threads";
+  }
+  SetNumThreads(before);
   // The last element of a row-major A whose rows end partway through a
-  // vector: A is only observed, not copied, before C is written.
+  // vector, accumulating: A is observed before C is written.
   const int64_t rows = 40, depth = 70;
   for (const float odd_one : {1e-31f, std::numeric_limits<float>::quiet_NaN()}) {
     std::vector<float> a(rows * depth, 1.0f);
@@ -399,7 +422,87 @@ TEST(AmxGemmTest, TakesLargeProductsAndFallsBackWhenItRefuses) {
     internal::Gemm(true, false, p.m, p.n, p.k, a.data(), b.data(), c.data(), true);
     EXPECT_LE(WorstRelativeError(p, c), Tolerance(p.k)) << "refused=" << refused;
   }
+  // Refused partway through a row-major A, with C overwritten: the next
+  // kernel writes all of it again.
+  StoredProduct q = RandomProduct(false, false, false, 384, 288, 256, 0, 0, 0, gen);
+  q.a[383 * 256 + 7] = 1e-35;
+  const std::vector<float> a(q.a.begin(), q.a.end()), b(q.b.begin(), q.b.end());
+  std::vector<float> c(q.c_before.begin(), q.c_before.end());
+  internal::Gemm(false, false, q.m, q.n, q.k, a.data(), b.data(), c.data(), false);
+  EXPECT_LE(WorstRelativeError(q, c), Tolerance(q.k));
   SetNumThreads(before);
+}
+
+// A linear layer's product: the bias in every row of C, plus op(A) op(B),
+// on each kernel (small, AMX where there is AMX, the libraries), in both
+// precisions; C's previous values must not matter.
+TEST(GemmWithBiasTest, MatchesAFloat64Reference) {
+  Generator gen(48);
+  struct Size {
+    int64_t m, n, k;
+  };
+  for (const bool amx : {true, false}) {
+    internal::SetAmxGemmAllowed(amx);
+    for (const Size size : {Size{5, 7, 3}, Size{130, 270, 300}, Size{256, 512, 128}}) {
+      for (const bool trans_a : {false, true}) {
+        for (const bool trans_b : {false, true}) {
+          StoredProduct p =
+              RandomProduct(trans_a, trans_b, true, size.m, size.n, size.k, 0, 0, 0, gen);
+          // The sum starts from the bias, as a product accumulating into C
+          // whose rows all hold it.
+          for (int64_t i = 1; i < p.m; ++i) {
+            std::copy_n(p.c_before.begin(), p.n, p.c_before.begin() + i * p.n);
+          }
+          const std::string where = absl::StrCat(size.m, "x", size.n, "x", size.k, " trans ",
+                                                 trans_a, trans_b, " amx ", amx);
+          const std::vector<float> a(p.a.begin(), p.a.end()), b(p.b.begin(), p.b.end());
+          const std::vector<float> bias(p.c_before.begin(), p.c_before.begin() + p.n);
+          std::vector<float> c(p.m * p.n, 7.0f);
+          internal::GemmWithBias(trans_a, trans_b, p.m, p.n, p.k, a.data(), b.data(), bias.data(),
+                                 c.data());
+          EXPECT_LE(WorstRelativeError(p, c), Tolerance(p.k)) << where;
+          std::vector<double> c64(p.m * p.n, 7.0);
+          internal::GemmWithBias(trans_a, trans_b, p.m, p.n, p.k, p.a.data(), p.b.data(),
+                                 p.c_before.data(), c64.data());
+          EXPECT_LE(WorstRelativeError(p, c64), 1e-14) << where;
+        }
+      }
+    }
+  }
+  internal::SetAmxGemmAllowed(true);
+}
+
+// The tiles start from the bias only where it is within the split's bounds;
+// otherwise the kernel refuses before writing C, and GemmWithBias still
+// comes out right from the next kernel.
+TEST(AmxGemmTest, StartsFromABiasWithinTheBoundsOnly) {
+  if (!internal::AmxGemmAvailable()) GTEST_SKIP() << "this processor or kernel has no AMX";
+  Generator gen(49);
+  StoredProduct p = RandomProduct(false, true, true, 256, 288, 256, 0, 0, 0, gen);
+  for (int64_t i = 1; i < p.m; ++i) {
+    std::copy_n(p.c_before.begin(), p.n, p.c_before.begin() + i * p.n);
+  }
+  const std::vector<float> a(p.a.begin(), p.a.end()), b(p.b.begin(), p.b.end());
+  std::vector<float> bias(p.c_before.begin(), p.c_before.begin() + p.n);
+  std::vector<float> c(p.m * p.n, 7.0f);
+  ASSERT_TRUE(internal::AmxGemm(false, true, p.m, p.n, p.k, a.data(), p.k, b.data(), p.k, c.data(),
+                                p.n, false, bias.data()));
+  EXPECT_LE(WorstRelativeError(p, c), Tolerance(p.k));
+  // Not with accumulate: C = C + op(A) op(B) + bias is not offered.
+  EXPECT_FALSE(internal::AmxGemm(false, true, p.m, p.n, p.k, a.data(), p.k, b.data(), p.k, c.data(),
+                                 p.n, true, bias.data()));
+  for (const float odd_one : {1e-35f, std::numeric_limits<float>::infinity()}) {
+    bias[p.n - 1] = odd_one;
+    std::fill(c.begin(), c.end(), 7.0f);
+    EXPECT_FALSE(internal::AmxGemm(false, true, p.m, p.n, p.k, a.data(), p.k, b.data(), p.k,
+                                   c.data(), p.n, false, bias.data()))
+        << odd_one;
+    EXPECT_EQ(c, std::vector<float>(p.m * p.n, 7.0f)) << odd_one;
+  }
+  bias[p.n - 1] = 1e-35f;
+  for (int64_t i = 0; i < p.m; ++i) p.c_before[i * p.n + p.n - 1] = 1e-35f;
+  internal::GemmWithBias(false, true, p.m, p.n, p.k, a.data(), b.data(), bias.data(), c.data());
+  EXPECT_LE(WorstRelativeError(p, c), Tolerance(p.k));
 }
 
 TEST(GemmLibraryTest, NamesTheLibrary) {
