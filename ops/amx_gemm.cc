@@ -39,7 +39,7 @@ constexpr int64_t kSmallestVolumeOneThread = int64_t{1} << 23;
 constexpr int64_t kSmallestVolumeThreads = int64_t{1} << 27;
 // Past this a side is not multiplied with others, so sizes cannot overflow.
 constexpr int64_t kLargestSide = int64_t{1} << 20;
-// The packed operands and a padded C together, at most.
+// The packed operands, at most.
 constexpr int64_t kMostScratchBytes = int64_t{256} << 20;
 
 }  // namespace
@@ -82,6 +82,9 @@ constexpr int64_t kGroupElements = 2 * kParts * kTileElements;
 constexpr int64_t kRowPairsPerBlock = 4;
 constexpr int64_t kColumnPairsPerBlock = 8;
 constexpr int64_t kDepthBlocksPerPass = 32;
+constexpr int64_t kShallowestInPlace = 128;
+constexpr int64_t kStagingRows = 32 * kRowPairsPerBlock;
+constexpr int64_t kStagingColumns = 32 * kColumnPairsPerBlock;
 
 // The smallest nonzero and the largest |x| an operand holds, as the bits
 // of a positive float (which order like the floats); NaN and infinity
@@ -434,7 +437,7 @@ struct UnpackedA {
 struct PackedProduct {
   const uint16_t* a;  // null when A is copied into tiles block by block
   const uint16_t* b;
-  int64_t row_pairs, column_pairs, depth_blocks;
+  int64_t m, n, row_pairs, column_pairs, depth_blocks;
   float* c;
   int64_t ldc;
   bool accumulate;
@@ -449,9 +452,10 @@ struct PackedProduct {
 // The blocks of C with numbers [first, last): along m then n when A is
 // packed whole, so that a block's columns of B stay in L2 for the next;
 // along n then m when A is copied into tiles here, once for each block of
-// rows, into `block_a`, which stays in L2 while it is read.
+// rows, into `block_a`, which stays in L2 while it is read. `staging` holds
+// kStagingRows x kStagingColumns floats.
 void MultiplyBlocks(const PackedProduct& p, const UnpackedA& unpacked_a, uint16_t* block_a,
-                    int64_t first, int64_t last) {
+                    float* staging, int64_t first, int64_t last) {
   const bool packs_a = p.a == nullptr;
   const int64_t blocks_along_m = (p.row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock;
   const int64_t blocks_along_n = (p.column_pairs + kColumnPairsPerBlock - 1) / kColumnPairsPerBlock;
@@ -482,14 +486,40 @@ void MultiplyBlocks(const PackedProduct& p, const UnpackedA& unpacked_a, uint16_
       }
       a = rebased;
     }
+    // Pieces of C are summed in place where the block lies whole inside C;
+    // otherwise in `staging`, whose part inside C is then copied or added
+    // out. In place, C's values start the sums: rounded after each of the
+    // six part products, at C's scale, which shallow products (fewer than
+    // kShallowestInPlace depths) cannot hold to a float32 product's bound,
+    // so theirs are added after the product, rounding once.
+    const int64_t rows = std::min(p.m, 32 * last_row_pair) - 32 * first_row_pair;
+    const int64_t columns = std::min(p.n, 32 * last_column_pair) - 32 * first_column_pair;
+    const bool staged = (p.accumulate && p.depth_blocks * kTileDepth < kShallowestInPlace) ||
+                        rows < 32 * (last_row_pair - first_row_pair) ||
+                        columns < 32 * (last_column_pair - first_column_pair);
+    float* out = staged ? staging : p.c + 32 * first_row_pair * p.ldc + 32 * first_column_pair;
+    const int64_t ld = staged ? kStagingColumns : p.ldc;
     for (int64_t depth = 0; depth < p.depth_blocks; depth += kDepthBlocksPerPass) {
       const int64_t depth_blocks = std::min(kDepthBlocksPerPass, p.depth_blocks - depth);
       for (int64_t j = first_column_pair; j < last_column_pair; ++j) {
         for (int64_t i = first_row_pair; i < last_row_pair; ++i) {
           MultiplyBlock(a + (i * p.depth_blocks + depth) * kGroupElements,
                         p.b + (j * p.depth_blocks + depth) * kGroupElements, depth_blocks,
-                        p.c + 32 * i * p.ldc + 32 * j, p.ldc, p.accumulate || depth > 0,
+                        out + 32 * (i - first_row_pair) * ld + 32 * (j - first_column_pair), ld,
+                        depth > 0 || (p.accumulate && !staged),
                         p.bias == nullptr ? nullptr : p.bias + 32 * j);
+        }
+      }
+    }
+    if (staged) {
+      float* c = p.c + 32 * first_row_pair * p.ldc + 32 * first_column_pair;
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* from = staging + r * kStagingColumns;
+        float* to = c + r * p.ldc;
+        if (p.accumulate) {
+          for (int64_t x = 0; x < columns; ++x) to[x] += from[x];
+        } else {
+          std::copy_n(from, columns, to);
         }
       }
     }
@@ -544,10 +574,6 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   const bool observes_a_first = !packs_a_by_block || accumulate;
   const int64_t a_elements = packs_a_by_block ? 0 : row_pairs * depth_blocks * kGroupElements;
   const int64_t b_elements = column_pairs * depth_blocks * kGroupElements;
-  // C goes through a padded copy unless every block of it is whole.
-  const bool padded = m % 32 != 0 || n % 32 != 0;
-  const int64_t padded_ldc = 32 * column_pairs;
-  const int64_t padded_c_bytes = padded ? 32 * row_pairs * padded_ldc * int64_t{4} : 0;
   const bool split = ParallelThreads() > 1;
   const int64_t blocks = ((row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock) *
                          ((column_pairs + kColumnPairsPerBlock - 1) / kColumnPairsPerBlock);
@@ -558,13 +584,15 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   const int64_t block_a_elements =
       packs_a_by_block ? kRowPairsPerBlock * depth_blocks * kGroupElements : 0;
   const int64_t packed_bytes = (a_elements + b_elements + ranges * block_a_elements) * int64_t{2};
-  if (packed_bytes + padded_c_bytes > kMostScratchBytes) return false;
+  const int64_t staging_bytes = ranges * kStagingRows * kStagingColumns * int64_t{4};
+  if (packed_bytes + staging_bytes > kMostScratchBytes) return false;
 
   // The buffers keep their capacity from call to call, on the calling thread.
-  thread_local HugePageBuffer packed_buffer, padded_c_buffer;
-  auto* packed = static_cast<uint16_t*>(packed_buffer.Reserve(packed_bytes));
-  auto* padded_c = static_cast<float*>(padded_c_buffer.Reserve(padded_c_bytes));
-  if (packed == nullptr || (padded && padded_c == nullptr)) return false;
+  thread_local HugePageBuffer packed_buffer;
+  auto* scratch = static_cast<char*>(packed_buffer.Reserve(staging_bytes + packed_bytes));
+  auto* staging = reinterpret_cast<float*>(scratch);
+  auto* packed = reinterpret_cast<uint16_t*>(scratch + staging_bytes);
+  if (scratch == nullptr) return false;
   uint16_t* packed_a = packed;
   uint16_t* packed_b = packed + a_elements;
   uint16_t* blocks_a = packed_b + b_elements;
@@ -607,12 +635,14 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   std::atomic<bool> refused{false};
   const PackedProduct product{packs_a_by_block ? nullptr : packed_a,
                               packed_b,
+                              m,
+                              n,
                               row_pairs,
                               column_pairs,
                               depth_blocks,
-                              padded ? padded_c : c,
-                              padded ? padded_ldc : ldc,
-                              accumulate && !padded,
+                              c,
+                              ldc,
+                              accumulate,
                               bias == nullptr ? nullptr : padded_bias.data(),
                               observes_a_first ? nullptr : &b_seen,
                               &refused};
@@ -620,21 +650,11 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   OnThreads(ranges, ranges > 1, [&](int64_t first, int64_t last) {
     for (int64_t range = first; range < last; ++range) {
       MultiplyBlocks(product, unpacked_a, blocks_a + range * block_a_elements,
-                     range * blocks_per_range, std::min(blocks, (range + 1) * blocks_per_range));
+                     staging + range * kStagingRows * kStagingColumns, range * blocks_per_range,
+                     std::min(blocks, (range + 1) * blocks_per_range));
     }
   });
   if (refused.load()) return false;
-  if (padded) {
-    for (int64_t i = 0; i < m; ++i) {
-      const float* from = padded_c + i * padded_ldc;
-      float* to = c + i * ldc;
-      if (accumulate) {
-        for (int64_t j = 0; j < n; ++j) to[j] += from[j];
-      } else {
-        std::copy(from, from + n, to);
-      }
-    }
-  }
   return true;
 }
 
