@@ -8,7 +8,7 @@
 // operand is split exactly into three bfloat16 parts, x = x0 + x1 + x2, and
 // the six part products whose order is at most that of a float's rounding
 // (a0 b0, a0 b1, a1 b0, a0 b2, a1 b1, a2 b0) are summed in float32, the
-// smallest first. The terms left out are below 2^-24 of |a b|: the result is
+// largest last. The terms left out are below 2^-24 of |a b|: the result is
 // as close to the exact product as a float32 GEMM's (tests/gemm_test.cc
 // holds it to the same bound). Six bfloat16 products still take less time
 // than one float32 product on the FMA units, where the tiles run at about
