@@ -261,38 +261,36 @@ void PackA(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, int64_
   // each of its rows is read along across the tiles.
   const int64_t tiles = last_tile - first_tile;
   for (int64_t step = 0; step < tiles * depth_blocks; ++step) {
-    {
-      const int64_t block = trans ? step / tiles : step % depth_blocks;
-      const int64_t tile = first_tile + (trans ? step % tiles : step / depth_blocks);
-      const int64_t row0 = tile * kTileRows, depth0 = block * kTileDepth;
-      if (row0 + kTileRows <= m && depth0 + kTileDepth <= k) {
-        if (trans) {
-          for (int half = 0; half < 2; ++half) {
-            Transpose16x16(a + (depth0 + 16 * half) * lda + row0, lda, &stage[0][16 * half],
-                           kTileDepth);
-          }
-        } else {
-          for (int r = 0; r < kTileRows; ++r) {
-            const float* from = a + (row0 + r) * lda + depth0;
-            _mm512_store_ps(stage[r], _mm512_loadu_ps(from));
-            _mm512_store_ps(stage[r] + 16, _mm512_loadu_ps(from + 16));
-          }
+    const int64_t block = trans ? step / tiles : step % depth_blocks;
+    const int64_t tile = first_tile + (trans ? step % tiles : step / depth_blocks);
+    const int64_t row0 = tile * kTileRows, depth0 = block * kTileDepth;
+    if (row0 + kTileRows <= m && depth0 + kTileDepth <= k) {
+      if (trans) {
+        for (int half = 0; half < 2; ++half) {
+          Transpose16x16(a + (depth0 + 16 * half) * lda + row0, lda, &stage[0][16 * half],
+                         kTileDepth);
         }
       } else {
         for (int r = 0; r < kTileRows; ++r) {
-          for (int d = 0; d < kTileDepth; ++d) {
-            stage[r][d] = ElementOrZero(a, lda, trans, row0 + r, depth0 + d, m, k);
-          }
+          const float* from = a + (row0 + r) * lda + depth0;
+          _mm512_store_ps(stage[r], _mm512_loadu_ps(from));
+          _mm512_store_ps(stage[r] + 16, _mm512_loadu_ps(from + 16));
         }
       }
-      uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
+    } else {
       for (int r = 0; r < kTileRows; ++r) {
-        __m512i parts[kParts];
-        ObserveAndSplit(_mm512_load_ps(stage[r]), _mm512_load_ps(stage[r] + 16), parts, smallest,
-                        largest);
-        for (int part = 0; part < kParts; ++part) {
-          _mm512_store_si512(out + part * kTileElements + r * kTileDepth, parts[part]);
+        for (int d = 0; d < kTileDepth; ++d) {
+          stage[r][d] = ElementOrZero(a, lda, trans, row0 + r, depth0 + d, m, k);
         }
+      }
+    }
+    uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
+    for (int r = 0; r < kTileRows; ++r) {
+      __m512i parts[kParts];
+      ObserveAndSplit(_mm512_load_ps(stage[r]), _mm512_load_ps(stage[r] + 16), parts, smallest,
+                      largest);
+      for (int part = 0; part < kParts; ++part) {
+        _mm512_store_si512(out + part * kTileElements + r * kTileDepth, parts[part]);
       }
     }
   }
@@ -313,38 +311,36 @@ void PackB(bool trans, const float* b, int64_t ldb, int64_t n, int64_t k, int64_
   // each of its rows is read along across the tiles.
   const int64_t tiles = last_tile - first_tile;
   for (int64_t step = 0; step < tiles * depth_blocks; ++step) {
-    {
-      const int64_t block = trans ? step % depth_blocks : step / tiles;
-      const int64_t tile = first_tile + (trans ? step / depth_blocks : step % tiles);
-      const int64_t col0 = tile * kTileRows, depth0 = block * kTileDepth;
-      if (col0 + kTileRows <= n && depth0 + kTileDepth <= k) {
-        if (trans) {
-          for (int half = 0; half < 2; ++half) {
-            Transpose16x16(b + col0 * ldb + depth0 + 16 * half, ldb, stage[16 * half], kTileRows);
-          }
-        } else {
-          for (int d = 0; d < kTileDepth; ++d) {
-            _mm512_store_ps(stage[d], _mm512_loadu_ps(b + (depth0 + d) * ldb + col0));
-          }
+    const int64_t block = trans ? step % depth_blocks : step / tiles;
+    const int64_t tile = first_tile + (trans ? step / depth_blocks : step % tiles);
+    const int64_t col0 = tile * kTileRows, depth0 = block * kTileDepth;
+    if (col0 + kTileRows <= n && depth0 + kTileDepth <= k) {
+      if (trans) {
+        for (int half = 0; half < 2; ++half) {
+          Transpose16x16(b + col0 * ldb + depth0 + 16 * half, ldb, stage[16 * half], kTileRows);
         }
       } else {
         for (int d = 0; d < kTileDepth; ++d) {
-          for (int c = 0; c < kTileRows; ++c) {
-            // op(B)^T is n x k: stored so when B is transposed.
-            stage[d][c] = ElementOrZero(b, ldb, !trans, col0 + c, depth0 + d, n, k);
-          }
+          _mm512_store_ps(stage[d], _mm512_loadu_ps(b + (depth0 + d) * ldb + col0));
         }
       }
-      uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
-      for (int pair = 0; pair < kTileRows; ++pair) {
-        __m512i parts[kParts];
-        ObserveAndSplit(_mm512_load_ps(stage[2 * pair]), _mm512_load_ps(stage[2 * pair + 1]), parts,
-                        smallest, largest);
-        for (int part = 0; part < kParts; ++part) {
-          // Even depths then odd ones, interleaved: each column's pair side by side.
-          const __m512i row = _mm512_permutexvar_epi16(pair_up, parts[part]);
-          _mm512_store_si512(out + part * kTileElements + pair * kTileDepth, row);
+    } else {
+      for (int d = 0; d < kTileDepth; ++d) {
+        for (int c = 0; c < kTileRows; ++c) {
+          // op(B)^T is n x k: stored so when B is transposed.
+          stage[d][c] = ElementOrZero(b, ldb, !trans, col0 + c, depth0 + d, n, k);
         }
+      }
+    }
+    uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
+    for (int pair = 0; pair < kTileRows; ++pair) {
+      __m512i parts[kParts];
+      ObserveAndSplit(_mm512_load_ps(stage[2 * pair]), _mm512_load_ps(stage[2 * pair + 1]), parts,
+                      smallest, largest);
+      for (int part = 0; part < kParts; ++part) {
+        // Even depths then odd ones, interleaved: each column's pair side by side.
+        const __m512i row = _mm512_permutexvar_epi16(pair_up, parts[part]);
+        _mm512_store_si512(out + part * kTileElements + pair * kTileDepth, row);
       }
     }
   }
@@ -573,7 +569,7 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   // A stored [m, k] is copied into tiles a block of rows at a time, just
   // before the block is multiplied, so that it is read from L2; stored
   // [k, m] it is copied whole, along the rows it is stored in (each
-  // measured the faster for its layout: bench/gemm_libraries).
+  // measured the faster for its layout on W5's and W8's products).
   const bool packs_a_by_block = !trans_a;
   // Such an A is observed before anything is written only when C's values
   // are needed again (accumulating); otherwise each block is checked as it
@@ -598,9 +594,9 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   // The buffers keep their capacity from call to call, on the calling thread.
   thread_local HugePageBuffer packed_buffer;
   auto* scratch = static_cast<char*>(packed_buffer.Reserve(staging_bytes + packed_bytes));
+  if (scratch == nullptr) return false;
   auto* staging = reinterpret_cast<float*>(scratch);
   auto* packed = reinterpret_cast<uint16_t*>(scratch + staging_bytes);
-  if (scratch == nullptr) return false;
   uint16_t* packed_a = packed;
   uint16_t* packed_b = packed + a_elements;
   uint16_t* blocks_a = packed_b + b_elements;
