@@ -31,12 +31,18 @@ std::atomic<bool> amx_allowed{true};
 // Below these the copies into tiles cost more than the tiles save
 // (bench/gemm_libraries). A's copy is shared by n columns of C and B's by m
 // rows: on one thread 128 x 512 x 256 ran 1.04-1.15x oneDNN's speed,
-// 128 x 128 x 256 0.95x and 512 x 128 x 992 0.94x; on two, where oneDNN
-// splits better, 768 x 256 x 1024 ran 1.01x and 256 x 256 x 1024 0.86x.
+// 128 x 128 x 256 0.95x and 512 x 128 x 992 0.94x. On two, where oneDNN
+// splits better and C's blocks of 128 x 256 are what the threads share,
+// products 512 columns wide gained from 2^23 multiply-adds (128 x 512 x 256
+// 1.11x, 256 x 512 x 128 1.24x, 128 x 512 x 784 1.16x) and narrower ones
+// only past 2^27 (128 x 256 x 512 0.82x, 256 x 256 x 1024 0.97x,
+// 768 x 256 x 1024 1.29x).
 constexpr int64_t kSmallestRowsAndDepth = 128;
 constexpr int64_t kSmallestColumns = 256;
 constexpr int64_t kSmallestVolumeOneThread = int64_t{1} << 23;
 constexpr int64_t kSmallestVolumeThreads = int64_t{1} << 27;
+constexpr int64_t kSmallestWideColumnsThreads = 512;
+constexpr int64_t kSmallestWideVolumeThreads = int64_t{1} << 23;
 // Past this a side is not multiplied with others, so sizes cannot overflow.
 constexpr int64_t kLargestSide = int64_t{1} << 20;
 // The packed operands, at most.
@@ -551,8 +557,9 @@ bool AmxGemmAvailable() {
 bool AmxGemmApplies(int64_t m, int64_t n, int64_t k) {
   if (m < kSmallestRowsAndDepth || k < kSmallestRowsAndDepth || n < kSmallestColumns) return false;
   if (m > kLargestSide || n > kLargestSide || k > kLargestSide) return false;
-  const int64_t smallest_volume =
-      ParallelThreads() > 1 ? kSmallestVolumeThreads : kSmallestVolumeOneThread;
+  const int64_t smallest_volume = ParallelThreads() == 1             ? kSmallestVolumeOneThread
+                                  : n >= kSmallestWideColumnsThreads ? kSmallestWideVolumeThreads
+                                                                     : kSmallestVolumeThreads;
   if (m * n * k < smallest_volume) return false;
   return amx_allowed.load(std::memory_order_relaxed) && AmxGemmAvailable();
 }

@@ -42,8 +42,8 @@ bool AmxGemmAvailable();
 
 // Whether products of this size go to the kernel: it is available, allowed,
 // m and k are at least 128, n at least 256, and m n k at least 2^23 on one
-// thread or 2^27 on more, where it measured faster than oneDNN's float32
-// kernels (bench/gemm_libraries).
+// thread; on more, 2^23 where n is at least 512 and 2^27 otherwise. There it
+// measured faster than oneDNN's float32 kernels (bench/gemm_libraries).
 bool AmxGemmApplies(int64_t m, int64_t n, int64_t k);
 
 // Tests and benchmarks turn the kernel off to compare with the others.

@@ -409,7 +409,10 @@ TEST(AmxGemmTest, TakesLargeProductsAndFallsBackWhenItRefuses) {
   internal::SetAmxGemmAllowed(true);
   SetNumThreads(2);
   EXPECT_FALSE(internal::AmxGemmApplies(256, 256, 1024));
+  EXPECT_FALSE(internal::AmxGemmApplies(128, 256, 512));
   EXPECT_EQ(internal::AmxGemmApplies(768, 256, 1024), internal::AmxGemmAvailable());
+  EXPECT_EQ(internal::AmxGemmApplies(128, 512, 256), internal::AmxGemmAvailable());
+  EXPECT_FALSE(internal::AmxGemmApplies(128, 512, 64));
   SetNumThreads(before);
 
   Generator gen(49);
