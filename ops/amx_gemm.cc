@@ -244,12 +244,23 @@ inline void ObserveAndSplit(__m512 low, __m512 high, __m512i parts[kParts], __m5
   SplitInThree(low, high, parts);
 }
 
-// Element [row, depth] of an operand read as rows x depths, stored that way
-// or, when `transposed`, as depths x rows; zero past its edges.
-inline float ElementOrZero(const float* x, int64_t ld, bool transposed, int64_t row, int64_t depth,
-                           int64_t rows, int64_t depths) {
-  if (row >= rows || depth >= depths) return 0.0f;
-  return transposed ? x[depth * ld + row] : x[row * ld + depth];
+// `rows` rows of 16 `vectors` floats from x (rows `ld` apart) into `to`
+// (rows `to_stride` apart), reading only x's first `valid_rows` rows and
+// `valid_columns` columns, which may be fewer or none; zeros past them.
+// For the tiles cut by an operand's edges.
+inline void LoadCut(const float* x, int64_t ld, int rows, int vectors, int64_t valid_rows,
+                    int64_t valid_columns, float* to, int64_t to_stride) {
+  for (int r = 0; r < rows; ++r) {
+    for (int v = 0; v < vectors; ++v) {
+      const int64_t left = valid_columns - 16 * v;
+      __m512 values = _mm512_setzero_ps();
+      if (r < valid_rows && left > 0) {
+        const auto mask = static_cast<__mmask16>(left >= 16 ? 0xffff : (1u << left) - 1);
+        values = _mm512_maskz_loadu_ps(mask, x + r * ld + 16 * v);
+      }
+      _mm512_store_ps(to + r * to_stride + 16 * v, values);
+    }
+  }
 }
 
 int64_t TileOffset(int64_t tile, int64_t depth_block, int64_t depth_blocks) {
@@ -283,12 +294,15 @@ void PackA(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, int64_
           _mm512_store_ps(stage[r] + 16, _mm512_loadu_ps(from + 16));
         }
       }
-    } else {
-      for (int r = 0; r < kTileRows; ++r) {
-        for (int d = 0; d < kTileDepth; ++d) {
-          stage[r][d] = ElementOrZero(a, lda, trans, row0 + r, depth0 + d, m, k);
-        }
+    } else if (trans) {
+      alignas(64) float cut[kTileDepth][kTileRows];
+      LoadCut(a + depth0 * lda + row0, lda, kTileDepth, 1, k - depth0, m - row0, cut[0], kTileRows);
+      for (int half = 0; half < 2; ++half) {
+        Transpose16x16(cut[16 * half], kTileRows, &stage[0][16 * half], kTileDepth);
       }
+    } else {
+      LoadCut(a + row0 * lda + depth0, lda, kTileRows, 2, m - row0, k - depth0, stage[0],
+              kTileDepth);
     }
     uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
     for (int r = 0; r < kTileRows; ++r) {
@@ -330,13 +344,15 @@ void PackB(bool trans, const float* b, int64_t ldb, int64_t n, int64_t k, int64_
           _mm512_store_ps(stage[d], _mm512_loadu_ps(b + (depth0 + d) * ldb + col0));
         }
       }
-    } else {
-      for (int d = 0; d < kTileDepth; ++d) {
-        for (int c = 0; c < kTileRows; ++c) {
-          // op(B)^T is n x k: stored so when B is transposed.
-          stage[d][c] = ElementOrZero(b, ldb, !trans, col0 + c, depth0 + d, n, k);
-        }
+    } else if (trans) {
+      alignas(64) float cut[kTileRows][kTileDepth];
+      LoadCut(b + col0 * ldb + depth0, ldb, kTileRows, 2, n - col0, k - depth0, cut[0], kTileDepth);
+      for (int half = 0; half < 2; ++half) {
+        Transpose16x16(&cut[0][16 * half], kTileDepth, stage[16 * half], kTileRows);
       }
+    } else {
+      LoadCut(b + depth0 * ldb + col0, ldb, kTileDepth, 1, k - depth0, n - col0, stage[0],
+              kTileRows);
     }
     uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
     for (int pair = 0; pair < kTileRows; ++pair) {
