@@ -263,6 +263,60 @@ inline void LoadCut(const float* x, int64_t ld, int rows, int vectors, int64_t v
   }
 }
 
+// One tile's floats into `stage`, stage_rows x stage_columns (16 x 32 or
+// 32 x 16): from x, whose rows (`ld` apart) run along the stage's rows when
+// `direct` and along its columns otherwise. Only the stage's first
+// `valid_rows` rows and `valid_columns` columns lie inside the operand;
+// the rest are zeros.
+inline void StageTile(const float* x, int64_t ld, bool direct, int stage_rows, int stage_columns,
+                      int64_t valid_rows, int64_t valid_columns, float* stage) {
+  const bool whole = valid_rows >= stage_rows && valid_columns >= stage_columns;
+  if (direct) {
+    if (!whole) {
+      LoadCut(x, ld, stage_rows, stage_columns / 16, valid_rows, valid_columns, stage,
+              stage_columns);
+      return;
+    }
+    for (int r = 0; r < stage_rows; ++r) {
+      for (int c = 0; c < stage_columns; c += 16) {
+        _mm512_store_ps(stage + r * stage_columns + c, _mm512_loadu_ps(x + r * ld + c));
+      }
+    }
+    return;
+  }
+  alignas(64) float cut[kTileRows * kTileDepth];
+  if (!whole) {
+    LoadCut(x, ld, stage_columns, stage_rows / 16, valid_columns, valid_rows, cut, stage_rows);
+    x = cut;
+    ld = stage_rows;
+  }
+  for (int i = 0; i < stage_columns / 16; ++i) {
+    for (int j = 0; j < stage_rows / 16; ++j) {
+      Transpose16x16(x + 16 * i * ld + 16 * j, ld, stage + 16 * j * stage_columns + 16 * i,
+                     stage_columns);
+    }
+  }
+}
+
+// fn(tile, depth_block, x at the tile's depth_block) for each tile in
+// [first_tile, last_tile) and block of depth, in the order that reads an
+// operand along its rows: the depths outside (each block of depth across
+// the tiles) when `depths_outside`, else each tile's blocks in turn. x is
+// the operand as stored, rows `ld` apart, its rows running along the depths
+// when `depths_outside` and along the tiles' rows otherwise.
+template <typename Fn>
+inline void ForEachTileInReadingOrder(const float* x, int64_t ld, int64_t first_tile,
+                                      int64_t last_tile, int64_t depth_blocks, bool depths_outside,
+                                      Fn fn) {
+  const int64_t tiles = last_tile - first_tile;
+  for (int64_t step = 0; step < tiles * depth_blocks; ++step) {
+    const int64_t tile = first_tile + (depths_outside ? step % tiles : step / depth_blocks);
+    const int64_t block = depths_outside ? step / tiles : step % depth_blocks;
+    const int64_t row0 = tile * kTileRows, depth0 = block * kTileDepth;
+    fn(tile, block, depths_outside ? x + depth0 * ld + row0 : x + row0 * ld + depth0);
+  }
+}
+
 int64_t TileOffset(int64_t tile, int64_t depth_block, int64_t depth_blocks) {
   return ((tile / 2) * depth_blocks + depth_block) * kGroupElements +
          (tile % 2) * kParts * kTileElements;
@@ -276,44 +330,21 @@ void PackA(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, int64_
   // Each tile's depths in turn when A is stored [m, k], so that its 16 rows
   // are read along; the depths outside when it is stored [k, m], so that
   // each of its rows is read along across the tiles.
-  const int64_t tiles = last_tile - first_tile;
-  for (int64_t step = 0; step < tiles * depth_blocks; ++step) {
-    const int64_t block = trans ? step / tiles : step % depth_blocks;
-    const int64_t tile = first_tile + (trans ? step % tiles : step / depth_blocks);
-    const int64_t row0 = tile * kTileRows, depth0 = block * kTileDepth;
-    if (row0 + kTileRows <= m && depth0 + kTileDepth <= k) {
-      if (trans) {
-        for (int half = 0; half < 2; ++half) {
-          Transpose16x16(a + (depth0 + 16 * half) * lda + row0, lda, &stage[0][16 * half],
-                         kTileDepth);
-        }
-      } else {
+  ForEachTileInReadingOrder(
+      a, lda, first_tile, last_tile, depth_blocks, trans,
+      [&](int64_t tile, int64_t block, const float* x) {
+        StageTile(x, lda, !trans, kTileRows, kTileDepth, m - tile * kTileRows,
+                  k - block * kTileDepth, stage[0]);
+        uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
         for (int r = 0; r < kTileRows; ++r) {
-          const float* from = a + (row0 + r) * lda + depth0;
-          _mm512_store_ps(stage[r], _mm512_loadu_ps(from));
-          _mm512_store_ps(stage[r] + 16, _mm512_loadu_ps(from + 16));
+          __m512i parts[kParts];
+          ObserveAndSplit(_mm512_load_ps(stage[r]), _mm512_load_ps(stage[r] + 16), parts, smallest,
+                          largest);
+          for (int part = 0; part < kParts; ++part) {
+            _mm512_store_si512(out + part * kTileElements + r * kTileDepth, parts[part]);
+          }
         }
-      }
-    } else if (trans) {
-      alignas(64) float cut[kTileDepth][kTileRows];
-      LoadCut(a + depth0 * lda + row0, lda, kTileDepth, 1, k - depth0, m - row0, cut[0], kTileRows);
-      for (int half = 0; half < 2; ++half) {
-        Transpose16x16(cut[16 * half], kTileRows, &stage[0][16 * half], kTileDepth);
-      }
-    } else {
-      LoadCut(a + row0 * lda + depth0, lda, kTileRows, 2, m - row0, k - depth0, stage[0],
-              kTileDepth);
-    }
-    uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
-    for (int r = 0; r < kTileRows; ++r) {
-      __m512i parts[kParts];
-      ObserveAndSplit(_mm512_load_ps(stage[r]), _mm512_load_ps(stage[r] + 16), parts, smallest,
-                      largest);
-      for (int part = 0; part < kParts; ++part) {
-        _mm512_store_si512(out + part * kTileElements + r * kTileDepth, parts[part]);
-      }
-    }
-  }
+      });
   seen.smallest_nonzero = _mm512_reduce_min_epi32(smallest);
   seen.largest = _mm512_reduce_max_epi32(largest);
 }
@@ -329,43 +360,23 @@ void PackB(bool trans, const float* b, int64_t ldb, int64_t n, int64_t k, int64_
   // Each tile's depths in turn when B is stored [n, k], so that its 16 rows
   // are read along; the depths outside when it is stored [k, n], so that
   // each of its rows is read along across the tiles.
-  const int64_t tiles = last_tile - first_tile;
-  for (int64_t step = 0; step < tiles * depth_blocks; ++step) {
-    const int64_t block = trans ? step % depth_blocks : step / tiles;
-    const int64_t tile = first_tile + (trans ? step / depth_blocks : step % tiles);
-    const int64_t col0 = tile * kTileRows, depth0 = block * kTileDepth;
-    if (col0 + kTileRows <= n && depth0 + kTileDepth <= k) {
-      if (trans) {
-        for (int half = 0; half < 2; ++half) {
-          Transpose16x16(b + col0 * ldb + depth0 + 16 * half, ldb, stage[16 * half], kTileRows);
+  ForEachTileInReadingOrder(
+      b, ldb, first_tile, last_tile, depth_blocks, !trans,
+      [&](int64_t tile, int64_t block, const float* x) {
+        StageTile(x, ldb, !trans, kTileDepth, kTileRows, k - block * kTileDepth,
+                  n - tile * kTileRows, stage[0]);
+        uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
+        for (int pair = 0; pair < kTileRows; ++pair) {
+          __m512i parts[kParts];
+          ObserveAndSplit(_mm512_load_ps(stage[2 * pair]), _mm512_load_ps(stage[2 * pair + 1]),
+                          parts, smallest, largest);
+          for (int part = 0; part < kParts; ++part) {
+            // Even depths then odd ones, interleaved: each column's pair side by side.
+            const __m512i row = _mm512_permutexvar_epi16(pair_up, parts[part]);
+            _mm512_store_si512(out + part * kTileElements + pair * kTileDepth, row);
+          }
         }
-      } else {
-        for (int d = 0; d < kTileDepth; ++d) {
-          _mm512_store_ps(stage[d], _mm512_loadu_ps(b + (depth0 + d) * ldb + col0));
-        }
-      }
-    } else if (trans) {
-      alignas(64) float cut[kTileRows][kTileDepth];
-      LoadCut(b + col0 * ldb + depth0, ldb, kTileRows, 2, n - col0, k - depth0, cut[0], kTileDepth);
-      for (int half = 0; half < 2; ++half) {
-        Transpose16x16(&cut[0][16 * half], kTileDepth, stage[16 * half], kTileRows);
-      }
-    } else {
-      LoadCut(b + depth0 * ldb + col0, ldb, kTileDepth, 1, k - depth0, n - col0, stage[0],
-              kTileRows);
-    }
-    uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
-    for (int pair = 0; pair < kTileRows; ++pair) {
-      __m512i parts[kParts];
-      ObserveAndSplit(_mm512_load_ps(stage[2 * pair]), _mm512_load_ps(stage[2 * pair + 1]), parts,
-                      smallest, largest);
-      for (int part = 0; part < kParts; ++part) {
-        // Even depths then odd ones, interleaved: each column's pair side by side.
-        const __m512i row = _mm512_permutexvar_epi16(pair_up, parts[part]);
-        _mm512_store_si512(out + part * kTileElements + pair * kTileDepth, row);
-      }
-    }
-  }
+      });
   seen.smallest_nonzero = _mm512_reduce_min_epi32(smallest);
   seen.largest = _mm512_reduce_max_epi32(largest);
 }
