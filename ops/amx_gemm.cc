@@ -244,6 +244,11 @@ inline void ObserveAndSplit(__m512 low, __m512 high, __m512i parts[kParts], __m5
   SplitInThree(low, high, parts);
 }
 
+// The first min(count, 16) lanes, for count > 0.
+inline __mmask16 FirstLanes(int64_t count) {
+  return static_cast<__mmask16>(count >= 16 ? 0xffff : (1u << count) - 1);
+}
+
 // `rows` rows of 16 `vectors` floats from x (rows `ld` apart) into `to`
 // (rows `to_stride` apart), reading only x's first `valid_rows` rows and
 // `valid_columns` columns, which may be fewer or none; zeros past them.
@@ -255,8 +260,7 @@ inline void LoadCut(const float* x, int64_t ld, int rows, int vectors, int64_t v
       const int64_t left = valid_columns - 16 * v;
       __m512 values = _mm512_setzero_ps();
       if (r < valid_rows && left > 0) {
-        const auto mask = static_cast<__mmask16>(left >= 16 ? 0xffff : (1u << left) - 1);
-        values = _mm512_maskz_loadu_ps(mask, x + r * ld + 16 * v);
+        values = _mm512_maskz_loadu_ps(FirstLanes(left), x + r * ld + 16 * v);
       }
       _mm512_store_ps(to + r * to_stride + 16 * v, values);
     }
@@ -322,26 +326,42 @@ int64_t TileOffset(int64_t tile, int64_t depth_block, int64_t depth_blocks) {
          (tile % 2) * kParts * kTileElements;
 }
 
-// op(A)'s rows [16 first_tile, 16 last_tile) as tiles, zeros past m and k.
-void PackA(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, int64_t first_tile,
-           int64_t last_tile, int64_t depth_blocks, uint16_t* packed, Magnitudes& seen) {
-  alignas(64) float stage[kTileRows][kTileDepth];
+// Tiles [first_tile, last_tile) of op(A) (16 rows each) or, `as_b`, of
+// op(B) (16 columns each), zeros past its `lines` rows (or columns) and k
+// depths; x stored as the product's `trans` says. A tile of A is staged as
+// 16 rows of 32 depths, one of B as 32 depths of 16 columns: either way 16
+// runs of 32 floats, each split into one row of each part's tile, B's with
+// each column's two depths side by side.
+void PackTiles(bool as_b, bool trans, const float* x, int64_t ld, int64_t lines, int64_t k,
+               int64_t first_tile, int64_t last_tile, int64_t depth_blocks, uint16_t* packed,
+               Magnitudes& seen) {
+  alignas(64) float stage[kTileRows * kTileDepth];
   __m512i smallest = _mm512_set1_epi32(INT32_MAX), largest = _mm512_setzero_si512();
-  // Each tile's depths in turn when A is stored [m, k], so that its 16 rows
-  // are read along; the depths outside when it is stored [k, m], so that
-  // each of its rows is read along across the tiles.
+  const __m512i pair_up =
+      _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                       21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  // Each tile's depths in turn when its rows (or columns) are stored as
+  // rows, so that its 16 of them are read along; the depths outside when
+  // the depths are stored as rows, so that each is read along across the
+  // tiles.
+  const bool depths_stored_as_rows = as_b != trans;
   ForEachTileInReadingOrder(
-      a, lda, first_tile, last_tile, depth_blocks, trans,
-      [&](int64_t tile, int64_t block, const float* x) {
-        StageTile(x, lda, !trans, kTileRows, kTileDepth, m - tile * kTileRows,
-                  k - block * kTileDepth, stage[0]);
+      x, ld, first_tile, last_tile, depth_blocks, depths_stored_as_rows,
+      [&](int64_t tile, int64_t block, const float* from) {
+        const int64_t valid_lines = lines - tile * kTileRows, valid_depths = k - block * kTileDepth;
+        if (as_b) {
+          StageTile(from, ld, !trans, kTileDepth, kTileRows, valid_depths, valid_lines, stage);
+        } else {
+          StageTile(from, ld, !trans, kTileRows, kTileDepth, valid_lines, valid_depths, stage);
+        }
         uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
-        for (int r = 0; r < kTileRows; ++r) {
+        for (int run = 0; run < kTileRows; ++run) {
           __m512i parts[kParts];
-          ObserveAndSplit(_mm512_load_ps(stage[r]), _mm512_load_ps(stage[r] + 16), parts, smallest,
-                          largest);
+          ObserveAndSplit(_mm512_load_ps(stage + run * kTileDepth),
+                          _mm512_load_ps(stage + run * kTileDepth + 16), parts, smallest, largest);
           for (int part = 0; part < kParts; ++part) {
-            _mm512_store_si512(out + part * kTileElements + r * kTileDepth, parts[part]);
+            const __m512i row = as_b ? _mm512_permutexvar_epi16(pair_up, parts[part]) : parts[part];
+            _mm512_store_si512(out + part * kTileElements + run * kTileDepth, row);
           }
         }
       });
@@ -349,36 +369,16 @@ void PackA(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, int64_
   seen.largest = _mm512_reduce_max_epi32(largest);
 }
 
+// op(A)'s rows [16 first_tile, 16 last_tile) as tiles, zeros past m and k.
+void PackA(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, int64_t first_tile,
+           int64_t last_tile, int64_t depth_blocks, uint16_t* packed, Magnitudes& seen) {
+  PackTiles(/*as_b=*/false, trans, a, lda, m, k, first_tile, last_tile, depth_blocks, packed, seen);
+}
+
 // op(B)'s columns [16 first_tile, 16 last_tile) as tiles of depth pairs.
 void PackB(bool trans, const float* b, int64_t ldb, int64_t n, int64_t k, int64_t first_tile,
            int64_t last_tile, int64_t depth_blocks, uint16_t* packed, Magnitudes& seen) {
-  alignas(64) float stage[kTileDepth][kTileRows];
-  __m512i smallest = _mm512_set1_epi32(INT32_MAX), largest = _mm512_setzero_si512();
-  const __m512i pair_up =
-      _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
-                       21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  // Each tile's depths in turn when B is stored [n, k], so that its 16 rows
-  // are read along; the depths outside when it is stored [k, n], so that
-  // each of its rows is read along across the tiles.
-  ForEachTileInReadingOrder(
-      b, ldb, first_tile, last_tile, depth_blocks, !trans,
-      [&](int64_t tile, int64_t block, const float* x) {
-        StageTile(x, ldb, !trans, kTileDepth, kTileRows, k - block * kTileDepth,
-                  n - tile * kTileRows, stage[0]);
-        uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
-        for (int pair = 0; pair < kTileRows; ++pair) {
-          __m512i parts[kParts];
-          ObserveAndSplit(_mm512_load_ps(stage[2 * pair]), _mm512_load_ps(stage[2 * pair + 1]),
-                          parts, smallest, largest);
-          for (int part = 0; part < kParts; ++part) {
-            // Even depths then odd ones, interleaved: each column's pair side by side.
-            const __m512i row = _mm512_permutexvar_epi16(pair_up, parts[part]);
-            _mm512_store_si512(out + part * kTileElements + pair * kTileDepth, row);
-          }
-        }
-      });
-  seen.smallest_nonzero = _mm512_reduce_min_epi32(smallest);
-  seen.largest = _mm512_reduce_max_epi32(largest);
+  PackTiles(/*as_b=*/true, trans, b, ldb, n, k, first_tile, last_tile, depth_blocks, packed, seen);
 }
 
 // What ObserveAndSplit would note of rows [first, last) of a matrix stored
@@ -389,10 +389,8 @@ Magnitudes ObserveRows(const float* x, int64_t ld, int64_t columns, int64_t firs
     const float* row = x + r * ld;
     int64_t c = 0;
     for (; c + 16 <= columns; c += 16) Observe(_mm512_loadu_ps(row + c), smallest, largest);
-    if (c < columns) {
-      const auto rest = static_cast<__mmask16>((1u << (columns - c)) - 1);
-      Observe(_mm512_maskz_loadu_ps(rest, row + c), smallest, largest);
-    }
+    if (c < columns)
+      Observe(_mm512_maskz_loadu_ps(FirstLanes(columns - c), row + c), smallest, largest);
   }
   return {_mm512_reduce_min_epi32(smallest), _mm512_reduce_max_epi32(largest)};
 }

@@ -145,7 +145,7 @@ void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const dou
 void GemmWithBias(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
                   const float* b, const float* bias, float* c) {
   const int64_t lda = trans_a ? m : k, ldb = trans_b ? k : n;
-  if (m > 0 && n > 0 && k > 0 && !SmallGemmApplies(m, n, k) && AmxGemmApplies(m, n, k) &&
+  if (AmxGemmApplies(m, n, k) &&
       AmxGemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, n, /*accumulate=*/false, bias)) {
     return;
   }
