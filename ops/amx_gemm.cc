@@ -462,64 +462,86 @@ void MultiplyBlock(const uint16_t* a, const uint16_t* b, int64_t depth_blocks, f
   _tile_stored(3, c + 16 * ldc + 16, stride);
 }
 
-// op(A) as the caller stores it, for copying into tiles block by block.
-struct UnpackedA {
+// An operand as the caller stores it, for copying into tiles block by
+// block: op(A)'s `lines` rows or op(B)'s `lines` columns, over k depths.
+struct Unpacked {
   bool trans;
-  const float* a;
-  int64_t lda, m, k;
+  const float* x;
+  int64_t ld, lines, k;
 };
 
 struct PackedProduct {
   const uint16_t* a;  // null when A is copied into tiles block by block
-  const uint16_t* b;
+  const uint16_t* b;  // null when B is
   int64_t m, n, row_pairs, column_pairs, depth_blocks;
+  int64_t column_pairs_per_block;
   float* c;
   int64_t ldc;
   bool accumulate;
   const float* bias;  // 32 column_pairs floats, or null
-  // When A is copied into tiles block by block without having been
-  // observed: B's magnitudes, against which each block is checked before it
-  // is multiplied, and where a refusal is recorded.
-  const Magnitudes* b_seen;
+  // When an operand is copied into tiles block by block without having been
+  // observed first, each block's two operands are checked against each
+  // other before they are multiplied, and a refusal is recorded. The
+  // magnitudes of an operand copied whole are those it is checked against.
+  bool checks_blocks;
+  Magnitudes a_seen, b_seen;
   std::atomic<bool>* refused;
 };
 
 // The blocks of C with numbers [first, last): along m then n when A is
 // packed whole, so that a block's columns of B stay in L2 for the next;
 // along n then m when A is copied into tiles here, once for each block of
-// rows, into `block_a`, which stays in L2 while it is read. `staging` holds
-// kStagingRows x kStagingColumns floats.
-void MultiplyBlocks(const PackedProduct& p, const UnpackedA& unpacked_a, uint16_t* block_a,
-                    float* staging, int64_t first, int64_t last) {
-  const bool packs_a = p.a == nullptr;
+// rows, into `block_a`, which stays in L2 while it is read. B, when it is
+// copied here too (C then has one block of rows), goes into `block_b` a
+// block of columns at a time. `staging` holds kStagingRows x
+// kStagingColumns floats.
+void MultiplyBlocks(const PackedProduct& p, const Unpacked& unpacked_a, const Unpacked& unpacked_b,
+                    uint16_t* block_a, uint16_t* block_b, float* staging, int64_t first,
+                    int64_t last) {
+  const bool packs_a = p.a == nullptr, packs_b = p.b == nullptr;
   const int64_t blocks_along_m = (p.row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock;
-  const int64_t blocks_along_n = (p.column_pairs + kColumnPairsPerBlock - 1) / kColumnPairsPerBlock;
-  int64_t rows_in_block_a = -1;
+  const int64_t blocks_along_n =
+      (p.column_pairs + p.column_pairs_per_block - 1) / p.column_pairs_per_block;
+  int64_t rows_in_block_a = -1, columns_in_block_b = -1;
+  Magnitudes a_seen = p.a_seen, b_seen = p.b_seen;
   ConfigureTiles();
   for (int64_t block = first; block < last; ++block) {
-    if (p.b_seen != nullptr && p.refused->load(std::memory_order_relaxed)) break;
+    if (p.checks_blocks && p.refused->load(std::memory_order_relaxed)) break;
     const int64_t row_block = packs_a ? block / blocks_along_n : block % blocks_along_m;
     const int64_t column_block = packs_a ? block % blocks_along_n : block / blocks_along_m;
     const int64_t first_row_pair = row_block * kRowPairsPerBlock;
-    const int64_t first_column_pair = column_block * kColumnPairsPerBlock;
+    const int64_t first_column_pair = column_block * p.column_pairs_per_block;
     const int64_t last_row_pair = std::min(p.row_pairs, first_row_pair + kRowPairsPerBlock);
     const int64_t last_column_pair =
-        std::min(p.column_pairs, first_column_pair + kColumnPairsPerBlock);
-    // Where row pair i's groups would start were all of A packed.
+        std::min(p.column_pairs, first_column_pair + p.column_pairs_per_block);
+    // Where row pair i's (column pair j's) groups would start were all of
+    // the operand packed.
+    bool copied = false;
     const uint16_t* a = p.a;
     if (packs_a) {
       uint16_t* rebased = block_a - first_row_pair * p.depth_blocks * kGroupElements;
       if (rows_in_block_a != row_block) {
-        Magnitudes seen;
-        PackA(unpacked_a.trans, unpacked_a.a, unpacked_a.lda, unpacked_a.m, unpacked_a.k,
-              2 * first_row_pair, 2 * last_row_pair, p.depth_blocks, rebased, seen);
-        if (p.b_seen != nullptr && !SplitStaysNormal(seen, *p.b_seen)) {
-          p.refused->store(true, std::memory_order_relaxed);
-          break;
-        }
+        PackA(unpacked_a.trans, unpacked_a.x, unpacked_a.ld, unpacked_a.lines, unpacked_a.k,
+              2 * first_row_pair, 2 * last_row_pair, p.depth_blocks, rebased, a_seen);
         rows_in_block_a = row_block;
+        copied = true;
       }
       a = rebased;
+    }
+    const uint16_t* b = p.b;
+    if (packs_b) {
+      uint16_t* rebased = block_b - first_column_pair * p.depth_blocks * kGroupElements;
+      if (columns_in_block_b != column_block) {
+        PackB(unpacked_b.trans, unpacked_b.x, unpacked_b.ld, unpacked_b.lines, unpacked_b.k,
+              2 * first_column_pair, 2 * last_column_pair, p.depth_blocks, rebased, b_seen);
+        columns_in_block_b = column_block;
+        copied = true;
+      }
+      b = rebased;
+    }
+    if (p.checks_blocks && copied && !SplitStaysNormal(a_seen, b_seen)) {
+      p.refused->store(true, std::memory_order_relaxed);
+      break;
     }
     // Pieces of C are summed in place where the block lies whole inside C;
     // otherwise in `staging`, whose part inside C is then copied or added
@@ -539,7 +561,7 @@ void MultiplyBlocks(const PackedProduct& p, const UnpackedA& unpacked_a, uint16_
       for (int64_t j = first_column_pair; j < last_column_pair; ++j) {
         for (int64_t i = first_row_pair; i < last_row_pair; ++i) {
           MultiplyBlock(a + (i * p.depth_blocks + depth) * kGroupElements,
-                        p.b + (j * p.depth_blocks + depth) * kGroupElements, depth_blocks,
+                        b + (j * p.depth_blocks + depth) * kGroupElements, depth_blocks,
                         out + 32 * (i - first_row_pair) * ld + 32 * (j - first_column_pair), ld,
                         depth > 0 || (p.accumulate && !staged),
                         p.bias == nullptr ? nullptr : p.bias + 32 * j);
@@ -601,25 +623,36 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   // A stored [m, k] is copied into tiles a block of rows at a time, just
   // before the block is multiplied, so that it is read from L2; stored
   // [k, m] it is copied whole, along the rows it is stored in (each
-  // measured the faster for its layout on W5's and W8's products).
+  // measured the faster for its layout on W5's and W8's products). When C
+  // then has a single block of rows, B is copied a block of columns at a
+  // time too, half a block wide, so that both stay in L2 (W3's first layer,
+  // 128 x 512 x 784: ~200 -> ~235 GFLOP/s) rather than B being written
+  // whole and read back from L3.
   const bool packs_a_by_block = !trans_a;
-  // Such an A is observed before anything is written only when C's values
-  // are needed again (accumulating); otherwise each block is checked as it
-  // is copied, and a refusal partway leaves C for the next kernel to
-  // overwrite, saving a read of A.
-  const bool observes_a_first = !packs_a_by_block || accumulate;
+  const bool packs_b_by_block = packs_a_by_block && row_pairs <= kRowPairsPerBlock;
+  const int64_t column_pairs_per_block =
+      packs_b_by_block ? kColumnPairsPerBlock / 2 : kColumnPairsPerBlock;
+  // An operand copied block by block is observed before anything is
+  // written only when C's values are needed again (accumulating);
+  // otherwise each block is checked as it is copied, and a refusal partway
+  // leaves C for the next kernel to overwrite, saving a read of the
+  // operand.
+  const bool observes_first = accumulate;
   const int64_t a_elements = packs_a_by_block ? 0 : row_pairs * depth_blocks * kGroupElements;
-  const int64_t b_elements = column_pairs * depth_blocks * kGroupElements;
+  const int64_t b_elements = packs_b_by_block ? 0 : column_pairs * depth_blocks * kGroupElements;
   const bool split = ParallelThreads() > 1;
   const int64_t blocks = ((row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock) *
-                         ((column_pairs + kColumnPairsPerBlock - 1) / kColumnPairsPerBlock);
-  // The blocks of C in as many ranges as threads, each with its own block
-  // of A.
+                         ((column_pairs + column_pairs_per_block - 1) / column_pairs_per_block);
+  // The blocks of C in as many ranges as threads, each with its own blocks
+  // of the operands copied block by block.
   const int64_t ranges = split ? std::min<int64_t>(ParallelThreads(), blocks) : 1;
   const int64_t blocks_per_range = (blocks + ranges - 1) / ranges;
   const int64_t block_a_elements =
       packs_a_by_block ? kRowPairsPerBlock * depth_blocks * kGroupElements : 0;
-  const int64_t packed_bytes = (a_elements + b_elements + ranges * block_a_elements) * int64_t{2};
+  const int64_t block_b_elements =
+      packs_b_by_block ? column_pairs_per_block * depth_blocks * kGroupElements : 0;
+  const int64_t packed_bytes =
+      (a_elements + b_elements + ranges * (block_a_elements + block_b_elements)) * int64_t{2};
   const int64_t staging_bytes = ranges * kStagingRows * kStagingColumns * int64_t{4};
   if (packed_bytes + staging_bytes > kMostScratchBytes) return false;
 
@@ -630,35 +663,47 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   auto* staging = reinterpret_cast<float*>(scratch);
   auto* packed = reinterpret_cast<uint16_t*>(scratch + staging_bytes);
   uint16_t* packed_a = packed;
-  uint16_t* packed_b = packed + a_elements;
+  uint16_t* packed_b = packed_a + a_elements;
   uint16_t* blocks_a = packed_b + b_elements;
+  uint16_t* blocks_b = blocks_a + ranges * block_a_elements;
 
-  // Items: A's pairs of tiles (or its rows in as many ranges, when A is
-  // only observed here), if A is seen here, then B's. Each thread's range
+  // Items: A's pairs of tiles, then B's pairs of tiles, each copied whole
+  // here or, when it is copied block by block and observed first, only
+  // observed here (its stored rows in as many ranges). Each thread's range
   // records what it saw of A at its first item, and of B at its first item
   // past A's.
-  const int64_t a_items = observes_a_first ? row_pairs : 0;
-  std::vector<Magnitudes> seen(static_cast<size_t>(a_items + column_pairs));
-  OnThreads(a_items + column_pairs, split, [&](int64_t first, int64_t last) {
+  const int64_t a_items = packs_a_by_block && !observes_first ? 0 : row_pairs;
+  const int64_t b_items = packs_b_by_block && !observes_first ? 0 : column_pairs;
+  std::vector<Magnitudes> seen(static_cast<size_t>(a_items + b_items));
+  OnThreads(a_items + b_items, split, [&](int64_t first, int64_t last) {
     if (first < a_items) {
       const int64_t last_a = std::min(last, a_items);
       if (packs_a_by_block) {
-        seen[first] = ObserveRows(a, lda, k, first * m / row_pairs, last_a * m / row_pairs);
+        seen[first] = ObserveRows(a, lda, k, first * m / a_items, last_a * m / a_items);
       } else {
         PackA(trans_a, a, lda, m, k, 2 * first, 2 * last_a, depth_blocks, packed_a, seen[first]);
       }
     }
     if (last > a_items) {
-      const int64_t first_b = std::max(first, a_items);
-      PackB(trans_b, b, ldb, n, k, 2 * (first_b - a_items), 2 * (last - a_items), depth_blocks,
-            packed_b, seen[first_b]);
+      const int64_t first_b = std::max(first, a_items) - a_items, last_b = last - a_items;
+      if (packs_b_by_block) {
+        // B is stored [n, k] when transposed, [k, n] otherwise.
+        const int64_t stored_rows = trans_b ? n : k, stored_columns = trans_b ? k : n;
+        seen[a_items + first_b] =
+            ObserveRows(b, ldb, stored_columns, first_b * stored_rows / b_items,
+                        last_b * stored_rows / b_items);
+      } else {
+        PackB(trans_b, b, ldb, n, k, 2 * first_b, 2 * last_b, depth_blocks, packed_b,
+              seen[a_items + first_b]);
+      }
     }
   });
   Magnitudes a_seen, b_seen;
-  for (int64_t item = 0; item < a_items + column_pairs; ++item) {
+  for (int64_t item = 0; item < a_items + b_items; ++item) {
     Merge(seen[item], item < a_items ? a_seen : b_seen);
   }
-  if (!SplitStaysNormal(a_seen, b_seen)) return false;
+  const bool checks_blocks = a_items == 0 || b_items == 0;
+  if (!checks_blocks && !SplitStaysNormal(a_seen, b_seen)) return false;
   // The bias, padded with zeros to whole tiles, within the same bounds: the
   // tiles would take a subnormal one as zero.
   thread_local std::vector<float> padded_bias;
@@ -669,29 +714,33 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   }
 
   std::atomic<bool> refused{false};
-  const PackedProduct product{packs_a_by_block ? nullptr : packed_a,
-                              packed_b,
-                              m,
-                              n,
-                              row_pairs,
-                              column_pairs,
-                              depth_blocks,
-                              c,
-                              ldc,
-                              accumulate,
-                              bias == nullptr ? nullptr : padded_bias.data(),
-                              observes_a_first ? nullptr : &b_seen,
-                              &refused};
-  const UnpackedA unpacked_a{trans_a, a, lda, m, k};
+  const PackedProduct product{.a = packs_a_by_block ? nullptr : packed_a,
+                              .b = packs_b_by_block ? nullptr : packed_b,
+                              .m = m,
+                              .n = n,
+                              .row_pairs = row_pairs,
+                              .column_pairs = column_pairs,
+                              .depth_blocks = depth_blocks,
+                              .column_pairs_per_block = column_pairs_per_block,
+                              .c = c,
+                              .ldc = ldc,
+                              .accumulate = accumulate,
+                              .bias = bias == nullptr ? nullptr : padded_bias.data(),
+                              .checks_blocks = checks_blocks,
+                              .a_seen = a_seen,
+                              .b_seen = b_seen,
+                              .refused = &refused};
+  const Unpacked unpacked_a{trans_a, a, lda, m, k};
+  const Unpacked unpacked_b{trans_b, b, ldb, n, k};
   OnThreads(ranges, ranges > 1, [&](int64_t first, int64_t last) {
     for (int64_t range = first; range < last; ++range) {
-      MultiplyBlocks(product, unpacked_a, blocks_a + range * block_a_elements,
+      MultiplyBlocks(product, unpacked_a, unpacked_b, blocks_a + range * block_a_elements,
+                     blocks_b + range * block_b_elements,
                      staging + range * kStagingRows * kStagingColumns, range * blocks_per_range,
                      std::min(blocks, (range + 1) * blocks_per_range));
     }
   });
-  if (refused.load()) return false;
-  return true;
+  return !refused.load();
 }
 
 #else  // no AMX kernel in this build

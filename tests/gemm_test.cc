@@ -273,8 +273,9 @@ TEST(PackedGemmTest, TakesWhatItWasChosenFor) {
 }
 
 // The AMX kernel: rows and columns around its 32 x 32 blocks of C, depths
-// around its tiles' 32, and a product of several blocks of C and two passes
-// over depth.
+// around its tiles' 32, a product of several blocks of C and two passes
+// over depth, and one of a single block of rows, whose B is copied a block
+// of columns at a time.
 TEST(AmxGemmTest, EveryBlockRemainderMatchesAFloat64Reference) {
   if (!internal::AmxGemmAvailable()) GTEST_SKIP() << "this processor or kernel has no AMX";
   ProductKernel amx = [](bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
@@ -286,6 +287,7 @@ TEST(AmxGemmTest, EveryBlockRemainderMatchesAFloat64Reference) {
   ExpectKernelMatchesAFloat64Reference(amx, {1, 31, 32, 33, 70}, {1, 17, 32, 48}, {1, 31, 33, 100},
                                        gen);
   ExpectKernelMatchesAFloat64Reference(amx, {130}, {270}, {1100}, gen);
+  ExpectKernelMatchesAFloat64Reference(amx, {100}, {300}, {200}, gen);
 }
 
 TEST(AmxGemmTest, TwoThreadsMatchAFloat64Reference) {
@@ -293,13 +295,17 @@ TEST(AmxGemmTest, TwoThreadsMatchAFloat64Reference) {
   Generator gen(47);
   const int before = NumThreads();
   SetNumThreads(2);
-  for (const bool accumulate : {false, true}) {
-    const StoredProduct p = RandomProduct(false, true, accumulate, 290, 300, 260, 1, 2, 0, gen);
-    const std::vector<float> a(p.a.begin(), p.a.end()), b(p.b.begin(), p.b.end());
-    std::vector<float> c(p.c_before.begin(), p.c_before.end());
-    ASSERT_TRUE(internal::AmxGemm(false, true, p.m, p.n, p.k, a.data(), p.lda, b.data(), p.ldb,
-                                  c.data(), p.ldc, accumulate));
-    EXPECT_LE(WorstRelativeError(p, c), Tolerance(p.k)) << "accumulate=" << accumulate;
+  // Several blocks of rows, and a single one (B copied block by block).
+  for (const int64_t m : {290, 100}) {
+    for (const bool accumulate : {false, true}) {
+      const StoredProduct p = RandomProduct(false, true, accumulate, m, 300, 260, 1, 2, 0, gen);
+      const std::vector<float> a(p.a.begin(), p.a.end()), b(p.b.begin(), p.b.end());
+      std::vector<float> c(p.c_before.begin(), p.c_before.end());
+      ASSERT_TRUE(internal::AmxGemm(false, true, p.m, p.n, p.k, a.data(), p.lda, b.data(), p.ldb,
+                                    c.data(), p.ldc, accumulate));
+      EXPECT_LE(WorstRelativeError(p, c), Tolerance(p.k))
+          << "m=" << m << " accumulate=" << accumulate;
+    }
   }
   SetNumThreads(before);
 }
@@ -364,6 +370,25 @@ TEST(AmxGemmTest, RefusesOperandsWhoseSplitWouldNotStayNormal) {
     EXPECT_FALSE(internal::AmxGemm(false, false, rows, n, n, a.data(), n, ones.data(), n, c.data(),
                                    n, false))
         << threads << " threads";
+  }
+  // In the last block of B's columns, copied block by block where C has a
+  // single block of rows: found after the first blocks were multiplied when
+  // C is overwritten, before anything is written when it is added to.
+  for (const int threads : {1, 2}) {
+    SetNumThreads(threads);
+    const int64_t rows = 100, columns = 300;
+    const std::vector<float> a(rows * n, 1.0f);
+    for (const bool trans_b : {false, true}) {
+      std::vector<float> b(n * columns, 1.0f);
+      b[trans_b ? (columns - 1) * n + 9 : 9 * columns + columns - 1] = 1e-31f;
+      for (const bool accumulate : {false, true}) {
+        std::vector<float> c(rows * columns, 7.0f);
+        EXPECT_FALSE(internal::AmxGemm(false, trans_b, rows, columns, n, a.data(), n, b.data(),
+                                       trans_b ? n : columns, c.data(), columns, accumulate))
+            << threads << " threads, trans_b=" << trans_b << " accumulate=" << accumulate;
+        if (accumulate) EXPECT_EQ(c, std::vector<float>(rows * columns, 7.0f));
+      }
+    }
   }
   SetNumThreads(before);
   // The last element of a row-major A whose rows end partway through a
@@ -433,6 +458,13 @@ TEST(AmxGemmTest, TakesLargeProductsAndFallsBackWhenItRefuses) {
   std::vector<float> c(q.c_before.begin(), q.c_before.end());
   internal::Gemm(false, false, q.m, q.n, q.k, a.data(), b.data(), c.data(), false);
   EXPECT_LE(WorstRelativeError(q, c), Tolerance(q.k));
+  // And partway through a B copied block by block.
+  StoredProduct r = RandomProduct(false, true, false, 128, 768, 256, 0, 0, 0, gen);
+  r.b[767 * 256 + 5] = 1e-35;
+  const std::vector<float> ra(r.a.begin(), r.a.end()), rb(r.b.begin(), r.b.end());
+  std::vector<float> rc(r.c_before.begin(), r.c_before.end());
+  internal::Gemm(false, true, r.m, r.n, r.k, ra.data(), rb.data(), rc.data(), false);
+  EXPECT_LE(WorstRelativeError(r, rc), Tolerance(r.k));
   SetNumThreads(before);
 }
 
