@@ -175,27 +175,34 @@ void ConfigureTiles() {
   _tile_loadconfig(&config);
 }
 
-// 16 bfloat16 as the floats they are.
-inline __m512 WidenBfloat16(__m256i halves) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+// x rounded to its 8 leading significant bits (ties away from zero), a
+// float that bfloat16 holds exactly: carrying into the exponent is right,
+// and the sign is untouched for the finite magnitudes the kernel takes.
+// Integer operations only, which the vector units run on either port.
+inline __m512 RoundToEightBits(__m512 x) {
+  const __m512i carried = _mm512_add_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(0x8000));
+  return _mm512_castsi512_ps(
+      _mm512_and_si512(carried, _mm512_set1_epi32(static_cast<int32_t>(0xffff0000u))));
 }
 
-// 32 floats, `low` then `high`, as 32 bfloat16 in that order, rounded to
-// nearest even; each float less its rounded value into the rests.
-inline __m512i RoundToBfloat16(__m512 low, __m512 high, __m512& low_rest, __m512& high_rest) {
-  const __m512i rounded = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low));
-  low_rest = _mm512_sub_ps(low, WidenBfloat16(_mm512_castsi512_si256(rounded)));
-  high_rest = _mm512_sub_ps(high, WidenBfloat16(_mm512_extracti64x4_epi64(rounded, 1)));
-  return rounded;
+// Two vectors of floats that bfloat16 holds exactly, as 32 bfloat16 taken
+// alternately: first[0], second[0], first[1], second[1], ...
+inline __m512i Interleave(__m512 first, __m512 second) {
+  return _mm512_mask_blend_epi16(0xaaaaaaaau, _mm512_srli_epi32(_mm512_castps_si512(first), 16),
+                                 _mm512_castps_si512(second));
 }
 
-// 32 floats split exactly into three parts, for floats within the bounds
-// above: each part takes the next 8 significant bits of what is left.
-// part[p] holds part p of each float, as 32 bfloat16 in order.
-inline void SplitInThree(__m512 low, __m512 high, __m512i part[kParts]) {
-  part[0] = RoundToBfloat16(low, high, low, high);
-  part[1] = RoundToBfloat16(low, high, low, high);
-  part[2] = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low));
+// first and second split exactly into three parts, each taking the next 8
+// significant bits of what is left (the last takes at most 8), for floats
+// within the bounds above; part[p] holds part p of both, interleaved.
+inline void SplitInThree(__m512 first, __m512 second, __m512i part[kParts]) {
+  for (int p = 0; p + 1 < kParts; ++p) {
+    const __m512 first_top = RoundToEightBits(first), second_top = RoundToEightBits(second);
+    part[p] = Interleave(first_top, second_top);
+    first = _mm512_sub_ps(first, first_top);
+    second = _mm512_sub_ps(second, second_top);
+  }
+  part[kParts - 1] = Interleave(first, second);
 }
 
 inline void Observe(__m512 x, __m512i& smallest, __m512i& largest) {
@@ -237,11 +244,11 @@ inline void Transpose16x16(const float* src, int64_t src_stride, float* dst, int
 }
 
 // Two vectors of an operand: their magnitudes noted, and both split in three.
-inline void ObserveAndSplit(__m512 low, __m512 high, __m512i parts[kParts], __m512i& smallest,
+inline void ObserveAndSplit(__m512 first, __m512 second, __m512i parts[kParts], __m512i& smallest,
                             __m512i& largest) {
-  Observe(low, smallest, largest);
-  Observe(high, smallest, largest);
-  SplitInThree(low, high, parts);
+  Observe(first, smallest, largest);
+  Observe(second, smallest, largest);
+  SplitInThree(first, second, parts);
 }
 
 // The first min(count, 16) lanes, for count > 0.
@@ -329,17 +336,17 @@ int64_t TileOffset(int64_t tile, int64_t depth_block, int64_t depth_blocks) {
 // Tiles [first_tile, last_tile) of op(A) (16 rows each) or, `as_b`, of
 // op(B) (16 columns each), zeros past its `lines` rows (or columns) and k
 // depths; x stored as the product's `trans` says. A tile of A is staged as
-// 16 rows of 32 depths, one of B as 32 depths of 16 columns: either way 16
-// runs of 32 floats, each split into one row of each part's tile, B's with
-// each column's two depths side by side.
+// 16 rows of 32 depths, one of B as 32 depths of 16 columns. The tile units
+// multiply A's words 2i and 2i + 1 of a row by the two words of B's row i
+// in each column, so each tile row interleaves two runs of 16 floats: in
+// A's row, depths 0-15 with 16-31 (depth order 0, 16, 1, 17, ...); in B's
+// row i, depth i with depth i + 16 of each column. The two orders agree,
+// and neither takes a shuffle across the vector.
 void PackTiles(bool as_b, bool trans, const float* x, int64_t ld, int64_t lines, int64_t k,
                int64_t first_tile, int64_t last_tile, int64_t depth_blocks, uint16_t* packed,
                Magnitudes& seen) {
   alignas(64) float stage[kTileRows * kTileDepth];
   __m512i smallest = _mm512_set1_epi32(INT32_MAX), largest = _mm512_setzero_si512();
-  const __m512i pair_up =
-      _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
-                       21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   // Each tile's depths in turn when its rows (or columns) are stored as
   // rows, so that its 16 of them are read along; the depths outside when
   // the depths are stored as rows, so that each is read along across the
@@ -355,13 +362,13 @@ void PackTiles(bool as_b, bool trans, const float* x, int64_t ld, int64_t lines,
           StageTile(from, ld, !trans, kTileRows, kTileDepth, valid_lines, valid_depths, stage);
         }
         uint16_t* out = packed + TileOffset(tile, block, depth_blocks);
-        for (int run = 0; run < kTileRows; ++run) {
+        for (int row = 0; row < kTileRows; ++row) {
+          const float* first = as_b ? stage + row * kTileRows : stage + row * kTileDepth;
+          const float* second = as_b ? first + 16 * kTileRows : first + 16;
           __m512i parts[kParts];
-          ObserveAndSplit(_mm512_load_ps(stage + run * kTileDepth),
-                          _mm512_load_ps(stage + run * kTileDepth + 16), parts, smallest, largest);
+          ObserveAndSplit(_mm512_load_ps(first), _mm512_load_ps(second), parts, smallest, largest);
           for (int part = 0; part < kParts; ++part) {
-            const __m512i row = as_b ? _mm512_permutexvar_epi16(pair_up, parts[part]) : parts[part];
-            _mm512_store_si512(out + part * kTileElements + run * kTileDepth, row);
+            _mm512_store_si512(out + part * kTileElements + row * kTileDepth, parts[part]);
           }
         }
       });
