@@ -22,7 +22,7 @@ StepStats TrainSteps(int warmup, int steps, optim::Optimizer& optimizer,
   for (int step = 0; step < warmup + steps; ++step) {
     const int64_t faults_before = MinorFaults();
     const Clock::time_point t0 = Clock::now();
-    optimizer.ZeroGrad();
+    optimizer.ClearGrad();
     Tensor loss = loss_of_batch();
     loss.Backward();
     optimizer.Step();

@@ -2,9 +2,13 @@
 // File: training_steps.h
 // -----------------------------------------------------------------------------
 //
-// What the training-step workloads (W3, W4, W6) share: LibTorch's default
-// initialisation for linear layers, and the timed loop of zero_grad +
-// forward + loss + backward + step that WORKLOADS.md defines.
+// What the training-step workloads (W3, W4, W6, W7, W8) share: LibTorch's
+// default initialisation for linear layers, and the timed loop of zero_grad
+// + forward + loss + backward + step that WORKLOADS.md defines. Its
+// zero_grad drops the gradients (Optimizer::ClearGrad, PyTorch's
+// zero_grad(set_to_none=True), the default since PyTorch 2.0) where
+// LibTorch 1.13's zeroes them in place: every parameter gets a gradient
+// each step, so the updates are the same.
 //
 // Example:
 //

@@ -122,4 +122,10 @@ void Optimizer::ZeroGrad() {
   }
 }
 
+void Optimizer::ClearGrad() {
+  for (Resolved& group : groups_) {
+    for (Tensor& p : group.parameters) p.ClearGrad();
+  }
+}
+
 }  // namespace actgrad::optim

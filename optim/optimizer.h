@@ -64,6 +64,14 @@ class Optimizer {
   void Step();
   // Zeroes every parameter's gradient in place.
   void ZeroGrad();
+  // Drops every parameter's gradient, as PyTorch's zero_grad(set_to_none=
+  // True): the next backward writes each gradient afresh (a linear layer's
+  // product overwrites instead of adding), saving a pass that writes zeros
+  // and a read of them. Unlike ZeroGrad, a parameter that then gets no
+  // gradient has none, and Step leaves it alone instead of applying
+  // momentum or weight decay to it; a handle kept to an old gradient keeps
+  // its old values.
+  void ClearGrad();
 
   const std::string& name() const { return name_; }
   size_t num_groups() const { return groups_.size(); }

@@ -28,6 +28,37 @@ std::vector<double> ThreeSteps(const optim::SgdOptions& options) {
   return trajectory;
 }
 
+// Dropping the gradients instead of zeroing them changes nothing for
+// parameters that get a gradient every step: the products write it afresh
+// instead of adding to zeros. One that gets none is left alone, where
+// ZeroGrad's zero gradient still moves it by momentum.
+TEST(SgdTest, ClearGradMatchesZeroGradForParametersThatGetAGradient) {
+  auto train = [](bool clear) {
+    Generator gen(3);
+    Tensor x = Normal({128, 300}, 0.0, 1.0, gen);
+    Tensor w = Normal({256, 300}, 0.0, 0.05, gen).set_requires_grad(true);
+    Tensor b = Normal({256}, 0.0, 0.05, gen).set_requires_grad(true);
+    Tensor unused = FromValues({1.0f}).set_requires_grad(true);
+    optim::Sgd sgd({w, b, unused}, {.learning_rate = 0.1, .momentum = 0.9});
+    for (int step = 0; step < 3; ++step) {
+      clear ? sgd.ClearGrad() : sgd.ZeroGrad();
+      EXPECT_EQ(w.grad().defined(), !clear && step > 0);
+      Tensor loss = Mean(Square(Tanh(Linear(x, w, b))));
+      if (step == 0) loss = loss + Sum(unused);
+      loss.Backward();
+      sgd.Step();
+    }
+    return std::vector<Tensor>{w, b, unused};
+  };
+  const std::vector<Tensor> zeroed = train(false), cleared = train(true);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(cleared[i].ToVector(), zeroed[i].ToVector());
+  }
+  // One step of lr 0.1 on a gradient of 1, then two of momentum alone.
+  EXPECT_NEAR(zeroed[2].item(), 1 - 0.1 * (1 + 0.9 + 0.81), 1e-6);
+  EXPECT_NEAR(cleared[2].item(), 0.9, 1e-6);
+}
+
 TEST(SgdTest, PlainSteps) {
   EXPECT_THAT(ThreeSteps({.learning_rate = 0.1}),
               testing::ElementsAreNear({0.95, 0.90, 0.85}, 1e-12));
