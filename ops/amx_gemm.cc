@@ -477,6 +477,32 @@ struct Unpacked {
   int64_t ld, lines, k;
 };
 
+// An operand copied into tiles a block at a time, into `buffer`, which
+// holds one block: op(A)'s pairs of tile rows or op(B)'s pairs of tile
+// columns.
+struct BlockCopy {
+  bool as_b;
+  const Unpacked& from;
+  int64_t depth_blocks;
+  uint16_t* buffer;
+  int64_t held = -1;  // the block in `buffer`
+
+  // Block `block`, pairs [first_pair, last_pair), copied unless it is held
+  // already (then `seen` and `copied` are left as they are), as a pointer to
+  // where pair 0's groups would start were all of the operand packed.
+  const uint16_t* Get(int64_t block, int64_t first_pair, int64_t last_pair, Magnitudes& seen,
+                      bool& copied) {
+    uint16_t* rebased = buffer - first_pair * depth_blocks * kGroupElements;
+    if (held != block) {
+      PackTiles(as_b, from.trans, from.x, from.ld, from.lines, from.k, 2 * first_pair,
+                2 * last_pair, depth_blocks, rebased, seen);
+      held = block;
+      copied = true;
+    }
+    return rebased;
+  }
+};
+
 struct PackedProduct {
   const uint16_t* a;  // null when A is copied into tiles block by block
   const uint16_t* b;  // null when B is
@@ -509,7 +535,8 @@ void MultiplyBlocks(const PackedProduct& p, const Unpacked& unpacked_a, const Un
   const int64_t blocks_along_m = (p.row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock;
   const int64_t blocks_along_n =
       (p.column_pairs + p.column_pairs_per_block - 1) / p.column_pairs_per_block;
-  int64_t rows_in_block_a = -1, columns_in_block_b = -1;
+  BlockCopy copy_a{/*as_b=*/false, unpacked_a, p.depth_blocks, block_a};
+  BlockCopy copy_b{/*as_b=*/true, unpacked_b, p.depth_blocks, block_b};
   Magnitudes a_seen = p.a_seen, b_seen = p.b_seen;
   ConfigureTiles();
   for (int64_t block = first; block < last; ++block) {
@@ -521,31 +548,12 @@ void MultiplyBlocks(const PackedProduct& p, const Unpacked& unpacked_a, const Un
     const int64_t last_row_pair = std::min(p.row_pairs, first_row_pair + kRowPairsPerBlock);
     const int64_t last_column_pair =
         std::min(p.column_pairs, first_column_pair + p.column_pairs_per_block);
-    // Where row pair i's (column pair j's) groups would start were all of
-    // the operand packed.
     bool copied = false;
-    const uint16_t* a = p.a;
-    if (packs_a) {
-      uint16_t* rebased = block_a - first_row_pair * p.depth_blocks * kGroupElements;
-      if (rows_in_block_a != row_block) {
-        PackA(unpacked_a.trans, unpacked_a.x, unpacked_a.ld, unpacked_a.lines, unpacked_a.k,
-              2 * first_row_pair, 2 * last_row_pair, p.depth_blocks, rebased, a_seen);
-        rows_in_block_a = row_block;
-        copied = true;
-      }
-      a = rebased;
-    }
-    const uint16_t* b = p.b;
-    if (packs_b) {
-      uint16_t* rebased = block_b - first_column_pair * p.depth_blocks * kGroupElements;
-      if (columns_in_block_b != column_block) {
-        PackB(unpacked_b.trans, unpacked_b.x, unpacked_b.ld, unpacked_b.lines, unpacked_b.k,
-              2 * first_column_pair, 2 * last_column_pair, p.depth_blocks, rebased, b_seen);
-        columns_in_block_b = column_block;
-        copied = true;
-      }
-      b = rebased;
-    }
+    const uint16_t* a =
+        packs_a ? copy_a.Get(row_block, first_row_pair, last_row_pair, a_seen, copied) : p.a;
+    const uint16_t* b =
+        packs_b ? copy_b.Get(column_block, first_column_pair, last_column_pair, b_seen, copied)
+                : p.b;
     if (p.checks_blocks && copied && !SplitStaysNormal(a_seen, b_seen)) {
       p.refused->store(true, std::memory_order_relaxed);
       break;

@@ -450,21 +450,22 @@ TEST(AmxGemmTest, TakesLargeProductsAndFallsBackWhenItRefuses) {
     internal::Gemm(true, false, p.m, p.n, p.k, a.data(), b.data(), c.data(), true);
     EXPECT_LE(WorstRelativeError(p, c), Tolerance(p.k)) << "refused=" << refused;
   }
-  // Refused partway through a row-major A, with C overwritten: the next
-  // kernel writes all of it again.
+  // Refused partway, with C overwritten: the next kernel writes all of it
+  // again.
+  auto expect_right_overwriting = [](const StoredProduct& q) {
+    const std::vector<float> a(q.a.begin(), q.a.end()), b(q.b.begin(), q.b.end());
+    std::vector<float> c(q.c_before.begin(), q.c_before.end());
+    internal::Gemm(q.trans_a, q.trans_b, q.m, q.n, q.k, a.data(), b.data(), c.data(), false);
+    EXPECT_LE(WorstRelativeError(q, c), Tolerance(q.k));
+  };
+  // Through a row-major A.
   StoredProduct q = RandomProduct(false, false, false, 384, 288, 256, 0, 0, 0, gen);
   q.a[383 * 256 + 7] = 1e-35;
-  const std::vector<float> a(q.a.begin(), q.a.end()), b(q.b.begin(), q.b.end());
-  std::vector<float> c(q.c_before.begin(), q.c_before.end());
-  internal::Gemm(false, false, q.m, q.n, q.k, a.data(), b.data(), c.data(), false);
-  EXPECT_LE(WorstRelativeError(q, c), Tolerance(q.k));
-  // And partway through a B copied block by block.
+  expect_right_overwriting(q);
+  // Through a B copied block by block.
   StoredProduct r = RandomProduct(false, true, false, 128, 768, 256, 0, 0, 0, gen);
   r.b[767 * 256 + 5] = 1e-35;
-  const std::vector<float> ra(r.a.begin(), r.a.end()), rb(r.b.begin(), r.b.end());
-  std::vector<float> rc(r.c_before.begin(), r.c_before.end());
-  internal::Gemm(false, true, r.m, r.n, r.k, ra.data(), rb.data(), rc.data(), false);
-  EXPECT_LE(WorstRelativeError(r, rc), Tolerance(r.k));
+  expect_right_overwriting(r);
   SetNumThreads(before);
 }
 
