@@ -310,6 +310,35 @@ TEST(AmxGemmTest, TwoThreadsMatchAFloat64Reference) {
   SetNumThreads(before);
 }
 
+// The split across the magnitudes the kernel takes: operands scaled by
+// powers of two near both ends of its range, and significands that round up
+// into the next power of two (1.99999988 = 0x3fffffff) or sit on the halfway
+// points of the 8-bit parts, against float64.
+TEST(AmxGemmTest, MatchesAFloat64ReferenceAcrossTheRangeItTakes) {
+  if (!internal::AmxGemmAvailable()) GTEST_SKIP() << "this processor or kernel has no AMX";
+  Generator gen(50);
+  const double carries = double(std::bit_cast<float>(0x3fffffffu));
+  const double halfway = double(std::bit_cast<float>(0x3f808000u));      // 1 + 2^-8
+  const double halfway_low = double(std::bit_cast<float>(0x3f800080u));  // 1 + 2^-16
+  for (const auto [a_exponent, b_exponent] :
+       {std::pair{-25, -25}, std::pair{-75, 20}, std::pair{60, 35}, std::pair{94, -60}}) {
+    for (const bool trans_b : {false, true}) {
+      StoredProduct p = RandomProduct(false, trans_b, false, 100, 300, 160, 0, 0, 0, gen);
+      for (size_t i = 0; i < p.a.size(); i += 7) p.a[i] = (i % 2 ? -1 : 1) * carries;
+      for (size_t i = 3; i < p.b.size(); i += 11) p.b[i] = i % 2 ? halfway : -halfway_low;
+      for (double& x : p.a) x = std::ldexp(x, a_exponent);
+      for (double& x : p.b) x = std::ldexp(x, b_exponent);
+      const std::vector<float> a(p.a.begin(), p.a.end()), b(p.b.begin(), p.b.end());
+      std::vector<float> c(p.c_before.begin(), p.c_before.end());
+      ASSERT_TRUE(internal::AmxGemm(false, trans_b, p.m, p.n, p.k, a.data(), p.lda, b.data(), p.ldb,
+                                    c.data(), p.ldc, false))
+          << a_exponent << " " << b_exponent;
+      EXPECT_LE(WorstRelativeError(p, c), Tolerance(p.k))
+          << "2^" << a_exponent << " x 2^" << b_exponent << " trans_b=" << trans_b;
+    }
+  }
+}
+
 // What the split is for: the same product from operands rounded once to
 // bfloat16, as a tile unit alone would take them, is far outside the bound
 // the kernels are held to.
