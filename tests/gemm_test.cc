@@ -320,7 +320,7 @@ TEST(AmxGemmTest, MatchesAFloat64ReferenceAcrossTheRangeItTakes) {
   const double carries = double(std::bit_cast<float>(0x3fffffffu));
   const double halfway = double(std::bit_cast<float>(0x3f808000u));      // 1 + 2^-8
   const double halfway_low = double(std::bit_cast<float>(0x3f800080u));  // 1 + 2^-16
-  for (const auto [a_exponent, b_exponent] :
+  for (const auto& [a_exponent, b_exponent] :
        {std::pair{-25, -25}, std::pair{-75, 20}, std::pair{60, 35}, std::pair{94, -60}}) {
     for (const bool trans_b : {false, true}) {
       StoredProduct p = RandomProduct(false, trans_b, false, 100, 300, 160, 0, 0, 0, gen);
@@ -415,7 +415,9 @@ TEST(AmxGemmTest, RefusesOperandsWhoseSplitWouldNotStayNormal) {
         EXPECT_FALSE(internal::AmxGemm(false, trans_b, rows, columns, n, a.data(), n, b.data(),
                                        trans_b ? n : columns, c.data(), columns, accumulate))
             << threads << " threads, trans_b=" << trans_b << " accumulate=" << accumulate;
-        if (accumulate) EXPECT_EQ(c, std::vector<float>(rows * columns, 7.0f));
+        if (accumulate) {
+          EXPECT_EQ(c, std::vector<float>(rows * columns, 7.0f));
+        }
       }
     }
   }
