@@ -376,12 +376,6 @@ void PackTiles(bool as_b, bool trans, const float* x, int64_t ld, int64_t lines,
   seen.largest = _mm512_reduce_max_epi32(largest);
 }
 
-// op(A)'s rows [16 first_tile, 16 last_tile) as tiles, zeros past m and k.
-void PackA(bool trans, const float* a, int64_t lda, int64_t m, int64_t k, int64_t first_tile,
-           int64_t last_tile, int64_t depth_blocks, uint16_t* packed, Magnitudes& seen) {
-  PackTiles(/*as_b=*/false, trans, a, lda, m, k, first_tile, last_tile, depth_blocks, packed, seen);
-}
-
 // op(B)'s columns [16 first_tile, 16 last_tile) as tiles of depth pairs.
 void PackB(bool trans, const float* b, int64_t ldb, int64_t n, int64_t k, int64_t first_tile,
            int64_t last_tile, int64_t depth_blocks, uint16_t* packed, Magnitudes& seen) {
@@ -504,35 +498,31 @@ struct BlockCopy {
 };
 
 struct PackedProduct {
-  const uint16_t* a;  // null when A is copied into tiles block by block
-  const uint16_t* b;  // null when B is
+  const uint16_t* b;  // null when B is copied into tiles block by block, as A is
   int64_t m, n, row_pairs, column_pairs, depth_blocks;
   int64_t column_pairs_per_block;
   float* c;
   int64_t ldc;
   bool accumulate;
   const float* bias;  // 32 column_pairs floats, or null
-  // When an operand is copied into tiles block by block without having been
-  // observed first, each block's two operands are checked against each
-  // other before they are multiplied, and a refusal is recorded. The
-  // magnitudes of an operand copied whole are those it is checked against.
+  // When A (and B, when it is copied block by block) has not been observed
+  // first, each block's two operands are checked against each other before
+  // they are multiplied, and a refusal is recorded. The magnitudes of a B
+  // copied whole are those it is checked against.
   bool checks_blocks;
   Magnitudes a_seen, b_seen;
   std::atomic<bool>* refused;
 };
 
-// The blocks of C with numbers [first, last): along m then n when A is
-// packed whole, so that a block's columns of B stay in L2 for the next;
-// along n then m when A is copied into tiles here, once for each block of
-// rows, into `block_a`, which stays in L2 while it is read. B, when it is
-// copied here too (C then has one block of rows), goes into `block_b` a
-// block of columns at a time. `staging` holds kStagingRows x
-// kStagingColumns floats.
+// The blocks of C with numbers [first, last), along n then m: A is copied
+// into tiles here, once for each block of rows, into `block_a`, which stays
+// in L2 while it is read. B, when it is copied here too (C then has one
+// block of rows), goes into `block_b` a block of columns at a time.
+// `staging` holds kStagingRows x kStagingColumns floats.
 void MultiplyBlocks(const PackedProduct& p, const Unpacked& unpacked_a, const Unpacked& unpacked_b,
                     uint16_t* block_a, uint16_t* block_b, float* staging, int64_t first,
                     int64_t last) {
-  const bool packs_a = p.a == nullptr, packs_b = p.b == nullptr;
-  const int64_t blocks_along_m = (p.row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock;
+  const bool packs_b = p.b == nullptr;
   const int64_t blocks_along_n =
       (p.column_pairs + p.column_pairs_per_block - 1) / p.column_pairs_per_block;
   BlockCopy copy_a{/*as_b=*/false, unpacked_a, p.depth_blocks, block_a};
@@ -541,16 +531,14 @@ void MultiplyBlocks(const PackedProduct& p, const Unpacked& unpacked_a, const Un
   ConfigureTiles();
   for (int64_t block = first; block < last; ++block) {
     if (p.checks_blocks && p.refused->load(std::memory_order_relaxed)) break;
-    const int64_t row_block = packs_a ? block / blocks_along_n : block % blocks_along_m;
-    const int64_t column_block = packs_a ? block % blocks_along_n : block / blocks_along_m;
+    const int64_t row_block = block / blocks_along_n, column_block = block % blocks_along_n;
     const int64_t first_row_pair = row_block * kRowPairsPerBlock;
     const int64_t first_column_pair = column_block * p.column_pairs_per_block;
     const int64_t last_row_pair = std::min(p.row_pairs, first_row_pair + kRowPairsPerBlock);
     const int64_t last_column_pair =
         std::min(p.column_pairs, first_column_pair + p.column_pairs_per_block);
     bool copied = false;
-    const uint16_t* a =
-        packs_a ? copy_a.Get(row_block, first_row_pair, last_row_pair, a_seen, copied) : p.a;
+    const uint16_t* a = copy_a.Get(row_block, first_row_pair, last_row_pair, a_seen, copied);
     const uint16_t* b =
         packs_b ? copy_b.Get(column_block, first_column_pair, last_column_pair, b_seen, copied)
                 : p.b;
@@ -635,16 +623,16 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   }
   const int64_t row_pairs = (m + 31) / 32, column_pairs = (n + 31) / 32;
   const int64_t depth_blocks = (k + kTileDepth - 1) / kTileDepth;
-  // A stored [m, k] is copied into tiles a block of rows at a time, just
-  // before the block is multiplied, so that it is read from L2; stored
-  // [k, m] it is copied whole, along the rows it is stored in (each
-  // measured the faster for its layout on W5's and W8's products). When C
-  // then has a single block of rows, B is copied a block of columns at a
-  // time too, half a block wide, so that both stay in L2 (W3's first layer,
-  // 128 x 512 x 784: ~200 -> ~235 GFLOP/s) rather than B being written
-  // whole and read back from L3.
-  const bool packs_a_by_block = !trans_a;
-  const bool packs_b_by_block = packs_a_by_block && row_pairs <= kRowPairsPerBlock;
+  // A is copied into tiles a block of rows at a time, just before the block
+  // is multiplied, so that it is read from L2, whichever way it is stored:
+  // copied whole when stored [k, m], as the weight gradients' A is, W8's
+  // in_proj and linear1 weight gradients ran at 180 and 183 GFLOP/s on one
+  // thread against 226 and 227 by blocks, W3's first layer's at 200 against
+  // 223. When C has a single block of rows, B is copied a block of columns at a time too, half a
+  // block wide, so that both stay in L2 (W3's first layer, 128 x 512 x 784:
+  // ~200 -> ~235 GFLOP/s) rather than B being written whole and read back
+  // from L3.
+  const bool packs_b_by_block = row_pairs <= kRowPairsPerBlock;
   const int64_t column_pairs_per_block =
       packs_b_by_block ? kColumnPairsPerBlock / 2 : kColumnPairsPerBlock;
   // An operand copied block by block is observed before anything is
@@ -653,7 +641,6 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   // leaves C for the next kernel to overwrite, saving a read of the
   // operand.
   const bool observes_first = accumulate;
-  const int64_t a_elements = packs_a_by_block ? 0 : row_pairs * depth_blocks * kGroupElements;
   const int64_t b_elements = packs_b_by_block ? 0 : column_pairs * depth_blocks * kGroupElements;
   const bool split = ParallelThreads() > 1;
   const int64_t blocks = ((row_pairs + kRowPairsPerBlock - 1) / kRowPairsPerBlock) *
@@ -662,12 +649,11 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   // of the operands copied block by block.
   const int64_t ranges = split ? std::min<int64_t>(ParallelThreads(), blocks) : 1;
   const int64_t blocks_per_range = (blocks + ranges - 1) / ranges;
-  const int64_t block_a_elements =
-      packs_a_by_block ? kRowPairsPerBlock * depth_blocks * kGroupElements : 0;
+  const int64_t block_a_elements = kRowPairsPerBlock * depth_blocks * kGroupElements;
   const int64_t block_b_elements =
       packs_b_by_block ? column_pairs_per_block * depth_blocks * kGroupElements : 0;
   const int64_t packed_bytes =
-      (a_elements + b_elements + ranges * (block_a_elements + block_b_elements)) * int64_t{2};
+      (b_elements + ranges * (block_a_elements + block_b_elements)) * int64_t{2};
   const int64_t staging_bytes = ranges * kStagingRows * kStagingColumns * int64_t{4};
   if (packed_bytes + staging_bytes > kMostScratchBytes) return false;
 
@@ -677,27 +663,25 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   if (scratch == nullptr) return false;
   auto* staging = reinterpret_cast<float*>(scratch);
   auto* packed = reinterpret_cast<uint16_t*>(scratch + staging_bytes);
-  uint16_t* packed_a = packed;
-  uint16_t* packed_b = packed_a + a_elements;
+  uint16_t* packed_b = packed;
   uint16_t* blocks_a = packed_b + b_elements;
   uint16_t* blocks_b = blocks_a + ranges * block_a_elements;
 
-  // Items: A's pairs of tiles, then B's pairs of tiles, each copied whole
-  // here or, when it is copied block by block and observed first, only
-  // observed here (its stored rows in as many ranges). Each thread's range
-  // records what it saw of A at its first item, and of B at its first item
-  // past A's.
-  const int64_t a_items = packs_a_by_block && !observes_first ? 0 : row_pairs;
+  // Items: A's pairs of tiles, observed here when it is observed first (its
+  // stored rows in as many ranges), then B's pairs of tiles, each copied
+  // whole here or, when it is copied block by block and observed first,
+  // only observed. Each thread's range records what it saw of A at its
+  // first item, and of B at its first item past A's.
+  const int64_t a_items = observes_first ? row_pairs : 0;
   const int64_t b_items = packs_b_by_block && !observes_first ? 0 : column_pairs;
   std::vector<Magnitudes> seen(static_cast<size_t>(a_items + b_items));
   OnThreads(a_items + b_items, split, [&](int64_t first, int64_t last) {
     if (first < a_items) {
       const int64_t last_a = std::min(last, a_items);
-      if (packs_a_by_block) {
-        seen[first] = ObserveRows(a, lda, k, first * m / a_items, last_a * m / a_items);
-      } else {
-        PackA(trans_a, a, lda, m, k, 2 * first, 2 * last_a, depth_blocks, packed_a, seen[first]);
-      }
+      // A is stored [k, m] when transposed, [m, k] otherwise.
+      const int64_t stored_rows = trans_a ? k : m, stored_columns = trans_a ? m : k;
+      seen[first] = ObserveRows(a, lda, stored_columns, first * stored_rows / a_items,
+                                last_a * stored_rows / a_items);
     }
     if (last > a_items) {
       const int64_t first_b = std::max(first, a_items) - a_items, last_b = last - a_items;
@@ -729,8 +713,7 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   }
 
   std::atomic<bool> refused{false};
-  const PackedProduct product{.a = packs_a_by_block ? nullptr : packed_a,
-                              .b = packs_b_by_block ? nullptr : packed_b,
+  const PackedProduct product{.b = packs_b_by_block ? nullptr : packed_b,
                               .m = m,
                               .n = n,
                               .row_pairs = row_pairs,

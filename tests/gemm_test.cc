@@ -400,6 +400,25 @@ TEST(AmxGemmTest, RefusesOperandsWhoseSplitWouldNotStayNormal) {
                                    n, false))
         << threads << " threads";
   }
+  // In a transposed A (stored [k, m], also copied block by block) at its
+  // last stored row and column: found before anything is written when C is
+  // added to.
+  for (const int threads : {1, 2}) {
+    SetNumThreads(threads);
+    const int64_t rows = 300, depth = 400;
+    std::vector<float> a(depth * rows, 1.0f);
+    a[(depth - 1) * rows + rows - 1] = 1e-31f;
+    const std::vector<float> b(depth * n, 1.0f);
+    for (const bool accumulate : {false, true}) {
+      std::vector<float> c(rows * n, 7.0f);
+      EXPECT_FALSE(internal::AmxGemm(true, false, rows, n, depth, a.data(), rows, b.data(), n,
+                                     c.data(), n, accumulate))
+          << threads << " threads, accumulate=" << accumulate;
+      if (accumulate) {
+        EXPECT_EQ(c, std::vector<float>(rows * n, 7.0f)) << threads << " threads";
+      }
+    }
+  }
   // In the last block of B's columns, copied block by block where C has a
   // single block of rows: found after the first blocks were multiplied when
   // C is overwritten, before anything is written when it is added to.
