@@ -245,6 +245,10 @@ const AttentionCase kReferenceCases[] = {
     {2, 5, 5, 3, 3, AttentionCase::kNoMask, true, 0},
     {2, 3, 5, 4, 2, AttentionCase::kShared, true, 1.5},
     {1, 4, 4, 8, 5, AttentionCase::kBatched, true, 0},
+    // Rows of many keys: the float kernel's whole registers and their tails.
+    {2, 6, 37, 5, 4, AttentionCase::kBatched, false, 0},
+    {1, 21, 40, 3, 3, AttentionCase::kShared, true, 0},
+    {2, 3, 32, 4, 4, AttentionCase::kNoMask, false, 2.5},
 };
 
 TEST(AttentionTest, MatchesAHandComputedCase) {
@@ -352,6 +356,22 @@ TEST(AttentionTest, AFullyMaskedRowOutputsZerosAndPassesNoGradient) {
   for (const Tensor& t : second) {
     for (double x : t.ToVector()) ASSERT_TRUE(std::isfinite(x));
   }
+}
+
+// In float32, a row of 40 keys that the mask hides whole gives zeros, and
+// its neighbour the reference's values.
+TEST(AttentionTest, AFullyMaskedLongRowInFloat32OutputsZeros) {
+  Generator gen(5);
+  const AttentionCase c{1, 2, 40, 4, 3, AttentionCase::kBatched, false, 0};
+  AttentionInputs in = RandomInputs(c, gen, DType::kFloat32);
+  std::vector<double> mask = in.mask.ToVector();
+  std::fill(mask.begin() + 40, mask.end(), -std::numeric_limits<double>::infinity());
+  in.mask = FromValues(mask, Shape{1, 2, 40}, DType::kFloat32);
+  const std::vector<double> got = Attend(in, c).ToVector();
+  const std::vector<double> expected =
+      ReferenceAttention(c, in.q.ToVector(), in.k.ToVector(), in.v.ToVector(), mask);
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(got[i], expected[i], 1e-6) << i;
+  EXPECT_THAT(std::vector<double>(got.begin() + 3, got.end()), ElementsAreNear({0, 0, 0}, 0));
 }
 
 TEST(AttentionTest, GradientsMatchFiniteDifferences) {
