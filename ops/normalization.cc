@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "graph/parallel.h"
@@ -20,6 +22,7 @@
 #include "ops/functional.h"
 #include "ops/kernels.h"
 #include "ops/layer_ops.h"
+#include "ops/packet.h"
 
 namespace actgrad {
 namespace ops {
@@ -245,6 +248,79 @@ void Normalize(const NormPlan& p, const T* x, const std::vector<double>& mean,
   });
 }
 
+#if ACTGRAD_HAS_PACKETS
+constexpr bool kHasFloatRows = true;
+#else
+constexpr bool kHasFloatRows = false;
+#endif
+
+// sum(g) and sum(g (x - mean)) over one row whose affine index runs with the
+// element (layer norm), g = dy * weight, in double.
+struct ElementSums {
+  double g = 0, gc = 0;
+};
+
+// The first pass of layer norm's backward over a float row of n values: the
+// sums above, and the affine gradients added into dw += rs dy (x - mean) and
+// db += dy, all in double, a register of floats at a time (each widened
+// into two of doubles). weight (in double) may be null for 1. The rows
+// converted into Eigen arrays of doubles first took 1.5x as long (layer
+// norm's backward on [1024, 256]: 180 against 120 us).
+ElementSums LayerNormRowSums(int64_t n, const float* dy, const float* x, float center,
+                             float residual, double rs, const double* weight, double* dw,
+                             double* db) {
+  ElementSums sums;
+#if ACTGRAD_HAS_PACKETS
+  using internal::FloatLanes;
+  using internal::PacketLanes;
+  constexpr int64_t kFloats = internal::kFloatRegisterLanes;
+  constexpr int64_t kDoubles = internal::kRegisterLanes;
+  auto load_floats = [](const float* p) {
+    FloatLanes v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  auto load_doubles = [](const double* p) {
+    PacketLanes v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  auto store = [](double* p, PacketLanes v) { std::memcpy(p, &v, sizeof v); };
+  PacketLanes sum_g = internal::Splat(0.0), sum_gc = internal::Splat(0.0);
+  const PacketLanes scale = internal::Splat(rs);
+  int64_t j = 0;
+  for (; j + kFloats <= n; j += kFloats) {
+    const FloatLanes d = load_floats(dy + j);
+    const FloatLanes dc = d * ((load_floats(x + j) - center) - residual);
+    for (int64_t half = 0; half < 2; ++half) {
+      const int64_t at = j + half * kDoubles;
+      const PacketLanes dd = half == 0 ? internal::WidenLow(d) : internal::WidenHigh(d);
+      const PacketLanes dcd = half == 0 ? internal::WidenLow(dc) : internal::WidenHigh(dc);
+      const PacketLanes w = weight != nullptr ? load_doubles(weight + at) : internal::Splat(1.0);
+      sum_g += dd * w;
+      sum_gc += dcd * w;
+      store(dw + at, load_doubles(dw + at) + scale * dcd);
+      store(db + at, load_doubles(db + at) + dd);
+    }
+  }
+  for (int64_t l = 0; l < kDoubles; ++l) {
+    sums.g += sum_g[l];
+    sums.gc += sum_gc[l];
+  }
+#else
+  int64_t j = 0;
+#endif
+  for (; j < n; ++j) {
+    const double dd = dy[j], dcd = double(dy[j] * ((x[j] - center) - residual));
+    const double w = weight != nullptr ? weight[j] : 1.0;
+    sums.g += dd * w;
+    sums.gc += dcd * w;
+    dw[j] += rs * dcd;
+    db[j] += dd;
+  }
+  return sums;
+}
+
 // Gradients of Normalize. With batch statistics, x also moves the mean and
 // variance: dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy * weight.
 // With given statistics (batch_norm in evaluation), dmean and dvar are their
@@ -279,6 +355,12 @@ void NormalizeBackward(const NormPlan& p, bool batch_statistics, const T* x, con
         sum_gc += w * dc_sum;
         dw[channel] += rs * dc_sum;
         db[channel] += dy_sum;
+      } else if constexpr (std::is_same_v<T, float> && kHasFloatRows) {
+        const ElementSums sums = LayerNormRowSums(
+            n, d, xs, centered.center, centered.residual, rs,
+            weight != nullptr ? weight_in_double.data() : nullptr, dw.data(), db.data());
+        sum_g += sums.g;
+        sum_gc += sums.gc;
       } else {
         // In double arrays first: Eigen sums a product of float-to-double
         // casts one element at a time, and layer norm's backward took five
@@ -551,9 +633,15 @@ std::vector<GradCheckCase> LayerNormCases(Generator& gen) {
   last.shape = Shape{5};
   Attrs last_two;
   last_two.shape = Shape{2, 3};
+  // Rows longer than a register of floats, with a remainder: the float
+  // kernels' vector and scalar paths both.
+  Attrs long_rows;
+  long_rows.shape = Shape{37};
   return {
       {{r({3, 5}), r({5}), r({5})}, last, "[3,5] over [5], weight and bias", {}},
       {{r({2, 2, 3})}, last_two, "[2,2,3] over [2,3], no affine", {}},
+      {{r({3, 37}), r({37}), r({37})}, long_rows, "[3,37] over [37], weight and bias", {}},
+      {{r({2, 37})}, long_rows, "[2,37] over [37], no affine", {}},
   };
 }
 
