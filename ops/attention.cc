@@ -249,7 +249,8 @@ void SoftmaxRow(T* row, const T* mask_row, int64_t visible, int64_t keys, T scal
     return;
   }
   // The exponentials in a loop of their own, which vectorizes with the
-  // inline float exp (within 1 ulp; std::exp was a call per element).
+  // inline float exp (within 1 ulp; std::exp was a call per element), and
+  // their sum through Eigen's vectorized reduction.
   for (int64_t j = 0; j < visible; ++j) {
     if constexpr (std::is_same_v<T, float>) {
       row[j] = internal::ExpNonPositiveFloat(row[j] - top);
@@ -264,10 +265,11 @@ void SoftmaxRow(T* row, const T* mask_row, int64_t visible, int64_t keys, T scal
 
 #if ACTGRAD_HAS_PACKETS
 // The same for float, a register of lanes at a time (the exponential
-// within 1 ulp, ops/packet_math_float.h), the maximum and the sum kept per
-// lane until the row's end: attention's rows of 64 keys took 2.4 ns a score
-// with a running maximum and sum, which GCC leaves as chains of scalar
-// operations.
+// within 1 ulp, ops/packet_math_float.h; 0 below -104, so masked keys get
+// exactly 0), the maximum and the sum kept per lane until the row's end:
+// with a running maximum, which GCC leaves as a chain of scalar operations,
+// attention's forward on W8's 64 x 64 scores per head took 1.35-1.43 ms
+// against 0.84-0.93.
 template <>
 void SoftmaxRow<float>(float* row, const float* mask_row, int64_t visible, int64_t keys,
                        float scale) {

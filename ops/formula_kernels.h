@@ -6,9 +6,11 @@
 // their scalar formulas (ops/more_activations.cc). The formulas themselves
 // run in double precision, one element at a time, which is what float64
 // tensors (and so the gradient checks) use; for float32 these kernels compute
-// the same functions with Eigen's single-precision exp, log, tanh, logistic
-// and erf, in cache-sized blocks so that no temporary grows with
-// the tensor. A test holds them to the double formulas at every input range.
+// the same functions eight or sixteen at a time, in double with their own
+// exponential and logarithm and rounding once (within 0.5 ulp), except
+// gelu's below |x| = 4 with AVX-512, in single precision (within 2.53 ulps,
+// ops/gelu_single.h). Tests hold them to the double formulas at every input
+// range and to exact values in ulps.
 //
 // Example:
 //
