@@ -376,12 +376,6 @@ void PackTiles(bool as_b, bool trans, const float* x, int64_t ld, int64_t lines,
   seen.largest = _mm512_reduce_max_epi32(largest);
 }
 
-// op(B)'s columns [16 first_tile, 16 last_tile) as tiles of depth pairs.
-void PackB(bool trans, const float* b, int64_t ldb, int64_t n, int64_t k, int64_t first_tile,
-           int64_t last_tile, int64_t depth_blocks, uint16_t* packed, Magnitudes& seen) {
-  PackTiles(/*as_b=*/true, trans, b, ldb, n, k, first_tile, last_tile, depth_blocks, packed, seen);
-}
-
 // What ObserveAndSplit would note of rows [first, last) of a matrix stored
 // with `columns` floats in each.
 Magnitudes ObserveRows(const float* x, int64_t ld, int64_t columns, int64_t first, int64_t last) {
@@ -463,12 +457,23 @@ void MultiplyBlock(const uint16_t* a, const uint16_t* b, int64_t depth_blocks, f
   _tile_stored(3, c + 16 * ldc + 16, stride);
 }
 
-// An operand as the caller stores it, for copying into tiles block by
-// block: op(A)'s `lines` rows or op(B)'s `lines` columns, over k depths.
+// An operand as the caller stores it, for observing and copying into tiles
+// block by block: op(A)'s `lines` rows or op(B)'s `lines` columns, over k
+// depths.
 struct Unpacked {
   bool trans;
   const float* x;
   int64_t ld, lines, k;
+
+  // What ObserveAndSplit would note of part [first, last) of `parts` of the
+  // rows the operand is stored in: its depths when it is A transposed or B
+  // not transposed (as PackTiles reads it), its lines otherwise.
+  Magnitudes ObserveStoredRows(bool as_b, int64_t first, int64_t last, int64_t parts) const {
+    const bool depths_stored_as_rows = as_b != trans;
+    const int64_t rows = depths_stored_as_rows ? k : lines;
+    const int64_t columns = depths_stored_as_rows ? lines : k;
+    return ObserveRows(x, ld, columns, first * rows / parts, last * rows / parts);
+  }
 };
 
 // An operand copied into tiles a block at a time, into `buffer`, which
@@ -672,28 +677,24 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
   // whole here or, when it is copied block by block and observed first,
   // only observed. Each thread's range records what it saw of A at its
   // first item, and of B at its first item past A's.
+  const Unpacked unpacked_a{trans_a, a, lda, m, k};
+  const Unpacked unpacked_b{trans_b, b, ldb, n, k};
   const int64_t a_items = observes_first ? row_pairs : 0;
   const int64_t b_items = packs_b_by_block && !observes_first ? 0 : column_pairs;
   std::vector<Magnitudes> seen(static_cast<size_t>(a_items + b_items));
   OnThreads(a_items + b_items, split, [&](int64_t first, int64_t last) {
     if (first < a_items) {
-      const int64_t last_a = std::min(last, a_items);
-      // A is stored [k, m] when transposed, [m, k] otherwise.
-      const int64_t stored_rows = trans_a ? k : m, stored_columns = trans_a ? m : k;
-      seen[first] = ObserveRows(a, lda, stored_columns, first * stored_rows / a_items,
-                                last_a * stored_rows / a_items);
+      seen[first] =
+          unpacked_a.ObserveStoredRows(/*as_b=*/false, first, std::min(last, a_items), a_items);
     }
     if (last > a_items) {
       const int64_t first_b = std::max(first, a_items) - a_items, last_b = last - a_items;
       if (packs_b_by_block) {
-        // B is stored [n, k] when transposed, [k, n] otherwise.
-        const int64_t stored_rows = trans_b ? n : k, stored_columns = trans_b ? k : n;
         seen[a_items + first_b] =
-            ObserveRows(b, ldb, stored_columns, first_b * stored_rows / b_items,
-                        last_b * stored_rows / b_items);
+            unpacked_b.ObserveStoredRows(/*as_b=*/true, first_b, last_b, b_items);
       } else {
-        PackB(trans_b, b, ldb, n, k, 2 * first_b, 2 * last_b, depth_blocks, packed_b,
-              seen[a_items + first_b]);
+        PackTiles(/*as_b=*/true, trans_b, b, ldb, n, k, 2 * first_b, 2 * last_b, depth_blocks,
+                  packed_b, seen[a_items + first_b]);
       }
     }
   });
@@ -728,8 +729,6 @@ bool AmxGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const 
                               .a_seen = a_seen,
                               .b_seen = b_seen,
                               .refused = &refused};
-  const Unpacked unpacked_a{trans_a, a, lda, m, k};
-  const Unpacked unpacked_b{trans_b, b, ldb, n, k};
   OnThreads(ranges, ranges > 1, [&](int64_t first, int64_t last) {
     for (int64_t range = first; range < last; ++range) {
       MultiplyBlocks(product, unpacked_a, unpacked_b, blocks_a + range * block_a_elements,

@@ -284,6 +284,23 @@ inline __mmask16 FirstLanes(int64_t count) {
   return static_cast<__mmask16>(count >= 16 ? 0xffff : (1u << count) - 1);
 }
 
+// Runs compute(i, lanes, x, group) for each group of sixteen of the n
+// values at x (lanes: those inside the n) that the tables cover, and
+// fallback(i, count) for each group they do not.
+template <typename Compute, typename Fallback>
+void ForEachGroup(const float* x, int64_t n, Compute compute, Fallback fallback) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 lanes = FirstLanes(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(lanes, x + i);
+    const Group g(v);
+    if (g.Covered()) {
+      compute(i, lanes, v, g);
+    } else {
+      fallback(i, n - i < 16 ? n - i : 16);
+    }
+  }
+}
+
 }  // namespace
 
 bool GeluSingleAvailable() { return true; }
@@ -293,18 +310,14 @@ bool GeluSingleAvailable() { return true; }
 void GeluForwardSingle(const float* x, float* y, int64_t n,
                        void (*fallback)(const float* x, float* y, int64_t n)) {
   const Tables tables(kPhiScaled, kPhi);
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 lanes = FirstLanes(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(lanes, x + i);
-    const Group g(v);
-    if (!g.Covered()) {
-      fallback(x + i, y + i, n - i < 16 ? n - i : 16);
-      continue;
-    }
-    const __m512 f = tables.At(g.index, g.u);
-    const __m512 phi = _mm512_mask_blend_ps(g.positive, HalfSquareExp(v).Times(f), f);
-    _mm512_mask_storeu_ps(y + i, lanes, _mm512_mul_ps(v, phi));
-  }
+  ForEachGroup(
+      x, n,
+      [&](int64_t i, __mmask16 lanes, __m512 v, const Group& g) {
+        const __m512 f = tables.At(g.index, g.u);
+        const __m512 phi = _mm512_mask_blend_ps(g.positive, HalfSquareExp(v).Times(f), f);
+        _mm512_mask_storeu_ps(y + i, lanes, _mm512_mul_ps(v, phi));
+      },
+      [&](int64_t i, int64_t count) { fallback(x + i, y + i, count); });
 }
 
 // gelu'(x) = Phi(x) + x phi(x): e^(-t^2/2) (t - t0) Q(t) for x < 0, with
@@ -314,25 +327,21 @@ void GeluBackwardSingle(const float* x, const float* dy, float* dx, int64_t n,
                         void (*fallback)(const float* x, const float* dy, float* dx, int64_t n)) {
   const Tables tables(kSlopeOverZero, kSlope);
   const __m512 one = _mm512_set1_ps(1.0f);
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 lanes = FirstLanes(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(lanes, x + i);
-    const Group g(v);
-    if (!g.Covered()) {
-      fallback(x + i, dy + i, dx + i, n - i < 16 ? n - i : 16);
-      continue;
-    }
-    const __m512 f = tables.At(g.index, g.u);
-    const __m512 from_zero =
-        _mm512_mask_blend_ps(g.positive, _mm512_sub_ps(g.t, _mm512_set1_ps(kZeroHigh)), one);
-    const __m512 low =
-        _mm512_maskz_mov_ps(static_cast<__mmask16>(~g.positive), _mm512_set1_ps(kZeroLow));
-    const __m512 product = _mm512_fmsub_ps(from_zero, f, _mm512_mul_ps(low, f));
-    const __m512 derivative =
-        _mm512_mask_blend_ps(g.positive, HalfSquareExp(v).Times(product), product);
-    _mm512_mask_storeu_ps(dx + i, lanes,
-                          _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, dy + i), derivative));
-  }
+  ForEachGroup(
+      x, n,
+      [&](int64_t i, __mmask16 lanes, __m512 v, const Group& g) {
+        const __m512 f = tables.At(g.index, g.u);
+        const __m512 from_zero =
+            _mm512_mask_blend_ps(g.positive, _mm512_sub_ps(g.t, _mm512_set1_ps(kZeroHigh)), one);
+        const __m512 low =
+            _mm512_maskz_mov_ps(static_cast<__mmask16>(~g.positive), _mm512_set1_ps(kZeroLow));
+        const __m512 product = _mm512_fmsub_ps(from_zero, f, _mm512_mul_ps(low, f));
+        const __m512 derivative =
+            _mm512_mask_blend_ps(g.positive, HalfSquareExp(v).Times(product), product);
+        _mm512_mask_storeu_ps(dx + i, lanes,
+                              _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, dy + i), derivative));
+      },
+      [&](int64_t i, int64_t count) { fallback(x + i, dy + i, dx + i, count); });
 }
 
 #else  // no AVX-512
