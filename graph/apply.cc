@@ -164,7 +164,14 @@ ABSL_ATTRIBUTE_NOINLINE Tensor ApplyObserved(const OpDef& op, std::span<const Te
   }
   if (op.saves & kSaveOutput) {
     node.saved_output_slot = static_cast<int8_t>(slot);
-    y.impl()->storage->Ref();
+    // The forward's output is seen by this thread alone: unless it aliases
+    // an input or its storage, its counts are this thread's to change.
+    internal::Storage* storage = y.impl()->storage;
+    if (y.impl()->refs.load(std::memory_order_relaxed) == 1 && storage->use_count() == 1) {
+      storage->RefUnshared();
+    } else {
+      storage->Ref();
+    }
     node.saved[slot++] = {internal::TensorImpl::Make(y.impl()->storage, y.shape(), y.dtype()), id};
   }
   if (!ctx.extras().empty()) node.first_extra_slot = static_cast<int8_t>(slot);

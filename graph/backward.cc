@@ -1,7 +1,6 @@
 #include "graph/backward.h"
 
 #include <algorithm>
-#include <boost/graph/depth_first_search.hpp>
 #include <optional>
 #include <vector>
 
@@ -11,7 +10,6 @@
 #include "graph/anomaly.h"
 #include "graph/grad_mode.h"
 #include "graph/graph.h"
-#include "graph/graph_traits.h"
 #include "graph/profile_hooks.h"
 
 namespace actgrad {
@@ -20,12 +18,15 @@ namespace internal {
 // Fills a BackwardContext from a node; the context's fields are private to
 // keep op rows from depending on how nodes are stored.
 struct BackwardAccess {
-  static void Fill(BackwardContext& ctx, Graph* recording, const Node& node, const Attrs& attrs,
-                   const std::source_location& location, const Tensor& dy, std::span<Tensor> dx,
-                   std::span<const bool> needs_grad, std::span<const Shape> input_shapes,
-                   std::span<const DType> input_dtypes, const Graph* leaf_graph,
-                   std::span<const uint32_t> input_ids, std::span<Tensor> leaf_grads,
-                   std::span<bool> added) {
+  // With `hand_over`, the node's references to its saved values move to the
+  // context and the node is marked freed: its last sweep need not count them
+  // up here and down again in Graph::FreeNode (atomic operations both).
+  static void Fill(BackwardContext& ctx, Graph* recording, bool hand_over, Node& node,
+                   const Attrs& attrs, const std::source_location& location, const Tensor& dy,
+                   std::span<Tensor> dx, std::span<const bool> needs_grad,
+                   std::span<const Shape> input_shapes, std::span<const DType> input_dtypes,
+                   const Graph* leaf_graph, std::span<const uint32_t> input_ids,
+                   std::span<Tensor> leaf_grads, std::span<bool> added) {
     ctx.op_ = node.op;
     ctx.dy_ = &dy;
     ctx.attrs_ = &attrs;
@@ -43,6 +44,8 @@ struct BackwardAccess {
         linked->requires_grad = true;
         recording->Ref();
         ctx.saved_[i] = Tensor(linked);
+      } else if (hand_over) {
+        ctx.saved_[i] = Tensor(saved.value);
       } else {
         saved.value->Ref();
         ctx.saved_[i] = Tensor(saved.value);
@@ -52,6 +55,11 @@ struct BackwardAccess {
     ctx.saved_output_slot_ = node.saved_output_slot;
     ctx.first_extra_slot_ = node.first_extra_slot;
     ctx.num_saved_ = node.num_saved;
+    if (hand_over) {
+      for (int i = 0; i < node.num_saved; ++i) node.saved[i].value = nullptr;
+      node.num_saved = 0;
+      node.freed = true;
+    }
     ctx.dx_ = dx;
     ctx.needs_grad_ = needs_grad;
     ctx.input_shapes_ = input_shapes;
@@ -99,7 +107,6 @@ namespace {
 // Per-thread scratch, reused by every sweep so that the sweep itself does not
 // allocate per node.
 struct SweepScratch {
-  std::vector<boost::default_color_type> color;
   std::vector<Tensor> dx;
   std::vector<bool> needs_grad_bits;
   // Copies, not pointers into the node store: a recorded backward grows it.
@@ -252,11 +259,6 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
 
   const uint32_t root_id = impl->node;
   SweepScratch& scratch = Scratch();
-  scratch.color.assign(root_id + 1, boost::white_color);
-  boost::depth_first_visit(
-      *graph, root_id, boost::dfs_visitor<>(),
-      boost::make_iterator_property_map(scratch.color.begin(), get(boost::vertex_index, *graph)));
-
   std::vector<Tensor>& grads = graph->grad_slots();
   if (grads.size() < root_id + 1) grads.resize(root_id + 1);
   absl::Cleanup clear_slots = [&grads, root_id] {
@@ -269,10 +271,14 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
   // be seen on its own: a recorded backward, Grad()'s captures, anomaly
   // checks.
   const bool add_in_place = !recording && captured.empty() && !detect_anomaly;
+  const bool frees_nodes = !options.retain_graph && !recording;
   setup.reset();
   OpObserver* observer = ActiveObserver();
   for (uint32_t v = root_id + 1; v-- > 0;) {
-    if (scratch.color[v] != boost::black_color || !grads[v].defined()) continue;
+    // Pruned by the gradients themselves: only a swept node fills its inputs'
+    // slots, so an empty slot is a node that does not reach the root (or one
+    // whose consumers sent it no gradient).
+    if (!grads[v].defined()) continue;
     const int64_t started = observer != nullptr ? ObserverClockNs() : 0;
     Tensor dy = std::move(grads[v]);
     if (graph->node(v).has_hooks) {
@@ -281,7 +287,7 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
                     hooked != nullptr ? hooked->name.data() : "a leaf", location);
     }
     // Read after the hooks, which may record ops and grow the store.
-    const Node& node = graph->node(v);
+    Node& node = graph->node(v);
     for (size_t k = 0; k < capture_nodes.size(); ++k) {
       if (capture_nodes[k] == v) results[k] = dy;
     }
@@ -329,8 +335,8 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
       // Copies: a backward that records may grow the node store.
       const Attrs attrs = node.attrs;
       BackwardContext ctx;
-      BackwardAccess::Fill(ctx, recording ? graph : nullptr, node, attrs, created_at, dy,
-                           {scratch.dx.data(), size_t(n)}, {needs_grad.data(), size_t(n)},
+      BackwardAccess::Fill(ctx, recording ? graph : nullptr, frees_nodes, node, attrs, created_at,
+                           dy, {scratch.dx.data(), size_t(n)}, {needs_grad.data(), size_t(n)},
                            {scratch.input_shapes.data(), size_t(n)},
                            {scratch.input_dtypes.data(), size_t(n)}, add_in_place ? graph : nullptr,
                            {input_ids.data(), size_t(n)}, {scratch.leaf_grads.data(), size_t(n)},
@@ -374,7 +380,7 @@ std::vector<Tensor> RunBackward(const Tensor& root, const Tensor& seed_in,
                       DTypeName(input_dtype));
       Accumulate(grads[input_ids[i]], std::move(dx), recording);
     }
-    if (!options.retain_graph && !recording) graph->FreeNode(v);
+    if (frees_nodes) graph->FreeNode(v);
     if (observer != nullptr) [[unlikely]] {
       ReportBackward(*observer, *graph, v, started, kernel_start, kernel_end, ObserverClockNs());
     }

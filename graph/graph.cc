@@ -55,13 +55,7 @@ Graph* Graph::ForRecording(std::span<const Tensor> inputs, const std::source_loc
 uint32_t Graph::AddNode(const OpDef& op, const Attrs& attrs, const Shape& shape, DType dtype,
                         const std::source_location& location) {
   const uint32_t id = static_cast<uint32_t>(nodes_.size());
-  Node& n = nodes_.emplace_back();
-  n.op = &op;
-  n.first_edge = static_cast<uint32_t>(edges_.size());
-  n.shape = shape;
-  n.dtype = dtype;
-  n.attrs = attrs;
-  n.location = location;
+  nodes_.emplace_back(op, static_cast<uint32_t>(edges_.size()), dtype, shape, attrs, location);
   return id;
 }
 
@@ -97,6 +91,26 @@ void Graph::FreeNode(uint32_t id) {
   }
   n.num_saved = 0;
   n.freed = n.op != nullptr;
+}
+
+void Graph::ReleaseOutputStorage(const TensorImpl& output) {
+  // Most often the only other holder of the storage is the copy of the
+  // output that its node saved for backward. The graph and what it saves
+  // belong to one thread at a time (its count is not atomic), and no handle
+  // to that copy exists outside the node, so no other thread can be changing
+  // the count then, and the atomic decrement is spared.
+  Storage* storage = output.storage;
+  if (storage->use_count() == 2) {
+    const Node& n = nodes_[output.node];
+    if (n.saved_output_slot >= 0 && n.saved_output_slot < n.num_saved) {
+      const TensorImpl* kept = n.saved[n.saved_output_slot].value;
+      if (kept->storage == storage && kept->refs.load(std::memory_order_relaxed) == 1) {
+        storage->UnrefUnshared();
+        return;
+      }
+    }
+  }
+  storage->Unref();
 }
 
 void Graph::Unref() {

@@ -50,6 +50,18 @@ struct Edge {
 };
 
 struct Node {
+  Node() = default;
+  // A node for `op`, its other fields at their defaults. Written once, in
+  // place: a node is a few cache lines, and every recorded op adds one.
+  Node(const OpDef& op, uint32_t first_edge, DType dtype, const Shape& shape, const Attrs& attrs,
+       const std::source_location& location)
+      : op(&op),
+        first_edge(first_edge),
+        dtype(dtype),
+        shape(shape),
+        attrs(attrs),
+        location(location) {}
+
   const OpDef* op = nullptr;   // nullptr for the accumulator of a leaf
   TensorImpl* leaf = nullptr;  // accumulator nodes: the leaf (owns one reference)
   uint32_t first_edge = 0;
@@ -113,6 +125,10 @@ class Graph {
   // Releases the saved values of a node after a Backward() without
   // retain_graph.
   void FreeNode(uint32_t id);
+
+  // Drops the storage reference of `output`, a tensor produced in this graph
+  // that is being destroyed.
+  void ReleaseOutputStorage(const TensorImpl& output);
 
   // A reference is held by every tensor produced in this graph.
   void Ref() { ++refs_; }

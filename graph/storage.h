@@ -50,12 +50,23 @@ class Storage {
   size_t bytes() const { return bytes_; }
 
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // Ref() without the atomic increment, for a caller holding the only
+  // reference through an object no other thread can see, so that no other
+  // thread can be changing the count.
+  void RefUnshared() {
+    refs_.store(refs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   // As TensorImpl::Unref: the last owner skips the atomic decrement.
   void Unref() {
     if (refs_.load(std::memory_order_acquire) == 1 ||
         refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       Release();
     }
+  }
+  // Unref() without the atomic decrement, under the same condition as
+  // RefUnshared(); never the last reference.
+  void UnrefUnshared() {
+    refs_.store(refs_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
   // Exact only while no other thread holds a reference.
   int use_count() const { return refs_.load(std::memory_order_relaxed); }

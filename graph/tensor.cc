@@ -64,7 +64,11 @@ TensorImpl* TensorImpl::Make(Storage* storage, const Shape& shape, DType dtype) 
 }
 
 void TensorImpl::Destroy(TensorImpl* impl) {
-  impl->storage->Unref();
+  if (impl->graph != nullptr) {
+    impl->graph->ReleaseOutputStorage(*impl);
+  } else {
+    impl->storage->Unref();
+  }
   if (impl->grad != nullptr) impl->grad->Unref();
   Graph* graph = impl->graph;
   impl->~TensorImpl();

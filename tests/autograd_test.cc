@@ -247,6 +247,54 @@ TEST(AutogradTest, RetainGraphAllowsASecondPass) {
                                ::testing::HasSubstr("retain_graph")));
 }
 
+TEST(AutogradTest, ANodeWhoseBackwardThrewIsNotSweptAgain) {
+  static const OpDef kThrowsInBackward{
+      .name = "throws_in_backward",
+      .min_inputs = 1,
+      .max_inputs = 1,
+      .saves = kSaveInput0 | kSaveOutput,
+      .forward = [](ForwardContext& ctx) { return ctx.input(0).Clone(); },
+      .backward =
+          [](BackwardContext& ctx) {
+            ACTGRAD_REQUIRE(false, ctx.location(), "throws_in_backward: thrown on purpose");
+          },
+  };
+  Tensor x = FromValues({0.3}, DType::kFloat64).set_requires_grad(true);
+  const Tensor y = Apply(kThrowsInBackward, {x});
+  EXPECT_THAT(testing::ErrorMessageOf([&] { y.Backward(); }),
+              ::testing::HasSubstr("thrown on purpose"));
+  // Its last sweep took the saved values with it.
+  EXPECT_THAT(testing::ErrorMessageOf([&] { y.Backward(); }),
+              ::testing::HasSubstr("already freed"));
+}
+
+// A saved output shares its tensor's buffer and outlives the tensor; the
+// node's last sweep lets it go, whoever else holds the buffer.
+TEST(AutogradTest, SavedOutputsHoldTheBufferUntilTheirLastSweep) {
+  Tensor x = FromValues({0.5}).set_requires_grad(true);
+  Tensor alone = Sigmoid(x);
+  internal::Storage* alone_buffer = alone.impl()->storage;
+  EXPECT_EQ(alone_buffer->use_count(), 2);  // the tensor and its node's copy
+  Tensor shared = Tanh(x);
+  const Tensor alias = shared.Detach();
+  internal::Storage* shared_buffer = shared.impl()->storage;
+  EXPECT_EQ(shared_buffer->use_count(), 3);
+
+  const Tensor loss = Sum(alone + shared);
+  alone = Tensor();
+  shared = Tensor();
+  EXPECT_EQ(alone_buffer->use_count(), 1);
+  EXPECT_EQ(shared_buffer->use_count(), 2);
+
+  loss.Backward(BackwardOptions{.retain_graph = true});
+  EXPECT_EQ(shared_buffer->use_count(), 2);
+  loss.Backward();
+  EXPECT_EQ(shared_buffer->use_count(), 1);  // the alias alone
+  EXPECT_FLOAT_EQ(alias.item(), std::tanh(0.5f));
+  const double s = 1 / (1 + std::exp(-0.5)), t = std::tanh(0.5);
+  EXPECT_NEAR(x.grad().item(), 2 * (s * (1 - s) + 1 - t * t), 1e-6);
+}
+
 TEST(AutogradTest, DetachCutsTheGraph) {
   Tensor x = FromValues({2.0}, DType::kFloat64).set_requires_grad(true);
   const Tensor y = x * x;
