@@ -4,9 +4,10 @@
 //
 // Internal: the reverse sweep behind `Tensor::Backward()`. It visits, in
 // reverse creation order, only the nodes from which the root can be reached
-// (found with a non-recursive BGL depth-first search), calls each row's
-// backward, and accumulates gradients on fan-out; leaves receive theirs in
-// `grad()`. Deep graphs (a chain of a million ops) need no recursion.
+// (those a gradient arrived at: a node fills its inputs' slots only when it
+// is swept itself), calls each row's backward, and accumulates gradients on
+// fan-out; leaves receive theirs in `grad()`. Deep graphs (a chain of a
+// million ops) need no recursion, nor a search before the sweep.
 //
 // Example:
 //

@@ -6,8 +6,8 @@
 // order is a topological order. Nodes and edges live in two flat vectors
 // whose capacity survives from one training step to the next, so recording
 // allocates nothing per node in steady state. graph_traits.h adapts this
-// store to the Boost Graph Library's concepts; the backward sweep and the DOT
-// export run BGL algorithms on it.
+// store to the Boost Graph Library's concepts, which the DOT export runs
+// on; the backward sweep walks the store itself (graph/backward.h).
 //
 // Each thread records into its own graph. A graph lives while any tensor
 // produced in it is alive; when the last one goes, the graph clears itself
