@@ -22,7 +22,7 @@ struct BackwardAccess {
   // context and the node is marked freed: its last sweep need not count them
   // up here and down again in Graph::FreeNode (atomic operations both).
   static void Fill(BackwardContext& ctx, Graph* recording, bool hand_over, Node& node,
-                   const Attrs& attrs, const std::source_location& location, const Tensor& dy,
+                   const Attrs& attrs, const std::source_location& location, Tensor& dy,
                    std::span<Tensor> dx, std::span<const bool> needs_grad,
                    std::span<const Shape> input_shapes, std::span<const DType> input_dtypes,
                    const Graph* leaf_graph, std::span<const uint32_t> input_ids,
@@ -65,6 +65,7 @@ struct BackwardAccess {
     ctx.input_shapes_ = input_shapes;
     ctx.input_dtypes_ = input_dtypes;
     ctx.leaf_graph_ = leaf_graph;
+    ctx.takeable_dy_ = leaf_graph != nullptr ? &dy : nullptr;
     ctx.input_ids_ = input_ids;
     ctx.leaf_grads_ = leaf_grads;
     ctx.added_ = added;
@@ -395,6 +396,16 @@ const Tensor* BackwardContext::gradient_to_add_into(int i) const {
   Tensor& held = leaf_grads_[i];
   if (!held.defined()) held = internal::GradientToAddInto(leaf_graph_->node(input_ids_[i]));
   return held.defined() ? &held : nullptr;
+}
+
+Tensor BackwardContext::TakeDyForDx(int i) const {
+  if (takeable_dy_ == nullptr || !needs_grad_[i] || !takeable_dy_->defined()) return Tensor();
+  const internal::TensorImpl* dy = takeable_dy_->impl();
+  if (dy->refs.load(std::memory_order_relaxed) != 1 || dy->storage->use_count() != 1 ||
+      dy->graph != nullptr || !(dy->shape == input_shapes_[i]) || dy->dtype != input_dtypes_[i]) {
+    return Tensor();
+  }
+  return std::move(*takeable_dy_);
 }
 
 namespace internal {

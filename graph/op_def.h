@@ -309,6 +309,13 @@ class BackwardContext {
   const Tensor* gradient_to_add_into(int i) const;
   void set_dx_added(int i) { added_[i] = true; }
 
+  // Takes dy, for a backward that writes input i's gradient over it element
+  // by element (the gradient has dy's shape and dtype): that saves a new
+  // buffer and a pass over fresh memory. Undefined unless nothing but the
+  // sweep holds dy or its buffer and the sweep allows it (as for
+  // gradient_to_add_into); once taken, dy() is undefined.
+  Tensor TakeDyForDx(int i) const;
+
  private:
   friend struct internal::BackwardAccess;
 
@@ -330,6 +337,7 @@ class BackwardContext {
   std::span<const uint32_t> input_ids_;
   std::span<Tensor> leaf_grads_;  // found on request, released after the call
   std::span<bool> added_;
+  Tensor* takeable_dy_ = nullptr;  // the sweep's own dy, where it may be taken
 };
 
 // What an op's Jacobian-vector product sees: the inputs and the output of

@@ -56,10 +56,13 @@ Tensor MapForward(ForwardContext& ctx, Fn fn) {
 // dx from dy and one saved tensor `s` (the input or the output).
 template <typename Fn>
 Tensor MapBackward(const BackwardContext& ctx, const Tensor& s, Fn fn) {
-  Tensor dx = EmptyLike(ctx.dy());
+  Tensor dx = ctx.TakeDyForDx(0);
+  const bool over_dy = dx.defined();
+  if (!over_dy) dx = EmptyLike(ctx.dy());
   DispatchFloating(dx.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const T* dy = static_cast<const T*>(ctx.dy().raw_data());
+    // Each element of dx is written after the same element of dy is read.
+    const T* dy = static_cast<const T*>(over_dy ? dx.raw_data() : ctx.dy().raw_data());
     const T* saved = static_cast<const T*>(s.raw_data());
     T* out = static_cast<T*>(dx.raw_data());
     // dx is read once, by the next backward step; large ones are streamed

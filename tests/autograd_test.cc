@@ -295,6 +295,33 @@ TEST(AutogradTest, SavedOutputsHoldTheBufferUntilTheirLastSweep) {
   EXPECT_NEAR(x.grad().item(), 2 * (s * (1 - s) + 1 - t * t), 1e-6);
 }
 
+// Elementwise backwards write their gradient over dy where nothing else
+// holds it: the chain's gradient is still exact, and a gradient a hook kept,
+// or a seed the caller passed, is never written over.
+TEST(AutogradTest, GradientsWrittenOverDyLeaveHeldGradientsAlone) {
+  Tensor x = FromValues({0.3, -0.7}, DType::kFloat64).set_requires_grad(true);
+  Tensor kept;
+  Tensor a = Sigmoid(x);
+  Tensor b = Tanh(a);
+  b.RegisterHook([&kept](const Tensor& grad) {
+    kept = grad;
+    return Tensor();
+  });
+  Tensor c = LeakyRelu(Relu(b) - 0.5, 0.1);
+  const Tensor seed = FromValues({2.0, 3.0}, DType::kFloat64);
+  c.Backward(seed);
+  EXPECT_THAT(seed.ToVector(), ElementsAre(2.0, 3.0));
+  std::vector<double> expected_kept, expected_grad;
+  for (int i = 0; i < 2; ++i) {
+    const double xi = x.ToVector()[i], s = 1 / (1 + std::exp(-xi)), t = std::tanh(s);
+    const double dc = seed.ToVector()[i] * (t - 0.5 > 0 ? 1.0 : 0.1);
+    expected_kept.push_back(dc);
+    expected_grad.push_back(dc * (1 - t * t) * s * (1 - s));
+  }
+  EXPECT_THAT(kept.ToVector(), ElementsAreNear(expected_kept, 1e-15));
+  EXPECT_THAT(x.grad().ToVector(), ElementsAreNear(expected_grad, 1e-15));
+}
+
 TEST(AutogradTest, DetachCutsTheGraph) {
   Tensor x = FromValues({2.0}, DType::kFloat64).set_requires_grad(true);
   const Tensor y = x * x;
