@@ -59,15 +59,23 @@ Tensor Forward(ForwardContext& ctx) {
 }
 template <typename F>
 void Backward(BackwardContext& ctx) {
-  const Tensor& dy = ctx.dy();
-  if (dy.dtype() == DType::kFloat32) {
-    Tensor dx = internal::EmptyLike(dy);
+  if (ctx.dy().dtype() == DType::kFloat32) {
+    // The kernels write each dx[i] after reading dy[i], so dx may be dy.
+    Tensor dx = ctx.TakeDyForDx(0);
+    const bool over_dy = dx.defined();
+    if (!over_dy) dx = internal::EmptyLike(ctx.dy());
     const float* x = static_cast<const float*>(ctx.saved_input(0).raw_data());
     const float* y = static_cast<const float*>(ctx.saved_output().raw_data());
-    const float* upstream = static_cast<const float*>(dy.raw_data());
+    const float* upstream =
+        static_cast<const float*>(over_dy ? dx.raw_data() : ctx.dy().raw_data());
     float* out = static_cast<float*>(dx.raw_data());
     const Attrs attrs = WithDefaults(ctx.op(), ctx.attrs());
-    internal::ParallelFor(dy.numel(), [&](int64_t begin, int64_t end) {
+    internal::ParallelFor(dx.numel(), [&](int64_t begin, int64_t end) {
+      if (over_dy) {
+        // Lines in cache already, which streaming stores would push out.
+        F::BackwardFloat(x + begin, y + begin, upstream + begin, out + begin, end - begin, attrs);
+        return;
+      }
       internal::StreamedOutput(out + begin, end - begin, [&](int64_t at, int64_t n, float* block) {
         const int64_t i = begin + at;
         F::BackwardFloat(x + i, y + i, upstream + i, block, n, attrs);

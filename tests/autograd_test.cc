@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <numbers>
 #include <sstream>
 
 #include "actgrad.h"
@@ -320,6 +321,26 @@ TEST(AutogradTest, GradientsWrittenOverDyLeaveHeldGradientsAlone) {
   }
   EXPECT_THAT(kept.ToVector(), ElementsAreNear(expected_kept, 1e-15));
   EXPECT_THAT(x.grad().ToVector(), ElementsAreNear(expected_grad, 1e-15));
+}
+
+// The same for the formula activations' float32 kernels, gelu's single-
+// precision groups and the double-precision groups past |x| = 4 among them.
+TEST(AutogradTest, Float32GeluGradientWrittenOverDyIsExact) {
+  std::vector<double> values, weights;
+  for (int i = 0; i < 40; ++i) {
+    values.push_back(-5.0 + 0.25 * i);
+    weights.push_back(0.5 + 0.125 * (i % 7));
+  }
+  Tensor x = FromValues(values, {40}).set_requires_grad(true);
+  Sum(Apply(ops::kGelu, {x}) * FromValues(weights, {40})).Backward();
+  std::vector<double> expected;
+  for (int i = 0; i < 40; ++i) {
+    const double v = values[i];
+    const double slope = 0.5 * std::erfc(-v / std::sqrt(2.0)) +
+                         v * std::exp(-v * v / 2) / std::sqrt(2 * std::numbers::pi);
+    expected.push_back(weights[i] * slope);
+  }
+  EXPECT_THAT(x.grad().ToVector(), ElementsAreNear(expected, 2e-6));
 }
 
 TEST(AutogradTest, DetachCutsTheGraph) {
