@@ -514,11 +514,16 @@ void NormBackward(BackwardContext& ctx) {
     const double eps = Eps(ctx.op(), ctx.attrs());
     for (double& v : rstd) v = 1.0 / std::sqrt(v + eps);
   }
-  const Tensor& dy = ctx.dy();
+  // dx may be written over dy: each statistic's elements are read for its
+  // sums, then each element of dx is written after the same one of dy is read.
+  const void* dy = ctx.dy().raw_data();
   Tensor dx, dweight, dbias, dmean, dvar;
   if (!batch_statistics && ctx.needs_grad(3)) dmean = internal::Empty(Shape{p.mid}, x.dtype());
   if (!batch_statistics && ctx.needs_grad(4)) dvar = internal::Empty(Shape{p.mid}, x.dtype());
-  if (ctx.needs_grad(0)) dx = internal::EmptyLike(x);
+  if (ctx.needs_grad(0)) {
+    dx = ctx.TakeDyForDx(0);
+    if (!dx.defined()) dx = internal::EmptyLike(x);
+  }
   if (num_affine >= 1 && ctx.needs_grad(1)) dweight = internal::Empty(affine[0], x.dtype());
   if (num_affine >= 2 && ctx.needs_grad(2)) dbias = internal::Empty(affine[1], x.dtype());
   DispatchFloating(x.dtype(), [&](auto tag) {
@@ -527,8 +532,8 @@ void NormBackward(BackwardContext& ctx) {
     const T* weight =
         num_affine >= 1 ? static_cast<const T*>(ctx.saved_input(1).raw_data()) : nullptr;
     NormalizeBackward<T>(p, batch_statistics, static_cast<const T*>(x.raw_data()),
-                         static_cast<const T*>(dy.raw_data()), mean, rstd, weight, ptr(dx),
-                         ptr(dweight), ptr(dbias), ptr(dmean), ptr(dvar));
+                         static_cast<const T*>(dy), mean, rstd, weight, ptr(dx), ptr(dweight),
+                         ptr(dbias), ptr(dmean), ptr(dvar));
   });
   if (dmean.defined()) ctx.set_dx(3, std::move(dmean));
   if (dvar.defined()) ctx.set_dx(4, std::move(dvar));
