@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -42,9 +44,25 @@ std::string Micros(int64_t ns) { return absl::StrFormat("%.1f µs", double(ns) /
 // A file of this test's own: ctest runs the cases of this binary as
 // separate processes at once, and a shared name let one case read the
 // graph another had just written.
+// Removed, with the drawings made from them, when the process ends.
 std::string TestFile(const std::string& name) {
-  return absl::StrCat(::testing::TempDir(), "/", ::getpid(), "_",
-                      ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_", name);
+  struct RemovedAtExit {
+    std::vector<std::string> paths;
+    ~RemovedAtExit() {
+      for (const std::string& path : paths) {
+        for (const char* suffix : {"", ".svg", ".svg.err"}) {
+          std::error_code ignored;
+          std::filesystem::remove(path + suffix, ignored);
+        }
+      }
+    }
+  };
+  static RemovedAtExit written;
+  std::string path =
+      absl::StrCat(::testing::TempDir(), "/", ::getpid(), "_",
+                   ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_", name);
+  written.paths.push_back(path);
+  return path;
 }
 
 std::string NodeLine(const std::string& dot, uint32_t node) {
