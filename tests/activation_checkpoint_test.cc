@@ -299,7 +299,7 @@ TEST(CheckpointAdviceTest, ParsesSizes) {
 TEST(CheckpointTest, ACheckpointedNetworkSavesAndLoadsAsOne) {
   Generator gen(3);
   std::unique_ptr<nn::Sequential> net = Chain(true, gen);
-  const std::string path = ::testing::TempDir() + "/checkpointed.actgrad";
+  const std::string path = testing::TempPath("checkpointed.actgrad");
   ASSERT_TRUE(nn::Save(path, *net).ok());
   absl::StatusOr<nn::SavedModel> loaded = nn::Load(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();

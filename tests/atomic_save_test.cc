@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "actgrad.h"
 #include "nn/nn.h"
+#include "tests/test_util.h"
 
 namespace actgrad {
 namespace {
@@ -28,7 +29,7 @@ TEST(AtomicSaveTest, KillingASaveLeavesTheOldFileValid) {
   model.target_name = "label";
   model.scaler = nn::Scaler::Fit(nn::Scaling::kUnit, Uniform({4, 64}, 0, 1, gen));
   model.network = nn::Mlp(model.options, gen);
-  const std::string path = ::testing::TempDir() + "/killed.safetensors";
+  const std::string path = testing::TempPath("killed.safetensors");
   ASSERT_TRUE(nn::SaveMlpModel(path, model).ok());
 
   int interrupted = 0;
@@ -53,8 +54,9 @@ TEST(AtomicSaveTest, KillingASaveLeavesTheOldFileValid) {
   // file never suffered.
   EXPECT_GT(interrupted, 0);
   ASSERT_TRUE(nn::SaveMlpModel(path, model).ok());
+  const std::string temporary = std::filesystem::path(path).filename().string() + ".tmp";
   for (const auto& entry : std::filesystem::directory_iterator(::testing::TempDir())) {
-    EXPECT_NE(entry.path().filename().string().rfind("killed.safetensors.tmp", 0), 0u)
+    EXPECT_NE(entry.path().filename().string().rfind(temporary, 0), 0u)
         << entry.path() << " outlived its writer";
   }
 }

@@ -33,9 +33,7 @@ nn::MlpModel SmallModel(const OpDef& hidden, const Attrs& attrs = {}) {
   return model;
 }
 
-std::string TempPath(const std::string& name) {
-  return (std::filesystem::path(::testing::TempDir()) / name).string();
-}
+using testing::TempPath;
 
 TEST(CheckpointTest, SavedModelPredictsTheSame) {
   const nn::MlpModel model = SmallModel(ops::kLeakyRelu, {.alpha = 0.2});

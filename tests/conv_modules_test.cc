@@ -168,7 +168,7 @@ TEST(ConvModelFileTest, EveryLayerKindSavesAndLoadsWithEqualOutputs) {
   (*net)(x);  // one training step's statistics in the batch norms
   net->Eval();
   const std::vector<double> expected = (*net)(x).ToVector();
-  const std::string path = ::testing::TempDir() + "/every_kind.safetensors";
+  const std::string path = testing::TempPath("every_kind.safetensors");
   ASSERT_TRUE(nn::Save(path, *net).ok());
   absl::StatusOr<nn::SavedModel> loaded = nn::Load(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();

@@ -15,6 +15,7 @@
 #include "io/safetensors.h"
 #include "nn/nn.h"
 #include "tests/residual_net.h"
+#include "tests/test_util.h"
 
 ACTGRAD_REGISTER_MODULE_KIND(actgrad::test_nets::ResidualNet, "residual_net");
 
@@ -23,9 +24,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string TempPath(const std::string& name) {
-  return (std::filesystem::path(::testing::TempDir()) / name).string();
-}
+using testing::TempPath;
 
 // A file with `tensors` and the description `json`, as a hostile or broken
 // writer could make it.

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "io/file.h"
@@ -29,6 +30,21 @@ class OutputPathTest : public ::testing::Test {
                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
+  }
+  // What a case made read-only is opened up again first, for a user whom
+  // permissions bind.
+  void TearDown() override {
+    std::error_code ignored, error;
+    std::filesystem::permissions(dir_, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::add, ignored);
+    for (std::filesystem::recursive_directory_iterator it(dir_, error), end; !error && it != end;
+         it.increment(error)) {
+      if (!it->is_symlink()) {
+        std::filesystem::permissions(it->path(), std::filesystem::perms::owner_all,
+                                     std::filesystem::perm_options::add, ignored);
+      }
+    }
+    std::filesystem::remove_all(dir_, ignored);
   }
   std::string Path(const std::string& name) const { return (dir_ / name).string(); }
   void Write(const std::string& name, const std::string& text) const {

@@ -11,7 +11,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -41,29 +40,9 @@ std::string ReadFile(const std::string& path) {
 std::string Micros(int64_t ns) { return absl::StrFormat("%.1f µs", double(ns) / 1e3); }
 
 // The statement that draws node `node`: "\n<node>[...]".
-// A file of this test's own: ctest runs the cases of this binary as
-// separate processes at once, and a shared name let one case read the
-// graph another had just written.
-// Removed, with the drawings made from them, when the process ends.
-std::string TestFile(const std::string& name) {
-  struct RemovedAtExit {
-    std::vector<std::string> paths;
-    ~RemovedAtExit() {
-      for (const std::string& path : paths) {
-        for (const char* suffix : {"", ".svg", ".svg.err"}) {
-          std::error_code ignored;
-          std::filesystem::remove(path + suffix, ignored);
-        }
-      }
-    }
-  };
-  static RemovedAtExit written;
-  std::string path =
-      absl::StrCat(::testing::TempDir(), "/", ::getpid(), "_",
-                   ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_", name);
-  written.paths.push_back(path);
-  return path;
-}
+// Each case's files are its own: ctest runs the cases of this binary as
+// separate processes at once.
+using testing::TempPath;
 
 std::string NodeLine(const std::string& dot, uint32_t node) {
   const std::string start = absl::StrCat("\n", node, "[");
@@ -79,7 +58,7 @@ struct ProfiledGraph {
   nn::Sequential model;
   Profile profile;
   Tensor loss;
-  std::string path = TestFile("profile_graph.dot");
+  std::string path = TempPath("profile_graph.dot");
   std::string dot;
 
   explicit ProfiledGraph(const std::string& title = "median over 1 profiled step") {
@@ -166,7 +145,7 @@ TEST(ProfileGraphTest, NamesAndTitlesAreEscaped) {
     loss = Mean(Tanh(Matmul(Ones({4, 3}), w)));
     loss.Backward();
   }
-  const std::string path = TestFile("escaped.dot");
+  const std::string path = TempPath("escaped.dot");
   ASSERT_TRUE(WriteProfileDot(profile, loss, {{"a\"b<c>&d", w}}, path, "x < y & \"z\"").ok());
   const std::string dot = ReadFile(path);
   EXPECT_THAT(dot, HasSubstr("<B>a&quot;b&lt;c&gt;&amp;d</B> [3,2]"));
@@ -180,7 +159,7 @@ TEST(ProfileGraphTest, NamesAndTitlesAreEscaped) {
 
 TEST(ProfileGraphTest, WithoutNamesLeavesKeepTheirPlainLabel) {
   ProfiledGraph g;
-  const std::string path = TestFile("unnamed.dot");
+  const std::string path = TempPath("unnamed.dot");
   ASSERT_TRUE(WriteProfileDot(g.profile, g.loss, path).ok());
   const std::string dot = ReadFile(path);
   EXPECT_THAT(dot, HasSubstr("label=\"leaf\\n[8,4] float32\\nrequires_grad\""));

@@ -144,7 +144,7 @@ TEST(ProfilerTest, ChromeTraceHasTracksNestedSlicesAndFlowArrows) {
   };
   EXPECT_GT(count("\"ph\":\"s\""), 3u);
   EXPECT_EQ(count("\"ph\":\"s\""), count("\"ph\":\"f\""));
-  const std::string path = ::testing::TempDir() + "/trace.json";
+  const std::string path = testing::TempPath("trace.json");
   ASSERT_TRUE(WriteChromeTrace(step.profile, path).ok());
   std::ifstream file(path);
   std::stringstream written;
@@ -155,7 +155,7 @@ TEST(ProfilerTest, ChromeTraceHasTracksNestedSlicesAndFlowArrows) {
 TEST(ProfilerTest, DotIsColouredByBackwardCost) {
   Step step;
   ProfiledStep(step);
-  const std::string path = ::testing::TempDir() + "/profile.dot";
+  const std::string path = testing::TempPath("profile.dot");
   ASSERT_TRUE(WriteProfileDot(step.profile, step.loss, path).ok());
   std::ifstream file(path);
   std::stringstream dot;

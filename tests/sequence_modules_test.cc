@@ -920,9 +920,7 @@ TEST(SequenceLayerSpecTest, RefusesSequenceLayersThatDoNotFit) {
 
 // --- Model files ---------------------------------------------------------------
 
-std::string TempPath(const std::string& name) {
-  return (std::filesystem::path(::testing::TempDir()) / name).string();
-}
+using testing::TempPath;
 
 // Every new kind in one network over rows of 6 token indices.
 std::unique_ptr<nn::Sequential> EveryKind(Generator& gen, bool last) {

@@ -155,7 +155,7 @@ TEST(TensorOpPluginTest, TrainsSavesAndLoadsAsLayers) {
   }
   EXPECT_LT(last, 0.25 * first) << "first " << first << ", last " << last;
 
-  const std::string path = ::testing::TempDir() + "/tensor_op_layers.actgrad";
+  const std::string path = testing::TempPath("tensor_op_layers.actgrad");
   ASSERT_TRUE(nn::Save(path, net).ok());
   absl::StatusOr<nn::SavedModel> loaded = nn::Load(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status();

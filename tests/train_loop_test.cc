@@ -229,8 +229,7 @@ TEST(TrainLoopTest, EvaluationIsTheSameWhateverTheBatch) {
 
 TEST(TrainLoopTest, ResumingWithEarlyStoppingIsBitwiseTheStraightRun) {
   const nn::TensorData train = MakeData(200, 1);
-  const std::string path =
-      (std::filesystem::path(::testing::TempDir()) / "train_loop_resume.safetensors").string();
+  const std::string path = testing::TempPath("train_loop_resume.safetensors");
   auto options_for = [&] {
     nn::TrainOptions options = AdamWithGroups(0.03);
     options.epochs = 300;
@@ -270,8 +269,7 @@ TEST(TrainLoopTest, ResumingWithEarlyStoppingIsBitwiseTheStraightRun) {
 }
 
 TEST(TrainLoopTest, ModuleCheckpointsRefuseAnotherModelAndChangeNothing) {
-  const std::string path =
-      (std::filesystem::path(::testing::TempDir()) / "train_loop_refuse.safetensors").string();
+  const std::string path = testing::TempPath("train_loop_refuse.safetensors");
   Generator gen(12);
   ResidualNet saved(4, 16, 3, gen);
   ASSERT_TRUE(nn::SaveCheckpoint(path, saved, nn::TrainState{.batch_order = "x"}).ok());

@@ -200,7 +200,7 @@ TEST(PluginTest, OpNamesAreLettersDigitsAndUnderscores) {
 
 TEST(PluginTest, RefusesWhatIsNotAUsablePlugin) {
   EXPECT_EQ(LoadPlugin("/nonexistent/plugin.so").status().code(), absl::StatusCode::kNotFound);
-  const std::string text = ::testing::TempDir() + "/not_a_library.so";
+  const std::string text = testing::TempPath("not_a_library.so");
   std::ofstream(text) << "hello";
   const absl::Status not_library = LoadPlugin(text).status();
   EXPECT_EQ(not_library.code(), absl::StatusCode::kInvalidArgument);
