@@ -65,20 +65,14 @@ Tensor MapBackward(const BackwardContext& ctx, const Tensor& s, Fn fn) {
     const T* dy = static_cast<const T*>(over_dy ? dx.raw_data() : ctx.dy().raw_data());
     const T* saved = static_cast<const T*>(s.raw_data());
     T* out = static_cast<T*>(dx.raw_data());
+    // A new dx is read once, by the next backward step; large ones are
+    // streamed out (ops/streaming.h), unless written over dy.
     internal::ParallelFor(dx.numel(), [&](int64_t begin, int64_t end) {
-      if (over_dy) {
-        // The lines written are those just read: already in cache, where a
-        // streaming store would only push them out to memory.
-        fn(ConstArrayMap<T>(dy + begin, end - begin), ConstArrayMap<T>(saved + begin, end - begin),
-           ArrayMap<T>(out + begin, end - begin), T{});
-        return;
-      }
-      // A new dx is read once, by the next backward step; large ones are
-      // streamed out (ops/streaming.h).
-      internal::StreamedOutput(out + begin, end - begin, [&](int64_t at, int64_t n, T* block) {
-        fn(ConstArrayMap<T>(dy + begin + at, n), ConstArrayMap<T>(saved + begin + at, n),
-           ArrayMap<T>(block, n), T{});
-      });
+      internal::StreamedOutput(
+          out + begin, end - begin, over_dy, [&](int64_t at, int64_t n, T* block) {
+            fn(ConstArrayMap<T>(dy + begin + at, n), ConstArrayMap<T>(saved + begin + at, n),
+               ArrayMap<T>(block, n), T{});
+          });
     });
   });
   return dx;

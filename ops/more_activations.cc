@@ -71,15 +71,11 @@ void Backward(BackwardContext& ctx) {
     float* out = static_cast<float*>(dx.raw_data());
     const Attrs attrs = WithDefaults(ctx.op(), ctx.attrs());
     internal::ParallelFor(dx.numel(), [&](int64_t begin, int64_t end) {
-      if (over_dy) {
-        // Lines in cache already, which streaming stores would push out.
-        F::BackwardFloat(x + begin, y + begin, upstream + begin, out + begin, end - begin, attrs);
-        return;
-      }
-      internal::StreamedOutput(out + begin, end - begin, [&](int64_t at, int64_t n, float* block) {
-        const int64_t i = begin + at;
-        F::BackwardFloat(x + i, y + i, upstream + i, block, n, attrs);
-      });
+      internal::StreamedOutput(out + begin, end - begin, over_dy,
+                               [&](int64_t at, int64_t n, float* block) {
+                                 const int64_t i = begin + at;
+                                 F::BackwardFloat(x + i, y + i, upstream + i, block, n, attrs);
+                               });
     });
     ctx.set_dx(0, std::move(dx));
     return;

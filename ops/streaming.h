@@ -15,7 +15,7 @@
 //
 // Example (inside a kernel writing `n` values of T to 64-byte aligned `out`):
 //
-//   internal::StreamedOutput<T>(out, n, [&](int64_t begin, int64_t len, T* block) {
+//   internal::StreamedOutput<T>(out, n, false, [&](int64_t begin, int64_t len, T* block) {
 //     for (int64_t i = 0; i < len; ++i) block[i] = f(in[begin + i]);
 //   });
 
@@ -41,10 +41,13 @@ void StreamFence();
 // Computes `n` values into `out` block by block: produce(begin, len, block)
 // fills block[0, len) with the values of out[begin, begin + len), and each
 // block is then streamed to `out` (64-byte aligned). For n * sizeof(T) below
-// kStreamedOutputBytes, produce writes into `out` directly.
+// kStreamedOutputBytes, produce writes into `out` directly, and so it does
+// when `out_in_cache`: a result written over the input it is computed from
+// finds its lines in cache, where streaming stores would only push them out
+// to memory for the next reader to fetch back.
 template <typename T, typename Produce>
-void StreamedOutput(T* out, int64_t n, Produce&& produce) {
-  if (static_cast<size_t>(n) * sizeof(T) < kStreamedOutputBytes) {
+void StreamedOutput(T* out, int64_t n, bool out_in_cache, Produce&& produce) {
+  if (out_in_cache || static_cast<size_t>(n) * sizeof(T) < kStreamedOutputBytes) {
     produce(int64_t{0}, n, out);
     return;
   }

@@ -18,12 +18,15 @@
 namespace actgrad {
 namespace {
 
+// Returns whether every block produce was given lay in `out` itself.
 template <typename T>
-void ExpectEveryValueWritten(int64_t n) {
+bool ExpectEveryValueWritten(int64_t n, bool out_in_cache = false) {
   std::unique_ptr<T, decltype(&std::free)> out(
       static_cast<T*>(std::aligned_alloc(64, (n * sizeof(T) + 63) / 64 * 64)), &std::free);
   std::vector<int> produced(n, 0);
-  internal::StreamedOutput(out.get(), n, [&](int64_t begin, int64_t len, T* block) {
+  bool in_place = true;
+  internal::StreamedOutput(out.get(), n, out_in_cache, [&](int64_t begin, int64_t len, T* block) {
+    in_place &= block == out.get() + begin;
     for (int64_t i = 0; i < len; ++i) {
       ++produced[begin + i];
       block[i] = static_cast<T>(3 * (begin + i) + 1);
@@ -34,6 +37,7 @@ void ExpectEveryValueWritten(int64_t n) {
     wrong += produced[i] != 1 || out.get()[i] != static_cast<T>(3 * i + 1);
   }
   EXPECT_EQ(wrong, 0) << n << " values of " << sizeof(T) << " bytes";
+  return in_place;
 }
 
 TEST(StreamedOutputTest, EveryValueIsWrittenOnceBelowAndAboveTheThreshold) {
@@ -43,6 +47,13 @@ TEST(StreamedOutputTest, EveryValueIsWrittenOnceBelowAndAboveTheThreshold) {
   }
   const int64_t doubles = internal::kStreamedOutputBytes / sizeof(double);
   ExpectEveryValueWritten<double>(doubles + 517);
+}
+
+TEST(StreamedOutputTest, AnOutputInCacheIsWrittenInPlaceAtAnySize) {
+  const int64_t floats = internal::kStreamedOutputBytes / sizeof(float);
+  EXPECT_FALSE(ExpectEveryValueWritten<float>(floats + 1037));
+  EXPECT_TRUE(ExpectEveryValueWritten<float>(floats + 1037, /*out_in_cache=*/true));
+  EXPECT_TRUE(ExpectEveryValueWritten<float>(1000, /*out_in_cache=*/true));
 }
 
 TEST(StreamedOutputTest, LargeForwardAndBackwardEqualTheirSmallPieces) {
