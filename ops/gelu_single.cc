@@ -6,6 +6,8 @@
 #include <immintrin.h>
 #endif
 
+#include "ops/prefetch.h"
+
 namespace actgrad::internal {
 
 #if defined(__AVX512F__)
@@ -290,6 +292,7 @@ inline __mmask16 FirstLanes(int64_t count) {
 template <typename Compute, typename Fallback>
 void ForEachGroup(const float* x, int64_t n, Compute compute, Fallback fallback) {
   for (int64_t i = 0; i < n; i += 16) {
+    PrefetchAhead(x + i);
     const __mmask16 lanes = FirstLanes(n - i);
     const __m512 v = _mm512_maskz_loadu_ps(lanes, x + i);
     const Group g(v);
@@ -330,6 +333,7 @@ void GeluBackwardSingle(const float* x, const float* dy, float* dx, int64_t n,
   ForEachGroup(
       x, n,
       [&](int64_t i, __mmask16 lanes, __m512 v, const Group& g) {
+        PrefetchAhead(dy + i);
         const __m512 f = tables.At(g.index, g.u);
         const __m512 from_zero =
             _mm512_mask_blend_ps(g.positive, _mm512_sub_ps(g.t, _mm512_set1_ps(kZeroHigh)), one);

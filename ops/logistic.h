@@ -46,6 +46,7 @@
 #include <type_traits>
 
 #include "ops/pick.h"
+#include "ops/prefetch.h"
 
 namespace actgrad::internal {
 
@@ -201,7 +202,10 @@ inline constexpr int64_t kScalarBelow = 4;
 template <typename Op>
 void Map16(const float* x, float* y, int64_t n, Op op) {
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, op(_mm512_loadu_ps(x + i)));
+  for (; i + 16 <= n; i += 16) {
+    PrefetchAhead(x + i);
+    _mm512_storeu_ps(y + i, op(_mm512_loadu_ps(x + i)));
+  }
   if (i < n) {
     const __mmask16 m = __mmask16((1u << (n - i)) - 1);
     _mm512_mask_storeu_ps(y + i, m, op(_mm512_maskz_loadu_ps(m, x + i)));
