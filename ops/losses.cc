@@ -12,12 +12,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "ops/builtin_ops.h"
 #include "ops/check_cases.h"
 #include "ops/functional.h"
 #include "ops/kernels.h"
+#include "ops/prefetch.h"
 
 namespace actgrad {
 namespace ops {
@@ -57,6 +59,17 @@ double SumOfSquaredDifferences(const T* p, const T* t, int64_t n) {
   constexpr int kLanes = 8;
   double lanes[kLanes] = {};
   int64_t i = 0;
+  // Two rounds of the lanes per step (a line of floats), adding in the same
+  // order as one; the conversions to double are slow enough that the loop
+  // asks for its lines itself (ops/prefetch.h: W8's loss, 165 -> 120 us).
+  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+    internal::PrefetchAheadOf(p + i, 2 * kLanes);
+    internal::PrefetchAheadOf(t + i, 2 * kLanes);
+    for (int l = 0; l < 2 * kLanes; ++l) {
+      const double d = double(p[i + l]) - double(t[i + l]);
+      lanes[l % kLanes] += d * d;
+    }
+  }
   for (; i + kLanes <= n; i += kLanes) {
     for (int l = 0; l < kLanes; ++l) {
       const double d = double(p[i + l]) - double(t[i + l]);
@@ -95,9 +108,21 @@ void MseBackward(BackwardContext& ctx) {
   const double scale = 2.0 * UpstreamScalar(ctx) / static_cast<double>(p.numel());
   DispatchFloating(p.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    AsArray<T>(dp) =
-        ((AsArray<T>(p).template cast<double>() - AsArray<T>(t).template cast<double>()) * scale)
-            .template cast<T>();
+    const T* pv = static_cast<const T*>(p.raw_data());
+    const T* tv = static_cast<const T*>(t.raw_data());
+    T* out = static_cast<T*>(dp.raw_data());
+    // In double, as the forward; asking for the lines ahead as it does
+    // (W8's, 150 -> 110 us).
+    constexpr int64_t kStep = 16;
+    const int64_t n = p.numel();
+    for (int64_t i = 0; i < n; i += kStep) {
+      internal::PrefetchAheadOf(pv + i, kStep);
+      internal::PrefetchAheadOf(tv + i, kStep);
+      const int64_t len = std::min(kStep, n - i);
+      for (int64_t l = 0; l < len; ++l) {
+        out[i + l] = T((double(pv[i + l]) - double(tv[i + l])) * scale);
+      }
+    }
   });
   if (ctx.needs_grad(1)) {
     Tensor dt = internal::EmptyLike(dp);

@@ -35,6 +35,13 @@ inline void PrefetchAhead(const T* at) {
                      /*locality=*/3);
 }
 
+// PrefetchAhead for each line the `count` values at `at` span.
+template <typename T>
+inline void PrefetchAheadOf(const T* at, int64_t count) {
+  const char* bytes = reinterpret_cast<const char*>(at);
+  for (int64_t line = 0; line < count * int64_t{sizeof(T)}; line += 64) PrefetchAhead(bytes + line);
+}
+
 }  // namespace actgrad::internal
 
 #endif  // ACTGRAD_OPS_PREFETCH_H_
