@@ -155,7 +155,9 @@ Tensor LinearForward(ForwardContext& ctx) { return internal::LinearValues(ctx); 
 
 // dX = dY W;  dW = dY^T X;  db = column sums of dY
 void LinearBackward(BackwardContext& ctx) {
-  internal::LinearProductGradients(ctx, ctx.dy());
+  // The bias gradient first: dy's last lines are then still in cache from
+  // the backward that wrote them, where the products would have pushed them
+  // out.
   if (ctx.num_inputs() == 3 && ctx.needs_grad(2)) {
     const Tensor& dy = ctx.dy();
     const int64_t out = dy.dim(dy.rank() - 1), rows = dy.numel() / std::max<int64_t>(out, 1);
@@ -172,6 +174,7 @@ void LinearBackward(BackwardContext& ctx) {
     });
     into != nullptr ? ctx.set_dx_added(2) : ctx.set_dx(2, std::move(db));
   }
+  internal::LinearProductGradients(ctx, ctx.dy());
 }
 
 void LinearBackwardGraph(BackwardContext& ctx) {
