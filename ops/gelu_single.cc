@@ -288,19 +288,40 @@ inline __mmask16 FirstLanes(int64_t count) {
 
 // Runs compute(i, lanes, x, group) for each group of sixteen of the n
 // values at x (lanes: those inside the n) that the tables cover, and
-// fallback(i, count) for each group they do not.
+// fallback(i, count) for each group they do not. Two groups a step where
+// both are covered, computed in one stretch of code: each is a long chain
+// of dependent operations (table lookups, two polynomials), and with two
+// side by side the vector units idle less (W8's gelu, forward and
+// backward 1.45 -> 1.29 ms).
 template <typename Compute, typename Fallback>
 void ForEachGroup(const float* x, int64_t n, Compute compute, Fallback fallback) {
-  for (int64_t i = 0; i < n; i += 16) {
-    PrefetchAhead(x + i);
-    const __mmask16 lanes = FirstLanes(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(lanes, x + i);
-    const Group g(v);
+  constexpr __mmask16 kAllLanes = 0xffff;
+  auto one = [&](int64_t i, __mmask16 lanes, __m512 v, const Group& g) {
     if (g.Covered()) {
       compute(i, lanes, v, g);
     } else {
       fallback(i, n - i < 16 ? n - i : 16);
     }
+  };
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    PrefetchAhead(x + i);
+    PrefetchAhead(x + i + 16);
+    const __m512 first = _mm512_loadu_ps(x + i), second = _mm512_loadu_ps(x + i + 16);
+    const Group first_group(first), second_group(second);
+    if (first_group.Covered() && second_group.Covered()) {
+      compute(i, kAllLanes, first, first_group);
+      compute(i + 16, kAllLanes, second, second_group);
+    } else {
+      one(i, kAllLanes, first, first_group);
+      one(i + 16, kAllLanes, second, second_group);
+    }
+  }
+  for (; i < n; i += 16) {
+    PrefetchAhead(x + i);
+    const __mmask16 lanes = FirstLanes(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(lanes, x + i);
+    one(i, lanes, v, Group(v));
   }
 }
 

@@ -74,14 +74,17 @@ TEST(GeluSingleTest, MatchesLongDoubleBelowFour) {
 
 // Groups of sixteen holding a value at or past 4, infinity or NaN go to the
 // fallback whole, with the right pointers and the last group's shorter
-// length; the others never do.
+// length; the others never do. The kernels take groups two at a time: here
+// the first of a pair (groups 0 and 2), the second (group 5) and the
+// shorter last one go to the fallback.
 TEST(GeluSingleTest, HandsEveryGroupWithAValuePastFourToTheFallback) {
   if (!GeluSingleAvailable()) GTEST_SKIP() << "built without AVX-512";
-  const int64_t n = 16 * 5 + 7;
+  const int64_t n = 16 * 6 + 7;
   std::vector<float> x(n, 0.5f);
   x[3] = 4.0f;                                               // group 0
   x[16 * 2 + 15] = -std::numeric_limits<float>::infinity();  // group 2
-  x[16 * 5 + 6] = std::numeric_limits<float>::quiet_NaN();   // the last, of 7
+  x[16 * 5 + 1] = 5.0f;                                      // group 5
+  x[16 * 6 + 6] = std::numeric_limits<float>::quiet_NaN();   // the last, of 7
   static std::vector<std::pair<int64_t, int64_t>> forward_calls, backward_calls;
   forward_calls.clear();
   backward_calls.clear();
@@ -100,15 +103,15 @@ TEST(GeluSingleTest, HandsEveryGroupWithAValuePastFourToTheFallback) {
                        backward_calls.push_back({from - backward_base, count});
                        for (int64_t i = 0; i < count; ++i) to[i] = 7.0f;
                      });
-  const std::vector<std::pair<int64_t, int64_t>> expected = {{0, 16}, {32, 16}, {80, 7}};
+  const std::vector<std::pair<int64_t, int64_t>> expected = {{0, 16}, {32, 16}, {80, 16}, {96, 7}};
   EXPECT_EQ(forward_calls, expected);
   EXPECT_EQ(backward_calls, expected);
   // The other groups were computed here: gelu(0.5) and 2 gelu'(0.5).
-  for (const int64_t i : {16, 31, 48, 79}) {
+  for (const int64_t i : {16, 31, 48, 64, 79}) {
     EXPECT_LE(UlpsOff(y[i], ExactGelu(0.5L)), 2.5) << i;
     EXPECT_LE(UlpsOff(dx[i], 2 * ExactSlope(0.5L)), 2.5) << i;
   }
-  for (const int64_t i : {0, 15, 32, 47, 80, 86}) {
+  for (const int64_t i : {0, 15, 32, 47, 80, 95, 96, 102}) {
     EXPECT_EQ(y[i], 7.0f) << i;
     EXPECT_EQ(dx[i], 7.0f) << i;
   }
