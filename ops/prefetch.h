@@ -9,8 +9,8 @@
 // on the 2-core Xeon this was measured on, gelu's backward over 4 MiB read
 // from memory took 1.45 ms, twice its 0.72 ms over data already in L2, and
 // 0.87 ms when its loop asked for the lines 2 KiB ahead itself. Loops
-// that only move data (a copy, an add) gain nothing: the processor's
-// prefetchers keep up with them.
+// that only move data gain nothing (W8's residual add took as long either
+// way): the processor's prefetchers keep up with them.
 //
 // Example (inside a loop over x[i], 16 floats at a time):
 //
