@@ -110,11 +110,11 @@ TEST(StoragePoolTest, FreedBuffersAreReused) {
   EXPECT_EQ(GetPoolStats().cached_bytes, 0u);
 }
 
-// Small buffers come back last-freed first (still in L1 or L2); buffers
-// larger than L2 first-freed first, so that y = f(x) after a backward pass
-// writes over the previous y, not over the gradient just written.
+// Buffers below 8 MiB come back last-freed first (still in cache); larger
+// ones first-freed first, so that y = f(x) after a backward pass writes over
+// the previous y, not over the gradient just written.
 TEST(StoragePoolTest, SmallBuffersAreReusedNewestFirstLargeOnesOldestFirst) {
-  for (const int64_t n : {int64_t{1000}, int64_t{1} << 20}) {
+  for (const int64_t n : {int64_t{1000}, int64_t{1} << 20, int64_t{1} << 22}) {
     ReleaseCachedMemory();
     Tensor first = Zeros({n});
     Tensor second = Zeros({n});
@@ -123,7 +123,7 @@ TEST(StoragePoolTest, SmallBuffersAreReusedNewestFirstLargeOnesOldestFirst) {
     first = Tensor();
     second = Tensor();
     const Tensor reused = Zeros({n});
-    EXPECT_EQ(reused.raw_data(), n < (int64_t{1} << 19) ? second_data : first_data)
+    EXPECT_EQ(reused.raw_data(), n < (int64_t{1} << 21) ? second_data : first_data)
         << n << " floats";
   }
   ReleaseCachedMemory();
