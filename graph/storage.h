@@ -80,6 +80,9 @@ class Storage {
   size_t bytes_ = 0;
   void* data_ = nullptr;
   Storage* next_free_ = nullptr;
+  // The huge page data_ was cut from, shared with other buffers, or null
+  // when data_ is a system allocation of its own (graph/storage.cc).
+  struct Slab* slab_ = nullptr;
 };
 
 }  // namespace internal
