@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <vector>
+
 #include "actgrad.h"
 #include "tests/test_util.h"
 
@@ -127,6 +130,33 @@ TEST(StoragePoolTest, SmallBuffersAreReusedNewestFirstLargeOnesOldestFirst) {
         << n << " floats";
   }
   ReleaseCachedMemory();
+}
+
+// Buffers of 256 KiB to 1 MiB are cut from 2 MiB huge pages: one system
+// allocation serves a page's worth (two of 1 MiB, eight of 256 KiB), each
+// buffer lies whole inside its page, and the page goes back to the system
+// with the last of them.
+TEST(StoragePoolTest, MidSizeBuffersShareHugePages) {
+  constexpr uintptr_t kPage = uintptr_t{2} << 20;
+  for (const int64_t floats : {int64_t{1} << 18, int64_t{1} << 16}) {
+    ReleaseCachedMemory();
+    const int64_t per_page = static_cast<int64_t>(kPage) / (floats * 4);
+    const PoolStats before = GetPoolStats();
+    std::vector<Tensor> buffers;
+    for (int64_t i = 0; i < per_page; ++i) buffers.push_back(Zeros({floats}));
+    EXPECT_EQ(GetPoolStats().system_allocations, before.system_allocations + 1) << floats;
+    const auto first = reinterpret_cast<uintptr_t>(buffers[0].raw_data());
+    for (const Tensor& t : buffers) {
+      const auto at = reinterpret_cast<uintptr_t>(t.raw_data());
+      EXPECT_EQ(at / kPage, first / kPage) << floats;
+      EXPECT_EQ((at + floats * 4 - 1) / kPage, first / kPage) << floats;
+    }
+    buffers.push_back(Zeros({floats}));
+    EXPECT_EQ(GetPoolStats().system_allocations, before.system_allocations + 2) << floats;
+    buffers.clear();
+    ReleaseCachedMemory();
+    EXPECT_EQ(GetPoolStats().cached_bytes, 0u) << floats;
+  }
 }
 
 }  // namespace
