@@ -39,6 +39,9 @@ PoolStats GetPoolStats();
 
 namespace internal {
 
+// The huge page some buffers are cut from (graph/storage.cc).
+struct Slab;
+
 class Storage {
  public:
   // A buffer of at least `bytes` bytes (contents unspecified), 64-byte aligned,
@@ -82,7 +85,7 @@ class Storage {
   Storage* next_free_ = nullptr;
   // The huge page data_ was cut from, shared with other buffers, or null
   // when data_ is a system allocation of its own (graph/storage.cc).
-  struct Slab* slab_ = nullptr;
+  Slab* slab_ = nullptr;
 };
 
 }  // namespace internal
